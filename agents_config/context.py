@@ -1,0 +1,49 @@
+"""The typed context every tool receives (the SDK's `RunContextWrapper[DeskContext]`).
+
+Tools act for `caller` only: the customer account comes from the caller's Slack e-mail,
+never from anything the model writes, so a prompt cannot reach another customer's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the Slack user and, when their e-mail matches one, the customer account."""
+
+    slack_user_id: str
+    email: str | None = None
+    name: str | None = None
+    customer_id: int | None = None
+
+
+@dataclass
+class EscalationRequest:
+    """Set by the `escalate_to_human` tool; the worker posts it to the staff channel."""
+
+    reason: str
+    summary: str
+    priority: str = "normal"
+
+
+@dataclass
+class DeskContext:
+    """State shared by the agents and tools of one run (one Slack message)."""
+
+    store: Store
+    caller: Caller
+    ticket_id: int
+    channel: str
+    thread_ts: str
+    tools_called: list[str] = field(default_factory=list)
+    escalation: EscalationRequest | None = None
+
+    @property
+    def thread_key(self) -> str:
+        return f"{self.channel}:{self.thread_ts}"

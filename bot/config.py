@@ -1,0 +1,99 @@
+"""Configuration: one typed object, read from the environment (and `.env`) at startup.
+
+Every value has a default, or `load_settings()` raises a `ConfigError` whose one-line
+message names the variable to set. Secrets are `SecretStr`, so they never reach logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable and what to do."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the desk. Field names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = SLACK_API_URL
+    support_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    escalation_channel: str | None = None
+    support_staff_group: str | None = None
+
+    # Storage
+    support_desk_db: Path = Path("./support_desk.db")
+
+    # Models
+    model_provider: Literal["openai", "offline"] | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    triage_model: str = "gpt-4.1-mini"
+    specialist_model: str = "gpt-4.1-mini"
+    pipeline_model: str = "gpt-4.1"
+    backup_model: str | None = None
+    model_timeout_s: float = Field(default=60.0, gt=0)
+    max_turns: int = Field(default=10, ge=2, le=50)
+    trace_sensitive_data: bool = False
+
+    # Work
+    workers: int = Field(default=64, ge=1, le=1000)
+    history_turns: int = Field(default=8, ge=1, le=200)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    inbox_retention_days: int = Field(default=14, ge=1)
+    escalation_remind_minutes: int = Field(default=30, ge=1)
+
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("support_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def provider(self) -> Literal["openai", "offline"]:
+        """The model provider in force: explicit, else OpenAI when a key is set, else offline."""
+        if self.model_provider:
+            return self.model_provider
+        return "openai" if self.openai_api_key or self.openai_base_url else "offline"
+
+    def require(self, *names: str, why: str) -> None:
+        """Raise a ConfigError naming the first of `names` that is unset."""
+        for name in names:
+            if not getattr(self, name):
+                raise ConfigError(f"{name.upper()} is not set: it is needed {why}.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value becomes one ConfigError line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise ConfigError(f"{name} is invalid: {first['msg']}") from None

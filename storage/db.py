@@ -1,0 +1,129 @@
+"""The database handle: one aiosqlite connection, WAL mode, migrations on open.
+
+Everything above this module speaks in repository methods (see `storage.store`), never SQL,
+so that a PostgreSQL backend can replace this file and the repositories' SQL dialect later.
+
+Concurrency: one connection per process. aiosqlite runs it on its own thread, so statements
+are already serialised; `transaction()` holds an asyncio lock so that the statements of one
+multi-statement write are never interleaved with another coroutine's. Several processes may
+open the same file (the receiver and the workers): WAL and a busy timeout make that safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Row = aiosqlite.Row
+Params = Sequence[Any] | dict[str, Any]
+
+
+class StorageError(Exception):
+    """The database could not be opened or migrated. The message says which file and why."""
+
+
+class Database:
+    """A thin async wrapper: execute, fetch, and short write transactions."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None, timeout=30)
+        except Exception as exc:  # aiosqlite wraps sqlite3 errors of every kind
+            raise StorageError(f"cannot open SUPPORT_DESK_DB={target}: {exc}") from exc
+        conn.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            await conn.execute(pragma)
+        db = cls(conn, target)
+        await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def migrate(self) -> list[str]:
+        """Apply the packaged `migrations/NNN_*.sql` files not applied yet, in order."""
+        async with self.transaction():
+            await self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+        done = {r["name"] for r in await self.fetchall("SELECT name FROM schema_migrations")}
+        folder = resources.files("storage") / "migrations"
+        pending = sorted(
+            f.name for f in folder.iterdir() if f.name.endswith(".sql") and f.name not in done
+        )
+        for name in pending:
+            script = (folder / name).read_text(encoding="utf-8")
+            async with self._lock:
+                try:
+                    await self._conn.executescript(f"BEGIN;\n{script}\nCOMMIT;")
+                except Exception as exc:
+                    await self._conn.execute("ROLLBACK")
+                    raise StorageError(f"migration {name} failed on {self.path}: {exc}") from exc
+                await self._conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (name, time.time()),
+                )
+            log.info("applied migration", extra={"migration": name, "db": self.path})
+        return pending
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement; return the new row id (for inserts) or 0."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return (cursor.lastrowid or 0) if cursor.rowcount else 0
+
+    async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement; return how many rows it changed."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        cursor = await self._conn.execute(sql, params)
+        return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        cursor = await self._conn.execute(sql, params)
+        return list(await cursor.fetchall())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction (BEGIN IMMEDIATE … COMMIT) no other coroutine interleaves with."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
