@@ -1,0 +1,51 @@
+"""The hand-over to human staff: records the escalation; the worker posts it to the staff channel."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from agents import RunContextWrapper, function_tool
+
+from agents_config.context import DeskContext, EscalationRequest
+
+
+async def record_escalation(
+    context: DeskContext, *, reason: str, summary: str, priority: str = "normal"
+) -> int:
+    """Mark the ticket escalated and keep the request for staff. Returns the escalation id.
+
+    Used by the tool below and by the desk itself when a run fails, so both hand over the
+    same way.
+    """
+    escalation_id = await context.store.tickets.add_escalation(
+        context.ticket_id, reason=reason, summary=summary, priority=priority
+    )
+    await context.store.tickets.set_status(
+        context.ticket_id, "escalated", actor="desk", note=reason[:200]
+    )
+    context.escalation = EscalationRequest(reason=reason, summary=summary, priority=priority)
+    return escalation_id
+
+
+@function_tool
+async def escalate_to_human(
+    ctx: RunContextWrapper[DeskContext],
+    reason: str,
+    summary: str,
+    priority: Literal["low", "normal", "high", "urgent"] = "normal",
+) -> str:
+    """Hand this conversation to the human support staff.
+
+    Args:
+        reason: Why a person is needed, in a few words (e.g. "asked for a human").
+        summary: What the user needs and what was already tried, for the staff member.
+        priority: How urgent it is for the user.
+    """
+    context = ctx.context
+    if context.escalation is not None:
+        return f"Already handed to staff as ticket #{context.ticket_id}."
+    await record_escalation(context, reason=reason, summary=summary, priority=priority)
+    return (
+        f"Escalated as ticket #{context.ticket_id}. A member of the support staff will follow "
+        "up in this thread."
+    )

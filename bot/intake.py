@@ -1,0 +1,119 @@
+"""Intake: decide whether a Slack event is for the desk, and record it in the inbox.
+
+This is all that happens before Slack gets its ack, so it stays small: a few checks on the
+event and one insert. Answering is the worker's job (`bot.worker`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 4000
+
+# Message subtypes that are noise for a support desk: edits, deletions, joins, topics, bots…
+# A plain user message has no subtype; `file_share` and `thread_broadcast` carry user text.
+ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class IntakeOptions:
+    support_channels: frozenset[str]
+
+
+class Intake:
+    def __init__(
+        self, store: Store, options: IntakeOptions, on_accepted: Callable[[], None]
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.on_accepted = on_accepted
+
+    async def message(
+        self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
+    ) -> int | None:
+        """A `message` event: answered in support channels, DMs and threads with a ticket."""
+        reason = _ignore_reason(event, bot_user_id)
+        if reason:
+            log.debug("ignored message", extra={"reason": reason, "event_id": event_id})
+            return None
+        channel = str(event["channel"])
+        thread_ts = event.get("thread_ts")
+        is_dm = event.get("channel_type") == "im" or channel.startswith("D")
+        mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text", ""))
+        if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
+            # A thread reply elsewhere is answered only when that thread is a ticket.
+            if not thread_ts or await self.store.tickets.by_thread(channel, thread_ts) is None:
+                return None
+        return await self._record("message", event, event_id, bot_user_id)
+
+    async def mention(
+        self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
+    ) -> int | None:
+        """An `app_mention`: always answered (the same message's `message` event is a dup)."""
+        reason = _ignore_reason(event, bot_user_id)
+        if reason:
+            return None
+        return await self._record("message", event, event_id, bot_user_id)
+
+    async def _record(
+        self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
+    ) -> int | None:
+        text = _clean_text(str(event.get("text") or ""), bot_user_id)
+        payload: dict[str, Any] = {}
+        if len(text) > MAX_TEXT_CHARS:
+            text = text[:MAX_TEXT_CHARS]
+            payload["truncated_at"] = MAX_TEXT_CHARS
+        ts = str(event["ts"])
+        inbox_id = await self.store.inbox.accept(
+            kind=kind,
+            event_id=event_id,
+            channel=str(event["channel"]),
+            ts=ts,
+            thread_ts=str(event.get("thread_ts") or ts),
+            user_id=str(event["user"]),
+            text=text,
+            payload=payload,
+        )
+        extra = {"event_id": event_id, "channel": event["channel"], "ts": ts}
+        if inbox_id is None:
+            log.info("duplicate delivery ignored", extra=extra)
+            return None
+        log.info("accepted", extra={**extra, "inbox_id": inbox_id})
+        self.on_accepted()
+        return inbox_id
+
+
+def _ignore_reason(event: dict[str, Any], bot_user_id: str | None) -> str | None:
+    """Why an event must not be answered, or None. Malformed events are ignored, not fatal."""
+    if not isinstance(event.get("channel"), str) or not isinstance(event.get("ts"), str):
+        return "malformed: no channel or ts"
+    if event.get("subtype") not in ANSWERED_SUBTYPES:
+        return f"subtype {event.get('subtype')}"
+    if event.get("bot_id") or event.get("bot_profile"):
+        return "a bot wrote it"
+    user = event.get("user")
+    if not isinstance(user, str) or not user:
+        return "no user"
+    if user == bot_user_id:
+        return "the desk's own message"
+    if "edited" in event:
+        return "an edit"
+    return None
+
+
+def _clean_text(text: str, bot_user_id: str | None) -> str:
+    """Drop the desk's own @mention; keep other mentions readable."""
+    if bot_user_id:
+        text = text.replace(f"<@{bot_user_id}>", " ")
+    text = _MENTION.sub(lambda m: f"@{m.group(1)}", text)
+    return re.sub(r"[ \t]+", " ", text).strip()

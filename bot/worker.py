@@ -1,0 +1,226 @@
+"""The worker: takes accepted messages from the inbox and answers them in Slack.
+
+Ordering and concurrency: messages of one thread are answered one at a time, in the order
+they were accepted; different threads run in parallel, at most `concurrency` at once. There
+is no global lock: a slow model call holds only its own thread.
+
+Exactly once: a message is marked answered with its reply's ts. A message left running by a
+crash is claimed again on the next start, and before answering it the worker looks for a
+reply it already posted (its own record, then the thread in Slack).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from agents_config.context import Caller
+from agents_config.desk import Desk, Turn, TurnOutcome
+from bot.blocks import escalation_message
+from bot.slack import SlackGateway
+from storage.inbox import InboxItem
+from storage.store import Store
+from storage.tickets import SlackUser
+
+log = logging.getLogger(__name__)
+
+USER_CACHE_S = 3600.0
+EMPTY_MESSAGE_REPLY = (
+    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
+    "plans and pricing, or say if you'd like to talk to a person."
+)
+TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 64
+    escalation_channel: str | None = None
+    poll_interval_s: float = 0.5
+
+
+class Worker:
+    def __init__(
+        self, store: Store, desk: Desk, slack: SlackGateway, options: WorkerOptions
+    ) -> None:
+        self.store = store
+        self.desk = desk
+        self.slack = slack
+        self.options = options
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(options.concurrency)
+        self._queues: dict[str, deque[InboxItem]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Wake the worker: the inbox has new rows (called by the receiver in-process)."""
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    async def recover(self) -> int:
+        """On start: rows a previous process left running are queued again."""
+        count = await self.store.inbox.requeue_running()
+        if count:
+            log.info("resuming unanswered messages", extra={"count": count})
+        return count
+
+    async def run(self) -> None:
+        """Claim and dispatch inbox rows until `stop()`."""
+        while not self._stopping:
+            room = self.options.concurrency * 2 - self.pending
+            items = await self.store.inbox.claim(room) if room > 0 else []
+            for item in items:
+                self._dispatch(item)
+            if len(items) < room or room <= 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.options.poll_interval_s)
+                except TimeoutError:
+                    pass
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop claiming; let running answers finish within `grace_s`; leave the rest queued."""
+        self._stopping = True
+        self._wake.set()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        # Anything claimed but not finished goes back to the inbox for the next start.
+        await self.store.inbox.requeue_running()
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until every claimed row has been handled (for tests, demos and `ask`)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            counts = await self.store.inbox.counts()
+            if not counts.get("received") and not counts.get("running") and not self._tasks:
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"the inbox did not drain within {timeout_s}s")
+
+    def _dispatch(self, item: InboxItem) -> None:
+        queue = self._queues.setdefault(item.thread_key, deque())
+        queue.append(item)
+        if item.thread_key not in self._tasks:
+            task = asyncio.create_task(self._run_thread(item.thread_key))
+            self._tasks[item.thread_key] = task
+
+    async def _run_thread(self, key: str) -> None:
+        queue = self._queues[key]
+        try:
+            while queue and not self._stopping:
+                item = queue[0]
+                async with self._slots:
+                    await self.process(item)
+                queue.popleft()
+        finally:
+            del self._tasks[key]
+            if not queue:
+                del self._queues[key]
+
+    async def process(self, item: InboxItem) -> None:
+        """Answer one inbox row, exactly once. Errors end as a log line and a failed row."""
+        extra = {"thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
+        try:
+            reply_ts = await self._answer(item, extra)
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            log.error("Slack refused the reply", extra={**extra, "error": exc.response.get("error")})
+            await self.store.inbox.mark_failed(item.id, f"slack: {exc.response.get('error')}")
+        except Exception as exc:
+            log.exception("could not answer", extra=extra)
+            await self.store.inbox.mark_failed(item.id, f"{type(exc).__name__}: {exc}")
+        else:
+            await self.store.inbox.mark_answered(item.id, reply_ts)
+
+    async def _answer(self, item: InboxItem, extra: dict[str, object]) -> str | None:
+        if item.attempts > 1:
+            already = item.reply_ts or await self.slack.find_reply(
+                item.channel, item.thread_ts, item.id
+            )
+            if already:
+                log.info("already answered before a restart", extra=extra)
+                return already
+        if not item.text.strip():
+            return await self.slack.post_reply(
+                item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
+            )
+        caller = await self._caller(item.user_id)
+        await self.slack.mark_working(item.channel, item.ts, True)
+        outcome = await self.desk.handle(
+            Turn(item.id, item.channel, item.thread_ts, caller, item.text)
+        )
+        extra["ticket_id"] = outcome.ticket.id
+        reply_ts = None
+        if outcome.reply is not None:
+            text = outcome.reply
+            limit = item.payload.get("truncated_at")
+            if limit:
+                text = TRUNCATED_NOTE.format(limit=limit) + text
+            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.escalation is not None:
+            await self._announce_escalation(outcome, caller, extra)
+        await self.slack.mark_working(item.channel, item.ts, False)
+        log.info(
+            "answered",
+            extra={**extra, "agents": outcome.agent_path, "reply_ts": reply_ts,
+                   "latency_ms": round((time.time() - item.received_at) * 1000)},
+        )
+        return reply_ts
+
+    async def _caller(self, user_id: str) -> Caller:
+        """Who is writing, with their customer account matched by Slack e-mail (cached)."""
+        cached = await self.store.users.get(user_id, max_age_s=USER_CACHE_S)
+        if cached is None:
+            found = await self.slack.user(user_id)
+            cached = SlackUser(
+                user_id=user_id,
+                email=found.email if found else None,
+                name=found.name if found else None,
+                is_bot=False,
+                fetched_at=time.time(),
+            )
+            if found is not None:
+                await self.store.users.put(cached)
+        customer = (
+            await self.store.business.customer_by_email(cached.email) if cached.email else None
+        )
+        return Caller(
+            slack_user_id=user_id,
+            email=cached.email,
+            name=cached.name,
+            customer_id=customer.id if customer else None,
+        )
+
+    async def _announce_escalation(
+        self, outcome: TurnOutcome, caller: Caller, extra: dict[str, object]
+    ) -> None:
+        channel = self.options.escalation_channel
+        escalation = outcome.escalation
+        assert escalation is not None
+        if not channel:
+            log.warning("escalated, but ESCALATION_CHANNEL is not set", extra=extra)
+            return
+        ticket = outcome.ticket
+        permalink = await self.slack.permalink(ticket.channel, ticket.thread_ts)
+        text, blocks = escalation_message(
+            ticket, escalation, caller, outcome.agent_path, permalink
+        )
+        ts = await self.slack.post_blocks(channel, text, blocks)
+        records = await self.store.tickets.escalations(ticket.id)
+        if records:
+            await self.store.tickets.set_escalation_message(records[-1].id, channel, ts)
+        log.info("escalation posted", extra={**extra, "staff_channel": channel})

@@ -1,0 +1,134 @@
+"""Conversation memory per Slack thread, behind the Agents SDK's `Session` interface.
+
+Items are stored per *turn* (the inbox id of the Slack message that caused them), which gives
+two things the plain SDK sessions do not:
+
+- bounded input: `get_items` returns the last `history_turns` turns whole (a turn is never cut
+  between a tool call and its output), preceded by a short running summary of older turns, so
+  turn 200 of a thread sends the model about as much as turn 20;
+- exactly-once resumption: a turn interrupted by a crash is discarded (`discard_turn`) before it
+  is run again, so the user's message is not remembered twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from storage.db import Database
+
+Item = dict[str, Any]
+
+SUMMARY_LIMIT = 1500  # characters of running summary kept per thread
+_EXCERPT = 160
+
+
+class ConversationRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def recent(self, thread_key: str, turns: int) -> tuple[str | None, list[Item]]:
+        """The running summary (if any) and the items of the last `turns` turns."""
+        rows = await self._db.fetchall(
+            "SELECT item FROM conversation_items WHERE thread_key = ? AND turn IN ("
+            " SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
+            " ORDER BY turn DESC LIMIT ?) ORDER BY turn, id",
+            (thread_key, thread_key, turns),
+        )
+        summary = await self._db.fetchone(
+            "SELECT summary FROM thread_summaries WHERE thread_key = ?", (thread_key,)
+        )
+        return (summary["summary"] if summary else None), [json.loads(r["item"]) for r in rows]
+
+    async def add(self, thread_key: str, turn: int, items: list[Item], keep_turns: int) -> None:
+        """Append a turn's items; fold turns that fall out of the window into the summary."""
+        now = time.time()
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO conversation_items (thread_key, turn, item, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(thread_key, turn, json.dumps(item), now) for item in items],
+            )
+            cursor = await conn.execute(
+                "SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
+                " ORDER BY turn DESC LIMIT 1 OFFSET ?",
+                (thread_key, keep_turns),
+            )
+            newest_old = await cursor.fetchone()
+            if newest_old is None:
+                return
+            cursor = await conn.execute(
+                "SELECT s.summary, s.upto_turn FROM thread_summaries s WHERE thread_key = ?",
+                (thread_key,),
+            )
+            existing = await cursor.fetchone()
+            upto = existing["upto_turn"] if existing else -1
+            if newest_old["turn"] <= upto:
+                return
+            cursor = await conn.execute(
+                "SELECT item FROM conversation_items WHERE thread_key = ? AND turn > ?"
+                " AND turn <= ? ORDER BY turn, id",
+                (thread_key, upto, newest_old["turn"]),
+            )
+            folded = [json.loads(r["item"]) for r in await cursor.fetchall()]
+            summary = _fold(existing["summary"] if existing else "", folded)
+            await conn.execute(
+                "INSERT INTO thread_summaries (thread_key, summary, upto_turn, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (thread_key) DO UPDATE SET"
+                " summary = excluded.summary, upto_turn = excluded.upto_turn,"
+                " updated_at = excluded.updated_at",
+                (thread_key, summary, newest_old["turn"], now),
+            )
+
+    async def discard_turn(self, thread_key: str, turn: int) -> int:
+        return await self._db.execute_rowcount(
+            "DELETE FROM conversation_items WHERE thread_key = ? AND turn = ?", (thread_key, turn)
+        )
+
+    async def pop_last(self, thread_key: str) -> Item | None:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT id, item FROM conversation_items WHERE thread_key = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (thread_key,),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await conn.execute("DELETE FROM conversation_items WHERE id = ?", (row["id"],))
+        return json.loads(row["item"])
+
+    async def clear(self, thread_key: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM conversation_items WHERE thread_key = ?", (thread_key,)
+            )
+            await conn.execute("DELETE FROM thread_summaries WHERE thread_key = ?", (thread_key,))
+
+
+def _text_of(item: Item) -> str:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        )
+    return ""
+
+
+def _fold(summary: str, items: list[Item]) -> str:
+    """Add the user's and the desk's words of older turns to the summary, newest kept."""
+    lines = [summary] if summary else []
+    for item in items:
+        role = item.get("role")
+        text = " ".join(_text_of(item).split())
+        if role in ("user", "assistant") and text:
+            who = "User" if role == "user" else "Desk"
+            excerpt = text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
+            lines.append(f"{who}: {excerpt}")
+    folded = "\n".join(lines)
+    if len(folded) > SUMMARY_LIMIT:
+        folded = "…" + folded[-(SUMMARY_LIMIT - 1) :]
+    return folded

@@ -1,0 +1,140 @@
+"""The durable inbox: every accepted Slack event or command, written before Slack gets its ack.
+
+A row moves received → running → answered (or failed). Uniqueness on Slack's `event_id` and
+on `(channel, ts)` is what makes a retried or duplicated delivery a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from storage.db import Database, Row
+
+InboxStatus = Literal["received", "running", "answered", "failed"]
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    kind: str
+    event_id: str | None
+    channel: str
+    ts: str
+    thread_ts: str
+    user_id: str
+    text: str
+    status: InboxStatus
+    attempts: int
+    received_at: float
+    reply_ts: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def thread_key(self) -> str:
+        return f"{self.channel}:{self.thread_ts}"
+
+    @classmethod
+    def from_row(cls, row: Row) -> InboxItem:
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            event_id=row["event_id"],
+            channel=row["channel"],
+            ts=row["ts"],
+            thread_ts=row["thread_ts"],
+            user_id=row["user_id"],
+            text=row["text"],
+            status=row["status"],
+            attempts=row["attempts"],
+            received_at=row["received_at"],
+            reply_ts=row["reply_ts"],
+            payload=json.loads(row["payload"] or "{}"),
+        )
+
+
+class InboxRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def accept(
+        self,
+        *,
+        kind: str,
+        channel: str,
+        ts: str,
+        thread_ts: str,
+        user_id: str,
+        text: str,
+        event_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Record an event; return its inbox id, or None when it was delivered before."""
+        new_id = await self._db.execute(
+            "INSERT INTO inbox (kind, event_id, channel, ts, thread_ts, user_id, text, payload,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                kind,
+                event_id,
+                channel,
+                ts,
+                thread_ts,
+                user_id,
+                text,
+                json.dumps(payload or {}),
+                time.time(),
+            ),
+        )
+        return new_id or None
+
+    async def claim(self, limit: int) -> list[InboxItem]:
+        """Take up to `limit` received rows, oldest first, and mark them running."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM inbox WHERE status = 'received' ORDER BY id LIMIT ?", (limit,)
+            )
+            rows = list(await cursor.fetchall())
+            if rows:
+                marks = ",".join("?" for _ in rows)
+                await conn.execute(
+                    f"UPDATE inbox SET status = 'running', attempts = attempts + 1,"
+                    f" started_at = ? WHERE id IN ({marks})",
+                    (time.time(), *(r["id"] for r in rows)),
+                )
+        return [InboxItem.from_row(r) for r in rows]
+
+    async def requeue_running(self) -> int:
+        """After a crash: rows left running go back to received, to be answered once."""
+        return await self._db.execute_rowcount(
+            "UPDATE inbox SET status = 'received' WHERE status = 'running'"
+        )
+
+    async def mark_answered(self, inbox_id: int, reply_ts: str | None) -> None:
+        await self._db.execute(
+            "UPDATE inbox SET status = 'answered', reply_ts = ?, finished_at = ?, error = NULL"
+            " WHERE id = ?",
+            (reply_ts, time.time(), inbox_id),
+        )
+
+    async def mark_failed(self, inbox_id: int, error: str) -> None:
+        await self._db.execute(
+            "UPDATE inbox SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+            (error[:2000], time.time(), inbox_id),
+        )
+
+    async def get(self, inbox_id: int) -> InboxItem | None:
+        row = await self._db.fetchone("SELECT * FROM inbox WHERE id = ?", (inbox_id,))
+        return InboxItem.from_row(row) if row else None
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    async def prune(self, older_than_s: float) -> int:
+        """Forget finished rows older than the retention (Slack retries come within minutes)."""
+        return await self._db.execute_rowcount(
+            "DELETE FROM inbox WHERE status IN ('answered', 'failed') AND received_at < ?",
+            (time.time() - older_than_s,),
+        )

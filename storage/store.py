@@ -1,0 +1,54 @@
+"""`Store`: the one object the rest of the desk uses for persistence.
+
+It groups small repositories, one per concern; each owns its tables and its SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.business import BusinessRepo
+from storage.conversations import ConversationRepo
+from storage.db import Database
+from storage.inbox import InboxRepo
+from storage.kb import KnowledgeBase
+from storage.tickets import TicketRepo, UserRepo
+
+
+@dataclass
+class Store:
+    db: Database
+    inbox: InboxRepo
+    tickets: TicketRepo
+    conversations: ConversationRepo
+    users: UserRepo
+    business: BusinessRepo
+    kb: KnowledgeBase
+
+    @classmethod
+    async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
+        """Open (and migrate) the database; with `seed`, load the demo data when it is empty."""
+        db = await Database.open(path)
+        store = cls(
+            db=db,
+            inbox=InboxRepo(db),
+            tickets=TicketRepo(db),
+            conversations=ConversationRepo(db),
+            users=UserRepo(db),
+            business=BusinessRepo(db),
+            kb=KnowledgeBase(db),
+        )
+        if seed:
+            from storage.seed import seed_demo_data
+
+            await seed_demo_data(db)
+        return store
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query (for /readyz)."""
+        row = await self.db.fetchone("SELECT 1 AS ok")
+        return bool(row and row["ok"] == 1)
+
+    async def close(self) -> None:
+        await self.db.close()
