@@ -132,7 +132,7 @@ class Desk:
             turn=turn.turn_id,
             history_turns=self.options.history_turns,
         )
-        extra = {"thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
+        extra = {"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
         error: str | None = None
         reply: str | None = None
         try:

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
 
+    sub.add_parser("demo", help="play realistic conversations through a local Slack simulation")
+
     for name, text in (
         ("chat", "a conversation with the desk in this terminal"),
         ("ask", "one question, one answer, and which agents handled it"),
@@ -61,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level, settings.log_format)
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return 0 if asyncio.run(run_demo(settings)) else 1
         if args.command == "chat":
             return asyncio.run(chat(settings, args.email, args.thread))
         return asyncio.run(ask(settings, args.email, args.thread, args.text))

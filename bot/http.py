@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
@@ -9,10 +11,16 @@ from bot.app import DeskRuntime
 
 EVENTS_PATH = "/slack/events"
 
+log = logging.getLogger(__name__)
+
 
 def http_app(runtime: DeskRuntime) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a body that is neither JSON nor a form, as Bolt parses it
+            log.warning("malformed request body", extra={"bytes": request.content_length})
+            return web.json_response({"error": "malformed request body"}, status=400)
         bolt_response = await runtime.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

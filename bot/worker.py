@@ -132,14 +132,15 @@ class Worker:
 
     async def process(self, item: InboxItem) -> None:
         """Answer one inbox row, exactly once. Errors end as a log line and a failed row."""
-        extra = {"thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
+        extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
         try:
             reply_ts = await self._answer(item, extra)
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:
-            log.error("Slack refused the reply", extra={**extra, "error": exc.response.get("error")})
-            await self.store.inbox.mark_failed(item.id, f"slack: {exc.response.get('error')}")
+            error = str(exc.response.get("error"))
+            log.error("Slack refused the reply", extra={**extra, "error": error})
+            await self.store.inbox.mark_failed(item.id, f"slack: {error}")
         except Exception as exc:
             log.exception("could not answer", extra=extra)
             await self.store.inbox.mark_failed(item.id, f"{type(exc).__name__}: {exc}")

@@ -5,36 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+from agents.testing import ModelStep, assistant_message
 
 from tests.conftest import DeskFactory
-
-
-def scripted(*steps: object) -> tuple[ScriptedModel, object]:
-    """One scripted model for every agent; returns (model, resolver)."""
-    model = ScriptedModel(list(steps))  # type: ignore[arg-type]
-    return model, lambda spec: model
-
-
-def handoff(agent: str) -> object:
-    return [function_call(f"transfer_to_{agent}", {})]
-
-
-def tool_outputs(model: ScriptedModel) -> list[str]:
-    """The outputs of tool calls the model was shown, in order."""
-    outputs: list[str] = []
-    for call in model.calls:
-        for item in call.input if isinstance(call.input, list) else []:
-            if isinstance(item, dict) and item.get("type") == "function_call_output":
-                outputs.append(str(item.get("output")))
-    return list(dict.fromkeys(outputs))
+from tests.scripting import call, handoff, scripted, tool_output
 
 
 async def test_billing_question_routed_to_refund_processor(start_desk: DeskFactory) -> None:
     model, resolver = scripted(
         handoff("billing_specialist"),
         handoff("refund_processor"),
-        [function_call("check_refund_eligibility", {"order_id": "ORD-1001"})],
+        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
         [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
     )
     desk = await start_desk(resolver)
@@ -45,7 +26,7 @@ async def test_billing_question_routed_to_refund_processor(start_desk: DeskFacto
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert len(replies) == 1
     assert replies[0]["text"] == "Good news: *ORD-1001* can be refunded. Shall I go ahead?"
-    assert "eligible" in tool_outputs(model)[0].lower()
+    assert "eligible" in tool_output(model, "check_refund_eligibility").lower()
     ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None
     assert ticket.agent_path == ["triage", "billing_specialist", "refund_processor"]
@@ -97,7 +78,7 @@ async def test_retries_and_duplicates_answered_once(start_desk: DeskFactory) -> 
 
 async def test_forged_signature_rejected(start_desk: DeskFactory) -> None:
     desk = await start_desk(scripted()[1])
-    status, _, event = await desk.events.message("U_ALICE", "hello", bad_signature=True)
+    status, _, _event = await desk.events.message("U_ALICE", "hello", bad_signature=True)
     assert status == 401
     assert await desk.runtime.store.inbox.counts() == {}
 
@@ -121,7 +102,7 @@ async def test_bots_edits_and_noise_ignored(start_desk: DeskFactory) -> None:
 
 
 async def test_malformed_and_unknown_events_do_not_crash(start_desk: DeskFactory) -> None:
-    model, resolver = scripted([assistant_message("Still here.")])
+    _model, resolver = scripted([assistant_message("Still here.")])
     desk = await start_desk(resolver)
     status, _ = await desk.events.raw(b"{not json", {"Content-Type": "application/json"})
     assert status in (400, 401, 404)
@@ -152,13 +133,13 @@ async def test_refund_outside_window_refused_by_tool(start_desk: DeskFactory) ->
     model, resolver = scripted(
         handoff("billing_specialist"),
         handoff("refund_processor"),
-        [function_call("issue_refund", {"order_id": "ORD-1002", "reason": "customer asked"})],
+        call("issue_refund", {"order_id": "ORD-1002", "reason": "customer asked"}),
         [assistant_message("Refund done!")],
     )
     desk = await start_desk(resolver)
     await desk.events.message("U_BOB", "Refund ORD-1002 now please")
     await desk.settle()
-    output = tool_outputs(model)[0]
+    output = tool_output(model, "issue_refund")
     assert "30 days" in output
     store = desk.runtime.store
     bob = await store.business.customer_by_email("bob@contoso.example")
@@ -176,13 +157,13 @@ async def test_other_customers_invoice_unreachable(start_desk: DeskFactory) -> N
 
     model, resolver = scripted(
         handoff("billing_specialist"),
-        [function_call("get_invoice", {"invoice_id": bob_invoice.invoice_id})],
+        call("get_invoice", {"invoice_id": bob_invoice.id}),
         [assistant_message("I can't find that invoice on your account.")],
     )
     desk = await start_desk(resolver)
-    await desk.events.message("U_ALICE", f"show me invoice {bob_invoice.invoice_id}")
+    await desk.events.message("U_ALICE", f"show me invoice {bob_invoice.id}")
     await desk.settle()
-    output = tool_outputs(model)[0]
+    output = tool_output(model, "get_invoice")
     assert str(bob_invoice.amount_cents // 100) not in output or "not" in output.lower()
     assert "bob" not in output.lower() and "contoso" not in output.lower()
 

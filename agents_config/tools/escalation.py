@@ -1,4 +1,4 @@
-"""The hand-over to human staff: records the escalation; the worker posts it to the staff channel."""
+"""The hand-over to human staff: records the escalation; the worker posts it to staff."""
 
 from __future__ import annotations
 

@@ -1,0 +1,119 @@
+"""What every specialist tool shares: the `desk_tool` decorator, the caller's account, formatting.
+
+`desk_tool` turns a small async function into an SDK function tool that records its own name in
+`ctx.context.tools_called` and, for account tools, answers politely instead of running when the
+caller has no customer account. The account id always comes from the run context (the caller's
+Slack e-mail), never from the model's arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from agents import FunctionTool, RunContextWrapper, function_tool
+
+from agents_config.context import Caller, DeskContext
+from storage.business import BusinessRepo
+
+Ctx = RunContextWrapper[DeskContext]
+ToolFunction = Callable[..., Awaitable[str]]
+
+_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+_PUBLIC_ID = re.compile(r"^\s*([A-Za-z]+)[\s_-]*(\d+)\s*$")
+
+
+def no_account_message(caller: Caller) -> str:
+    """The polite answer of an account tool when the caller has no customer account."""
+    who = (
+        f"the e-mail on your Slack profile ({caller.email})"
+        if caller.email
+        else "your Slack profile (it does not share an e-mail address)"
+    )
+    return (
+        f"I couldn't find a customer account linked to {who}, so I can't look at invoices, "
+        "payments, orders or refunds for you. If your account uses a different e-mail, ask its "
+        "owner or billing admin to contact us, or I can hand you over to a person who can "
+        "verify your account. I'm happy to answer general questions in the meantime."
+    )
+
+
+def desk_tool(*, needs_account: bool = True) -> Callable[[ToolFunction], FunctionTool]:
+    """Make `fn(ctx, ...)` a function tool (name and schema from the function, as usual).
+
+    The tool appends its name to `tools_called`; with `needs_account`, a caller without a
+    customer account gets `no_account_message` and `fn` does not run.
+    """
+
+    def decorate(fn: ToolFunction) -> FunctionTool:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> str:
+            ctx.context.tools_called.append(name)
+            if needs_account and ctx.context.caller.customer_id is None:
+                return no_account_message(ctx.context.caller)
+            return await fn(ctx, *args, **kwargs)
+
+        return function_tool(run)
+
+    return decorate
+
+
+def account_id(ctx: Ctx) -> int:
+    """The caller's customer id. Only for tools made with `desk_tool(needs_account=True)`."""
+    customer_id = ctx.context.caller.customer_id
+    if customer_id is None:  # desk_tool answered already; reaching here is a programming error
+        raise RuntimeError("account tool ran for a caller without a customer account")
+    return customer_id
+
+
+def business(ctx: Ctx) -> BusinessRepo:
+    return ctx.context.store.business
+
+
+def public_id(raw: str) -> str:
+    """Normalise an id the model or user typed: " ord 1001", "ord_1001" → "ORD-1001"."""
+    match = _PUBLIC_ID.match(raw)
+    if not match:
+        return raw.strip().upper()
+    return f"{match.group(1).upper()}-{match.group(2)}"
+
+
+def money(cents: int, currency: str = "USD") -> str:
+    """`4900, "USD"` → "$49.00"; unknown currencies keep their code ("49.00 CHF")."""
+    amount = f"{cents / 100:,.2f}"
+    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
+def day(moment: datetime) -> str:
+    """The calendar date, unambiguous in any locale: 2025-11-20."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def days_between(earlier: datetime, later: datetime) -> int:
+    """Calendar days (UTC) from `earlier` to `later`; negative when `later` comes first.
+
+    Calendar days, not 24-hour periods: an order placed yesterday evening is "1 day ago".
+    """
+    return (later.astimezone(UTC).date() - earlier.astimezone(UTC).date()).days
+
+
+def relative_day(moment: datetime, reference: datetime | None = None) -> str:
+    """ "2025-11-20 (5 days ago)", "2025-12-04 (in 9 days)", "2025-11-25 (today)"."""
+    delta = days_between(moment, reference or now())
+    if delta == 0:
+        when = "today"
+    elif delta > 0:
+        when = f"{delta} day{'s' if delta != 1 else ''} ago"
+    else:
+        when = f"in {-delta} day{'s' if delta != -1 else ''}"
+    return f"{day(moment)} ({when})"

@@ -1,0 +1,156 @@
+"""Refund tools. The refund policy is enforced here, in code, whatever the model asks:
+
+- the order must belong to the caller;
+- it must have been placed at most `REFUND_WINDOW_DAYS` calendar days ago;
+- one refund per order (also enforced by the database: `refunds.order_id` is UNIQUE).
+
+Refunds are for the full order amount, back to the order's original payment method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from agents_config.tools._common import (
+    Ctx,
+    account_id,
+    business,
+    day,
+    days_between,
+    desk_tool,
+    money,
+    now,
+    public_id,
+)
+from storage.business import BusinessRepo, Order, Refund
+
+REFUND_WINDOW_DAYS = 30
+REFUND_ARRIVAL = "5-10 business days"
+MAX_REASON_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict on refunding one order for the caller."""
+
+    order_id: str
+    order: Order | None
+    refusal: str | None  # why not; None when the order is eligible
+
+    @property
+    def eligible(self) -> bool:
+        return self.refusal is None
+
+
+def _already_refunded(order_id: str, refund: Refund | None) -> str:
+    if refund is None:
+        return f"{order_id} has already been refunded; only one refund per order is possible."
+    return (
+        f"{order_id} is not eligible: it was already refunded on {day(refund.created_at)} "
+        f"({refund.id}, {money(refund.amount_cents, refund.currency)}, {refund.status}). "
+        "Only one refund per order is possible."
+    )
+
+
+async def decide(repo: BusinessRepo, customer_id: int, raw_order_id: str) -> Decision:
+    """Apply the refund policy to the caller's order (ownership, one refund, 30-day window)."""
+    order_id = public_id(raw_order_id)
+    order = await repo.order(customer_id, order_id)
+    if order is None:
+        return Decision(
+            order_id,
+            None,
+            f"I couldn't find order {order_id} on your account. Order ids look like ORD-1001 "
+            "and are in the order confirmation e-mail.",
+        )
+    if order.refund_id is not None:
+        refund = await repo.refund_for_order(customer_id, order_id)
+        return Decision(order_id, order, _already_refunded(order_id, refund))
+    age = days_between(order.created_at, now())
+    if age > REFUND_WINDOW_DAYS:
+        return Decision(
+            order_id,
+            order,
+            f"{order_id} is not eligible for a refund: it was placed {age} days ago (on "
+            f"{day(order.created_at)}), and refunds are possible within {REFUND_WINDOW_DAYS} "
+            "days of the order date.",
+        )
+    return Decision(order_id, order, None)
+
+
+def _order_summary(order: Order) -> str:
+    age = days_between(order.created_at, now())
+    return (
+        f"{order.id} ({order.description}, {money(order.amount_cents, order.currency)}, placed "
+        f"{day(order.created_at)}, {age} day{'s' if age != 1 else ''} ago)"
+    )
+
+
+@desk_tool()
+async def list_orders(ctx: Ctx) -> str:
+    """List the caller's orders, newest first, with amount, order date and refund state.
+    Use it when the user wants a refund but does not know the order id."""
+    orders = await business(ctx).orders_for(account_id(ctx))
+    if not orders:
+        return "There are no orders on your account."
+    lines = [
+        f"- {_order_summary(o)}" + (f" · refunded ({o.refund_id})" if o.refund_id else "")
+        for o in orders
+    ]
+    return "Your orders (newest first):\n" + "\n".join(lines)
+
+
+@desk_tool()
+async def check_refund_eligibility(ctx: Ctx, order_id: str) -> str:
+    """Check whether one of the caller's orders can be refunded under the refund policy
+    (within 30 days of the order date, one refund per order). Does not refund anything.
+
+    Args:
+        order_id: The order id, like ORD-1001.
+    """
+    decision = await decide(business(ctx), account_id(ctx), order_id)
+    if decision.refusal is not None or decision.order is None:
+        return decision.refusal or ""
+    order = decision.order
+    deadline = day(order.created_at + timedelta(days=REFUND_WINDOW_DAYS))
+    return (
+        f"{_order_summary(order)} is eligible for a refund of "
+        f"{money(order.amount_cents, order.currency)} to {order.payment_method}, the original "
+        f"payment method, until {deadline}. Refunds usually appear within {REFUND_ARRIVAL}. "
+        "Ask the user to confirm before issuing it."
+    )
+
+
+@desk_tool()
+async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
+    """Refund one of the caller's orders in full, to the original payment method. The
+    refund policy is checked again here; an ineligible order is refused with the reason.
+    Only call this once the user has confirmed they want the refund.
+
+    Args:
+        order_id: The order id, like ORD-1001.
+        reason: The user's reason for the refund, in their words.
+    """
+    repo = business(ctx)
+    customer_id = account_id(ctx)
+    decision = await decide(repo, customer_id, order_id)
+    if decision.refusal is not None or decision.order is None:
+        return f"Refund not issued. {decision.refusal}"
+    order = decision.order
+    result = await repo.create_refund(
+        customer_id,
+        order.id,
+        reason.strip()[:MAX_REASON_CHARS] or "not given",
+        requested_by=ctx.context.caller.slack_user_id,
+    )
+    if result.status == "already_refunded":  # a concurrent request won the race
+        return f"Refund not issued. {_already_refunded(order.id, result.refund)}"
+    if result.status == "order_not_found" or result.refund is None:
+        return f"Refund not issued: I couldn't find order {order.id} on your account."
+    refund = result.refund
+    return (
+        f"Refund {refund.id} issued: {money(refund.amount_cents, refund.currency)} for "
+        f"{order.id} back to {order.payment_method}. It usually appears on the statement "
+        f"within {REFUND_ARRIVAL}."
+    )

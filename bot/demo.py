@@ -1,0 +1,116 @@
+"""`support-desk demo`: realistic conversations through the real Bolt app and a local Slack.
+
+Nothing leaves the machine: Slack is `bot.simulator.FakeSlack` on 127.0.0.1, events are
+signed HTTP requests to the desk's own endpoint, and with no OPENAI_API_KEY the models are the
+offline engine. The database is a fresh temporary file, so every run tells the same story.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.app import DeskRuntime
+from bot.config import Settings
+from bot.http import bound_port, start_http
+from bot.simulator import FakeSlack, SlackEvents
+
+DEMO_SECRET = "demo-signing-secret"
+SUPPORT_CHANNEL = "C_SUPPORT"
+STAFF_CHANNEL = "C_STAFF"
+
+
+@dataclass(frozen=True)
+class Message:
+    user: str
+    who: str
+    text: str
+    follow_up: bool = False  # continue the previous conversation's thread
+
+
+SCRIPT: tuple[Message, ...] = (
+    Message("U_ALICE", "Alice (Northwind)", "Hi! What do I owe you at the moment?"),
+    Message("U_ALICE", "Alice (Northwind)", "Can I get a refund for ORD-1001? It arrived damaged."),
+    Message("U_ALICE", "Alice (Northwind)", "Yes please, refund it.", follow_up=True),
+    Message("U_BOB", "Bob (Contoso)", "I need a refund for order ORD-1002."),
+    Message("U_BOB", "Bob (Contoso)", "Why was my card payment PAY-3003 declined?"),
+    Message("U_CAROL", "Carol (Fabrikam)", "Our API calls keep failing with 429 errors."),
+    Message("U_DAVE", "Dave (Initech)", "How much is the Business plan? We are 40 people."),
+    Message("U_NOBODY", "Sam (no account)", "This is unacceptable, I want to talk to a human."),
+    Message("U_ALICE", "Alice (Northwind)", "hi"),
+)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return textwrap.indent(text.strip(), prefix)
+
+
+async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> int:
+    """Play `SCRIPT` through the desk and print a transcript. Returns the number of answers."""
+    answers = 0
+    with tempfile.TemporaryDirectory(prefix="support-desk-demo-") as tmp:
+        async with FakeSlack() as slack:
+            demo_settings = settings.model_copy(
+                update={
+                    "slack_bot_token": SecretStr("xoxb-demo"),
+                    "slack_signing_secret": SecretStr(DEMO_SECRET),
+                    "slack_api_url": slack.url,
+                    "support_channels": [SUPPORT_CHANNEL],
+                    "escalation_channel": STAFF_CHANNEL,
+                    "support_desk_db": Path(tmp) / "demo.db",
+                }
+            )
+            runtime = await DeskRuntime.create(demo_settings)
+            await runtime.check_slack()
+            await runtime.start()
+            runner = await start_http(runtime, "127.0.0.1", 0)
+            url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
+            out(f"support-desk demo · models: {demo_settings.provider} · Slack: local simulation")
+            out(f"Events are signed and sent to {url}\n")
+            try:
+                async with SlackEvents(url, DEMO_SECRET, slack=slack) as events:
+                    thread: str | None = None
+                    for message in SCRIPT:
+                        thread_ts = thread if message.follow_up else None
+                        _, _, event = await events.message(
+                            message.user, message.text, SUPPORT_CHANNEL, thread_ts=thread_ts
+                        )
+                        thread = thread_ts or event["ts"]
+                        await runtime.worker.drain(60)
+                        answers += await _print_turn(runtime, slack, message, thread, out)
+            finally:
+                await runner.cleanup()
+                await runtime.stop()
+    out(f"{answers} answers posted. Run `support-desk chat` to talk to the desk yourself.")
+    return answers
+
+
+async def _print_turn(
+    runtime: DeskRuntime,
+    slack: FakeSlack,
+    message: Message,
+    thread_ts: str,
+    out: Callable[[str], None],
+) -> int:
+    ticket = await runtime.store.tickets.by_thread(SUPPORT_CHANNEL, thread_ts)
+    replies = slack.replies_in(SUPPORT_CHANNEL, thread_ts)
+    out(f"── {message.who} in #support{' (same thread)' if message.follow_up else ''}")
+    out(_indent(message.text, "  > "))
+    if ticket is not None:
+        path = " → ".join(ticket.agent_path) or "-"
+        out(f"  ticket #{ticket.id} · {ticket.status} · department: {ticket.department or '-'}"
+            f" · agents: {path}")
+    if replies:
+        out("  desk:")
+        out(_indent(replies[-1]["text"]))
+    if ticket is not None and ticket.status == "escalated":
+        for staff in slack.messages(channel=STAFF_CHANNEL):
+            if f"Ticket #{ticket.id}" in staff.get("text", ""):
+                out(f"  staff channel: {staff['text']}")
+    out("")
+    return 1 if replies else 0

@@ -1,0 +1,478 @@
+"""`BusinessRepo`: the demo business the specialists' tools act on (tables of 002_business.sql).
+
+Every method that reads or writes account data takes the `customer_id` and filters by it, so
+a tool can only ever see the caller's own invoices, payments and orders: asking for another
+customer's id simply finds nothing. Records come back as small frozen dataclasses with
+timestamps as aware UTC datetimes and money as integer cents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from storage.db import Database, Row
+
+InvoiceStatus = Literal["paid", "open", "overdue", "void"]
+PaymentStatus = Literal["succeeded", "failed", "pending", "refunded"]
+ComponentHealth = Literal["operational", "degraded", "outage"]
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    name: str
+    company: str
+    email: str
+    country: str | None
+    vat_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    name: str
+    monthly_price_cents: int | None  # None: custom pricing
+    currency: str
+    seats_included: int | None  # None: negotiated
+    features: tuple[str, ...]
+    sort_order: int
+
+
+@dataclass(frozen=True)
+class Subscription:
+    customer_id: int
+    plan_code: str
+    status: Literal["trialing", "active", "past_due", "canceled"]
+    seats: int
+    started_at: datetime
+    current_period_end: datetime
+    trial_ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    customer_id: int
+    description: str
+    amount_cents: int
+    currency: str
+    status: InvoiceStatus
+    issued_at: datetime
+    due_at: datetime
+    paid_at: datetime | None
+
+    @property
+    def unpaid(self) -> bool:
+        return self.status in ("open", "overdue")
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    invoice_id: str
+    amount_cents: int
+    currency: str
+    status: PaymentStatus
+    method: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    customer_id: int
+    description: str
+    amount_cents: int
+    currency: str
+    payment_method: str
+    created_at: datetime
+    refund_id: str | None  # set when the order has been refunded
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    order_id: str
+    amount_cents: int
+    currency: str
+    reason: str
+    status: Literal["processing", "completed"]
+    requested_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What `create_refund` did. `refund` is the new refund, or the existing one."""
+
+    status: Literal["created", "already_refunded", "order_not_found"]
+    refund: Refund | None = None
+
+
+@dataclass(frozen=True)
+class PaymentInvestigation:
+    id: str
+    payment_id: str
+    customer_id: int
+    status: Literal["open", "resolved"]
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InvestigationResult:
+    """`created` is False when an open investigation for the payment already existed."""
+
+    investigation: PaymentInvestigation
+    created: bool
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    component: str
+    status: ComponentHealth
+    note: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    component: str
+    title: str
+    status: Literal["investigating", "identified", "monitoring", "resolved"]
+    workaround: str | None
+    started_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BugReport:
+    id: str
+    customer_id: int | None
+    slack_user_id: str
+    title: str
+    details: str
+    severity: Severity
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    id: str
+    customer_id: int | None
+    slack_user_id: str
+    name: str | None
+    email: str | None
+    company_size: str
+    notes: str
+    status: str
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+def to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _record(cls: type[T], row: Row | dict[str, Any]) -> T:
+    """Build dataclass `cls` from the row's columns of the same names.
+
+    Columns named `*_at` / `*_end` hold epoch seconds and become UTC datetimes.
+    """
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        value = row[f.name]
+        if value is not None and f.name.endswith(("_at", "_end")):
+            value = to_datetime(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+async def _next_id(conn: aiosqlite.Connection, table: str, prefix: str, first: int) -> str:
+    """The next public id of `table` ("RF-4001", "RF-4002", ...). Call inside a transaction.
+
+    `table` and `prefix` are constants of this module, never user text.
+    """
+    cursor = await conn.execute(
+        f"SELECT MAX(CAST(SUBSTR(id, {len(prefix) + 1}) AS INTEGER)) AS n"
+        f" FROM {table} WHERE id LIKE ?",
+        (f"{prefix}%",),
+    )
+    row = await cursor.fetchone()
+    last = row["n"] if row and row["n"] is not None else first - 1
+    return f"{prefix}{last + 1}"
+
+
+_ORDER_QUERY = (
+    "SELECT o.id, o.customer_id, o.description, o.amount_cents, o.currency, o.payment_method,"
+    " o.created_at, r.id AS refund_id"
+    " FROM orders o LEFT JOIN refunds r ON r.order_id = o.id"
+)
+_PAYMENT_QUERY = (
+    "SELECT p.id, p.invoice_id, p.amount_cents, p.currency, p.status, p.method, p.failure_code,"
+    " p.failure_message, p.created_at"
+    " FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+)
+_REFUND_QUERY = (
+    "SELECT r.id, r.order_id, r.amount_cents, r.currency, r.reason, r.status, r.requested_by,"
+    " r.created_at FROM refunds r JOIN orders o ON o.id = r.order_id"
+)
+
+
+class BusinessRepo:
+    """Customers, plans, billing, orders, refunds, service health, bug and demo requests."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- customers and plans ---------------------------------------------------------------
+
+    async def customer_by_email(self, email: str) -> Customer | None:
+        """The customer whose account e-mail is `email` (case-insensitive)."""
+        row = await self._db.fetchone(
+            "SELECT * FROM customers WHERE email = ?", (email.strip().lower(),)
+        )
+        return _record(Customer, row) if row else None
+
+    async def customer(self, customer_id: int) -> Customer | None:
+        row = await self._db.fetchone("SELECT * FROM customers WHERE id = ?", (customer_id,))
+        return _record(Customer, row) if row else None
+
+    async def subscription(self, customer_id: int) -> Subscription | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM subscriptions WHERE customer_id = ?", (customer_id,)
+        )
+        return _record(Subscription, row) if row else None
+
+    async def plans(self) -> list[Plan]:
+        rows = await self._db.fetchall("SELECT * FROM plans ORDER BY sort_order")
+        return [self._plan(row) for row in rows]
+
+    async def plan(self, code_or_name: str) -> Plan | None:
+        """The plan whose code or display name is `code_or_name` (case-insensitive)."""
+        key = code_or_name.strip().lower()
+        row = await self._db.fetchone(
+            "SELECT * FROM plans WHERE code = ? OR LOWER(name) = ?", (key, key)
+        )
+        return self._plan(row) if row else None
+
+    @staticmethod
+    def _plan(row: Row) -> Plan:
+        features = tuple(line for line in row["features"].splitlines() if line.strip())
+        return _record(Plan, {**dict(row), "features": features})
+
+    # -- invoices and payments -------------------------------------------------------------
+
+    async def invoices_for(self, customer_id: int) -> list[Invoice]:
+        """The customer's invoices, newest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM invoices WHERE customer_id = ? ORDER BY issued_at DESC, id DESC",
+            (customer_id,),
+        )
+        return [_record(Invoice, row) for row in rows]
+
+    async def invoice(self, customer_id: int, invoice_id: str) -> Invoice | None:
+        """The invoice, or None when it does not exist or belongs to another customer."""
+        row = await self._db.fetchone(
+            "SELECT * FROM invoices WHERE id = ? AND customer_id = ?", (invoice_id, customer_id)
+        )
+        return _record(Invoice, row) if row else None
+
+    async def payments_for(self, customer_id: int, invoice_id: str | None = None) -> list[Payment]:
+        """The customer's payments (optionally of one invoice), newest first."""
+        sql = f"{_PAYMENT_QUERY} WHERE i.customer_id = ?"
+        params: list[Any] = [customer_id]
+        if invoice_id is not None:
+            sql += " AND p.invoice_id = ?"
+            params.append(invoice_id)
+        rows = await self._db.fetchall(sql + " ORDER BY p.created_at DESC, p.id DESC", params)
+        return [_record(Payment, row) for row in rows]
+
+    async def payment(self, customer_id: int, payment_id: str) -> Payment | None:
+        row = await self._db.fetchone(
+            f"{_PAYMENT_QUERY} WHERE p.id = ? AND i.customer_id = ?",
+            (payment_id, customer_id),
+        )
+        return _record(Payment, row) if row else None
+
+    async def open_payment_investigation(
+        self, customer_id: int, payment_id: str, note: str
+    ) -> InvestigationResult | None:
+        """Open an investigation of the customer's payment, or return the one already open.
+
+        None when the payment is not the customer's.
+        """
+        select_open = (
+            "SELECT * FROM payment_investigations"
+            " WHERE payment_id = ? AND customer_id = ? AND status = 'open'"
+        )
+        async with self._db.transaction() as conn:
+            owned = await conn.execute(
+                "SELECT 1 FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+                " WHERE p.id = ? AND i.customer_id = ?",
+                (payment_id, customer_id),
+            )
+            if await owned.fetchone() is None:
+                return None
+            cursor = await conn.execute(select_open, (payment_id, customer_id))
+            existing = await cursor.fetchone()
+            if existing is not None:
+                return InvestigationResult(_record(PaymentInvestigation, existing), created=False)
+            new_id = await _next_id(conn, "payment_investigations", "INVQ-", 5001)
+            await conn.execute(
+                "INSERT INTO payment_investigations"
+                " (id, payment_id, customer_id, status, note, created_at)"
+                " VALUES (?, ?, ?, 'open', ?, ?)",
+                (new_id, payment_id, customer_id, note, time.time()),
+            )
+            cursor = await conn.execute(select_open, (payment_id, customer_id))
+            row = await cursor.fetchone()
+        assert row is not None
+        return InvestigationResult(_record(PaymentInvestigation, row), created=True)
+
+    # -- orders and refunds ----------------------------------------------------------------
+
+    async def orders_for(self, customer_id: int) -> list[Order]:
+        """The customer's orders, newest first, each with its refund id if refunded."""
+        rows = await self._db.fetchall(
+            f"{_ORDER_QUERY} WHERE o.customer_id = ? ORDER BY o.created_at DESC",
+            (customer_id,),
+        )
+        return [_record(Order, row) for row in rows]
+
+    async def order(self, customer_id: int, order_id: str) -> Order | None:
+        """The order, or None when it does not exist or belongs to another customer."""
+        row = await self._db.fetchone(
+            f"{_ORDER_QUERY} WHERE o.id = ? AND o.customer_id = ?",
+            (order_id, customer_id),
+        )
+        return _record(Order, row) if row else None
+
+    async def refund_for_order(self, customer_id: int, order_id: str) -> Refund | None:
+        row = await self._db.fetchone(
+            f"{_REFUND_QUERY} WHERE r.order_id = ? AND o.customer_id = ?",
+            (order_id, customer_id),
+        )
+        return _record(Refund, row) if row else None
+
+    async def create_refund(
+        self, customer_id: int, order_id: str, reason: str, *, requested_by: str | None = None
+    ) -> RefundResult:
+        """Refund the whole order to its original payment method, atomically.
+
+        The refund policy (window, eligibility) is the caller's to check; this method only
+        guarantees ownership and one refund per order — `refunds.order_id` is UNIQUE, so a
+        concurrent second attempt fails in the database and comes back `already_refunded`.
+        """
+        try:
+            async with self._db.transaction() as conn:
+                cursor = await conn.execute(
+                    "SELECT amount_cents, currency FROM orders WHERE id = ? AND customer_id = ?",
+                    (order_id, customer_id),
+                )
+                order = await cursor.fetchone()
+                if order is None:
+                    return RefundResult("order_not_found")
+                refund_id = await _next_id(conn, "refunds", "RF-", 4001)
+                await conn.execute(
+                    "INSERT INTO refunds (id, order_id, amount_cents, currency, reason, status,"
+                    " requested_by, created_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?)",
+                    (
+                        refund_id,
+                        order_id,
+                        order["amount_cents"],
+                        order["currency"],
+                        reason,
+                        requested_by,
+                        time.time(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return RefundResult(
+                "already_refunded", await self.refund_for_order(customer_id, order_id)
+            )
+        return RefundResult("created", await self.refund_for_order(customer_id, order_id))
+
+    # -- service health --------------------------------------------------------------------
+
+    async def service_status(self) -> list[ComponentStatus]:
+        rows = await self._db.fetchall("SELECT * FROM service_status ORDER BY component")
+        return [_record(ComponentStatus, row) for row in rows]
+
+    async def open_incidents(self) -> list[Incident]:
+        """Incidents not resolved yet, newest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM incidents WHERE status <> 'resolved' ORDER BY started_at DESC"
+        )
+        return [_record(Incident, row) for row in rows]
+
+    # -- requests from the desk ------------------------------------------------------------
+
+    async def create_bug_report(
+        self,
+        *,
+        slack_user_id: str,
+        customer_id: int | None,
+        title: str,
+        details: str,
+        severity: Severity,
+    ) -> BugReport:
+        async with self._db.transaction() as conn:
+            bug_id = await _next_id(conn, "bug_reports", "BUG-", 7001)
+            await conn.execute(
+                "INSERT INTO bug_reports (id, customer_id, slack_user_id, title, details,"
+                " severity, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
+                (bug_id, customer_id, slack_user_id, title, details, severity, time.time()),
+            )
+            cursor = await conn.execute("SELECT * FROM bug_reports WHERE id = ?", (bug_id,))
+            row = await cursor.fetchone()
+        assert row is not None
+        return _record(BugReport, row)
+
+    async def create_demo_request(
+        self,
+        *,
+        slack_user_id: str,
+        customer_id: int | None,
+        name: str | None,
+        email: str | None,
+        company_size: str,
+        notes: str,
+    ) -> DemoRequest:
+        async with self._db.transaction() as conn:
+            demo_id = await _next_id(conn, "demo_requests", "DEMO-", 8001)
+            await conn.execute(
+                "INSERT INTO demo_requests (id, customer_id, slack_user_id, name, email,"
+                " company_size, notes, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?)",
+                (
+                    demo_id,
+                    customer_id,
+                    slack_user_id,
+                    name,
+                    email,
+                    company_size,
+                    notes,
+                    time.time(),
+                ),
+            )
+            cursor = await conn.execute("SELECT * FROM demo_requests WHERE id = ?", (demo_id,))
+            row = await cursor.fetchone()
+        assert row is not None
+        return _record(DemoRequest, row)

@@ -1,0 +1,187 @@
+"""`KnowledgeBase`: help-centre articles with full-text search (SQLite FTS5, bm25 ranking).
+
+User text never reaches FTS5 as syntax: `fts_query` keeps only the words, quotes each one and
+ORs them, so `"refund" OR (* NEAR` is searched as the words refund, or, near — never parsed.
+
+Articles ship as Markdown files with a small front matter block (see `parse_article`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_TERMS = 16
+MIN_RELATIVE_SCORE = 0.3  # a hit must score at least 30% of the best hit's bm25 score
+# Words too common to say anything about which article fits; dropped unless nothing else is left.
+STOPWORDS = frozenset(
+    """a an and are as at be but by can could do does did for from get got has have how i if
+    in into is it its me my no not of on or our please so that the their them then there
+    this to up us was we what when where which who why will with would you your i'm can't
+    want need help hi hello thanks""".split()
+)
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5's unicode61 tokenizer keeps
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    title: str
+    category: str
+    body: str
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct search words of `text`, lower-cased, stopwords dropped (unless all are)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    meaningful = [w for w in words if w not in STOPWORDS]
+    return (meaningful or words)[:MAX_QUERY_TERMS]
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression for arbitrary user text: quoted words joined by OR ('' if none).
+
+    Each term only contains letters and digits, so quoting it makes every FTS keyword
+    (AND, OR, NOT, NEAR) and character (* ( ) : ^ ") plain text.
+    """
+    return " OR ".join(f'"{term}"' for term in query_terms(text))
+
+
+def excerpt(article: Article, query: str, max_chars: int = 900) -> str:
+    """The part of the article's body most relevant to `query`, at most about `max_chars`.
+
+    Short bodies come back whole. Otherwise the first paragraph (usually the summary) plus
+    the paragraphs sharing most words with the query, in their original order.
+    """
+    body = article.body.strip()
+    if len(body) <= max_chars:
+        return body
+    stems = {_stem(t) for t in query_terms(query)}
+    blocks = _blocks(body)
+    scores = [len(stems & {_stem(w.lower()) for w in _WORD.findall(b)}) for b in blocks]
+    ranked = sorted(range(1, len(blocks)), key=lambda i: (-scores[i], i))
+    chosen = [0]
+    used = len(blocks[0])
+    for i in ranked:
+        if scores[i] == 0 or used + len(blocks[i]) > max_chars:
+            continue
+        chosen.append(i)
+        used += len(blocks[i])
+    text = "\n\n".join(blocks[i] for i in sorted(chosen))
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return text
+
+
+def _blocks(body: str) -> list[str]:
+    """The body's paragraphs, each heading kept with the paragraph that follows it."""
+    blocks: list[str] = []
+    pending = ""
+    for block in (b.strip() for b in re.split(r"\n\s*\n", body)):
+        if not block:
+            continue
+        if block.startswith("#") and "\n" not in block:
+            pending += block + "\n"
+            continue
+        blocks.append(pending + block)
+        pending = ""
+    if pending:
+        blocks.append(pending.strip())
+    return blocks
+
+
+def _stem(word: str) -> str:
+    """A crude stem, good enough to match "refunds"/"refunded" with "refund" in `excerpt`."""
+    return word[:6]
+
+
+def parse_article(text: str, default_slug: str) -> Article:
+    """Parse a Markdown article: an optional `---` front matter block of `key: value` lines
+    (slug, title, category), then the body. Without a title, a leading `# Heading` is used.
+    """
+    meta: dict[str, str] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        for line in match.group(1).splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                meta[key.strip().lower()] = value.strip()
+        text = text[match.end() :]
+    body = text.strip()
+    title = meta.get("title")
+    if not title and body.startswith("# "):
+        heading, _, body = body.partition("\n")
+        title = heading[2:].strip()
+        body = body.strip()
+    return Article(
+        slug=meta.get("slug") or default_slug,
+        title=title or default_slug.replace("-", " ").capitalize(),
+        category=meta.get("category") or "general",
+        body=body,
+    )
+
+
+class KnowledgeBase:
+    """The help-centre articles: load, fetch by slug, search."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def search(self, query: str, limit: int = 3) -> list[Article]:
+        """The articles best matching `query` (bm25, title hits weigh more); [] for no words."""
+        match = fts_query(query)
+        if not match or limit <= 0:
+            return []
+        try:
+            rows = await self._db.fetchall(
+                "SELECT a.slug, a.title, a.category, a.body, bm25(kb_fts, 4.0, 1.0) AS score"
+                " FROM kb_fts JOIN kb_articles a ON a.id = kb_fts.rowid"
+                " WHERE kb_fts MATCH ? ORDER BY score LIMIT ?",
+                (match, limit),
+            )
+        except sqlite3.OperationalError:  # should not happen with fts_query; never crash a tool
+            log.warning("knowledge base search failed", extra={"match": match}, exc_info=True)
+            return []
+        if not rows:
+            return []
+        # bm25 scores are negative, lower is better. Drop hits far weaker than the best one:
+        # a stray common word should not put an unrelated article in front of the model.
+        floor = rows[0]["score"] * MIN_RELATIVE_SCORE
+        return [_article(row) for row in rows if row["score"] <= floor]
+
+    async def get(self, slug: str) -> Article | None:
+        row = await self._db.fetchone(
+            "SELECT slug, title, category, body FROM kb_articles WHERE slug = ?", (slug,)
+        )
+        return _article(row) if row else None
+
+    async def load_articles(self, articles: Iterable[Article]) -> int:
+        """Insert or update (by slug) the articles; the FTS index follows via triggers."""
+        now = time.time()
+        rows = [(a.slug, a.title, a.category, a.body, now) for a in articles]
+        await self._db.executemany(
+            "INSERT INTO kb_articles (slug, title, category, body, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (slug) DO UPDATE SET title = excluded.title,"
+            " category = excluded.category, body = excluded.body,"
+            " updated_at = excluded.updated_at",
+            rows,
+        )
+        return len(rows)
+
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) AS n FROM kb_articles")
+        return int(row["n"]) if row else 0
+
+
+def _article(row: sqlite3.Row) -> Article:
+    return Article(slug=row["slug"], title=row["title"], category=row["category"], body=row["body"])
