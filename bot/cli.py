@@ -60,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        setup_logging(settings.log_level, settings.log_format)
+        # The demo prints a transcript; its logs would drown it unless asked for.
+        quiet = args.command in ("demo", "ask", "chat")
+        quiet = quiet and "log_level" not in settings.model_fields_set
+        setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
         if args.command == "demo":

@@ -18,6 +18,7 @@ _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
+_QUOTE = re.compile(r"^&gt; ?", re.MULTILINE)
 
 
 def _escape(text: str) -> str:
@@ -29,7 +30,7 @@ def to_mrkdwn(markdown: str) -> str:
     protected: list[str] = []
     text = _CODE_BLOCK.sub(lambda m: _protect(protected, m.group(0)), markdown)
     text = _INLINE_CODE.sub(lambda m: _protect(protected, m.group(0)), text)
-    text = _escape(text)
+    text = _QUOTE.sub("> ", _escape(text))  # Slack quotes lines starting with ">"
     text = _LINK.sub(lambda m: _protect(protected, f"<{m.group(2)}|{m.group(1)}>"), text)
     text = _HEADING.sub(lambda m: _protect(protected, f"*{m.group(1)}*"), text)
     text = _BOLD.sub(lambda m: _protect(protected, f"*{m.group(2)}*"), text)
