@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents import Model, OpenAIProvider, set_tracing_disabled
+from openai import AsyncOpenAI
 
 from agents_config.agents import AgentSpec, ModelResolver
 
@@ -64,11 +65,20 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
         set_tracing_disabled(True)
         return lambda spec: TimeoutModel(OfflineModel(spec.name), options.timeout_s)
 
-    if not options.api_key:
+    # Traces go to OpenAI with the API key: only when the key is OpenAI's own (no base URL),
+    # never to a third-party server's key, and never with no key at all (no error spam).
+    if not options.api_key or options.base_url:
         set_tracing_disabled(True)
-    provider = OpenAIProvider(
+    # One client per desk (not the SDK's process-wide one), bound to this event loop; the
+    # client retries 429s, 5xx and lost connections twice with backoff before giving up.
+    client = AsyncOpenAI(
         api_key=options.api_key or "not-needed",
         base_url=options.base_url,
+        max_retries=2,
+        timeout=options.timeout_s,
+    )
+    provider = OpenAIProvider(
+        openai_client=client,
         # Generic OpenAI-compatible servers speak Chat Completions; OpenAI itself, Responses.
         use_responses=options.base_url is None,
     )

@@ -79,7 +79,9 @@ class DeskRuntime:
             desk,
             slack,
             WorkerOptions(
-                concurrency=settings.workers, escalation_channel=settings.escalation_channel
+                concurrency=settings.workers,
+                escalation_channel=settings.escalation_channel,
+                poll_interval_s=settings.inbox_poll_ms / 1000,
             ),
         )
         app = AsyncApp(
@@ -110,7 +112,7 @@ class DeskRuntime:
         self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
 
     async def stop(self) -> None:
-        await self.worker.stop(self.settings.shutdown_grace_s)
         if self._worker_task is not None:
+            await self.worker.stop(self.settings.shutdown_grace_s)
             await self._worker_task
         await self.store.close()

@@ -17,6 +17,7 @@ from agents_config.desk import Desk, Turn, TurnOutcome
 from bot.app import DeskRuntime, open_desk
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.processes import die_with_parent, spawn_worker, stop_worker
 from storage.db import StorageError
 
 log = logging.getLogger("support_desk")
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
 
+    sub.add_parser("work", help="only answer the inbox (serve starts this itself)")
     sub.add_parser("demo", help="play realistic conversations through a local Slack simulation")
 
     for name, text in (
@@ -66,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
+        if args.command == "work":
+            return asyncio.run(work(settings))
         if args.command == "demo":
             from bot.demo import run_demo
 
@@ -94,11 +98,11 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
         )
     runtime = await DeskRuntime.create(settings, socket_mode=not http)
     await runtime.check_slack()
-    await runtime.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    inline = settings.worker_mode == "inline"
+    if inline:
+        await runtime.start()
+    worker = None if inline else await spawn_worker()
+    stop = _stop_event()
     pruner = asyncio.create_task(_prune_forever(runtime))
 
     if http:
@@ -120,8 +124,31 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
 
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     pruner.cancel()
+    if worker is not None:
+        await stop_worker(worker, settings.shutdown_grace_s)
     await runtime.stop()
     return 0
+
+
+async def work(settings: Settings) -> int:
+    """Answer the inbox until SIGTERM (started by `serve`, or on its own beside it)."""
+    die_with_parent()
+    settings.require("slack_bot_token", why="to post answers in Slack")
+    runtime = await DeskRuntime.create(settings)
+    await runtime.start()
+    log.info("worker answering the inbox", extra={"workers": settings.workers})
+    await _stop_event().wait()
+    await runtime.stop()
+    return 0
+
+
+def _stop_event() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def _prune_forever(runtime: DeskRuntime) -> None:

@@ -51,10 +51,15 @@ class Intake:
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
         mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text", ""))
         if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
-            # A thread reply elsewhere is answered only when that thread is a ticket.
-            if not thread_ts or await self.store.tickets.by_thread(channel, thread_ts) is None:
+            # A thread reply elsewhere is answered only in a thread the desk is part of.
+            if not thread_ts or not await self._known_thread(channel, thread_ts):
                 return None
         return await self._record("message", event, event_id, bot_user_id)
+
+    async def _known_thread(self, channel: str, thread_ts: str) -> bool:
+        if await self.store.inbox.has_thread(channel, thread_ts):
+            return True  # accepted, perhaps not answered yet
+        return await self.store.tickets.by_thread(channel, thread_ts) is not None
 
     async def mention(
         self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None

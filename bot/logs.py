@@ -50,5 +50,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "openai", "httpx", "openai.agents"):
+    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "openai", "httpx", "httpx2", "openai.agents"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

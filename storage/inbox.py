@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from storage.db import Database, Row
@@ -103,7 +103,10 @@ class InboxRepo:
                     f" started_at = ? WHERE id IN ({marks})",
                     (time.time(), *(r["id"] for r in rows)),
                 )
-        return [InboxItem.from_row(r) for r in rows]
+        return [
+            replace(item, status="running", attempts=item.attempts + 1)
+            for item in map(InboxItem.from_row, rows)
+        ]
 
     async def requeue_running(self) -> int:
         """After a crash: rows left running go back to received, to be answered once."""
@@ -127,6 +130,13 @@ class InboxRepo:
     async def get(self, inbox_id: int) -> InboxItem | None:
         row = await self._db.fetchone("SELECT * FROM inbox WHERE id = ?", (inbox_id,))
         return InboxItem.from_row(row) if row else None
+
+    async def has_thread(self, channel: str, thread_ts: str) -> bool:
+        """Whether the desk accepted a message of this thread (its ticket may not exist yet)."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM inbox WHERE channel = ? AND thread_ts = ? LIMIT 1", (channel, thread_ts)
+        )
+        return row is not None
 
     async def counts(self) -> dict[str, int]:
         rows = await self._db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")

@@ -1,0 +1,141 @@
+"""A local OpenAI-compatible model server (Chat Completions) for tests and benchmarks.
+
+It plays a support conversation the way a real model would through the desk's agents: an
+agent that can hand off to a specialist does so (choosing by the routing criteria), and an
+agent without handoffs answers. Its latency, failures and hangs are set by the caller, and it
+records what it was sent (call count, input size), which is what the benchmarks measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from agents_config.routing import TRIAGE_ROUTES
+
+
+@dataclass
+class _Fault:
+    status: int
+    times: int
+
+
+@dataclass
+class ModelCallRecord:
+    agent_tools: list[str]
+    input_chars: int
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeOpenAI:
+    """`async with FakeOpenAI(latency_s=0.3) as model:` then OPENAI_BASE_URL=model.url."""
+
+    def __init__(self, *, latency_s: float = 0.0, host: str = "127.0.0.1") -> None:
+        self.latency_s = latency_s
+        self.hang = False
+        self.calls: list[ModelCallRecord] = []
+        self._host = host
+        self._faults: list[_Fault] = []
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}/v1"
+
+    def fail(self, status: int = 500, times: int = 1) -> None:
+        """The next `times` calls answer HTTP `status` (500, 429, 503…)."""
+        self._faults.append(_Fault(status, times))
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=32 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._completions)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, 0)
+        await site.start()
+        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = json.loads(raw)
+        tools = [t["function"]["name"] for t in body.get("tools") or []]
+        self.calls.append(ModelCallRecord(agent_tools=tools, input_chars=len(raw)))
+        if self._faults:
+            fault = self._faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.pop(0)
+            return web.json_response(
+                {"error": {"message": "simulated outage", "type": "server_error"}},
+                status=fault.status,
+                headers={"retry-after": "0"} if fault.status == 429 else None,
+            )
+        if self.hang:
+            await asyncio.sleep(3600)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return web.json_response(self._reply(body, tools))
+
+    def _reply(self, body: dict[str, Any], tools: list[str]) -> dict[str, Any]:
+        messages = body.get("messages") or []
+        last_user = next(
+            (m for m in reversed(messages) if m.get("role") == "user"), {"content": ""}
+        )
+        handed_off = bool(messages) and messages[-1].get("role") == "tool"
+        transfer = _choose_transfer(str(last_user.get("content")), tools)
+        message: dict[str, Any]
+        if transfer and not handed_off:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{
+                    "id": f"call_{next(self._ids)}",
+                    "type": "function",
+                    "function": {"name": transfer, "arguments": "{}"},
+                }],
+            }
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": f"Here is my answer to: {last_user.get('content')}"}
+            finish = "stop"
+        return {
+            "id": f"chatcmpl-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+
+
+def _choose_transfer(text: str, tools: list[str]) -> str | None:
+    """Triage's pick: the route whose keywords the text mentions most (billing by default)."""
+    if not any(name == "transfer_to_billing_specialist" for name in tools):
+        return None  # only triage routes; specialists answer
+    lowered = text.lower()
+    best = max(TRIAGE_ROUTES, key=lambda r: sum(k in lowered for k in r.keywords))
+    name = f"transfer_to_{best.agent}"
+    return name if name in tools else "transfer_to_billing_specialist"
