@@ -46,6 +46,7 @@ class FakeOpenAI:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port = 0
+        self._called = asyncio.Condition()
 
     @property
     def url(self) -> str:
@@ -54,6 +55,13 @@ class FakeOpenAI:
     def fail(self, status: int = 500, times: int = 1) -> None:
         """The next `times` calls answer HTTP `status` (500, 429, 503…)."""
         self._faults.append(_Fault(status, times))
+
+    async def wait_for_calls(self, count: int = 1, timeout_s: float = 10.0) -> None:
+        """Wait until the server has received `count` calls."""
+        async with self._called:
+            await asyncio.wait_for(
+                self._called.wait_for(lambda: len(self.calls) >= count), timeout_s
+            )
 
     async def start(self) -> None:
         app = web.Application(client_max_size=32 * 1024**2)
@@ -83,6 +91,8 @@ class FakeOpenAI:
         body = json.loads(raw)
         tools = [t["function"]["name"] for t in body.get("tools") or []]
         self.calls.append(ModelCallRecord(agent_tools=tools, input_chars=len(raw)))
+        async with self._called:
+            self._called.notify_all()
         if self._faults:
             fault = self._faults[0]
             fault.times -= 1
@@ -119,7 +129,8 @@ class FakeOpenAI:
             }
             finish = "tool_calls"
         else:
-            message = {"role": "assistant", "content": f"Here is my answer to: {last_user.get('content')}"}
+            answer = f"Here is my answer to: {last_user.get('content')}"
+            message = {"role": "assistant", "content": answer}
             finish = "stop"
         return {
             "id": f"chatcmpl-{next(self._ids)}",

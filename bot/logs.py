@@ -50,5 +50,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "openai", "httpx", "httpx2", "openai.agents"):
+    noisy_loggers = ("slack_sdk", "slack_bolt", "aiohttp.access", "openai", "httpx", "httpx2")
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -92,9 +92,10 @@ def serve_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, 
 
 
 async def wait_for_replies(slack: FakeSlack, ts: str, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while len(slack.replies_in("C_SUPPORT", ts)) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await slack.wait_for(
+        lambda method, params: method == "chat.postMessage" and params.get("thread_ts") == ts,
+        timeout=timeout_s, count=count,
+    )
 
 
 async def test_sigkill_mid_answer_is_answered_exactly_once_after_restart(
@@ -106,10 +107,7 @@ async def test_sigkill_mid_answer_is_answered_exactly_once_after_restart(
     async with SlackEvents(f"{desk.url}/slack/events", SIGNING_SECRET, slack=slack) as events:
         status, _, event = await events.message("U_ALICE", "Where is my invoice?")
         assert status == 200
-        deadline = time.monotonic() + 20
-        while not model.calls and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert model.calls, "the model was never asked"
+        await model.wait_for_calls(1, timeout_s=20)
         await desk.signal(signal.SIGKILL)
         assert slack.replies_in("C_SUPPORT", event["ts"]) == []
 
@@ -134,9 +132,7 @@ async def test_sigterm_finishes_running_answer_then_exits(
     await desk.start()
     async with SlackEvents(f"{desk.url}/slack/events", SIGNING_SECRET, slack=slack) as events:
         _, _, event = await events.message("U_ALICE", "Quick billing question")
-        deadline = time.monotonic() + 20
-        while not model.calls and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await model.wait_for_calls(1, timeout_s=20)
         assert await desk.signal(signal.SIGTERM) == 0
     assert len(slack.replies_in("C_SUPPORT", event["ts"])) == 1
 
