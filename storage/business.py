@@ -215,6 +215,7 @@ async def _next_id(conn: aiosqlite.Connection, table: str, prefix: str, first: i
         (f"{prefix}%",),
     )
     row = await cursor.fetchone()
+    await cursor.close()
     last = row["n"] if row and row["n"] is not None else first - 1
     return f"{prefix}{last + 1}"
 
@@ -332,6 +333,7 @@ class BusinessRepo:
                 return None
             cursor = await conn.execute(select_open, (payment_id, customer_id))
             existing = await cursor.fetchone()
+            await cursor.close()
             if existing is not None:
                 return InvestigationResult(_record(PaymentInvestigation, existing), created=False)
             new_id = await _next_id(conn, "payment_investigations", "INVQ-", 5001)
@@ -343,6 +345,7 @@ class BusinessRepo:
             )
             cursor = await conn.execute(select_open, (payment_id, customer_id))
             row = await cursor.fetchone()
+            await cursor.close()
         assert row is not None
         return InvestigationResult(_record(PaymentInvestigation, row), created=True)
 
@@ -387,6 +390,7 @@ class BusinessRepo:
                     (order_id, customer_id),
                 )
                 order = await cursor.fetchone()
+                await cursor.close()
                 if order is None:
                     return RefundResult("order_not_found")
                 refund_id = await _next_id(conn, "refunds", "RF-", 4001)
@@ -442,6 +446,7 @@ class BusinessRepo:
             )
             cursor = await conn.execute("SELECT * FROM bug_reports WHERE id = ?", (bug_id,))
             row = await cursor.fetchone()
+            await cursor.close()
         assert row is not None
         return _record(BugReport, row)
 
@@ -474,5 +479,6 @@ class BusinessRepo:
             )
             cursor = await conn.execute("SELECT * FROM demo_requests WHERE id = ?", (demo_id,))
             row = await cursor.fetchone()
+            await cursor.close()
         assert row is not None
         return _record(DemoRequest, row)

@@ -56,6 +56,7 @@ class ConversationRepo:
                 (thread_key, keep_turns),
             )
             newest_old = await cursor.fetchone()
+            await cursor.close()
             if newest_old is None:
                 return
             cursor = await conn.execute(
@@ -63,6 +64,7 @@ class ConversationRepo:
                 (thread_key,),
             )
             existing = await cursor.fetchone()
+            await cursor.close()
             upto = existing["upto_turn"] if existing else -1
             if newest_old["turn"] <= upto:
                 return
@@ -94,6 +96,7 @@ class ConversationRepo:
                 (thread_key,),
             )
             row = await cursor.fetchone()
+            await cursor.close()
             if row is None:
                 return None
             await conn.execute("DELETE FROM conversation_items WHERE id = ?", (row["id"],))

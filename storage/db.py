@@ -108,12 +108,14 @@ class Database:
             await conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        cursor = await self._conn.execute(sql, params)
-        return await cursor.fetchone()
+        # The cursor is closed at once: an open one keeps a read transaction (an old WAL
+        # snapshot) alive, and this connection's next write would then fail as "locked".
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await self._conn.execute(sql, params)
-        return list(await cursor.fetchall())
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -1,0 +1,234 @@
+"""Benchmarks of the desk: figures, with their targets, printed; nothing asserted.
+
+The desk runs as operators run it (`support-desk serve --http`, worker in its own process),
+against a local fake Slack Web API and a local OpenAI-compatible model server whose latency
+this script sets. Figures are ratios measured in one run, so a noisy machine matters less.
+
+    .venv/bin/python bench/run.py            # all figures (a few minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # smaller sizes, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from agents import Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agents_config.agents import build_agents  # noqa: E402
+from agents_config.context import Caller, DeskContext  # noqa: E402
+from agents_config.models import ModelOptions, model_resolver  # noqa: E402
+from agents_config.simulator import FakeOpenAI  # noqa: E402
+from bot.simulator import FakeSlack, SlackEvents  # noqa: E402
+from storage.store import Store  # noqa: E402
+
+SECRET = "bench-signing-secret"
+QUESTION = "I was charged twice on my last invoice, can you check?"
+
+
+class Desk:
+    """`support-desk serve --http` (receiver + worker process) for one benchmark."""
+
+    def __init__(self, tmp: Path, slack: FakeSlack, model: FakeOpenAI, port: int) -> None:
+        self.port = port
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))},
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "SUPPORT_CHANNELS": "C_SUPPORT",
+            "SUPPORT_DESK_DB": str(tmp / f"bench-{port}.db"),
+            "OPENAI_BASE_URL": model.url,
+            "OPENAI_API_KEY": "sk-bench",
+            "WORKERS": "256",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    async def __aenter__(self) -> Desk:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1",
+            "--port", str(self.port), env=self.env, cwd=ROOT,
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.port}/readyz") as r:
+                        if r.status == 200:
+                            await asyncio.sleep(2.5)  # the worker process imports the SDK
+                            return self
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the desk did not start")
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        await self.process.wait()
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the receiver and its worker process, summed."""
+        assert self.process is not None
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total_kb = 0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        return total_kb / 1024
+
+
+async def send_and_wait(
+    events: SlackEvents, slack: FakeSlack, count: int, *, thread_ts: str | None = None
+) -> float:
+    """Send `count` messages at once (each its own thread); seconds until all are answered."""
+    since = len(slack.calls)
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(events.message("U_ALICE", f"{QUESTION} #{n}", thread_ts=thread_ts) for n in range(count))
+    )
+    await slack.wait_for("chat.postMessage", timeout=600, count=count, since=since)
+    return time.perf_counter() - started
+
+
+async def bare_runs(model: FakeOpenAI, store: Store, count: int) -> float:
+    """Seconds for `count` concurrent `Runner.run`s of the same agents and model calls."""
+    agents = build_agents(
+        model_resolver(ModelOptions(provider="openai", api_key="sk-bench", base_url=model.url))
+    )
+    ticket, _ = await store.tickets.open_for_thread(
+        channel="bench", thread_ts="1", user_id="U_ALICE", subject="bench", customer_id=1
+    )
+    caller = Caller("U_ALICE", "alice@northwind.example", "Alice", 1)
+
+    async def one(n: int) -> None:
+        context = DeskContext(store, caller, ticket.id, "bench", str(n))
+        await Runner.run(agents["triage"], f"{QUESTION} #{n}", context=context, max_turns=10)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(count)))
+    return time.perf_counter() - started
+
+
+def line(name: str, value: str, target: str, ok: bool | None) -> None:
+    verdict = "" if ok is None else ("met" if ok else "MISSED")
+    print(f"{name:<34} {value:<32} {target:<22} {verdict}")
+
+
+async def main(quick: bool) -> None:
+    scale = 4 if quick else 1
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"{'figure':<34} {'measured':<32} {'target':<22}")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        store = await Store.open(tmp / "bare.db")
+        async with FakeSlack() as slack, FakeOpenAI() as model:
+            async with Desk(tmp, slack, model, 18731) as desk, SlackEvents(
+                desk.events_url, SECRET, slack=slack
+            ) as events:
+                # Warm both paths up (connections, imports, caches).
+                await send_and_wait(events, slack, 10)
+                await bare_runs(model, store, 10)
+
+                # overhead: zero-latency model, alternating blocks
+                block = 100 // scale
+                full_t = bare_t = 0.0
+                calls_before = len(model.calls)
+                for _ in range(3):
+                    full_t += await send_and_wait(events, slack, block)
+                    bare_t += await bare_runs(model, store, block)
+                full_calls = (len(model.calls) - calls_before) / 2  # both paths made calls
+                ratio = bare_t / full_t
+                line("overhead (full / bare rate)", f"{ratio:.2f}  ({3 * block / full_t:.0f} vs "
+                     f"{3 * block / bare_t:.0f} answers/s)", ">= 0.8", ratio >= 0.8)
+                per_answer = full_calls / (3 * block)
+                line("model calls per answer", f"{per_answer:.2f}", "<= 2", per_answer <= 2)
+
+                # concurrency: 300 ms model, 200 threads at once
+                model.latency_s = 0.3
+                n = 200 // scale
+                t1 = await send_and_wait(events, slack, 1)
+                t_full = await send_and_wait(events, slack, n)
+                t_bare = await bare_runs(model, store, n)
+                answered = len(slack.calls_to("chat.postMessage"))
+                line(f"concurrency T{n} / bare gather", f"{t_full / t_bare:.2f}  ({t_full:.2f}s vs "
+                     f"{t_bare:.2f}s)", "<= 1.2", t_full / t_bare <= 1.2)
+                line(f"T{n} / T1", f"{t_full / t1:.2f}  (T1 {t1:.2f}s)", "report", None)
+
+                # ack latency at 100 events/s while answers are produced
+                rate, seconds = 100, 5 / scale
+                latencies: list[float] = []
+                since = len(slack.calls)
+
+                async def timed(k: int) -> None:
+                    started = time.perf_counter()
+                    await events.message("U_BOB", f"{QUESTION} ack {k}")
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+                sends = []
+                for k in range(int(rate * seconds)):
+                    sends.append(asyncio.create_task(timed(k)))
+                    await asyncio.sleep(1 / rate)
+                await asyncio.gather(*sends)
+                await slack.wait_for("chat.postMessage", timeout=600, count=len(sends), since=since)
+                p50 = statistics.median(latencies)
+                p99 = statistics.quantiles(latencies, n=100)[98]
+                line("ack latency p50 / p99", f"{p50:.1f} ms / {p99:.1f} ms", "p99 <= 50 ms",
+                     p99 <= 50)
+
+                # long threads: turn 200 vs turn 20
+                model.latency_s = 0
+                turns = 200 // scale
+                _, _, first = await events.message("U_ALICE", "long thread turn 1")
+                await slack.wait_for("chat.postMessage", timeout=60, count=1,
+                                     since=len(slack.calls) - 1)
+                timing: dict[int, tuple[float, int]] = {}
+                for turn in range(2, turns + 1):
+                    calls_before = len(model.calls)
+                    elapsed = await send_and_wait(events, slack, 1, thread_ts=first["ts"])
+                    size = sum(c.input_chars for c in model.calls[calls_before:])
+                    timing[turn] = (elapsed, size)
+                early = [timing[t] for t in range(16, 25) if t in timing]
+                late = [timing[t] for t in range(turns - 8, turns + 1)]
+                t_ratio = statistics.median(x[0] for x in late) / statistics.median(
+                    x[0] for x in early)
+                s_ratio = statistics.median(x[1] for x in late) / statistics.median(
+                    x[1] for x in early)
+                line(f"long thread: turn {turns} / 20 time", f"{t_ratio:.2f}", "<= 1.2",
+                     t_ratio <= 1.2)
+                line(f"long thread: turn {turns} / 20 input", f"{s_ratio:.2f}", "<= 1.2",
+                     s_ratio <= 1.2)
+
+                # memory: 1,000 open threads
+                await send_and_wait(events, slack, 1000 // scale)
+                line(f"peak RSS, {1000 // scale} open threads",
+                     f"{desk.peak_rss_mb():.0f} MB (receiver + worker)", "report", None)
+                print(f"answers posted in this run: {answered + len(sends) + turns}")
+        await store.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    asyncio.run(main(parser.parse_args().quick))
