@@ -30,7 +30,7 @@ from agents_config.tools import (
 )
 from agents_config.tools.escalation import escalate_to_human
 
-Role = Literal["triage", "specialist"]
+Role = Literal["triage", "specialist", "pipeline"]  # pipeline: agents_config.pipelines
 
 _STYLE = (
     "Write for Slack: short paragraphs, bullet lists when they help, no headings. "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agents import Agent, RunConfig, RunContextWrapper, RunHooks, Runner, Tool
 from agents.exceptions import AgentsException, MaxTurnsExceeded
@@ -63,6 +63,13 @@ class DeskOptions:
     trace_sensitive_data: bool = False
 
 
+def handover_note(ticket_id: int) -> str:
+    return (
+        f"I've passed this to our support staff as ticket #{ticket_id}; a person will follow up "
+        "in this thread."
+    )
+
+
 def apology(ticket_id: int) -> str:
     return (
         "Sorry, I couldn't finish answering this one. I've passed your request to our support "
@@ -93,13 +100,27 @@ class _RunTrace(RunHooks[DeskContext]):
         self.model_calls += 1
 
 
+class TurnRouter(Protocol):
+    """Picks the agent a turn starts at (ROUTING_MODE=classifier); None: triage's handoffs."""
+
+    async def choose(
+        self, text: str, context: DeskContext, hooks: RunHooks[DeskContext] | None = None
+    ) -> Agent[DeskContext]: ...
+
+
 class Desk:
     def __init__(
-        self, store: Store, agents: dict[str, Agent[DeskContext]], options: DeskOptions
+        self,
+        store: Store,
+        agents: dict[str, Agent[DeskContext]],
+        options: DeskOptions,
+        *,
+        router: TurnRouter | None = None,
     ) -> None:
         self.store = store
         self.agents = agents
         self.options = options
+        self.router = router
 
     async def handle(self, turn: Turn) -> TurnOutcome:
         tickets = self.store.tickets
@@ -136,8 +157,11 @@ class Desk:
         error: str | None = None
         reply: str | None = None
         try:
+            start = self.agents["triage"]
+            if self.router is not None:
+                start = await self.router.choose(turn.text, context, trace)
             result = await Runner.run(
-                self.agents["triage"],
+                start,
                 turn.text,
                 context=context,
                 session=session,
@@ -168,7 +192,10 @@ class Desk:
                     priority="high",
                 )
             reply = apology(ticket.id)
-        elif context.escalation is None:
+        elif context.escalation is not None:
+            if reply and f"#{ticket.id}" not in reply:  # the user always learns the number
+                reply = f"{reply}\n\n{handover_note(ticket.id)}"
+        elif ticket.status != "escalated":  # still waiting for staff, whatever the AI said
             await tickets.set_status(ticket.id, "answered", actor="desk")
         await tickets.record_route(
             ticket.id, department=department_of(trace.path), agent_path=trace.path

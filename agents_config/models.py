@@ -28,6 +28,7 @@ class ModelOptions:
     provider: str  # "openai" | "offline"
     triage_model: str = "gpt-4.1-mini"
     specialist_model: str = "gpt-4.1-mini"
+    pipeline_model: str = "gpt-4.1"
     api_key: str | None = None
     base_url: str | None = None
     timeout_s: float = 60.0
@@ -84,7 +85,9 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
     )
 
     def resolve(spec: AgentSpec) -> Model:
-        name = options.triage_model if spec.role == "triage" else options.specialist_model
+        name = {"triage": options.triage_model, "pipeline": options.pipeline_model}.get(
+            spec.role, options.specialist_model
+        )
         return TimeoutModel(provider.get_model(name), options.timeout_s)
 
     return resolve

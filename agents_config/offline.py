@@ -104,13 +104,20 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in _words(text) if w not in _STOPWORDS]
 
 
+ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
+_ID = re.compile(rf"\b({'|'.join(ID_PREFIXES.values())})[-\s]?\d+\b", re.I)
 _VAGUE = frozenset(_phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
 
 
-def _terms(text: str, phrases: Iterable[str] = ()) -> set[str]:
-    """The stems of `text` plus those of the multi-word `phrases` it contains."""
+def _terms(text: str, phrases: Iterable[str] = (), *, id_nouns: bool = False) -> set[str]:
+    """The stems of `text` and the multi-word `phrases` it contains; with `id_nouns`, also the
+    noun of each id in it (INV-2003 speaks of an invoice)."""
     padded = f" {_phrase(text)} "
-    return set(content_stems(text)) | {p for p in phrases if " " in p and f" {p} " in padded}
+    terms = set(content_stems(text)) | {p for p in phrases if " " in p and f" {p} " in padded}
+    if id_nouns:
+        by_prefix = {prefix: noun for noun, prefix in ID_PREFIXES.items()}
+        terms |= {stem(by_prefix[m.upper()]) for m in _ID.findall(text)}
+    return terms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +150,7 @@ def route_scores(text: str, routes: Iterable[Route]) -> list[tuple[Route, float]
     """
     routes = tuple(routes)
     docs, idf, avgdl = _route_index(routes)
-    terms = _terms(text, idf)
+    terms = _terms(text, idf, id_nouns=True)
     k1, b = 1.2, 0.75
     scored: list[tuple[Route, float]] = []
     for route, doc in zip(routes, docs, strict=True):
@@ -269,12 +276,14 @@ def _json_object(raw: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Extracting tool arguments
 
-ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _AMOUNT = re.compile(r"[$€£]\s?(\d+(?:[.,]\d{1,2})?)|(\d+(?:\.\d{1,2})?)\s?(?:usd|eur|gbp|dollars)")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _NUMBER = re.compile(r"\b\d+\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Plans and service components the demo business names; tools match them case-insensitively.
+_NAMED = re.compile(r"\b(Starter|Pro|Business|Enterprise|API|Dashboard|Webhooks?|SSO|Mobile|"
+                    r"Email|Login)\b", re.I)
 _PROBLEM = ("fail", "declin", "pend", "reject", "overdu", "open", "degrad", "outag", "error")
 # Words that pick an enum value (priority, severity, ...) when the value itself is not said.
 ENUM_HINTS: dict[str, tuple[str, ...]] = {
@@ -321,6 +330,20 @@ def _pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: 
     return (middle or list(values))[0]
 
 
+# The help centre's words for what users often say differently.
+_QUERY_SYNONYMS = ((re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b"), "sign in"),)
+
+
+def search_query(text: str) -> str:
+    """A knowledge-base query from a request: its content words, in the help centre's terms
+    ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
+    lowered = text.lower()
+    for pattern, replacement in _QUERY_SYNONYMS:
+        lowered = pattern.sub(replacement, lowered)
+    kept = [w for w in _words(lowered) if w not in _STOPWORDS and stem(w) not in _VAGUE]
+    return " ".join(dict.fromkeys(kept)) or text.strip()
+
+
 def _first_sentence(text: str, limit: int = 90) -> str:
     sentence = _SENTENCE.split(text.strip(), maxsplit=1)[0]
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
@@ -346,8 +369,8 @@ class ArgContext:
     def summary(self) -> str:
         lines = [f"Request: {self.conversation.request.strip()}"]
         lines += [f"Earlier: {t.strip()[:300]}" for t in self.conversation.earlier[-3:]]
-        tried = [c.name for c in self.conversation.calls]
-        if self.conversation.path:
+        tried = [c.name for c in self.conversation.turn_calls]
+        if len(self.conversation.path) > 1:
             lines.append(f"Routed: {' -> '.join(self.conversation.path)}")
         if tried:
             lines.append(f"Tools tried: {', '.join(tried)}")
@@ -384,8 +407,8 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
     if lowered in ("email", "contact_email", "e_mail"):
         found = [m for t in ctx.conversation.user_texts for m in _EMAIL.findall(t)]
         return found[0] if found else None
+    numbers = _NUMBER.findall(_ID.sub(" ", text))  # the numbers that are not part of ids
     if kind in ("integer", "number"):
-        numbers = [n for n in _NUMBER.findall(text) if not re.search(rf"-{n}\b", text)]
         if "amount" in lowered:
             match = _AMOUNT.search(text.lower())
             return float((match.group(1) or match.group(2)).replace(",", ".")) if match else None
@@ -396,29 +419,24 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
         dates = _DATE.findall(text)
         return dates[0] if dates else None
     if lowered in ("query", "question", "search", "q", "topic", "text", "keywords"):
-        return text.strip()
+        return search_query(text)
     if lowered in ("reason", "cause", "why"):
         return ctx.reason() if ctx.agent == "fallback" else _first_sentence(text, 200)
     if lowered in ("summary", "details", "description", "notes", "message", "context", "body"):
         return ctx.summary()
     if lowered in ("title", "subject", "headline"):
         return _first_sentence(text)
-    if lowered in ("name", "full_name", "contact_name", "company", "company_name"):
-        return schema.get("default")
+    if re.search(r"size|seats|users|people|count|quantity", lowered):
+        return numbers[0] if numbers else schema.get("default")
     if "component" in lowered or "service" in lowered or "plan" in lowered:
-        return _named_thing(text, schema)
+        # plan_a / plan_b: the first and the second name mentioned
+        second = bool(re.search(r"(_b|2|second|other)$", lowered))
+        names = _NAMED.findall(text)
+        return names[int(second)] if len(names) > int(second) else schema.get("default")
     return schema.get("default")
 
 
-def _named_thing(text: str, schema: dict[str, Any]) -> str | None:
-    """A component or plan named in the text (capitalised words), e.g. "Business", "SSO"."""
-    names = re.findall(r"\b(Starter|Pro|Business|Enterprise|API|Dashboard|Webhooks?|SSO|"
-                       r"Mobile|Email|Login)\b", text, re.I)
-    return names[0] if names else schema.get("default")
-
-
-def fill_arguments(tool: FunctionTool, ctx: ArgContext, fixed: dict[str, Any] | None = None
-                   ) -> dict[str, Any] | None:
+def fill_arguments(tool: FunctionTool, ctx: ArgContext) -> dict[str, Any] | None:
     """Arguments for `tool` that fit its schema, or None when a required one is unknown."""
     schema = tool.params_json_schema
     properties: dict[str, Any] = schema.get("properties", {})
@@ -426,9 +444,7 @@ def fill_arguments(tool: FunctionTool, ctx: ArgContext, fixed: dict[str, Any] | 
     arguments: dict[str, Any] = {}
     for name, prop in properties.items():
         prop = _resolve(prop, schema)
-        value = (fixed or {}).get(name)
-        if value is None:
-            value = _value_for(name, prop, ctx)
+        value = _value_for(name, prop, ctx)
         if value is None and "default" in prop:
             value = prop["default"]
         if value is None:
@@ -477,7 +493,8 @@ class ToolRule:
     a last resort). `unless`: words that rule it out. `after`: only once that tool ran this turn
     and answered affirmatively (issue a refund after a positive eligibility check).
     `chain_from`: may also run after that tool, taking ids from its output (investigate the
-    failed payment that `list_payments` showed).
+    failed payment that `list_payments` showed). `ask`: when its id is missing, ask the user
+    for it (otherwise another rule, such as a listing, may serve).
     """
 
     tool: str
@@ -485,6 +502,8 @@ class ToolRule:
     unless: tuple[str, ...] = ()
     after: str | None = None
     chain_from: str | None = None
+    offer: str | None = None  # said when `after` allowed it but the user did not ask for it
+    ask: bool = False
 
 
 _REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
@@ -492,9 +511,11 @@ _PAYMENT_TROUBLE = ("declined", "failed", "pending", "twice", "double", "rejecte
                     "insufficient", "not go through")
 TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule("escalate_to_human"),
-    ToolRule("check_refund_eligibility", _REFUND),
+    ToolRule("check_refund_eligibility", _REFUND, ask=True),
     ToolRule("issue_refund", _REFUND, unless=("eligible", "eligibility", "whether", "how long"),
-             after="check_refund_eligibility"),
+             after="check_refund_eligibility",
+             offer="Reply “refund {order_id}” if you want me to issue the refund."),
+    ToolRule("list_orders", ("order", "purchase", "bought")),
     ToolRule("investigate_payment", (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
              chain_from="list_payments"),
     ToolRule("list_payments", (*_PAYMENT_TROUBLE, "payment", "paid", "pay", "card", "charge")),
@@ -521,13 +542,13 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
         ToolRule(name, tuple(w for w in name.split("_") if w not in _GENERIC_VERBS))
         for name in tools if name not in known
     ]
-    rules = [rule for rule in TOOL_RULES if rule.tool in tools]
-    return rules[:-1] + extra + rules[-1:] if rules and not rules[-1].triggers else rules + extra
+    return [rule for rule in TOOL_RULES if rule.tool in tools] + extra
 
 
-def _has_any(text: str, words: Iterable[str]) -> bool:
+def _weight(text: str, words: Iterable[str]) -> int:
+    """How strongly `text` calls for something: matched words count 1, phrases 2."""
     phrases = [_phrase(w) for w in words]
-    return bool(_terms(text, phrases) & set(phrases))
+    return sum(1 + (" " in p) for p in _terms(text, phrases) & set(phrases))
 
 
 def _affirmative(output: str | None) -> bool:
@@ -536,6 +557,10 @@ def _affirmative(output: str | None) -> bool:
                  r"can't|already|outside|not found|no such|error|denied|refused", lowered):
         return False
     return bool(re.search(r"\beligible|can be refunded|refundable|\bok\b|\byes\b", lowered))
+
+
+_HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b",
+                     re.I)
 
 
 def _general_question(text: str) -> bool:
@@ -553,35 +578,53 @@ class Step:
 
 
 def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
-    done = {(c.name, json.dumps(c.arguments, sort_keys=True)) for c in conversation.turn_calls}
+    done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
     called = {c.name for c in conversation.calls}
     if len(conversation.calls) >= MAX_CALLS_PER_AGENT:
         return Step()
     missing: str | None = None
+    rules = _rules_for(tools)
+    last_resort = [r for r in rules if not r.triggers]
+    if not called and _HOW_TO.search(conversation.request):  # how-to: the help centre first
+        step = _first_usable(last_resort, conversation, agent, tools)
+        if step is not None:
+            return step
+    # The request alone first, then with the previous message (a follow-up like "ORD-1001").
     for text in dict.fromkeys([conversation.request, conversation.with_context()]):
-        for rule in _rules_for(tools):
-            follow_up = (rule.after in called) or (rule.chain_from in called)
-            if called and not follow_up:
-                continue  # after the first call, only calls that build on an output
+        weights = {r.tool: _weight(text, r.triggers) for r in rules}
+        for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
+            if rule.unless and _weight(conversation.request, rule.unless):
+                continue
             if rule.after and not _affirmative(conversation.output_of(rule.after)):
                 continue
-            if rule.triggers and not _has_any(text, rule.triggers):
-                continue
-            if rule.unless and _has_any(conversation.request, rule.unless):
-                continue
-            if not rule.triggers and (called or missing):
-                continue  # the knowledge base is the last resort, not a follow-up
             ctx = ArgContext(conversation, agent, from_outputs=rule.chain_from in called)
             arguments = fill_arguments(tools[rule.tool], ctx)
             if arguments is None:
-                missing = missing or _missing_id(tools[rule.tool], ctx)
+                missing = missing or (_missing_id(tools[rule.tool], ctx) if rule.ask else None)
                 continue
-            if (rule.tool, json.dumps(arguments, sort_keys=True)) in done:
-                continue
+            follow_up = rule.after in called or rule.chain_from in called
+            if (called and not follow_up) or (rule.tool, _key(arguments)) in done:
+                continue  # after the first call, only calls that build on an output
             return Step(tools[rule.tool], arguments)
         if missing and not _general_question(conversation.request):
             return Step(missing=missing)
+    if not called:  # the last resort (knowledge base; escalation for `fallback`)
+        return _first_usable(last_resort, conversation, agent, tools) or Step()
     return Step()
+
+
+def _first_usable(rules: Iterable[ToolRule], conversation: Conversation, agent: str,
+                  tools: dict[str, FunctionTool]) -> Step | None:
+    done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
+    for rule in rules:
+        arguments = fill_arguments(tools[rule.tool], ArgContext(conversation, agent, False))
+        if arguments is not None and (rule.tool, _key(arguments)) not in done:
+            return Step(tools[rule.tool], arguments)
+    return None
+
+
+def _key(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, sort_keys=True)
 
 
 def _missing_id(tool: FunctionTool, ctx: ArgContext) -> str | None:
@@ -597,45 +640,76 @@ def _missing_id(tool: FunctionTool, ctx: ArgContext) -> str | None:
 # Writing answers
 
 _NOTHING_FOUND = re.compile(
-    r"\bno (?:matching |relevant )?(?:articles?|results?|matches)\b|nothing (?:found|matched)"
-    r"|(?:could not|couldn't|did not|didn't) find", re.I)
+    r"^\W*no\b[\w\s-]{0,30}\b(?:articles?|results?|match(?:es)?)\b|nothing (?:found|matched)",
+    re.I)
 
 
 def _is_knowledge_tool(name: str) -> bool:
     return "knowledge" in name or name.startswith("search")
 
 
-def _found_nothing(call: Call) -> bool:
-    return not (call.output or "").strip() or bool(_NOTHING_FOUND.search(call.output or ""))
+def _found_nothing(call: Call, request: str) -> bool:
+    output = (call.output or "").strip()
+    if not output or _NOTHING_FOUND.search(output):
+        return True
+    return _is_knowledge_tool(call.name) and _relevant_article(output, request) is None
+
+
+def _relevant_article(output: str, request: str) -> str | None:
+    """The search result's first article that fits the request: its title shares a word with
+    it, or its text two. The search returns anything sharing one word, which is not enough."""
+    wanted = set(content_stems(request)) - _VAGUE
+    for article in re.split(r"\n\s*-{3,}\s*\n", output.strip()):
+        title, _, body = article.strip().partition("\n")
+        if wanted & set(content_stems(title)) or len(wanted & set(content_stems(body))) >= 2:
+            return article
+    return None
 
 
 def _key_passage(output: str, request: str, sentences: int = 3) -> str:
-    """The first article of a knowledge-base result: its title and the sentences closest to
-    the request, in their original order."""
-    blocks = [b for b in re.split(r"\n\s*\n(?=\S)", output.strip()) if b.strip()]
-    lines = [ln.strip() for ln in blocks[0].splitlines() if ln.strip()] if blocks else []
+    """The relevant article of a knowledge-base result: its title and the sentences closest
+    to the request, in their original order."""
+    wanted = set(content_stems(request)) - _VAGUE
+    article = _relevant_article(output, request) or output
+    lines = [ln.strip() for ln in article.splitlines() if ln.strip()]
     if not lines:
         return output.strip()
-    title = re.sub(r"^(?:[#*\-\d.\s]+|title:\s*)|[*_`]+$", "", lines[0], flags=re.I).strip("*_ ")
-    body = " ".join(lines[1:]) or " ".join(blocks[1:2])
-    candidates = [s.strip() for s in _SENTENCE.split(body) if len(s.strip()) > 20]
-    wanted = set(content_stems(request))
+    title = re.sub(r"^(?:\[[^\]]*\]|[#*\-\d.\s]+|title:)\s*", "", lines[0], flags=re.I)
+    body = [ln for ln in lines[1:] if not ln.startswith("#")]  # skip section headings
+    candidates = [s.strip() for ln in body for s in _SENTENCE.split(ln) if len(s.strip()) > 20]
     ranked = sorted(range(len(candidates)),
                     key=lambda i: (-len(wanted & set(content_stems(candidates[i]))), i))
     chosen = [candidates[i] for i in sorted(ranked[:sentences])]
-    return f"From the help centre, *{title}*:\n" + "\n".join(f"> {s}" for s in chosen)
+    return f"From the help centre, *{title.strip('*_ ')}*:\n" + "\n".join(f"> {s}" for s in chosen)
+
+
+def _for_user(output: str) -> str:
+    """Drop the tools' notes to the model ("Ask the user to confirm before issuing it.")."""
+    return re.sub(r"(?:^|(?<=[.!?]) )[^.!?\n]*\bthe user\b[^.!?\n]*[.!?]", "", output).strip()
 
 
 def _present(call: Call, request: str) -> str:
-    output = (call.output or "").strip()
+    output = _for_user((call.output or "").strip())
     if _is_knowledge_tool(call.name):
         return _key_passage(output, request)
     if call.name == "escalate_to_human":
         return output
+    output = _focus(output, request)
     if len(output) > 1500:
         output = output[:1499].rstrip() + "…"
     title = call.name.replace("_", " ").capitalize()
     return f"*{title}*\n{output}"
+
+
+def _focus(output: str, request: str) -> str:
+    """Of a bulleted list, only the items naming what the request names ("the Business plan")."""
+    named = {n.lower() for n in _NAMED.findall(request)}
+    lines = output.splitlines()
+    items = [ln for ln in lines if ln.startswith("- ")]
+    hits = [ln for ln in items if {n.lower() for n in _NAMED.findall(ln[:40])} & named]
+    if not hits or len(hits) == len(items):
+        return output
+    return "\n".join([ln for ln in lines if not ln.startswith("- ")] + hits)
 
 
 def _signed(text: str) -> str:
@@ -644,14 +718,23 @@ def _signed(text: str) -> str:
 
 def compose_answer(conversation: Conversation, missing: str | None = None) -> str:
     """The final answer from this agent's tool outputs, or a question for a missing id."""
+    question = ""
     if missing:
         prefix = ID_PREFIXES.get(missing, missing.upper())
-        return _signed(f"Which {missing} is it about? It looks like {prefix}-1234.")
-    useful = [c for c in conversation.calls if not _found_nothing(c)]
-    if not useful:
+        question = f"Which {missing} is it about? It looks like {prefix}-1234."
+    names = {c.name for c in conversation.calls}
+    # An output only read to find an id (list_payments before investigate_payment) is not shown.
+    sources = {r.chain_from for r in TOOL_RULES if r.tool in names}
+    useful = [c for c in conversation.calls
+              if not _found_nothing(c, conversation.request) and c.name not in sources]
+    for rule in TOOL_RULES:
+        gate = next((c for c in conversation.calls if c.name == rule.after), None)
+        if rule.offer and gate and rule.tool not in names and _affirmative(gate.output):
+            question = question or rule.offer.format(**gate.arguments)
+    if not useful and not question:
         return _signed("I can't help with this one offline: none of my tools or help-centre "
                        "articles cover it. Ask for a person and I'll hand it to our staff.")
-    return _signed("\n\n".join(_present(c, conversation.request) for c in useful))
+    return _signed("\n\n".join([*(_present(c, conversation.request) for c in useful), question]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,7 +927,8 @@ class OfflineModel(Model):
         step = next_step(self.agent_name, conversation, function_tools)
         if step.tool is not None:
             return [_function_call(step.tool.name, step.arguments, digest)]
-        if not step.missing and not any(not _found_nothing(c) for c in conversation.calls):
+        if not step.missing and all(_found_nothing(c, conversation.request)
+                                    for c in conversation.calls):
             escalation = _human_handoff(handoffs, conversation, self.agent_name)
             if escalation is not None:  # nothing here could help: hand over to a person
                 return [_handoff_call(escalation, conversation, digest)]

@@ -114,14 +114,17 @@ BILLING_ROUTES: tuple[Route, ...] = (
         agent="refund_processor",
         department="billing",
         summary="refunds of orders: eligibility and issuing them.",
-        keywords=("refund", "money back", "return", "reimburse", "cancel order"),
+        keywords=("refund", "money back", "return", "reimburse", "cancel order", "reverse"),
         intents=("wants money back for an order", "asks whether an order can be refunded"),
     ),
     Route(
         agent="payment_investigator",
         department="billing",
         summary="payments that failed, were declined, are pending or look wrong.",
-        keywords=("declined", "failed", "pending", "double", "twice", "rejected", "card"),
+        keywords=(
+            "declined", "failed", "pending", "double", "twice", "rejected", "card",
+            "insufficient funds", "bounced", "go through", "duplicate", "retry",
+        ),
         intents=(
             "a payment failed or a card was declined",
             "a payment is pending or was taken twice",

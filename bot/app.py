@@ -16,10 +16,15 @@ from slack_bolt.async_app import AsyncApp
 from agents_config.agents import ModelResolver, build_agents
 from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
+from agents_config.pipelines import PipelineOptions, Pipelines
+from agents_config.pipelines.classifier import build_classifier_router
 from bot.config import Settings
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
+from bot.listeners.commands import CommandOptions
+from bot.pipelines import PipelineRunner
 from bot.slack import SlackGateway, make_client
+from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
 
@@ -31,6 +36,7 @@ def model_options(settings: Settings) -> ModelOptions:
         provider=settings.provider,
         triage_model=settings.triage_model,
         specialist_model=settings.specialist_model,
+        pipeline_model=settings.pipeline_model,
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
         timeout_s=settings.model_timeout_s,
@@ -42,13 +48,31 @@ async def open_desk(
 ) -> Desk:
     """The desk alone (no Slack): for `chat`, `ask`, `eval` and the runtime below."""
     store = store or await Store.open(settings.support_desk_db)
-    agents = build_agents(resolver or model_resolver(model_options(settings)))
+    resolver = resolver or model_resolver(model_options(settings))
+    agents = build_agents(resolver)
     options = DeskOptions(
         history_turns=settings.history_turns,
         max_turns=settings.max_turns,
         trace_sensitive_data=settings.trace_sensitive_data,
     )
-    return Desk(store, agents, options)
+    router = None
+    if settings.routing_mode == "classifier":  # structured routing instead of handoffs
+        router = build_classifier_router(
+            resolver, agents, min_confidence=settings.classifier_min_confidence,
+            trace_sensitive_data=settings.trace_sensitive_data,
+        )
+    return Desk(store, agents, options, router=router)
+
+
+def pipeline_options(settings: Settings, *, hosted_tools: bool) -> PipelineOptions:
+    return PipelineOptions(
+        research_max_iterations=settings.research_max_iterations,
+        debate_max_rounds=settings.debate_max_rounds,
+        # The hosted web search exists only on OpenAI's own Responses API.
+        web_search=hosted_tools and settings.provider == "openai" and not settings.openai_base_url,
+        max_turns=settings.max_turns,
+        trace_sensitive_data=settings.trace_sensitive_data,
+    )
 
 
 @dataclass
@@ -58,8 +82,11 @@ class DeskRuntime:
     app: AsyncApp
     worker: Worker
     slack: SlackGateway
+    staff: StaffDesk
     slack_ready: bool = False
     _worker_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _reminders: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stop_reminders: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def store(self) -> Store:
@@ -71,9 +98,20 @@ class DeskRuntime:
     ) -> DeskRuntime:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         secret = settings.slack_signing_secret
+        hosted_tools = resolver is None  # a resolver given by tests or benches: no hosted tools
+        resolver = resolver or model_resolver(model_options(settings))
         desk = await open_desk(settings, resolver=resolver)
         client = make_client(token, settings.slack_api_url)
         slack = SlackGateway(client)
+        staff = StaffDesk(
+            desk.store,
+            slack,
+            StaffOptions(
+                escalation_channel=settings.escalation_channel,
+                staff_group=settings.support_staff_group,
+                remind_after_s=settings.escalation_remind_minutes * 60,
+            ),
+        )
         worker = Worker(
             desk.store,
             desk,
@@ -82,6 +120,11 @@ class DeskRuntime:
                 concurrency=settings.workers,
                 escalation_channel=settings.escalation_channel,
                 poll_interval_s=settings.inbox_poll_ms / 1000,
+            ),
+            staff=staff,
+            pipelines=PipelineRunner(
+                desk.store, slack, Pipelines(resolver, pipeline_options(
+                    settings, hosted_tools=hosted_tools))
             ),
         )
         app = AsyncApp(
@@ -96,8 +139,13 @@ class DeskRuntime:
             IntakeOptions(support_channels=frozenset(settings.support_channels)),
             on_accepted=worker.notify,
         )
-        register_listeners(app, intake)
-        return cls(settings=settings, desk=desk, app=app, worker=worker, slack=slack)
+        register_listeners(app, intake, staff, CommandOptions(
+            max_per_user=settings.pipeline_max_per_user,
+            debate_max_rounds=settings.debate_max_rounds,
+        ))
+        return cls(
+            settings=settings, desk=desk, app=app, worker=worker, slack=slack, staff=staff
+        )
 
     async def check_slack(self) -> bool:
         """`auth.test` once: proves the token and the API URL (for /readyz and startup)."""
@@ -110,9 +158,16 @@ class DeskRuntime:
         """Resume what a previous process left unanswered, then start answering."""
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
+        # Unclaimed escalations are announced again; where the worker runs, so exactly once.
+        self._reminders = asyncio.create_task(
+            self.staff.run_reminders(self._stop_reminders), name="reminders"
+        )
 
     async def stop(self) -> None:
         if self._worker_task is not None:
             await self.worker.stop(self.settings.shutdown_grace_s)
             await self._worker_task
+        if self._reminders is not None:
+            self._stop_reminders.set()
+            await self._reminders
         await self.store.close()

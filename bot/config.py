@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=60.0, gt=0)
     max_turns: int = Field(default=10, ge=2, le=50)
     trace_sensitive_data: bool = False
+    routing_mode: Literal["handoffs", "classifier"] = "handoffs"
+    classifier_min_confidence: float = Field(default=0.6, ge=0, le=1)
+
+    # Slash-command pipelines
+    pipeline_max_per_user: int = Field(default=2, ge=1, le=100)
+    research_max_iterations: int = Field(default=3, ge=1, le=10)
+    debate_max_rounds: int = Field(default=5, ge=1, le=20)
 
     # Work
     workers: int = Field(default=64, ge=1, le=1000)

@@ -110,6 +110,66 @@ class SlackGateway:
             return None
         return response.get("permalink")
 
+    # ---- staff: escalation messages, ratings, the App Home -------------------------------
+
+    async def post_in_thread(
+        self,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        broadcast: bool = False,
+    ) -> str:
+        """Post mrkdwn (not Markdown) in a thread; `broadcast` shows it in the channel too."""
+        response = await self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
+            reply_broadcast=broadcast, unfurl_links=False,
+        )
+        return str(response["ts"])
+
+    async def update_message(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> bool:
+        """Replace a message the desk posted. False (and a log line) when Slack refuses."""
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("chat.update failed", extra={"channel": channel, "error": _error(exc)})
+            return False
+        return True
+
+    async def post_ephemeral(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None
+    ) -> None:
+        try:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            log.warning("chat.postEphemeral failed", extra={"user": user, "error": _error(exc)})
+
+    async def channel_members(self, channel: str) -> set[str]:
+        """Every member of a conversation (follows pagination). Raises SlackApiError."""
+        members: set[str] = set()
+        cursor: str | None = None
+        while True:
+            response = await self.client.conversations_members(
+                channel=channel, limit=1000, cursor=cursor
+            )
+            members.update(response.get("members") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    async def usergroup_members(self, usergroup: str) -> set[str]:
+        """The users of a user group. Raises SlackApiError."""
+        response = await self.client.usergroups_users_list(usergroup=usergroup)
+        return set(response.get("users") or [])
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.client.views_publish(user_id=user_id, view=view)
+
 
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") if exc.response else exc)

@@ -16,16 +16,20 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
-from agents_config.desk import Desk, Turn, TurnOutcome
-from bot.blocks import escalation_message
+from agents_config.desk import Desk, Turn
 from bot.slack import SlackGateway
+from bot.staff import StaffDesk
 from storage.inbox import InboxItem
 from storage.store import Store
 from storage.tickets import SlackUser
+
+if TYPE_CHECKING:
+    from bot.pipelines import PipelineRunner
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,21 @@ class WorkerOptions:
 
 class Worker:
     def __init__(
-        self, store: Store, desk: Desk, slack: SlackGateway, options: WorkerOptions
+        self,
+        store: Store,
+        desk: Desk,
+        slack: SlackGateway,
+        options: WorkerOptions,
+        *,
+        staff: StaffDesk | None = None,
+        pipelines: PipelineRunner | None = None,
     ) -> None:
         self.store = store
         self.desk = desk
         self.slack = slack
         self.options = options
+        self.staff = staff  # posts escalations to staff and knows who is staff
+        self.pipelines = pipelines  # runs slash commands (inbox rows of kind "command")
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(options.concurrency)
         self._queues: dict[str, deque[InboxItem]] = {}
@@ -134,7 +147,10 @@ class Worker:
         """Answer one inbox row, exactly once. Errors end as a log line and a failed row."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
         try:
-            reply_ts = await self._answer(item, extra)
+            if item.kind == "command":
+                reply_ts = await self._command(item)
+            else:
+                reply_ts = await self._answer(item, extra)
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:
@@ -155,6 +171,9 @@ class Worker:
             if already:
                 log.info("already answered before a restart", extra=extra)
                 return already
+        if self.staff is not None and await self.staff.silences(item):
+            log.info("a person owns the thread; not answering", extra=extra)
+            return None
         if not item.text.strip():
             return await self.slack.post_reply(
                 item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
@@ -165,15 +184,18 @@ class Worker:
             Turn(item.id, item.channel, item.thread_ts, caller, item.text)
         )
         extra["ticket_id"] = outcome.ticket.id
-        reply_ts = None
+        reply_ts = text = None
         if outcome.reply is not None:
             text = outcome.reply
             limit = item.payload.get("truncated_at")
             if limit:
                 text = TRUNCATED_NOTE.format(limit=limit) + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
-        if outcome.escalation is not None:
-            await self._announce_escalation(outcome, caller, extra)
+        if outcome.escalation is not None and self.staff is not None:
+            await self.staff.announce(
+                outcome.ticket, caller=caller, agent_path=outcome.agent_path,
+                notice_ts=reply_ts, notice_markdown=text,
+            )
         await self.slack.mark_working(item.channel, item.ts, False)
         log.info(
             "answered",
@@ -181,6 +203,13 @@ class Worker:
                    "latency_ms": round((time.time() - item.received_at) * 1000)},
         )
         return reply_ts
+
+    async def _command(self, item: InboxItem) -> str | None:
+        """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also
+        guards against posting a second report when the command is resumed)."""
+        if self.pipelines is None:
+            raise RuntimeError("no pipeline runner: slash commands cannot run here")
+        return await self.pipelines.run(item, await self._caller(item.user_id))
 
     async def _caller(self, user_id: str) -> Caller:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""
@@ -205,23 +234,3 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
-
-    async def _announce_escalation(
-        self, outcome: TurnOutcome, caller: Caller, extra: dict[str, object]
-    ) -> None:
-        channel = self.options.escalation_channel
-        escalation = outcome.escalation
-        assert escalation is not None
-        if not channel:
-            log.warning("escalated, but ESCALATION_CHANNEL is not set", extra=extra)
-            return
-        ticket = outcome.ticket
-        permalink = await self.slack.permalink(ticket.channel, ticket.thread_ts)
-        text, blocks = escalation_message(
-            ticket, escalation, caller, outcome.agent_path, permalink
-        )
-        ts = await self.slack.post_blocks(channel, text, blocks)
-        records = await self.store.tickets.escalations(ticket.id)
-        if records:
-            await self.store.tickets.set_escalation_message(records[-1].id, channel, ts)
-        log.info("escalation posted", extra={**extra, "staff_channel": channel})

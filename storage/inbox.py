@@ -89,6 +89,38 @@ class InboxRepo:
         )
         return new_id or None
 
+    async def accept_command(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        user_id: str,
+        text: str,
+        payload: dict[str, Any],
+        max_open_per_user: int,
+    ) -> int | None:
+        """Record a slash command unless the user already has `max_open_per_user` commands
+        received or running (one statement, so concurrent commands cannot both slip in).
+        Returns the inbox id, or None when refused (or delivered before)."""
+        new_id = await self._db.execute(
+            "INSERT INTO inbox (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
+            " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
+            "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
+            " ON CONFLICT DO NOTHING",
+            (channel, ts, ts, user_id, text, json.dumps(payload), time.time(),
+             user_id, max_open_per_user),
+        )
+        return new_id or None
+
+    async def open_commands(self, user_id: str) -> int:
+        """How many of the user's commands are received or running."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM inbox WHERE user_id = ? AND kind = 'command'"
+            " AND status IN ('received', 'running')",
+            (user_id,),
+        )
+        return int(row["n"]) if row else 0
+
     async def claim(self, limit: int) -> list[InboxItem]:
         """Take up to `limit` received rows, oldest first, and mark them running."""
         async with self._db.transaction() as conn:

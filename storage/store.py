@@ -13,6 +13,7 @@ from storage.conversations import ConversationRepo
 from storage.db import Database
 from storage.inbox import InboxRepo
 from storage.kb import KnowledgeBase
+from storage.reports import ReportRepo
 from storage.tickets import TicketRepo, UserRepo
 
 
@@ -25,6 +26,7 @@ class Store:
     users: UserRepo
     business: BusinessRepo
     kb: KnowledgeBase
+    reports: ReportRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -38,6 +40,7 @@ class Store:
             users=UserRepo(db),
             business=BusinessRepo(db),
             kb=KnowledgeBase(db),
+            reports=ReportRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data

@@ -1,8 +1,11 @@
 """Tickets and their lifecycle, escalations, and the cache of Slack users.
 
 Lifecycle: open → answered | escalated → claimed → resolved; a resolved ticket is reopened
-when the user writes again. Every transition is kept in `ticket_events` with its time, so
-reports can compute time to first response and time to resolution.
+when the user writes again. Every transition is kept in `ticket_events` with its time and
+actor, so reports can compute time to first response, to a claim and to resolution. Staff
+claims and resolves are atomic conditional updates (of two concurrent claims, one wins);
+escalations keep what their staff message shows and their reminder schedule; CSAT ratings
+are in `csat_ratings`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Ticket:
     updated_at: float
     first_response_at: float | None
     resolved_at: float | None
+    claimed_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Ticket:
@@ -53,6 +57,7 @@ class Ticket:
             updated_at=row["updated_at"],
             first_response_at=row["first_response_at"],
             resolved_at=row["resolved_at"],
+            claimed_at=row["claimed_at"],
         )
 
 
@@ -73,6 +78,53 @@ class Escalation:
     staff_channel: str | None
     staff_ts: str | None
     created_at: float
+    agent_path: tuple[str, ...] = ()
+    department: str | None = None
+    thread_link: str | None = None
+    notice_ts: str | None = None  # the message telling the user a person will follow up
+    notice_text: str | None = None
+    reminders: int = 0
+    reminded_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Escalation:
+        return cls(
+            id=row["id"],
+            ticket_id=row["ticket_id"],
+            reason=row["reason"],
+            summary=row["summary"],
+            staff_channel=row["staff_channel"],
+            staff_ts=row["staff_ts"],
+            created_at=row["created_at"],
+            agent_path=tuple(json.loads(row["agent_path"] or "[]")),
+            department=row["department"],
+            thread_link=row["thread_link"],
+            notice_ts=row["notice_ts"],
+            notice_text=row["notice_text"],
+            reminders=row["reminders"],
+            reminded_at=row["reminded_at"],
+        )
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A ticket waiting for (or held by) a person, with its latest escalation."""
+
+    ticket: Ticket
+    escalation: Escalation | None
+
+
+@dataclass(frozen=True)
+class Rating:
+    ticket_id: int
+    user_id: str
+    score: int
+    prompt_ts: str
+    rated_at: float
+
+
+# The latest escalation of a ticket (a ticket reopened and escalated again has several).
+_LATEST = "e.id = (SELECT MAX(id) FROM escalations WHERE ticket_id = e.ticket_id)"
 
 
 class TicketRepo:
@@ -190,11 +242,165 @@ class TicketRepo:
         rows = await self._db.fetchall(
             "SELECT * FROM escalations WHERE ticket_id = ? ORDER BY id", (ticket_id,)
         )
-        return [
-            Escalation(
-                r["id"], r["ticket_id"], r["reason"], r["summary"], r["staff_channel"],
-                r["staff_ts"], r["created_at"],
+        return [Escalation.from_row(r) for r in rows]
+
+    async def latest_escalation(self, ticket_id: int) -> Escalation | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM escalations WHERE ticket_id = ? ORDER BY id DESC LIMIT 1", (ticket_id,)
+        )
+        return Escalation.from_row(row) if row else None
+
+    async def describe_escalation(
+        self,
+        escalation_id: int,
+        *,
+        agent_path: list[str],
+        department: str | None,
+        thread_link: str | None,
+        notice_ts: str | None,
+        notice_text: str | None,
+    ) -> None:
+        """What the staff message shows, kept so it can be drawn again after a claim."""
+        await self._db.execute(
+            "UPDATE escalations SET agent_path = ?, department = ?, thread_link = ?,"
+            " notice_ts = COALESCE(?, notice_ts), notice_text = COALESCE(?, notice_text)"
+            " WHERE id = ?",
+            (json.dumps(agent_path), department, thread_link, notice_ts, notice_text,
+             escalation_id),
+        )
+
+    # ---- staff: claim, resolve, priority -----------------------------------------------
+
+    async def claim(
+        self, ticket_id: int, staff_user: str, *, note: str | None = None
+    ) -> tuple[bool, Ticket | None]:
+        """Give an escalated ticket nobody owns to `staff_user`, atomically.
+
+        Returns (claimed now, the ticket as it is after). Only one of two concurrent claims wins.
+        """
+        now = time.time()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE tickets SET status = 'claimed', assignee = ?, claimed_at = ?,"
+                " updated_at = ? WHERE id = ? AND status = 'escalated'",
+                (staff_user, now, now, ticket_id),
             )
+            claimed = cursor.rowcount == 1
+            if claimed:
+                await conn.execute(
+                    "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
+                    " VALUES (?, 'claimed', ?, ?, ?)",
+                    (ticket_id, staff_user, note, now),
+                )
+        return claimed, await self.get(ticket_id)
+
+    async def resolve(
+        self, ticket_id: int, staff_user: str, *, note: str | None = None
+    ) -> tuple[bool, Ticket | None]:
+        """Close the ticket (whoever owns it). Returns (resolved now, the ticket after)."""
+        now = time.time()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
+                " assignee = COALESCE(assignee, ?) WHERE id = ? AND status != 'resolved'",
+                (now, now, staff_user, ticket_id),
+            )
+            resolved = cursor.rowcount == 1
+            if resolved:
+                await conn.execute(
+                    "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
+                    " VALUES (?, 'resolved', ?, ?, ?)",
+                    (ticket_id, staff_user, note, now),
+                )
+        return resolved, await self.get(ticket_id)
+
+    async def set_priority(self, ticket_id: int, priority: str) -> None:
+        await self._db.execute(
+            "UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
+            (priority, time.time(), ticket_id),
+        )
+
+    # ---- staff queue (App Home) ----------------------------------------------------------
+
+    async def queue(self, *, limit: int = 20) -> list[QueueEntry]:
+        """Escalated tickets nobody has claimed, newest escalation first."""
+        return await self._entries("t.status = 'escalated'", (), limit)
+
+    async def claimed_by(self, staff_user: str, *, limit: int = 20) -> list[QueueEntry]:
+        """Tickets `staff_user` holds now, newest escalation first."""
+        return await self._entries("t.status = 'claimed' AND t.assignee = ?", (staff_user,), limit)
+
+    async def _entries(
+        self, where: str, params: tuple[object, ...], limit: int
+    ) -> list[QueueEntry]:
+        rows = await self._db.fetchall(
+            "SELECT t.id AS tid, e.id AS eid FROM tickets t"
+            f" LEFT JOIN escalations e ON e.ticket_id = t.id AND {_LATEST}"
+            f" WHERE {where} ORDER BY COALESCE(e.created_at, t.updated_at) DESC, t.id DESC"
+            " LIMIT ?",
+            (*params, limit),
+        )
+        entries = []
+        for row in rows:
+            ticket = await self.get(row["tid"])
+            found = await self._db.fetchone("SELECT * FROM escalations WHERE id = ?", (row["eid"],))
+            if ticket is not None:
+                entries.append(QueueEntry(ticket, Escalation.from_row(found) if found else None))
+        return entries
+
+    # ---- reminders of unclaimed escalations ----------------------------------------------
+
+    async def due_reminders(self, *, now: float, every_s: float) -> list[Escalation]:
+        """Posted escalations still unclaimed whose next reminder time has come."""
+        rows = await self._db.fetchall(
+            "SELECT e.* FROM escalations e JOIN tickets t ON t.id = e.ticket_id"
+            f" WHERE t.status = 'escalated' AND e.staff_ts IS NOT NULL AND {_LATEST}"
+            " AND COALESCE(e.next_reminder_at, e.created_at + ?) <= ? ORDER BY e.id",
+            (every_s, now),
+        )
+        return [Escalation.from_row(r) for r in rows]
+
+    async def take_reminder(self, escalation_id: int, *, now: float, every_s: float) -> bool:
+        """Book the reminder that is due (False: another process booked it first)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE escalations SET reminders = reminders + 1, reminded_at = ?,"
+            " next_reminder_at = ? WHERE id = ?"
+            " AND COALESCE(next_reminder_at, created_at + ?) <= ?",
+            (now, now + every_s, escalation_id, every_s, now),
+        )
+        return changed == 1
+
+    async def unannounced(self, *, older_than: float) -> list[Escalation]:
+        """Escalations still waiting whose staff message was never posted (a crash, a Slack
+        error), created before `older_than`."""
+        rows = await self._db.fetchall(
+            "SELECT e.* FROM escalations e JOIN tickets t ON t.id = e.ticket_id"
+            f" WHERE t.status = 'escalated' AND e.staff_ts IS NULL AND {_LATEST}"
+            " AND e.created_at <= ? ORDER BY e.id",
+            (older_than,),
+        )
+        return [Escalation.from_row(r) for r in rows]
+
+    # ---- CSAT ---------------------------------------------------------------------------
+
+    async def rate(self, ticket_id: int, user_id: str, score: int, prompt_ts: str) -> None:
+        """Store the user's 1-5 rating of a resolution (a new click on the same request
+        replaces the score)."""
+        if not 1 <= score <= 5:
+            raise ValueError(f"a rating is 1 to 5, not {score}")
+        await self._db.execute(
+            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts, rated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id, prompt_ts) DO UPDATE SET"
+            " score = excluded.score, user_id = excluded.user_id, rated_at = excluded.rated_at",
+            (ticket_id, user_id, score, prompt_ts, time.time()),
+        )
+
+    async def ratings(self, ticket_id: int) -> list[Rating]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM csat_ratings WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        )
+        return [
+            Rating(r["ticket_id"], r["user_id"], r["score"], r["prompt_ts"], r["rated_at"])
             for r in rows
         ]
 

@@ -11,12 +11,16 @@ from agents_config.context import DeskContext, EscalationRequest
 
 async def record_escalation(
     context: DeskContext, *, reason: str, summary: str, priority: str = "normal"
-) -> int:
+) -> int | None:
     """Mark the ticket escalated and keep the request for staff. Returns the escalation id.
 
     Used by the tool below and by the desk itself when a run fails, so both hand over the
-    same way.
+    same way. A ticket already with staff (escalated or claimed) is not escalated again:
+    nothing is recorded, staff are not notified twice, and None is returned.
     """
+    ticket = await context.store.tickets.get(context.ticket_id)
+    if ticket is not None and ticket.status in ("escalated", "claimed"):
+        return None
     escalation_id = await context.store.tickets.add_escalation(
         context.ticket_id, reason=reason, summary=summary, priority=priority
     )
@@ -44,7 +48,11 @@ async def escalate_to_human(
     context = ctx.context
     if context.escalation is not None:
         return f"Already handed to staff as ticket #{context.ticket_id}."
-    await record_escalation(context, reason=reason, summary=summary, priority=priority)
+    if await record_escalation(context, reason=reason, summary=summary, priority=priority) is None:
+        return (
+            f"This conversation is already with the support staff as ticket "
+            f"#{context.ticket_id}; a person will follow up in this thread."
+        )
     return (
         f"Escalated as ticket #{context.ticket_id}. A member of the support staff will follow "
         "up in this thread."

@@ -5,8 +5,15 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.intake import Intake
-from bot.listeners import events
+from bot.listeners import actions, commands, events, home
+from bot.listeners.commands import CommandOptions
+from bot.staff import StaffDesk
 
 
-def register_listeners(app: AsyncApp, intake: Intake) -> None:
+def register_listeners(
+    app: AsyncApp, intake: Intake, staff: StaffDesk, commands_options: CommandOptions | None = None
+) -> None:
     events.register(app, intake)
+    actions.register(app, staff)
+    home.register(app, staff)
+    commands.register(app, intake, commands_options or CommandOptions())

@@ -1,0 +1,99 @@
+"""Multi-agent pipelines behind the slash commands, and the classifier router.
+
+- `research`: sequential research → analysis → writing with an evaluator loop; a supervisor
+  (coordinator with the pipeline and the desk's specialists as tools) for multi-part topics.
+- `debate`: optimist and skeptic for N rounds, then a moderator.
+- `support_report`: the desk's numbers from SQLite and a digest made by the parallel pattern.
+- `classifier`: the structured-routing alternative to triage's handoffs (`ROUTING_MODE`).
+
+Pipelines know nothing of Slack: they report progress through a callback and return typed
+results (`bot.pipelines` shows them in Slack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents_config.agents import ModelResolver
+from agents_config.context import DeskContext
+from agents_config.pipelines.base import (
+    AgentCalls,
+    PipelineResult,
+    Progress,
+    StepEvent,
+    Steps,
+)
+from agents_config.pipelines.debate import DEFAULT_ROUNDS, DebatePipeline, DebateResult
+from agents_config.pipelines.research import ResearchPipeline, ResearchResult
+from agents_config.pipelines.support_report import (
+    DEFAULT_DAYS,
+    SupportReportPipeline,
+    SupportReportResult,
+)
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "DEFAULT_ROUNDS",
+    "DebateResult",
+    "PipelineOptions",
+    "PipelineResult",
+    "Pipelines",
+    "Progress",
+    "ResearchResult",
+    "StepEvent",
+    "SupportReportResult",
+]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    research_max_iterations: int = 3
+    debate_max_rounds: int = 5
+    web_search: bool = False  # the hosted WebSearchTool: only with OpenAI's Responses API
+    max_turns: int = 10
+    trace_sensitive_data: bool = False
+
+
+class Pipelines:
+    """Every pipeline, built once with the models `resolver` picks (PIPELINE_MODEL)."""
+
+    def __init__(self, resolver: ModelResolver, options: PipelineOptions) -> None:
+        self.options = options
+
+        def calls(workflow: str) -> AgentCalls:
+            return AgentCalls(f"support-desk {workflow}", options.max_turns,
+                              options.trace_sensitive_data)
+
+        self._research = ResearchPipeline(
+            resolver, calls("research"), max_iterations=options.research_max_iterations,
+            web_search=options.web_search,
+        )
+        self._debate = DebatePipeline(resolver, calls("debate"),
+                                      max_rounds=options.debate_max_rounds)
+        self._report = SupportReportPipeline(resolver, calls("support-report"))
+
+    async def research(
+        self, topic: str, *, context: DeskContext, progress: Progress | None = None
+    ) -> ResearchResult:
+        return await self._research.run(topic, context=context, steps=Steps(progress))
+
+    async def debate(
+        self,
+        question: str,
+        *,
+        rounds: int = DEFAULT_ROUNDS,
+        context: DeskContext,
+        progress: Progress | None = None,
+    ) -> DebateResult:
+        return await self._debate.run(question, rounds=rounds, context=context,
+                                      steps=Steps(progress))
+
+    async def support_report(
+        self,
+        *,
+        days: int = DEFAULT_DAYS,
+        context: DeskContext,
+        progress: Progress | None = None,
+        now: float | None = None,
+    ) -> SupportReportResult:
+        return await self._report.run(days, context=context, steps=Steps(progress), now=now)

@@ -1,0 +1,110 @@
+"""Interactivity: the staff message's buttons (claim, resolve, priority) and CSAT ratings.
+
+Handlers are thin: read the click, let `bot.staff.StaffDesk` decide and update Slack, tell the
+person who clicked when it did not work (ephemeral). They run before the ack
+(`process_before_response=True`): a few database writes and Slack calls, well within 3 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot import blocks
+from bot.staff import Outcome, StaffDesk
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, staff: StaffDesk) -> None:
+    @app.action(blocks.CLAIM)
+    async def on_claim(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ticket_id = _ticket_id(action)
+        if ticket_id is not None:
+            outcome = await staff.claim(ticket_id, _user(body))
+            await _tell(staff, body, respond, outcome)
+
+    @app.action(blocks.RESOLVE)
+    async def on_resolve(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ticket_id = _ticket_id(action)
+        if ticket_id is not None:
+            outcome = await staff.resolve(ticket_id, _user(body))
+            await _tell(staff, body, respond, outcome)
+
+    @app.action(blocks.PRIORITY)
+    async def on_priority(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ticket_id, choice = _pair(action)
+        if ticket_id is not None and choice is not None:
+            outcome = await staff.set_priority(ticket_id, choice, _user(body))
+            await _tell(staff, body, respond, outcome)
+
+    @app.action(re.compile(blocks.CSAT_PATTERN))
+    async def on_rating(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ticket_id, score = _pair(action)
+        channel, ts = _container(body)
+        if ticket_id is not None and score is not None and score.isdigit() and channel and ts:
+            outcome = await staff.rate(ticket_id, int(score), _user(body), (channel, ts))
+            await _tell(staff, body, respond, outcome)
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _value(action: dict[str, Any]) -> str:
+    """A button's value, or the value of the option picked in a select."""
+    selected = action.get("selected_option") or {}
+    return str(selected.get("value") or action.get("value") or "")
+
+
+def _ticket_id(action: dict[str, Any]) -> int | None:
+    value = _value(action)
+    if not value.isdigit():
+        log.warning("action without a ticket id", extra={"action_id": action.get("action_id")})
+        return None
+    return int(value)
+
+
+def _pair(action: dict[str, Any]) -> tuple[int | None, str | None]:
+    """Values like "12:urgent" (ticket id and choice)."""
+    ticket, _, choice = _value(action).partition(":")
+    if not ticket.isdigit() or not choice:
+        log.warning("malformed action value", extra={"action_id": action.get("action_id")})
+        return None, None
+    return int(ticket), choice
+
+
+def _container(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    return channel, container.get("message_ts")
+
+
+async def _tell(
+    staff: StaffDesk, body: dict[str, Any], respond: AsyncRespond, outcome: Outcome
+) -> None:
+    """Show `outcome.message` to the person who clicked, and only to them."""
+    if not outcome.message:
+        return
+    if body.get("response_url"):
+        await respond(text=outcome.message, response_type="ephemeral", replace_original=False)
+        return
+    channel, _ = _container(body)
+    if channel:
+        thread_ts = (body.get("container") or {}).get("thread_ts")
+        await staff.slack.post_ephemeral(channel, _user(body), outcome.message, thread_ts)

@@ -1,0 +1,227 @@
+"""Slash commands: /research, /debate, /support-report.
+
+Before the ack, and nothing slow: parse the command (bad usage gets the help text, privately,
+and no inbox row), check the user's number of running pipelines, record the command in the
+inbox, then ack with a private "working on it". The worker runs it (`bot.pipelines`).
+`/research list` only reads the user's stored reports and is answered in the ack itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.intake import MAX_TEXT_CHARS, Intake
+from storage.reports import Report
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("/research", "/debate", "/support-report")
+MAX_TOPIC_CHARS = 1500
+MAX_DAYS = 365
+LIST_LIMIT = 10
+_KEY_VALUE = re.compile(r"^([A-Za-z][\w-]*)=(\S*)$")
+
+
+@dataclass(frozen=True)
+class CommandOptions:
+    max_per_user: int = 2  # PIPELINE_MAX_PER_USER
+    debate_max_rounds: int = 5  # DEBATE_MAX_ROUNDS
+    default_rounds: int = 3
+    default_days: int = 7
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A valid command: which pipeline (or `list` / `repost`) and its arguments."""
+
+    pipeline: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class UsageError(Exception):
+    """The command was not used right; the message says how, before the help text."""
+
+
+def help_text(command: str, options: CommandOptions) -> str:
+    if command == "/debate":
+        return (
+            "*/debate* — an optimist and a skeptic argue, then a moderator concludes.\n"
+            f"• `/debate <question> [rounds=N]`: N from 1 to {options.debate_max_rounds} "
+            f"(default {min(options.default_rounds, options.debate_max_rounds)}), e.g. "
+            "`/debate should we offer a free plan? rounds=2`"
+        )
+    if command == "/support-report":
+        return (
+            "*/support-report* — the desk's numbers and a digest of recent tickets.\n"
+            f"• `/support-report [days=N]`: the last N days, 1 to {MAX_DAYS} "
+            f"(default {options.default_days})"
+        )
+    return (
+        "*/research* — a researched report: research, analysis, writing and review.\n"
+        "• `/research <topic>`, e.g. `/research how do refunds work for annual plans?`\n"
+        "• Several questions at once (one per line, separated by `;`, or `1) … 2) …`) are "
+        "researched part by part.\n"
+        "• `/research list`: your recent reports\n"
+        "• `/research repost <number>`: post one of your reports here again"
+    )
+
+
+def parse(command: str, text: str, options: CommandOptions) -> Parsed:
+    """What the command asks for, or `UsageError`."""
+    text = " ".join(text.split())
+    if command == "/research":
+        return _research(text)
+    if command == "/debate":
+        return _debate(text, options)
+    if command == "/support-report":
+        return _support_report(text, options)
+    raise UsageError(f"I don't know the command `{command}`.")
+
+
+def _split_options(text: str) -> tuple[str, dict[str, str]]:
+    """The free text and the `key=value` options of a command (`--x` is an option too)."""
+    words, found = [], {}
+    for token in text.split():
+        match = _KEY_VALUE.match(token)
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+        elif token.startswith("--") and len(token) > 2:
+            found[token[2:].lower()] = ""
+        else:
+            words.append(token)
+    return " ".join(words), found
+
+
+def _unknown(found: dict[str, str], allowed: tuple[str, ...]) -> None:
+    extra = [name for name in found if name not in allowed]
+    if extra:
+        known = f" (it takes {', '.join(f'`{a}=`' for a in allowed)})" if allowed else ""
+        raise UsageError(f"Unknown option `{extra[0]}`{known}.")
+
+
+def _number(found: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = found.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw}`.")
+    return int(raw)
+
+
+def _research(text: str) -> Parsed:
+    first, _, rest = text.partition(" ")
+    if first.lower() == "list" and not rest:
+        return Parsed("list")
+    if first.lower() in ("repost", "show"):
+        if not rest.lstrip("#").isdigit():
+            raise UsageError("Say which report to re-post, by its number: `/research repost 12`.")
+        return Parsed("repost", {"report_id": int(rest.lstrip("#"))})
+    topic, found = _split_options(text)
+    _unknown(found, ())
+    if not topic:
+        raise UsageError("Tell me what to research.")
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise UsageError(f"That topic is long: keep it under {MAX_TOPIC_CHARS:,} characters.")
+    return Parsed("research", {"topic": topic})
+
+
+def _debate(text: str, options: CommandOptions) -> Parsed:
+    question, found = _split_options(text)
+    _unknown(found, ("rounds",))
+    default = min(options.default_rounds, options.debate_max_rounds)
+    rounds = _number(found, "rounds", default, 1, options.debate_max_rounds)
+    if not question:
+        raise UsageError("Give me a question to debate.")
+    if len(question) > MAX_TOPIC_CHARS:
+        raise UsageError(f"That question is long: keep it under {MAX_TOPIC_CHARS:,} characters.")
+    return Parsed("debate", {"question": question, "rounds": rounds})
+
+
+def _support_report(text: str, options: CommandOptions) -> Parsed:
+    rest, found = _split_options(text)
+    _unknown(found, ("days",))
+    if rest:
+        raise UsageError(f"I didn't understand `{rest[:50]}`.")
+    return Parsed("support-report",
+                  {"days": _number(found, "days", options.default_days, 1, MAX_DAYS)})
+
+
+def working_text(parsed: Parsed) -> str:
+    args = parsed.args
+    what = {
+        "research": f"researching “{args.get('topic')}”",
+        "debate": f"a {args.get('rounds')}-round debate on “{args.get('question')}”",
+        "support-report": f"the support report of the last {args.get('days')} days",
+        "repost": f"re-posting report #{args.get('report_id')}",
+    }[parsed.pipeline]
+    return (f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
+            "channel, and the same message becomes the result.")
+
+
+def list_text(reports: list[Report]) -> str:
+    if not reports:
+        return "You have no reports yet. Try `/research <topic>`."
+    lines = ["*Your recent reports*"]
+    for report in reports:
+        when = f"<!date^{int(report.created_at)}^{{date_short_pretty}} {{time}}|{report.id}>"
+        lines.append(f"• *#{report.id}* {report.title} · {report.status} · {when}")
+    lines.append("Post one here again with `/research repost <number>`.")
+    return "\n".join(lines)
+
+
+def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
+    store = intake.store
+
+    async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        name = str(command.get("command") or "")
+        user = str(command.get("user_id") or "")
+        channel = str(command.get("channel_id") or "")
+        text = str(command.get("text") or "")
+        try:
+            parsed = parse(name, text, options)
+        except UsageError as exc:
+            await ack(response_type="ephemeral", text=f"{exc}\n\n{help_text(name, options)}")
+            return
+        if parsed.pipeline == "list":
+            mine = await store.reports.for_user(user, limit=LIST_LIMIT)
+            await ack(response_type="ephemeral", text=list_text(mine))
+            return
+        if parsed.pipeline == "repost":
+            report = await store.reports.get(parsed.args["report_id"])
+            if report is None or report.user_id != user or not report.finished:
+                await ack(response_type="ephemeral",
+                          text=f"You have no finished report #{parsed.args['report_id']}. "
+                               "See yours with `/research list`.")
+                return
+        inbox_id = await store.inbox.accept_command(
+            channel=channel,
+            ts=str(command.get("trigger_id") or f"cmd-{uuid.uuid4().hex}"),
+            user_id=user,
+            text=f"{name} {text}".strip()[:MAX_TEXT_CHARS],
+            payload={"command": name, "response_url": command.get("response_url"),
+                     "pipeline": parsed.pipeline, "args": parsed.args},
+            max_open_per_user=options.max_per_user,
+        )
+        running = await store.inbox.open_commands(user) if inbox_id is None else 0
+        if inbox_id is None and running >= options.max_per_user:
+            log.info("pipeline refused: per-user limit",
+                     extra={"user": user, "running": running, "command": name})
+            await ack(response_type="ephemeral", text=(
+                f"You already have {running} commands running, the most I run at once for one "
+                f"person ({options.max_per_user}). Try again when one of them has finished."
+            ))
+            return
+        if inbox_id is not None:  # else a duplicate delivery: it is already under way
+            intake.on_accepted()
+        log.info("command accepted", extra={"inbox_id": inbox_id, "command": name,
+                                            "user": user, "pipeline": parsed.pipeline})
+        await ack(response_type="ephemeral", text=working_text(parsed))
+
+    for name in COMMANDS:
+        app.command(name)(on_command)

@@ -1,0 +1,386 @@
+"""Slash-command pipelines in Slack: run a command the worker took from the inbox, show its
+progress in one channel message, and turn that message into the report.
+
+1. The report row is created first (keyed by the command's inbox id), then the progress
+   message is posted and its ts recorded. A command resumed after a crash finds both: a
+   delivered report is not delivered again, a finished one is delivered without running the
+   models again, and an unfinished one runs again in the same message.
+2. Each step's start, retry, end or failure updates the message (`chat.update`, at most once
+   per `update_interval_s`, the latest state last).
+3. The message becomes the report in Block Kit; a report longer than `message_chars` shows
+   its beginning and is uploaded whole as a Markdown file in the message's thread (a resumed
+   command looks for its file there before uploading it again).
+
+When the desk cannot post in the channel (not a member, archived), the report goes to the
+user's DM with the desk, and the user is told so privately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from agents_config.context import Caller, DeskContext
+from agents_config.pipelines import (
+    DEFAULT_DAYS,
+    DEFAULT_ROUNDS,
+    PipelineResult,
+    Pipelines,
+    StepEvent,
+)
+from agents_config.pipelines.base import describe, seconds
+from bot.mrkdwn import split_message, to_mrkdwn
+from bot.slack import SlackGateway
+from storage.inbox import InboxItem
+from storage.reports import Report
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+REPORT_EVENT_TYPE = "support_desk_report"
+SECTION_CHARS = 2900  # a section block holds 3000 characters
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived",
+                         "restricted_action", "cannot_dm_bot"})
+KIND_LABELS = {"research": "Research", "debate": "Debate", "support-report": "Support report"}
+ICONS = {
+    "running": ":hourglass_flowing_sand:",
+    "retrying": ":repeat:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "skipped": ":fast_forward:",
+}
+_H1 = re.compile(r"\A\s*#\s+[^\n]*\n+")
+
+
+@dataclass
+class RunnerOptions:
+    message_chars: int = 12_000  # longer reports are uploaded as a Markdown file
+    update_interval_s: float = 1.0  # at most one progress update per interval
+
+
+def pipeline_title(kind: str, args: dict[str, Any]) -> str:
+    """The report's title before the pipeline runs (the pipeline may refine it)."""
+    if kind == "support-report":
+        return f"Support report: last {args.get('days', DEFAULT_DAYS)} days"
+    subject = " ".join(str(args.get("topic") or args.get("question") or "").split())
+    subject = subject if len(subject) <= 80 else subject[:79] + "…"
+    return f"{KIND_LABELS.get(kind, kind.title())}: {subject}"
+
+
+class PipelineRunner:
+    def __init__(
+        self,
+        store: Store,
+        slack: SlackGateway,
+        pipelines: Pipelines,
+        options: RunnerOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.pipelines = pipelines
+        self.options = options or RunnerOptions()
+
+    async def run(self, item: InboxItem, caller: Caller) -> str | None:
+        """Run the command of inbox row `item`; return the ts of the report's message."""
+        kind = str(item.payload.get("pipeline") or "")
+        args: dict[str, Any] = dict(item.payload.get("args") or {})
+        extra = {"inbox_id": item.id, "pipeline": kind, "user": item.user_id}
+        if kind == "repost":
+            return await self._repost(item, int(args["report_id"]))
+        if kind not in KIND_LABELS:
+            raise ValueError(f"unknown pipeline {kind!r}")
+        reports = self.store.reports
+        report = await reports.start(
+            inbox_id=item.id, kind=kind, user_id=item.user_id, channel=item.channel,
+            title=pipeline_title(kind, args), request=item.text,
+        )
+        extra["report_id"] = report.id
+        if report.delivered_at is not None:
+            log.info("report already delivered before a restart", extra=extra)
+            return report.message_ts
+        if not report.finished:
+            progress = await self._progress(report, item)
+            context = DeskContext(store=self.store, caller=caller, ticket_id=0,
+                                  channel=report.channel, thread_ts=item.thread_ts)
+            try:
+                result = await self._execute(kind, args, context, progress)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or an outage: the user still gets a clear note
+                log.exception("pipeline failed", extra=extra)
+                result = PipelineResult(
+                    kind=kind, title=report.title, markdown="",
+                    notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
+                )
+            finally:
+                await progress.close()
+            report = await reports.finish(
+                report.id, status=result.status, title=result.title, body=result.markdown,
+                notes=result.notes, steps=result.step_dicts(), data=result.data(),
+            )
+            log.info("pipeline finished", extra={**extra, "status": report.status,
+                                                 "steps": len(report.steps)})
+        return await self._deliver(report, item)
+
+    async def _execute(
+        self,
+        kind: str,
+        args: dict[str, Any],
+        context: DeskContext,
+        progress: ProgressMessage,
+    ) -> PipelineResult:
+        if kind == "research":
+            return await self.pipelines.research(str(args["topic"]), context=context,
+                                                 progress=progress)
+        if kind == "debate":
+            return await self.pipelines.debate(
+                str(args["question"]), rounds=int(args.get("rounds", DEFAULT_ROUNDS)),
+                context=context, progress=progress,
+            )
+        return await self.pipelines.support_report(
+            days=int(args.get("days", DEFAULT_DAYS)), context=context, progress=progress
+        )
+
+    # ---- the progress message -----------------------------------------------------------
+
+    async def _progress(self, report: Report, item: InboxItem) -> ProgressMessage:
+        resumed = report.message_ts is not None
+        progress = ProgressMessage(self.slack, report, self.options.update_interval_s,
+                                   resumed=resumed)
+        text, blocks = progress.render()
+        if report.message_ts is not None:
+            await self.slack.update_message(report.channel, report.message_ts, text, blocks)
+        else:
+            channel, ts = await self._post(report, item, text, blocks)
+            await self.store.reports.set_message(report.id, channel, ts)
+            progress.channel, progress.ts = channel, ts
+        return progress
+
+    async def _post(
+        self, report: Report, item: InboxItem, text: str, blocks: list[dict[str, Any]]
+    ) -> tuple[str, str]:
+        """Post in the report's channel, or in the user's DM when the desk cannot post there."""
+        metadata = {"event_type": REPORT_EVENT_TYPE, "event_payload": {"report": report.id}}
+        try:
+            response = await self.slack.client.chat_postMessage(
+                channel=report.channel, text=text, blocks=blocks, metadata=metadata,
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in CANNOT_POST:
+                raise
+            log.info("cannot post in the channel; using the DM",
+                     extra={"channel": report.channel, "error": exc.response.get("error")})
+            response = await self.slack.client.chat_postMessage(
+                channel=report.user_id, text=text, blocks=blocks, metadata=metadata,
+                unfurl_links=False,
+            )
+            await _tell(item, f"I can't post in <#{report.channel}>, so the result will be in "
+                              "our direct messages.")
+        return str(response["channel"]), str(response["ts"])
+
+    # ---- the report -----------------------------------------------------------------------
+
+    async def _deliver(self, report: Report, item: InboxItem) -> str:
+        long = len(report.body) > self.options.message_chars
+        filename = f"report-{report.id}.md"
+        text, blocks = report_message(report, filename if long else None)
+        ts = report.message_ts
+        updated = ts is not None and await self.slack.update_message(
+            report.channel, ts, text, blocks
+        )
+        if not updated:  # never posted (a re-post), or the message is gone
+            channel, ts = await self._post(report, item, text, blocks)
+            await self.store.reports.set_message(report.id, channel, ts)
+            report = await self.store.reports.get(report.id) or report
+        assert ts is not None
+        if long and report.file_id is None:
+            found = await self._find_file(report.channel, ts, filename) if item.attempts > 1 \
+                else None
+            file_id = found or await self._upload(report, ts, filename)
+            await self.store.reports.set_file(report.id, file_id)
+        await self.store.reports.mark_delivered(report.id)
+        log.info("report delivered", extra={"report_id": report.id, "channel": report.channel,
+                                            "file": long})
+        return ts
+
+    async def _upload(self, report: Report, ts: str, filename: str) -> str:
+        response = await self.slack.client.files_upload_v2(
+            channel=report.channel, thread_ts=ts, content=report.body, filename=filename,
+            title=report.title, initial_comment="The full report, as a Markdown file.",
+        )
+        return str(response["files"][0]["id"])
+
+    async def _find_file(self, channel: str, ts: str, filename: str) -> str | None:
+        """A file of the report already uploaded in its thread (before a restart)."""
+        try:
+            response = await self.slack.client.conversations_replies(channel=channel, ts=ts,
+                                                                     limit=200)
+        except SlackApiError:
+            return None
+        for message in response.get("messages") or []:
+            for file in message.get("files") or []:
+                if file.get("name") == filename:
+                    return str(file["id"])
+        return None
+
+    async def _repost(self, item: InboxItem, source_id: int) -> str:
+        """Post a stored report again, in the channel the command came from."""
+        source = await self.store.reports.get(source_id)
+        if source is None or source.user_id != item.user_id or not source.finished:
+            raise ValueError(f"report #{source_id} cannot be re-posted by {item.user_id}")
+        reports = self.store.reports
+        report = await reports.start(
+            inbox_id=item.id, kind=source.kind, user_id=item.user_id, channel=item.channel,
+            title=source.title, request=item.text, source_id=source.id,
+        )
+        if report.delivered_at is not None:
+            return str(report.message_ts)
+        if not report.finished:
+            report = await reports.finish(
+                report.id, status=source.status, title=source.title, body=source.body,
+                notes=source.notes, steps=source.steps, data=source.data,
+            )
+        return await self._deliver(report, item)
+
+
+class ProgressMessage:
+    """The `Progress` callback of one run: keeps each step's latest event and shows them.
+
+    Updates are throttled to one per `interval_s`; an event inside the interval is shown by
+    a deferred update, and updates never overlap (the latest state is always shown last).
+    """
+
+    def __init__(
+        self,
+        slack: SlackGateway,
+        report: Report,
+        interval_s: float,
+        *,
+        resumed: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slack = slack
+        self.report = report
+        self.channel, self.ts = report.channel, report.message_ts
+        self.interval_s = interval_s
+        self.resumed = resumed
+        self.clock = clock
+        self.steps: dict[str, StepEvent] = {}
+        self.total_s = 0.0
+        self._last = float("-inf")
+        self._lock = asyncio.Lock()
+        self._deferred: asyncio.Task[None] | None = None
+
+    async def __call__(self, event: StepEvent) -> None:
+        self.steps[event.step] = event
+        self.total_s = max(self.total_s, event.total_s)
+        wait = self._last + self.interval_s - self.clock()
+        if wait <= 0:
+            await self.flush()
+        elif self._deferred is None or self._deferred.done():
+            self._deferred = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self.ts is None:
+            return
+        async with self._lock:
+            self._last = self.clock()
+            text, blocks = self.render()
+            await self.slack.update_message(self.channel, self.ts, text, blocks)
+
+    async def close(self) -> None:
+        """Stop a deferred update (the report replaces the progress next)."""
+        if self._deferred is not None and not self._deferred.done():
+            self._deferred.cancel()
+            await asyncio.gather(self._deferred, return_exceptions=True)
+
+    def render(self) -> tuple[str, list[dict[str, Any]]]:
+        title = self.report.title
+        if self.steps:
+            lines = [_step_line(e.step, e.status, e.elapsed_s, e.detail)
+                     for e in self.steps.values()]
+        else:
+            lines = [":hourglass_flowing_sand: Resuming after a restart…" if self.resumed
+                     else ":hourglass_flowing_sand: Starting…"]
+        state = f"working… {seconds(self.total_s)} so far" if self.steps else "working…"
+        blocks = [
+            _section(f"*{_escape(title)}*\n" + "\n".join(lines)),
+            _context(f"Requested by <@{self.report.user_id}> · {state} · "
+                     f"report #{self.report.id}"),
+        ]
+        return f"{title} — working on it", blocks
+
+
+def report_message(report: Report, filename: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """The report in Block Kit; with `filename`, its beginning and a pointer to the file."""
+    label = KIND_LABELS.get(report.kind, report.kind)
+    took = (report.finished_at or report.created_at) - report.created_at
+    status = {"partial": " · partial", "failed": " · failed"}.get(report.status, "")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": report.title[:150],
+                                    "emoji": True}},
+        _context(f"{label} · requested by <@{report.user_id}> · {len(report.steps)} steps in "
+                 f"{seconds(took)} · report #{report.id}{status}"),
+    ]
+    if report.notes:
+        lead = (":warning: *Not everything finished.* What did finish is below."
+                if report.body.strip() else f":x: *The {label.lower()} could not be finished.*")
+        blocks.append(_section(lead + "\n" + "\n".join(f"• {_escape(n)}" for n in report.notes)))
+    body = to_mrkdwn(_H1.sub("", report.body, count=1))
+    if body.strip():
+        parts = split_message(body, limit=SECTION_CHARS, max_parts=40)
+        blocks.extend(_section(part) for part in parts[: 1 if filename else 40] if part.strip())
+    if filename:
+        blocks.append(_section(f":page_facing_up: The report is longer than a message: the "
+                               f"whole of it is in `{filename}`, in this message's thread."))
+    if report.steps:
+        summary = " · ".join(_step_line(s["name"], s["status"], s["seconds"], None)
+                             for s in report.steps)
+        blocks.append(_context(summary))
+    return f"{report.title} — report #{report.id}", blocks[:50]
+
+
+def _step_line(name: str, status: str, elapsed: float, detail: str | None) -> str:
+    icon = ICONS.get(status, "•")
+    if status == "running":
+        return f"{icon} {name} — running…"
+    line = f"{icon} {name} — {seconds(elapsed)}"
+    if status == "retrying":
+        line += " — retrying"
+    return f"{line} ({_escape(detail)})" if detail else line
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def _tell(item: InboxItem, text: str) -> None:
+    """A private note to the user who ran the command, through its response_url."""
+    url = item.payload.get("response_url")
+    if not url:
+        return
+    try:
+        await AsyncWebhookClient(str(url)).send(text=text, response_type="ephemeral")
+    except Exception as exc:  # a note is a courtesy; its failure is not the command's
+        log.warning("response_url failed", extra={"error": describe(exc)})

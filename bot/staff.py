@@ -1,0 +1,352 @@
+"""Human escalations, worked from Slack: announce, claim, resolve, rate, remind, App Home.
+
+The Slack side of the hand-over. Ticket state lives in `storage.tickets` (every transition
+with its time); this module decides who may change it and keeps the Slack messages in step:
+
+- the staff message in ESCALATION_CHANNEL (drawn from the database by `bot.blocks`, so it is
+  simply drawn again after each change),
+- the handover notice in the user's thread (a line is added when someone claims or resolves),
+- the rating request posted in the user's thread on resolve.
+
+Staff are the members of ESCALATION_CHANNEL and of the SUPPORT_STAFF_GROUP user group.
+A staff member who writes in an escalated thread they did not open claims it implicitly: the
+desk never answers staff in a customer's escalated thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from agents_config.context import Caller
+from bot import blocks
+from bot.mrkdwn import split_message, to_mrkdwn
+from bot.slack import SlackGateway
+from storage.inbox import InboxItem
+from storage.store import Store
+from storage.tickets import Ticket
+
+log = logging.getLogger(__name__)
+
+STAFF_CACHE_S = 60.0
+ANNOUNCE_GRACE_S = 120.0  # an escalation this old with no staff message was never announced
+MAX_REMINDER_POLL_S = 60.0
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class StaffOptions:
+    escalation_channel: str | None = None
+    staff_group: str | None = None
+    remind_after_s: float = 30 * 60
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to a staff action: `ok`, and what to tell the person who clicked."""
+
+    ok: bool
+    message: str | None = None  # shown only to them (ephemeral)
+
+
+class StaffDirectory:
+    """Who counts as staff: ESCALATION_CHANNEL's members plus SUPPORT_STAFF_GROUP's users.
+
+    Cached for `ttl_s`; when Slack fails, the last known list is used (and no list at all
+    means nobody is staff: the check fails closed).
+    """
+
+    def __init__(
+        self, slack: SlackGateway, options: StaffOptions, *, ttl_s: float = STAFF_CACHE_S
+    ) -> None:
+        self.slack = slack
+        self.options = options
+        self.ttl_s = ttl_s
+        self._members: frozenset[str] | None = None
+        self._fetched = 0.0
+        self._lock = asyncio.Lock()
+
+    async def is_staff(self, user_id: str) -> bool:
+        return user_id in await self.members()
+
+    async def members(self) -> frozenset[str]:
+        async with self._lock:
+            if self._members is None or time.monotonic() - self._fetched > self.ttl_s:
+                fresh = await self._fetch()
+                if fresh is not None:
+                    self._members, self._fetched = fresh, time.monotonic()
+            return self._members or frozenset()
+
+    async def _fetch(self) -> frozenset[str] | None:
+        found: set[str] = set()
+        try:
+            if self.options.escalation_channel:
+                found |= await self.slack.channel_members(self.options.escalation_channel)
+            if self.options.staff_group:
+                found |= await self.slack.usergroup_members(self.options.staff_group)
+        except SlackApiError as exc:
+            log.warning("could not list staff", extra={"error": exc.response.get("error")})
+            return None
+        return frozenset(found)
+
+
+class StaffDesk:
+    def __init__(
+        self,
+        store: Store,
+        slack: SlackGateway,
+        options: StaffOptions,
+        *,
+        now: Clock = time.time,
+        directory: StaffDirectory | None = None,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.options = options
+        self.now = now
+        self.directory = directory or StaffDirectory(slack, options)
+
+    # ---- announcing -------------------------------------------------------------------
+
+    async def announce(
+        self,
+        ticket: Ticket,
+        *,
+        caller: Caller | None = None,
+        agent_path: list[str] | None = None,
+        notice_ts: str | None = None,
+        notice_markdown: str | None = None,
+    ) -> str | None:
+        """Post the ticket's latest escalation to ESCALATION_CHANNEL; returns the message ts.
+
+        `notice_ts`/`notice_markdown`: the reply that told the user a person will follow up,
+        updated later with who claimed and resolved the ticket.
+        """
+        extra = {"slack_thread": f"{ticket.channel}:{ticket.thread_ts}", "ticket_id": ticket.id}
+        channel = self.options.escalation_channel
+        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        if escalation is None:
+            return None
+        notice_text = None
+        if notice_ts and notice_markdown:
+            notice_text = split_message(to_mrkdwn(notice_markdown))[0]
+        await self.store.tickets.describe_escalation(
+            escalation.id,
+            agent_path=agent_path or list(escalation.agent_path) or ticket.agent_path,
+            department=escalation.department or ticket.department,
+            thread_link=await self.slack.permalink(ticket.channel, ticket.thread_ts),
+            notice_ts=notice_ts,
+            notice_text=notice_text,
+        )
+        if not channel:
+            log.warning("escalated, but ESCALATION_CHANNEL is not set", extra=extra)
+            return None
+        email = caller.email if caller else await self._email(ticket.user_id)
+        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        assert escalation is not None
+        text, message = blocks.escalation_message(ticket, escalation, requester_email=email)
+        ts = await self.slack.post_blocks(channel, text, message)
+        await self.store.tickets.set_escalation_message(escalation.id, channel, ts)
+        log.info("escalation posted", extra={**extra, "staff_channel": channel})
+        return ts
+
+    # ---- claim, resolve, priority (buttons in the staff message) ----------------------
+
+    async def claim(self, ticket_id: int, user_id: str, *, implicit: bool = False) -> Outcome:
+        if not await self.directory.is_staff(user_id):
+            return Outcome(False, _NOT_STAFF)
+        note = "wrote in the thread" if implicit else "claimed in Slack"
+        claimed, ticket = await self.store.tickets.claim(ticket_id, user_id, note=note)
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if not claimed:
+            return Outcome(False, _why_not_claimed(ticket, user_id))
+        log.info("ticket claimed", extra=self._extra(ticket, staff=user_id, implicit=implicit))
+        await self._refresh(ticket)
+        return Outcome(True)
+
+    async def resolve(self, ticket_id: int, user_id: str) -> Outcome:
+        if not await self.directory.is_staff(user_id):
+            return Outcome(False, _NOT_STAFF)
+        resolved, ticket = await self.store.tickets.resolve(ticket_id, user_id)
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if not resolved:
+            return Outcome(False, f"Ticket #{ticket.id} is already resolved.")
+        log.info("ticket resolved", extra=self._extra(ticket, staff=user_id))
+        await self._refresh(ticket)
+        text, prompt = blocks.csat_prompt(ticket)
+        try:
+            await self.slack.post_in_thread(ticket.channel, ticket.thread_ts, text, prompt)
+        except SlackApiError as exc:
+            log.warning("could not ask for a rating",
+                        extra={**self._extra(ticket), "error": exc.response.get("error")})
+        return Outcome(True)
+
+    async def set_priority(self, ticket_id: int, priority: str, user_id: str) -> Outcome:
+        if not await self.directory.is_staff(user_id):
+            return Outcome(False, _NOT_STAFF)
+        if priority not in blocks.PRIORITIES:
+            return Outcome(False, f"Unknown priority {priority!r}.")
+        ticket = await self.store.tickets.get(ticket_id)
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        await self.store.tickets.set_priority(ticket_id, priority)
+        ticket = await self.store.tickets.get(ticket_id)
+        assert ticket is not None
+        log.info("priority changed", extra=self._extra(ticket, staff=user_id, priority=priority))
+        await self._refresh(ticket, notice=False)
+        return Outcome(True)
+
+    async def rate(
+        self, ticket_id: int, score: int, user_id: str, prompt: tuple[str, str]
+    ) -> Outcome:
+        """The user's CSAT click; `prompt` is the (channel, ts) of the rating request."""
+        ticket = await self.store.tickets.get(ticket_id)
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if user_id != ticket.user_id:
+            return Outcome(False, f"Only <@{ticket.user_id}>, who asked, can rate this ticket.")
+        if not 1 <= score <= 5:
+            return Outcome(False, "A rating is 1 to 5.")
+        channel, ts = prompt
+        await self.store.tickets.rate(ticket.id, user_id, score, ts)
+        log.info("rated", extra={**self._extra(ticket), "score": score})
+        text, thanks = blocks.csat_thanks(ticket, score)
+        await self.slack.update_message(channel, ts, text, thanks)
+        return Outcome(True)
+
+    async def _refresh(self, ticket: Ticket, *, notice: bool = True) -> None:
+        """Draw the staff message (and the user's handover notice) again from the database."""
+        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        if escalation is None:
+            return
+        if escalation.staff_channel and escalation.staff_ts:
+            email = await self._email(ticket.user_id)
+            text, message = blocks.escalation_message(ticket, escalation, requester_email=email)
+            await self.slack.update_message(
+                escalation.staff_channel, escalation.staff_ts, text, message
+            )
+        if notice and escalation.notice_ts and escalation.notice_text:
+            await self.slack.update_message(
+                ticket.channel, escalation.notice_ts,
+                blocks.notice_update(escalation.notice_text, ticket),
+            )
+
+    # ---- staff writing in a customer's thread -----------------------------------------
+
+    async def silences(self, item: InboxItem) -> bool:
+        """Whether the desk must not answer this message: a person owns the thread, or a staff
+        member wrote in an escalated thread they did not open (an implicit claim). What staff
+        write in the thread reaches the user as it is; the desk stays out of the way."""
+        ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
+        if ticket is None:
+            return False
+        if ticket.status == "claimed":
+            return True
+        if ticket.status != "escalated" or ticket.user_id == item.user_id:
+            return False
+        if not await self.directory.is_staff(item.user_id):
+            return False
+        await self.claim(ticket.id, item.user_id, implicit=True)
+        return True
+
+    # ---- reminders ---------------------------------------------------------------------
+
+    async def send_reminders(self, now: float | None = None) -> int:
+        """Re-announce escalations unclaimed for longer than the setting; post the ones whose
+        staff message never got out. Returns how many reminders were posted."""
+        if not self.options.escalation_channel:
+            return 0
+        now = self.now() if now is None else now
+        every = self.options.remind_after_s
+        tickets = self.store.tickets
+        for missed in await tickets.unannounced(older_than=now - ANNOUNCE_GRACE_S):
+            ticket = await tickets.get(missed.ticket_id)
+            if ticket is not None:
+                log.info("posting an escalation that was never announced",
+                         extra=self._extra(ticket))
+                await self.announce(ticket)
+        sent = 0
+        for escalation in await tickets.due_reminders(now=now, every_s=every):
+            ticket = await tickets.get(escalation.ticket_id)
+            if ticket is None or not await tickets.take_reminder(
+                escalation.id, now=now, every_s=every
+            ):
+                continue
+            assert escalation.staff_channel and escalation.staff_ts
+            text = blocks.reminder_text(
+                ticket, escalation, now=now, staff_group=self.options.staff_group
+            )
+            await self.slack.post_in_thread(
+                escalation.staff_channel, escalation.staff_ts, text, broadcast=True
+            )
+            sent += 1
+            log.info("reminded staff", extra={**self._extra(ticket),
+                                              "reminder": escalation.reminders + 1})
+        return sent
+
+    async def run_reminders(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
+        """Call `send_reminders` periodically until `stop` is set (started by the runtime).
+
+        The due times live in the database, so a restart neither loses nor repeats reminders.
+        """
+        poll = poll_s or min(MAX_REMINDER_POLL_S, self.options.remind_after_s / 4)
+        while not stop.is_set():
+            try:
+                await self.send_reminders()
+            except Exception:
+                log.exception("sending reminders failed")
+            try:
+                await asyncio.wait_for(stop.wait(), poll)
+            except TimeoutError:
+                pass
+
+    # ---- App Home ----------------------------------------------------------------------
+
+    async def home_view(self, user_id: str) -> dict[str, Any]:
+        tickets = self.store.tickets
+        own = await tickets.for_user(user_id, limit=blocks.HOME_LIMIT)
+        waiting = mine = None
+        if await self.directory.is_staff(user_id):
+            waiting = await tickets.queue(limit=blocks.HOME_LIMIT)
+            mine = await tickets.claimed_by(user_id, limit=blocks.HOME_LIMIT)
+        return blocks.home_view(own=own, waiting=waiting, mine=mine, now=self.now())
+
+    async def publish_home(self, user_id: str) -> None:
+        await self.slack.publish_home(user_id, await self.home_view(user_id))
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    async def _email(self, user_id: str) -> str | None:
+        cached = await self.store.users.get(user_id, max_age_s=float("inf"))
+        return cached.email if cached else None
+
+    @staticmethod
+    def _extra(ticket: Ticket, **more: object) -> dict[str, object]:
+        return {"slack_thread": f"{ticket.channel}:{ticket.thread_ts}", "ticket_id": ticket.id,
+                **more}
+
+
+_NOT_STAFF = (
+    "Only support staff can do that: members of the staff channel or of the support staff "
+    "user group."
+)
+
+
+def _why_not_claimed(ticket: Ticket, user_id: str) -> str:
+    if ticket.status == "claimed" and ticket.assignee == user_id:
+        return f"You already have ticket #{ticket.id}."
+    if ticket.status == "claimed":
+        return (f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
+                "Ask them if you'd like to take it over.")
+    if ticket.status == "resolved":
+        return f"Ticket #{ticket.id} is already resolved."
+    return f"Ticket #{ticket.id} is not waiting for a person any more (it is {ticket.status})."

@@ -1,0 +1,317 @@
+"""Reports of the slash-command pipelines, and the read-only queries the pipelines report on.
+
+`ReportRepo` owns the `reports` table (004_reports.sql). It also holds the pipelines' reporting
+queries over the desk's own tables (tickets, escalations, ratings): they only read, and keeping
+them here keeps reporting SQL out of the repositories that write those tables.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from storage.db import Database, Row
+from storage.kb import query_terms
+
+ReportStatus = Literal["running", "complete", "partial", "failed"]
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    inbox_id: int | None
+    source_id: int | None
+    kind: str
+    user_id: str
+    channel: str
+    title: str
+    request: str
+    status: ReportStatus
+    body: str
+    notes: list[str]
+    steps: list[dict[str, Any]]
+    data: dict[str, Any]
+    message_ts: str | None
+    file_id: str | None
+    created_at: float
+    finished_at: float | None
+    delivered_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @classmethod
+    def from_row(cls, row: Row) -> Report:
+        return cls(
+            id=row["id"],
+            inbox_id=row["inbox_id"],
+            source_id=row["source_id"],
+            kind=row["kind"],
+            user_id=row["user_id"],
+            channel=row["channel"],
+            title=row["title"],
+            request=row["request"],
+            status=row["status"],
+            body=row["body"],
+            notes=json.loads(row["notes"] or "[]"),
+            steps=json.loads(row["steps"] or "[]"),
+            data=json.loads(row["data"] or "{}"),
+            message_ts=row["message_ts"],
+            file_id=row["file_id"],
+            created_at=row["created_at"],
+            finished_at=row["finished_at"],
+            delivered_at=row["delivered_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Durations in seconds: how many, their median and their mean (None when there are none)."""
+
+    count: int = 0
+    median_s: float | None = None
+    mean_s: float | None = None
+
+    @classmethod
+    def of(cls, values: list[float]) -> Durations:
+        values = [max(0.0, v) for v in values]
+        if not values:
+            return cls()
+        return cls(len(values), statistics.median(values), statistics.fmean(values))
+
+
+@dataclass(frozen=True)
+class DeskStats:
+    """The desk's numbers over tickets opened in [since, until)."""
+
+    since: float
+    until: float
+    tickets: int
+    by_department: dict[str, int]
+    by_status: dict[str, int]
+    escalated: int
+    first_response: Durations
+    resolution: Durations
+    csat_count: int
+    csat_average: float | None
+    csat_satisfied: int  # ratings of 4 or 5
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.escalated / self.tickets if self.tickets else None
+
+    @property
+    def csat_satisfied_share(self) -> float | None:
+        return self.csat_satisfied / self.csat_count if self.csat_count else None
+
+
+@dataclass(frozen=True)
+class TicketDigestRow:
+    """One ticket as the pipelines see it: no user ids, only what the desk recorded."""
+
+    id: int
+    subject: str
+    department: str | None
+    status: str
+    created_at: float
+    escalated: bool
+    escalation_reason: str | None = None
+    rating: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        parts = [f"#{self.id}", self.department or "unrouted", self.status]
+        if self.escalated:
+            parts.append(f"escalated ({self.escalation_reason})" if self.escalation_reason
+                         else "escalated")
+        if self.rating is not None:
+            parts.append(f"rated {self.rating}/5")
+        return f"- [{', '.join(parts)}] {self.subject}"
+
+
+class ReportRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ---- reports --------------------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        inbox_id: int,
+        kind: str,
+        user_id: str,
+        channel: str,
+        title: str,
+        request: str,
+        source_id: int | None = None,
+    ) -> Report:
+        """The report of command `inbox_id`, created now unless a previous attempt made it."""
+        await self._db.execute(
+            "INSERT INTO reports (inbox_id, source_id, kind, user_id, channel, title, request,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (inbox_id) DO NOTHING",
+            (inbox_id, source_id, kind, user_id, channel, title[:300], request[:4000],
+             time.time()),
+        )
+        row = await self._db.fetchone("SELECT * FROM reports WHERE inbox_id = ?", (inbox_id,))
+        assert row is not None
+        return Report.from_row(row)
+
+    async def get(self, report_id: int) -> Report | None:
+        row = await self._db.fetchone("SELECT * FROM reports WHERE id = ?", (report_id,))
+        return Report.from_row(row) if row else None
+
+    async def set_message(self, report_id: int, channel: str, ts: str) -> None:
+        await self._db.execute(
+            "UPDATE reports SET channel = ?, message_ts = ? WHERE id = ?", (channel, ts, report_id)
+        )
+
+    async def finish(
+        self,
+        report_id: int,
+        *,
+        status: ReportStatus,
+        title: str,
+        body: str,
+        notes: list[str],
+        steps: list[dict[str, Any]],
+        data: dict[str, Any],
+    ) -> Report:
+        await self._db.execute(
+            "UPDATE reports SET status = ?, title = ?, body = ?, notes = ?, steps = ?, data = ?,"
+            " finished_at = ? WHERE id = ?",
+            (status, title[:300], body, json.dumps(notes), json.dumps(steps),
+             json.dumps(data, default=str), time.time(), report_id),
+        )
+        report = await self.get(report_id)
+        assert report is not None
+        return report
+
+    async def set_file(self, report_id: int, file_id: str) -> None:
+        await self._db.execute("UPDATE reports SET file_id = ? WHERE id = ?", (file_id, report_id))
+
+    async def mark_delivered(self, report_id: int) -> None:
+        await self._db.execute(
+            "UPDATE reports SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+            (time.time(), report_id),
+        )
+
+    async def for_user(self, user_id: str, *, limit: int = 10) -> list[Report]:
+        """A user's reports, newest first (re-posts are not listed again)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM reports WHERE user_id = ? AND source_id IS NULL ORDER BY id DESC"
+            " LIMIT ?",
+            (user_id, limit),
+        )
+        return [Report.from_row(r) for r in rows]
+
+    # ---- what the pipelines report on (read only) -----------------------------------
+
+    async def desk_stats(self, *, days: int, now: float | None = None) -> DeskStats:
+        until = time.time() if now is None else now
+        since = until - days * DAY_S
+        window = "created_at >= ? AND created_at < ?"
+        span = (since, until)
+        total = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM tickets WHERE {window}", span)
+        departments = await self._db.fetchall(
+            f"SELECT COALESCE(department, 'unrouted') AS k, COUNT(*) AS n FROM tickets"
+            f" WHERE {window} GROUP BY k ORDER BY n DESC, k",
+            span,
+        )
+        statuses = await self._db.fetchall(
+            f"SELECT status AS k, COUNT(*) AS n FROM tickets WHERE {window}"
+            " GROUP BY k ORDER BY n DESC, k",
+            span,
+        )
+        escalated = await self._db.fetchone(
+            f"SELECT COUNT(*) AS n FROM tickets t WHERE {window}"
+            " AND EXISTS (SELECT 1 FROM escalations e WHERE e.ticket_id = t.id)",
+            span,
+        )
+        first = await self._db.fetchall(
+            f"SELECT first_response_at - created_at AS s FROM tickets WHERE {window}"
+            " AND first_response_at IS NOT NULL",
+            span,
+        )
+        resolved = await self._db.fetchall(
+            f"SELECT resolved_at - created_at AS s FROM tickets WHERE {window}"
+            " AND resolved_at IS NOT NULL",
+            span,
+        )
+        csat = await self._db.fetchone(
+            "SELECT COUNT(*) AS n, AVG(score) AS avg, SUM(score >= 4) AS good FROM csat_ratings"
+            " WHERE rated_at >= ? AND rated_at < ?",
+            span,
+        )
+        assert total is not None and escalated is not None and csat is not None
+        return DeskStats(
+            since=since,
+            until=until,
+            tickets=total["n"],
+            by_department={r["k"]: r["n"] for r in departments},
+            by_status={r["k"]: r["n"] for r in statuses},
+            escalated=escalated["n"],
+            first_response=Durations.of([r["s"] for r in first]),
+            resolution=Durations.of([r["s"] for r in resolved]),
+            csat_count=csat["n"],
+            csat_average=csat["avg"],
+            csat_satisfied=csat["good"] or 0,
+        )
+
+    async def recent_tickets(
+        self, *, days: int, limit: int = 40, now: float | None = None
+    ) -> list[TicketDigestRow]:
+        """Tickets opened in the last `days` days, newest first."""
+        until = time.time() if now is None else now
+        rows = await self._db.fetchall(
+            f"{_DIGEST_SELECT} WHERE t.created_at >= ? AND t.created_at < ?"
+            " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
+            (until - days * DAY_S, until, limit),
+        )
+        return [_digest_row(r) for r in rows]
+
+    async def search_tickets(self, query: str, *, limit: int = 8) -> list[TicketDigestRow]:
+        """Past tickets whose subject shares words with `query`, best match then newest first."""
+        terms = query_terms(query)[:8]
+        if not terms:
+            return []
+        likes = " + ".join("(t.subject LIKE ? ESCAPE '\\')" for _ in terms)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM ({_DIGEST_COLUMNS}, ({likes}) AS hits FROM tickets t)"
+            " WHERE hits > 0 ORDER BY hits DESC, created_at DESC, id DESC LIMIT ?",
+            (*(f"%{_like_escape(term)}%" for term in terms), limit),
+        )
+        return [_digest_row(r) for r in rows]
+
+
+_DIGEST_COLUMNS = (
+    "SELECT t.id, t.subject, t.department, t.status, t.created_at,"
+    " (SELECT e.reason FROM escalations e WHERE e.ticket_id = t.id ORDER BY e.id DESC LIMIT 1)"
+    "   AS escalation_reason,"
+    " EXISTS (SELECT 1 FROM escalations e WHERE e.ticket_id = t.id) AS escalated,"
+    " (SELECT r.score FROM csat_ratings r WHERE r.ticket_id = t.id ORDER BY r.id DESC LIMIT 1)"
+    "   AS rating"
+)
+_DIGEST_SELECT = f"{_DIGEST_COLUMNS} FROM tickets t"
+
+
+def _digest_row(row: Row) -> TicketDigestRow:
+    return TicketDigestRow(
+        id=row["id"],
+        subject=row["subject"],
+        department=row["department"],
+        status=row["status"],
+        created_at=row["created_at"],
+        escalated=bool(row["escalated"]),
+        escalation_reason=row["escalation_reason"],
+        rating=row["rating"],
+    )
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
