@@ -11,6 +11,9 @@ progress in one channel message, and turn that message into the report.
    its beginning and is uploaded whole as a Markdown file in the message's thread (a resumed
    command looks for its file there before uploading it again).
 
+The one window left: a crash between posting a message and recording its ts (one local
+write) leaves that message behind, and the resumed command posts a new one.
+
 When the desk cannot post in the channel (not a member, archived), the report goes to the
 user's DM with the desk, and the user is told so privately.
 """
@@ -90,6 +93,14 @@ class PipelineRunner:
 
     async def run(self, item: InboxItem, caller: Caller) -> str | None:
         """Run the command of inbox row `item`; return the ts of the report's message."""
+        try:
+            return await self._run(item, caller)
+        except SlackApiError as exc:  # the user was told "working on it": say it went wrong
+            await _tell(item, "Sorry, I couldn't post the result in Slack "
+                              f"({exc.response.get('error')}). Please try again later.")
+            raise
+
+    async def _run(self, item: InboxItem, caller: Caller) -> str | None:
         kind = str(item.payload.get("pipeline") or "")
         args: dict[str, Any] = dict(item.payload.get("args") or {})
         extra = {"inbox_id": item.id, "pipeline": kind, "user": item.user_id}
@@ -329,11 +340,12 @@ def report_message(report: Report, filename: str | None) -> tuple[str, list[dict
     label = KIND_LABELS.get(report.kind, report.kind)
     took = (report.finished_at or report.created_at) - report.created_at
     status = {"partial": " · partial", "failed": " · failed"}.get(report.status, "")
+    made = (f"re-post of report #{report.source_id}" if report.source_id is not None
+            else f"{len(report.steps)} steps in {seconds(took)} · report #{report.id}")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": report.title[:150],
                                     "emoji": True}},
-        _context(f"{label} · requested by <@{report.user_id}> · {len(report.steps)} steps in "
-                 f"{seconds(took)} · report #{report.id}{status}"),
+        _context(f"{label} · requested by <@{report.user_id}> · {made}{status}"),
     ]
     if report.notes:
         lead = (":warning: *Not everything finished.* What did finish is below."

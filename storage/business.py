@@ -329,7 +329,9 @@ class BusinessRepo:
                 " WHERE p.id = ? AND i.customer_id = ?",
                 (payment_id, customer_id),
             )
-            if await owned.fetchone() is None:
+            found = await owned.fetchone()
+            await owned.close()
+            if found is None:
                 return None
             cursor = await conn.execute(select_open, (payment_id, customer_id))
             existing = await cursor.fetchone()

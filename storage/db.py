@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Row = aiosqlite.Row
 Params = Sequence[Any] | dict[str, Any]
+BUSY_TIMEOUT_S = 30.0
 
 
 class StorageError(Exception):
@@ -54,7 +56,7 @@ class Database:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
+            f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
         ):
             await conn.execute(pragma)
         db = cls(conn, target)
@@ -117,11 +119,30 @@ class Database:
         async with self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retried while another process holds a lock SQLite won't wait for.
+
+        SQLite skips its busy handler when waiting could deadlock (a snapshot gone stale
+        under WAL); those locks are released within milliseconds, so a short backoff is right.
+        """
+        delay = 0.002
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                log.debug("database busy; retrying", extra={"code": exc.sqlite_errorcode})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction (BEGIN IMMEDIATE … COMMIT) no other coroutine interleaves with."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._conn
             except BaseException:

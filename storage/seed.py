@@ -225,6 +225,7 @@ async def seed_demo_data(db: Database) -> bool:
     async with db.transaction() as conn:
         cursor = await conn.execute("SELECT COUNT(*) AS n FROM customers")
         row = await cursor.fetchone()
+        await cursor.close()
         if row is not None and row["n"] > 0:
             return False
         for sql, rows in _rows(time.time()).values():

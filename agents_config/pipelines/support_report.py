@@ -228,7 +228,7 @@ def _numbers(stats: DeskStats) -> str:
                              ("Time to resolution", stats.resolution)):
         if durations.count:
             lines.append(f"- {label}: median {seconds(durations.median_s)}, mean "
-                         f"{seconds(durations.mean_s)} ({durations.count} tickets)")
+                         f"{seconds(durations.mean_s)} ({_tickets(durations.count)})")
         else:
             lines.append(f"- {label}: no tickets yet")
     if stats.csat_count and stats.csat_average is not None:
@@ -238,6 +238,10 @@ def _numbers(stats: DeskStats) -> str:
     else:
         lines.append("- CSAT: no ratings yet")
     return "\n".join(lines)
+
+
+def _tickets(count: int) -> str:
+    return f"{count} ticket" if count == 1 else f"{count} tickets"
 
 
 def _analyses(result: SupportReportResult) -> str:
