@@ -12,10 +12,11 @@ reply it already posted (its own record, then the thread in Slack).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
@@ -38,6 +39,11 @@ EMPTY_MESSAGE_REPLY = (
     "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
     "plans and pricing, or say if you'd like to talk to a person."
 )
+FAILED_REPLY = (
+    "Sorry, something went wrong on our side and I couldn't answer this message. "
+    "Please try again in a few minutes."
+)
+RETRY_DELAYS_S = (0.5, 2.0)
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
 
@@ -144,24 +150,37 @@ class Worker:
                 del self._queues[key]
 
     async def process(self, item: InboxItem) -> None:
-        """Answer one inbox row, exactly once. Errors end as a log line and a failed row."""
+        """Answer one inbox row, exactly once. Transient failures are retried in place (so
+        the thread's order holds); a final failure is a failed row, a log line and a note to
+        the user."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
-        try:
-            if item.kind == "command":
-                reply_ts = await self._command(item)
-            else:
-                reply_ts = await self._answer(item, extra)
-        except asyncio.CancelledError:
-            raise
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
-            log.error("Slack refused the reply", extra={**extra, "error": error})
-            await self.store.inbox.mark_failed(item.id, f"slack: {error}")
-        except Exception as exc:
-            log.exception("could not answer", extra=extra)
-            await self.store.inbox.mark_failed(item.id, f"{type(exc).__name__}: {exc}")
-        else:
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                if item.kind == "command":
+                    reply_ts = await self._command(item)
+                else:
+                    reply_ts = await self._answer(item, extra)
+            except asyncio.CancelledError:
+                raise
+            except SlackApiError as exc:  # Slack said no (rate limits were already retried)
+                error = str(exc.response.get("error"))
+                log.error("Slack refused the reply", extra={**extra, "error": error})
+                await self.store.inbox.mark_failed(item.id, f"slack: {error}")
+                return
+            except Exception as exc:
+                if delay is not None:
+                    log.warning("answer failed; retrying", extra={**extra, "error": repr(exc)})
+                    await asyncio.sleep(delay)
+                    # A retry is a resumption: it first looks for a reply already posted.
+                    item = replace(item, attempts=item.attempts + 1)
+                    continue
+                log.exception("could not answer", extra=extra)
+                await self.store.inbox.mark_failed(item.id, f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    await self.slack.post_reply(item.channel, item.thread_ts, FAILED_REPLY, item.id)
+                return
             await self.store.inbox.mark_answered(item.id, reply_ts)
+            return
 
     async def _answer(self, item: InboxItem, extra: dict[str, object]) -> str | None:
         if item.attempts > 1:

@@ -96,13 +96,13 @@ class Database:
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; return the new row id (for inserts) or 0."""
         async with self._lock:
-            cursor = await self._conn.execute(sql, params)
+            cursor = await self._retrying(sql, params)
             return (cursor.lastrowid or 0) if cursor.rowcount else 0
 
     async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; return how many rows it changed."""
         async with self._lock:
-            cursor = await self._conn.execute(sql, params)
+            cursor = await self._retrying(sql, params)
             return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
@@ -119,18 +119,17 @@ class Database:
         async with self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
-    async def _begin(self) -> None:
-        """BEGIN IMMEDIATE, retried while another process holds a lock SQLite won't wait for.
+    async def _retrying(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
+        """Execute, retrying while another process holds a lock SQLite would not wait for.
 
-        SQLite skips its busy handler when waiting could deadlock (a snapshot gone stale
-        under WAL); those locks are released within milliseconds, so a short backoff is right.
+        SQLite skips its busy handler where waiting could deadlock (e.g. a WAL snapshot that
+        went stale while another process committed); such locks clear within milliseconds.
         """
         delay = 0.002
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                return
+                return await self._conn.execute(sql, params)
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
@@ -142,7 +141,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction (BEGIN IMMEDIATE … COMMIT) no other coroutine interleaves with."""
         async with self._lock:
-            await self._begin()
+            await self._retrying("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:

@@ -232,3 +232,25 @@ async def test_health_and_readiness(start_desk: DeskFactory) -> None:
         desk.runtime.slack_ready = False
         async with session.get(f"{base}/readyz") as response:
             assert response.status == 503
+
+
+async def test_transient_failure_is_retried_in_place(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    desk = await start_desk()
+    real_handle = desk.runtime.desk.handle
+    failures = iter([sqlite3.OperationalError("database is locked")])
+
+    async def flaky(turn):  # type: ignore[no-untyped-def]
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return await real_handle(turn)
+
+    monkeypatch.setattr(desk.runtime.desk, "handle", flaky)
+    _, _, event = await desk.events.message("U_ALICE", "hi")
+    await desk.settle()
+    assert len(desk.slack.replies_in("C_SUPPORT", event["ts"])) == 1
+    assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
