@@ -34,6 +34,7 @@ class Turn:
     thread_ts: str
     caller: Caller
     text: str
+    resumed: bool = False  # run before and interrupted (crash, restart, retry)
 
     @property
     def thread_key(self) -> str:
@@ -136,8 +137,8 @@ class Desk:
         if ticket.status == "resolved":
             await tickets.set_status(ticket.id, "open", actor=turn.caller.slack_user_id,
                                      note="reopened: the user wrote again")
-        # A turn that was interrupted (crash, restart) starts over from a clean history.
-        await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
+        if turn.resumed:  # an interrupted turn starts over from a clean history
+            await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
 
         context = DeskContext(
             store=self.store,

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ class WorkerOptions:
     concurrency: int = 64
     escalation_channel: str | None = None
     poll_interval_s: float = 0.5
+    working_indicator_delay_s: float = 1.0
 
 
 class Worker:
@@ -198,10 +200,10 @@ class Worker:
                 item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
             )
         caller = await self._caller(item.user_id)
-        await self.slack.mark_working(item.channel, item.ts, True)
-        outcome = await self.desk.handle(
-            Turn(item.id, item.channel, item.thread_ts, caller, item.text)
-        )
+        turn = Turn(item.id, item.channel, item.thread_ts, caller, item.text,
+                    resumed=item.attempts > 1)
+        async with self._working_indicator(item):
+            outcome = await self.desk.handle(turn)
         extra["ticket_id"] = outcome.ticket.id
         reply_ts = text = None
         if outcome.reply is not None:
@@ -215,7 +217,6 @@ class Worker:
                 outcome.ticket, caller=caller, agent_path=outcome.agent_path,
                 notice_ts=reply_ts, notice_markdown=text,
             )
-        await self.slack.mark_working(item.channel, item.ts, False)
         log.info(
             "answered",
             extra={**extra, "agents": outcome.agent_path, "reply_ts": reply_ts,
@@ -229,6 +230,31 @@ class Worker:
         if self.pipelines is None:
             raise RuntimeError("no pipeline runner: slash commands cannot run here")
         return await self.pipelines.run(item, await self._caller(item.user_id))
+
+    @contextlib.asynccontextmanager
+    async def _working_indicator(self, item: InboxItem) -> AsyncIterator[None]:
+        """Show 👀 on the message while the answer takes longer than the indicator delay.
+
+        A sub-second answer needs no indicator (it would only flicker, and cost two Slack
+        calls); a slow one shows it until the answer is posted.
+        """
+        shown = False
+
+        async def show() -> None:
+            nonlocal shown
+            await asyncio.sleep(self.options.working_indicator_delay_s)
+            shown = True
+            await self.slack.mark_working(item.channel, item.ts, True)
+
+        task = asyncio.create_task(show())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if shown:
+                await self.slack.mark_working(item.channel, item.ts, False)
 
     async def _caller(self, user_id: str) -> Caller:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""

@@ -13,6 +13,7 @@ two things the plain SDK sessions do not:
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -44,44 +45,47 @@ class ConversationRepo:
     async def add(self, thread_key: str, turn: int, items: list[Item], keep_turns: int) -> None:
         """Append a turn's items; fold turns that fall out of the window into the summary."""
         now = time.time()
-        async with self._db.transaction() as conn:
-            await conn.executemany(
+        encoded = [(thread_key, turn, json.dumps(item, default=str), now) for item in items]
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.executemany(
                 "INSERT INTO conversation_items (thread_key, turn, item, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                [(thread_key, turn, json.dumps(item), now) for item in items],
+                encoded,
             )
-            cursor = await conn.execute(
+            newest_old = conn.execute(
                 "SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
                 " ORDER BY turn DESC LIMIT 1 OFFSET ?",
                 (thread_key, keep_turns),
-            )
-            newest_old = await cursor.fetchone()
-            await cursor.close()
-            if newest_old is None:
+            ).fetchall()
+            if not newest_old:
                 return
-            cursor = await conn.execute(
-                "SELECT s.summary, s.upto_turn FROM thread_summaries s WHERE thread_key = ?",
+            existing = conn.execute(
+                "SELECT summary, upto_turn FROM thread_summaries WHERE thread_key = ?",
                 (thread_key,),
-            )
-            existing = await cursor.fetchone()
-            await cursor.close()
-            upto = existing["upto_turn"] if existing else -1
-            if newest_old["turn"] <= upto:
+            ).fetchall()
+            upto = existing[0]["upto_turn"] if existing else -1
+            newest = newest_old[0]["turn"]
+            if newest <= upto:
                 return
-            cursor = await conn.execute(
-                "SELECT item FROM conversation_items WHERE thread_key = ? AND turn > ?"
-                " AND turn <= ? ORDER BY turn, id",
-                (thread_key, upto, newest_old["turn"]),
-            )
-            folded = [json.loads(r["item"]) for r in await cursor.fetchall()]
-            summary = _fold(existing["summary"] if existing else "", folded)
-            await conn.execute(
+            folded = [
+                json.loads(r["item"])
+                for r in conn.execute(
+                    "SELECT item FROM conversation_items WHERE thread_key = ? AND turn > ?"
+                    " AND turn <= ? ORDER BY turn, id",
+                    (thread_key, upto, newest),
+                ).fetchall()
+            ]
+            summary = _fold(existing[0]["summary"] if existing else "", folded)
+            conn.execute(
                 "INSERT INTO thread_summaries (thread_key, summary, upto_turn, updated_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (thread_key) DO UPDATE SET"
                 " summary = excluded.summary, upto_turn = excluded.upto_turn,"
                 " updated_at = excluded.updated_at",
-                (thread_key, summary, newest_old["turn"], now),
+                (thread_key, summary, newest, now),
             )
+
+        await self._db.atomic(body)
 
     async def discard_turn(self, thread_key: str, turn: int) -> int:
         return await self._db.execute_rowcount(

@@ -7,6 +7,7 @@ on `(channel, ts)` is what makes a retried or duplicated delivery a no-op.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -123,21 +124,23 @@ class InboxRepo:
 
     async def claim(self, limit: int) -> list[InboxItem]:
         """Take up to `limit` received rows, oldest first, and mark them running."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def body(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = conn.execute(
                 "SELECT * FROM inbox WHERE status = 'received' ORDER BY id LIMIT ?", (limit,)
-            )
-            rows = list(await cursor.fetchall())
+            ).fetchall()
             if rows:
                 marks = ",".join("?" for _ in rows)
-                await conn.execute(
+                conn.execute(
                     f"UPDATE inbox SET status = 'running', attempts = attempts + 1,"
                     f" started_at = ? WHERE id IN ({marks})",
                     (time.time(), *(r["id"] for r in rows)),
                 )
+            return rows
+
         return [
             replace(item, status="running", attempts=item.attempts + 1)
-            for item in map(InboxItem.from_row, rows)
+            for item in map(InboxItem.from_row, await self._db.atomic(body))
         ]
 
     async def requeue_running(self) -> int:

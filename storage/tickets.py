@@ -11,6 +11,7 @@ are in `csat_ratings`.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -142,19 +143,23 @@ class TicketRepo:
     ) -> tuple[Ticket, bool]:
         """The thread's ticket, opened now if it has none. Returns (ticket, opened_now)."""
         now = time.time()
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def body(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (channel, thread_ts, user_id, customer_id, subject[:200], now, now),
             )
-            opened = cursor.rowcount == 1
-            if opened:
-                await conn.execute(
-                    "INSERT INTO ticket_events (ticket_id, status, actor, at) VALUES (?, ?, ?, ?)",
-                    (cursor.lastrowid, "open", user_id, now),
-                )
+            if cursor.rowcount != 1:
+                return False
+            conn.execute(
+                "INSERT INTO ticket_events (ticket_id, status, actor, at) VALUES (?, ?, ?, ?)",
+                (cursor.lastrowid, "open", user_id, now),
+            )
+            return True
+
+        opened = await self._db.atomic(body)
         ticket = await self.by_thread(channel, thread_ts)
         assert ticket is not None
         return ticket, opened
@@ -186,8 +191,8 @@ class TicketRepo:
         """Move the ticket to `status` and record the transition (a repeat is not recorded)."""
         now = time.time()
         responded = status in ("answered", "escalated")
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        def body(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
                 "UPDATE tickets SET status = ?, updated_at = ?,"
                 " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
                 "   ELSE first_response_at END,"
@@ -196,11 +201,13 @@ class TicketRepo:
                 (status, now, responded, now, status, now, ticket_id, status),
             )
             if cursor.rowcount:
-                await conn.execute(
+                conn.execute(
                     "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (ticket_id, status, actor, note, now),
                 )
+
+        await self._db.atomic(body)
 
     async def record_route(
         self, ticket_id: int, *, department: str | None, agent_path: list[str]

@@ -254,3 +254,19 @@ async def test_transient_failure_is_retried_in_place(
     await desk.settle()
     assert len(desk.slack.replies_in("C_SUPPORT", event["ts"])) == 1
     assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
+
+
+async def test_working_indicator_only_while_an_answer_is_slow(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    desk = await start_desk(working_indicator_delay_s=0.2, **openai_settings(model))
+    _, _, fast = await desk.events.message("U_ALICE", "fast one")
+    await desk.settle()
+    assert desk.slack.calls_to("reactions.add") == []
+    model.latency_s = 0.3
+    _, _, slow = await desk.events.message("U_ALICE", "slow one")
+    await desk.settle()
+    [added] = desk.slack.calls_to("reactions.add")
+    [removed] = desk.slack.calls_to("reactions.remove")
+    assert added["timestamp"] == removed["timestamp"] == slow["ts"]
+    assert desk.slack.reactions("C_SUPPORT", slow["ts"]) == []
