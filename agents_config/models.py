@@ -1,20 +1,27 @@
 """Which model each agent uses: OpenAI (or any OpenAI-compatible server) or the offline engine.
 
 Every model is wrapped in `TimeoutModel`, so no single call can hang a thread past
-`MODEL_TIMEOUT_S`; the SDK's own retry settings handle transient provider errors.
+`MODEL_TIMEOUT_S`; the OpenAI client retries transient errors itself. When the provider is
+down anyway, `FallbackModel` moves the call down the chain: primary → BACKUP_MODEL → offline
+engine; if that fails too, the desk apologises and hands the ticket to staff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 from agents import Model, OpenAIProvider, set_tracing_disabled
 from openai import AsyncOpenAI
 
 from agents_config.agents import AgentSpec, ModelResolver
+
+log = logging.getLogger(__name__)
 
 
 class ModelTimeoutError(Exception):
@@ -32,6 +39,8 @@ class ModelOptions:
     api_key: str | None = None
     base_url: str | None = None
     timeout_s: float = 60.0
+    backup_model: str | None = None
+    offline_fallback: bool = True  # the offline engine as the chain's last model
 
 
 class TimeoutModel(Model):
@@ -84,11 +93,88 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
         use_responses=options.base_url is None,
     )
 
+    backup = _backup_model(options.backup_model, provider) if options.backup_model else None
+
     def resolve(spec: AgentSpec) -> Model:
+        from agents_config.offline import OfflineModel
+
         name = {"triage": options.triage_model, "pipeline": options.pipeline_model}.get(
             spec.role, options.specialist_model
         )
-        return TimeoutModel(provider.get_model(name), options.timeout_s)
+        chain: list[tuple[str, Model]] = [(name, TimeoutModel(provider.get_model(name),
+                                                              options.timeout_s))]
+        if backup is not None:
+            chain.append((options.backup_model or "", TimeoutModel(backup, options.timeout_s)))
+        if options.offline_fallback:
+            chain.append(("offline", OfflineModel(spec.name)))
+        return FallbackModel(chain) if len(chain) > 1 else chain[0][1]
 
     return resolve
+
+
+def _backup_model(name: str, provider: OpenAIProvider) -> Model:
+    """BACKUP_MODEL: a model of the same server, or `litellm/<provider>/<model>`."""
+    if name.startswith("litellm/"):
+        try:
+            from agents.extensions.models.litellm_model import LitellmModel
+        except ImportError:
+            raise ValueError(
+                "BACKUP_MODEL names a LiteLLM model: install it with "
+                "`pip install 'openai-agents[litellm]'`"
+            ) from None
+        return LitellmModel(model=name.removeprefix("litellm/"))
+    return provider.get_model(name)
+
+
+# What counts as the provider being down (after the client's own retries): move on.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    ModelTimeoutError,
+    openai.APIConnectionError,  # includes APITimeoutError
+    openai.InternalServerError,
+    openai.RateLimitError,
+)
+COOLDOWN_S = 30.0
+
+
+class FallbackModel(Model):
+    """The fallback chain: primary → backup → offline engine; the desk escalates the rest.
+
+    A provider outage moves a call down the chain and is logged. A model that failed is
+    skipped for `COOLDOWN_S`, so during an outage requests do not each wait for a timeout.
+    """
+
+    def __init__(self, chain: list[tuple[str, Model]]) -> None:
+        self.chain = chain
+        self._down_until: dict[str, float] = {}
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        last: Exception | None = None
+        for position, (label, model) in enumerate(self.chain):
+            is_last = position == len(self.chain) - 1
+            if not is_last and self._down_until.get(label, 0.0) > time.monotonic():
+                continue
+            try:
+                response = await model.get_response(*args, **kwargs)
+            except OUTAGE_ERRORS as exc:
+                if is_last:
+                    raise
+                self._down_until[label] = time.monotonic() + COOLDOWN_S
+                log.warning(
+                    "model unavailable; using the next in the fallback chain",
+                    extra={"model": label, "next": self.chain[position + 1][0],
+                           "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+                last = exc
+                continue
+            self._down_until.pop(label, None)
+            return response
+        assert last is not None
+        raise last
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return self.chain[0][1].stream_response(*args, **kwargs)
+
+    async def close(self) -> None:
+        for _, model in self.chain:
+            await model.close()
 

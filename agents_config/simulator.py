@@ -31,6 +31,7 @@ class _Fault:
 class ModelCallRecord:
     agent_tools: list[str]
     input_chars: int
+    model: str = ""
     at: float = field(default_factory=time.monotonic)
 
 
@@ -90,7 +91,9 @@ class FakeOpenAI:
         raw = await request.read()
         body = json.loads(raw)
         tools = [t["function"]["name"] for t in body.get("tools") or []]
-        self.calls.append(ModelCallRecord(agent_tools=tools, input_chars=len(raw)))
+        self.calls.append(
+            ModelCallRecord(agent_tools=tools, input_chars=len(raw), model=str(body.get("model")))
+        )
         async with self._called:
             self._called.notify_all()
         if self._faults:

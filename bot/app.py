@@ -40,6 +40,8 @@ def model_options(settings: Settings) -> ModelOptions:
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
         timeout_s=settings.model_timeout_s,
+        backup_model=settings.backup_model,
+        offline_fallback=settings.offline_fallback,
     )
 
 

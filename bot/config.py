@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     specialist_model: str = "gpt-4.1-mini"
     pipeline_model: str = "gpt-4.1"
     backup_model: str | None = None
+    offline_fallback: bool = True
     model_timeout_s: float = Field(default=60.0, gt=0)
     max_turns: int = Field(default=10, ge=2, le=50)
     trace_sensitive_data: bool = False

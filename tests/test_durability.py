@@ -209,7 +209,7 @@ async def test_hanging_model_ends_in_apology_and_escalation(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
     model.hang = True
-    desk = await start_desk(model_timeout_s=0.5, **openai_settings(model))
+    desk = await start_desk(model_timeout_s=0.5, offline_fallback=False, **openai_settings(model))
     _, _, event = await desk.events.message("U_BOB", "anyone there?")
     await desk.settle()
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
@@ -260,7 +260,7 @@ async def test_working_indicator_only_while_an_answer_is_slow(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
     desk = await start_desk(working_indicator_delay_s=0.2, **openai_settings(model))
-    _, _, fast = await desk.events.message("U_ALICE", "fast one")
+    _, _, _fast = await desk.events.message("U_ALICE", "fast one")
     await desk.settle()
     assert desk.slack.calls_to("reactions.add") == []
     model.latency_s = 0.3
@@ -270,3 +270,23 @@ async def test_working_indicator_only_while_an_answer_is_slow(
     [removed] = desk.slack.calls_to("reactions.remove")
     assert added["timestamp"] == removed["timestamp"] == slow["ts"]
     assert desk.slack.reactions("C_SUPPORT", slow["ts"]) == []
+
+
+async def test_provider_outage_falls_back_to_backup_then_offline(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    desk = await start_desk(backup_model="backup-model", **openai_settings(model))
+    model.fail(status=503, times=3)  # the primary's call and the client's two retries
+    _, _, first = await desk.events.message("U_ALICE", "backup please")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", first["ts"])
+    assert reply["text"].startswith("Here is my answer to: backup please")
+    assert "backup-model" in {c.model for c in model.calls}
+
+    model.fail(status=503, times=1000)  # the whole provider is down
+    _, _, second = await desk.events.message("U_BOB", "Why was my card payment PAY-3003 declined?")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", second["ts"])
+    assert "insufficient" in reply["text"] and "offline engine" in reply["text"]
+    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", second["ts"])
+    assert ticket is not None and ticket.status == "answered"
