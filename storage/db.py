@@ -111,14 +111,21 @@ class Database:
             await conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        # The cursor is closed at once: an open one keeps a read transaction (an old WAL
-        # snapshot) alive, and this connection's next write would then fail as "locked".
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the database thread (execute, fetch and close together), and the cursor
+        # is closed at once: an open one keeps a read transaction (an old WAL snapshot)
+        # alive, and this connection's next write would then fail as "locked".
+        def read(conn: sqlite3.Connection) -> list[Row]:
+            cursor = conn.execute(sql, params)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+        return await self._conn._execute(read, self._conn._conn)
 
     async def _retrying(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
         """Execute, retrying while another process holds a lock SQLite would not wait for.
