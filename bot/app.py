@@ -23,7 +23,7 @@ from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
 from bot.pipelines import PipelineRunner
-from bot.slack import SlackGateway, make_client
+from bot.slack import SlackGateway, close_client, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
@@ -173,4 +173,5 @@ class DeskRuntime:
         if self._reminders is not None:
             self._stop_reminders.set()
             await self._reminders
+        await close_client(self.slack.client)
         await self.store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -23,17 +24,27 @@ WORKING_REACTION = "eyes"
 
 
 def make_client(token: str | None, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
-    """A Web API client that retries 429s (honouring Retry-After), 5xx and lost connections."""
+    """A Web API client that retries 429s (honouring Retry-After), 5xx and lost connections.
+
+    It keeps one HTTP session (kept-alive connections) instead of slack_sdk's default of a
+    new session per call; `close_client` closes it. Call this inside the running loop.
+    """
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=15,
+        session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)),
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
             AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
             AsyncServerErrorRetryHandler(max_retry_count=max_retries),
         ],
     )
+
+
+async def close_client(client: AsyncWebClient) -> None:
+    if client.session is not None and not client.session.closed:
+        await client.session.close()
 
 
 class SlackGateway:
