@@ -7,6 +7,7 @@ offline engine. The database is a fresh temporary file, so every run tells the s
 
 from __future__ import annotations
 
+import json
 import tempfile
 import textwrap
 from collections.abc import Callable
@@ -44,6 +45,48 @@ SCRIPT: tuple[Message, ...] = (
     Message("U_NOBODY", "Sam (no account)", "This is unacceptable, I want to talk to a human."),
     Message("U_ALICE", "Alice (Northwind)", "hi"),
 )
+
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("U_ERIN", "/research", "refund policy and failed card payments"),
+    ("U_ERIN", "/debate", "Should we offer refunds after 30 days? rounds=2"),
+    ("U_ERIN", "/support-report", "days=7"),
+)
+REPORT_LINES = 24  # of each report, in the transcript
+
+
+async def _run_command(
+    runtime: DeskRuntime,
+    events: SlackEvents,
+    user: str,
+    command: str,
+    text: str,
+    out: Callable[[str], None],
+) -> int:
+    """A slash command: its ack, then the report the pipeline stored and posted."""
+    _, ack = await events.slash_command(command, text, user, SUPPORT_CHANNEL)
+    await runtime.worker.drain(300)
+    out(f"── Erin runs {command} {text}")
+    out(f"  ack (only Erin sees it): {_ack_text(ack)}")
+    reports = await runtime.store.reports.for_user(user, limit=1)
+    if not reports:
+        out("  (no report)\n")
+        return 0
+    report = reports[0]
+    lines = report.body.strip().splitlines()
+    out(f"  report #{report.id} · {report.status} · steps: "
+        + ", ".join(str(step.get("name")) for step in report.steps))
+    out(_indent("\n".join(lines[:REPORT_LINES])))
+    if len(lines) > REPORT_LINES:
+        out(f"    … ({len(lines) - REPORT_LINES} more lines in Slack)")
+    out("")
+    return 1
+
+
+def _ack_text(body: str) -> str:
+    try:
+        return str(json.loads(body).get("text", body))
+    except ValueError:
+        return body
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -83,6 +126,8 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                         thread = thread_ts or event["ts"]
                         await runtime.worker.drain(60)
                         answers += await _print_turn(runtime, slack, message, thread, out)
+                    for user, command, text in COMMANDS:
+                        answers += await _run_command(runtime, events, user, command, text, out)
             finally:
                 await runner.cleanup()
                 await runtime.stop()
