@@ -191,23 +191,33 @@ class TicketRepo:
         """Move the ticket to `status` and record the transition (a repeat is not recorded)."""
         now = time.time()
         responded = status in ("answered", "escalated")
-        def body(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                "UPDATE tickets SET status = ?, updated_at = ?,"
-                " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
-                "   ELSE first_response_at END,"
-                " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END"
-                " WHERE id = ? AND status != ?",
-                (status, now, responded, now, status, now, ticket_id, status),
-            )
-            if cursor.rowcount:
-                conn.execute(
-                    "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (ticket_id, status, actor, note, now),
-                )
+        await self._transition(
+            "UPDATE tickets SET status = ?, updated_at = ?,"
+            " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
+            "   ELSE first_response_at END,"
+            " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END"
+            " WHERE id = ? AND status != ?",
+            (status, now, responded, now, status, now, ticket_id, status),
+            ticket_id=ticket_id, status=status, actor=actor, note=note, at=now,
+        )
 
-        await self._db.atomic(body)
+    async def _transition(
+        self, update: str, params: tuple[object, ...], *, ticket_id: int, status: str,
+        actor: str | None, note: str | None, at: float,
+    ) -> bool:
+        """Run a guarded UPDATE; when it changed the ticket, record the transition with it."""
+
+        def body(conn: sqlite3.Connection) -> bool:
+            if conn.execute(update, params).rowcount != 1:
+                return False
+            conn.execute(
+                "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (ticket_id, status, actor, note, at),
+            )
+            return True
+
+        return await self._db.atomic(body)
 
     async def record_route(
         self, ticket_id: int, *, department: str | None, agent_path: list[str]
@@ -286,19 +296,12 @@ class TicketRepo:
         Returns (claimed now, the ticket as it is after). Only one of two concurrent claims wins.
         """
         now = time.time()
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE tickets SET status = 'claimed', assignee = ?, claimed_at = ?,"
-                " updated_at = ? WHERE id = ? AND status = 'escalated'",
-                (staff_user, now, now, ticket_id),
-            )
-            claimed = cursor.rowcount == 1
-            if claimed:
-                await conn.execute(
-                    "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
-                    " VALUES (?, 'claimed', ?, ?, ?)",
-                    (ticket_id, staff_user, note, now),
-                )
+        claimed = await self._transition(
+            "UPDATE tickets SET status = 'claimed', assignee = ?, claimed_at = ?,"
+            " updated_at = ? WHERE id = ? AND status = 'escalated'",
+            (staff_user, now, now, ticket_id),
+            ticket_id=ticket_id, status="claimed", actor=staff_user, note=note, at=now,
+        )
         return claimed, await self.get(ticket_id)
 
     async def resolve(
@@ -306,19 +309,12 @@ class TicketRepo:
     ) -> tuple[bool, Ticket | None]:
         """Close the ticket (whoever owns it). Returns (resolved now, the ticket after)."""
         now = time.time()
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
-                " assignee = COALESCE(assignee, ?) WHERE id = ? AND status != 'resolved'",
-                (now, now, staff_user, ticket_id),
-            )
-            resolved = cursor.rowcount == 1
-            if resolved:
-                await conn.execute(
-                    "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
-                    " VALUES (?, 'resolved', ?, ?, ?)",
-                    (ticket_id, staff_user, note, now),
-                )
+        resolved = await self._transition(
+            "UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
+            " assignee = COALESCE(assignee, ?) WHERE id = ? AND status != 'resolved'",
+            (now, now, staff_user, ticket_id),
+            ticket_id=ticket_id, status="resolved", actor=staff_user, note=note, at=now,
+        )
         return resolved, await self.get(ticket_id)
 
     async def set_priority(self, ticket_id: int, priority: str) -> None:
