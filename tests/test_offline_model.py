@@ -23,6 +23,7 @@ from agents_config.offline import (
     OfflineModel,
     choose_route,
     route_scores,
+    structured_output,
 )
 from agents_config.routing import TRIAGE_ROUTES
 from storage.store import Store
@@ -264,6 +265,69 @@ async def test_evaluator_schema_is_scored_by_heuristics() -> None:
     assert isinstance(good.final_output, Review) and isinstance(bad.final_output, Review)
     assert good.final_output.passes and not bad.final_output.passes
     assert good.final_output.score > bad.final_output.score
+
+
+class Mood(BaseModel):
+    mood: Literal["happy", "neutral", "unhappy"]
+    polarity: float = Field(ge=-1, le=1)
+    notes: str
+
+
+class Theme(BaseModel):
+    label: str
+    count: int
+
+
+class Themes(BaseModel):
+    themes: list[Theme] = Field(max_length=2)
+
+
+class Thing(BaseModel):
+    name: str
+    kind: Literal["order", "invoice", "payment", "plan", "other"]
+    mentions: int
+
+
+class Things(BaseModel):
+    entities: list[Thing]
+
+
+TICKETS = """Recent tickets:
+- [#1, billing, open] This is unacceptable, refund ORD-1001 now
+- [#2, billing, answered] Invoice INV-2001 is wrong, refund it
+- [#3, sales, resolved] Thanks, the Pro plan works great
+"""
+
+
+def test_structured_output_fills_fields_by_meaning() -> None:
+    mood = Mood.model_validate(structured_output(Mood.model_json_schema(), TICKETS))
+    assert (mood.mood, mood.polarity < 0) == ("unhappy", True)
+    assert "unacceptable" in mood.notes and "Recent tickets" not in mood.notes
+    happy = Mood.model_validate(structured_output(Mood.model_json_schema(),
+                                                  "- thanks, resolved quickly\n- great help"))
+    assert happy.mood == "happy" and 0 < happy.polarity <= 1
+
+    themes = Themes.model_validate(structured_output(Themes.model_json_schema(), TICKETS))
+    assert [t.label for t in themes.themes] == ["refunds", "invoices and tax"]
+    assert themes.themes[0].count == 2
+
+    things = Things.model_validate(structured_output(Things.model_json_schema(), TICKETS))
+    kinds = {t.name: (t.kind, t.mentions) for t in things.entities}
+    assert kinds["ORD-1001"] == ("order", 1) and kinds["INV-2001"] == ("invoice", 1)
+    assert kinds["Pro"] == ("plan", 1)
+
+
+async def test_agent_tools_get_their_input() -> None:
+    specialist = Agent(name="sales_helper", instructions="Answer.",
+                       model=OfflineModel("sales_helper"))
+    tool = specialist.as_tool(tool_name="ask_sales", tool_description="Ask sales.")
+    response = await OfflineModel("assistant").get_response(
+        None, "ask sales what the Pro plan costs", ModelSettings(), [tool], None, [],
+        ModelTracing.DISABLED, previous_response_id=None, conversation_id=None, prompt=None,
+    )
+    [call] = response.output
+    assert call.type == "function_call" and call.name == "ask_sales"
+    assert json.loads(call.arguments) == {"input": "ask sales what the Pro plan costs"}
 
 
 def test_route_scores_is_a_pure_ranking() -> None:

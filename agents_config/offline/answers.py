@@ -1,0 +1,107 @@
+"""The desk agents' answers: what their tools found, quoted for the user."""
+
+from __future__ import annotations
+
+import re
+
+from agents_config.offline.conversation import Call, Conversation
+from agents_config.offline.text import ID_PREFIXES, NAMED, SENTENCE, VAGUE, content_stems, signed
+from agents_config.offline.tools import TOOL_RULES, affirmative
+
+_NOTHING_FOUND = re.compile(
+    r"^\W*no\b[\w\s-]{0,30}\b(?:articles?|results?|match(?:es)?)\b|nothing (?:found|matched)",
+    re.I)
+
+
+def is_knowledge_tool(name: str) -> bool:
+    return "knowledge" in name or name.startswith("search")
+
+
+def found_nothing(call: Call, request: str) -> bool:
+    output = (call.output or "").strip()
+    if not output or _NOTHING_FOUND.search(output):
+        return True
+    return is_knowledge_tool(call.name) and relevant_article(output, request) is None
+
+
+def relevant_article(output: str, request: str) -> str | None:
+    """The search result's first article that fits the request: its title shares a word with
+    it, or its text two. The search returns anything sharing one word, which is not enough."""
+    wanted = set(content_stems(request)) - VAGUE
+    for article in re.split(r"\n\s*-{3,}\s*\n", output.strip()):
+        title, _, body = article.strip().partition("\n")
+        if wanted & set(content_stems(title)) or len(wanted & set(content_stems(body))) >= 2:
+            return article
+    return None
+
+
+def _key_passage(output: str, request: str, sentences: int = 3) -> str:
+    """The relevant article of a knowledge-base result: its title and the sentences closest
+    to the request, in their original order."""
+    wanted = set(content_stems(request)) - VAGUE
+    article = relevant_article(output, request) or output
+    lines = [ln.strip() for ln in article.splitlines() if ln.strip()]
+    if not lines:
+        return output.strip()
+    title = re.sub(r"^(?:\[[^\]]*\]|[#*\-\d.\s]+|title:)\s*", "", lines[0], flags=re.I)
+    body = [ln for ln in lines[1:] if not ln.startswith("#")]  # skip section headings
+    candidates = [s.strip() for ln in body for s in SENTENCE.split(ln) if len(s.strip()) > 20]
+    ranked = sorted(range(len(candidates)),
+                    key=lambda i: (-len(wanted & set(content_stems(candidates[i]))), i))
+    chosen = [candidates[i] for i in sorted(ranked[:sentences])]
+    return f"From the help centre, *{title.strip('*_ ')}*:\n" + "\n".join(f"> {s}" for s in chosen)
+
+
+def _for_user(output: str) -> str:
+    """Drop the tools' notes to the model ("Ask the user to confirm before issuing it.")."""
+    return re.sub(r"(?:^|(?<=[.!?]) )[^.!?\n]*\bthe user\b[^.!?\n]*[.!?]", "", output).strip()
+
+
+def _present(call: Call, request: str) -> str:
+    output = _for_user((call.output or "").strip())
+    if is_knowledge_tool(call.name):
+        return _key_passage(output, request)
+    if call.name == "escalate_to_human":
+        return output
+    output = _focus(output, request)
+    if len(output) > 1500:
+        output = output[:1499].rstrip() + "…"
+    title = call.name.replace("_", " ").capitalize()
+    return f"*{title}*\n{output}"
+
+
+def _focus(output: str, request: str) -> str:
+    """Of a bulleted list, only the items naming what the request names ("the Business plan")."""
+    named = {n.lower() for n in NAMED.findall(request)}
+    lines = output.splitlines()
+    items = [ln for ln in lines if ln.startswith("- ")]
+    hits = [ln for ln in items if {n.lower() for n in NAMED.findall(ln[:40])} & named]
+    if not hits or len(hits) == len(items):
+        return output
+    return "\n".join([ln for ln in lines if not ln.startswith("- ")] + hits)
+
+
+
+
+def compose_answer(conversation: Conversation, missing: str | None = None) -> str:
+    """The final answer from this agent's tool outputs, or a question for a missing id."""
+    question = ""
+    if missing:
+        prefix = ID_PREFIXES.get(missing, missing.upper())
+        question = f"Which {missing} is it about? It looks like {prefix}-1234."
+    names = {c.name for c in conversation.calls}
+    # An output only read to find an id (list_payments before investigate_payment) is not shown.
+    sources = {r.chain_from for r in TOOL_RULES if r.tool in names}
+    useful = [c for c in conversation.calls
+              if not found_nothing(c, conversation.request) and c.name not in sources]
+    for rule in TOOL_RULES:
+        gate = next((c for c in conversation.calls if c.name == rule.after), None)
+        if rule.offer and gate and rule.tool not in names and affirmative(gate.output):
+            question = question or rule.offer.format(**gate.arguments)
+    if not useful and not question:
+        return signed("I can't help with this one offline: none of my tools or help-centre "
+                       "articles cover it. Ask for a person and I'll hand it to our staff.")
+    return signed("\n\n".join([*(_present(c, conversation.request) for c in useful), question]))
+
+
+# ---------------------------------------------------------------------------------------------

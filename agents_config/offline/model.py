@@ -1,0 +1,207 @@
+"""`OfflineModel`: the `agents.Model` of one agent on the offline engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from agents import FunctionTool, Model, ModelResponse, ModelSettings, Tool, Usage
+from agents.agent_output import AgentOutputSchemaBase
+from agents.handoffs import Handoff
+from agents.items import TResponseInputItem, TResponseOutputItem, TResponseStreamEvent
+from agents.models.interface import ModelTracing
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseCreatedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+from openai.types.responses.response_prompt_param import ResponsePromptParam
+
+from agents_config.offline.answers import compose_answer, found_nothing
+from agents_config.offline.conversation import Conversation, read_conversation
+from agents_config.offline.research import analyst
+from agents_config.offline.roles import role_for
+from agents_config.offline.routing import ROUTE_TABLES, choose_route, route_of
+from agents_config.offline.structured import structured_output
+from agents_config.offline.text import signed
+from agents_config.offline.tools import next_step
+from agents_config.offline.turn import Reply, Structured, ToolCall, Turn
+from agents_config.routing import AGENT_DEPARTMENTS, TRIAGE_ROUTES
+
+CLARIFYING_QUESTION = (
+    "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
+    "problem, plans and pricing, or would you like to talk to a person?"
+)
+_CLARIFY = re.compile(r"clarifying question", re.I)
+
+
+class OfflineModel(Model):
+    """The offline engine for one agent. See the package docstring for what it does."""
+
+    def __init__(self, agent_name: str) -> None:
+        self.agent_name = agent_name
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: ResponsePromptParam | None = None,
+    ) -> ModelResponse:
+        output = self.respond(input, tools, output_schema, handoffs,
+                              instructions=system_instructions)
+        return ModelResponse(output=output, usage=Usage(requests=1), response_id=None)
+
+    async def stream_response(  # type: ignore[override]  # an async generator is an iterator
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: ResponsePromptParam | None = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        """The whole response at once: `response.created`, then `response.completed`."""
+        output = self.respond(input, tools, output_schema, handoffs,
+                              instructions=system_instructions)
+        response = Response(
+            id=f"resp_{_digest(self.agent_name, input)}", created_at=0, model="offline",
+            object="response", output=output,  # type: ignore[arg-type]
+            tool_choice="auto", tools=[], top_p=None, parallel_tool_calls=False,
+            status="completed",
+        )
+        started = response.model_copy(update={"output": [], "status": "in_progress"})
+        yield ResponseCreatedEvent(type="response.created", response=started, sequence_number=0)
+        yield ResponseCompletedEvent(type="response.completed", response=response,
+                                     sequence_number=1)
+
+    def respond(
+        self,
+        input: str | list[TResponseInputItem],
+        tools: Sequence[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: Sequence[Handoff],
+        *,
+        instructions: str | None = None,
+    ) -> list[TResponseOutputItem]:
+        """The output items of one model call (pure: the same arguments give the same items)."""
+        conversation = read_conversation(input)
+        digest = _digest(self.agent_name, input)
+        function_tools = {t.name: t for t in tools if isinstance(t, FunctionTool)}
+        schema = None if output_schema is None or output_schema.is_plain_text() \
+            else output_schema.json_schema()
+        if handoffs and not conversation.calls:
+            target = self._handoff_target(conversation, handoffs)
+            if target is not None:
+                return [_handoff_call(target, conversation, digest)]
+        turn = Turn(self.agent_name, instructions or "", conversation, function_tools, schema)
+        role = role_for(turn)
+        if role is not None:
+            return [_item(role(turn), digest)]
+        if not function_tools and schema is None:
+            if handoffs or _CLARIFY.search(turn.instructions):  # triage, with or without handoffs
+                return [_message(signed(CLARIFYING_QUESTION), digest)]
+            return [_item(analyst(turn), digest)]  # plain text to work on: its key points
+        if schema is not None:
+            return [_item(Structured(structured_output(schema, conversation.request)), digest)]
+        step = next_step(self.agent_name, conversation, function_tools)
+        if step.tool is not None:
+            return [_function_call(step.tool.name, step.arguments, digest)]
+        if not step.missing and all(found_nothing(c, conversation.request)
+                                    for c in conversation.calls):
+            escalation = _human_handoff(handoffs, conversation, self.agent_name)
+            if escalation is not None:  # nothing here could help: hand over to a person
+                return [_handoff_call(escalation, conversation, digest)]
+        return [_message(compose_answer(conversation, step.missing), digest)]
+
+    def _handoff_target(self, conversation: Conversation, handoffs: Sequence[Handoff]
+                        ) -> Handoff | None:
+        """The handoff the routing criteria pick, or None to stay.
+
+        Each routing table (departments, then billing's sub-specialists) is scored as a whole;
+        its winner is taken when it is one of this agent's handoffs, is not already on this
+        turn's path, and is not this agent's own department (a specialist does not re-route to
+        its own desk, but does leave it for a person).
+        """
+        available = {
+            h.agent_name: h for h in handoffs
+            if h.agent_name not in conversation.path and h.agent_name != self.agent_name
+        }
+        own = AGENT_DEPARTMENTS.get(self.agent_name)
+        known = {r.agent for table in ROUTE_TABLES for r in table}
+        tables = [*ROUTE_TABLES]
+        unknown = tuple(route_of(h) for h in available.values() if h.agent_name not in known)
+        if unknown:
+            tables.append(unknown)
+        for text in dict.fromkeys([conversation.request, conversation.with_context()]):
+            for table in tables:
+                best = choose_route(text, table)
+                if best is None or best.agent not in available:
+                    continue
+                if own is not None and best.department == own and table is TRIAGE_ROUTES:
+                    continue
+                return available[best.agent]
+        return None
+
+
+def _human_handoff(handoffs: Sequence[Handoff], conversation: Conversation, agent: str
+                   ) -> Handoff | None:
+    for handoff in handoffs:
+        route = route_of(handoff)
+        if route.department == "human" and handoff.agent_name not in (*conversation.path, agent):
+            return handoff
+    return None
+
+
+def _digest(agent: str, input: Any) -> str:
+    """A stable fingerprint of the call, so ids are unique per call yet reproducible."""
+    raw = json.dumps([agent, input], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def _item(reply: Reply, digest: str) -> TResponseOutputItem:
+    if isinstance(reply, ToolCall):
+        return _function_call(reply.name, reply.arguments, digest)
+    if isinstance(reply, Structured):
+        return _message(json.dumps(reply.value, ensure_ascii=False), digest)
+    return _message(signed(reply), digest)
+
+
+def _message(text: str, digest: str) -> ResponseOutputMessage:
+    return ResponseOutputMessage(
+        id=f"msg_{digest}", type="message", role="assistant", status="completed",
+        content=[ResponseOutputText(text=text, type="output_text", annotations=[], logprobs=[])],
+    )
+
+
+def _function_call(name: str, arguments: dict[str, Any], digest: str) -> ResponseFunctionToolCall:
+    return ResponseFunctionToolCall(
+        id=f"fc_{digest}", call_id=f"call_{digest}", type="function_call", name=name,
+        arguments=json.dumps(arguments, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def _handoff_call(handoff: Handoff, conversation: Conversation, digest: str
+                  ) -> ResponseFunctionToolCall:
+    schema = handoff.input_json_schema
+    arguments = structured_output(schema, conversation.request) if schema.get("properties") \
+        else {}
+    return _function_call(handoff.tool_name, arguments, digest)

@@ -1,0 +1,91 @@
+"""Routing without a model: BM25 over the routing criteria of `agents_config.routing`."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+from agents.handoffs import Handoff
+
+from agents_config.offline.text import VAGUE, content_stems, phrase, terms
+from agents_config.routing import BILLING_ROUTES, TRIAGE_ROUTES, Route
+
+ROUTE_THRESHOLD = 0.5
+PERSON_BOOST = 3.0  # an explicit request for a person outweighs any topic words
+ROUTE_TABLES: tuple[tuple[Route, ...], ...] = (TRIAGE_ROUTES, BILLING_ROUTES)
+
+# "talk to a human", "get me your manager", "a real person", "not a bot", "agent please".
+PERSON_REQUEST = re.compile(
+    r"\b(?:talk|speak|chat|connect|transfer|put|escalate|reach|call|get|need|want)\b"
+    r"(?:\W+\w+){0,4}?\W+(?:human|person|people|someone|somebody|manager|supervisor|"
+    r"representative|agent|staff|whoever|senior)\b"
+    r"|\b(?:real|actual|live)\s+(?:person|human|people)|\bhuman\s+being"
+    r"|\bnot\s+(?:a\s+|this\s+)?(?:bot|machine)|^\W*(?:human|agent|person|representative)\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=64)
+def _route_index(routes: tuple[Route, ...]) -> tuple[list[Counter[str]], dict[str, float], float]:
+    """Each route as a BM25 "document": keywords (weight 2) and the words of its intents."""
+    docs: list[Counter[str]] = []
+    for route in routes:
+        doc: Counter[str] = Counter()
+        for keyword in route.keywords:
+            doc[phrase(keyword)] += 2
+        for intent in route.intents:
+            doc.update(content_stems(intent))
+        docs.append(doc)
+    df = Counter(term for doc in docs for term in doc)
+    n = len(docs)
+    idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+    avgdl = sum(sum(doc.values()) for doc in docs) / max(n, 1)
+    return docs, idf, avgdl
+
+
+def route_scores(text: str, routes: Iterable[Route]) -> list[tuple[Route, float]]:
+    """BM25 score of `text` against each route's criteria, best first (stable on ties).
+
+    A route only matched by vague words scores 0; a request for a person adds PERSON_BOOST to
+    the "human" route.
+    """
+    routes = tuple(routes)
+    docs, idf, avgdl = _route_index(routes)
+    found = terms(text, idf, id_nouns=True)
+    k1, b = 1.2, 0.75
+    scored: list[tuple[Route, float]] = []
+    for route, doc in zip(routes, docs, strict=True):
+        matched = found & doc.keys()
+        length_norm = k1 * (1 - b + b * sum(doc.values()) / avgdl)
+        score = sum(idf[t] * doc[t] * (k1 + 1) / (doc[t] + length_norm) for t in matched)
+        if not matched - VAGUE:
+            score = 0.0
+        if route.department == "human" and PERSON_REQUEST.search(text):
+            score += PERSON_BOOST
+        scored.append((route, round(score, 4)))
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+def choose_route(text: str, routes: Iterable[Route]) -> Route | None:
+    """The best route for `text`, or None when nothing reaches ROUTE_THRESHOLD (ask instead)."""
+    best, score = route_scores(text, routes)[0]
+    return best if score >= ROUTE_THRESHOLD else None
+
+
+def matched_keywords(text: str, route: Route) -> list[str]:
+    """The keywords of `route` that `text` contains (stemmed), sorted."""
+    keywords = {phrase(k) for k in route.keywords}
+    return sorted(terms(text, keywords) & keywords)
+
+
+def route_of(handoff: Handoff) -> Route:
+    for table in ROUTE_TABLES:
+        for route in table:
+            if route.agent == handoff.agent_name:
+                return route
+    # An agent without declared criteria: its handoff description is all we know.
+    description = handoff.tool_description or handoff.agent_name
+    return Route(handoff.agent_name, handoff.agent_name, description, (), (description,))

@@ -1,0 +1,138 @@
+"""Text helpers shared by the offline engine: words and stems, ids, sentences, the marker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MARKER = "_(answered by the offline engine)_"
+
+_WORD = re.compile(r"[a-z0-9]+")
+_NOT = re.compile(r"n['’]t\b")
+STOPWORDS = frozenset(
+    """a about am an and any are as asks at be been but by can could do does doing for from get
+    got had has have how i im if in into is it its just me my no of on or our please so than
+    that the their them then there these they this those to too up us was we were what when
+    where which who why will with would you your wants considers makes other ca wo""".split()
+)
+# Words that say something is wrong, or that help is wanted, but not what about. They add to a
+# route's score, but a route matched by such words alone is not taken ("it doesn't work").
+_VAGUE_WORDS = (
+    "problem issue wrong broken broke work working not help question thing something account "
+    "someone somebody again still urgent asap weird update fix team product request order "
+    "change set show cannot look stopped not_work"
+)
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+AMOUNT = re.compile(r"[$€£]\s?(\d+(?:[.,]\d{1,2})?)|(\d+(?:\.\d{1,2})?)\s?(?:usd|eur|gbp|dollars)")
+DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+NUMBER = re.compile(r"\b\d+\b")
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Plans and service components the demo business names; tools match them case-insensitively.
+NAMED = re.compile(r"\b(Starter|Pro|Business|Enterprise|API|Dashboard|Webhooks?|SSO|Mobile|"
+                   r"Email|Login)\b", re.I)
+
+
+def stem(word: str) -> str:
+    """Strip one common suffix, so charge/charged/charges and refund/refunds/refunded meet."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("e", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            word = word[: len(word) - len(suffix)] + keep
+            break
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]  # stopped -> stopp -> stop
+    return word
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(_NOT.sub(" not", text.lower()).replace("'", "").replace("’", ""))
+
+
+def phrase(text: str) -> str:
+    """All words of `text`, stemmed, stopwords kept: how multi-word keywords are matched."""
+    return " ".join(stem(w) for w in words(text))
+
+
+def content_stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
+ID = re.compile(rf"\b({'|'.join(ID_PREFIXES.values())})[-\s]?\d+\b", re.I)
+VAGUE = frozenset(phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
+
+
+def terms(text: str, phrases: Iterable[str] = (), *, id_nouns: bool = False) -> set[str]:
+    """The stems of `text` and the multi-word `phrases` it contains; with `id_nouns`, also the
+    noun of each id in it (INV-2003 speaks of an invoice)."""
+    padded = f" {phrase(text)} "
+    found = set(content_stems(text)) | {p for p in phrases if " " in p and f" {p} " in padded}
+    if id_nouns:
+        by_prefix = {prefix: noun for noun, prefix in ID_PREFIXES.items()}
+        found |= {stem(by_prefix[m.upper()]) for m in ID.findall(text)}
+    return found
+
+
+def topic_stems(text: str) -> set[str]:
+    """What a topic or question is about: its content stems, without the vague words."""
+    return set(content_stems(text)) - VAGUE
+
+
+def first_sentence(text: str, limit: int = 90) -> str:
+    sentence = SENTENCE.split(text.strip(), maxsplit=1)[0]
+    return shorten(sentence, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` (lines are split too), stripped, empty ones dropped."""
+    return [s.strip() for s in SENTENCE.split(text) if s.strip()]
+
+
+def signed(text: str) -> str:
+    """An offline answer: the text, then the marker that says the offline engine wrote it."""
+    return f"{unsigned(text)}\n\n{MARKER}"
+
+
+def unsigned(text: str) -> str:
+    """`text` without the offline marker (an offline answer read back as input)."""
+    return text.replace(MARKER, "").strip()
+
+
+_EMPHASIS = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
+
+
+def plain(markdown: str) -> str:
+    """One line of Markdown as plain text: no list marker, heading marks or emphasis."""
+    line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)]|#+|>)\s+", "", markdown.strip())
+    return _EMPHASIS.sub("", line).strip()
+
+
+def join_words(items: Iterable[str], conjunction: str = "and") -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve")
+
+
+def number_word(count: int) -> str:
+    """A count in words ("two"), where a figure could pass for a claim."""
+    return _NUMBER_WORDS[count] if 0 <= count < len(_NUMBER_WORDS) else str(count)
+
+
+def counted(count: int, noun: str) -> str:
+    """"two articles", "one article", "no articles"."""
+    return f"{number_word(count)} {noun}{'' if count == 1 else 's'}"

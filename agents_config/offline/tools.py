@@ -1,0 +1,388 @@
+"""Which tool a desk agent calls next, and with which arguments.
+
+A small table (`TOOL_RULES`) maps request words to preferred tools; arguments are read from the
+conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's JSON schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import FunctionTool
+
+from agents_config.offline.conversation import Call, Conversation
+from agents_config.offline.routing import PERSON_REQUEST
+from agents_config.offline.text import (
+    AMOUNT,
+    DATE,
+    EMAIL,
+    ID,
+    ID_PREFIXES,
+    NAMED,
+    NUMBER,
+    STOPWORDS,
+    VAGUE,
+    content_stems,
+    first_sentence,
+    phrase,
+    stem,
+    terms,
+    words,
+)
+from agents_config.routing import TRIAGE_ROUTES
+
+MAX_CALLS_PER_AGENT = 3
+
+_PROBLEM = ("fail", "declin", "pend", "reject", "overdu", "open", "degrad", "outag", "error")
+# Words that pick an enum value (priority, severity, ...) when the value itself is not said.
+ENUM_HINTS: dict[str, tuple[str, ...]] = {
+    "urgent": ("urgent", "asap", "immediately", "right now", "emergency"),
+    "critical": ("outage", "data loss", "everyone", "security", "breach"),
+    "high": ("lawyer", "legal", "complaint", "unacceptable", "cannot", "blocked", "crash"),
+    "low": ("cosmetic", "typo", "minor", "when you can"),
+}
+
+
+def _ids(text: str, prefix: str) -> list[str]:
+    return [f"{prefix}-{n}" for n in re.findall(rf"\b{prefix}[-\s]?(\d+)\b", text, re.I)]
+
+
+def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | None:
+    """The id of `prefix` on the tool-output line that best fits the request, problems first."""
+    wanted = set(content_stems(request))
+    best: tuple[float, str] | None = None
+    for call in calls:
+        for line in (call.output or "").splitlines():
+            for found in _ids(line, prefix):
+                stems = set(content_stems(line))
+                score = len(wanted & stems) + 2 * any(s.startswith(_PROBLEM) for s in stems)
+                if best is None or score > best[0]:
+                    best = (score, found)
+    return best[1] if best else None
+
+
+def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: bool = True
+              ) -> Any:
+    """The enum value named (or hinted at, see ENUM_HINTS) in `text`; else the default, or with
+    `guess` a middle value such as "normal"."""
+    said = terms(text, (phrase(h) for hints in ENUM_HINTS.values() for h in hints))
+    for value in values:
+        if isinstance(value, str) and phrase(value) in said:
+            return value
+    for value in values:
+        hints = ENUM_HINTS.get(str(value).lower(), ())
+        if any(phrase(h) in said for h in hints):
+            return value
+    if default in values or not guess:
+        return default
+    middle = [v for v in values if str(v).lower() in ("normal", "medium")]
+    return (middle or list(values))[0]
+
+
+# The help centre's words for what users often say differently.
+_QUERY_SYNONYMS = ((re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b"), "sign in"),)
+
+
+def search_query(text: str) -> str:
+    """A knowledge-base query from a request: its content words, in the help centre's terms
+    ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
+    lowered = text.lower()
+    for pattern, replacement in _QUERY_SYNONYMS:
+        lowered = pattern.sub(replacement, lowered)
+    kept = [w for w in words(lowered) if w not in STOPWORDS and stem(w) not in VAGUE]
+    return " ".join(dict.fromkeys(kept)) or text.strip()
+
+
+
+
+@dataclass
+class ArgContext:
+    """Everything argument extraction may draw on for one call."""
+
+    conversation: Conversation
+    agent: str
+    from_outputs: bool  # may ids come from earlier tool outputs (a drill-down)?
+
+    def find_id(self, prefix: str) -> str | None:
+        for text in self.conversation.user_texts:
+            found = _ids(text, prefix)
+            if found:
+                return found[-1]
+        if self.from_outputs:
+            return _id_from_outputs(prefix, self.conversation.calls, self.conversation.request)
+        return None
+
+    def summary(self) -> str:
+        lines = [f"Request: {self.conversation.request.strip()}"]
+        lines += [f"Earlier: {t.strip()[:300]}" for t in self.conversation.earlier[-3:]]
+        tried = [c.name for c in self.conversation.turn_calls]
+        if len(self.conversation.path) > 1:
+            lines.append(f"Routed: {' -> '.join(self.conversation.path)}")
+        if tried:
+            lines.append(f"Tools tried: {', '.join(tried)}")
+        return "\n".join(lines)
+
+    def reason(self) -> str:
+        request = self.conversation.request
+        if PERSON_REQUEST.search(request):
+            return "asked for a person"
+        human = next(r for r in TRIAGE_ROUTES if r.department == "human")
+        signs = sorted(terms(request, (phrase(k) for k in human.keywords))
+                       & {phrase(k) for k in human.keywords})
+        if signs:
+            return f"sensitive request ({', '.join(signs[:3])})"
+        previous = [a for a in self.conversation.path if a != self.agent]
+        if previous:
+            return f"{previous[-1]} could not resolve it offline"
+        return "needs a person"
+
+
+def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
+    """A value for parameter `name` from the conversation, or None if there is none."""
+    lowered = name.lower()
+    text = ctx.conversation.request
+    if "enum" in schema:
+        # An enum the user did not speak to keeps its default (e.g. "all components").
+        said = " ".join(ctx.conversation.user_texts[:2])
+        return pick_enum(schema["enum"], said, schema.get("default"),
+                          guess="default" not in schema)
+    for noun, prefix in ID_PREFIXES.items():
+        if lowered in (f"{noun}_id", f"{noun}id", f"{noun}_number", noun):
+            return ctx.find_id(prefix)
+    kind = schema.get("type")
+    if lowered in ("email", "contact_email", "e_mail"):
+        found = [m for t in ctx.conversation.user_texts for m in EMAIL.findall(t)]
+        return found[0] if found else None
+    numbers = NUMBER.findall(ID.sub(" ", text))  # the numbers that are not part of ids
+    if kind in ("integer", "number"):
+        if "amount" in lowered:
+            match = AMOUNT.search(text.lower())
+            return float((match.group(1) or match.group(2)).replace(",", ".")) if match else None
+        return int(numbers[0]) if numbers else schema.get("default")
+    if kind == "boolean":
+        return schema.get("default", False)
+    if "date" in lowered:
+        dates = DATE.findall(text)
+        return dates[0] if dates else None
+    if lowered in ("query", "question", "search", "q", "topic", "text", "keywords"):
+        return search_query(text)
+    if lowered in ("input", "prompt", "request", "instructions", "task"):  # Agent.as_tool
+        return text.strip() or None
+    if lowered in ("reason", "cause", "why"):
+        return ctx.reason() if ctx.agent == "fallback" else first_sentence(text, 200)
+    if lowered in ("summary", "details", "description", "notes", "message", "context", "body"):
+        return ctx.summary()
+    if lowered in ("title", "subject", "headline"):
+        return first_sentence(text)
+    if re.search(r"size|seats|users|people|count|quantity", lowered):
+        return numbers[0] if numbers else schema.get("default")
+    if "component" in lowered or "service" in lowered or "plan" in lowered:
+        # plan_a / plan_b: the first and the second name mentioned
+        second = bool(re.search(r"(_b|2|second|other)$", lowered))
+        names = NAMED.findall(text)
+        return names[int(second)] if len(names) > int(second) else schema.get("default")
+    return schema.get("default")
+
+
+def fill_arguments(tool: FunctionTool, ctx: ArgContext) -> dict[str, Any] | None:
+    """Arguments for `tool` that fit its schema, or None when a required one is unknown."""
+    schema = tool.params_json_schema
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    arguments: dict[str, Any] = {}
+    for name, prop in properties.items():
+        prop = resolve(prop, schema)
+        value = _value_for(name, prop, ctx)
+        if value is None and "default" in prop:
+            value = prop["default"]
+        if value is None:
+            if name not in required:
+                continue
+            if nullable(prop):
+                arguments[name] = None
+                continue
+            return None
+        arguments[name] = value
+    return arguments
+
+
+def resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local `$ref` and flatten `anyOf: [X, null]` into X (remembering the null)."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {})
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        concrete = [o for o in options if o.get("type") != "null"]
+        if concrete:
+            merged = {**resolve(concrete[0], root), **{k: v for k, v in schema.items()
+                                                       if k != "anyOf"}}
+            merged["x-nullable"] = len(concrete) < len(options)
+            return merged
+    return schema
+
+
+def nullable(schema: dict[str, Any]) -> bool:
+    return bool(schema.get("x-nullable")) or schema.get("type") == "null"
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tool to call
+
+
+@dataclass(frozen=True)
+class ToolRule:
+    """When to call a tool. Rules are tried in table order; the first usable one is called.
+
+    `triggers`: request words that call for it (empty: always usable, e.g. the knowledge base as
+    a last resort). `unless`: words that rule it out. `after`: only once that tool ran this turn
+    and answered affirmatively (issue a refund after a positive eligibility check).
+    `chain_from`: may also run after that tool, taking ids from its output (investigate the
+    failed payment that `list_payments` showed). `ask`: when its id is missing, ask the user
+    for it (otherwise another rule, such as a listing, may serve).
+    """
+
+    tool: str
+    triggers: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    after: str | None = None
+    chain_from: str | None = None
+    offer: str | None = None  # said when `after` allowed it but the user did not ask for it
+    ask: bool = False
+
+
+_REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
+_PAYMENT_TROUBLE = ("declined", "failed", "pending", "twice", "double", "rejected", "bounced",
+                    "insufficient", "not go through")
+TOOL_RULES: tuple[ToolRule, ...] = (
+    ToolRule("escalate_to_human"),
+    ToolRule("check_refund_eligibility", _REFUND, ask=True),
+    ToolRule("issue_refund", _REFUND, unless=("eligible", "eligibility", "whether", "how long"),
+             after="check_refund_eligibility",
+             offer="Reply “refund {order_id}” if you want me to issue the refund."),
+    ToolRule("list_orders", ("order", "purchase", "bought")),
+    ToolRule("investigate_payment", (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
+             chain_from="list_payments"),
+    ToolRule("list_payments", (*_PAYMENT_TROUBLE, "payment", "paid", "pay", "card", "charge")),
+    ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax")),
+    ToolRule("list_invoices", ("invoice", "bill", "receipt", "statement", "overdue", "unpaid")),
+    ToolRule("get_account_overview", ("balance", "plan", "subscription", "account", "seat",
+                                      "renewal", "owe", "due", "billing date")),
+    ToolRule("get_service_status", ("down", "outage", "status", "slow", "degraded", "delay",
+                                    "500", "502", "503", "not load", "incident")),
+    ToolRule("report_bug", ("bug", "crash", "defect", "glitch")),
+    ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
+    ToolRule("compare_plans", ("compare", "difference", "vs", "versus", "between")),
+    ToolRule("list_plans", ("plan", "pricing", "price", "cost", "how much", "seat", "tier",
+                            "cheaper", "trial", "feature")),
+    ToolRule("search_knowledge_base"),
+)
+_GENERIC_VERBS = frozenset({"get", "list", "check", "search", "find", "create", "show", "fetch"})
+
+
+def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
+    """The table's rules for the tools at hand, plus a name-based rule for any unknown tool."""
+    known = {rule.tool for rule in TOOL_RULES}
+    extra = [
+        ToolRule(name, tuple(w for w in name.split("_") if w not in _GENERIC_VERBS))
+        for name in tools if name not in known
+    ]
+    return [rule for rule in TOOL_RULES if rule.tool in tools] + extra
+
+
+def _weight(text: str, keywords: Iterable[str]) -> int:
+    """How strongly `text` calls for something: matched words count 1, phrases 2."""
+    phrases = [phrase(w) for w in keywords]
+    return sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
+
+
+def affirmative(output: str | None) -> bool:
+    lowered = (output or "").lower()
+    if re.search(r"\bnot\b[^.]{0,30}\b(eligible|refundable|possible|allowed)|ineligible|cannot|"
+                 r"can't|already|outside|not found|no such|error|denied|refused", lowered):
+        return False
+    return bool(re.search(r"\beligible|can be refunded|refundable|\bok\b|\byes\b", lowered))
+
+
+HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b",
+                     re.I)
+
+
+def _general_question(text: str) -> bool:
+    """A question about policy, not about the user's own case ("how long do refunds take?")."""
+    return "?" in text and not re.search(r"\b(i|i'm|my|me|we|our|us)\b", text, re.I)
+
+
+@dataclass
+class Step:
+    """What the agent does next: call a tool, or answer (with a question for a missing id)."""
+
+    tool: FunctionTool | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    missing: str | None = None  # the kind of id the user should give ("order")
+
+
+def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
+    done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
+    called = {c.name for c in conversation.calls}
+    if len(conversation.calls) >= MAX_CALLS_PER_AGENT:
+        return Step()
+    missing: str | None = None
+    rules = _rules_for(tools)
+    last_resort = [r for r in rules if not r.triggers]
+    if not called and HOW_TO.search(conversation.request):  # how-to: the help centre first
+        step = _first_usable(last_resort, conversation, agent, tools)
+        if step is not None:
+            return step
+    # The request alone first, then with the previous message (a follow-up like "ORD-1001").
+    for text in dict.fromkeys([conversation.request, conversation.with_context()]):
+        weights = {r.tool: _weight(text, r.triggers) for r in rules}
+        for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
+            if rule.unless and _weight(conversation.request, rule.unless):
+                continue
+            if rule.after and not affirmative(conversation.output_of(rule.after)):
+                continue
+            ctx = ArgContext(conversation, agent, from_outputs=rule.chain_from in called)
+            arguments = fill_arguments(tools[rule.tool], ctx)
+            if arguments is None:
+                missing = missing or (_missing_id(tools[rule.tool], ctx) if rule.ask else None)
+                continue
+            follow_up = rule.after in called or rule.chain_from in called
+            if (called and not follow_up) or (rule.tool, _key(arguments)) in done:
+                continue  # after the first call, only calls that build on an output
+            return Step(tools[rule.tool], arguments)
+        if missing and not _general_question(conversation.request):
+            return Step(missing=missing)
+    if not called:  # the last resort (knowledge base; escalation for `fallback`)
+        return _first_usable(last_resort, conversation, agent, tools) or Step()
+    return Step()
+
+
+def _first_usable(rules: Iterable[ToolRule], conversation: Conversation, agent: str,
+                  tools: dict[str, FunctionTool]) -> Step | None:
+    done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
+    for rule in rules:
+        arguments = fill_arguments(tools[rule.tool], ArgContext(conversation, agent, False))
+        if arguments is not None and (rule.tool, _key(arguments)) not in done:
+            return Step(tools[rule.tool], arguments)
+    return None
+
+
+def _key(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, sort_keys=True)
+
+
+def _missing_id(tool: FunctionTool, ctx: ArgContext) -> str | None:
+    properties = tool.params_json_schema.get("properties", {})
+    for name in properties:
+        for noun, prefix in ID_PREFIXES.items():
+            if noun in name.lower() and ctx.find_id(prefix) is None:
+                return noun
+    return None
