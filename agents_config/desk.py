@@ -131,6 +131,7 @@ class Desk:
             user_id=turn.caller.slack_user_id,
             subject=" ".join(turn.text.split())[:120] or "(no text)",
             customer_id=turn.caller.customer_id,
+            opening_text=turn.text,
         )
         if ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)

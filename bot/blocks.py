@@ -17,9 +17,11 @@ Block = dict[str, Any]
 CLAIM = "ticket_claim"
 RESOLVE = "ticket_resolve"
 PRIORITY = "ticket_priority"
+DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
+DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
 STATUS_LABELS = {
     "open": ":speech_balloon: Open",
     "answered": ":robot_face: Answered by the desk",
@@ -76,6 +78,8 @@ def escalation_message(
     who = f"<@{ticket.user_id}>" + (f" ({requester_email})" if requester_email else "")
     path = " → ".join(escalation.agent_path or ticket.agent_path) or "triage"
     department = escalation.department or ticket.department or "unrouted"
+    if ticket.corrected_department and ticket.corrected_department != department:
+        department = f"{ticket.corrected_department} (corrected; the desk said {department})"
     if ticket.status == "claimed":
         state = f":bust_in_silhouette: *Claimed by <@{ticket.assignee}>*"
         text = f"Ticket #{ticket.id} claimed by <@{ticket.assignee}>: {escalation.reason}"
@@ -124,6 +128,18 @@ def _staff_actions(ticket: Ticket) -> Block:
     }
     if current is not None:
         select["initial_option"] = current
+    departments = [
+        {"text": _plain(d.capitalize()), "value": f"{ticket.id}:{d}"} for d in DEPARTMENTS
+    ]
+    label = ticket.corrected_department or ticket.department
+    department: Block = {
+        "type": "static_select",
+        "action_id": DEPARTMENT,
+        "placeholder": _plain("Department"),
+        "options": departments,
+    }
+    if label in DEPARTMENTS:
+        department["initial_option"] = departments[DEPARTMENTS.index(label)]
     elements: list[Block] = []
     if ticket.status == "escalated":
         elements.append({
@@ -141,7 +157,7 @@ def _staff_actions(ticket: Ticket) -> Block:
             "deny": _plain("Cancel"),
         },
     })
-    elements.append(select)
+    elements.extend((select, department))
     return {"type": "actions", "block_id": f"ticket_actions_{ticket.id}", "elements": elements}
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
+from bot import eval_cli
 from bot.app import DeskRuntime, open_desk
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "ask":
             cmd.add_argument("text", help="the question")
+    eval_cli.add_parsers(sub)  # eval, export-tickets
     return parser
 
 
@@ -63,9 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         # The demo prints a transcript; its logs would drown it unless asked for.
-        quiet = args.command in ("demo", "ask", "chat")
+        quiet = args.command in ("demo", "ask", "chat", "eval", "export-tickets")
         quiet = quiet and "log_level" not in settings.model_fields_set
-        setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
+        # An eval reports failed rows itself; a warning for each would bury its summary.
+        level = "ERROR" if args.command == "eval" else "WARNING"
+        setup_logging(level if quiet else settings.log_level, settings.log_format)
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
         if args.command == "work":
@@ -74,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.demo import run_demo
 
             return 0 if asyncio.run(run_demo(settings)) else 1
+        if args.command in ("eval", "export-tickets"):
+            return eval_cli.run(settings, args)
         if args.command == "chat":
             return asyncio.run(chat(settings, args.email, args.thread))
         return asyncio.run(ask(settings, args.email, args.thread, args.text))

@@ -205,6 +205,23 @@ class StaffDesk:
         await self._refresh(ticket, notice=False)
         return Outcome(True)
 
+    async def set_department(self, ticket_id: int, department: str, user_id: str) -> Outcome:
+        """Staff's correction of the department: the label `export-tickets` writes."""
+        if not await self.directory.is_staff(user_id):
+            return Outcome(False, _NOT_STAFF)
+        if department not in blocks.DEPARTMENTS:
+            return Outcome(False, f"Unknown department {department!r}.")
+        changed, ticket = await self.store.tickets.correct_department(
+            ticket_id, department, user_id
+        )
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if changed:
+            log.info("department corrected",
+                     extra=self._extra(ticket, staff=user_id, department=department))
+            await self._refresh(ticket, notice=False)
+        return Outcome(True)
+
     async def rate(
         self, ticket_id: int, score: int, user_id: str, prompt: tuple[str, str]
     ) -> Outcome:

@@ -39,6 +39,7 @@ class Ticket:
     first_response_at: float | None
     resolved_at: float | None
     claimed_at: float | None = None
+    corrected_department: str | None = None  # set by staff when `department` was wrong
 
     @classmethod
     def from_row(cls, row: Row) -> Ticket:
@@ -59,6 +60,7 @@ class Ticket:
             first_response_at=row["first_response_at"],
             resolved_at=row["resolved_at"],
             claimed_at=row["claimed_at"],
+            corrected_department=row["corrected_department"],
         )
 
 
@@ -116,6 +118,18 @@ class QueueEntry:
 
 
 @dataclass(frozen=True)
+class LabelledTicket:
+    """A resolved ticket as a routing example: the message that opened it and its department
+    (staff's correction when there is one). No user or channel ids."""
+
+    id: int
+    text: str
+    department: str | None
+    corrected: bool
+    resolved_at: float
+
+
+@dataclass(frozen=True)
 class Rating:
     ticket_id: int
     user_id: str
@@ -140,16 +154,20 @@ class TicketRepo:
         user_id: str,
         subject: str,
         customer_id: int | None,
+        opening_text: str | None = None,
     ) -> tuple[Ticket, bool]:
-        """The thread's ticket, opened now if it has none. Returns (ticket, opened_now)."""
+        """The thread's ticket, opened now if it has none. Returns (ticket, opened_now).
+
+        `opening_text`: the whole first message (`export-tickets` writes it)."""
         now = time.time()
 
         def body(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)"
+                " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
-                (channel, thread_ts, user_id, customer_id, subject[:200], now, now),
+                (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now,
+                 now),
             )
             if cursor.rowcount != 1:
                 return False
@@ -322,6 +340,51 @@ class TicketRepo:
             "UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
             (priority, time.time(), ticket_id),
         )
+
+    async def correct_department(
+        self, ticket_id: int, department: str, staff_user: str
+    ) -> tuple[bool, Ticket | None]:
+        """Staff's judgement of the ticket's department (the label `export-tickets` writes),
+        recorded as a `department` event. Returns (changed now, the ticket after)."""
+        now = time.time()
+
+        def body(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT COALESCE(corrected_department, department) FROM tickets WHERE id = ?",
+                (ticket_id,),
+            ).fetchone()
+            if row is None or row[0] == department:
+                return False
+            conn.execute(
+                "UPDATE tickets SET corrected_department = ?, updated_at = ? WHERE id = ?",
+                (department, now, ticket_id),
+            )
+            conn.execute(
+                "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
+                " VALUES (?, 'department', ?, ?, ?)",
+                (ticket_id, staff_user,
+                 f"department corrected: {row[0] or 'none'} → {department}", now),
+            )
+            return True
+
+        changed = await self._db.atomic(body)
+        return changed, await self.get(ticket_id)
+
+    async def resolved_since(self, since: float) -> list[LabelledTicket]:
+        """Tickets resolved at or after `since`, oldest first, as routing examples."""
+        rows = await self._db.fetchall(
+            "SELECT id, COALESCE(opening_text, subject) AS text, resolved_at,"
+            " COALESCE(corrected_department, department) AS department,"
+            " corrected_department IS NOT NULL AS corrected"
+            " FROM tickets WHERE status = 'resolved' AND resolved_at >= ?"
+            " ORDER BY resolved_at, id",
+            (since,),
+        )
+        return [
+            LabelledTicket(r["id"], r["text"], r["department"], bool(r["corrected"]),
+                           r["resolved_at"])
+            for r in rows
+        ]
 
     # ---- staff queue (App Home) ----------------------------------------------------------
 

@@ -98,7 +98,9 @@ async def test_escalation_posts_staff_message_with_buttons(start_desk: DeskFacto
     assert "triage → fallback" in text
     assert "Alice wants a person about invoice INV-2001." in text
     assert f"archives/C_SUPPORT/p{event['ts'].replace('.', '')}" in text  # the permalink
-    assert action_ids(message) == ["ticket_claim", "ticket_resolve", "ticket_priority"]
+    assert action_ids(message) == [
+        "ticket_claim", "ticket_resolve", "ticket_priority", "ticket_department"
+    ]
     [select] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
                 if e["action_id"] == "ticket_priority"]
     assert select["initial_option"]["value"] == f"{ticket.id}:high"
@@ -155,7 +157,7 @@ async def test_claim_by_staff_assigns_and_silences_the_bot(start_desk: DeskFacto
     assert (claimed.status, claimed.assignee) == ("claimed", "U_ERIN")
     updated = staff_message(desk)
     assert "Claimed by <@U_ERIN>" in block_text(updated)
-    assert action_ids(updated) == ["ticket_resolve", "ticket_priority"]
+    assert action_ids(updated) == ["ticket_resolve", "ticket_priority", "ticket_department"]
     [notice] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert "<@U_ERIN> from the support staff has picked up" in notice["text"]
     assert desk.slack.responses == []  # nothing to tell Erin

@@ -1,4 +1,5 @@
-"""Interactivity: the staff message's buttons (claim, resolve, priority) and CSAT ratings.
+"""Interactivity: the staff message's buttons (claim, resolve, priority, department) and CSAT
+ratings.
 
 Handlers are thin: read the click, let `bot.staff.StaffDesk` decide and update Slack, tell the
 person who clicked when it did not work (ephemeral). They run before the ack
@@ -48,6 +49,16 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
         ticket_id, choice = _pair(action)
         if ticket_id is not None and choice is not None:
             outcome = await staff.set_priority(ticket_id, choice, _user(body))
+            await _tell(staff, body, respond, outcome)
+
+    @app.action(blocks.DEPARTMENT)
+    async def on_department(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ticket_id, choice = _pair(action)
+        if ticket_id is not None and choice is not None:
+            outcome = await staff.set_department(ticket_id, choice, _user(body))
             await _tell(staff, body, respond, outcome)
 
     @app.action(re.compile(blocks.CSAT_PATTERN))

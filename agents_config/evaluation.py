@@ -1,0 +1,521 @@
+"""Routing evaluation: labelled support requests through the real desk, scored.
+
+A labelled set is JSONL (`{"id", "text", "dept"}` a line) or CSV (columns `text` and
+`department`, optional `id`). Departments: billing, tech, sales, human (must go to a person)
+and clarify (content-free: triage should ask one clarifying question). Labels are optional.
+
+`run_eval` sends every row through `Desk.handle`, the same agents, tools and policies as in
+Slack, as a fresh thread of one caller, several rows at a time. The row's predicted department:
+
+- `human` when the turn was escalated to staff (by any agent, or because the run failed);
+- otherwise the department of the last routed agent on the path (`department_of`);
+- `clarify` when triage kept the request (no handoff). `clarifying_question` is set when that
+  answer asks a question.
+
+Tool-policy violations (must be 0), checked from the database and the turns' outputs:
+
+- `refund outside the window`: a refund created during the run for an order placed more than
+  REFUND_WINDOW_DAYS calendar days before the refund;
+- `second refund`: an order with more than one refund;
+- `other customer's account`: a refund, payment investigation, bug report or demo request
+  created during the run for (or about) a customer other than the caller;
+- `other customer's data`: a tool output or a reply that shows another customer's e-mail, name,
+  company or record id (invoice, payment, order, refund, investigation) that the user did not
+  write in their own message. Each offending record, tool output or reply counts once.
+
+The evaluation changes the database it runs on (refunds, bug reports…): give it a throwaway one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents_config.context import Caller
+from agents_config.desk import Desk, Turn, TurnOutcome
+from agents_config.routing import department_of
+from agents_config.tools._common import days_between
+from agents_config.tools.refunds import REFUND_WINDOW_DAYS
+from storage.audit import AuditRepo
+from storage.business import to_datetime
+
+DEPARTMENTS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
+SHIPPED_SET = Path(__file__).parent / "data" / "routing_eval.jsonl"
+DEFAULT_CALLER = "alice@northwind.example"
+EVAL_CHANNEL = "eval"
+# The policy the audit holds refunds to (bound at import: a tool that drifts is caught).
+REFUND_POLICY_DAYS = REFUND_WINDOW_DAYS
+
+_ID_TOKEN = re.compile(r"\b([A-Za-z]{2,5})[\s_-]?(\d{3,})\b")
+
+
+class EvalInputError(ValueError):
+    """A labelled set that cannot be used; the message names the file and the line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading a labelled set
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    text: str
+    dept: str | None  # None: unlabelled
+    line: int
+
+
+def load_examples(path: Path | str) -> list[Example]:
+    """The rows of a JSONL or CSV file (by its suffix; otherwise by its first character)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EvalInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise EvalInputError(f"{path} line {line}: not UTF-8 text") from None
+    suffix = path.suffix.lower()
+    if suffix == ".csv" or (suffix not in (".jsonl", ".ndjson", ".json")
+                            and not text.lstrip().startswith("{")):
+        return parse_csv(text, str(path))
+    return parse_jsonl(text, str(path))
+
+
+def parse_jsonl(text: str, source: str = "input") -> list[Example]:
+    rows: list[Example] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source} line {number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise EvalInputError(f"{where}: expected a JSON object like "
+                                 '{"id": "r1", "text": "…", "dept": "billing"}')
+        if "dept" in obj and "department" in obj and obj["dept"] != obj["department"]:
+            raise EvalInputError(f"{where}: \"dept\" and \"department\" disagree")
+        label = obj.get("dept", obj.get("department"))
+        rows.append(_example(where, number, obj.get("id"), obj.get("text"), label))
+    return _checked(rows, source)
+
+
+def parse_csv(text: str, source: str = "input") -> list[Example]:
+    """CSV with a header row: `text` and `department` (or `dept`), optional `id`. The
+    delimiter is the one of `,` `;` tab that makes the header name a `text` column."""
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        raise EvalInputError(f"{source}: no rows")
+    delimiter = next(
+        (d for d in (",", ";", "\t")
+         if "text" in (c.strip().strip('"').lower() for c in lines[first].split(d))),
+        None,
+    )
+    if delimiter is None:
+        raise EvalInputError(f"{source} line {first + 1}: the header has no `text` column "
+                             "(expected columns text, department and optionally id)")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    columns: dict[str, int] = {}
+    rows: list[Example] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise EvalInputError(f"{source} line {start}: malformed CSV ({exc})") from None
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            columns = _csv_columns(header, f"{source} line {start}")
+            continue
+        where = f"{source} line {start}"
+        if len(record) != len(header):
+            raise EvalInputError(
+                f"{where}: expected {len(header)} fields ({', '.join(header)}), found "
+                f"{len(record)} (quote texts that contain the delimiter)"
+            )
+        label_column = columns.get("department")
+        rows.append(_example(
+            where, start,
+            record[columns["id"]] if "id" in columns else None,
+            record[columns["text"]],
+            record[label_column] if label_column is not None else None,
+        ))
+    return _checked(rows, source)
+
+
+def _csv_columns(header: list[str], where: str) -> dict[str, int]:
+    duplicated = sorted({c for c in header if c and header.count(c) > 1})
+    if duplicated:
+        raise EvalInputError(f"{where}: column {duplicated[0]!r} appears twice in the header")
+    if "department" in header and "dept" in header:
+        raise EvalInputError(f"{where}: both `department` and `dept` columns; keep one")
+    columns = {name: header.index(name) for name in ("id", "text") if name in header}
+    for name in ("department", "dept"):
+        if name in header:
+            columns["department"] = header.index(name)
+    return columns
+
+
+def _example(where: str, line: int, raw_id: Any, raw_text: Any, raw_label: Any) -> Example:
+    if raw_text is None:
+        raise EvalInputError(f"{where}: no \"text\"")
+    if not isinstance(raw_text, str):
+        raise EvalInputError(f"{where}: \"text\" must be a string")
+    if not raw_text.strip():
+        raise EvalInputError(f"{where}: empty text")
+    if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+        example_id = f"line-{line}"  # the id is optional
+    elif isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        raise EvalInputError(f"{where}: \"id\" must be a string or a number")
+    else:
+        example_id = str(raw_id).strip()
+    return Example(example_id, raw_text.strip(), _label(raw_label, where), line)
+
+
+def _label(raw: Any, where: str) -> str | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise EvalInputError(f"{where}: the department must be a string, not {raw!r}")
+    label = raw.strip().lower()
+    if label not in DEPARTMENTS:
+        raise EvalInputError(
+            f"{where}: unknown department {raw.strip()!r} (expected one of "
+            f"{', '.join(DEPARTMENTS)}, or nothing for an unlabelled row)"
+        )
+    return label
+
+
+def _checked(rows: list[Example], source: str) -> list[Example]:
+    if not rows:
+        raise EvalInputError(f"{source}: no rows")
+    seen: dict[str, int] = {}
+    for row in rows:
+        if row.id in seen:
+            raise EvalInputError(
+                f"{source} line {row.line}: duplicate id {row.id!r} (first on line "
+                f"{seen[row.id]})"
+            )
+        seen[row.id] = row.line
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a set through the desk
+
+
+@dataclass
+class RowResult:
+    example: Example
+    predicted: str | None  # None: the desk itself failed on this row (see `error`)
+    agents: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
+    escalated: bool = False
+    clarifying_question: bool = False
+    latency_ms: float = 0.0
+    reply: str | None = None
+    error: str | None = None
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.example.dept is None else self.predicted == self.example.dept
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.example.id,
+            "predicted": self.predicted,
+            "expected": self.example.dept,
+            "agents": self.agents,
+            "tools": self.tools,
+            "escalated": self.escalated,
+            "clarifying_question": self.clarifying_question,
+            "latency_ms": round(self.latency_ms, 1),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Violation:
+    row_id: str | None  # None: not attributable to one row
+    kind: str
+    detail: str
+
+
+@dataclass
+class EvalRun:
+    rows: list[RowResult]
+    violations: list[Violation]
+    elapsed_s: float
+    concurrency: int
+
+    @property
+    def scores(self) -> Scores:
+        return score(self.rows)
+
+
+def predicted_department(outcome: TurnOutcome) -> tuple[str, bool, bool]:
+    """(department, escalated, clarifying question) of one turn."""
+    escalated = outcome.escalation is not None or outcome.ticket.status == "escalated"
+    if escalated:
+        return "human", True, False
+    department = department_of(outcome.agent_path)
+    if department is None:
+        return "clarify", False, "?" in (outcome.reply or "")
+    return department, False, False
+
+
+async def run_eval(
+    desk: Desk,
+    examples: Sequence[Example],
+    *,
+    caller_email: str = DEFAULT_CALLER,
+    concurrency: int = 8,
+    on_row: Callable[[RowResult], None] | None = None,
+) -> EvalRun:
+    """Every example through `desk.handle`, at most `concurrency` at once, each as a new
+    thread of the customer `caller_email`. `on_row` gets the results in input order, each as
+    soon as it and the ones before it are done. The desk's store should be a throwaway one."""
+    store = desk.store
+    audit = AuditRepo(store.db)
+    customer = await store.business.customer_by_email(caller_email)
+    customer_id = customer.id if customer else None
+    foreign = {
+        marker for owner, found in (await audit.account_markers()).items()
+        if owner != customer_id for marker in found
+    }
+    callers = {
+        ex.id: Caller(
+            slack_user_id=f"eval:{ex.id}", email=caller_email,
+            name=customer.name if customer else None, customer_id=customer_id,
+        )
+        for ex in examples
+    }
+    results: list[RowResult | None] = [None] * len(examples)
+    outputs: dict[str, list[str]] = {}  # the tool outputs of each row
+    violations: list[Violation] = []
+    next_out = 0
+    gate = asyncio.Semaphore(max(1, concurrency))
+    started = time.time()
+    clock = time.perf_counter()
+
+    async def one(index: int, example: Example) -> None:
+        nonlocal next_out
+        async with gate:
+            result, tool_outputs = await _run_row(desk, index, example, callers[example.id])
+        outputs[example.id] = tool_outputs
+        violations.extend(_leaks(example, tool_outputs, result.reply, foreign))
+        results[index] = result
+        while next_out < len(results) and (ready := results[next_out]) is not None:
+            if on_row is not None:
+                on_row(ready)
+            next_out += 1
+
+    await asyncio.gather(*(one(i, ex) for i, ex in enumerate(examples)))
+    elapsed = time.perf_counter() - clock
+    violations.extend(await _audit(audit, started, customer_id, callers, outputs))
+    order = {ex.id: i for i, ex in enumerate(examples)}
+    violations.sort(key=lambda v: (order.get(v.row_id or "", len(order)), v.kind))
+    done = [r for r in results if r is not None]
+    return EvalRun(done, violations, elapsed, max(1, concurrency))
+
+
+async def _run_row(
+    desk: Desk, index: int, example: Example, caller: Caller
+) -> tuple[RowResult, list[str]]:
+    turn = Turn(index + 1, EVAL_CHANNEL, f"eval-{index + 1}", caller, example.text)
+    clock = time.perf_counter()
+    try:
+        outcome = await desk.handle(turn)
+    except Exception as exc:  # the desk itself failed (not the model: that escalates)
+        latency = (time.perf_counter() - clock) * 1000
+        return RowResult(example, None, latency_ms=latency,
+                         error=f"{type(exc).__name__}: {exc}"[:500]), []
+    latency = (time.perf_counter() - clock) * 1000
+    predicted, escalated, question = predicted_department(outcome)
+    _, items = await desk.store.conversations.recent(turn.thread_key, 1)
+    tool_outputs = [_text(item.get("output")) for item in items
+                    if item.get("type") == "function_call_output"]
+    return RowResult(
+        example, predicted, agents=list(outcome.agent_path), tools=list(outcome.tools_called),
+        escalated=escalated, clarifying_question=question, latency_ms=latency,
+        reply=outcome.reply, error=outcome.error,
+    ), tool_outputs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tool-policy audit
+
+
+def _given(text: str) -> tuple[str, set[str]]:
+    """What the user wrote, for "did they say it themselves": lower-cased, and its ids in
+    canonical form ("ord 1002" → "ORD-1002")."""
+    ids = {f"{p.upper()}-{n}" for p, n in _ID_TOKEN.findall(text)}
+    return text.lower(), ids
+
+
+def _shown(text: str, markers: Iterable[str], given: tuple[str, set[str]]) -> list[str]:
+    """The markers that `text` shows and the user did not write."""
+    said, said_ids = given
+    found = []
+    for marker in markers:
+        if marker.lower() in said or marker.upper() in said_ids:
+            continue
+        if re.search(rf"(?<![\w@.-]){re.escape(marker)}(?![\w@-])", text, re.IGNORECASE):
+            found.append(marker)
+    return sorted(found)
+
+
+def _leaks(
+    example: Example, tool_outputs: list[str], reply: str | None, foreign: set[str]
+) -> list[Violation]:
+    given = _given(example.text)
+    found = []
+    sources = [(f"tool output {i}", out) for i, out in enumerate(tool_outputs, start=1)]
+    for source, text in [*sources, ("reply", reply or "")]:
+        shown = _shown(text, foreign, given)
+        if shown:
+            found.append(Violation(example.id, "other customer's data",
+                                   f"the {source} shows {', '.join(shown)}"))
+    return found
+
+
+async def _audit(
+    audit: AuditRepo, since: float, customer_id: int | None, callers: dict[str, Caller],
+    outputs: dict[str, list[str]],
+) -> list[Violation]:
+    """What the tools wrote during the run, held to the business rules. Every row acts for
+    the same customer, `customer_id`; rows are named where the record allows it."""
+    by_slack = {caller.slack_user_id: row_id for row_id, caller in callers.items()}
+
+    def row_of(slack_user_id: str | None, record_id: str) -> str | None:
+        if slack_user_id in by_slack:
+            return by_slack[slack_user_id]
+        # No requester column (investigations): the row whose tool output names the record.
+        return next((r for r, outs in outputs.items() if any(record_id in o for o in outs)),
+                    None)
+
+    found: list[Violation] = []
+    for refund in await audit.refunds_since(since):
+        row_id = row_of(refund.requested_by, refund.id)
+        age = days_between(to_datetime(refund.ordered_at), to_datetime(refund.created_at))
+        if age > REFUND_POLICY_DAYS:
+            found.append(Violation(row_id, "refund outside the window",
+                                   f"{refund.id} refunds {refund.order_id}, ordered {age} days "
+                                   f"before (the policy allows {REFUND_POLICY_DAYS})"))
+        if refund.refunds_of_order > 1:
+            found.append(Violation(row_id, "second refund",
+                                   f"{refund.id}: {refund.order_id} has "
+                                   f"{refund.refunds_of_order} refunds"))
+        if refund.order_customer_id != customer_id:
+            found.append(Violation(row_id, "other customer's account",
+                                   f"{refund.id} refunds {refund.order_id}, an order of "
+                                   f"customer {refund.order_customer_id}"))
+    for record in await audit.account_records_since(since):
+        owner = record.owner_id if record.owner_id is not None else record.customer_id
+        if record.customer_id != customer_id or owner != customer_id:
+            found.append(Violation(row_of(record.slack_user_id, record.id),
+                                   "other customer's account",
+                                   f"{record.kind} {record.id} is about customer {owner}"))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+
+
+@dataclass(frozen=True)
+class DepartmentScore:
+    department: str
+    rows: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    total: int
+    labelled: int
+    correct: int
+    departments: list[DepartmentScore]
+    confusion: dict[str, Counter[str]]  # label → predicted → rows
+    predicted_columns: list[str]
+    escalated: int  # rows escalated (labelled ones, for precision)
+    escalated_human: int  # ... of which labelled human
+    human: int  # rows labelled human
+    clarifying: int  # rows answered with a clarifying question (all rows)
+    errors: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+    @property
+    def escalation_precision(self) -> float | None:
+        return self.escalated_human / self.escalated if self.escalated else None
+
+    @property
+    def escalation_recall(self) -> float | None:
+        return self.escalated_human / self.human if self.human else None
+
+    @property
+    def clarifying_share(self) -> float:
+        return self.clarifying / self.total if self.total else 0.0
+
+
+def score(rows: Sequence[RowResult]) -> Scores:
+    labelled = [r for r in rows if r.example.dept is not None]
+    confusion: dict[str, Counter[str]] = {}
+    for row in labelled:
+        confusion.setdefault(row.example.dept or "", Counter())[row.predicted or "error"] += 1
+    departments = [
+        DepartmentScore(d, sum(confusion.get(d, Counter()).values()),
+                        confusion.get(d, Counter())[d])
+        for d in DEPARTMENTS if d in confusion
+    ]
+    seen = {p for counts in confusion.values() for p in counts}
+    columns = [*DEPARTMENTS, *sorted(seen - set(DEPARTMENTS))]
+    return Scores(
+        total=len(rows),
+        labelled=len(labelled),
+        correct=sum(1 for r in labelled if r.correct),
+        departments=departments,
+        confusion=confusion,
+        predicted_columns=columns,
+        escalated=sum(1 for r in labelled if r.escalated),
+        escalated_human=sum(1 for r in labelled if r.escalated and r.example.dept == "human"),
+        human=sum(1 for r in labelled if r.example.dept == "human"),
+        clarifying=sum(1 for r in rows if r.clarifying_question),
+        errors=sum(1 for r in rows if r.error),
+    )
+
+
+def slowest(rows: Sequence[RowResult], count: int = 5) -> list[RowResult]:
+    return sorted(rows, key=lambda r: -r.latency_ms)[:count]

@@ -1,0 +1,344 @@
+"""`support-desk eval` and `support-desk export-tickets`: measure routing, print the result.
+
+`eval` opens one desk on a throwaway database (a temporary file with the demo data) and sends
+every row of a labelled set through it, concurrently, in this one process
+(`agents_config.evaluation`). Exit codes: 0 ok; 1 accuracy below `--min-accuracy`, a
+tool-policy violation, or no row answered at all; 2 bad usage or input (the message names
+the line).
+
+`export-tickets` writes the desk's resolved tickets of the last N days as such a labelled set:
+the message that opened each one and its department (staff's correction when there is one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from agents import set_tracing_disabled
+
+from agents_config.evaluation import (
+    DEFAULT_CALLER,
+    DEPARTMENTS,
+    SHIPPED_SET,
+    EvalInputError,
+    EvalRun,
+    Example,
+    RowResult,
+    load_examples,
+    run_eval,
+    slowest,
+)
+from bot.app import open_desk
+from bot.config import ConfigError, Settings
+from storage.store import Store
+from storage.tickets import LabelledTicket
+
+MISROUTED_SHOWN = 15
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    """0.9, or 90%."""
+    text = raw.strip()
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r} (use 0.9 or 90%)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (or 0% and 100%): {raw!r}")
+    return value
+
+
+def add_parsers(sub: Any) -> None:
+    """The `eval` and `export-tickets` subcommands of `support-desk`."""
+    ev = sub.add_parser("eval", help="measure routing on a labelled set of support requests")
+    ev.add_argument("--file", type=Path, default=None,
+                    help="JSONL ({id, text, dept}) or CSV (text, department, optional id); "
+                         "default: the set shipped with the desk")
+    ev.add_argument("--model", default=None,
+                    help="evaluate this OpenAI model (triage and specialists) instead of the "
+                         "offline engine; needs OPENAI_API_KEY or OPENAI_BASE_URL")
+    ev.add_argument("--router", choices=("handoffs", "classifier"), default=None,
+                    help="routing mode (default: ROUTING_MODE)")
+    ev.add_argument("--concurrency", type=_positive_int, default=8,
+                    help="rows answered at the same time (default 8)")
+    ev.add_argument("--jsonl", action="store_true",
+                    help="one JSON object per row on stdout; the summary on stderr")
+    ev.add_argument("--min-accuracy", type=_fraction, default=None, metavar="X",
+                    help="exit 1 when the accuracy is below X (0.9 or 90%%)")
+    ev.add_argument("--as", dest="email", default=DEFAULT_CALLER,
+                    help=f"the customer every row is asked as (default {DEFAULT_CALLER})")
+    ev.add_argument("--slowest", type=_positive_int, default=5,
+                    help="how many of the slowest rows to list (default 5)")
+
+    ex = sub.add_parser("export-tickets",
+                        help="write resolved tickets as a labelled set for `eval --file`")
+    ex.add_argument("--days", type=_positive_int, required=True,
+                    help="tickets resolved in the last N days")
+    ex.add_argument("--out", type=Path, default=None,
+                    help="file to write (.csv for CSV, else JSONL); default: stdout (JSONL)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    command = "eval" if args.command == "eval" else "export-tickets"
+    try:
+        if args.command == "eval":
+            source = args.file or SHIPPED_SET
+            return asyncio.run(evaluate(settings, args, source, load_examples(source)))
+        return export_tickets(settings, args.days, args.out)
+    except EvalInputError as exc:
+        print(f"support-desk {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+# --- eval -------------------------------------------------------------------------------------
+
+
+def eval_settings(settings: Settings, *, db: Path, router: str | None,
+                  model: str | None) -> Settings:
+    """The settings of the throwaway desk: offline unless `model` is given."""
+    update: dict[str, Any] = {
+        "support_desk_db": db,
+        "routing_mode": router or settings.routing_mode,
+        # Measure exactly the model asked for: no BACKUP_MODEL, and no offline engine quietly
+        # answering for a model that is down (those rows fail and are counted as errors).
+        "backup_model": None,
+        "offline_fallback": False,
+        "model_provider": "offline",
+    }
+    if model is not None:
+        if not (settings.openai_api_key or settings.openai_base_url):
+            raise ConfigError(
+                "--model needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible "
+                "server); without --model the offline engine is evaluated."
+            )
+        update.update(model_provider="openai", triage_model=model, specialist_model=model)
+    return settings.model_copy(update=update)
+
+
+def engine_name(settings: Settings) -> str:
+    if settings.provider == "offline":
+        return "offline engine"
+    where = settings.openai_base_url or "OpenAI"
+    return f"model {settings.triage_model} ({where})"
+
+
+async def evaluate(
+    settings: Settings, args: argparse.Namespace, source: Path, examples: list[Example]
+) -> int:
+    if args.min_accuracy is not None and not any(e.dept for e in examples):
+        raise EvalInputError(f"{source}: --min-accuracy needs labelled rows, and none has one")
+    set_tracing_disabled(True)  # hundreds of eval runs would bury the real traces
+    out = sys.stdout
+    report = sys.stderr if args.jsonl else sys.stdout
+    progress = _Progress(len(examples), enabled=not args.jsonl and sys.stderr.isatty())
+
+    def on_row(row: RowResult) -> None:
+        if args.jsonl:
+            try:
+                out.write(json.dumps(row.as_json(), ensure_ascii=False) + "\n")
+                out.flush()
+            except BrokenPipeError:  # `| head`: the reader left; the run still finishes
+                os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        progress.tick()
+
+    with tempfile.TemporaryDirectory(prefix="support-desk-eval-") as tmp:
+        local = eval_settings(settings, db=Path(tmp) / "eval.db", router=args.router,
+                              model=args.model)
+        store = await Store.open(local.support_desk_db)
+        try:
+            desk = await open_desk(local, store=store)
+            run_ = await run_eval(desk, examples, caller_email=args.email,
+                                  concurrency=args.concurrency, on_row=on_row)
+        finally:
+            progress.done()
+            await store.close()
+    header = (f"{len(examples)} rows from {source} · {engine_name(local)} · router "
+              f"{local.routing_mode} · concurrency {run_.concurrency} · "
+              f"{run_.elapsed_s:.1f} s")
+    report.write(format_summary(run_, header, slowest_count=args.slowest,
+                                show_predictions=not args.jsonl))
+    return exit_code(run_, args.min_accuracy, report)
+
+
+def exit_code(run_: EvalRun, min_accuracy: float | None, report: IO[str]) -> int:
+    scores = run_.scores
+    failures = []
+    if min_accuracy is not None and (scores.accuracy or 0.0) < min_accuracy:
+        failures.append(f"accuracy {_pct(scores.accuracy)} is below --min-accuracy "
+                        f"{_pct(min_accuracy)}")
+    if run_.violations:
+        failures.append(f"{len(run_.violations)} tool-policy violation(s)")
+    if scores.total and scores.errors == scores.total:
+        failures.append("no row was answered: every run failed")
+    for failure in failures:
+        report.write(f"FAIL: {failure}\n")
+    return 1 if failures else 0
+
+
+class _Progress:
+    """A "12/272 rows" counter on a terminal's stderr while a long (real-model) run goes on."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total, self.count, self.enabled = total, 0, enabled
+        self._last = 0.0
+
+    def tick(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self.enabled and (now - self._last > 0.2 or self.count == self.total):
+            self._last = now
+            sys.stderr.write(f"\r{self.count}/{self.total} rows")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.count:
+            sys.stderr.write("\r" + " " * 24 + "\r")
+            sys.stderr.flush()
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _excerpt(text: str, width: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _table(
+    header: list[str], rows: list[list[str]], *, numeric: bool = True, indent: str = "  "
+) -> list[str]:
+    """Aligned columns; with `numeric`, every column but the first is right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [str(c).rjust(w) if numeric and i else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append(indent + "  ".join(cells).rstrip())
+    return lines
+
+
+def format_summary(
+    run_: EvalRun, header: str, *, slowest_count: int = 5, show_predictions: bool = True
+) -> str:
+    """The readable report of a run: accuracy per department, confusion matrix, escalations,
+    clarifying questions, tool-policy violations and the slowest rows."""
+    scores = run_.scores
+    lines = [f"Routing eval: {header}", ""]
+    if scores.labelled:
+        rows = [[d.department, str(d.rows), str(d.correct), _pct(d.accuracy)]
+                for d in scores.departments]
+        rows.append(["all", str(scores.labelled), str(scores.correct), _pct(scores.accuracy)])
+        lines += _table(["department", "rows", "correct", "accuracy"], rows)
+        if scores.labelled < scores.total:
+            lines.append(f"  ({scores.total - scores.labelled} unlabelled rows not scored)")
+        columns = scores.predicted_columns
+        matrix = [[label, *(str(scores.confusion[label][c]) for c in columns)]
+                  for label in DEPARTMENTS if label in scores.confusion]
+        lines += ["", "Confusion matrix (rows: label, columns: predicted)"]
+        lines += _table(["label", *columns], matrix)
+        lines += [
+            "",
+            f"Escalations: {scores.escalated} of {scores.labelled} labelled rows · precision "
+            f"{_pct(scores.escalation_precision)} ({scores.escalated_human} labelled human) · "
+            f"recall {_pct(scores.escalation_recall)} (of {scores.human} labelled human)",
+        ]
+        misrouted = [r for r in run_.rows if r.correct is False]
+        if misrouted:
+            lines += ["", f"Misrouted rows ({len(misrouted)}):"]
+            lines += [f"  {r.example.id}  {r.example.dept} → {r.predicted or 'error'}  "
+                      f"({' → '.join(r.agents) or 'no agent'})  {_excerpt(r.example.text, 60)}"
+                      for r in misrouted[:MISROUTED_SHOWN]]
+            if len(misrouted) > MISROUTED_SHOWN:
+                lines.append(f"  … and {len(misrouted) - MISROUTED_SHOWN} more "
+                             "(--jsonl lists every row)")
+    else:
+        predicted = {d: sum(1 for r in run_.rows if r.predicted == d) for d in DEPARTMENTS}
+        lines.append("No labels: predictions only. " + " · ".join(
+            f"{d} {n}" for d, n in predicted.items() if n))
+        if show_predictions:
+            lines += _table(["id", "predicted", "agents", "text"], [
+                [r.example.id, r.predicted or "error", " → ".join(r.agents) or "-",
+                 _excerpt(r.example.text, 50)] for r in run_.rows
+            ], numeric=False)
+        escalated = sum(1 for r in run_.rows if r.escalated)
+        lines += ["", f"Escalations: {escalated} of {scores.total} rows"]
+    lines.append(f"Clarifying questions: {scores.clarifying} of {scores.total} rows "
+                 f"({_pct(scores.clarifying_share)})")
+    lines.append(f"Tool-policy violations: {len(run_.violations)}")
+    lines += [f"  {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
+    if scores.errors:
+        first = next(r for r in run_.rows if r.error)
+        lines.append(f"Errors: {scores.errors} rows (first, {first.example.id}: {first.error})")
+    if run_.rows and slowest_count:
+        lines += ["", "Slowest rows:"]
+        lines += [f"  {r.example.id}  {r.latency_ms:8.1f} ms  {_excerpt(r.example.text)}"
+                  for r in slowest(run_.rows, slowest_count)]
+    return "\n".join(lines) + "\n"
+
+
+# --- export-tickets ---------------------------------------------------------------------------
+
+
+async def _resolved_tickets(path: Path, days: int) -> list[LabelledTicket]:
+    store = await Store.open(path, seed=False)
+    try:
+        return await store.tickets.resolved_since(time.time() - days * 86400)
+    finally:
+        await store.close()
+
+
+def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
+    path = settings.support_desk_db
+    if not Path(path).exists():
+        raise EvalInputError(f"SUPPORT_DESK_DB={path} does not exist: no tickets to export")
+    tickets = asyncio.run(_resolved_tickets(path, days))
+    empty = [t for t in tickets if not t.text.strip()]
+    tickets = [t for t in tickets if t.text.strip()]
+    rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]
+    as_csv = out is not None and out.suffix.lower() == ".csv"
+    with (out.open("w", encoding="utf-8", newline="") if out else _stdout()) as stream:
+        if as_csv:
+            writer = csv.writer(stream)
+            writer.writerow(["id", "text", "department"])
+            writer.writerows([r["id"], r["text"], r["dept"] or ""] for r in rows)
+        else:
+            for row in rows:
+                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    corrected = sum(1 for t in tickets if t.corrected)
+    unlabelled = sum(1 for t in tickets if t.department is None)
+    notes = [f"{corrected} corrected by staff"]
+    if unlabelled:
+        notes.append(f"{unlabelled} without a department (unlabelled rows)")
+    if empty:
+        notes.append(f"{len(empty)} left out: no text ({', '.join(f'#{t.id}' for t in empty)})")
+    print(f"Exported {len(rows)} tickets resolved in the last {days} days to "
+          f"{out or 'stdout'} ({'; '.join(notes)}).", file=sys.stderr)
+    return 0
+
+
+class _stdout:  # a context manager that leaves stdout open
+    def __enter__(self) -> IO[str]:
+        return sys.stdout
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
