@@ -159,6 +159,17 @@ async def test_pricing_question_goes_to_sales(store: Store) -> None:
     assert "$249.00/month" in out.answer
 
 
+async def test_buying_question_no_article_covers_gets_the_catalogue_not_a_person(
+    store: Store,
+) -> None:
+    out = await ask(store, ALICE, "Is there a startup program with credits?")
+
+    assert out.path == ["triage", "sales"]
+    assert out.tools[-1] == "list_plans" and "escalate_to_human" not in out.tools
+    assert "Business: $249.00/month" in out.answer and "book a demo" in out.answer
+    assert out.answer.endswith(MARKER)
+
+
 async def test_asking_for_a_human_escalates(store: Store) -> None:
     out = await ask(store, ALICE, "let me talk to a human")
 

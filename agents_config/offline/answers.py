@@ -83,7 +83,9 @@ def _focus(output: str, request: str) -> str:
 
 
 
-def compose_answer(conversation: Conversation, missing: str | None = None) -> str:
+def compose_answer(
+    conversation: Conversation, missing: str | None = None, *, note: str | None = None
+) -> str:
     """The final answer from this agent's tool outputs, or a question for a missing id."""
     question = ""
     if missing:
@@ -101,7 +103,8 @@ def compose_answer(conversation: Conversation, missing: str | None = None) -> st
     if not useful and not question:
         return signed("I can't help with this one offline: none of my tools or help-centre "
                        "articles cover it. Ask for a person and I'll hand it to our staff.")
-    return signed("\n\n".join([*(_present(c, conversation.request) for c in useful), question]))
+    parts = [*(_present(c, conversation.request) for c in useful), question, note or ""]
+    return signed("\n\n".join(p for p in parts if p))
 
 
 # ---------------------------------------------------------------------------------------------

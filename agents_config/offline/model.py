@@ -125,12 +125,21 @@ class OfflineModel(Model):
         step = next_step(self.agent_name, conversation, function_tools)
         if step.tool is not None:
             return [_function_call(step.tool.name, step.arguments, digest)]
+        note = None
         if not step.missing and all(found_nothing(c, conversation.request)
                                     for c in conversation.calls):
+            catalogue = function_tools.get(CATALOGUE_TOOL)
+            if catalogue is not None and CATALOGUE_TOOL not in {c.name for c in conversation.calls}:
+                # A buying question no article answers: show the catalogue and offer sales.
+                return [_function_call(catalogue.name, {}, digest)]
             escalation = _human_handoff(handoffs, conversation, self.agent_name)
             if escalation is not None:  # nothing here could help: hand over to a person
                 return [_handoff_call(escalation, conversation, digest)]
-        return [_message(compose_answer(conversation, step.missing), digest)]
+        if conversation.calls and conversation.calls[-1].name == CATALOGUE_TOOL and all(
+            found_nothing(c, conversation.request) for c in conversation.calls[:-1]
+        ):
+            note = SALES_OFFER
+        return [_message(compose_answer(conversation, step.missing, note=note), digest)]
 
     def _handoff_target(self, conversation: Conversation, handoffs: Sequence[Handoff]
                         ) -> Handoff | None:
@@ -160,6 +169,13 @@ class OfflineModel(Model):
                     continue
                 return available[best.agent]
         return None
+
+
+CATALOGUE_TOOL = "list_plans"
+SALES_OFFER = (
+    "For anything the plans above don't cover (special pricing, programmes, procurement or "
+    "hosting questions), our sales team can help: say \"book a demo\" and I'll set up a call."
+)
 
 
 def _human_handoff(handoffs: Sequence[Handoff], conversation: Conversation, agent: str
