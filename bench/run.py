@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from agents import Agent, OpenAIProvider, Runner
+from agents import Agent, OpenAIProvider, Runner, set_tracing_disabled
 from openai import AsyncOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,7 @@ def line(name: str, value: str, target: str, ok: bool | None) -> None:
 
 async def main(quick: bool) -> None:
     scale = 4 if quick else 1
+    set_tracing_disabled(True)  # as in the desk, whose model server is not OpenAI's
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"{'figure':<34} {'measured':<32} {'target':<22}")

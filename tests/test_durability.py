@@ -290,3 +290,21 @@ async def test_provider_outage_falls_back_to_backup_then_offline(
     assert "insufficient" in reply["text"] and "offline engine" in reply["text"]
     ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", second["ts"])
     assert ticket is not None and ticket.status == "answered"
+
+
+async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "prune.db")
+    ids = [
+        await store.inbox.accept(kind="message", channel="C1", ts=f"1.{n}", thread_ts=f"1.{n}",
+                                 user_id="U1", text="hi")
+        for n in range(3)
+    ]
+    claimed = await store.inbox.claim(10)
+    await store.inbox.mark_answered(claimed[0].id, "2.0")
+    await store.inbox.mark_failed(claimed[1].id, "slack: channel_not_found")
+    assert await store.inbox.prune(older_than_s=3600) == 0  # all recent
+    assert await store.inbox.prune(older_than_s=-1) == 2  # handled ones go, the running one stays
+    assert [r.id for r in await store.inbox.claim(10)] == []
+    row = await store.inbox.get(ids[2])
+    assert row is not None and row.status == "running"
+    await store.close()
