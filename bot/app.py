@@ -120,7 +120,6 @@ class DeskRuntime:
             slack,
             WorkerOptions(
                 concurrency=settings.workers,
-                escalation_channel=settings.escalation_channel,
                 poll_interval_s=settings.inbox_poll_ms / 1000,
                 working_indicator_delay_s=settings.working_indicator_delay_s,
             ),

@@ -107,6 +107,8 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
     inline = settings.worker_mode == "inline"
     if inline:
         await runtime.start()
+    else:  # this process only receives: its writes must stay quick
+        await runtime.store.db.leave_checkpoints_to_others()
     worker = None if inline else await spawn_worker()
     stop = _stop_event()
     pruner = asyncio.create_task(_prune_forever(runtime))

@@ -51,7 +51,6 @@ TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} charact
 @dataclass(frozen=True)
 class WorkerOptions:
     concurrency: int = 64
-    escalation_channel: str | None = None
     poll_interval_s: float = 0.5
     working_indicator_delay_s: float = 1.0
 
@@ -98,7 +97,12 @@ class Worker:
         """Claim and dispatch inbox rows until `stop()`."""
         while not self._stopping:
             room = self.options.concurrency * 2 - self.pending
-            items = await self.store.inbox.claim(room) if room > 0 else []
+            try:
+                items = await self.store.inbox.claim(room) if room > 0 else []
+            except Exception:  # the database is unreachable: keep trying, never die silently
+                log.exception("could not read the inbox; retrying")
+                await asyncio.sleep(1.0)
+                continue
             for item in items:
                 self._dispatch(item)
             if len(items) < room or room <= 0:

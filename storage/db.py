@@ -64,6 +64,13 @@ class Database:
         await db.migrate()
         return db
 
+    async def leave_checkpoints_to_others(self) -> None:
+        """This connection's commits never run a WAL checkpoint (copying the log into the
+        database and syncing it, which can take many milliseconds). For a latency-critical
+        writer, such as the process that must ack Slack at once: another connection (the
+        worker's) checkpoints as it commits."""
+        await self._conn.execute("PRAGMA wal_autocheckpoint=0")
+
     async def close(self) -> None:
         await self._conn.close()
 
