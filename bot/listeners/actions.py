@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -21,25 +22,21 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, staff: StaffDesk) -> None:
-    @app.action(blocks.CLAIM)
-    async def on_claim(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        ticket_id = _ticket_id(action)
-        if ticket_id is not None:
-            outcome = await staff.claim(ticket_id, _user(body))
-            await _tell(staff, body, respond, outcome)
+    def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
+        """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
-    @app.action(blocks.RESOLVE)
-    async def on_resolve(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        ticket_id = _ticket_id(action)
-        if ticket_id is not None:
-            outcome = await staff.resolve(ticket_id, _user(body))
-            await _tell(staff, body, respond, outcome)
+        async def handler(
+            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+        ) -> None:
+            await ack()
+            ticket_id = _ticket_id(action)
+            if ticket_id is not None:
+                await _tell(staff, body, respond, await act(ticket_id, _user(body)))
+
+        return handler
+
+    app.action(blocks.CLAIM)(on_ticket_button(staff.claim))
+    app.action(blocks.RESOLVE)(on_ticket_button(staff.resolve))
 
     @app.action(blocks.PRIORITY)
     async def on_priority(
