@@ -82,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return eval_cli.run(settings, args)
         if args.command == "chat":
             return asyncio.run(chat(settings, args.email, args.thread))
+        if not args.text.strip():
+            print("support-desk ask: the question is empty; try: support-desk ask "
+                  "\"What do I owe?\"", file=sys.stderr)
+            return 2
         return asyncio.run(ask(settings, args.email, args.thread, args.text))
     except (ConfigError, StorageError) as exc:
         print(f"support-desk: {exc}", file=sys.stderr)

@@ -36,8 +36,10 @@ class Message:
 
 SCRIPT: tuple[Message, ...] = (
     Message("U_ALICE", "Alice (Northwind)", "Hi! What do I owe you at the moment?"),
-    Message("U_ALICE", "Alice (Northwind)", "Can I get a refund for ORD-1001? It arrived damaged."),
-    Message("U_ALICE", "Alice (Northwind)", "Yes please, refund it.", follow_up=True),
+    Message(
+        "U_ALICE", "Alice (Northwind)", "Is ORD-1001 eligible for a refund? It arrived damaged."
+    ),
+    Message("U_ALICE", "Alice (Northwind)", "Yes please, refund ORD-1001.", follow_up=True),
     Message("U_BOB", "Bob (Contoso)", "I need a refund for order ORD-1002."),
     Message("U_BOB", "Bob (Contoso)", "Why was my card payment PAY-3003 declined?"),
     Message("U_CAROL", "Carol (Fabrikam)", "Our API calls keep failing with 429 errors."),

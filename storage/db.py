@@ -46,9 +46,9 @@ class Database:
     @classmethod
     async def open(cls, path: str | Path) -> Database:
         target = str(path)
-        if target != ":memory:":
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if target != ":memory:":
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(target, isolation_level=None, timeout=30)
         except Exception as exc:  # aiosqlite wraps sqlite3 errors of every kind
             raise StorageError(f"cannot open SUPPORT_DESK_DB={target}: {exc}") from exc

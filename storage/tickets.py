@@ -162,6 +162,11 @@ class TicketRepo:
         now = time.time()
 
         def body(conn: sqlite3.Connection) -> bool:
+            # Look first: an insert that conflicts would still use up a ticket number.
+            if conn.execute(
+                "SELECT 1 FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+            ).fetchall():
+                return False
             cursor = conn.execute(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"

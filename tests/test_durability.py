@@ -308,3 +308,14 @@ async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
     row = await store.inbox.get(ids[2])
     assert row is not None and row.status == "running"
     await store.close()
+
+
+async def test_ticket_numbers_stay_consecutive(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "numbers.db")
+    opened = [
+        await store.tickets.open_for_thread(channel="C1", thread_ts=ts, user_id="U1",
+                                            subject="s", customer_id=None)
+        for ts in ("1.0", "1.0", "2.0")
+    ]
+    assert [(t.id, new) for t, new in opened] == [(1, True), (1, False), (2, True)]
+    await store.close()
