@@ -57,7 +57,8 @@ def _for_user(output: str) -> str:
     return re.sub(r"(?:^|(?<=[.!?]) )[^.!?\n]*\bthe user\b[^.!?\n]*[.!?]", "", output).strip()
 
 
-def _present(call: Call, request: str) -> str:
+def _present(call: Call, request: str, *, titled: bool) -> str:
+    """One tool's output for the user; `titled` (several outputs) heads it with the step."""
     output = _for_user((call.output or "").strip())
     if is_knowledge_tool(call.name):
         return _key_passage(output, request)
@@ -66,8 +67,10 @@ def _present(call: Call, request: str) -> str:
     output = _focus(output, request)
     if len(output) > 1500:
         output = output[:1499].rstrip() + "…"
+    if not titled:
+        return output
     title = call.name.replace("_", " ").capitalize()
-    return f"*{title}*\n{output}"
+    return f"**{title}**\n{output}"
 
 
 def _focus(output: str, request: str) -> str:
@@ -103,7 +106,9 @@ def compose_answer(
     if not useful and not question:
         return signed("I can't help with this one offline: none of my tools or help-centre "
                        "articles cover it. Ask for a person and I'll hand it to our staff.")
-    parts = [*(_present(c, conversation.request) for c in useful), question, note or ""]
+    titled = len(useful) > 1
+    parts = [*(_present(c, conversation.request, titled=titled) for c in useful), question,
+             note or ""]
     return signed("\n\n".join(p for p in parts if p))
 
 
