@@ -97,8 +97,7 @@ AGENT_SPECS: tuple[AgentSpec, ...] = (
         handoff_description="Investigates failed, declined, pending or duplicate payments.",
         instructions=(
             "You investigate payments. Find the payment (list the user's payments when no id is "
-            "given), investigate it, explain the cause in plain words and the next step. "
-            + _STYLE
+            "given), investigate it, explain the cause in plain words and the next step. " + _STYLE
         ),
         tools=(*PAYMENT_TOOLS, *KNOWLEDGE_TOOLS),
         handoffs=("fallback",),

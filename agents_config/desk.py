@@ -136,8 +136,12 @@ class Desk:
         if ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         if ticket.status == "resolved":
-            await tickets.set_status(ticket.id, "open", actor=turn.caller.slack_user_id,
-                                     note="reopened: the user wrote again")
+            await tickets.set_status(
+                ticket.id,
+                "open",
+                actor=turn.caller.slack_user_id,
+                note="reopened: the user wrote again",
+            )
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
 
@@ -204,8 +208,13 @@ class Desk:
         )
         log.info(
             "turn answered",
-            extra={**extra, "agents": trace.path, "tools": trace.tools,
-                   "model_calls": trace.model_calls, "escalated": context.escalation is not None},
+            extra={
+                **extra,
+                "agents": trace.path,
+                "tools": trace.tools,
+                "model_calls": trace.model_calls,
+                "escalated": context.escalation is not None,
+            },
         )
         refreshed = await tickets.get(ticket.id)
         return TurnOutcome(

@@ -87,8 +87,9 @@ def load_examples(path: Path | str) -> list[Example]:
         line = raw[: exc.start].count(b"\n") + 1
         raise EvalInputError(f"{path} line {line}: not UTF-8 text") from None
     suffix = path.suffix.lower()
-    if suffix == ".csv" or (suffix not in (".jsonl", ".ndjson", ".json")
-                            and not text.lstrip().startswith("{")):
+    if suffix == ".csv" or (
+        suffix not in (".jsonl", ".ndjson", ".json") and not text.lstrip().startswith("{")
+    ):
         return parse_csv(text, str(path))
     return parse_jsonl(text, str(path))
 
@@ -104,10 +105,12 @@ def parse_jsonl(text: str, source: str = "input") -> list[Example]:
         except json.JSONDecodeError as exc:
             raise EvalInputError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):
-            raise EvalInputError(f"{where}: expected a JSON object like "
-                                 '{"id": "r1", "text": "…", "dept": "billing"}')
+            raise EvalInputError(
+                f"{where}: expected a JSON object like "
+                '{"id": "r1", "text": "…", "dept": "billing"}'
+            )
         if "dept" in obj and "department" in obj and obj["dept"] != obj["department"]:
-            raise EvalInputError(f"{where}: \"dept\" and \"department\" disagree")
+            raise EvalInputError(f'{where}: "dept" and "department" disagree')
         label = obj.get("dept", obj.get("department"))
         rows.append(_example(where, number, obj.get("id"), obj.get("text"), label))
     return _checked(rows, source)
@@ -121,13 +124,18 @@ def parse_csv(text: str, source: str = "input") -> list[Example]:
     if first is None:
         raise EvalInputError(f"{source}: no rows")
     delimiter = next(
-        (d for d in (",", ";", "\t")
-         if "text" in (c.strip().strip('"').lower() for c in lines[first].split(d))),
+        (
+            d
+            for d in (",", ";", "\t")
+            if "text" in (c.strip().strip('"').lower() for c in lines[first].split(d))
+        ),
         None,
     )
     if delimiter is None:
-        raise EvalInputError(f"{source} line {first + 1}: the header has no `text` column "
-                             "(expected columns text, department and optionally id)")
+        raise EvalInputError(
+            f"{source} line {first + 1}: the header has no `text` column "
+            "(expected columns text, department and optionally id)"
+        )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     columns: dict[str, int] = {}
@@ -153,12 +161,15 @@ def parse_csv(text: str, source: str = "input") -> list[Example]:
                 f"{len(record)} (quote texts that contain the delimiter)"
             )
         label_column = columns.get("department")
-        rows.append(_example(
-            where, start,
-            record[columns["id"]] if "id" in columns else None,
-            record[columns["text"]],
-            record[label_column] if label_column is not None else None,
-        ))
+        rows.append(
+            _example(
+                where,
+                start,
+                record[columns["id"]] if "id" in columns else None,
+                record[columns["text"]],
+                record[label_column] if label_column is not None else None,
+            )
+        )
     return _checked(rows, source)
 
 
@@ -177,15 +188,15 @@ def _csv_columns(header: list[str], where: str) -> dict[str, int]:
 
 def _example(where: str, line: int, raw_id: Any, raw_text: Any, raw_label: Any) -> Example:
     if raw_text is None:
-        raise EvalInputError(f"{where}: no \"text\"")
+        raise EvalInputError(f'{where}: no "text"')
     if not isinstance(raw_text, str):
-        raise EvalInputError(f"{where}: \"text\" must be a string")
+        raise EvalInputError(f'{where}: "text" must be a string')
     if not raw_text.strip():
         raise EvalInputError(f"{where}: empty text")
     if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
         example_id = f"line-{line}"  # the id is optional
     elif isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-        raise EvalInputError(f"{where}: \"id\" must be a string or a number")
+        raise EvalInputError(f'{where}: "id" must be a string or a number')
     else:
         example_id = str(raw_id).strip()
     return Example(example_id, raw_text.strip(), _label(raw_label, where), line)
@@ -212,8 +223,7 @@ def _checked(rows: list[Example], source: str) -> list[Example]:
     for row in rows:
         if row.id in seen:
             raise EvalInputError(
-                f"{source} line {row.line}: duplicate id {row.id!r} (first on line "
-                f"{seen[row.id]})"
+                f"{source} line {row.line}: duplicate id {row.id!r} (first on line {seen[row.id]})"
             )
         seen[row.id] = row.line
     return rows
@@ -299,13 +309,17 @@ async def run_eval(
     customer = await store.business.customer_by_email(caller_email)
     customer_id = customer.id if customer else None
     foreign = {
-        marker for owner, found in (await audit.account_markers()).items()
-        if owner != customer_id for marker in found
+        marker
+        for owner, found in (await audit.account_markers()).items()
+        if owner != customer_id
+        for marker in found
     }
     callers = {
         ex.id: Caller(
-            slack_user_id=f"eval:{ex.id}", email=caller_email,
-            name=customer.name if customer else None, customer_id=customer_id,
+            slack_user_id=f"eval:{ex.id}",
+            email=caller_email,
+            name=customer.name if customer else None,
+            customer_id=customer_id,
         )
         for ex in examples
     }
@@ -347,17 +361,25 @@ async def _run_row(
         outcome = await desk.handle(turn)
     except Exception as exc:  # the desk itself failed (not the model: that escalates)
         latency = (time.perf_counter() - clock) * 1000
-        return RowResult(example, None, latency_ms=latency,
-                         error=f"{type(exc).__name__}: {exc}"[:500]), []
+        return RowResult(
+            example, None, latency_ms=latency, error=f"{type(exc).__name__}: {exc}"[:500]
+        ), []
     latency = (time.perf_counter() - clock) * 1000
     predicted, escalated, question = predicted_department(outcome)
     _, items = await desk.store.conversations.recent(turn.thread_key, 1)
-    tool_outputs = [_text(item.get("output")) for item in items
-                    if item.get("type") == "function_call_output"]
+    tool_outputs = [
+        _text(item.get("output")) for item in items if item.get("type") == "function_call_output"
+    ]
     return RowResult(
-        example, predicted, agents=list(outcome.agent_path), tools=list(outcome.tools_called),
-        escalated=escalated, clarifying_question=question, latency_ms=latency,
-        reply=outcome.reply, error=outcome.error,
+        example,
+        predicted,
+        agents=list(outcome.agent_path),
+        tools=list(outcome.tools_called),
+        escalated=escalated,
+        clarifying_question=question,
+        latency_ms=latency,
+        reply=outcome.reply,
+        error=outcome.error,
     ), tool_outputs
 
 
@@ -399,13 +421,19 @@ def _leaks(
     for source, text in [*sources, ("reply", reply or "")]:
         shown = _shown(text, foreign, given)
         if shown:
-            found.append(Violation(example.id, "other customer's data",
-                                   f"the {source} shows {', '.join(shown)}"))
+            found.append(
+                Violation(
+                    example.id, "other customer's data", f"the {source} shows {', '.join(shown)}"
+                )
+            )
     return found
 
 
 async def _audit(
-    audit: AuditRepo, since: float, customer_id: int | None, callers: dict[str, Caller],
+    audit: AuditRepo,
+    since: float,
+    customer_id: int | None,
+    callers: dict[str, Caller],
     outputs: dict[str, list[str]],
 ) -> list[Violation]:
     """What the tools wrote during the run, held to the business rules. Every row acts for
@@ -416,31 +444,48 @@ async def _audit(
         if slack_user_id in by_slack:
             return by_slack[slack_user_id]
         # No requester column (investigations): the row whose tool output names the record.
-        return next((r for r, outs in outputs.items() if any(record_id in o for o in outs)),
-                    None)
+        return next((r for r, outs in outputs.items() if any(record_id in o for o in outs)), None)
 
     found: list[Violation] = []
     for refund in await audit.refunds_since(since):
         row_id = row_of(refund.requested_by, refund.id)
         age = days_between(to_datetime(refund.ordered_at), to_datetime(refund.created_at))
         if age > REFUND_POLICY_DAYS:
-            found.append(Violation(row_id, "refund outside the window",
-                                   f"{refund.id} refunds {refund.order_id}, ordered {age} days "
-                                   f"before (the policy allows {REFUND_POLICY_DAYS})"))
+            found.append(
+                Violation(
+                    row_id,
+                    "refund outside the window",
+                    f"{refund.id} refunds {refund.order_id}, ordered {age} days "
+                    f"before (the policy allows {REFUND_POLICY_DAYS})",
+                )
+            )
         if refund.refunds_of_order > 1:
-            found.append(Violation(row_id, "second refund",
-                                   f"{refund.id}: {refund.order_id} has "
-                                   f"{refund.refunds_of_order} refunds"))
+            found.append(
+                Violation(
+                    row_id,
+                    "second refund",
+                    f"{refund.id}: {refund.order_id} has {refund.refunds_of_order} refunds",
+                )
+            )
         if refund.order_customer_id != customer_id:
-            found.append(Violation(row_id, "other customer's account",
-                                   f"{refund.id} refunds {refund.order_id}, an order of "
-                                   f"customer {refund.order_customer_id}"))
+            found.append(
+                Violation(
+                    row_id,
+                    "other customer's account",
+                    f"{refund.id} refunds {refund.order_id}, an order of "
+                    f"customer {refund.order_customer_id}",
+                )
+            )
     for record in await audit.account_records_since(since):
         owner = record.owner_id if record.owner_id is not None else record.customer_id
         if record.customer_id != customer_id or owner != customer_id:
-            found.append(Violation(row_of(record.slack_user_id, record.id),
-                                   "other customer's account",
-                                   f"{record.kind} {record.id} is about customer {owner}"))
+            found.append(
+                Violation(
+                    row_of(record.slack_user_id, record.id),
+                    "other customer's account",
+                    f"{record.kind} {record.id} is about customer {owner}",
+                )
+            )
     return found
 
 
@@ -496,9 +541,11 @@ def score(rows: Sequence[RowResult]) -> Scores:
     for row in labelled:
         confusion.setdefault(row.example.dept or "", Counter())[row.predicted or "error"] += 1
     departments = [
-        DepartmentScore(d, sum(confusion.get(d, Counter()).values()),
-                        confusion.get(d, Counter())[d])
-        for d in DEPARTMENTS if d in confusion
+        DepartmentScore(
+            d, sum(confusion.get(d, Counter()).values()), confusion.get(d, Counter())[d]
+        )
+        for d in DEPARTMENTS
+        if d in confusion
     ]
     seen = {p for counts in confusion.values() for p in counts}
     columns = [*DEPARTMENTS, *sorted(seen - set(DEPARTMENTS))]

@@ -101,8 +101,9 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
         name = {"triage": options.triage_model, "pipeline": options.pipeline_model}.get(
             spec.role, options.specialist_model
         )
-        chain: list[tuple[str, Model]] = [(name, TimeoutModel(provider.get_model(name),
-                                                              options.timeout_s))]
+        chain: list[tuple[str, Model]] = [
+            (name, TimeoutModel(provider.get_model(name), options.timeout_s))
+        ]
         if backup is not None:
             chain.append((options.backup_model or "", TimeoutModel(backup, options.timeout_s)))
         if options.offline_fallback:
@@ -161,8 +162,11 @@ class FallbackModel(Model):
                 self._down_until[label] = time.monotonic() + COOLDOWN_S
                 log.warning(
                     "model unavailable; using the next in the fallback chain",
-                    extra={"model": label, "next": self.chain[position + 1][0],
-                           "error": f"{type(exc).__name__}: {exc}"[:300]},
+                    extra={
+                        "model": label,
+                        "next": self.chain[position + 1][0],
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                    },
                 )
                 last = exc
                 continue
@@ -177,4 +181,3 @@ class FallbackModel(Model):
     async def close(self) -> None:
         for _, model in self.chain:
             await model.close()
-

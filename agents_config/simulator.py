@@ -82,7 +82,9 @@ class FakeOpenAI:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -124,11 +126,13 @@ class FakeOpenAI:
             message = {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{
-                    "id": f"call_{next(self._ids)}",
-                    "type": "function",
-                    "function": {"name": transfer, "arguments": "{}"},
-                }],
+                "tool_calls": [
+                    {
+                        "id": f"call_{next(self._ids)}",
+                        "type": "function",
+                        "function": {"name": transfer, "arguments": "{}"},
+                    }
+                ],
             }
             finish = "tool_calls"
         else:

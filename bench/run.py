@@ -63,8 +63,17 @@ class Desk:
 
     async def __aenter__(self) -> Desk:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1",
-            "--port", str(self.port), env=self.env, cwd=ROOT,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            env=self.env,
+            cwd=ROOT,
         )
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
@@ -142,16 +151,19 @@ def line(name: str, value: str, target: str, ok: bool | None) -> None:
 async def main(quick: bool) -> None:
     scale = 4 if quick else 1
     set_tracing_disabled(True)  # as in the desk, whose model server is not OpenAI's
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
     print(f"{'figure':<34} {'measured':<32} {'target':<22}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         store = await Store.open(tmp / "bare.db")
         async with FakeSlack() as slack, FakeOpenAI() as model:
-            async with Desk(tmp, slack, model, 18731) as desk, SlackEvents(
-                desk.events_url, SECRET, slack=slack
-            ) as events:
+            async with (
+                Desk(tmp, slack, model, 18731) as desk,
+                SlackEvents(desk.events_url, SECRET, slack=slack) as events,
+            ):
                 bare = bare_agents(model)
                 # Warm both paths up (connections, imports, caches).
                 await send_and_wait(events, slack, 10)
@@ -166,8 +178,13 @@ async def main(quick: bool) -> None:
                     bare_t += await bare_runs(bare, store, block)
                 full_calls = (len(model.calls) - calls_before) / 2  # both paths made calls
                 ratio = bare_t / full_t
-                line("overhead (full / bare rate)", f"{ratio:.2f}  ({3 * block / full_t:.0f} vs "
-                     f"{3 * block / bare_t:.0f} answers/s)", ">= 0.8", ratio >= 0.8)
+                line(
+                    "overhead (full / bare rate)",
+                    f"{ratio:.2f}  ({3 * block / full_t:.0f} vs "
+                    f"{3 * block / bare_t:.0f} answers/s)",
+                    ">= 0.8",
+                    ratio >= 0.8,
+                )
                 per_answer = full_calls / (3 * block)
                 line("model calls per answer", f"{per_answer:.2f}", "<= 2", per_answer <= 2)
 
@@ -178,8 +195,12 @@ async def main(quick: bool) -> None:
                 t_full = await send_and_wait(events, slack, n)
                 t_bare = await bare_runs(bare, store, n)
                 answered = len(slack.calls_to("chat.postMessage"))
-                line(f"concurrency T{n} / bare gather", f"{t_full / t_bare:.2f}  ({t_full:.2f}s vs "
-                     f"{t_bare:.2f}s)", "<= 1.2", t_full / t_bare <= 1.2)
+                line(
+                    f"concurrency T{n} / bare gather",
+                    f"{t_full / t_bare:.2f}  ({t_full:.2f}s vs {t_bare:.2f}s)",
+                    "<= 1.2",
+                    t_full / t_bare <= 1.2,
+                )
                 line(f"T{n} / T1", f"{t_full / t1:.2f}  (T1 {t1:.2f}s)", "report", None)
 
                 # ack latency at 100 events/s while answers are produced
@@ -200,15 +221,20 @@ async def main(quick: bool) -> None:
                 await slack.wait_for("chat.postMessage", timeout=600, count=len(sends), since=since)
                 p50 = statistics.median(latencies)
                 p99 = statistics.quantiles(latencies, n=100)[98]
-                line("ack latency p50 / p99", f"{p50:.1f} ms / {p99:.1f} ms", "p99 <= 50 ms",
-                     p99 <= 50)
+                line(
+                    "ack latency p50 / p99",
+                    f"{p50:.1f} ms / {p99:.1f} ms",
+                    "p99 <= 50 ms",
+                    p99 <= 50,
+                )
 
                 # long threads: turn 200 vs turn 20
                 model.latency_s = 0
                 turns = 200 // scale
                 _, _, first = await events.message("U_ALICE", "long thread turn 1")
-                await slack.wait_for("chat.postMessage", timeout=60, count=1,
-                                     since=len(slack.calls) - 1)
+                await slack.wait_for(
+                    "chat.postMessage", timeout=60, count=1, since=len(slack.calls) - 1
+                )
                 timing: dict[int, tuple[float, int]] = {}
                 for turn in range(2, turns + 1):
                     calls_before = len(model.calls)
@@ -218,18 +244,32 @@ async def main(quick: bool) -> None:
                 early = [timing[t] for t in range(16, 25) if t in timing]
                 late = [timing[t] for t in range(turns - 8, turns + 1)]
                 t_ratio = statistics.median(x[0] for x in late) / statistics.median(
-                    x[0] for x in early)
+                    x[0] for x in early
+                )
                 s_ratio = statistics.median(x[1] for x in late) / statistics.median(
-                    x[1] for x in early)
-                line(f"long thread: turn {turns} / 20 time", f"{t_ratio:.2f}", "<= 1.2",
-                     t_ratio <= 1.2)
-                line(f"long thread: turn {turns} / 20 input", f"{s_ratio:.2f}", "<= 1.2",
-                     s_ratio <= 1.2)
+                    x[1] for x in early
+                )
+                line(
+                    f"long thread: turn {turns} / 20 time",
+                    f"{t_ratio:.2f}",
+                    "<= 1.2",
+                    t_ratio <= 1.2,
+                )
+                line(
+                    f"long thread: turn {turns} / 20 input",
+                    f"{s_ratio:.2f}",
+                    "<= 1.2",
+                    s_ratio <= 1.2,
+                )
 
                 # memory: 1,000 open threads
                 await send_and_wait(events, slack, 1000 // scale)
-                line(f"peak RSS, {1000 // scale} open threads",
-                     f"{desk.peak_rss_mb():.0f} MB (receiver + worker)", "report", None)
+                line(
+                    f"peak RSS, {1000 // scale} open threads",
+                    f"{desk.peak_rss_mb():.0f} MB (receiver + worker)",
+                    "report",
+                    None,
+                )
                 print(f"answers posted in this run: {answered + len(sends) + turns}")
         await store.close()
 

@@ -60,7 +60,9 @@ async def open_desk(
     router = None
     if settings.routing_mode == "classifier":  # structured routing instead of handoffs
         router = build_classifier_router(
-            resolver, agents, min_confidence=settings.classifier_min_confidence,
+            resolver,
+            agents,
+            min_confidence=settings.classifier_min_confidence,
             trace_sensitive_data=settings.trace_sensitive_data,
         )
     return Desk(store, agents, options, router=router)
@@ -125,8 +127,9 @@ class DeskRuntime:
             ),
             staff=staff,
             pipelines=PipelineRunner(
-                desk.store, slack, Pipelines(resolver, pipeline_options(
-                    settings, hosted_tools=hosted_tools))
+                desk.store,
+                slack,
+                Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
             ),
         )
         app = AsyncApp(
@@ -141,13 +144,16 @@ class DeskRuntime:
             IntakeOptions(support_channels=frozenset(settings.support_channels)),
             on_accepted=worker.notify,
         )
-        register_listeners(app, intake, staff, CommandOptions(
-            max_per_user=settings.pipeline_max_per_user,
-            debate_max_rounds=settings.debate_max_rounds,
-        ))
-        return cls(
-            settings=settings, desk=desk, app=app, worker=worker, slack=slack, staff=staff
+        register_listeners(
+            app,
+            intake,
+            staff,
+            CommandOptions(
+                max_per_user=settings.pipeline_max_per_user,
+                debate_max_rounds=settings.debate_max_rounds,
+            ),
         )
+        return cls(settings=settings, desk=desk, app=app, worker=worker, slack=slack, staff=staff)
 
     async def check_slack(self) -> bool:
         """`auth.test` once: proves the token and the API URL (for /readyz and startup)."""

@@ -29,8 +29,11 @@ STATUS_LABELS = {
     "claimed": ":bust_in_silhouette: With a person",
     "resolved": ":white_check_mark: Resolved",
 }
-_ICONS = {"escalated": ":rotating_light:", "claimed": ":bust_in_silhouette:",
-          "resolved": ":white_check_mark:"}
+_ICONS = {
+    "escalated": ":rotating_light:",
+    "claimed": ":bust_in_silhouette:",
+    "resolved": ":white_check_mark:",
+}
 HOME_LIMIT = 15  # tickets per App Home list (a view holds at most 100 blocks)
 
 
@@ -93,8 +96,9 @@ def escalation_message(
         state = STATUS_LABELS.get(ticket.status, ticket.status)
         text = f"Ticket #{ticket.id}: {escalation.reason}"
     blocks: list[Block] = [
-        _section(f"{_ICONS.get(ticket.status, ':ticket:')} *Ticket #{ticket.id}* — "
-                 f"{escalation.reason}"),
+        _section(
+            f"{_ICONS.get(ticket.status, ':ticket:')} *Ticket #{ticket.id}* — {escalation.reason}"
+        ),
         {
             "type": "section",
             "fields": [
@@ -116,9 +120,7 @@ def escalation_message(
 
 
 def _staff_actions(ticket: Ticket) -> Block:
-    options = [
-        {"text": _plain(p.capitalize()), "value": f"{ticket.id}:{p}"} for p in PRIORITIES
-    ]
+    options = [{"text": _plain(p.capitalize()), "value": f"{ticket.id}:{p}"} for p in PRIORITIES]
     current = next((o for o in options if o["value"] == f"{ticket.id}:{ticket.priority}"), None)
     select: Block = {
         "type": "static_select",
@@ -142,21 +144,32 @@ def _staff_actions(ticket: Ticket) -> Block:
         department["initial_option"] = departments[DEPARTMENTS.index(label)]
     elements: list[Block] = []
     if ticket.status == "escalated":
-        elements.append({
-            "type": "button", "action_id": CLAIM, "style": "primary",
-            "text": _plain("Claim"), "value": str(ticket.id),
-        })
-    elements.append({
-        "type": "button", "action_id": RESOLVE, "text": _plain("Resolve"),
-        "value": str(ticket.id),
-        "confirm": {
-            "title": _plain(f"Resolve ticket #{ticket.id}?"),
-            "text": {"type": "mrkdwn", "text": "The ticket is closed and the user is asked to "
-                     "rate the help they got."},
-            "confirm": _plain("Resolve"),
-            "deny": _plain("Cancel"),
-        },
-    })
+        elements.append(
+            {
+                "type": "button",
+                "action_id": CLAIM,
+                "style": "primary",
+                "text": _plain("Claim"),
+                "value": str(ticket.id),
+            }
+        )
+    elements.append(
+        {
+            "type": "button",
+            "action_id": RESOLVE,
+            "text": _plain("Resolve"),
+            "value": str(ticket.id),
+            "confirm": {
+                "title": _plain(f"Resolve ticket #{ticket.id}?"),
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "The ticket is closed and the user is asked to rate the help they got.",
+                },
+                "confirm": _plain("Resolve"),
+                "deny": _plain("Cancel"),
+            },
+        }
+    )
     elements.extend((select, department))
     return {"type": "actions", "block_id": f"ticket_actions_{ticket.id}", "elements": elements}
 
@@ -176,8 +189,10 @@ def reminder_text(
 def notice_update(notice_text: str, ticket: Ticket) -> str:
     """The user's handover message with a line on who has the ticket now."""
     if ticket.status == "claimed":
-        line = (f":bust_in_silhouette: <@{ticket.assignee}> from the support staff has picked "
-                f"up ticket #{ticket.id}.")
+        line = (
+            f":bust_in_silhouette: <@{ticket.assignee}> from the support staff has picked "
+            f"up ticket #{ticket.id}."
+        )
     elif ticket.status == "resolved":
         line = f":white_check_mark: Ticket #{ticket.id} was resolved by <@{ticket.assignee}>."
     else:
@@ -187,15 +202,23 @@ def notice_update(notice_text: str, ticket: Ticket) -> str:
 
 def csat_prompt(ticket: Ticket) -> tuple[str, list[Block]]:
     """Asks the user to rate the help after a resolve: (text, blocks)."""
-    text = (f"<@{ticket.user_id}>, ticket #{ticket.id} is resolved. How happy are you with the "
-            "help you got? (1 = not at all, 5 = very)")
+    text = (
+        f"<@{ticket.user_id}>, ticket #{ticket.id} is resolved. How happy are you with the "
+        "help you got? (1 = not at all, 5 = very)"
+    )
     buttons = [
-        {"type": "button", "action_id": f"csat_{n}", "text": _plain(str(n)),
-         "value": f"{ticket.id}:{n}"}
+        {
+            "type": "button",
+            "action_id": f"csat_{n}",
+            "text": _plain(str(n)),
+            "value": f"{ticket.id}:{n}",
+        }
         for n in range(1, 6)
     ]
-    return text, [_section(text), {"type": "actions", "block_id": f"csat_{ticket.id}",
-                                   "elements": buttons}]
+    return text, [
+        _section(text),
+        {"type": "actions", "block_id": f"csat_{ticket.id}", "elements": buttons},
+    ]
 
 
 def csat_thanks(ticket: Ticket, score: int) -> tuple[str, list[Block]]:
@@ -214,8 +237,10 @@ def home_view(
     """The App Home tab: staff (when `waiting` is given) see the queue, everyone their tickets."""
     blocks: list[Block] = [
         {"type": "header", "text": _plain("Support Desk")},
-        _context("Write in the support channel, DM me or @mention me anywhere. "
-                 "Ask for a person at any time."),
+        _context(
+            "Write in the support channel, DM me or @mention me anywhere. "
+            "Ask for a person at any time."
+        ),
     ]
     if waiting is not None and mine is not None:
         blocks.append({"type": "header", "text": _plain(f"Waiting for a person ({len(waiting)})")})
@@ -232,10 +257,12 @@ def home_view(
         label = STATUS_LABELS.get(ticket.status, ticket.status)
         if ticket.status == "claimed" and ticket.assignee:
             label += f" (<@{ticket.assignee}>)"
-        blocks.append(_section(
-            f"*#{ticket.id}* {ticket.subject}\n{label} · opened "
-            f"{slack_date(ticket.created_at)} · updated {slack_date(ticket.updated_at)}"
-        ))
+        blocks.append(
+            _section(
+                f"*#{ticket.id}* {ticket.subject}\n{label} · opened "
+                f"{slack_date(ticket.created_at)} · updated {slack_date(ticket.updated_at)}"
+            )
+        )
     if not own:
         blocks.append(_context("You have no tickets yet."))
     return {"type": "home", "blocks": blocks}
@@ -246,7 +273,8 @@ def _queue_item(entry: QueueEntry, now: float, *, claimed: bool) -> Block:
     since = escalation.created_at if escalation else ticket.updated_at
     reason = f" — {escalation.reason}" if escalation else ""
     timing = (
-        f"claimed {waited(now - ticket.claimed_at)} ago" if claimed and ticket.claimed_at
+        f"claimed {waited(now - ticket.claimed_at)} ago"
+        if claimed and ticket.claimed_at
         else f"waiting {waited(now - since)}"
     )
     return _section(

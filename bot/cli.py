@@ -47,11 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument(
-            "--as", dest="email", default=DEFAULT_LOCAL_USER,
+            "--as",
+            dest="email",
+            default=DEFAULT_LOCAL_USER,
             help=f"the customer e-mail to act for (default {DEFAULT_LOCAL_USER})",
         )
         cmd.add_argument(
-            "--thread", default=None,
+            "--thread",
+            default=None,
             help="continue a conversation by its thread id (shown at the start of a chat)",
         )
         if name == "ask":
@@ -83,8 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return asyncio.run(chat(settings, args.email, args.thread))
         if not args.text.strip():
-            print("support-desk ask: the question is empty; try: support-desk ask "
-                  "\"What do I owe?\"", file=sys.stderr)
+            print(
+                'support-desk ask: the question is empty; try: support-desk ask "What do I owe?"',
+                file=sys.stderr,
+            )
             return 2
         return asyncio.run(ask(settings, args.email, args.thread, args.text))
     except (ConfigError, StorageError) as exc:
@@ -183,8 +188,12 @@ async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> Tur
     """One terminal message through the same inbox and desk as a Slack message."""
     ts = f"{time.time():.6f}"
     inbox_id = await desk.store.inbox.accept(
-        kind="message", channel="terminal", ts=ts, thread_ts=thread,
-        user_id=caller.slack_user_id, text=text,
+        kind="message",
+        channel="terminal",
+        ts=ts,
+        thread_ts=thread,
+        user_id=caller.slack_user_id,
+        text=text,
     )
     assert inbox_id is not None
     outcome = await desk.handle(Turn(inbox_id, "terminal", thread, caller, text))
@@ -206,8 +215,7 @@ def _describe(outcome: TurnOutcome) -> str:
     path = " → ".join(outcome.agent_path) or "(none)"
     tools = ", ".join(outcome.tools_called) or "none"
     return (
-        f"[ticket #{outcome.ticket.id} · {outcome.ticket.status} · agents: {path} · "
-        f"tools: {tools}]"
+        f"[ticket #{outcome.ticket.id} · {outcome.ticket.status} · agents: {path} · tools: {tools}]"
     )
 
 

@@ -75,8 +75,10 @@ async def _run_command(
         return 0
     report = reports[0]
     lines = report.body.strip().splitlines()
-    out(f"  report #{report.id} · {report.status} · steps: "
-        + ", ".join(str(step.get("name")) for step in report.steps))
+    out(
+        f"  report #{report.id} · {report.status} · steps: "
+        + ", ".join(str(step.get("name")) for step in report.steps)
+    )
     out(_indent("\n".join(lines[:REPORT_LINES])))
     if len(lines) > REPORT_LINES:
         out(f"    … ({len(lines) - REPORT_LINES} more lines in Slack)")
@@ -150,8 +152,10 @@ async def _print_turn(
     out(_indent(message.text, "  > "))
     if ticket is not None:
         path = " → ".join(ticket.agent_path) or "-"
-        out(f"  ticket #{ticket.id} · {ticket.status} · department: {ticket.department or '-'}"
-            f" · agents: {path}")
+        out(
+            f"  ticket #{ticket.id} · {ticket.status} · department: {ticket.department or '-'}"
+            f" · agents: {path}"
+        )
     if replies:
         out("  desk:")
         out(_indent(replies[-1]["text"]))

@@ -70,31 +70,68 @@ def _fraction(raw: str) -> float:
 def add_parsers(sub: Any) -> None:
     """The `eval` and `export-tickets` subcommands of `support-desk`."""
     ev = sub.add_parser("eval", help="measure routing on a labelled set of support requests")
-    ev.add_argument("--file", type=Path, default=None,
-                    help="JSONL ({id, text, dept}) or CSV (text, department, optional id); "
-                         "default: the set shipped with the desk")
-    ev.add_argument("--model", default=None,
-                    help="evaluate this OpenAI model (triage and specialists) instead of the "
-                         "offline engine; needs OPENAI_API_KEY or OPENAI_BASE_URL")
-    ev.add_argument("--router", choices=("handoffs", "classifier"), default=None,
-                    help="routing mode (default: ROUTING_MODE)")
-    ev.add_argument("--concurrency", type=_positive_int, default=8,
-                    help="rows answered at the same time (default 8)")
-    ev.add_argument("--jsonl", action="store_true",
-                    help="one JSON object per row on stdout; the summary on stderr")
-    ev.add_argument("--min-accuracy", type=_fraction, default=None, metavar="X",
-                    help="exit 1 when the accuracy is below X (0.9 or 90%%)")
-    ev.add_argument("--as", dest="email", default=DEFAULT_CALLER,
-                    help=f"the customer every row is asked as (default {DEFAULT_CALLER})")
-    ev.add_argument("--slowest", type=_positive_int, default=5,
-                    help="how many of the slowest rows to list (default 5)")
+    ev.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="JSONL ({id, text, dept}) or CSV (text, department, optional id); "
+        "default: the set shipped with the desk",
+    )
+    ev.add_argument(
+        "--model",
+        default=None,
+        help="evaluate this OpenAI model (triage and specialists) instead of the "
+        "offline engine; needs OPENAI_API_KEY or OPENAI_BASE_URL",
+    )
+    ev.add_argument(
+        "--router",
+        choices=("handoffs", "classifier"),
+        default=None,
+        help="routing mode (default: ROUTING_MODE)",
+    )
+    ev.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        help="rows answered at the same time (default 8)",
+    )
+    ev.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per row on stdout; the summary on stderr",
+    )
+    ev.add_argument(
+        "--min-accuracy",
+        type=_fraction,
+        default=None,
+        metavar="X",
+        help="exit 1 when the accuracy is below X (0.9 or 90%%)",
+    )
+    ev.add_argument(
+        "--as",
+        dest="email",
+        default=DEFAULT_CALLER,
+        help=f"the customer every row is asked as (default {DEFAULT_CALLER})",
+    )
+    ev.add_argument(
+        "--slowest",
+        type=_positive_int,
+        default=5,
+        help="how many of the slowest rows to list (default 5)",
+    )
 
-    ex = sub.add_parser("export-tickets",
-                        help="write resolved tickets as a labelled set for `eval --file`")
-    ex.add_argument("--days", type=_positive_int, required=True,
-                    help="tickets resolved in the last N days")
-    ex.add_argument("--out", type=Path, default=None,
-                    help="file to write (.csv for CSV, else JSONL); default: stdout (JSONL)")
+    ex = sub.add_parser(
+        "export-tickets", help="write resolved tickets as a labelled set for `eval --file`"
+    )
+    ex.add_argument(
+        "--days", type=_positive_int, required=True, help="tickets resolved in the last N days"
+    )
+    ex.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="file to write (.csv for CSV, else JSONL); default: stdout (JSONL)",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,8 +149,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 # --- eval -------------------------------------------------------------------------------------
 
 
-def eval_settings(settings: Settings, *, db: Path, router: str | None,
-                  model: str | None) -> Settings:
+def eval_settings(
+    settings: Settings, *, db: Path, router: str | None, model: str | None
+) -> Settings:
     """The settings of the throwaway desk: offline unless `model` is given."""
     update: dict[str, Any] = {
         "support_desk_db": db,
@@ -161,21 +199,26 @@ async def evaluate(
         progress.tick()
 
     with tempfile.TemporaryDirectory(prefix="support-desk-eval-") as tmp:
-        local = eval_settings(settings, db=Path(tmp) / "eval.db", router=args.router,
-                              model=args.model)
+        local = eval_settings(
+            settings, db=Path(tmp) / "eval.db", router=args.router, model=args.model
+        )
         store = await Store.open(local.support_desk_db)
         try:
             desk = await open_desk(local, store=store)
-            run_ = await run_eval(desk, examples, caller_email=args.email,
-                                  concurrency=args.concurrency, on_row=on_row)
+            run_ = await run_eval(
+                desk, examples, caller_email=args.email, concurrency=args.concurrency, on_row=on_row
+            )
         finally:
             progress.done()
             await store.close()
-    header = (f"{len(examples)} rows from {source} · {engine_name(local)} · router "
-              f"{local.routing_mode} · concurrency {run_.concurrency} · "
-              f"{run_.elapsed_s:.1f} s")
-    report.write(format_summary(run_, header, slowest_count=args.slowest,
-                                show_predictions=not args.jsonl))
+    header = (
+        f"{len(examples)} rows from {source} · {engine_name(local)} · router "
+        f"{local.routing_mode} · concurrency {run_.concurrency} · "
+        f"{run_.elapsed_s:.1f} s"
+    )
+    report.write(
+        format_summary(run_, header, slowest_count=args.slowest, show_predictions=not args.jsonl)
+    )
     return exit_code(run_, args.min_accuracy, report)
 
 
@@ -183,8 +226,9 @@ def exit_code(run_: EvalRun, min_accuracy: float | None, report: IO[str]) -> int
     scores = run_.scores
     failures = []
     if min_accuracy is not None and (scores.accuracy or 0.0) < min_accuracy:
-        failures.append(f"accuracy {_pct(scores.accuracy)} is below --min-accuracy "
-                        f"{_pct(min_accuracy)}")
+        failures.append(
+            f"accuracy {_pct(scores.accuracy)} is below --min-accuracy {_pct(min_accuracy)}"
+        )
     if run_.violations:
         failures.append(f"{len(run_.violations)} tool-policy violation(s)")
     if scores.total and scores.errors == scores.total:
@@ -231,8 +275,10 @@ def _table(
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
-        cells = [str(c).rjust(w) if numeric and i else str(c).ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            str(c).rjust(w) if numeric and i else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append(indent + "  ".join(cells).rstrip())
     return lines
 
@@ -245,15 +291,20 @@ def format_summary(
     scores = run_.scores
     lines = [f"Routing eval: {header}", ""]
     if scores.labelled:
-        rows = [[d.department, str(d.rows), str(d.correct), _pct(d.accuracy)]
-                for d in scores.departments]
+        rows = [
+            [d.department, str(d.rows), str(d.correct), _pct(d.accuracy)]
+            for d in scores.departments
+        ]
         rows.append(["all", str(scores.labelled), str(scores.correct), _pct(scores.accuracy)])
         lines += _table(["department", "rows", "correct", "accuracy"], rows)
         if scores.labelled < scores.total:
             lines.append(f"  ({scores.total - scores.labelled} unlabelled rows not scored)")
         columns = scores.predicted_columns
-        matrix = [[label, *(str(scores.confusion[label][c]) for c in columns)]
-                  for label in DEPARTMENTS if label in scores.confusion]
+        matrix = [
+            [label, *(str(scores.confusion[label][c]) for c in columns)]
+            for label in DEPARTMENTS
+            if label in scores.confusion
+        ]
         lines += ["", "Confusion matrix (rows: label, columns: predicted)"]
         lines += _table(["label", *columns], matrix)
         lines += [
@@ -265,25 +316,41 @@ def format_summary(
         misrouted = [r for r in run_.rows if r.correct is False]
         if misrouted:
             lines += ["", f"Misrouted rows ({len(misrouted)}):"]
-            lines += [f"  {r.example.id}  {r.example.dept} → {r.predicted or 'error'}  "
-                      f"({' → '.join(r.agents) or 'no agent'})  {_excerpt(r.example.text, 60)}"
-                      for r in misrouted[:MISROUTED_SHOWN]]
+            lines += [
+                f"  {r.example.id}  {r.example.dept} → {r.predicted or 'error'}  "
+                f"({' → '.join(r.agents) or 'no agent'})  {_excerpt(r.example.text, 60)}"
+                for r in misrouted[:MISROUTED_SHOWN]
+            ]
             if len(misrouted) > MISROUTED_SHOWN:
-                lines.append(f"  … and {len(misrouted) - MISROUTED_SHOWN} more "
-                             "(--jsonl lists every row)")
+                lines.append(
+                    f"  … and {len(misrouted) - MISROUTED_SHOWN} more (--jsonl lists every row)"
+                )
     else:
         predicted = {d: sum(1 for r in run_.rows if r.predicted == d) for d in DEPARTMENTS}
-        lines.append("No labels: predictions only. " + " · ".join(
-            f"{d} {n}" for d, n in predicted.items() if n))
+        lines.append(
+            "No labels: predictions only. "
+            + " · ".join(f"{d} {n}" for d, n in predicted.items() if n)
+        )
         if show_predictions:
-            lines += _table(["id", "predicted", "agents", "text"], [
-                [r.example.id, r.predicted or "error", " → ".join(r.agents) or "-",
-                 _excerpt(r.example.text, 50)] for r in run_.rows
-            ], numeric=False)
+            lines += _table(
+                ["id", "predicted", "agents", "text"],
+                [
+                    [
+                        r.example.id,
+                        r.predicted or "error",
+                        " → ".join(r.agents) or "-",
+                        _excerpt(r.example.text, 50),
+                    ]
+                    for r in run_.rows
+                ],
+                numeric=False,
+            )
         escalated = sum(1 for r in run_.rows if r.escalated)
         lines += ["", f"Escalations: {escalated} of {scores.total} rows"]
-    lines.append(f"Clarifying questions: {scores.clarifying} of {scores.total} rows "
-                 f"({_pct(scores.clarifying_share)})")
+    lines.append(
+        f"Clarifying questions: {scores.clarifying} of {scores.total} rows "
+        f"({_pct(scores.clarifying_share)})"
+    )
     lines.append(f"Tool-policy violations: {len(run_.violations)}")
     lines += [f"  {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
     if scores.errors:
@@ -291,8 +358,10 @@ def format_summary(
         lines.append(f"Errors: {scores.errors} rows (first, {first.example.id}: {first.error})")
     if run_.rows and slowest_count:
         lines += ["", "Slowest rows:"]
-        lines += [f"  {r.example.id}  {r.latency_ms:8.1f} ms  {_excerpt(r.example.text)}"
-                  for r in slowest(run_.rows, slowest_count)]
+        lines += [
+            f"  {r.example.id}  {r.latency_ms:8.1f} ms  {_excerpt(r.example.text)}"
+            for r in slowest(run_.rows, slowest_count)
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -316,7 +385,7 @@ def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
     tickets = [t for t in tickets if t.text.strip()]
     rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]
     as_csv = out is not None and out.suffix.lower() == ".csv"
-    with (out.open("w", encoding="utf-8", newline="") if out else _stdout()) as stream:
+    with out.open("w", encoding="utf-8", newline="") if out else _stdout() as stream:
         if as_csv:
             writer = csv.writer(stream)
             writer.writerow(["id", "text", "department"])
@@ -331,8 +400,11 @@ def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
         notes.append(f"{unlabelled} without a department (unlabelled rows)")
     if empty:
         notes.append(f"{len(empty)} left out: no text ({', '.join(f'#{t.id}' for t in empty)})")
-    print(f"Exported {len(rows)} tickets resolved in the last {days} days to "
-          f"{out or 'stdout'} ({'; '.join(notes)}).", file=sys.stderr)
+    print(
+        f"Exported {len(rows)} tickets resolved in the last {days} days to "
+        f"{out or 'stdout'} ({'; '.join(notes)}).",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -33,8 +33,11 @@ def http_app(runtime: DeskRuntime) -> web.Application:
         except Exception:
             database = False
         ready = database and runtime.slack_ready
-        body = {"status": "ready" if ready else "not ready", "database": database,
-                "slack": runtime.slack_ready}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "database": database,
+            "slack": runtime.slack_ready,
+        }
         return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application(client_max_size=1024**2)

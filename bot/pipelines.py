@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 REPORT_EVENT_TYPE = "support_desk_report"
 SECTION_CHARS = 2900  # a section block holds 3000 characters
-CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived",
-                         "restricted_action", "cannot_dm_bot"})
+CANNOT_POST = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
+)
 KIND_LABELS = {"research": "Research", "debate": "Debate", "support-report": "Support report"}
 ICONS = {
     "running": ":hourglass_flowing_sand:",
@@ -96,8 +97,11 @@ class PipelineRunner:
         try:
             return await self._run(item, caller)
         except SlackApiError as exc:  # the user was told "working on it": say it went wrong
-            await _tell(item, "Sorry, I couldn't post the result in Slack "
-                              f"({exc.response.get('error')}). Please try again later.")
+            await _tell(
+                item,
+                "Sorry, I couldn't post the result in Slack "
+                f"({exc.response.get('error')}). Please try again later.",
+            )
             raise
 
     async def _run(self, item: InboxItem, caller: Caller) -> str | None:
@@ -110,8 +114,12 @@ class PipelineRunner:
             raise ValueError(f"unknown pipeline {kind!r}")
         reports = self.store.reports
         report = await reports.start(
-            inbox_id=item.id, kind=kind, user_id=item.user_id, channel=item.channel,
-            title=pipeline_title(kind, args), request=item.text,
+            inbox_id=item.id,
+            kind=kind,
+            user_id=item.user_id,
+            channel=item.channel,
+            title=pipeline_title(kind, args),
+            request=item.text,
         )
         extra["report_id"] = report.id
         if report.delivered_at is not None:
@@ -119,8 +127,13 @@ class PipelineRunner:
             return report.message_ts
         if not report.finished:
             progress = await self._progress(report, item)
-            context = DeskContext(store=self.store, caller=caller, ticket_id=0,
-                                  channel=report.channel, thread_ts=item.thread_ts)
+            context = DeskContext(
+                store=self.store,
+                caller=caller,
+                ticket_id=0,
+                channel=report.channel,
+                thread_ts=item.thread_ts,
+            )
             try:
                 result = await self._execute(kind, args, context, progress)
             except asyncio.CancelledError:
@@ -128,17 +141,26 @@ class PipelineRunner:
             except Exception as exc:  # a bug or an outage: the user still gets a clear note
                 log.exception("pipeline failed", extra=extra)
                 result = PipelineResult(
-                    kind=kind, title=report.title, markdown="",
+                    kind=kind,
+                    title=report.title,
+                    markdown="",
                     notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
                 )
             finally:
                 await progress.close()
             report = await reports.finish(
-                report.id, status=result.status, title=result.title, body=result.markdown,
-                notes=result.notes, steps=result.step_dicts(), data=result.data(),
+                report.id,
+                status=result.status,
+                title=result.title,
+                body=result.markdown,
+                notes=result.notes,
+                steps=result.step_dicts(),
+                data=result.data(),
             )
-            log.info("pipeline finished", extra={**extra, "status": report.status,
-                                                 "steps": len(report.steps)})
+            log.info(
+                "pipeline finished",
+                extra={**extra, "status": report.status, "steps": len(report.steps)},
+            )
         return await self._deliver(report, item)
 
     async def _execute(
@@ -149,12 +171,15 @@ class PipelineRunner:
         progress: ProgressMessage,
     ) -> PipelineResult:
         if kind == "research":
-            return await self.pipelines.research(str(args["topic"]), context=context,
-                                                 progress=progress)
+            return await self.pipelines.research(
+                str(args["topic"]), context=context, progress=progress
+            )
         if kind == "debate":
             return await self.pipelines.debate(
-                str(args["question"]), rounds=int(args.get("rounds", DEFAULT_ROUNDS)),
-                context=context, progress=progress,
+                str(args["question"]),
+                rounds=int(args.get("rounds", DEFAULT_ROUNDS)),
+                context=context,
+                progress=progress,
             )
         return await self.pipelines.support_report(
             days=int(args.get("days", DEFAULT_DAYS)), context=context, progress=progress
@@ -164,8 +189,9 @@ class PipelineRunner:
 
     async def _progress(self, report: Report, item: InboxItem) -> ProgressMessage:
         resumed = report.message_ts is not None
-        progress = ProgressMessage(self.slack, report, self.options.update_interval_s,
-                                   resumed=resumed)
+        progress = ProgressMessage(
+            self.slack, report, self.options.update_interval_s, resumed=resumed
+        )
         text, blocks = progress.render()
         if report.message_ts is not None:
             await self.slack.update_message(report.channel, report.message_ts, text, blocks)
@@ -182,20 +208,31 @@ class PipelineRunner:
         metadata = {"event_type": REPORT_EVENT_TYPE, "event_payload": {"report": report.id}}
         try:
             response = await self.slack.client.chat_postMessage(
-                channel=report.channel, text=text, blocks=blocks, metadata=metadata,
+                channel=report.channel,
+                text=text,
+                blocks=blocks,
+                metadata=metadata,
                 unfurl_links=False,
             )
         except SlackApiError as exc:
             if exc.response.get("error") not in CANNOT_POST:
                 raise
-            log.info("cannot post in the channel; using the DM",
-                     extra={"channel": report.channel, "error": exc.response.get("error")})
+            log.info(
+                "cannot post in the channel; using the DM",
+                extra={"channel": report.channel, "error": exc.response.get("error")},
+            )
             response = await self.slack.client.chat_postMessage(
-                channel=report.user_id, text=text, blocks=blocks, metadata=metadata,
+                channel=report.user_id,
+                text=text,
+                blocks=blocks,
+                metadata=metadata,
                 unfurl_links=False,
             )
-            await _tell(item, f"I can't post in <#{report.channel}>, so the result will be in "
-                              "our direct messages.")
+            await _tell(
+                item,
+                f"I can't post in <#{report.channel}>, so the result will be in "
+                "our direct messages.",
+            )
         return str(response["channel"]), str(response["ts"])
 
     # ---- the report -----------------------------------------------------------------------
@@ -214,27 +251,35 @@ class PipelineRunner:
             report = await self.store.reports.get(report.id) or report
         assert ts is not None
         if long and report.file_id is None:
-            found = await self._find_file(report.channel, ts, filename) if item.attempts > 1 \
-                else None
+            found = (
+                await self._find_file(report.channel, ts, filename) if item.attempts > 1 else None
+            )
             file_id = found or await self._upload(report, ts, filename)
             await self.store.reports.set_file(report.id, file_id)
         await self.store.reports.mark_delivered(report.id)
-        log.info("report delivered", extra={"report_id": report.id, "channel": report.channel,
-                                            "file": long})
+        log.info(
+            "report delivered",
+            extra={"report_id": report.id, "channel": report.channel, "file": long},
+        )
         return ts
 
     async def _upload(self, report: Report, ts: str, filename: str) -> str:
         response = await self.slack.client.files_upload_v2(
-            channel=report.channel, thread_ts=ts, content=report.body, filename=filename,
-            title=report.title, initial_comment="The full report, as a Markdown file.",
+            channel=report.channel,
+            thread_ts=ts,
+            content=report.body,
+            filename=filename,
+            title=report.title,
+            initial_comment="The full report, as a Markdown file.",
         )
         return str(response["files"][0]["id"])
 
     async def _find_file(self, channel: str, ts: str, filename: str) -> str | None:
         """A file of the report already uploaded in its thread (before a restart)."""
         try:
-            response = await self.slack.client.conversations_replies(channel=channel, ts=ts,
-                                                                     limit=200)
+            response = await self.slack.client.conversations_replies(
+                channel=channel, ts=ts, limit=200
+            )
         except SlackApiError:
             return None
         for message in response.get("messages") or []:
@@ -250,15 +295,25 @@ class PipelineRunner:
             raise ValueError(f"report #{source_id} cannot be re-posted by {item.user_id}")
         reports = self.store.reports
         report = await reports.start(
-            inbox_id=item.id, kind=source.kind, user_id=item.user_id, channel=item.channel,
-            title=source.title, request=item.text, source_id=source.id,
+            inbox_id=item.id,
+            kind=source.kind,
+            user_id=item.user_id,
+            channel=item.channel,
+            title=source.title,
+            request=item.text,
+            source_id=source.id,
         )
         if report.delivered_at is not None:
             return str(report.message_ts)
         if not report.finished:
             report = await reports.finish(
-                report.id, status=source.status, title=source.title, body=source.body,
-                notes=source.notes, steps=source.steps, data=source.data,
+                report.id,
+                status=source.status,
+                title=source.title,
+                body=source.body,
+                notes=source.notes,
+                steps=source.steps,
+                data=source.data,
             )
         return await self._deliver(report, item)
 
@@ -321,16 +376,19 @@ class ProgressMessage:
     def render(self) -> tuple[str, list[dict[str, Any]]]:
         title = self.report.title
         if self.steps:
-            lines = [_step_line(e.step, e.status, e.elapsed_s, e.detail)
-                     for e in self.steps.values()]
+            lines = [
+                _step_line(e.step, e.status, e.elapsed_s, e.detail) for e in self.steps.values()
+            ]
         else:
-            lines = [":hourglass_flowing_sand: Resuming after a restart…" if self.resumed
-                     else ":hourglass_flowing_sand: Starting…"]
+            lines = [
+                ":hourglass_flowing_sand: Resuming after a restart…"
+                if self.resumed
+                else ":hourglass_flowing_sand: Starting…"
+            ]
         state = f"working… {seconds(self.total_s)} so far" if self.steps else "working…"
         blocks = [
             _section(f"*{_escape(title)}*\n" + "\n".join(lines)),
-            _context(f"Requested by <@{self.report.user_id}> · {state} · "
-                     f"report #{self.report.id}"),
+            _context(f"Requested by <@{self.report.user_id}> · {state} · report #{self.report.id}"),
         ]
         return f"{title} — working on it", blocks
 
@@ -340,27 +398,40 @@ def report_message(report: Report, filename: str | None) -> tuple[str, list[dict
     label = KIND_LABELS.get(report.kind, report.kind)
     took = (report.finished_at or report.created_at) - report.created_at
     status = {"partial": " · partial", "failed": " · failed"}.get(report.status, "")
-    made = (f"re-post of report #{report.source_id}" if report.source_id is not None
-            else f"{len(report.steps)} steps in {seconds(took)} · report #{report.id}")
+    made = (
+        f"re-post of report #{report.source_id}"
+        if report.source_id is not None
+        else f"{len(report.steps)} steps in {seconds(took)} · report #{report.id}"
+    )
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": report.title[:150],
-                                    "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": report.title[:150], "emoji": True},
+        },
         _context(f"{label} · requested by <@{report.user_id}> · {made}{status}"),
     ]
     if report.notes:
-        lead = (":warning: *Not everything finished.* What did finish is below."
-                if report.body.strip() else f":x: *The {label.lower()} could not be finished.*")
+        lead = (
+            ":warning: *Not everything finished.* What did finish is below."
+            if report.body.strip()
+            else f":x: *The {label.lower()} could not be finished.*"
+        )
         blocks.append(_section(lead + "\n" + "\n".join(f"• {_escape(n)}" for n in report.notes)))
     body = to_mrkdwn(_H1.sub("", report.body, count=1))
     if body.strip():
         parts = split_message(body, limit=SECTION_CHARS, max_parts=40)
         blocks.extend(_section(part) for part in parts[: 1 if filename else 40] if part.strip())
     if filename:
-        blocks.append(_section(f":page_facing_up: The report is longer than a message: the "
-                               f"whole of it is in `{filename}`, in this message's thread."))
+        blocks.append(
+            _section(
+                f":page_facing_up: The report is longer than a message: the "
+                f"whole of it is in `{filename}`, in this message's thread."
+            )
+        )
     if report.steps:
-        summary = " · ".join(_step_line(s["name"], s["status"], s["seconds"], None)
-                             for s in report.steps)
+        summary = " · ".join(
+            _step_line(s["name"], s["status"], s["seconds"], None) for s in report.steps
+        )
         blocks.append(_context(summary))
     return f"{report.title} — report #{report.id}", blocks[:50]
 

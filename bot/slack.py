@@ -134,8 +134,12 @@ class SlackGateway:
     ) -> str:
         """Post mrkdwn (not Markdown) in a thread; `broadcast` shows it in the channel too."""
         response = await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
-            reply_broadcast=broadcast, unfurl_links=False,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            reply_broadcast=broadcast,
+            unfurl_links=False,
         )
         return str(response["ts"])
 

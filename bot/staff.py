@@ -186,8 +186,10 @@ class StaffDesk:
         try:
             await self.slack.post_in_thread(ticket.channel, ticket.thread_ts, text, prompt)
         except SlackApiError as exc:
-            log.warning("could not ask for a rating",
-                        extra={**self._extra(ticket), "error": exc.response.get("error")})
+            log.warning(
+                "could not ask for a rating",
+                extra={**self._extra(ticket), "error": exc.response.get("error")},
+            )
         return Outcome(True)
 
     async def set_priority(self, ticket_id: int, priority: str, user_id: str) -> Outcome:
@@ -217,8 +219,10 @@ class StaffDesk:
         if ticket is None:
             return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
         if changed:
-            log.info("department corrected",
-                     extra=self._extra(ticket, staff=user_id, department=department))
+            log.info(
+                "department corrected",
+                extra=self._extra(ticket, staff=user_id, department=department),
+            )
             await self._refresh(ticket, notice=False)
         return Outcome(True)
 
@@ -253,7 +257,8 @@ class StaffDesk:
             )
         if notice and escalation.notice_ts and escalation.notice_text:
             await self.slack.update_message(
-                ticket.channel, escalation.notice_ts,
+                ticket.channel,
+                escalation.notice_ts,
                 blocks.notice_update(escalation.notice_text, ticket),
             )
 
@@ -288,8 +293,9 @@ class StaffDesk:
         for missed in await tickets.unannounced(older_than=now - ANNOUNCE_GRACE_S):
             ticket = await tickets.get(missed.ticket_id)
             if ticket is not None:
-                log.info("posting an escalation that was never announced",
-                         extra=self._extra(ticket))
+                log.info(
+                    "posting an escalation that was never announced", extra=self._extra(ticket)
+                )
                 await self.announce(ticket)
         sent = 0
         for escalation in await tickets.due_reminders(now=now, every_s=every):
@@ -306,8 +312,10 @@ class StaffDesk:
                 escalation.staff_channel, escalation.staff_ts, text, broadcast=True
             )
             sent += 1
-            log.info("reminded staff", extra={**self._extra(ticket),
-                                              "reminder": escalation.reminders + 1})
+            log.info(
+                "reminded staff",
+                extra={**self._extra(ticket), "reminder": escalation.reminders + 1},
+            )
         return sent
 
     async def run_reminders(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
@@ -348,8 +356,11 @@ class StaffDesk:
 
     @staticmethod
     def _extra(ticket: Ticket, **more: object) -> dict[str, object]:
-        return {"slack_thread": f"{ticket.channel}:{ticket.thread_ts}", "ticket_id": ticket.id,
-                **more}
+        return {
+            "slack_thread": f"{ticket.channel}:{ticket.thread_ts}",
+            "ticket_id": ticket.id,
+            **more,
+        }
 
 
 _NOT_STAFF = (
@@ -362,8 +373,10 @@ def _why_not_claimed(ticket: Ticket, user_id: str) -> str:
     if ticket.status == "claimed" and ticket.assignee == user_id:
         return f"You already have ticket #{ticket.id}."
     if ticket.status == "claimed":
-        return (f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
-                "Ask them if you'd like to take it over.")
+        return (
+            f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
+            "Ask them if you'd like to take it over."
+        )
     if ticket.status == "resolved":
         return f"Ticket #{ticket.id} is already resolved."
     return f"Ticket #{ticket.id} is not waiting for a person any more (it is {ticket.status})."

@@ -204,8 +204,9 @@ class Worker:
                 item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
             )
         caller = await self._caller(item.user_id)
-        turn = Turn(item.id, item.channel, item.thread_ts, caller, item.text,
-                    resumed=item.attempts > 1)
+        turn = Turn(
+            item.id, item.channel, item.thread_ts, caller, item.text, resumed=item.attempts > 1
+        )
         async with self._working_indicator(item):
             outcome = await self.desk.handle(turn)
         extra["ticket_id"] = outcome.ticket.id
@@ -218,13 +219,20 @@ class Worker:
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
         if outcome.escalation is not None and self.staff is not None:
             await self.staff.announce(
-                outcome.ticket, caller=caller, agent_path=outcome.agent_path,
-                notice_ts=reply_ts, notice_markdown=text,
+                outcome.ticket,
+                caller=caller,
+                agent_path=outcome.agent_path,
+                notice_ts=reply_ts,
+                notice_markdown=text,
             )
         log.info(
             "answered",
-            extra={**extra, "agents": outcome.agent_path, "reply_ts": reply_ts,
-                   "latency_ms": round((time.time() - item.received_at) * 1000)},
+            extra={
+                **extra,
+                "agents": outcome.agent_path,
+                "reply_ts": reply_ts,
+                "latency_ms": round((time.time() - item.received_at) * 1000),
+            },
         )
         return reply_ts
 

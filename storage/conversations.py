@@ -108,9 +108,7 @@ class ConversationRepo:
 
     async def clear(self, thread_key: str) -> None:
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM conversation_items WHERE thread_key = ?", (thread_key,)
-            )
+            await conn.execute("DELETE FROM conversation_items WHERE thread_key = ?", (thread_key,))
             await conn.execute("DELETE FROM thread_summaries WHERE thread_key = ?", (thread_key,))
 
 
@@ -119,9 +117,7 @@ def _text_of(item: Item) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        )
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
 
 

@@ -108,8 +108,17 @@ class InboxRepo:
             " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
             "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
             " ON CONFLICT DO NOTHING",
-            (channel, ts, ts, user_id, text, json.dumps(payload), time.time(),
-             user_id, max_open_per_user),
+            (
+                channel,
+                ts,
+                ts,
+                user_id,
+                text,
+                json.dumps(payload),
+                time.time(),
+                user_id,
+                max_open_per_user,
+            ),
         )
         return new_id or None
 

@@ -127,8 +127,9 @@ class TicketDigestRow:
     def line(self) -> str:
         parts = [f"#{self.id}", self.department or "unrouted", self.status]
         if self.escalated:
-            parts.append(f"escalated ({self.escalation_reason})" if self.escalation_reason
-                         else "escalated")
+            parts.append(
+                f"escalated ({self.escalation_reason})" if self.escalation_reason else "escalated"
+            )
         if self.rating is not None:
             parts.append(f"rated {self.rating}/5")
         return f"- [{', '.join(parts)}] {self.subject}"
@@ -155,8 +156,7 @@ class ReportRepo:
         await self._db.execute(
             "INSERT INTO reports (inbox_id, source_id, kind, user_id, channel, title, request,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (inbox_id) DO NOTHING",
-            (inbox_id, source_id, kind, user_id, channel, title[:300], request[:4000],
-             time.time()),
+            (inbox_id, source_id, kind, user_id, channel, title[:300], request[:4000], time.time()),
         )
         row = await self._db.fetchone("SELECT * FROM reports WHERE inbox_id = ?", (inbox_id,))
         assert row is not None
@@ -185,8 +185,16 @@ class ReportRepo:
         await self._db.execute(
             "UPDATE reports SET status = ?, title = ?, body = ?, notes = ?, steps = ?, data = ?,"
             " finished_at = ? WHERE id = ?",
-            (status, title[:300], body, json.dumps(notes), json.dumps(steps),
-             json.dumps(data, default=str), time.time(), report_id),
+            (
+                status,
+                title[:300],
+                body,
+                json.dumps(notes),
+                json.dumps(steps),
+                json.dumps(data, default=str),
+                time.time(),
+                report_id,
+            ),
         )
         report = await self.get(report_id)
         assert report is not None

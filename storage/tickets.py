@@ -171,8 +171,7 @@ class TicketRepo:
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
-                (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now,
-                 now),
+                (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now, now),
             )
             if cursor.rowcount != 1:
                 return False
@@ -221,12 +220,23 @@ class TicketRepo:
             " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END"
             " WHERE id = ? AND status != ?",
             (status, now, responded, now, status, now, ticket_id, status),
-            ticket_id=ticket_id, status=status, actor=actor, note=note, at=now,
+            ticket_id=ticket_id,
+            status=status,
+            actor=actor,
+            note=note,
+            at=now,
         )
 
     async def _transition(
-        self, update: str, params: tuple[object, ...], *, ticket_id: int, status: str,
-        actor: str | None, note: str | None, at: float,
+        self,
+        update: str,
+        params: tuple[object, ...],
+        *,
+        ticket_id: int,
+        status: str,
+        actor: str | None,
+        note: str | None,
+        at: float,
     ) -> bool:
         """Run a guarded UPDATE; when it changed the ticket, record the transition with it."""
 
@@ -305,8 +315,14 @@ class TicketRepo:
             "UPDATE escalations SET agent_path = ?, department = ?, thread_link = ?,"
             " notice_ts = COALESCE(?, notice_ts), notice_text = COALESCE(?, notice_text)"
             " WHERE id = ?",
-            (json.dumps(agent_path), department, thread_link, notice_ts, notice_text,
-             escalation_id),
+            (
+                json.dumps(agent_path),
+                department,
+                thread_link,
+                notice_ts,
+                notice_text,
+                escalation_id,
+            ),
         )
 
     # ---- staff: claim, resolve, priority -----------------------------------------------
@@ -323,7 +339,11 @@ class TicketRepo:
             "UPDATE tickets SET status = 'claimed', assignee = ?, claimed_at = ?,"
             " updated_at = ? WHERE id = ? AND status = 'escalated'",
             (staff_user, now, now, ticket_id),
-            ticket_id=ticket_id, status="claimed", actor=staff_user, note=note, at=now,
+            ticket_id=ticket_id,
+            status="claimed",
+            actor=staff_user,
+            note=note,
+            at=now,
         )
         return claimed, await self.get(ticket_id)
 
@@ -336,7 +356,11 @@ class TicketRepo:
             "UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
             " assignee = COALESCE(assignee, ?) WHERE id = ? AND status != 'resolved'",
             (now, now, staff_user, ticket_id),
-            ticket_id=ticket_id, status="resolved", actor=staff_user, note=note, at=now,
+            ticket_id=ticket_id,
+            status="resolved",
+            actor=staff_user,
+            note=note,
+            at=now,
         )
         return resolved, await self.get(ticket_id)
 
@@ -367,8 +391,12 @@ class TicketRepo:
             conn.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                 " VALUES (?, 'department', ?, ?, ?)",
-                (ticket_id, staff_user,
-                 f"department corrected: {row[0] or 'none'} → {department}", now),
+                (
+                    ticket_id,
+                    staff_user,
+                    f"department corrected: {row[0] or 'none'} → {department}",
+                    now,
+                ),
             )
             return True
 
@@ -386,8 +414,9 @@ class TicketRepo:
             (since,),
         )
         return [
-            LabelledTicket(r["id"], r["text"], r["department"], bool(r["corrected"]),
-                           r["resolved_at"])
+            LabelledTicket(
+                r["id"], r["text"], r["department"], bool(r["corrected"]), r["resolved_at"]
+            )
             for r in rows
         ]
 

@@ -53,8 +53,17 @@ class ServeProcess:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--http", "--host", "127.0.0.1",
-            "--port", str(self.port), env=self.env, cwd=ROOT,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            env=self.env,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as session:
@@ -76,25 +85,28 @@ class ServeProcess:
 
 def serve_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
-        "SUPPORT_CHANNELS": "C_SUPPORT",
-        "ESCALATION_CHANNEL": "C_STAFF",
-        "SUPPORT_DESK_DB": str(tmp_path / "desk.db"),
-        "OPENAI_BASE_URL": model.url,
-        "OPENAI_API_KEY": "sk-test",
-        "SHUTDOWN_GRACE_S": "10",
-        "LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.url,
+            "SUPPORT_CHANNELS": "C_SUPPORT",
+            "ESCALATION_CHANNEL": "C_STAFF",
+            "SUPPORT_DESK_DB": str(tmp_path / "desk.db"),
+            "OPENAI_BASE_URL": model.url,
+            "OPENAI_API_KEY": "sk-test",
+            "SHUTDOWN_GRACE_S": "10",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 async def wait_for_replies(slack: FakeSlack, ts: str, count: int, timeout_s: float) -> None:
     await slack.wait_for(
         lambda method, params: method == "chat.postMessage" and params.get("thread_ts") == ts,
-        timeout=timeout_s, count=count,
+        timeout=timeout_s,
+        count=count,
     )
 
 
@@ -143,16 +155,24 @@ async def test_resumed_message_already_answered_in_slack_is_not_answered_again(
     # A desk accepted a message, claimed it, posted the answer, then died before recording it.
     store = await Store.open(tmp_path / "desk.db")
     inbox_id = await store.inbox.accept(
-        kind="message", channel="C_SUPPORT", ts="1700000000.000100",
-        thread_ts="1700000000.000100", user_id="U_ALICE", text="hello",
+        kind="message",
+        channel="C_SUPPORT",
+        ts="1700000000.000100",
+        thread_ts="1700000000.000100",
+        user_id="U_ALICE",
+        text="hello",
     )
     assert inbox_id is not None
     assert [item.id for item in await store.inbox.claim(10)] == [inbox_id]
     await store.close()
     slack.inject_message("C_SUPPORT", "U_ALICE", "hello", ts="1700000000.000100")
     slack.inject_message(
-        "C_SUPPORT", "U_BOT", "the answer posted before the crash", ts="1700000000.000200",
-        thread_ts="1700000000.000100", bot_id="B_BOT",
+        "C_SUPPORT",
+        "U_BOT",
+        "the answer posted before the crash",
+        ts="1700000000.000200",
+        thread_ts="1700000000.000100",
+        bot_id="B_BOT",
         metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": inbox_id}},
     )
 
@@ -167,17 +187,21 @@ async def test_same_event_delivered_many_times_at_once(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
     desk = await start_desk(**openai_settings(model))
-    event = {"type": "message", "user": "U_ALICE", "text": "double?", "channel": "C_SUPPORT",
-             "ts": "1700000001.000100", "channel_type": "channel"}
+    event = {
+        "type": "message",
+        "user": "U_ALICE",
+        "text": "double?",
+        "channel": "C_SUPPORT",
+        "ts": "1700000001.000100",
+        "channel_type": "channel",
+    }
     sends = [desk.events.send_event(event, event_id="EvSAME") for _ in range(10)]
     assert {status for status, _, _ in await asyncio.gather(*sends)} == {200}
     await desk.settle()
     assert len(desk.slack.replies_in("C_SUPPORT", "1700000001.000100")) == 1
 
 
-async def test_threads_in_order_and_in_parallel(
-    start_desk: DeskFactory, model: FakeOpenAI
-) -> None:
+async def test_threads_in_order_and_in_parallel(start_desk: DeskFactory, model: FakeOpenAI) -> None:
     model.latency_s = 0.05
     desk = await start_desk(**openai_settings(model))
     _, _, a = await desk.events.message("U_ALICE", "thread A message 0")
@@ -295,8 +319,9 @@ async def test_provider_outage_falls_back_to_backup_then_offline(
 async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "prune.db")
     ids = [
-        await store.inbox.accept(kind="message", channel="C1", ts=f"1.{n}", thread_ts=f"1.{n}",
-                                 user_id="U1", text="hi")
+        await store.inbox.accept(
+            kind="message", channel="C1", ts=f"1.{n}", thread_ts=f"1.{n}", user_id="U1", text="hi"
+        )
         for n in range(3)
     ]
     claimed = await store.inbox.claim(10)
@@ -313,8 +338,9 @@ async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
 async def test_ticket_numbers_stay_consecutive(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "numbers.db")
     opened = [
-        await store.tickets.open_for_thread(channel="C1", thread_ts=ts, user_id="U1",
-                                            subject="s", customer_id=None)
+        await store.tickets.open_for_thread(
+            channel="C1", thread_ts=ts, user_id="U1", subject="s", customer_id=None
+        )
         for ts in ("1.0", "1.0", "2.0")
     ]
     assert [(t.id, new) for t, new in opened] == [(1, True), (1, False), (2, True)]

@@ -35,17 +35,32 @@ from tests.test_staff import action_ids, block_text, click, escalation_steps, st
 
 # Rows the offline engine routes right, one or more per department.
 SAMPLE = [
-    {"id": "a1", "text": "I was charged twice for invoice INV-2001, can you check?",
-     "dept": "billing"},
+    {
+        "id": "a1",
+        "text": "I was charged twice for invoice INV-2001, can you check?",
+        "dept": "billing",
+    },
     {"id": "a2", "text": "good morning", "dept": "clarify"},
     {"id": "a3", "text": "I want to talk to a human please", "dept": "human"},
-    {"id": "a4", "text": "The API returns 500 errors on every call since this morning",
-     "dept": "tech"},
+    {
+        "id": "a4",
+        "text": "The API returns 500 errors on every call since this morning",
+        "dept": "tech",
+    },
     {"id": "a5", "text": "How much does the Business plan cost per month?", "dept": "sales"},
     {"id": "a6", "text": "Can I get a refund for ORD-1001?", "dept": "billing"},
 ]
-ROW_KEYS = {"id", "predicted", "expected", "agents", "tools", "escalated",
-            "clarifying_question", "latency_ms", "error"}
+ROW_KEYS = {
+    "id",
+    "predicted",
+    "expected",
+    "agents",
+    "tools",
+    "escalated",
+    "clarifying_question",
+    "latency_ms",
+    "error",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -67,11 +82,14 @@ def eval_main(*argv: str) -> int:
 
 
 def test_jsonl_and_csv_give_the_same_rows(tmp_path: Path) -> None:
-    jsonl = write_jsonl(tmp_path / "set.jsonl", [
-        {"id": "r1", "text": "Refund ORD-1001, please", "dept": "billing"},
-        {"id": 2, "text": "the app, it crashes\nwhen I log in", "dept": "Tech"},
-        {"id": "r3", "text": "hello"},  # unlabelled
-    ])
+    jsonl = write_jsonl(
+        tmp_path / "set.jsonl",
+        [
+            {"id": "r1", "text": "Refund ORD-1001, please", "dept": "billing"},
+            {"id": 2, "text": "the app, it crashes\nwhen I log in", "dept": "Tech"},
+            {"id": "r3", "text": "hello"},  # unlabelled
+        ],
+    )
     csv_file = tmp_path / "set.csv"
     csv_file.write_text(
         "\ufeffID,Text,Department\n"  # Excel's BOM, capitalised headers
@@ -101,23 +119,41 @@ def test_jsonl_and_csv_give_the_same_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("a.jsonl", '{"id": "1", "text": "hi", "dept": "billing"}\n'
-                    '{"id": "2", "text": "refund", "dept": "finance"}\n',
-         "a.jsonl line 2: unknown department 'finance'"),
-        ("a.jsonl", '{"id": "1", "text": "hi"}\n\n{"id": "2", "text": "   "}\n',
-         "a.jsonl line 3: empty text"),
-        ("a.jsonl", '{"id": "1", "text": "hi"}\n{"id": "2", "text": "oops"\n',
-         "a.jsonl line 2: not valid JSON"),
+        (
+            "a.jsonl",
+            '{"id": "1", "text": "hi", "dept": "billing"}\n'
+            '{"id": "2", "text": "refund", "dept": "finance"}\n',
+            "a.jsonl line 2: unknown department 'finance'",
+        ),
+        (
+            "a.jsonl",
+            '{"id": "1", "text": "hi"}\n\n{"id": "2", "text": "   "}\n',
+            "a.jsonl line 3: empty text",
+        ),
+        (
+            "a.jsonl",
+            '{"id": "1", "text": "hi"}\n{"id": "2", "text": "oops"\n',
+            "a.jsonl line 2: not valid JSON",
+        ),
         ("a.jsonl", '["text", "billing"]\n', "a.jsonl line 1: expected a JSON object"),
         ("a.jsonl", '{"id": "1", "dept": "tech"}\n', 'a.jsonl line 1: no "text"'),
-        ("a.jsonl", '{"id": "x", "text": "a"}\n{"id": "x", "text": "b"}\n',
-         "a.jsonl line 2: duplicate id 'x' (first on line 1)"),
+        (
+            "a.jsonl",
+            '{"id": "x", "text": "a"}\n{"id": "x", "text": "b"}\n',
+            "a.jsonl line 2: duplicate id 'x' (first on line 1)",
+        ),
         ("a.jsonl", "\n\n", "a.jsonl: no rows"),
         ("a.csv", "question,department\nhi,billing\n", "a.csv line 1: the header has no `text`"),
-        ("a.csv", "text,department\nhi,billing\nrefund,billing,extra\n",
-         "a.csv line 3: expected 2 fields"),
-        ("a.csv", "text,department\nhi,billing\nmy card,payments\n",
-         "a.csv line 3: unknown department 'payments'"),
+        (
+            "a.csv",
+            "text,department\nhi,billing\nrefund,billing,extra\n",
+            "a.csv line 3: expected 2 fields",
+        ),
+        (
+            "a.csv",
+            "text,department\nhi,billing\nmy card,payments\n",
+            "a.csv line 3: unknown department 'payments'",
+        ),
         ("a.csv", "id,text,department\n1,,billing\n", "a.csv line 2: empty text"),
     ],
 )
@@ -241,16 +277,30 @@ async def test_whole_file_runs_in_one_desk_concurrently_with_model(
         return desk
 
     monkeypatch.setattr(eval_cli, "open_desk", counting_open_desk)
-    rows = [{"id": f"m{i}", "text": text, "dept": dept} for i, (text, dept) in enumerate(
-        [("my invoice is wrong", "billing"), ("the api returns an error", "tech"),
-         ("how much is the pro plan", "sales")] * 4)]
+    rows = [
+        {"id": f"m{i}", "text": text, "dept": dept}
+        for i, (text, dept) in enumerate(
+            [
+                ("my invoice is wrong", "billing"),
+                ("the api returns an error", "tech"),
+                ("how much is the pro plan", "sales"),
+            ]
+            * 4
+        )
+    ]
     path = write_jsonl(tmp_path / "model.jsonl", rows)
     async with FakeOpenAI(latency_s=0.25) as model:
-        settings = load_settings(_env_file=None, openai_base_url=model.url,
-                                 support_desk_db=tmp_path / "unused.db")
+        settings = load_settings(
+            _env_file=None, openai_base_url=model.url, support_desk_db=tmp_path / "unused.db"
+        )
         args = argparse.Namespace(
-            model="fake-model", router="handoffs", concurrency=12, jsonl=True,
-            min_accuracy=0.9, email="alice@northwind.example", slowest=3,
+            model="fake-model",
+            router="handoffs",
+            concurrency=12,
+            jsonl=True,
+            min_accuracy=0.9,
+            email="alice@northwind.example",
+            slowest=3,
         )
         started = time.perf_counter()
         code = await eval_cli.evaluate(settings, args, path, load_examples(path))
@@ -298,9 +348,12 @@ async def test_violating_scripted_run_is_counted(
     monkeypatch.setattr(refunds, "REFUND_WINDOW_DAYS", 90)  # the tool drifts; the audit not
     examples = [Example("v1", "Please refund ORD-1004", "billing", 1)]
     run, _ = await _scripted_run(
-        tmp_path, examples,
-        *_refund_steps("ORD-1004", "Refunded. By the way, Bob Martin (bob@contoso.example) "
-                                   "still owes INV-2005."),
+        tmp_path,
+        examples,
+        *_refund_steps(
+            "ORD-1004",
+            "Refunded. By the way, Bob Martin (bob@contoso.example) still owes INV-2005.",
+        ),
     )
     assert [r.tools for r in run.rows] == [["issue_refund"]]
     kinds = sorted((v.row_id, v.kind) for v in run.violations)
@@ -316,7 +369,8 @@ async def test_policy_kept_and_user_given_ids_are_not_violations(tmp_path: Path)
         Example("c2", "what is pay 3003? my bank shows it", "billing", 2),
     ]
     run, model = await _scripted_run(
-        tmp_path, examples,
+        tmp_path,
+        examples,
         *_refund_steps("ORD-1004", "That order is outside the 30-day window."),
         handoff("billing_specialist"),
         [assistant_message("I couldn't find PAY-3003 on your account.")],
@@ -335,15 +389,19 @@ class _Sink:
 
 
 async def test_export_labels_follow_staff_correction(
-    start_desk: DeskFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    start_desk: DeskFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
     store = desk.runtime.store
-    opening = ("I want to talk to a human please: our invoice INV-2001 lists 32 seats but we "
-               "only have 20 people, and this has been going on for three months now, which is "
-               "a lot of money for a company our size.")
+    opening = (
+        "I want to talk to a human please: our invoice INV-2001 lists 32 seats but we "
+        "only have 20 people, and this has been going on for three months now, which is "
+        "a lot of money for a company our size."
+    )
     assert len(opening) > 120  # longer than the ticket's subject
     _, _, event = await desk.events.message("U_ALICE", opening)
     await desk.settle()
@@ -360,8 +418,13 @@ async def test_export_labels_follow_staff_correction(
     await click(desk, "U_ERIN", "ticket_department", f"{ticket.id}:billing", message)
     corrected = staff_message(desk)
     assert "billing (corrected; the desk said human)" in block_text(corrected)
-    [select] = [e for b in corrected["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == "ticket_department"]
+    [select] = [
+        e
+        for b in corrected["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "ticket_department"
+    ]
     assert select["initial_option"]["value"] == f"{ticket.id}:billing"
     *_, event_row = await store.tickets.events(ticket.id)
     assert (event_row.status, event_row.actor) == ("department", "U_ERIN")
@@ -396,8 +459,13 @@ async def test_model_that_is_down_fails_rows_instead_of_falling_back_offline(
         model.fail(500, times=100)
         settings = load_settings(_env_file=None, openai_base_url=model.url, model_timeout_s=5)
         args = argparse.Namespace(
-            model="fake-model", router="handoffs", concurrency=1, jsonl=False,
-            min_accuracy=None, email="alice@northwind.example", slowest=1,
+            model="fake-model",
+            router="handoffs",
+            concurrency=1,
+            jsonl=False,
+            min_accuracy=None,
+            email="alice@northwind.example",
+            slowest=1,
         )
         code = await eval_cli.evaluate(settings, args, path, load_examples(path))
     out = capsys.readouterr().out

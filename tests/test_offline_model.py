@@ -63,7 +63,10 @@ async def ask(
     customer = await store.business.customer_by_email(email)
     assert customer is not None
     ticket, _ = await store.tickets.open_for_thread(
-        channel="C1", thread_ts=thread_ts, user_id="U_ALICE", subject="t",
+        channel="C1",
+        thread_ts=thread_ts,
+        user_id="U_ALICE",
+        subject="t",
         customer_id=customer.id,
     )
     context = DeskContext(
@@ -75,7 +78,8 @@ async def ask(
     )
     agents = build_agents(lambda spec: OfflineModel(spec.name))
     session = (
-        None if turn is None
+        None
+        if turn is None
         else ThreadSession(store.conversations, context.thread_key, turn=turn, history_turns=8)
     )
     result = await Runner.run(
@@ -213,11 +217,17 @@ async def test_streaming_gives_the_same_answer(store: Store) -> None:
     ticket, _ = await store.tickets.open_for_thread(
         channel="C1", thread_ts="9.0", user_id="U_ALICE", subject="t", customer_id=customer.id
     )
-    context = DeskContext(store=store, caller=Caller("U_ALICE", ALICE, customer_id=customer.id),
-                          ticket_id=ticket.id, channel="C1", thread_ts="9.0")
+    context = DeskContext(
+        store=store,
+        caller=Caller("U_ALICE", ALICE, customer_id=customer.id),
+        ticket_id=ticket.id,
+        channel="C1",
+        thread_ts="9.0",
+    )
     agents = build_agents(lambda spec: OfflineModel(spec.name))
-    result = Runner.run_streamed(agents["triage"], "how much is the Business plan",
-                                 context=context, max_turns=10)
+    result = Runner.run_streamed(
+        agents["triage"], "how much is the Business plan", context=context, max_turns=10
+    )
     async for _ in result.stream_events():
         pass
     assert "$249.00/month" in str(result.final_output)
@@ -227,15 +237,29 @@ async def test_specialist_hands_over_when_nothing_helps() -> None:
     agents = build_agents(lambda spec: OfflineModel(spec.name))
     history = [
         {"role": "user", "content": "the frobnicator hums"},
-        {"type": "function_call", "name": "search_knowledge_base", "call_id": "c1",
-         "arguments": json.dumps({"query": "frobnicator hums"})},
-        {"type": "function_call_output", "call_id": "c1",
-         "output": 'No knowledge-base article matches "frobnicator hums".'},
+        {
+            "type": "function_call",
+            "name": "search_knowledge_base",
+            "call_id": "c1",
+            "arguments": json.dumps({"query": "frobnicator hums"}),
+        },
+        {
+            "type": "function_call_output",
+            "call_id": "c1",
+            "output": 'No knowledge-base article matches "frobnicator hums".',
+        },
     ]
     response = await OfflineModel("tech_support").get_response(
-        None, history, ModelSettings(), list(agents["tech_support"].tools), None,  # type: ignore[arg-type]
-        [handoff(agents["fallback"])], ModelTracing.DISABLED,
-        previous_response_id=None, conversation_id=None, prompt=None,
+        None,
+        history,
+        ModelSettings(),
+        list(agents["tech_support"].tools),
+        None,  # type: ignore[arg-type]
+        [handoff(agents["fallback"])],
+        ModelTracing.DISABLED,
+        previous_response_id=None,
+        conversation_id=None,
+        prompt=None,
     )
     [call] = response.output
     assert call.type == "function_call" and call.name == "transfer_to_fallback"
@@ -258,8 +282,9 @@ class Review(BaseModel):
     [("my card was declined", "billing"), ("hi", "clarify"), ("get me a manager", "human")],
 )
 async def test_structured_output_is_valid(text: str, department: str) -> None:
-    classifier = Agent(name="classifier", output_type=Classification,
-                       model=OfflineModel("classifier"))
+    classifier = Agent(
+        name="classifier", output_type=Classification, model=OfflineModel("classifier")
+    )
     result = await Runner.run(classifier, text)
 
     assert isinstance(result.final_output, Classification)
@@ -269,8 +294,11 @@ async def test_structured_output_is_valid(text: str, department: str) -> None:
 
 async def test_evaluator_schema_is_scored_by_heuristics() -> None:
     reviewer = Agent(name="reviewer", output_type=Review, model=OfflineModel("reviewer"))
-    good = await Runner.run(reviewer, "Your refund RF-4002 of $450.00 was issued.\n"
-                                      "It reaches your Visa card within 5-10 business days.")
+    good = await Runner.run(
+        reviewer,
+        "Your refund RF-4002 of $450.00 was issued.\n"
+        "It reaches your Visa card within 5-10 business days.",
+    )
     bad = await Runner.run(reviewer, "ok [TODO")
 
     assert isinstance(good.final_output, Review) and isinstance(bad.final_output, Review)
@@ -314,8 +342,9 @@ def test_structured_output_fills_fields_by_meaning() -> None:
     mood = Mood.model_validate(structured_output(Mood.model_json_schema(), TICKETS))
     assert (mood.mood, mood.polarity < 0) == ("unhappy", True)
     assert "unacceptable" in mood.notes and "Recent tickets" not in mood.notes
-    happy = Mood.model_validate(structured_output(Mood.model_json_schema(),
-                                                  "- thanks, resolved quickly\n- great help"))
+    happy = Mood.model_validate(
+        structured_output(Mood.model_json_schema(), "- thanks, resolved quickly\n- great help")
+    )
     assert happy.mood == "happy" and 0 < happy.polarity <= 1
 
     themes = Themes.model_validate(structured_output(Themes.model_json_schema(), TICKETS))
@@ -329,12 +358,21 @@ def test_structured_output_fills_fields_by_meaning() -> None:
 
 
 async def test_agent_tools_get_their_input() -> None:
-    specialist = Agent(name="sales_helper", instructions="Answer.",
-                       model=OfflineModel("sales_helper"))
+    specialist = Agent(
+        name="sales_helper", instructions="Answer.", model=OfflineModel("sales_helper")
+    )
     tool = specialist.as_tool(tool_name="ask_sales", tool_description="Ask sales.")
     response = await OfflineModel("assistant").get_response(
-        None, "ask sales what the Pro plan costs", ModelSettings(), [tool], None, [],
-        ModelTracing.DISABLED, previous_response_id=None, conversation_id=None, prompt=None,
+        None,
+        "ask sales what the Pro plan costs",
+        ModelSettings(),
+        [tool],
+        None,
+        [],
+        ModelTracing.DISABLED,
+        previous_response_id=None,
+        conversation_id=None,
+        prompt=None,
     )
     [call] = response.output
     assert call.type == "function_call" and call.name == "ask_sales"

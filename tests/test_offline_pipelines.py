@@ -43,9 +43,15 @@ async def context(store: Store) -> DeskContext:
     customer = await store.business.customer_by_email(ALICE)
     assert customer is not None
     ticket, _ = await store.tickets.open_for_thread(
-        channel="C1", thread_ts="1.0", user_id="U_ALICE", subject="t", customer_id=customer.id)
-    return DeskContext(store=store, caller=Caller("U_ALICE", ALICE, customer_id=customer.id),
-                       ticket_id=ticket.id, channel="C1", thread_ts="1.0")
+        channel="C1", thread_ts="1.0", user_id="U_ALICE", subject="t", customer_id=customer.id
+    )
+    return DeskContext(
+        store=store,
+        caller=Caller("U_ALICE", ALICE, customer_id=customer.id),
+        ticket_id=ticket.id,
+        channel="C1",
+        thread_ts="1.0",
+    )
 
 
 def offline(spec: AgentSpec) -> OfflineModel:
@@ -63,7 +69,8 @@ async def seed_tickets(store: Store, subjects: Sequence[tuple[str, str, str]]) -
         await store.db.execute(
             "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
             " created_at, updated_at) VALUES (?, 'C1', ?, 'U_ALICE', ?, ?, ?, ?, ?)",
-            (number, f"{number}.0", status, department, subject, created, created))
+            (number, f"{number}.0", status, department, subject, created, created),
+        )
 
 
 # ---- /research ------------------------------------------------------------------------------
@@ -96,10 +103,16 @@ async def test_research_is_deterministic(store: Store, context: DeskContext) -> 
 
 
 async def test_ticket_topics_search_the_ticket_history(
-    store: Store, context: DeskContext,
+    store: Store,
+    context: DeskContext,
 ) -> None:
-    await seed_tickets(store, [("This is unacceptable, refund ORD-1001 now", "billing",
-                                "escalated"), ("Refund still missing", "billing", "open")])
+    await seed_tickets(
+        store,
+        [
+            ("This is unacceptable, refund ORD-1001 now", "billing", "escalated"),
+            ("Refund still missing", "billing", "open"),
+        ],
+    )
 
     result = await pipelines().research("customer complaints about refunds", context=context)
 
@@ -114,18 +127,25 @@ async def test_ticket_topics_search_the_ticket_history(
 
 
 async def review(draft: str, brief: str) -> Evaluation:
-    evaluator = Agent(name=EVALUATOR.name, instructions=EVALUATOR.instructions,
-                      output_type=Evaluation, model=OfflineModel(EVALUATOR.name))
-    result = await Runner.run(evaluator, [user(f"{brief}\n\nThe draft to review follows."),
-                                          user(draft)])
+    evaluator = Agent(
+        name=EVALUATOR.name,
+        instructions=EVALUATOR.instructions,
+        output_type=Evaluation,
+        model=OfflineModel(EVALUATOR.name),
+    )
+    result = await Runner.run(
+        evaluator, [user(f"{brief}\n\nThe draft to review follows."), user(draft)]
+    )
     assert isinstance(result.final_output, Evaluation)
     return result.final_output
 
 
 async def test_evaluator_fails_bad_drafts_and_passes_a_good_one(context: DeskContext) -> None:
     result = await pipelines().research("our refund policy", context=context)
-    brief = (f"Topic: our refund policy\n\nResearch notes:\n{result.research_notes}\n\n"
-             f"Insights:\n{result.insights}")
+    brief = (
+        f"Topic: our refund policy\n\nResearch notes:\n{result.research_notes}\n\n"
+        f"Insights:\n{result.insights}"
+    )
 
     good = await review(result.markdown, brief)
     refusal = await review(f"{REFUSAL}: none of my tools cover it.\n\n{MARKER}", brief)
@@ -177,8 +197,9 @@ async def test_evaluator_loop_revises_a_bad_draft_until_it_passes(context: DeskC
 
 
 async def test_two_part_topic_calls_a_specialist_tool(context: DeskContext) -> None:
-    result = await pipelines().research("How do refunds work? What does the Pro plan cost?",
-                                        context=context)
+    result = await pipelines().research(
+        "How do refunds work? What does the Pro plan cost?", context=context
+    )
 
     assert result.mode == "supervisor"
     assert "list_plans" in context.tools_called  # asked through `ask_sales` (Agent.as_tool)
@@ -197,12 +218,12 @@ async def test_two_part_topic_calls_a_specialist_tool(context: DeskContext) -> N
 async def test_debate_turns_answer_each_other_and_the_moderator_weighs_both(
     context: DeskContext,
 ) -> None:
-    result = await pipelines().debate("Should we offer a free plan?", rounds=3,
-                                      context=context)
+    result = await pipelines().debate("Should we offer a free plan?", rounds=3, context=context)
 
     turns = result.turns
     assert [(t.speaker, t.round) for t in turns] == [
-        (s, r) for r in (1, 2, 3) for s in ("optimist", "skeptic")]
+        (s, r) for r in (1, 2, 3) for s in ("optimist", "skeptic")
+    ]
     assert len({t.text for t in turns}) == len(turns)
     points = [t.text.replace(MARKER, "").strip().split("\n\n")[-1] for t in turns]
     assert len(set(points)) == len(points)  # nobody repeats a point
@@ -219,23 +240,31 @@ async def test_debate_turns_answer_each_other_and_the_moderator_weighs_both(
 
 
 async def test_support_digest_reflects_the_tickets(store: Store, context: DeskContext) -> None:
-    await seed_tickets(store, [
-        ("This is unacceptable, refund ORD-1001 now", "billing", "escalated"),
-        ("Invoice INV-2001 is wrong", "billing", "answered"),
-        ("Card declined PAY-3003", "billing", "answered"),
-        ("How much is the Pro plan?", "sales", "resolved"),
-    ])
+    await seed_tickets(
+        store,
+        [
+            ("This is unacceptable, refund ORD-1001 now", "billing", "escalated"),
+            ("Invoice INV-2001 is wrong", "billing", "answered"),
+            ("Card declined PAY-3003", "billing", "answered"),
+            ("How much is the Pro plan?", "sales", "resolved"),
+        ],
+    )
 
     result = await pipelines().support_report(days=7, context=context)
 
     assert result.sentiment is not None and result.sentiment.overall == "negative"
     assert -1 <= result.sentiment.score < 0
-    assert "unacceptable" in result.sentiment.notes and "Recent tickets" not in \
-        result.sentiment.notes
+    assert (
+        "unacceptable" in result.sentiment.notes and "Recent tickets" not in result.sentiment.notes
+    )
     assert result.entities is not None
     kinds = {e.name: e.kind for e in result.entities.entities}
-    assert {"ORD-1001": "order", "INV-2001": "invoice", "PAY-3003": "payment",
-            "Pro": "plan"}.items() <= kinds.items()
+    assert {
+        "ORD-1001": "order",
+        "INV-2001": "invoice",
+        "PAY-3003": "payment",
+        "Pro": "plan",
+    }.items() <= kinds.items()
     assert result.topics is not None and result.topics.topics
     assert {t.name for t in result.topics.topics} >= {"refunds", "invoices and tax"}
     assert all(t.example.startswith("#") for t in result.topics.topics)
@@ -257,10 +286,15 @@ async def test_the_clarifying_copy_of_triage_asks_its_question() -> None:
 
 
 async def test_roles_are_recognised_from_instructions_too() -> None:
-    reviewer = Agent(name="second_reviewer", instructions=EVALUATOR.instructions,
-                     output_type=Evaluation, model=OfflineModel("second_reviewer"))
-    result = await Runner.run(reviewer, [user("Topic: refunds\n\nResearch notes:\n- x"),
-                                         user(f"{REFUSAL}.\n\n{MARKER}")])
+    reviewer = Agent(
+        name="second_reviewer",
+        instructions=EVALUATOR.instructions,
+        output_type=Evaluation,
+        model=OfflineModel("second_reviewer"),
+    )
+    result = await Runner.run(
+        reviewer, [user("Topic: refunds\n\nResearch notes:\n- x"), user(f"{REFUSAL}.\n\n{MARKER}")]
+    )
 
     assert isinstance(result.final_output, Evaluation)
     assert not result.final_output.passes and "refusal" in result.final_output.feedback

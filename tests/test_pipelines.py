@@ -41,8 +41,17 @@ def say(text: str) -> list[Any]:
 
 
 def review(score: int, *, passes: bool, feedback: str = "none") -> list[Any]:
-    return say(json.dumps({"accuracy": score, "completeness": score, "clarity": score,
-                           "feedback": feedback, "passes": passes}))
+    return say(
+        json.dumps(
+            {
+                "accuracy": score,
+                "completeness": score,
+                "clarity": score,
+                "feedback": feedback,
+                "passes": passes,
+            }
+        )
+    )
 
 
 def gated(gate: asyncio.Event, text: str | Callable[[ModelCall], str]) -> ModelStep:
@@ -68,16 +77,20 @@ async def start(start_desk: DeskFactory, resolver: ModelResolver, **overrides: A
     return desk
 
 
-async def command(desk: Desk, name: str, text: str, user: str = "U_ALICE",
-                  channel: str = "C_SUPPORT") -> dict[str, Any]:
+async def command(
+    desk: Desk, name: str, text: str, user: str = "U_ALICE", channel: str = "C_SUPPORT"
+) -> dict[str, Any]:
     status, body = await desk.events.slash_command(name, text, user, channel)
     assert status == 200
     return json.loads(body) if body else {}
 
 
 def report_messages(desk: Desk, channel: str = "C_SUPPORT") -> list[dict[str, Any]]:
-    return [m for m in desk.slack.messages(channel=channel)
-            if (m.get("metadata") or {}).get("event_type") == "support_desk_report"]
+    return [
+        m
+        for m in desk.slack.messages(channel=channel)
+        if (m.get("metadata") or {}).get("event_type") == "support_desk_report"
+    ]
 
 
 def updates(desk: Desk) -> list[str]:
@@ -90,8 +103,10 @@ def updates(desk: Desk) -> list[str]:
 async def test_research_acks_before_the_work_and_shows_progress(start_desk: DeskFactory) -> None:
     gate = asyncio.Event()
     models, resolver = by_agent(
-        researcher=[call("search_knowledge_base", {"query": "refund window"}),
-                    gated(gate, "- Refunds within 30 days [refund-policy]")],
+        researcher=[
+            call("search_knowledge_base", {"query": "refund window"}),
+            gated(gate, "- Refunds within 30 days [refund-policy]"),
+        ],
         analyst=[say("- The 30-day window is the main constraint.")],
         writer=[say("# Refunds\n\nOrders can be refunded within **30 days**.")],
         evaluator=[review(9, passes=True)],
@@ -115,8 +130,7 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     assert "Orders can be refunded within *30 days*." in shown
     assert "research" in shown and "review 1" in shown  # the steps, with their times
     seen = updates(desk)
-    order = ["research — running", "analysis — running", "draft 1 — running",
-             "review 1 — running"]
+    order = ["research — running", "analysis — running", "draft 1 — running", "review 1 — running"]
     firsts = [next(i for i, text in enumerate(seen) if step in text) for step in order]
     assert firsts == sorted(firsts)
     assert any("review 1 — " in text and "passes · 9/10" in text for text in seen)
@@ -126,16 +140,18 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.data["iterations"], report.data["chosen"]) == ("complete", 1, 1)
     inbox = await desk.runtime.store.db.fetchone("SELECT status, reply_ts FROM inbox")
-    assert inbox is not None and (inbox["status"], inbox["reply_ts"]) == ("answered",
-                                                                          message["ts"])
+    assert inbox is not None and (inbox["status"], inbox["reply_ts"]) == ("answered", message["ts"])
 
 
 async def test_evaluator_sends_drafts_back_until_one_passes(start_desk: DeskFactory) -> None:
     models, resolver = by_agent(
-        researcher=[say("notes")], analyst=[say("insights")],
+        researcher=[say("notes")],
+        analyst=[say("insights")],
         writer=[say("First draft."), say("Second draft, with numbers: 30 days.")],
-        evaluator=[review(4, passes=False, feedback="Give the refund window."),
-                   review(8, passes=True)],
+        evaluator=[
+            review(4, passes=False, feedback="Give the refund window."),
+            review(8, passes=True),
+        ],
     )
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
@@ -152,7 +168,8 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
     start_desk: DeskFactory,
 ) -> None:
     models, resolver = by_agent(
-        researcher=[say("notes")], analyst=[say("insights")],
+        researcher=[say("notes")],
+        analyst=[say("insights")],
         writer=[say("   "), say("Draft one."), say("Draft two."), say("Draft three.")],
         evaluator=[review(5, passes=False), review(8, passes=False), review(6, passes=False)],
     )
@@ -164,7 +181,10 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
         model.assert_complete()  # three drafts, three reviews, then it stops
     report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
     assert (report.data["iterations"], report.data["chosen"], report.data["passed"]) == (
-        3, 2, False)
+        3,
+        2,
+        False,
+    )
     assert report.body == "Draft two."  # the best reviewed draft, never the empty answer
     assert report.status == "complete"
     assert [s["attempts"] for s in report.steps if s["name"] == "draft 1"] == [2]
@@ -216,8 +236,10 @@ async def test_multi_part_topic_goes_to_the_coordinator(start_desk: DeskFactory)
             call("ask_sales", {"input": "What does the Pro plan cost?"}),
             say("# Refunds and Pro\n\nRefunds: 30 days. Pro: $49 a month."),
         ],
-        researcher=[say("notes")], analyst=[say("insights")],
-        writer=[say("Refunds take 30 days.")], evaluator=[review(9, passes=True)],
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("Refunds take 30 days.")],
+        evaluator=[review(9, passes=True)],
         sales=[say("Pro costs $49 a month.")],
     )
     desk = await start(start_desk, resolver)
@@ -237,8 +259,12 @@ async def test_multi_part_topic_goes_to_the_coordinator(start_desk: DeskFactory)
 
 async def test_long_report_is_uploaded_as_markdown(start_desk: DeskFactory) -> None:
     long = "# Long\n\n" + "\n\n".join(f"Paragraph {i}. " + "word " * 60 for i in range(20))
-    _, resolver = by_agent(researcher=[say("notes")], analyst=[say("insights")],
-                           writer=[say(long)], evaluator=[review(9, passes=True)])
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say(long)],
+        evaluator=[review(9, passes=True)],
+    )
     desk = await start(start_desk, resolver)
     runner = desk.runtime.worker.pipelines
     assert runner is not None
@@ -257,8 +283,12 @@ async def test_long_report_is_uploaded_as_markdown(start_desk: DeskFactory) -> N
 
 
 async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
-    _, resolver = by_agent(researcher=[say("notes")], analyst=[say("insights")],
-                           writer=[say("Stored report.")], evaluator=[review(9, passes=True)])
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("Stored report.")],
+        evaluator=[review(9, passes=True)],
+    )
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
     await desk.settle()
@@ -281,8 +311,12 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
 async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
     start_desk: DeskFactory,
 ) -> None:
-    _, resolver = by_agent(researcher=[say("notes")], analyst=[say("insights")],
-                           writer=[say("In your DMs.")], evaluator=[review(9, passes=True)])
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("In your DMs.")],
+        evaluator=[review(9, passes=True)],
+    )
     desk = await start(start_desk, resolver)
     desk.slack.fail("chat.postMessage", "not_in_channel", status=200)
     await command(desk, "/research", "refunds", channel="C_RANDOM")
@@ -298,8 +332,12 @@ async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
 async def test_resumed_command_does_not_post_a_second_report(
     start_desk: DeskFactory,
 ) -> None:
-    _, resolver = by_agent(researcher=[say("notes")], analyst=[say("insights")],
-                           writer=[say("Only once.")], evaluator=[review(9, passes=True)])
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("Only once.")],
+        evaluator=[review(9, passes=True)],
+    )
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
     await desk.settle()
@@ -332,9 +370,12 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     await desk.slack.wait_for("chat.postMessage")
     await desk.close()  # SIGTERM mid-run: the row goes back to the inbox
 
-    _, resolver2 = by_agent(researcher=[say("notes")], analyst=[say("insights")],
-                            writer=[say("After the restart.")],
-                            evaluator=[review(9, passes=True)])
+    _, resolver2 = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("After the restart.")],
+        evaluator=[review(9, passes=True)],
+    )
     restarted = await start(start_desk, resolver2)
     await restarted.settle()
     [message] = report_messages(restarted)
@@ -353,8 +394,13 @@ async def test_debate_turn_order_and_moderator(start_desk: DeskFactory) -> None:
     await desk.settle()
 
     openings = [(c.system_instructions or "")[:20] for c in shared.calls]
-    assert openings == ["You are the optimist", "You are the skeptic ", "You are the optimist",
-                        "You are the skeptic ", "You moderate a debat"]
+    assert openings == [
+        "You are the optimist",
+        "You are the skeptic ",
+        "You are the optimist",
+        "You are the skeptic ",
+        "You moderate a debat",
+    ]
     assert "O1" in text_of(shared.calls[1])  # the skeptic answers the optimist
     assert "O1" in text_of(shared.calls[2]) and "S1" in text_of(shared.calls[2])
     assert "round 2 of 2" in text_of(shared.calls[3])
@@ -396,8 +442,9 @@ async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory)
             await gate.wait()
         return say("a turn")
 
-    shared = ScriptedModel([ModelStep.respond(first_turn) for _ in range(3)]
-                           + [say("a turn") for _ in range(9)])
+    shared = ScriptedModel(
+        [ModelStep.respond(first_turn) for _ in range(3)] + [say("a turn") for _ in range(9)]
+    )
     desk = await start(start_desk, lambda spec: shared, pipeline_max_per_user=2)
     assert "Working on it" in (await command(desk, "/debate", "A? rounds=1"))["text"]
     assert "Working on it" in (await command(desk, "/debate", "B? rounds=1"))["text"]
@@ -436,15 +483,29 @@ async def seed_tickets(desk: Desk) -> None:
             "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
             " created_at, updated_at, first_response_at, resolved_at)"
             " VALUES (?, 'C_SUPPORT', ?, 'U_ALICE', ?, ?, ?, ?, ?, ?, ?)",
-            (i, f"{i}.0", status, department, subject, created, created,
-             created + first if first else None, created + resolved if resolved else None),
+            (
+                i,
+                f"{i}.0",
+                status,
+                department,
+                subject,
+                created,
+                created,
+                created + first if first else None,
+                created + resolved if resolved else None,
+            ),
         )
-    await db.execute("INSERT INTO escalations (ticket_id, reason, summary, created_at)"
-                     " VALUES (2, 'API outage', 'summary', ?)", (now - day,))
+    await db.execute(
+        "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
+        " VALUES (2, 'API outage', 'summary', ?)",
+        (now - day,),
+    )
     for ticket_id, score in ((3, 5), (4, 2)):
-        await db.execute("INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts,"
-                         " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
-                         (ticket_id, score, now - day / 2))
+        await db.execute(
+            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts,"
+            " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
+            (ticket_id, score, now - day / 2),
+        )
 
 
 async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactory) -> None:
@@ -460,10 +521,8 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
 
     models, resolver = by_agent(
         sentiment_analyst=[analysis({"overall": "mixed", "score": -0.2, "notes": "Outages."})],
-        topic_analyst=[analysis({"topics": [{"name": "billing", "tickets": 2,
-                                             "example": "#1"}]})],
-        entity_analyst=[analysis({"entities": [{"name": "Pro", "kind": "plan",
-                                                "mentions": 1}]})],
+        topic_analyst=[analysis({"topics": [{"name": "billing", "tickets": 2, "example": "#1"}]})],
+        entity_analyst=[analysis({"entities": [{"name": "Pro", "kind": "plan", "mentions": 1}]})],
         digest_writer=[say("- Billing leads; the API outage hurt.")],
     )
     desk = await start(start_desk, resolver)
@@ -506,16 +565,23 @@ async def test_support_report_without_tickets_needs_no_model(start_desk: DeskFac
 
 
 def classification(department: str, confidence: float) -> list[Any]:
-    return say(json.dumps({"department": department, "confidence": confidence,
-                           "reasoning": "test"}))
+    return say(
+        json.dumps({"department": department, "confidence": confidence, "reasoning": "test"})
+    )
 
 
 async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> None:
-    model = ScriptedModel([
-        classification("billing", 0.92), say("Your balance is $0."),
-        classification("billing", 0.4), say("Is this about an invoice or a payment?"),
-        say("not json"), say("still not json"), say("Hello! What do you need?"),
-    ])
+    model = ScriptedModel(
+        [
+            classification("billing", 0.92),
+            say("Your balance is $0."),
+            classification("billing", 0.4),
+            say("Is this about an invoice or a payment?"),
+            say("not json"),
+            say("still not json"),
+            say("Hello! What do you need?"),
+        ]
+    )
     desk = await start_desk(lambda spec: model, routing_mode="classifier")
     store = desk.runtime.store
 
@@ -524,8 +590,10 @@ async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> N
     ticket = await store.tickets.by_thread("C_SUPPORT", confident["ts"])
     assert ticket is not None and ticket.agent_path == ["classifier", "billing_specialist"]
     assert ticket.department == "billing"
-    assert model.calls[1].system_instructions and "billing specialist" in \
+    assert (
         model.calls[1].system_instructions
+        and "billing specialist" in model.calls[1].system_instructions
+    )
 
     _, _, unsure = await desk.events.message("U_ALICE", "it does not work")
     await desk.settle()
@@ -533,7 +601,8 @@ async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> N
     assert ticket is not None and ticket.agent_path == ["classifier", "triage"]
     assert model.calls[3].handoffs == []  # triage asks its clarifying question, no handoff
     assert [r["text"] for r in desk.slack.replies_in("C_SUPPORT", unsure["ts"])] == [
-        "Is this about an invoice or a payment?"]
+        "Is this about an invoice or a payment?"
+    ]
 
     await desk.events.message("U_ALICE", "hi")
     await desk.settle()  # the classifier fails twice: triage with its handoffs takes it
@@ -551,17 +620,23 @@ def test_handoffs_mode_is_the_default() -> None:
 def test_topic_parts() -> None:
     assert topic_parts("our refund policy") == ["our refund policy"]
     assert topic_parts("How do refunds work? What does Pro cost?") == [
-        "How do refunds work?", "What does Pro cost?"]
+        "How do refunds work?",
+        "What does Pro cost?",
+    ]
     assert topic_parts("1) refund window 2) SSO setup") == ["refund window", "SSO setup"]
     assert topic_parts("refund window; SSO setup\nwebhook retries") == [
-        "refund window", "SSO setup", "webhook retries"]
+        "refund window",
+        "SSO setup",
+        "webhook retries",
+    ]
     assert len(topic_parts("a b; c d; e f; g h; i j; k l")) == 4
 
 
 def test_best_draft_rule() -> None:
     def ev(score: int, passes: bool = False) -> Evaluation:
-        return Evaluation(accuracy=score, completeness=score, clarity=score, feedback="",
-                          passes=passes)
+        return Evaluation(
+            accuracy=score, completeness=score, clarity=score, feedback="", passes=passes
+        )
 
     assert best_draft([]) is None
     drafts = [Draft(1, "a", ev(5)), Draft(2, "b", ev(8)), Draft(3, "c", ev(8))]
@@ -570,14 +645,18 @@ def test_best_draft_rule() -> None:
     assert best_draft(drafts) == drafts[0]  # passing beats scores
     assert best_draft([Draft(1, "a", ev(3)), Draft(2, "b")]).text == "a"  # type: ignore[union-attr]
     assert best_draft([Draft(1, "b")]).text == "b"  # type: ignore[union-attr]
-    assert Evaluation(accuracy=14, completeness=-2, clarity=5, feedback="",
-                      passes=False).overall == 5.0
+    assert (
+        Evaluation(accuracy=14, completeness=-2, clarity=5, feedback="", passes=False).overall
+        == 5.0
+    )
 
 
 def test_parse_commands() -> None:
     options = CommandOptions(debate_max_rounds=5)
     assert parse("/debate", "Is A better than B?", options).args == {
-        "question": "Is A better than B?", "rounds": 3}
+        "question": "Is A better than B?",
+        "rounds": 3,
+    }
     assert parse("/debate", "rounds=5 Is 1+1=2 true?", options).args["rounds"] == 5
     assert parse("/support-report", "", options).args == {"days": 7}
     assert parse("/research", "list", options).pipeline == "list"

@@ -108,8 +108,9 @@ async def test_malformed_and_unknown_events_do_not_crash(start_desk: DeskFactory
     assert status in (400, 401, 404)
     status, _, _ = await desk.events.send_event({"type": "message", "user": "U_ALICE"})
     assert status == 200
-    status, _, _ = await desk.events.send_event({"type": "message", "channel": "C_NOPE",
-                                                 "user": "U_ALICE", "ts": "1.000001"})
+    status, _, _ = await desk.events.send_event(
+        {"type": "message", "channel": "C_NOPE", "user": "U_ALICE", "ts": "1.000001"}
+    )
     assert status == 200
     _, _, event = await desk.events.message("U_ALICE", "are you alive?")
     await desk.settle()

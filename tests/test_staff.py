@@ -22,8 +22,10 @@ def escalation_steps(summary: str = "Alice wants a person about invoice INV-2001
     """Model steps of one turn that triage hands to fallback, which escalates."""
     return [
         handoff("fallback"),
-        call("escalate_to_human", {"reason": "asked for a person", "summary": summary,
-                                   "priority": "high"}),
+        call(
+            "escalate_to_human",
+            {"reason": "asked for a person", "summary": summary, "priority": "high"},
+        ),
         [assistant_message("A person from our support staff will follow up right here.")],
     ]
 
@@ -74,9 +76,7 @@ def block_text(message: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-async def click(
-    desk: Desk, user: str, action_id: str, value: str, message: dict[str, Any]
-) -> None:
+async def click(desk: Desk, user: str, action_id: str, value: str, message: dict[str, Any]) -> None:
     status, _ = await desk.events.block_action(
         user, action_id, value, channel=message["channel"], message_ts=message["ts"]
     )
@@ -99,10 +99,18 @@ async def test_escalation_posts_staff_message_with_buttons(start_desk: DeskFacto
     assert "Alice wants a person about invoice INV-2001." in text
     assert f"archives/C_SUPPORT/p{event['ts'].replace('.', '')}" in text  # the permalink
     assert action_ids(message) == [
-        "ticket_claim", "ticket_resolve", "ticket_priority", "ticket_department"
+        "ticket_claim",
+        "ticket_resolve",
+        "ticket_priority",
+        "ticket_department",
     ]
-    [select] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == "ticket_priority"]
+    [select] = [
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "ticket_priority"
+    ]
     assert select["initial_option"]["value"] == f"{ticket.id}:high"
 
     escalation = (await desk.runtime.store.tickets.escalations(ticket.id))[0]
@@ -171,8 +179,7 @@ async def test_claim_by_staff_assigns_and_silences_the_bot(start_desk: DeskFacto
     assert still is not None and still.assignee == "U_ERIN"
 
     # The bot stays out of the thread: the user and the staff member talk.
-    await desk.events.message("U_ERIN", "Hi Alice, Erin here. Looking now.",
-                              thread_ts=event["ts"])
+    await desk.events.message("U_ERIN", "Hi Alice, Erin here. Looking now.", thread_ts=event["ts"])
     await desk.events.message("U_ALICE", "Thanks Erin!", thread_ts=event["ts"])
     await desk.events.message("U_ALICE", "", thread_ts=event["ts"], subtype="file_share")
     await desk.settle()
@@ -190,8 +197,10 @@ async def test_claim_by_non_staff_is_refused(start_desk: DeskFactory) -> None:
     await click(desk, "U_DAVE", "ticket_resolve", str(ticket.id), message)
     await click(desk, "U_DAVE", "ticket_priority", f"{ticket.id}:low", message)
     assert len(desk.slack.responses) == 3
-    assert all("Only support staff" in r["text"] and r["response_type"] == "ephemeral"
-               for r in desk.slack.responses)
+    assert all(
+        "Only support staff" in r["text"] and r["response_type"] == "ephemeral"
+        for r in desk.slack.responses
+    )
     unchanged = await desk.runtime.store.tickets.get(ticket.id)
     assert unchanged is not None
     assert (unchanged.status, unchanged.assignee, unchanged.priority) == ("escalated", None, "high")
@@ -260,8 +269,9 @@ async def test_reminder_for_old_unclaimed_escalation(start_desk: DeskFactory) ->
     assert reminder["thread_ts"] == message["ts"]
     assert f"<!subteam^{STAFF_GROUP_ID}>" in reminder["text"]
     assert f"Ticket #{ticket.id} has waited 31 min" in reminder["text"]
-    [broadcast] = [c for c in desk.slack.calls_to("chat.postMessage") if c.get("thread_ts")
-                   == message["ts"]]
+    [broadcast] = [
+        c for c in desk.slack.calls_to("chat.postMessage") if c.get("thread_ts") == message["ts"]
+    ]
     assert broadcast["reply_broadcast"] in (True, "true", "1")
 
     # The schedule is in the database: a restarted desk keeps it.
@@ -302,8 +312,11 @@ async def test_escalation_never_posted_is_announced_later(start_desk: DeskFactor
     # As if the desk had crashed between the reply and the staff message.
     await desk.runtime.store.db.execute("UPDATE escalations SET staff_ts = NULL")
     await desk.runtime.staff.send_reminders(now=time.time() + 5 * 60)
-    posted = [m for m in desk.slack.messages(STAFF_CHANNEL)
-              if m["text"].startswith(f"Ticket #{ticket.id} needs a person")]
+    posted = [
+        m
+        for m in desk.slack.messages(STAFF_CHANNEL)
+        if m["text"].startswith(f"Ticket #{ticket.id} needs a person")
+    ]
     assert len(posted) == 2
     [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
     assert escalation.staff_ts == posted[-1]["ts"]
@@ -356,8 +369,13 @@ async def test_app_home_for_employee_and_staff(start_desk: DeskFactory) -> None:
     async def open_home(user: str) -> str:
         since = len(desk.slack.calls)
         status, _, _ = await desk.events.send_event(
-            {"type": "app_home_opened", "user": user, "channel": "D" + user[1:], "tab": "home",
-             "event_ts": str(time.time())}
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D" + user[1:],
+                "tab": "home",
+                "event_ts": str(time.time()),
+            }
         )
         assert status == 200
         await desk.slack.wait_for("views.publish", since=since)
@@ -376,8 +394,11 @@ async def test_app_home_for_employee_and_staff(start_desk: DeskFactory) -> None:
     assert erin.index(f"*#{bob_ticket.id}*") < erin.index(f"*#{alice_ticket.id}*")  # newest first
     assert "waiting 0 min" in erin
 
-    message = next(m for m in desk.slack.messages(channel=STAFF_CHANNEL)
-                   if m["text"].startswith(f"Ticket #{alice_ticket.id} "))
+    message = next(
+        m
+        for m in desk.slack.messages(channel=STAFF_CHANNEL)
+        if m["text"].startswith(f"Ticket #{alice_ticket.id} ")
+    )
     await click(desk, "U_ERIN", "ticket_claim", str(alice_ticket.id), message)
     erin = await open_home("U_ERIN")
     assert "Waiting for a person (1)" in erin and "Claimed by you (1)" in erin
@@ -385,6 +406,7 @@ async def test_app_home_for_employee_and_staff(start_desk: DeskFactory) -> None:
 
     # The Messages tab is the DM itself: nothing is published for it.
     since = len(desk.slack.calls)
-    await desk.events.send_event({"type": "app_home_opened", "user": "U_BOB",
-                                  "channel": "D_BOB", "tab": "messages"})
+    await desk.events.send_event(
+        {"type": "app_home_opened", "user": "U_BOB", "channel": "D_BOB", "tab": "messages"}
+    )
     assert "views.publish" not in [m for m, _ in desk.slack.calls[since:]]

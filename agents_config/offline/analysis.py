@@ -43,7 +43,7 @@ def documents(text: str) -> list[Document]:
     for item in items:
         meta_match = _META.match(item)
         meta = meta_match.group(1) if meta_match else ""
-        body = item[meta_match.end():] if meta_match else item
+        body = item[meta_match.end() :] if meta_match else item
         label = _LABEL.search(meta or body)
         docs.append(Document(body, meta, label.group(0) if label else None))
     return docs
@@ -53,20 +53,65 @@ def documents(text: str) -> list[Document]:
 # Sentiment
 
 NEGATIVE: dict[str, float] = {
-    "unacceptable": 2, "angry": 2, "furious": 2, "terrible": 2, "awful": 2, "worst": 2,
-    "ridiculous": 2, "scam": 2, "disappointed": 2, "frustrated": 2, "lawyer": 2, "useless": 2,
-    "refund": 1, "broken": 1, "failed": 1, "declined": 1, "wrong": 1, "error": 1, "outage": 1,
-    "down": 1, "crash": 1, "cannot": 1, "bug": 1, "slow": 1, "late": 1, "overdue": 1,
-    "missing": 1, "stuck": 1, "locked out": 1, "charged twice": 1, "complaint": 1, "lost": 1,
-    "problem": 1, "again": 0.5, "still": 0.5,
+    "unacceptable": 2,
+    "angry": 2,
+    "furious": 2,
+    "terrible": 2,
+    "awful": 2,
+    "worst": 2,
+    "ridiculous": 2,
+    "scam": 2,
+    "disappointed": 2,
+    "frustrated": 2,
+    "lawyer": 2,
+    "useless": 2,
+    "refund": 1,
+    "broken": 1,
+    "failed": 1,
+    "declined": 1,
+    "wrong": 1,
+    "error": 1,
+    "outage": 1,
+    "down": 1,
+    "crash": 1,
+    "cannot": 1,
+    "bug": 1,
+    "slow": 1,
+    "late": 1,
+    "overdue": 1,
+    "missing": 1,
+    "stuck": 1,
+    "locked out": 1,
+    "charged twice": 1,
+    "complaint": 1,
+    "lost": 1,
+    "problem": 1,
+    "again": 0.5,
+    "still": 0.5,
 }
 POSITIVE: dict[str, float] = {
-    "thanks": 1, "thank you": 1, "great": 1, "resolved": 1, "works": 1, "fixed": 1,
-    "helpful": 1, "happy": 1, "appreciate": 1, "quick": 1, "easy": 1, "good": 1,
-    "love": 2, "excellent": 2, "perfect": 2, "awesome": 2, "amazing": 2,
+    "thanks": 1,
+    "thank you": 1,
+    "great": 1,
+    "resolved": 1,
+    "works": 1,
+    "fixed": 1,
+    "helpful": 1,
+    "happy": 1,
+    "appreciate": 1,
+    "quick": 1,
+    "easy": 1,
+    "good": 1,
+    "love": 2,
+    "excellent": 2,
+    "perfect": 2,
+    "awesome": 2,
+    "amazing": 2,
 }
-_LEXICON = {**{phrase(k): -w for k, w in NEGATIVE.items()},
-            **{phrase(k): w for k, w in POSITIVE.items()}}
+_LEXICON = {
+    **{phrase(k): -w for k, w in NEGATIVE.items()},
+    **{phrase(k): w for k, w in POSITIVE.items()},
+}
 _NEGATIONS = frozenset({"not", "no", "never", "without"})
 MIXED_SHARE = (1 / 3, 2 / 3)  # a negative share of opinions in this range reads as "mixed"
 NEUTRAL_BAND = 0.15
@@ -89,8 +134,10 @@ class Sentiment:
         for polarity in ("negative", "positive", "neutral"):
             count, cues = self.counts[polarity], self.drivers.get(polarity, [])[:3]
             if count:
-                said.append(f"{count} {polarity}" + (f" ({join_words(f'“{c}”' for c in cues)})"
-                                                     if cues else ""))
+                said.append(
+                    f"{count} {polarity}"
+                    + (f" ({join_words(f'“{c}”' for c in cues)})" if cues else "")
+                )
         return f"Of the {total} listed, {join_words(said)}."
 
 
@@ -101,10 +148,10 @@ def polarity_of(doc: Document) -> tuple[float, list[tuple[str, float]]]:
     cues: list[tuple[str, float]] = []
     for size in (2, 1):
         for i in range(len(tokens) - size + 1):
-            key = " ".join(tokens[i:i + size])
+            key = " ".join(tokens[i : i + size])
             if key not in _LEXICON or (size == 1 and _in_pair(tokens, i)):
                 continue
-            weight, cue = _LEXICON[key], " ".join(said[i:i + size])
+            weight, cue = _LEXICON[key], " ".join(said[i : i + size])
             if i and tokens[i - 1] in _NEGATIONS and weight > 0:  # "not great" reads negative
                 weight, cue = -weight, f"{said[i - 1]} {cue}"
             cues.append((cue, weight))
@@ -119,7 +166,7 @@ def polarity_of(doc: Document) -> tuple[float, list[tuple[str, float]]]:
 
 def _in_pair(tokens: list[str], i: int) -> bool:
     """Whether token `i` belongs to a two-word lexicon entry (counted as the pair)."""
-    pairs = (tokens[j:j + 2] for j in (i - 1, i) if j >= 0)
+    pairs = (tokens[j : j + 2] for j in (i - 1, i) if j >= 0)
     return any(len(pair) == 2 and " ".join(pair) in _LEXICON for pair in pairs)
 
 
@@ -148,8 +195,9 @@ def sentiment_of(docs: list[Document]) -> Sentiment:
         label = "positive"
     else:
         label = "neutral"
-    return Sentiment(score, label, counts,
-                     {k: [w for w, _ in c.most_common()] for k, c in drivers.items()})
+    return Sentiment(
+        score, label, counts, {k: [w for w, _ in c.most_common()] for k, c in drivers.items()}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,8 +207,10 @@ THEMES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("refunds", ("refund", "money back", "reimburse")),
     ("invoices and tax", ("invoice", "vat", "tax", "receipt", "bill")),
     ("payments and cards", ("payment", "card", "declined", "charge", "charged", "paid")),
-    ("plans and pricing", ("plan", "pricing", "price", "cost", "upgrade", "trial", "seat",
-                           "demo", "discount")),
+    (
+        "plans and pricing",
+        ("plan", "pricing", "price", "cost", "upgrade", "trial", "seat", "demo", "discount"),
+    ),
     ("sign-in and SSO", ("login", "log in", "sign in", "password", "sso", "saml", "2fa")),
     ("API and errors", ("api", "error", "500", "429", "timeout", "crash", "bug")),
     ("webhooks and integrations", ("webhook", "integration", "sync", "export")),
@@ -168,8 +218,21 @@ THEMES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("requests for a person", ("human", "person", "manager", "complaint")),
 )
 _THEME_PHRASES = tuple((name, frozenset(phrase(k) for k in keys)) for name, keys in THEMES)
-_META_WORDS = frozenset({"billing", "tech", "sales", "unrouted", "open", "answered",
-                         "resolved", "escalated", "rated", "ticket", "tickets"})
+_META_WORDS = frozenset(
+    {
+        "billing",
+        "tech",
+        "sales",
+        "unrouted",
+        "open",
+        "answered",
+        "resolved",
+        "escalated",
+        "rated",
+        "ticket",
+        "tickets",
+    }
+)
 
 
 @dataclass
@@ -187,8 +250,7 @@ def topics_of(docs: list[Document], limit: int = 6) -> list[Topic]:
     loose_docs: dict[str, list[Document]] = {}
     for doc in docs:
         padded = f" {phrase(doc.text)} "
-        themes = [name for name, keys in _THEME_PHRASES
-                  if any(f" {k} " in padded for k in keys)]
+        themes = [name for name, keys in _THEME_PHRASES if any(f" {k} " in padded for k in keys)]
         for name in themes:
             _count(found.setdefault(name, Topic(name)), doc)
         if not themes:
@@ -211,21 +273,37 @@ def _count(topic: Topic, doc: Document) -> None:
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in words(text) if len(w) > 2 and w not in STOPWORDS and not w.isdigit()
-            and stem(w) not in VAGUE and w not in _META_WORDS]
+    return [
+        w
+        for w in words(text)
+        if len(w) > 2
+        and w not in STOPWORDS
+        and not w.isdigit()
+        and stem(w) not in VAGUE
+        and w not in _META_WORDS
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Entities
 
 _ENTITY_ID = re.compile(r"\b(ORD|INV|PAY|RF|BUG|INC)-?(\d+)\b", re.I)
-_ID_KINDS = {"ORD": "order", "INV": "invoice", "PAY": "payment", "RF": "refund", "BUG": "bug",
-             "INC": "incident"}
-_PLAN = re.compile(r"\b(Starter|Pro|Business|Enterprise)(?=\s+(?:plan|tier|trial|seats?)\b|"
-                   r"\s*[,.?!)]|\s*$)")
+_ID_KINDS = {
+    "ORD": "order",
+    "INV": "invoice",
+    "PAY": "payment",
+    "RF": "refund",
+    "BUG": "bug",
+    "INC": "incident",
+}
+_PLAN = re.compile(
+    r"\b(Starter|Pro|Business|Enterprise)(?=\s+(?:plan|tier|trial|seats?)\b|"
+    r"\s*[,.?!)]|\s*$)"
+)
 # Product components: (pattern, canonical name, kind).
 _COMPONENTS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
-    (re.compile(pattern, re.I), name, kind) for pattern, name, kind in (
+    (re.compile(pattern, re.I), name, kind)
+    for pattern, name, kind in (
         (r"\bAPI\b", "API", "feature"),
         (r"\bdashboard\b", "Dashboard", "feature"),
         (r"\bmobile(?: app)?\b", "Mobile app", "feature"),
@@ -263,8 +341,10 @@ def entities_of(docs: list[Document], limit: int = 10) -> list[Entity]:
 
 
 def _named(text: str) -> list[tuple[str, str]]:
-    named = [(f"{m.group(1).upper()}-{m.group(2)}", _ID_KINDS[m.group(1).upper()])
-             for m in _ENTITY_ID.finditer(text)]
+    named = [
+        (f"{m.group(1).upper()}-{m.group(2)}", _ID_KINDS[m.group(1).upper()])
+        for m in _ENTITY_ID.finditer(text)
+    ]
     named += [(m.group(1), "plan") for m in _PLAN.finditer(text)]
     for pattern, name, kind in _COMPONENTS:
         named += [(name or m.group(0).capitalize(), kind) for m in pattern.finditer(text)]

@@ -9,8 +9,8 @@ from agents_config.offline.text import ID_PREFIXES, NAMED, SENTENCE, VAGUE, cont
 from agents_config.offline.tools import TOOL_RULES, affirmative
 
 _NOTHING_FOUND = re.compile(
-    r"^\W*no\b[\w\s-]{0,30}\b(?:articles?|results?|match(?:es)?)\b|nothing (?:found|matched)",
-    re.I)
+    r"^\W*no\b[\w\s-]{0,30}\b(?:articles?|results?|match(?:es)?)\b|nothing (?:found|matched)", re.I
+)
 
 
 def is_knowledge_tool(name: str) -> bool:
@@ -46,8 +46,9 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
     title = re.sub(r"^(?:\[[^\]]*\]|[#*\-\d.\s]+|title:)\s*", "", lines[0], flags=re.I)
     body = [ln for ln in lines[1:] if not ln.startswith("#")]  # skip section headings
     candidates = [s.strip() for ln in body for s in SENTENCE.split(ln) if len(s.strip()) > 20]
-    ranked = sorted(range(len(candidates)),
-                    key=lambda i: (-len(wanted & set(content_stems(candidates[i]))), i))
+    ranked = sorted(
+        range(len(candidates)), key=lambda i: (-len(wanted & set(content_stems(candidates[i]))), i)
+    )
     chosen = [candidates[i] for i in sorted(ranked[:sentences])]
     return f"From the help centre, *{title.strip('*_ ')}*:\n" + "\n".join(f"> {s}" for s in chosen)
 
@@ -84,8 +85,6 @@ def _focus(output: str, request: str) -> str:
     return "\n".join([ln for ln in lines if not ln.startswith("- ")] + hits)
 
 
-
-
 def compose_answer(
     conversation: Conversation, missing: str | None = None, *, note: str | None = None
 ) -> str:
@@ -97,18 +96,26 @@ def compose_answer(
     names = {c.name for c in conversation.calls}
     # An output only read to find an id (list_payments before investigate_payment) is not shown.
     sources = {r.chain_from for r in TOOL_RULES if r.tool in names}
-    useful = [c for c in conversation.calls
-              if not found_nothing(c, conversation.request) and c.name not in sources]
+    useful = [
+        c
+        for c in conversation.calls
+        if not found_nothing(c, conversation.request) and c.name not in sources
+    ]
     for rule in TOOL_RULES:
         gate = next((c for c in conversation.calls if c.name == rule.after), None)
         if rule.offer and gate and rule.tool not in names and affirmative(gate.output):
             question = question or rule.offer.format(**gate.arguments)
     if not useful and not question:
-        return signed("I can't help with this one offline: none of my tools or help-centre "
-                       "articles cover it. Ask for a person and I'll hand it to our staff.")
+        return signed(
+            "I can't help with this one offline: none of my tools or help-centre "
+            "articles cover it. Ask for a person and I'll hand it to our staff."
+        )
     titled = len(useful) > 1
-    parts = [*(_present(c, conversation.request, titled=titled) for c in useful), question,
-             note or ""]
+    parts = [
+        *(_present(c, conversation.request, titled=titled) for c in useful),
+        question,
+        note or "",
+    ]
     return signed("\n\n".join(p for p in parts if p))
 
 

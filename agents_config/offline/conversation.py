@@ -76,8 +76,11 @@ def read_conversation(items: str | list[TResponseInputItem]) -> Conversation:
         elif index < last_user:
             continue
         elif kind == "function_call":
-            call = Call(str(field_of(item, "name")), json_object(field_of(item, "arguments")),
-                        str(field_of(item, "call_id")))
+            call = Call(
+                str(field_of(item, "name")),
+                json_object(field_of(item, "arguments")),
+                str(field_of(item, "call_id")),
+            )
             pending[call.call_id] = call
             conversation.calls.append(call)
             conversation.turn_calls.append(call)

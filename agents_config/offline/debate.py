@@ -39,94 +39,108 @@ class Angle:
     concern: str  # what would show the skeptic right
 
 
-ANGLES: dict[str, Angle] = {a.name: a for a in (
-    Angle(
-        "adoption", ("customer", "sign-up", "try", "convert", "paying", "pay", "stay"),
-        "{Idea} lowers the bar for customers to say yes, and more people who try us means more "
-        "who stay.",
-        "{Idea} will attract people who were never going to pay, and every one of them still "
-        "reaches the support desk.",
-        "More sign-ups are not more customers: without a clear path to paying, the extra volume "
-        "is cost, not growth.",
-        "Some users will never pay, true, but self-service answers can serve them; the ones who "
-        "convert pay for the rest.",
-        "who signs up matters as much as how many", "more customers who stay",
-        "sign-ups who never pay",
-    ),
-    Angle(
-        "cost", ("cost", "budget", "recurring", "cap", "spend", "expensive"),
-        "The cost can be capped up front: a budget, a scope and a date to stop, so the downside "
-        "is known before we start.",
-        "The costs are recurring, not one-off: people, tooling and support time every week "
-        "after launch.",
-        "A cap on paper is not a cap in practice: once customers depend on it, cutting it back "
-        "costs goodwill.",
-        "Recurring costs are fine when they are measured against recurring value, and we can "
-        "track both from the first week.",
-        "the cost has to be known before launch", "costs staying within the cap",
-        "the recurring cost",
-    ),
-    Angle(
-        "support", ("desk", "ticket", "question", "article", "load", "escalation"),
-        "It should cut repeat questions: customers get what they need earlier, so fewer tickets "
-        "come back to the desk.",
-        "The desk carries the load: new questions, edge cases and escalations arrive before the "
-        "help-centre articles exist.",
-        "Fewer repeat questions is a hope, not a number: the ticket history has to show it "
-        "first.",
-        "The help-centre answers can ship with it: write the most common ones first and the "
-        "desk handles the rest from them.",
-        "the desk's workload is part of the decision", "fewer repeat tickets",
-        "the extra load on the desk",
-    ),
-    Angle(
-        "reversibility", ("pilot", "reversible", "take back", "promise", "stop", "withdraw"),
-        "It is reversible: a time-boxed pilot with a success measure lets us stop cleanly if "
-        "the numbers disappoint.",
-        "It is hard to take back: customers treat what we offer as a promise, and withdrawing "
-        "it reads as a broken one.",
-        "Pilots rarely end on schedule: once it is live, 'temporary' becomes the default and "
-        "the stop date slips.",
-        "Then we call it a pilot from day one, in writing, with its end date; customers accept "
-        "clear terms.",
-        "it should be easy to stop", "",
-        "customer expectations that are hard to undo",
-    ),
-    Angle(
-        "evidence", ("evidence", "data", "learn", "numbers", "measure", "proof"),
-        "We learn fast by doing: every week of real use gives us data that no amount of debate "
-        "can.",
-        "There is no evidence yet that {idea} solves a problem customers actually report; the "
-        "case rests on expectations.",
-        "Learning is only cheap if we decide now which result would make us stop; otherwise "
-        "every result looks like a reason to continue.",
-        "The evidence comes from trying it small: a pilot is how we get the numbers the skeptic "
-        "is asking for.",
-        "the decision should rest on numbers from real use", "usage numbers that back it",
-        "no sign of a problem customers actually have",
-    ),
-    Angle(
-        "focus", ("focus", "roadmap", "core", "distract", "hour", "priorit"),
-        "It builds on what we already do well, so it strengthens the core offer instead of "
-        "distracting from it.",
-        "Every hour spent on {idea} is an hour not spent on the problems customers already "
-        "complain about.",
-        "'Strengthens the core' needs proof: the same effort could fix the known issues in the "
-        "ticket history.",
-        "It need not compete with fixes: a small team for a fixed time leaves the rest of the "
-        "roadmap as it is.",
-        "the roadmap's priorities must not suffer", "a stronger core offer",
-        "known problems going unfixed",
-    ),
-)}
+ANGLES: dict[str, Angle] = {
+    a.name: a
+    for a in (
+        Angle(
+            "adoption",
+            ("customer", "sign-up", "try", "convert", "paying", "pay", "stay"),
+            "{Idea} lowers the bar for customers to say yes, and more people who try us means more "
+            "who stay.",
+            "{Idea} will attract people who were never going to pay, and every one of them still "
+            "reaches the support desk.",
+            "More sign-ups are not more customers: without a clear path to paying, the extra "
+            "volume is cost, not growth.",
+            "Some users will never pay, true, but self-service answers can serve them; the "
+            "ones who convert pay for the rest.",
+            "who signs up matters as much as how many",
+            "more customers who stay",
+            "sign-ups who never pay",
+        ),
+        Angle(
+            "cost",
+            ("cost", "budget", "recurring", "cap", "spend", "expensive"),
+            "The cost can be capped up front: a budget, a scope and a date to stop, so the "
+            "downside is known before we start.",
+            "The costs are recurring, not one-off: people, tooling and support time every week "
+            "after launch.",
+            "A cap on paper is not a cap in practice: once customers depend on it, cutting it back "
+            "costs goodwill.",
+            "Recurring costs are fine when they are measured against recurring value, and we can "
+            "track both from the first week.",
+            "the cost has to be known before launch",
+            "costs staying within the cap",
+            "the recurring cost",
+        ),
+        Angle(
+            "support",
+            ("desk", "ticket", "question", "article", "load", "escalation"),
+            "It should cut repeat questions: customers get what they need earlier, so fewer "
+            "tickets come back to the desk.",
+            "The desk carries the load: new questions, edge cases and escalations arrive "
+            "before the help-centre articles exist.",
+            "Fewer repeat questions is a hope, not a number: the ticket history has to show it "
+            "first.",
+            "The help-centre answers can ship with it: write the most common ones first and the "
+            "desk handles the rest from them.",
+            "the desk's workload is part of the decision",
+            "fewer repeat tickets",
+            "the extra load on the desk",
+        ),
+        Angle(
+            "reversibility",
+            ("pilot", "reversible", "take back", "promise", "stop", "withdraw"),
+            "It is reversible: a time-boxed pilot with a success measure lets us stop cleanly if "
+            "the numbers disappoint.",
+            "It is hard to take back: customers treat what we offer as a promise, and withdrawing "
+            "it reads as a broken one.",
+            "Pilots rarely end on schedule: once it is live, 'temporary' becomes the default and "
+            "the stop date slips.",
+            "Then we call it a pilot from day one, in writing, with its end date; customers accept "
+            "clear terms.",
+            "it should be easy to stop",
+            "",
+            "customer expectations that are hard to undo",
+        ),
+        Angle(
+            "evidence",
+            ("evidence", "data", "learn", "numbers", "measure", "proof"),
+            "We learn fast by doing: every week of real use gives us data that no amount of debate "
+            "can.",
+            "There is no evidence yet that {idea} solves a problem customers actually report; the "
+            "case rests on expectations.",
+            "Learning is only cheap if we decide now which result would make us stop; otherwise "
+            "every result looks like a reason to continue.",
+            "The evidence comes from trying it small: a pilot is how we get the numbers the "
+            "skeptic is asking for.",
+            "the decision should rest on numbers from real use",
+            "usage numbers that back it",
+            "no sign of a problem customers actually have",
+        ),
+        Angle(
+            "focus",
+            ("focus", "roadmap", "core", "distract", "hour", "priorit"),
+            "It builds on what we already do well, so it strengthens the core offer instead of "
+            "distracting from it.",
+            "Every hour spent on {idea} is an hour not spent on the problems customers already "
+            "complain about.",
+            "'Strengthens the core' needs proof: the same effort could fix the known issues in the "
+            "ticket history.",
+            "It need not compete with fixes: a small team for a fixed time leaves the rest of the "
+            "roadmap as it is.",
+            "the roadmap's priorities must not suffer",
+            "a stronger core offer",
+            "known problems going unfixed",
+        ),
+    )
+}
 ORDER = {
     "optimist": ("adoption", "reversibility", "evidence", "cost", "support", "focus"),
     "skeptic": ("support", "cost", "evidence", "reversibility", "focus", "adoption"),
 }
 _LEADS = ("My case: ", "Another point: ", "And further: ", "One more: ")
 _GENERIC_ANSWER = {
-    "optimist": "That risk is real, but it argues for doing this carefully, not for not doing "
-                "it.",
+    "optimist": "That risk is real, but it argues for doing this carefully, not for not doing it.",
     "skeptic": "That is the best case; the plan has to work in the likely case too.",
 }
 
@@ -141,8 +155,11 @@ class Speech:
     def point(self) -> str:
         """The turn's own argument: its last paragraph (the first ones answer the other side)."""
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", unsigned(self.text)) if p.strip()]
-        return re.sub(r"^(?:My case|Another point|And further|One more|Finally):\s*", "",
-                      paragraphs[-1] if paragraphs else "")
+        return re.sub(
+            r"^(?:My case|Another point|And further|One more|Finally):\s*",
+            "",
+            paragraphs[-1] if paragraphs else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -157,37 +174,52 @@ class Debate:
         return proposal(self.question)
 
 
-_TURN = re.compile(r"\*\*(Optimist|Skeptic) \(round (\d+)\):\*\*\s*(.*?)"
-                   r"(?=\n\n\*\*(?:Optimist|Skeptic) \(round \d+\):\*\*|\n\n\(The debate|"
-                   r"\n\nYou are the |\Z)",
-                   re.S)
+_TURN = re.compile(
+    r"\*\*(Optimist|Skeptic) \(round (\d+)\):\*\*\s*(.*?)"
+    r"(?=\n\n\*\*(?:Optimist|Skeptic) \(round \d+\):\*\*|\n\n\(The debate|"
+    r"\n\nYou are the |\Z)",
+    re.S,
+)
 
 
 def read_debate(prompt: str) -> Debate:
     """The question and the turns so far, from a debater's or the moderator's prompt."""
     question = re.search(r"^Question:\s*(.+)$", prompt, re.M)
-    turns = [Speech(m.group(1).lower(), int(m.group(2)), m.group(3).strip())
-             for m in _TURN.finditer(prompt)]
+    turns = [
+        Speech(m.group(1).lower(), int(m.group(2)), m.group(3).strip())
+        for m in _TURN.finditer(prompt)
+    ]
     rounds = re.search(r"This is round (\d+) of (\d+)", prompt)
-    return Debate(question.group(1).strip() if question else first_sentence(prompt, 200),
-                  turns, cut_short="cut short" in prompt,
-                  last_round=bool(rounds) and int(rounds.group(1)) == int(rounds.group(2)) > 1)
+    return Debate(
+        question.group(1).strip() if question else first_sentence(prompt, 200),
+        turns,
+        cut_short="cut short" in prompt,
+        last_round=bool(rounds) and int(rounds.group(1)) == int(rounds.group(2)) > 1,
+    )
 
 
 def proposal(question: str) -> str:
     """The proposal a question debates, as a noun phrase ("the move to offer a free plan")."""
     text = question.strip().rstrip("?.! ")
-    modal = re.match(r"^(?:should|shall|would|could|can|will|must|do|does)\s+"
-                     r"(?:we|i|you|they|the (?:company|desk|team)|our (?:company|team))\s+(.+)$",
-                     text, re.I)
+    modal = re.match(
+        r"^(?:should|shall|would|could|can|will|must|do|does)\s+"
+        r"(?:we|i|you|they|the (?:company|desk|team)|our (?:company|team))\s+(.+)$",
+        text,
+        re.I,
+    )
     if modal:
         return f"the move to {modal.group(1)}"
-    worth = re.match(r"^(?:is|would)\s+it\s+(?:be\s+)?(?:worth|wise|a good idea)\s+(to\s+)?(.+)$",
-                     text, re.I)
+    worth = re.match(
+        r"^(?:is|would)\s+it\s+(?:be\s+)?(?:worth|wise|a good idea)\s+(to\s+)?(.+)$", text, re.I
+    )
     if worth:  # "…wise to raise prices" -> "the move to raise prices"; "…worth offering X"
         return f"the move to {worth.group(2)}" if worth.group(1) else worth.group(2)
-    being = re.match(r"^(?:is|are|was|were)\s+(.+?)(?:\s+(?:a good idea|worth it|wise|the right "
-                     r"(?:call|move|choice)|a good (?:move|choice)))?$", text, re.I)
+    being = re.match(
+        r"^(?:is|are|was|were)\s+(.+?)(?:\s+(?:a good idea|worth it|wise|the right "
+        r"(?:call|move|choice)|a good (?:move|choice)))?$",
+        text,
+        re.I,
+    )
     subject = being.group(1) if being else text
     if subject[1:2].islower():  # "Free plans" -> "free plans", but "API limits" stays
         subject = subject[0].lower() + subject[1:]
@@ -208,8 +240,11 @@ def argue(side: str, debate: Debate) -> str:
 def answer(side: str, last: Speech, idea: str) -> str:
     """The reply of `side` to the other side's last turn: a quote of its point, then why."""
     name = angle_of(last.point, idea)
-    reply = _GENERIC_ANSWER[side] if name is None else (
-        ANGLES[name].answer_to_con if side == "optimist" else ANGLES[name].answer_to_pro)
+    reply = (
+        _GENERIC_ANSWER[side]
+        if name is None
+        else (ANGLES[name].answer_to_con if side == "optimist" else ANGLES[name].answer_to_pro)
+    )
     return f"The {last.side} says “{first_sentence(last.point, QUOTE_CHARS)}” {reply}"
 
 
@@ -221,8 +256,10 @@ def angle_of(text: str, idea: str = "") -> str | None:
             return name
     said = set(content_stems(text))
     padded = f" {' '.join(words(text))} "
-    scores = {name: sum(stem(c) in said or f" {c} " in padded for c in angle.cues)
-              for name, angle in ANGLES.items()}
+    scores = {
+        name: sum(stem(c) in said or f" {c} " in padded for c in angle.cues)
+        for name, angle in ANGLES.items()
+    }
     best = max(scores, key=lambda n: scores[n])
     return best if scores[best] else None
 
@@ -232,9 +269,11 @@ def conclude(debate: Debate) -> str:
     if not debate.turns:
         return "Nothing was said, so there is nothing to conclude."
     points = {side: [t.point for t in debate.turns if t.side == side] for side in SIDES}
-    lines = [f"**The {side}'s strongest points:** "
-             + (" ".join(first_sentence(p, 200) for p in points[side][:2]) or "none was made.")
-             for side in SIDES]
+    lines = [
+        f"**The {side}'s strongest points:** "
+        + (" ".join(first_sentence(p, 200) for p in points[side][:2]) or "none was made.")
+        for side in SIDES
+    ]
     lines.append(f"**Where they agree:** {_common_ground(debate)}")
     lines.append(f"**Still uncertain:** {_open_point(debate)}")
     lines.append(f"**Recommendation:** {_recommendation(debate, points)}")
@@ -245,17 +284,21 @@ def conclude(debate: Debate) -> str:
 
 def _open_point(debate: Debate) -> str:
     last = debate.turns[-1]
-    return (f"the {last.side}'s last point (“{first_sentence(last.point, QUOTE_CHARS)}”) was "
-            "not answered, and neither side had figures from real use.")
+    return (
+        f"the {last.side}'s last point (“{first_sentence(last.point, QUOTE_CHARS)}”) was "
+        "not answered, and neither side had figures from real use."
+    )
 
 
 def _recommendation(debate: Debate, points: dict[str, list[str]]) -> str:
     benefits = _phrases(points["optimist"], "benefit", debate.idea)
     concerns = _phrases(points["skeptic"], "concern", debate.idea)
-    return (f"go ahead with {debate.idea} only as a time-limited pilot with a success measure "
-            f"and a stop date agreed up front. Count it a success if it shows "
-            f"{join_words(benefits[:2]) or 'a clear benefit'}; stop if the review finds "
-            f"{join_words(concerns[:2], 'or') or 'the risks'} weighing more than the gains.")
+    return (
+        f"go ahead with {debate.idea} only as a time-limited pilot with a success measure "
+        f"and a stop date agreed up front. Count it a success if it shows "
+        f"{join_words(benefits[:2]) or 'a clear benefit'}; stop if the review finds "
+        f"{join_words(concerns[:2], 'or') or 'the risks'} weighing more than the gains."
+    )
 
 
 def _phrases(points: list[str], kind: str, idea: str) -> list[str]:

@@ -21,13 +21,22 @@ def digest_writer(turn: Turn) -> Reply:
         analyses: dict[str, Any] = json.loads(found.group(2)) if found else {}
     except json.JSONDecodeError:
         analyses = {}
-    numbers = {m.group(1).lower(): m.group(2) for m in
-               re.finditer(r"^- ([A-Za-z ]+):\s*(.+)$", brief[:found.start()] if found else brief,
-                           re.M)}
-    bullets = [b for b in (_topics_bullet(analyses.get("topics")),
-                           _mood_bullet(analyses.get("sentiment")),
-                           _entities_bullet(analyses.get("entities")),
-                           _numbers_bullet(numbers)) if b]
+    numbers = {
+        m.group(1).lower(): m.group(2)
+        for m in re.finditer(
+            r"^- ([A-Za-z ]+):\s*(.+)$", brief[: found.start()] if found else brief, re.M
+        )
+    }
+    bullets = [
+        b
+        for b in (
+            _topics_bullet(analyses.get("topics")),
+            _mood_bullet(analyses.get("sentiment")),
+            _entities_bullet(analyses.get("entities")),
+            _numbers_bullet(numbers),
+        )
+        if b
+    ]
     if not bullets:
         return "- The analyses found nothing to report."
     bullets.append(_suggestion(analyses, numbers))
@@ -38,16 +47,20 @@ def _topics_bullet(topics: Any) -> str:
     items = (topics or {}).get("topics") or []
     if not items:
         return ""
-    said = [f"{t['name']} ({t['tickets']}" + (f", e.g. {t['example']})" if t.get("example")
-                                              else ")") for t in items[:3]]
+    said = [
+        f"{t['name']} ({t['tickets']}" + (f", e.g. {t['example']})" if t.get("example") else ")")
+        for t in items[:3]
+    ]
     return f"Customers ask most about {join_words(said)}."
 
 
 def _mood_bullet(sentiment: Any) -> str:
     if not sentiment:
         return ""
-    return (f"The mood is {sentiment['overall']} ({sentiment['score']:+.2f} on a scale from "
-            f"-1 to 1): {sentiment['notes']}")
+    return (
+        f"The mood is {sentiment['overall']} ({sentiment['score']:+.2f} on a scale from "
+        f"-1 to 1): {sentiment['notes']}"
+    )
 
 
 def _entities_bullet(entities: Any) -> str:
@@ -59,8 +72,11 @@ def _entities_bullet(entities: Any) -> str:
 
 
 def _numbers_bullet(numbers: dict[str, str]) -> str:
-    shown = [f"{key} {numbers[key]}" for key in ("escalation rate", "csat") if key in numbers
-             and not numbers[key].startswith("no ")]
+    shown = [
+        f"{key} {numbers[key]}"
+        for key in ("escalation rate", "csat")
+        if key in numbers and not numbers[key].startswith("no ")
+    ]
     return f"Desk numbers: {'; '.join(shown)}." if shown else ""
 
 
@@ -70,13 +86,19 @@ def _suggestion(analyses: dict[str, Any], numbers: dict[str, str]) -> str:
     rate = re.match(r"(\d+)%", numbers.get("escalation rate", ""))
     if topics and mood in ("negative", "mixed"):
         top = topics[0]
-        return (f"Suggestion: start with the {top['name']} tickets (e.g. {top.get('example')}): "
-                f"they are the most frequent and the mood is {mood}; a clear help-centre answer "
-                "on them would cut repeat questions.")
+        return (
+            f"Suggestion: start with the {top['name']} tickets (e.g. {top.get('example')}): "
+            f"they are the most frequent and the mood is {mood}; a clear help-centre answer "
+            "on them would cut repeat questions."
+        )
     if rate and int(rate.group(1)) >= 20:
-        return (f"Suggestion: review why {rate.group(0)} of tickets were escalated; some may "
-                "be answerable by the specialists with a better help-centre article.")
+        return (
+            f"Suggestion: review why {rate.group(0)} of tickets were escalated; some may "
+            "be answerable by the specialists with a better help-centre article."
+        )
     if topics:
-        return (f"Suggestion: turn the best answers on {topics[0]['name']} into a help-centre "
-                "article, since that topic comes up most.")
+        return (
+            f"Suggestion: turn the best answers on {topics[0]['name']} into a help-centre "
+            "article, since that topic comes up most."
+        )
     return "Suggestion: keep watching the numbers; nothing stands out yet."

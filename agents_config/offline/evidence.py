@@ -33,24 +33,37 @@ from agents_config.offline.text import (
     unsigned,
 )
 
-NOTES_HEADINGS = {"kb": "From the knowledge base:", "tickets": "From past tickets:",
-                  "gaps": "Not found:", "sources": "Sources:"}
+NOTES_HEADINGS = {
+    "kb": "From the knowledge base:",
+    "tickets": "From past tickets:",
+    "gaps": "Not found:",
+    "sources": "Sources:",
+}
 FACTS_PER_ARTICLE = (6, 3, 3)  # the best-matching article gives most
 MIN_FACT_CHARS = 25
 SHORT_ITEM = 80  # a list item shorter than this is read with its section's heading
 
-_POLICY = re.compile(r"\b(?:must|cannot|can't|can not|not possible|only|always|never|no longer|"
-                     r"within|required|eligible|not refunded|at least|at most|up to|until|"
-                     r"automatically)\b", re.I)
-_STEP = re.compile(r"→|\b(?:go to|click|open|select|tell|ask|check|enter|contact|re-enable|"
-                   r"replay|allow|verify|acknowledge|compute|update|add|remove)\b", re.I)
+_POLICY = re.compile(
+    r"\b(?:must|cannot|can't|can not|not possible|only|always|never|no longer|"
+    r"within|required|eligible|not refunded|at least|at most|up to|until|"
+    r"automatically)\b",
+    re.I,
+)
+_STEP = re.compile(
+    r"→|\b(?:go to|click|open|select|tell|ask|check|enter|contact|re-enable|"
+    r"replay|allow|verify|acknowledge|compute|update|add|remove)\b",
+    re.I,
+)
 _SOURCE_TAG = re.compile(r"\s*(?:\[([^\]]+)\]|\((?:source|from):?\s*([^)]+)\))\s*\.?$", re.I)
 _ARTICLE_HEAD = re.compile(r"^\[([\w-]+)\]\s+(.+)$")
 _TICKET_LINE = re.compile(r"^-\s*\[#(\d+),\s*([^\]]*)\]\s*(.+)$")
 _BOLD_LEAD = re.compile(r"^\*\*(.+?)[.:]\*\*\s+")  # "**30-day window.** The window…"
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
-_LEAD_IN = re.compile(r":$|^see\b|\b(?:the following|these (?:steps|things|in order)|"
-                      r"as follows|below)\b", re.I)  # nothing without what it points to
+_LEAD_IN = re.compile(
+    r":$|^see\b|\b(?:the following|these (?:steps|things|in order)|"
+    r"as follows|below)\b",
+    re.I,
+)  # nothing without what it points to
 _HOW_TO = re.compile(r"\bhow\b|\bset ?up\b|\bconfigur|\benabl|\binstall|\bsteps?\b", re.I)
 
 
@@ -118,8 +131,9 @@ class Notes:
         return [*self.insights, *rest]
 
     def title_of(self, source: str) -> str:
-        return self.titles.get(source, source.capitalize() if source.startswith("ticket")
-                               else source)
+        return self.titles.get(
+            source, source.capitalize() if source.startswith("ticket") else source
+        )
 
     def sources(self) -> list[str]:
         """Every source a fact cites, in order of first use, then the other listed ones."""
@@ -169,15 +183,19 @@ def article_facts(output: str, topic: str) -> tuple[list[Fact], dict[str, str]]:
     """The facts of a knowledge-base search result, with each article's slug as their source,
     and the titles of the articles that fit the topic (all of them if none does)."""
     wanted = topic_stems(topic)
-    articles = [a for a in (_article(block) for block in re.split(r"\n\s*-{3,}\s*\n", output))
-                if a is not None]
+    articles = [
+        a
+        for a in (_article(block) for block in re.split(r"\n\s*-{3,}\s*\n", output))
+        if a is not None
+    ]
     fitting = [a for a in articles if wanted & set(content_stems(f"{a[1]} {a[2]}"))] or articles
     facts: list[Fact] = []
     titles: dict[str, str] = {}
     for (slug, title, body), limit in zip(fitting, FACTS_PER_ARTICLE, strict=False):
         candidates = [Fact(s, slug) for s in body_sentences(body)]
-        best = sorted(range(len(candidates)),
-                      key=lambda i: (-candidates[i].weight(wanted) - (i == 0), i))[:limit]
+        best = sorted(
+            range(len(candidates)), key=lambda i: (-candidates[i].weight(wanted) - (i == 0), i)
+        )[:limit]
         facts += [candidates[i] for i in sorted(best)]
         titles[slug] = title
     return dedupe(facts), titles
@@ -202,14 +220,13 @@ def body_sentences(body: str) -> list[str]:
         if not line.strip():
             continue
         item = re.match(r"^\s*(?:[-*•]|(\d{1,2})[.)])\s+", line)
-        text = _LINK.sub(r"\1", line[item.end():] if item else line)
+        text = _LINK.sub(r"\1", line[item.end() :] if item else line)
         lead = _BOLD_LEAD.match(text)
         context = heading if heading and not heading.endswith("?") else ""
         if lead:
-            prefix, text = f"{lead.group(1).strip()}: ", text[lead.end():]
+            prefix, text = f"{lead.group(1).strip()}: ", text[lead.end() :]
         elif item and item.group(1):  # a numbered step keeps its number
-            prefix = f"{context}, step {item.group(1)}: " if context else \
-                f"Step {item.group(1)}: "
+            prefix = f"{context}, step {item.group(1)}: " if context else f"Step {item.group(1)}: "
         elif item and len(text) < SHORT_ITEM and context:
             prefix = f"{context}: "
         else:
@@ -243,33 +260,39 @@ def ticket_facts(output: str) -> list[Fact]:
         match = _TICKET_LINE.match(line.strip())
         if match:
             number, meta, subject = match.groups()
-            facts.append(Fact(f"Ticket #{number} ({meta.strip()}): {subject.strip()}",
-                              f"ticket #{number}"))
+            facts.append(
+                Fact(f"Ticket #{number} ({meta.strip()}): {subject.strip()}", f"ticket #{number}")
+            )
     return facts
 
 
 def write_notes(notes: Notes) -> str:
     """Research notes in the format the module docstring shows."""
     parts = [f"Research notes on “{notes.topic}”"]
-    groups = {"kb": [f for f in notes.facts if not f.from_ticket],
-              "tickets": [f for f in notes.facts if f.from_ticket]}
+    groups = {
+        "kb": [f for f in notes.facts if not f.from_ticket],
+        "tickets": [f for f in notes.facts if f.from_ticket],
+    }
     for key, facts in groups.items():
         if facts:
-            parts.append(NOTES_HEADINGS[key] + "\n" + "\n".join(f"- {f.tagged()}"
-                                                                  for f in facts))
+            parts.append(NOTES_HEADINGS[key] + "\n" + "\n".join(f"- {f.tagged()}" for f in facts))
     if notes.gaps:
         parts.append(NOTES_HEADINGS["gaps"] + "\n" + "\n".join(f"- {g}" for g in notes.gaps))
     if notes.titles:
-        parts.append(NOTES_HEADINGS["sources"] + "\n" + "\n".join(
-            f"- [{key}] {title}" for key, title in notes.titles.items()))
+        parts.append(
+            NOTES_HEADINGS["sources"]
+            + "\n"
+            + "\n".join(f"- [{key}] {title}" for key, title in notes.titles.items())
+        )
     return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
 # From a brief ("Topic: …\n\nResearch notes:\n…\n\nInsights:\n…")
 
-_BRIEF_PART = re.compile(r"^(Topic|Question|Research notes|Insights|Analysis|Notes):\s*(.*)$",
-                         re.I | re.M)
+_BRIEF_PART = re.compile(
+    r"^(Topic|Question|Research notes|Insights|Analysis|Notes):\s*(.*)$", re.I | re.M
+)
 _SOURCE_LINE = re.compile(r"^\s*-\s*\[([^\]]+)\]\s+(.+)$")
 _INSIGHT = re.compile(r"^\s*\d{1,2}[.)]\s+(.+)$")
 
@@ -301,8 +324,13 @@ def read_brief(text: str) -> Notes:
         else:
             notes.facts.extend(_facts_of_line(stripped))
     insights = parts.get("insights") or parts.get("analysis") or ""
-    notes.insights = [fact for line in insights.splitlines() if (m := _INSIGHT.match(line))
-                      for fact in [_insight(m.group(1))] if fact]
+    notes.insights = [
+        fact
+        for line in insights.splitlines()
+        if (m := _INSIGHT.match(line))
+        for fact in [_insight(m.group(1))]
+        if fact
+    ]
     notes.facts = dedupe(notes.facts)
     return notes
 
@@ -312,7 +340,7 @@ def _brief_parts(text: str) -> dict[str, str]:
     parts: dict[str, str] = {}
     for match, after in zip(matches, [*matches[1:], None], strict=True):
         end = after.start() if after else len(text)
-        parts[match.group(1).lower()] = f"{match.group(2)}\n{text[match.end():end]}".strip()
+        parts[match.group(1).lower()] = f"{match.group(2)}\n{text[match.end() : end]}".strip()
     return parts
 
 
@@ -329,7 +357,7 @@ def split_source(text: str) -> tuple[str, str]:
     match = _SOURCE_TAG.search(text)
     if not match:
         return text.strip(), ""
-    return text[:match.start()].strip(), (match.group(1) or match.group(2)).strip()
+    return text[: match.start()].strip(), (match.group(1) or match.group(2)).strip()
 
 
 def _insight(line: str) -> Fact | None:

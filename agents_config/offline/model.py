@@ -61,8 +61,9 @@ class OfflineModel(Model):
         conversation_id: str | None = None,
         prompt: ResponsePromptParam | None = None,
     ) -> ModelResponse:
-        output = self.respond(input, tools, output_schema, handoffs,
-                              instructions=system_instructions)
+        output = self.respond(
+            input, tools, output_schema, handoffs, instructions=system_instructions
+        )
         return ModelResponse(output=output, usage=Usage(requests=1), response_id=None)
 
     async def stream_response(  # type: ignore[override]  # an async generator is an iterator
@@ -80,18 +81,26 @@ class OfflineModel(Model):
         prompt: ResponsePromptParam | None = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
         """The whole response at once: `response.created`, then `response.completed`."""
-        output = self.respond(input, tools, output_schema, handoffs,
-                              instructions=system_instructions)
+        output = self.respond(
+            input, tools, output_schema, handoffs, instructions=system_instructions
+        )
         response = Response(
-            id=f"resp_{_digest(self.agent_name, input)}", created_at=0, model="offline",
-            object="response", output=output,  # type: ignore[arg-type]
-            tool_choice="auto", tools=[], top_p=None, parallel_tool_calls=False,
+            id=f"resp_{_digest(self.agent_name, input)}",
+            created_at=0,
+            model="offline",
+            object="response",
+            output=output,  # type: ignore[arg-type]
+            tool_choice="auto",
+            tools=[],
+            top_p=None,
+            parallel_tool_calls=False,
             status="completed",
         )
         started = response.model_copy(update={"output": [], "status": "in_progress"})
         yield ResponseCreatedEvent(type="response.created", response=started, sequence_number=0)
-        yield ResponseCompletedEvent(type="response.completed", response=response,
-                                     sequence_number=1)
+        yield ResponseCompletedEvent(
+            type="response.completed", response=response, sequence_number=1
+        )
 
     def respond(
         self,
@@ -106,8 +115,11 @@ class OfflineModel(Model):
         conversation = read_conversation(input)
         digest = _digest(self.agent_name, input)
         function_tools = {t.name: t for t in tools if isinstance(t, FunctionTool)}
-        schema = None if output_schema is None or output_schema.is_plain_text() \
+        schema = (
+            None
+            if output_schema is None or output_schema.is_plain_text()
             else output_schema.json_schema()
+        )
         if handoffs and not conversation.calls:
             target = self._handoff_target(conversation, handoffs)
             if target is not None:
@@ -126,8 +138,9 @@ class OfflineModel(Model):
         if step.tool is not None:
             return [_function_call(step.tool.name, step.arguments, digest)]
         note = None
-        if not step.missing and all(found_nothing(c, conversation.request)
-                                    for c in conversation.calls):
+        if not step.missing and all(
+            found_nothing(c, conversation.request) for c in conversation.calls
+        ):
             catalogue = function_tools.get(CATALOGUE_TOOL)
             if catalogue is not None and CATALOGUE_TOOL not in {c.name for c in conversation.calls}:
                 # A buying question no article answers: show the catalogue and offer sales.
@@ -135,14 +148,17 @@ class OfflineModel(Model):
             escalation = _human_handoff(handoffs, conversation, self.agent_name)
             if escalation is not None:  # nothing here could help: hand over to a person
                 return [_handoff_call(escalation, conversation, digest)]
-        if conversation.calls and conversation.calls[-1].name == CATALOGUE_TOOL and all(
-            found_nothing(c, conversation.request) for c in conversation.calls[:-1]
+        if (
+            conversation.calls
+            and conversation.calls[-1].name == CATALOGUE_TOOL
+            and all(found_nothing(c, conversation.request) for c in conversation.calls[:-1])
         ):
             note = SALES_OFFER
         return [_message(compose_answer(conversation, step.missing, note=note), digest)]
 
-    def _handoff_target(self, conversation: Conversation, handoffs: Sequence[Handoff]
-                        ) -> Handoff | None:
+    def _handoff_target(
+        self, conversation: Conversation, handoffs: Sequence[Handoff]
+    ) -> Handoff | None:
         """The handoff the routing criteria pick, or None to stay.
 
         Each routing table (departments, then billing's sub-specialists) is scored as a whole;
@@ -151,7 +167,8 @@ class OfflineModel(Model):
         its own desk, but does leave it for a person).
         """
         available = {
-            h.agent_name: h for h in handoffs
+            h.agent_name: h
+            for h in handoffs
             if h.agent_name not in conversation.path and h.agent_name != self.agent_name
         }
         own = AGENT_DEPARTMENTS.get(self.agent_name)
@@ -174,12 +191,13 @@ class OfflineModel(Model):
 CATALOGUE_TOOL = "list_plans"
 SALES_OFFER = (
     "For anything the plans above don't cover (special pricing, programmes, procurement or "
-    "hosting questions), our sales team can help: say \"book a demo\" and I'll set up a call."
+    'hosting questions), our sales team can help: say "book a demo" and I\'ll set up a call.'
 )
 
 
-def _human_handoff(handoffs: Sequence[Handoff], conversation: Conversation, agent: str
-                   ) -> Handoff | None:
+def _human_handoff(
+    handoffs: Sequence[Handoff], conversation: Conversation, agent: str
+) -> Handoff | None:
     for handoff in handoffs:
         route = route_of(handoff)
         if route.department == "human" and handoff.agent_name not in (*conversation.path, agent):
@@ -203,21 +221,27 @@ def _item(reply: Reply, digest: str) -> TResponseOutputItem:
 
 def _message(text: str, digest: str) -> ResponseOutputMessage:
     return ResponseOutputMessage(
-        id=f"msg_{digest}", type="message", role="assistant", status="completed",
+        id=f"msg_{digest}",
+        type="message",
+        role="assistant",
+        status="completed",
         content=[ResponseOutputText(text=text, type="output_text", annotations=[], logprobs=[])],
     )
 
 
 def _function_call(name: str, arguments: dict[str, Any], digest: str) -> ResponseFunctionToolCall:
     return ResponseFunctionToolCall(
-        id=f"fc_{digest}", call_id=f"call_{digest}", type="function_call", name=name,
+        id=f"fc_{digest}",
+        call_id=f"call_{digest}",
+        type="function_call",
+        name=name,
         arguments=json.dumps(arguments, ensure_ascii=False, separators=(",", ":")),
     )
 
 
-def _handoff_call(handoff: Handoff, conversation: Conversation, digest: str
-                  ) -> ResponseFunctionToolCall:
+def _handoff_call(
+    handoff: Handoff, conversation: Conversation, digest: str
+) -> ResponseFunctionToolCall:
     schema = handoff.input_json_schema
-    arguments = structured_output(schema, conversation.request) if schema.get("properties") \
-        else {}
+    arguments = structured_output(schema, conversation.request) if schema.get("properties") else {}
     return _function_call(handoff.tool_name, arguments, digest)

@@ -35,8 +35,11 @@ KEY_POINTS = 5
 DETAILS_PER_SOURCE = 4
 LONG_BULLET = 240
 PENALTY = 4  # points off a 0-10 score per failed criterion: one failure keeps it below 7
-REFUSAL = re.compile(r"can't help with this one offline|\bI (?:can't|cannot|am unable to) help\b"
-                     r"|\bas an ai\b|I'm sorry, but", re.I)
+REFUSAL = re.compile(
+    r"can't help with this one offline|\bI (?:can't|cannot|am unable to) help\b"
+    r"|\bas an ai\b|I'm sorry, but",
+    re.I,
+)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _NUMBERED_STEP = re.compile(r"^(?:[^:]*, )?step \d+:", re.I)
@@ -99,8 +102,9 @@ class Report:
         return "\n".join(f"{s.heading}\n{s.text}" for s in self.sections)
 
     def find(self, pattern: str) -> Section | None:
-        return next((s for s in self.sections
-                     if s.heading and re.search(pattern, s.heading, re.I)), None)
+        return next(
+            (s for s in self.sections if s.heading and re.search(pattern, s.heading, re.I)), None
+        )
 
     def put(self, section: Section, *, before: str | None = None) -> Section:
         """Add `section` (replacing one of the same heading), before the first section whose
@@ -109,9 +113,14 @@ class Report:
         if existing is not None:
             existing.lines = section.lines
             return existing
-        index = next((i for i, s in enumerate(self.sections)
-                      if before and s.heading and re.search(before, s.heading, re.I)),
-                     len(self.sections))
+        index = next(
+            (
+                i
+                for i, s in enumerate(self.sections)
+                if before and s.heading and re.search(before, s.heading, re.I)
+            ),
+            len(self.sections),
+        )
         self.sections.insert(index, section)
         return section
 
@@ -149,11 +158,14 @@ def report_title(notes: Notes) -> str:
 
 def summary(notes: Notes, key: list[Fact]) -> str:
     if not key:
-        return (f"The research found nothing on “{notes.topic}” in the knowledge base or the "
-                "desk's ticket history, so this report can only say what is missing.")
+        return (
+            f"The research found nothing on “{notes.topic}” in the knowledge base or the "
+            "desk's ticket history, so this report can only say what is missing."
+        )
     statements = [f for f in key if not _NUMBERED_STEP.search(f.text)] or key  # not "step 5"
-    return " ".join([f"This report draws on {_evidence(notes)}.",
-                     *(_sentence(f.text) for f in statements[:2])])
+    return " ".join(
+        [f"This report draws on {_evidence(notes)}.", *(_sentence(f.text) for f in statements[:2])]
+    )
 
 
 def _key_facts(notes: Notes, facts: list[Fact]) -> list[Fact]:
@@ -174,6 +186,7 @@ def _in_order(notes: Notes, facts: list[Fact]) -> list[Fact]:
 
 def _details(notes: Notes, facts: list[Fact]) -> list[str]:
     """The facts under the title of their source; past tickets together."""
+
     def group(fact: Fact) -> str:
         return "Past tickets" if fact.from_ticket else notes.title_of(fact.source) or "Notes"
 
@@ -197,7 +210,7 @@ def _source_lines(notes: Notes) -> list[str]:
 
 
 def _source_line(notes: Notes, source: str) -> str:
-    """"- Title [slug]" for an article; "- Ticket #12" for a ticket."""
+    """ "- Title [slug]" for an article; "- Ticket #12" for a ticket."""
     title = notes.title_of(source)
     tag = "" if title == source or source.startswith("ticket") else f" [{source}]"
     return f"- {title}{tag}"
@@ -279,7 +292,8 @@ def add_summary(report: Report, notes: Notes, line: str) -> None:
 
 def add_key_points(report: Report, notes: Notes, line: str) -> None:
     section = report.find(r"key (?:points|findings)|highlights|insights") or report.put(
-        Section("Key points"), before=r"details|gaps|sources")
+        Section("Key points"), before=r"details|gaps|sources"
+    )
     for fact in notes.ranked():
         if len(section.bullets) >= KEY_POINTS:
             break
@@ -288,8 +302,10 @@ def add_key_points(report: Report, notes: Notes, line: str) -> None:
     found = len(section.bullets)
     if found < MIN_KEY_POINTS:  # say why, rather than pad with guesses
         held = f"only {counted(found, 'fact')}" if found else "no facts"
-        _add_gap(report, f"The research notes hold {held} usable as key points; more would "
-                         "need more research.")
+        _add_gap(
+            report,
+            f"The research notes hold {held} usable as key points; more would need more research.",
+        )
     if not section.bullets:
         report.sections.remove(section)
 
@@ -309,11 +325,13 @@ def shorten_report(report: Report, notes: Notes, line: str) -> None:
     if details is not None and not details.bullets:
         report.sections.remove(details)
     for section in report.sections:
-        section.lines = [shorten(ln, LONG_BULLET) if _BULLET.match(ln) else ln
-                         for ln in section.lines]
+        section.lines = [
+            shorten(ln, LONG_BULLET) if _BULLET.match(ln) else ln for ln in section.lines
+        ]
     key = report.find(r"key (?:points|findings)")
-    while key is not None and len(report.render()) > MAX_CHARS and len(key.bullets) > \
-            MIN_KEY_POINTS:
+    while (
+        key is not None and len(report.render()) > MAX_CHARS and len(key.bullets) > MIN_KEY_POINTS
+    ):
         key.lines.remove(key.bullets[-1])
 
 
@@ -326,8 +344,9 @@ def expand(report: Report, notes: Notes, line: str) -> None:
 def cover_topic(report: Report, notes: Notes, line: str) -> None:
     """For each topic word the draft leaves out: a fact that uses it, or a line saying the
     notes have nothing on it."""
-    key = report.find(r"key (?:points|findings)") or report.put(Section("Key points"),
-                                                                before=r"details|gaps|sources")
+    key = report.find(r"key (?:points|findings)") or report.put(
+        Section("Key points"), before=r"details|gaps|sources"
+    )
     gaps: list[str] = []
     for word in topic_words_missing(notes.topic, report.body):
         fact = next((f for f in notes.ranked() if stem(word) in content_stems(f.text)), None)
@@ -373,8 +392,16 @@ _FIXES: tuple[tuple[str, Fix], ...] = (
     (r"figures?|unsupported|not support", drop_unsupported),
 )
 # Content first, then what removes or trims it.
-_ORDER: list[Fix] = [add_title, drop_unsupported, add_summary, add_key_points, expand,
-                     cover_topic, add_sources, shorten_report]
+_ORDER: list[Fix] = [
+    add_title,
+    drop_unsupported,
+    add_summary,
+    add_key_points,
+    expand,
+    cover_topic,
+    add_sources,
+    shorten_report,
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,16 +419,29 @@ def review_report(draft: str, notes: Notes) -> Review:
     """Score a draft report against the notes it was written from (see the module docstring)."""
     text = unsigned(draft)
     if not text or REFUSAL.search(text):
-        return Review(0.1, "- The draft is a refusal or empty, not a report: write the report "
-                           "from the research notes.", False,
-                      {"accura": 0.1, "complet": 0.1, "clarity": 0.1})
+        return Review(
+            0.1,
+            "- The draft is a refusal or empty, not a report: write the report "
+            "from the research notes.",
+            False,
+            {"accura": 0.1, "complet": 0.1, "clarity": 0.1},
+        )
     failed = [c for c in criteria(Report.parse(text), text, notes) if not c.ok]
-    scores = {dim: max(0, 10 - PENALTY * sum(c.dimension == dim for c in failed)) / 10
-              for dim in ("accuracy", "completeness", "clarity")}
+    scores = {
+        dim: max(0, 10 - PENALTY * sum(c.dimension == dim for c in failed)) / 10
+        for dim in ("accuracy", "completeness", "clarity")
+    }
     feedback = "\n".join(f"- {c.fix}" for c in failed) or "none"
-    return Review(round(sum(scores.values()) / 3, 2), feedback, not failed,
-                  {"accura": scores["accuracy"], "complet": scores["completeness"],
-                   "clarity": scores["clarity"]})
+    return Review(
+        round(sum(scores.values()) / 3, 2),
+        feedback,
+        not failed,
+        {
+            "accura": scores["accuracy"],
+            "complet": scores["completeness"],
+            "clarity": scores["clarity"],
+        },
+    )
 
 
 def criteria(report: Report, text: str, notes: Notes) -> list[Criterion]:
@@ -410,23 +450,44 @@ def criteria(report: Report, text: str, notes: Notes) -> list[Criterion]:
     figures = unsupported_figures(report, notes)
     return [
         Criterion("clarity", bool(report.title), "Add a title line (`# …`) naming the topic."),
-        Criterion("completeness", _has_summary(report),
-                  "Add a `Summary` of two or three sentences under the title."),
-        Criterion("completeness", key_points >= MIN_KEY_POINTS,
-                  f"List at least {MIN_KEY_POINTS} key points as bullets (found {key_points})."),
-        Criterion("accuracy", _has_sources(report),
-                  "Add a `Sources` section naming the articles and tickets the facts come from."),
-        Criterion("clarity", len(text) <= MAX_CHARS,
-                  f"Shorten the draft to under {MAX_CHARS} characters (it has {len(text)}): "
-                  "keep the key points, trim the details."),
-        Criterion("completeness", len(text) >= MIN_CHARS,
-                  f"Expand the draft (it has {len(text)} characters, at least {MIN_CHARS} "
-                  "expected): add details from the research notes."),
-        Criterion("completeness", not missing,
-                  f"Address the topic directly: the draft does not mention "
-                  f"{join_words(f'“{w}”' for w in missing)}."),
-        Criterion("accuracy", not figures,
-                  f"Remove figures the research notes do not support: {', '.join(figures)}."),
+        Criterion(
+            "completeness",
+            _has_summary(report),
+            "Add a `Summary` of two or three sentences under the title.",
+        ),
+        Criterion(
+            "completeness",
+            key_points >= MIN_KEY_POINTS,
+            f"List at least {MIN_KEY_POINTS} key points as bullets (found {key_points}).",
+        ),
+        Criterion(
+            "accuracy",
+            _has_sources(report),
+            "Add a `Sources` section naming the articles and tickets the facts come from.",
+        ),
+        Criterion(
+            "clarity",
+            len(text) <= MAX_CHARS,
+            f"Shorten the draft to under {MAX_CHARS} characters (it has {len(text)}): "
+            "keep the key points, trim the details.",
+        ),
+        Criterion(
+            "completeness",
+            len(text) >= MIN_CHARS,
+            f"Expand the draft (it has {len(text)} characters, at least {MIN_CHARS} "
+            "expected): add details from the research notes.",
+        ),
+        Criterion(
+            "completeness",
+            not missing,
+            f"Address the topic directly: the draft does not mention "
+            f"{join_words(f'“{w}”' for w in missing)}.",
+        ),
+        Criterion(
+            "accuracy",
+            not figures,
+            f"Remove figures the research notes do not support: {', '.join(figures)}.",
+        ),
     ]
 
 
@@ -434,8 +495,11 @@ def _key_point_count(report: Report) -> int:
     section = report.find(r"key (?:points|findings)|highlights|insights|takeaways")
     if section is not None:
         return len(section.bullets)
-    return sum(len(s.bullets) for s in report.sections if not re.search(
-        r"sources|references", s.heading, re.I))
+    return sum(
+        len(s.bullets)
+        for s in report.sections
+        if not re.search(r"sources|references", s.heading, re.I)
+    )
 
 
 def _has_summary(report: Report) -> bool:
@@ -448,8 +512,8 @@ def _has_summary(report: Report) -> bool:
 def _has_sources(report: Report) -> bool:
     section = report.find(r"sources|references")
     return section is not None and any(
-        not re.search(r"\bnone\b|\bno (?:source|article|ticket)", b, re.I)
-        for b in section.bullets)
+        not re.search(r"\bnone\b|\bno (?:source|article|ticket)", b, re.I) for b in section.bullets
+    )
 
 
 def unsupported_figures(report: Report, notes: Notes) -> list[str]:

@@ -48,11 +48,31 @@ MAX_PARTS = 4
 _ABOUT_TICKETS = re.compile(
     r"\b(?:tickets?|customers?|complain\w*|complaints?|trends?|volume|support load|history|"
     r"people ask|users? ask|frequent\w*|common (?:questions|issues|problems)|recurring|"
-    r"escalat\w*|satisfaction|csat)\b", re.I)
+    r"escalat\w*|satisfaction|csat)\b",
+    re.I,
+)
 # Words about the ticket history itself, not about what tickets say.
-_TICKET_META = frozenset({"ticket", "tickets", "customer", "customers", "complaint",
-                          "complaints", "complain", "trend", "trends", "volume", "support",
-                          "history", "common", "frequent", "recurring", "people", "users"})
+_TICKET_META = frozenset(
+    {
+        "ticket",
+        "tickets",
+        "customer",
+        "customers",
+        "complaint",
+        "complaints",
+        "complain",
+        "trend",
+        "trends",
+        "volume",
+        "support",
+        "history",
+        "common",
+        "frequent",
+        "recurring",
+        "people",
+        "users",
+    }
+)
 # With no subject left ("customer complaints trends"): words from every theme, for an overview.
 _OVERVIEW_QUERY = " ".join(keys[0] for _, keys in THEMES)
 
@@ -68,11 +88,11 @@ def researcher(turn: Turn) -> Reply:
     return write_notes(research_notes(topic, turn.conversation.calls))
 
 
-def _research_plan(topic: str, tools: dict[str, FunctionTool], calls: list[Call]
-                   ) -> list[ToolCall]:
+def _research_plan(topic: str, tools: dict[str, FunctionTool], calls: list[Call]) -> list[ToolCall]:
     plan: list[ToolCall] = []
-    knowledge = next((t for t in tools.values() if is_knowledge_tool(t.name)
-                      and "ticket" not in t.name), None)
+    knowledge = next(
+        (t for t in tools.values() if is_knowledge_tool(t.name) and "ticket" not in t.name), None
+    )
     if knowledge is not None:
         query = search_query(topic)
         plan.append(call_with(knowledge, query))
@@ -119,17 +139,23 @@ def analyst(turn: Turn) -> Reply:
     the gaps."""
     notes = read_brief(turn.conversation.everything)
     breakdown = _ticket_breakdown(notes.facts)
-    chosen = [*breakdown, *rank(notes.facts, notes.topic)][:INSIGHTS[1]]
+    chosen = [*breakdown, *rank(notes.facts, notes.topic)][: INSIGHTS[1]]
     if not chosen:
-        return (f"The research notes on “{notes.topic or 'this topic'}” hold no facts to draw "
-                "insights from.\n\nGaps:\n" + "\n".join(f"- {g}" for g in notes.gaps
-                                                        or ["The research found nothing."]))
-    lines = [f"Key insights on “{notes.topic or 'the topic'}” "
-             f"({plural(len(chosen), 'finding')} from {plural(len(notes.facts), 'fact')}):", ""]
+        return (
+            f"The research notes on “{notes.topic or 'this topic'}” hold no facts to draw "
+            "insights from.\n\nGaps:\n"
+            + "\n".join(f"- {g}" for g in notes.gaps or ["The research found nothing."])
+        )
+    lines = [
+        f"Key insights on “{notes.topic or 'the topic'}” "
+        f"({plural(len(chosen), 'finding')} from {plural(len(notes.facts), 'fact')}):",
+        "",
+    ]
     lines += [f"{i}. {_insight(fact, notes)}" for i, fact in enumerate(chosen, 1)]
     if len(chosen) < INSIGHTS[0]:
-        lines.append(f"\n(Only {plural(len(chosen), 'fact')} in the notes: too few for firm "
-                     "conclusions.)")
+        lines.append(
+            f"\n(Only {plural(len(chosen), 'fact')} in the notes: too few for firm conclusions.)"
+        )
     gaps = _gaps(notes)
     if gaps:
         lines += ["", "Gaps:", *(f"- {g}" for g in gaps)]
@@ -146,20 +172,28 @@ def _gaps(notes: Notes) -> list[str]:
 def _ticket_breakdown(facts: list[Fact]) -> list[Fact]:
     """With two or more past tickets: one finding on how they split by department and how
     many were escalated."""
-    metas = [m.group(1).split(",") for f in facts if f.from_ticket
-             and (m := re.match(r"Ticket #\d+ \(([^)]*)\)", f.text))]
+    metas = [
+        m.group(1).split(",")
+        for f in facts
+        if f.from_ticket and (m := re.match(r"Ticket #\d+ \(([^)]*)\)", f.text))
+    ]
     if len(metas) < 2:
         return []
     departments = Counter(m[0].strip() for m in metas)
     escalated = sum("escalated" in ",".join(m) for m in metas)
     split = join_words(f"{number_word(n)} {d}" for d, n in departments.most_common())
     handed = {0: "none was", 1: "one was"}.get(escalated, f"{number_word(escalated)} were")
-    return [Fact(f"Trend across the {counted(len(metas), 'matching past ticket')}: by "
-                 f"department, {split}; {handed} escalated to a person", "ticket history")]
+    return [
+        Fact(
+            f"Trend across the {counted(len(metas), 'matching past ticket')}: by "
+            f"department, {split}; {handed} escalated to a person",
+            "ticket history",
+        )
+    ]
 
 
 def _insight(fact: Fact, notes: Notes) -> str:
-    """"finding — why it matters: …. Source: Title [source]." (the writer reads it back)"""
+    """ "finding — why it matters: …. Source: Title [source]." (the writer reads it back)"""
     line = f"{fact.text.rstrip('.')} — why it matters: {fact.why_it_matters()}."
     if not fact.source:
         return line
@@ -168,8 +202,11 @@ def _insight(fact: Fact, notes: Notes) -> str:
     return f"{line} Source: {named}[{fact.source}]."
 
 
-_REVISION = re.compile(r"previous draft:?\s*\n(.*?)\n\s*(?:reviewer )?feedback:?\s*\n(.*?)"
-                       r"(?:\n\s*\n\s*revise\b|\Z)", re.I | re.S)
+_REVISION = re.compile(
+    r"previous draft:?\s*\n(.*?)\n\s*(?:reviewer )?feedback:?\s*\n(.*?)"
+    r"(?:\n\s*\n\s*revise\b|\Z)",
+    re.I | re.S,
+)
 
 
 def writer(turn: Turn) -> Reply:
@@ -199,7 +236,9 @@ def evaluator(turn: Turn) -> Reply:
 # Parts better answered by the full research pipeline than by one specialist.
 _RESEARCH_PART = re.compile(
     r"^\W*(?:how (?:do|does|can|should|long|often)|why)\b|\b(?:polic(?:y|ies)|trends?|process|"
-    r"explain|overview|compare|works?)\b", re.I)
+    r"explain|overview|compare|works?)\b",
+    re.I,
+)
 
 
 def coordinator(turn: Turn) -> Reply:
@@ -216,8 +255,10 @@ def _topic_and_parts(text: str) -> tuple[str, list[str]]:
     topic = topic_of(text)
     listed = re.search(r"^Parts:\s*\n(.*)", text, re.M | re.S)
     if listed:
-        parts = [m.group(1).strip() for m in re.finditer(r"^\s*\d{1,2}[.)]\s+(.+)$",
-                                                         listed.group(1), re.M)]
+        parts = [
+            m.group(1).strip()
+            for m in re.finditer(r"^\s*\d{1,2}[.)]\s+(.+)$", listed.group(1), re.M)
+        ]
     else:
         parts = [p.strip() for p in re.split(r"\n+|;|(?<=\?)\s+", topic) if len(p.split()) > 1]
     return topic, (parts or [topic])[:MAX_PARTS]
@@ -234,7 +275,7 @@ def _tool_for(part: str, tools: dict[str, FunctionTool]) -> ToolCall:
 
 def _combined_report(topic: str, parts: list[str], calls: list[Call]) -> str:
     answers = [(part, _answer_of(call)) for part, call in zip(parts, calls, strict=False)]
-    unanswered = [p for p, a in answers if a is None] + parts[len(calls):]
+    unanswered = [p for p, a in answers if a is None] + parts[len(calls) :]
     sources: list[str] = []
     sections: list[str] = []
     for n, (part, answer) in enumerate(answers, 1):
@@ -242,12 +283,19 @@ def _combined_report(topic: str, parts: list[str], calls: list[Call]) -> str:
         sections.append(f"## {n}. {part}\n\n{body}")
         sources += answer.sources if answer else []
     lead = f"This report answers {counted(len(parts), 'part')} of the topic"
-    lead += (f"; {join_words(f'“{p}”' for p in unanswered)} could not be answered."
-             if unanswered else ".")
+    lead += (
+        f"; {join_words(f'“{p}”' for p in unanswered)} could not be answered."
+        if unanswered
+        else "."
+    )
     highlights = [a.highlight for _, a in answers if a is not None and a.highlight]
     summary = " ".join([lead, *highlights])
-    lines = [f"# {topic[:1].upper() + topic[1:]}", f"## Summary\n\n{summary}", *sections,
-             "## Sources\n\n" + ("\n".join(dict.fromkeys(sources)) or "- None.")]
+    lines = [
+        f"# {topic[:1].upper() + topic[1:]}",
+        f"## Summary\n\n{summary}",
+        *sections,
+        "## Sources\n\n" + ("\n".join(dict.fromkeys(sources)) or "- None."),
+    ]
     return "\n\n".join(lines)
 
 
@@ -265,8 +313,11 @@ def _answer_of(call: Call) -> _Answer | None:
     parsed = report.Report.parse(text)
     if not parsed.title:  # a specialist's answer: quoted as it is
         who = call.name.removeprefix("ask_").replace("_", " ")
-        return _Answer(text, _first_statement(text),
-                       [f"- {who[:1].upper()}{who[1:]} at the desk, asked with `{call.name}`"])
+        return _Answer(
+            text,
+            _first_statement(text),
+            [f"- {who[:1].upper()}{who[1:]} at the desk, asked with `{call.name}`"],
+        )
     kept = [s for s in parsed.sections if not re.search(r"^sources$", s.heading, re.I)]
     body = "\n\n".join(f"### {s.heading}\n\n{s.text}" if s.heading else s.text for s in kept)
     summary = parsed.find(r"summary")

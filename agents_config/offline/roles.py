@@ -31,13 +31,20 @@ def moderator(turn: Turn) -> Reply:
 
 
 ROLES_BY_NAME: dict[str, Role] = {
-    "researcher": researcher, "analyst": analyst, "writer": writer, "evaluator": evaluator,
-    "coordinator": coordinator, "optimist": optimist, "skeptic": skeptic,
-    "moderator": moderator, "digest_writer": digest_writer,
+    "researcher": researcher,
+    "analyst": analyst,
+    "writer": writer,
+    "evaluator": evaluator,
+    "coordinator": coordinator,
+    "optimist": optimist,
+    "skeptic": skeptic,
+    "moderator": moderator,
+    "digest_writer": digest_writer,
 }
 # (pattern of the instructions' first sentence, role, needs tools); the first match wins.
 ROLES_BY_INSTRUCTIONS: tuple[tuple[re.Pattern[str], Role, bool], ...] = tuple(
-    (re.compile(pattern, re.I), role, needs_tools) for pattern, role, needs_tools in (
+    (re.compile(pattern, re.I), role, needs_tools)
+    for pattern, role, needs_tools in (
         (r"\boptimist\b", optimist, False),
         (r"\bs[kc]eptic\b", skeptic, False),
         (r"\bmoderat", moderator, False),

@@ -38,12 +38,26 @@ DEFAULT_MAX_ITEMS = 10
 _DEPARTMENT_FALLBACKS = ("clarify", "unknown", "other", "none", "general", "triage")
 # What enum values mean as a mood: +1, -1, 0, or "mixed".
 _POLARITY: dict[str, float | str] = {
-    "positive": 1, "happy": 1, "satisfied": 1, "pleased": 1, "good": 1,
-    "negative": -1, "unhappy": -1, "angry": -1, "frustrated": -1, "dissatisfied": -1, "bad": -1,
-    "neutral": 0, "mixed": "mixed",
+    "positive": 1,
+    "happy": 1,
+    "satisfied": 1,
+    "pleased": 1,
+    "good": 1,
+    "negative": -1,
+    "unhappy": -1,
+    "angry": -1,
+    "frustrated": -1,
+    "dissatisfied": -1,
+    "bad": -1,
+    "neutral": 0,
+    "mixed": "mixed",
 }
-_LABEL_POLARITY: dict[str, float | str] = {"positive": 1, "negative": -1, "neutral": 0,
-                                           "mixed": "mixed"}
+_LABEL_POLARITY: dict[str, float | str] = {
+    "positive": 1,
+    "negative": -1,
+    "neutral": 0,
+    "mixed": "mixed",
+}
 # Entity kinds and the enum values that may stand for them, best first.
 _KIND_ALIASES: dict[str, tuple[str, ...]] = {
     "refund": ("payment", "order"),
@@ -100,8 +114,10 @@ class Signals:
         if s1 < ROUTE_THRESHOLD:
             return None, 0.5, "No routing criterion matched; a clarifying question is needed."
         matched = matched_keywords(self.text, top)
-        reasoning = (f"Routing criteria of {top.department} matched "
-                     f"({', '.join(matched[:5]) or 'intent'}; score {s1:.2f} vs {s2:.2f}).")
+        reasoning = (
+            f"Routing criteria of {top.department} matched "
+            f"({', '.join(matched[:5]) or 'intent'}; score {s1:.2f} vs {s2:.2f})."
+        )
         return top, round(min(0.99, 0.5 + 0.5 * (s1 - s2) / (s1 + 1)), 2), reasoning
 
     @property
@@ -141,8 +157,7 @@ class Signals:
         return [s for s in sentences(self.text) if len(s) > 20 and not s.endswith(":")]
 
 
-def structured_output(schema: dict[str, Any], text: str, *, review: Review | None = None
-                      ) -> Any:
+def structured_output(schema: dict[str, Any], text: str, *, review: Review | None = None) -> Any:
     """A value valid against `schema`, filled deterministically from `text` (and `review`, the
     verdict review fields take, when the caller judged the text itself)."""
     return _Filler(schema, Signals(text, review)).value(schema, "", _Scope())
@@ -192,8 +207,9 @@ class _Filler:
             return _entity_kind(scope.item.kind, values)
         if _is_mood_enum(values):
             return _mood_value(self.sig.sentiment.label, values)
-        routing_names = {v for r in (*TRIAGE_ROUTES, *BILLING_ROUTES)
-                         for v in (r.department, r.agent)}
+        routing_names = {
+            v for r in (*TRIAGE_ROUTES, *BILLING_ROUTES) for v in (r.department, r.agent)
+        }
         if routing_names & set(values):
             route = self.sig.route
             for value in values:
@@ -243,23 +259,31 @@ class _Filler:
             return self.sig.review.passes
         return bool(node.get("default", False))
 
-    def number(self, node: dict[str, Any], name: str, scope: _Scope, *, integer: bool
-               ) -> float | int:
+    def number(
+        self, node: dict[str, Any], name: str, scope: _Scope, *, integer: bool
+    ) -> float | int:
         description = str(node.get("description", "")).lower()
-        mood = scope.mood or bool(re.search(r"sentiment|mood|polarity", name)) \
+        mood = (
+            scope.mood
+            or bool(re.search(r"sentiment|mood|polarity", name))
             or "negative" in description
+        )
         low, high = value_range(node, integer=integer, signed=mood)
         item = scope.item
         if isinstance(item, Topic | Entity) and re.search(
-                r"count|mention|ticket|frequen|occurr|times|number|^n$", name):
+            r"count|mention|ticket|frequen|occurr|times|number|^n$", name
+        ):
             count = item.count if isinstance(item, Topic) else item.mentions
             value: float = max(node.get("minimum", 0), min(node.get("maximum", count), count))
         elif mood and re.search(r"score|sentiment|polarity|mood|value|rating", name):
             value = low + (high - low) * (self.sig.sentiment.score + 1) / 2
         elif re.search(r"confiden|probab|certain", name):
             value = low + (high - low) * self.sig.confidence
-        elif re.search(r"score|rating|grade|quality|clarity|accura|helpful|tone|complete|"
-                       r"relevan|overall", name):
+        elif re.search(
+            r"score|rating|grade|quality|clarity|accura|helpful|tone|complete|"
+            r"relevan|overall",
+            name,
+        ):
             value = low + (high - low) * self.sig.review.fraction(name)
         else:
             value = low
@@ -269,8 +293,7 @@ class _Filler:
         item = scope.item
         if item is not None:
             return _item_text(item, name)
-        if scope.mood and re.search(r"note|summar|explan|reason|why|driver|descri|comment",
-                                    name):
+        if scope.mood and re.search(r"note|summar|explan|reason|why|driver|descri|comment", name):
             return self.sig.sentiment.explanation()
         if re.search(r"reason|rationale|explanation|why", name):
             return self.sig.reasoning
@@ -284,14 +307,17 @@ class _Filler:
         return shorten(self.sig.text.strip(), 500)
 
 
-def value_range(node: dict[str, Any], *, integer: bool, signed: bool = False
-                ) -> tuple[float, float]:
+def value_range(
+    node: dict[str, Any], *, integer: bool, signed: bool = False
+) -> tuple[float, float]:
     """The range of a numeric field: its minimum/maximum, else one its description states
     ("0-10: …", "-1 (very negative) to 1 (very positive)"), else a usual one."""
     low = node.get("minimum", node.get("exclusiveMinimum"))
     high = node.get("maximum", node.get("exclusiveMaximum"))
-    stated = re.search(r"(-?\d+(?:\.\d+)?)\s*(?:\([^)]*\)\s*)?(?:to|–|-|\.\.)\s*(-?\d+(?:\.\d+)?)",
-                       str(node.get("description", "")))
+    stated = re.search(
+        r"(-?\d+(?:\.\d+)?)\s*(?:\([^)]*\)\s*)?(?:to|–|-|\.\.)\s*(-?\d+(?:\.\d+)?)",
+        str(node.get("description", "")),
+    )
     if stated and float(stated.group(1)) < float(stated.group(2)):
         low = float(stated.group(1)) if low is None else low
         high = float(stated.group(2)) if high is None else high
@@ -305,8 +331,9 @@ def value_range(node: dict[str, Any], *, integer: bool, signed: bool = False
 def _max_items(node: dict[str, Any]) -> int:
     if "maxItems" in node:
         return int(node["maxItems"])
-    stated = re.search(r"at most (\d+)|up to (\d+)|max(?:imum)? (\d+)",
-                       str(node.get("description", "")), re.I)
+    stated = re.search(
+        r"at most (\d+)|up to (\d+)|max(?:imum)? (\d+)", str(node.get("description", "")), re.I
+    )
     return int(next(g for g in stated.groups() if g)) if stated else DEFAULT_MAX_ITEMS
 
 

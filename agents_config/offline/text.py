@@ -29,8 +29,11 @@ DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 NUMBER = re.compile(r"\b\d+\b")
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # Plans and service components the demo business names; tools match them case-insensitively.
-NAMED = re.compile(r"\b(Starter|Pro|Business|Enterprise|API|Dashboard|Webhooks?|SSO|Mobile|"
-                   r"Email|Login)\b", re.I)
+NAMED = re.compile(
+    r"\b(Starter|Pro|Business|Enterprise|API|Dashboard|Webhooks?|SSO|Mobile|"
+    r"Email|Login)\b",
+    re.I,
+)
 
 
 def stem(word: str) -> str:
@@ -113,7 +116,7 @@ def plain(markdown: str) -> str:
 
 
 def join_words(items: Iterable[str], conjunction: str = "and") -> str:
-    """"a", "a and b", "a, b and c"."""
+    """ "a", "a and b", "a, b and c"."""
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
@@ -124,8 +127,21 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
-_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                 "ten", "eleven", "twelve")
+_NUMBER_WORDS = (
+    "no",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
 
 
 def number_word(count: int) -> str:
@@ -134,5 +150,5 @@ def number_word(count: int) -> str:
 
 
 def counted(count: int, noun: str) -> str:
-    """"two articles", "one article", "no articles"."""
+    """ "two articles", "one article", "no articles"."""
     return f"{number_word(count)} {noun}{'' if count == 1 else 's'}"

@@ -65,8 +65,7 @@ def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | 
     return best[1] if best else None
 
 
-def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: bool = True
-              ) -> Any:
+def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: bool = True) -> Any:
     """The enum value named (or hinted at, see ENUM_HINTS) in `text`; else the default, or with
     `guess` a middle value such as "normal"."""
     said = terms(text, (phrase(h) for hints in ENUM_HINTS.values() for h in hints))
@@ -95,8 +94,6 @@ def search_query(text: str) -> str:
         lowered = pattern.sub(replacement, lowered)
     kept = [w for w in words(lowered) if w not in STOPWORDS and stem(w) not in VAGUE]
     return " ".join(dict.fromkeys(kept)) or text.strip()
-
-
 
 
 @dataclass
@@ -131,8 +128,10 @@ class ArgContext:
         if PERSON_REQUEST.search(request):
             return "asked for a person"
         human = next(r for r in TRIAGE_ROUTES if r.department == "human")
-        signs = sorted(terms(request, (phrase(k) for k in human.keywords))
-                       & {phrase(k) for k in human.keywords})
+        signs = sorted(
+            terms(request, (phrase(k) for k in human.keywords))
+            & {phrase(k) for k in human.keywords}
+        )
         if signs:
             return f"sensitive request ({', '.join(signs[:3])})"
         previous = [a for a in self.conversation.path if a != self.agent]
@@ -148,8 +147,7 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
     if "enum" in schema:
         # An enum the user did not speak to keeps its default (e.g. "all components").
         said = " ".join(ctx.conversation.user_texts[:2])
-        return pick_enum(schema["enum"], said, schema.get("default"),
-                          guess="default" not in schema)
+        return pick_enum(schema["enum"], said, schema.get("default"), guess="default" not in schema)
     for noun, prefix in ID_PREFIXES.items():
         if lowered in (f"{noun}_id", f"{noun}id", f"{noun}_number", noun):
             return ctx.find_id(prefix)
@@ -222,8 +220,10 @@ def resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     if isinstance(options, list):
         concrete = [o for o in options if o.get("type") != "null"]
         if concrete:
-            merged = {**resolve(concrete[0], root), **{k: v for k, v in schema.items()
-                                                       if k != "anyOf"}}
+            merged = {
+                **resolve(concrete[0], root),
+                **{k: v for k, v in schema.items() if k != "anyOf"},
+            }
             merged["x-nullable"] = len(concrete) < len(options)
             return merged
     return schema
@@ -259,29 +259,84 @@ class ToolRule:
 
 
 _REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
-_PAYMENT_TROUBLE = ("declined", "failed", "pending", "twice", "double", "rejected", "bounced",
-                    "insufficient", "not go through")
+_PAYMENT_TROUBLE = (
+    "declined",
+    "failed",
+    "pending",
+    "twice",
+    "double",
+    "rejected",
+    "bounced",
+    "insufficient",
+    "not go through",
+)
 TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule("escalate_to_human"),
     ToolRule("check_refund_eligibility", _REFUND, ask=True),
-    ToolRule("issue_refund", _REFUND, unless=("eligible", "eligibility", "whether", "how long"),
-             after="check_refund_eligibility",
-             offer="Reply “refund {order_id}” if you want me to issue the refund."),
+    ToolRule(
+        "issue_refund",
+        _REFUND,
+        unless=("eligible", "eligibility", "whether", "how long"),
+        after="check_refund_eligibility",
+        offer="Reply “refund {order_id}” if you want me to issue the refund.",
+    ),
     ToolRule("list_orders", ("order", "purchase", "bought")),
-    ToolRule("investigate_payment", (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
-             chain_from="list_payments"),
+    ToolRule(
+        "investigate_payment",
+        (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
+        chain_from="list_payments",
+    ),
     ToolRule("list_payments", (*_PAYMENT_TROUBLE, "payment", "paid", "pay", "card", "charge")),
     ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax")),
     ToolRule("list_invoices", ("invoice", "bill", "receipt", "statement", "overdue", "unpaid")),
-    ToolRule("get_account_overview", ("balance", "plan", "subscription", "account", "seat",
-                                      "renewal", "owe", "due", "billing date")),
-    ToolRule("get_service_status", ("down", "outage", "status", "slow", "degraded", "delay",
-                                    "500", "502", "503", "not load", "incident")),
+    ToolRule(
+        "get_account_overview",
+        (
+            "balance",
+            "plan",
+            "subscription",
+            "account",
+            "seat",
+            "renewal",
+            "owe",
+            "due",
+            "billing date",
+        ),
+    ),
+    ToolRule(
+        "get_service_status",
+        (
+            "down",
+            "outage",
+            "status",
+            "slow",
+            "degraded",
+            "delay",
+            "500",
+            "502",
+            "503",
+            "not load",
+            "incident",
+        ),
+    ),
     ToolRule("report_bug", ("bug", "crash", "defect", "glitch")),
     ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
     ToolRule("compare_plans", ("compare", "difference", "vs", "versus", "between")),
-    ToolRule("list_plans", ("plan", "pricing", "price", "cost", "how much", "seat", "tier",
-                            "cheaper", "trial", "feature")),
+    ToolRule(
+        "list_plans",
+        (
+            "plan",
+            "pricing",
+            "price",
+            "cost",
+            "how much",
+            "seat",
+            "tier",
+            "cheaper",
+            "trial",
+            "feature",
+        ),
+    ),
     ToolRule("search_knowledge_base"),
 )
 _GENERIC_VERBS = frozenset({"get", "list", "check", "search", "find", "create", "show", "fetch"})
@@ -292,7 +347,8 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
     known = {rule.tool for rule in TOOL_RULES}
     extra = [
         ToolRule(name, tuple(w for w in name.split("_") if w not in _GENERIC_VERBS))
-        for name in tools if name not in known
+        for name in tools
+        if name not in known
     ]
     return [rule for rule in TOOL_RULES if rule.tool in tools] + extra
 
@@ -305,14 +361,16 @@ def _weight(text: str, keywords: Iterable[str]) -> int:
 
 def affirmative(output: str | None) -> bool:
     lowered = (output or "").lower()
-    if re.search(r"\bnot\b[^.]{0,30}\b(eligible|refundable|possible|allowed)|ineligible|cannot|"
-                 r"can't|already|outside|not found|no such|error|denied|refused", lowered):
+    if re.search(
+        r"\bnot\b[^.]{0,30}\b(eligible|refundable|possible|allowed)|ineligible|cannot|"
+        r"can't|already|outside|not found|no such|error|denied|refused",
+        lowered,
+    ):
         return False
     return bool(re.search(r"\beligible|can be refunded|refundable|\bok\b|\byes\b", lowered))
 
 
-HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b",
-                     re.I)
+HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b", re.I)
 
 
 def _general_question(text: str) -> bool:
@@ -365,8 +423,12 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     return Step()
 
 
-def _first_usable(rules: Iterable[ToolRule], conversation: Conversation, agent: str,
-                  tools: dict[str, FunctionTool]) -> Step | None:
+def _first_usable(
+    rules: Iterable[ToolRule],
+    conversation: Conversation,
+    agent: str,
+    tools: dict[str, FunctionTool],
+) -> Step | None:
     done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
     for rule in rules:
         arguments = fill_arguments(tools[rule.tool], ArgContext(conversation, agent, False))

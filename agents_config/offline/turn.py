@@ -55,6 +55,8 @@ def call_with(tool: FunctionTool, text: str) -> ToolCall:
     schema = tool.params_json_schema
     properties: dict[str, Any] = schema.get("properties", {})
     required = [p for p in schema.get("required", []) if p in properties]
-    name = next((p for p in [*required, *properties] if properties[p].get("type") == "string"),
-                next(iter(properties), "input"))
+    name = next(
+        (p for p in [*required, *properties] if properties[p].get("type") == "string"),
+        next(iter(properties), "input"),
+    )
     return ToolCall(tool.name, {name: text})

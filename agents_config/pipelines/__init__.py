@@ -61,15 +61,19 @@ class Pipelines:
         self.options = options
 
         def calls(workflow: str) -> AgentCalls:
-            return AgentCalls(f"support-desk {workflow}", options.max_turns,
-                              options.trace_sensitive_data)
+            return AgentCalls(
+                f"support-desk {workflow}", options.max_turns, options.trace_sensitive_data
+            )
 
         self._research = ResearchPipeline(
-            resolver, calls("research"), max_iterations=options.research_max_iterations,
+            resolver,
+            calls("research"),
+            max_iterations=options.research_max_iterations,
             web_search=options.web_search,
         )
-        self._debate = DebatePipeline(resolver, calls("debate"),
-                                      max_rounds=options.debate_max_rounds)
+        self._debate = DebatePipeline(
+            resolver, calls("debate"), max_rounds=options.debate_max_rounds
+        )
         self._report = SupportReportPipeline(resolver, calls("support-report"))
 
     async def research(
@@ -85,8 +89,9 @@ class Pipelines:
         context: DeskContext,
         progress: Progress | None = None,
     ) -> DebateResult:
-        return await self._debate.run(question, rounds=rounds, context=context,
-                                      steps=Steps(progress))
+        return await self._debate.run(
+            question, rounds=rounds, context=context, steps=Steps(progress)
+        )
 
     async def support_report(
         self,

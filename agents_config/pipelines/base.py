@@ -122,8 +122,10 @@ class Steps:
                 raise
             except Exception as exc:  # model, provider and tool errors come in many types
                 error = exc
-                log.warning("pipeline step failed",
-                            extra={"step": name, "attempt": attempt, "error": describe(exc)})
+                log.warning(
+                    "pipeline step failed",
+                    extra={"step": name, "attempt": attempt, "error": describe(exc)},
+                )
                 if attempt < self.attempts:
                     record.status, record.detail = "retrying", describe(exc)
                     await self._emit(record, start)
@@ -147,8 +149,9 @@ class Steps:
     async def _emit(self, record: StepRecord, start: float) -> None:
         now = self.clock()
         record.seconds = round(now - start, 3)
-        event = StepEvent(record.name, record.status, record.seconds,
-                          round(now - self.started, 3), record.detail)
+        event = StepEvent(
+            record.name, record.status, record.seconds, round(now - self.started, 3), record.detail
+        )
         try:
             await self.progress(event)
         except asyncio.CancelledError:
@@ -183,8 +186,9 @@ class PipelineResult:
 
 def pipeline_spec(name: str, description: str, instructions: str) -> AgentSpec:
     """A pipeline agent, declared like the desk's agents (its model: PIPELINE_MODEL)."""
-    return AgentSpec(name=name, role="pipeline", handoff_description=description,
-                     instructions=instructions)
+    return AgentSpec(
+        name=name, role="pipeline", handoff_description=description, instructions=instructions
+    )
 
 
 def build_agent(
@@ -213,15 +217,23 @@ class AgentCalls:
     trace_sensitive_data: bool = False
 
     def _config(self, group: str | None) -> RunConfig:
-        return RunConfig(workflow_name=self.workflow, group_id=group,
-                         trace_include_sensitive_data=self.trace_sensitive_data)
+        return RunConfig(
+            workflow_name=self.workflow,
+            group_id=group,
+            trace_include_sensitive_data=self.trace_sensitive_data,
+        )
 
     async def text(
         self, agent: Agent[DeskContext], input: str | list[Any], context: DeskContext
     ) -> str:
         """The agent's final text; an empty answer is an error (so the step is retried)."""
-        result = await Runner.run(agent, input, context=context, max_turns=self.max_turns,
-                                  run_config=self._config(context.thread_key))
+        result = await Runner.run(
+            agent,
+            input,
+            context=context,
+            max_turns=self.max_turns,
+            run_config=self._config(context.thread_key),
+        )
         text = str(result.final_output or "").strip()
         if not text:
             raise EmptyOutput(f"{agent.name} returned an empty answer")
@@ -236,12 +248,18 @@ class AgentCalls:
     ) -> M:
         """The agent's structured output; output that does not fit `output_type` is an error
         (the SDK raises ModelBehaviorError for invalid JSON; anything else is caught here)."""
-        result = await Runner.run(agent, input, context=context, max_turns=self.max_turns,
-                                  run_config=self._config(context.thread_key))
+        result = await Runner.run(
+            agent,
+            input,
+            context=context,
+            max_turns=self.max_turns,
+            run_config=self._config(context.thread_key),
+        )
         output = result.final_output
         if not isinstance(output, output_type):
-            raise EmptyOutput(f"{agent.name} returned {type(output).__name__}, "
-                              f"not {output_type.__name__}")
+            raise EmptyOutput(
+                f"{agent.name} returned {type(output).__name__}, not {output_type.__name__}"
+            )
         return output
 
 

@@ -90,8 +90,14 @@ class ClassifierRouter:
         extra = {"slack_thread": context.thread_key, "ticket_id": context.ticket_id}
         if classification is None:
             return self.agents["triage"]
-        log.info("classified", extra={**extra, "department": classification.department,
-                                      "confidence": classification.confidence})
+        log.info(
+            "classified",
+            extra={
+                **extra,
+                "department": classification.department,
+                "confidence": classification.confidence,
+            },
+        )
         target = DEPARTMENT_AGENTS.get(classification.department)
         if target is None or classification.confidence < self.min_confidence:
             return self.clarifier
@@ -105,10 +111,16 @@ class ClassifierRouter:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 result = await Runner.run(
-                    self.classifier, input, context=context, hooks=hooks, max_turns=2,
-                    run_config=RunConfig(workflow_name="support-desk classifier",
-                                         group_id=context.thread_key,
-                                         trace_include_sensitive_data=self.trace_sensitive_data),
+                    self.classifier,
+                    input,
+                    context=context,
+                    hooks=hooks,
+                    max_turns=2,
+                    run_config=RunConfig(
+                        workflow_name="support-desk classifier",
+                        group_id=context.thread_key,
+                        trace_include_sensitive_data=self.trace_sensitive_data,
+                    ),
                 )
                 output = result.final_output
                 if isinstance(output, Classification):
@@ -117,8 +129,7 @@ class ClassifierRouter:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("classifier failed", extra={"attempt": attempt,
-                                                        "error": describe(exc)})
+                log.warning("classifier failed", extra={"attempt": attempt, "error": describe(exc)})
         return None
 
 
@@ -130,8 +141,9 @@ def build_classifier_router(
     trace_sensitive_data: bool = False,
 ) -> ClassifierRouter:
     classifier = build_agent(CLASSIFIER_SPEC, resolver, output_type=Classification)
-    return ClassifierRouter(classifier, agents, min_confidence=min_confidence,
-                            trace_sensitive_data=trace_sensitive_data)
+    return ClassifierRouter(
+        classifier, agents, min_confidence=min_confidence, trace_sensitive_data=trace_sensitive_data
+    )
 
 
 async def _earlier(context: DeskContext) -> list[str]:

@@ -87,8 +87,7 @@ class DebatePipeline:
         self, question: str, *, rounds: int, context: DeskContext, steps: Steps
     ) -> DebateResult:
         rounds = max(1, min(rounds, self.max_rounds))
-        result = DebateResult(title=_title(question), markdown="", question=question,
-                              rounds=rounds)
+        result = DebateResult(title=_title(question), markdown="", question=question, rounds=rounds)
         cut_short = False
         for round_no in range(1, rounds + 1):
             for speaker, label in SPEAKERS:

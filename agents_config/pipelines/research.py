@@ -93,9 +93,13 @@ class ResearchResult(PipelineResult):
             "chosen": self.chosen,
             "passed": self.passed,
             "reviews": [
-                {"iteration": d.iteration, **d.evaluation.model_dump(),
-                 "overall": d.evaluation.overall}
-                for d in self.drafts if d.evaluation is not None
+                {
+                    "iteration": d.iteration,
+                    **d.evaluation.model_dump(),
+                    "overall": d.evaluation.overall,
+                }
+                for d in self.drafts
+                if d.evaluation is not None
             ],
         }
 
@@ -176,10 +180,13 @@ class ResearchPipeline:
         tools: list[Tool] = [*KNOWLEDGE_TOOLS, search_ticket_history]
         if web_search:  # hosted: only a real OpenAI model (Responses API) has it
             tools.append(WebSearchTool(search_context_size="medium"))
-        researcher = replace(RESEARCHER, instructions=RESEARCHER.instructions.format(
-            web=", and the web (`web_search`)" if web_search else "",
-            web_source=" or web page" if web_search else "",
-        ))
+        researcher = replace(
+            RESEARCHER,
+            instructions=RESEARCHER.instructions.format(
+                web=", and the web (`web_search`)" if web_search else "",
+                web_source=" or web page" if web_search else "",
+            ),
+        )
         self.researcher = build_agent(researcher, resolver, tools=tools)
         self.analyst = build_agent(ANALYST, resolver)
         self.writer = build_agent(WRITER, resolver)
@@ -249,27 +256,31 @@ class ResearchPipeline:
             try:
                 draft.evaluation = await steps.run(
                     f"{prefix}review {iteration}",
-                    partial(self.calls.structured, self.evaluator, review_input, context,
-                            Evaluation),
+                    partial(
+                        self.calls.structured, self.evaluator, review_input, context, Evaluation
+                    ),
                     detail=_verdict,
                 )
             except StepFailed:
                 return
             if draft.evaluation.passes:
                 return
-            revision = [user(
-                f"Your previous draft:\n\n{text}\n\nReviewer feedback:\n"
-                f"{draft.evaluation.feedback}\n\nRevise the draft: address every point and "
-                "return the whole report."
-            )]
+            revision = [
+                user(
+                    f"Your previous draft:\n\n{text}\n\nReviewer feedback:\n"
+                    f"{draft.evaluation.feedback}\n\nRevise the draft: address every point and "
+                    "return the whole report."
+                )
+            ]
 
     # ---- supervisor: a coordinator with the pipeline and the specialists as tools --------
 
     async def _supervised(
         self, topic: str, parts: list[str], context: DeskContext, steps: Steps
     ) -> ResearchResult:
-        result = ResearchResult(title=_title(topic), markdown="", topic=topic,
-                                mode="supervisor", parts=parts)
+        result = ResearchResult(
+            title=_title(topic), markdown="", topic=topic, mode="supervisor", parts=parts
+        )
         answered: list[ResearchResult] = []
 
         @function_tool
@@ -281,8 +292,9 @@ class ResearchPipeline:
                 question: One part of the topic, as a complete question.
             """
             n = len(answered) + 1
-            part = await self.sequential(question, context=context, steps=steps,
-                                         prefix=f"part {n} · ")
+            part = await self.sequential(
+                question, context=context, steps=steps, prefix=f"part {n} · "
+            )
             answered.append(part)
             return part.markdown or f"The research on “{question}” could not be finished."
 
@@ -291,8 +303,9 @@ class ResearchPipeline:
         try:
             result.markdown = await steps.run(
                 "coordinate",
-                partial(self.calls.text, coordinator, f"Topic: {topic}\n\nParts:\n{listing}",
-                        context),
+                partial(
+                    self.calls.text, coordinator, f"Topic: {topic}\n\nParts:\n{listing}", context
+                ),
             )
         except StepFailed:
             finished = [p for p in answered if p.markdown.strip()]

@@ -106,7 +106,9 @@ class SupportReportResult(PipelineResult):
         return {
             "days": self.days,
             "tickets_analysed": self.tickets_analysed,
-            "stats": None if stats is None else {
+            "stats": None
+            if stats is None
+            else {
                 "tickets": stats.tickets,
                 "by_department": stats.by_department,
                 "by_status": stats.by_status,
@@ -136,8 +138,9 @@ class SupportReportPipeline:
     ) -> SupportReportResult:
         now = time.time() if now is None else now
         reports = context.store.reports
-        result = SupportReportResult(title=f"Support report: last {days} days", markdown="",
-                                     days=days)
+        result = SupportReportResult(
+            title=f"Support report: last {days} days", markdown="", days=days
+        )
         try:
             stats = await steps.run("numbers", partial(reports.desk_stats, days=days, now=now))
         except StepFailed:
@@ -164,12 +167,18 @@ class SupportReportPipeline:
     ) -> None:
         listing = "Recent tickets, newest first:\n" + "\n".join(t.line() for t in tickets)
         analyses = await asyncio.gather(
-            steps.run("sentiment", partial(self.calls.structured, self.sentiment, listing,
-                                           context, SentimentAnalysis)),
-            steps.run("topics", partial(self.calls.structured, self.topics, listing, context,
-                                        TopicAnalysis)),
-            steps.run("entities", partial(self.calls.structured, self.entities, listing,
-                                          context, EntityAnalysis)),
+            steps.run(
+                "sentiment",
+                partial(self.calls.structured, self.sentiment, listing, context, SentimentAnalysis),
+            ),
+            steps.run(
+                "topics",
+                partial(self.calls.structured, self.topics, listing, context, TopicAnalysis),
+            ),
+            steps.run(
+                "entities",
+                partial(self.calls.structured, self.entities, listing, context, EntityAnalysis),
+            ),
             return_exceptions=True,
         )
         for outcome in analyses:  # a StepFailed is already noted; anything else is a bug
@@ -179,13 +188,18 @@ class SupportReportPipeline:
         result.sentiment = sentiment  # type: ignore[assignment]
         result.topics = topics  # type: ignore[assignment]
         result.entities = entities  # type: ignore[assignment]
-        finished = {name: a.model_dump() for name, a in
-                    (("sentiment", sentiment), ("topics", topics), ("entities", entities)) if a}
+        finished = {
+            name: a.model_dump()
+            for name, a in (("sentiment", sentiment), ("topics", topics), ("entities", entities))
+            if a
+        }
         if not finished:
             await steps.skip("digest", "no analysis finished")
             return
-        brief = (f"Numbers of the last {result.days} days:\n{_numbers(stats)}\n\n"
-                 f"Analyses of {len(tickets)} recent tickets:\n{json.dumps(finished, indent=1)}")
+        brief = (
+            f"Numbers of the last {result.days} days:\n{_numbers(stats)}\n\n"
+            f"Analyses of {len(tickets)} recent tickets:\n{json.dumps(finished, indent=1)}"
+        )
         try:
             result.digest = await steps.run(
                 "digest", partial(self.calls.text, self.digest, [user(brief)], context)
@@ -204,11 +218,11 @@ def render(result: SupportReportResult) -> str:
         "## Tickets\n\n" + _numbers(stats),
     ]
     if result.digest:
-        sections.append(f"## Digest of {result.tickets_analysed} recent tickets\n\n"
-                        f"{result.digest}")
+        sections.append(f"## Digest of {result.tickets_analysed} recent tickets\n\n{result.digest}")
     elif result.sentiment or result.topics or result.entities:
-        sections.append(f"## Analyses of {result.tickets_analysed} recent tickets\n\n"
-                        + _analyses(result))
+        sections.append(
+            f"## Analyses of {result.tickets_analysed} recent tickets\n\n" + _analyses(result)
+        )
     return "\n\n".join(sections)
 
 
@@ -224,17 +238,23 @@ def _numbers(stats: DeskStats) -> str:
             f"- By status: {counts(stats.by_status)}",
             f"- Escalation rate: {rate:.0%} ({stats.escalated} of {stats.tickets})",
         ]
-    for label, durations in (("Time to first answer", stats.first_response),
-                             ("Time to resolution", stats.resolution)):
+    for label, durations in (
+        ("Time to first answer", stats.first_response),
+        ("Time to resolution", stats.resolution),
+    ):
         if durations.count:
-            lines.append(f"- {label}: median {seconds(durations.median_s)}, mean "
-                         f"{seconds(durations.mean_s)} ({_tickets(durations.count)})")
+            lines.append(
+                f"- {label}: median {seconds(durations.median_s)}, mean "
+                f"{seconds(durations.mean_s)} ({_tickets(durations.count)})"
+            )
         else:
             lines.append(f"- {label}: no tickets yet")
     if stats.csat_count and stats.csat_average is not None:
         share = stats.csat_satisfied_share or 0.0
-        lines.append(f"- CSAT: {stats.csat_average:.1f} / 5 from {stats.csat_count} ratings "
-                     f"({share:.0%} rated 4 or 5)")
+        lines.append(
+            f"- CSAT: {stats.csat_average:.1f} / 5 from {stats.csat_count} ratings "
+            f"({share:.0%} rated 4 or 5)"
+        )
     else:
         lines.append("- CSAT: no ratings yet")
     return "\n".join(lines)
@@ -247,14 +267,19 @@ def _tickets(count: int) -> str:
 def _analyses(result: SupportReportResult) -> str:
     lines: list[str] = []
     if result.sentiment:
-        lines.append(f"- Sentiment: {result.sentiment.overall} ({result.sentiment.score:+.2f}). "
-                     f"{result.sentiment.notes}")
+        lines.append(
+            f"- Sentiment: {result.sentiment.overall} ({result.sentiment.score:+.2f}). "
+            f"{result.sentiment.notes}"
+        )
     if result.topics and result.topics.topics:
-        lines.append("- Topics: " + ", ".join(f"{t.name} ({t.tickets})"
-                                              for t in result.topics.topics[:6]))
+        lines.append(
+            "- Topics: " + ", ".join(f"{t.name} ({t.tickets})" for t in result.topics.topics[:6])
+        )
     if result.entities and result.entities.entities:
-        lines.append("- Named most: " + ", ".join(f"{e.name} ({e.mentions})"
-                                                  for e in result.entities.entities[:10]))
+        lines.append(
+            "- Named most: "
+            + ", ".join(f"{e.name} ({e.mentions})" for e in result.entities.entities[:10])
+        )
     return "\n".join(lines) or "- (the analyses found nothing to report)"
 
 

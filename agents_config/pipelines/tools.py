@@ -52,12 +52,14 @@ def specialist_tools(resolver: ModelResolver) -> list[Tool]:
             tools=read_only(spec.tools),
             model=resolver(spec),
         )
-        tools.append(agent.as_tool(
-            tool_name=f"ask_{spec.name}",
-            tool_description=(
-                f"Ask the desk's {spec.name.replace('_', ' ')}: {spec.handoff_description} "
-                "One precise question per call; account questions are answered for the user "
-                "who asked for the research."
-            ),
-        ))
+        tools.append(
+            agent.as_tool(
+                tool_name=f"ask_{spec.name}",
+                tool_description=(
+                    f"Ask the desk's {spec.name.replace('_', ' ')}: {spec.handoff_description} "
+                    "One precise question per call; account questions are answered for the user "
+                    "who asked for the research."
+                ),
+            )
+        )
     return tools

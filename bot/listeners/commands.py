@@ -148,8 +148,9 @@ def _support_report(text: str, options: CommandOptions) -> Parsed:
     _unknown(found, ("days",))
     if rest:
         raise UsageError(f"I didn't understand `{rest[:50]}`.")
-    return Parsed("support-report",
-                  {"days": _number(found, "days", options.default_days, 1, MAX_DAYS)})
+    return Parsed(
+        "support-report", {"days": _number(found, "days", options.default_days, 1, MAX_DAYS)}
+    )
 
 
 def working_text(parsed: Parsed) -> str:
@@ -160,8 +161,10 @@ def working_text(parsed: Parsed) -> str:
         "support-report": f"the support report of the last {args.get('days')} days",
         "repost": f"re-posting report #{args.get('report_id')}",
     }[parsed.pipeline]
-    return (f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
-            "channel, and the same message becomes the result.")
+    return (
+        f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
+        "channel, and the same message becomes the result."
+    )
 
 
 def list_text(reports: list[Report]) -> str:
@@ -195,32 +198,50 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
         if parsed.pipeline == "repost":
             report = await store.reports.get(parsed.args["report_id"])
             if report is None or report.user_id != user or not report.finished:
-                await ack(response_type="ephemeral",
-                          text=f"You have no finished report #{parsed.args['report_id']}. "
-                               "See yours with `/research list`.")
+                await ack(
+                    response_type="ephemeral",
+                    text=f"You have no finished report #{parsed.args['report_id']}. "
+                    "See yours with `/research list`.",
+                )
                 return
         inbox_id = await store.inbox.accept_command(
             channel=channel,
             ts=str(command.get("trigger_id") or f"cmd-{uuid.uuid4().hex}"),
             user_id=user,
             text=f"{name} {text}".strip()[:MAX_TEXT_CHARS],
-            payload={"command": name, "response_url": command.get("response_url"),
-                     "pipeline": parsed.pipeline, "args": parsed.args},
+            payload={
+                "command": name,
+                "response_url": command.get("response_url"),
+                "pipeline": parsed.pipeline,
+                "args": parsed.args,
+            },
             max_open_per_user=options.max_per_user,
         )
         running = await store.inbox.open_commands(user) if inbox_id is None else 0
         if inbox_id is None and running >= options.max_per_user:
-            log.info("pipeline refused: per-user limit",
-                     extra={"user": user, "running": running, "command": name})
-            await ack(response_type="ephemeral", text=(
-                f"You already have {running} commands running, the most I run at once for one "
-                f"person ({options.max_per_user}). Try again when one of them has finished."
-            ))
+            log.info(
+                "pipeline refused: per-user limit",
+                extra={"user": user, "running": running, "command": name},
+            )
+            await ack(
+                response_type="ephemeral",
+                text=(
+                    f"You already have {running} commands running, the most I run at once for one "
+                    f"person ({options.max_per_user}). Try again when one of them has finished."
+                ),
+            )
             return
         if inbox_id is not None:  # else a duplicate delivery: it is already under way
             intake.on_accepted()
-        log.info("command accepted", extra={"inbox_id": inbox_id, "command": name,
-                                            "user": user, "pipeline": parsed.pipeline})
+        log.info(
+            "command accepted",
+            extra={
+                "inbox_id": inbox_id,
+                "command": name,
+                "user": user,
+                "pipeline": parsed.pipeline,
+            },
+        )
         await ack(response_type="ephemeral", text=working_text(parsed))
 
     for name in COMMANDS:

@@ -23,5 +23,6 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
         try:
             await staff.publish_home(user)
         except SlackApiError as exc:
-            log.warning("App Home not published",
-                        extra={"user": user, "error": exc.response.get("error")})
+            log.warning(
+                "App Home not published", extra={"user": user, "error": exc.response.get("error")}
+            )
