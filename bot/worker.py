@@ -125,15 +125,10 @@ class Worker:
         # Anything claimed but not finished goes back to the inbox for the next start.
         await self.store.inbox.requeue_running()
 
-    async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait until every claimed row has been handled (for tests, demos and `ask`)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            counts = await self.store.inbox.counts()
-            if not counts.get("received") and not counts.get("running") and not self._tasks:
-                return
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"the inbox did not drain within {timeout_s}s")
+    @property
+    def busy(self) -> bool:
+        """Whether any thread is being answered right now in this process."""
+        return bool(self._tasks)
 
     def _dispatch(self, item: InboxItem) -> None:
         queue = self._queues.setdefault(item.thread_key, deque())
