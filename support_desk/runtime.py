@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -135,17 +136,23 @@ def refused_token(exc: SlackApiError, setting: str) -> StartupError | None:
 
 
 async def with_startup_retries(
-    what: str, setting: str, call: Callable[[], Awaitable[T]], *, timeout_s: float
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    timeout_s: float,
+    token_setting: str,
+    unreachable: str,
 ) -> T:
     """Call `call` until it succeeds, a bounded number of times with one log line per failed
-    attempt; a refused token stops at once. Raises `StartupError` naming `setting`."""
+    attempt. Raises `StartupError`: at once naming `token_setting` when Slack refuses the
+    token; after the last attempt with `unreachable` (which names the setting to check)."""
     last = ""
     for attempt in range(1, STARTUP_ATTEMPTS + 1):
         try:
             async with asyncio.timeout(timeout_s):
                 return await call()
         except SlackApiError as exc:
-            if (refused := refused_token(exc, setting)) is not None:
+            if (refused := refused_token(exc, token_setting)) is not None:
                 raise refused from None
             last = str(exc.response.get("error"))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -157,7 +164,7 @@ async def with_startup_retries(
                 extra={"attempt": attempt, "of": STARTUP_ATTEMPTS, "error": last, "in_s": delay},
             )
             await asyncio.sleep(delay)
-    raise StartupError(f"{what} failed {STARTUP_ATTEMPTS} times ({last}); check {setting}.")
+    raise StartupError(f"{unreachable} ({STARTUP_ATTEMPTS} attempts; last error: {last}).")
 
 
 def make_staff(settings: Settings, store: Store, slack: SlackGateway) -> StaffDesk:
@@ -175,6 +182,18 @@ def make_staff(settings: Settings, store: Store, slack: SlackGateway) -> StaffDe
 def make_gateway(settings: Settings) -> SlackGateway:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return SlackGateway(make_client(token, settings.slack_api_url))
+
+
+class _NotTheTokenWarning(logging.Filter):
+    """Bolt warns at every start that the `client` we give it takes precedence over the
+    SLACK_BOT_TOKEN it reads from the environment: the same token, so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
+_BOLT_LOG.addFilter(_NotTheTokenWarning())
 
 
 @dataclass
@@ -245,11 +264,13 @@ class Receiver:
         probe = AsyncWebClient(  # no retry handlers: the attempts are counted here
             token=token, base_url=self.settings.slack_api_url, timeout=STARTUP_CALL_TIMEOUT_S
         )
+        url = self.settings.slack_api_url
         response = await with_startup_retries(
-            f"connecting to Slack at {self.settings.slack_api_url}",
-            "SLACK_BOT_TOKEN" if token else "SLACK_API_URL",
+            "connecting to Slack",
             probe.auth_test,
             timeout_s=STARTUP_CALL_TIMEOUT_S,
+            token_setting="SLACK_BOT_TOKEN",
+            unreachable=f"Slack did not answer at SLACK_API_URL={url}",
         )
         self.slack_ready = bool(response.get("ok"))
         log.info("connected to Slack", extra={"bot_user": response.get("user_id")})
@@ -495,10 +516,11 @@ async def connect_socket_mode(receiver: Receiver, app_token: str) -> AsyncSocket
 
     try:
         await with_startup_retries(
-            "connecting to Slack in Socket Mode",
-            "SLACK_APP_TOKEN",
+            "connecting in Socket Mode",
             connect,
             timeout_s=SOCKET_MODE_CONNECT_TIMEOUT_S,
+            token_setting="SLACK_APP_TOKEN",
+            unreachable="Socket Mode could not connect to Slack with SLACK_APP_TOKEN",
         )
     except BaseException:  # a refusal, the attempts used up, or SIGTERM while connecting
         await handler.close_async()
