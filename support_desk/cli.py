@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -108,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"support-desk: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if args.command == "chat":
+            # The prompt's thread is still blocked reading the terminal, and the interpreter
+            # would wait for it at exit (until Enter): the conversation is saved, leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 
