@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -110,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         if args.command == "chat":
-            # The prompt's thread is still blocked reading the terminal, and the interpreter
-            # would wait for it at exit (until Enter): the conversation is saved, leave now.
+            # The prompt's daemon thread may hold the terminal's lock, which the interpreter
+            # would wait for at exit: the conversation is saved, leave now.
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
@@ -232,6 +233,32 @@ async def _prune_forever(receiver: Receiver) -> None:
         await asyncio.sleep(PRUNE_EVERY_S)
 
 
+async def _read_line(prompt: str) -> str:
+    """`input()` in a daemon thread: unlike `asyncio.to_thread`, whose thread asyncio waits
+    for at exit, Ctrl-C or SIGTERM never leaves the process waiting for the terminal."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        try:
+            value, error = input(prompt), None
+        except BaseException as exc:  # EOFError at Ctrl-D, handed to the caller
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return await answer
+
+
 # --- chat and ask ---------------------------------------------------------------------------
 
 
@@ -292,7 +319,7 @@ async def chat(settings: Settings, email: str, thread: str | None) -> int:
         print(f"Continue later with: support-desk chat --thread {thread}. Ctrl-D to quit.\n")
         while True:
             try:
-                text = await asyncio.to_thread(input, "you> ")
+                text = await _read_line("you> ")
             except EOFError:
                 print()
                 return 0

@@ -19,16 +19,17 @@ T = TypeVar("T")
 
 
 class DeskProcess:
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, terminal: bool = False) -> None:
         self.env = env
         self.args = args
+        self.terminal = terminal  # stdin stays open (nothing typed yet), as in a terminal
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []  # stderr, line by line
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def run(cls, env: dict[str, str], *args: str) -> DeskProcess:
-        desk = cls(env, *args)
+    async def run(cls, env: dict[str, str], *args: str, terminal: bool = False) -> DeskProcess:
+        desk = cls(env, *args, terminal=terminal)
         await desk.start()
         return desk
 
@@ -40,7 +41,7 @@ class DeskProcess:
             *self.args,
             env=self.env,
             cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if self.terminal else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )

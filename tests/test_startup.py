@@ -3,6 +3,7 @@ it is still starting. Each case runs `support-desk` as a real subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
-from tests.serving import DeskProcess, wait_for_readiness
+from tests.serving import DeskProcess, wait_for_readiness, wait_until
 from tests.test_durability import free_port, serve_env
 
 
@@ -203,3 +204,18 @@ async def test_http_desk_stops_on_sigint(tmp_path: Path, model: FakeOpenAI) -> N
         finally:
             await desk.kill()
     assert "Traceback" not in desk.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_chat_waiting_for_input_stops_on_a_signal(
+    tmp_path: Path, model: FakeOpenAI, sig: int
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
+    desk = await DeskProcess.run(env, "chat", terminal=True)
+    try:
+        await wait_until(lambda: (tmp_path / "desk.db").exists(), timeout_s=30)
+        await asyncio.sleep(1)  # let it reach its prompt (a signal earlier also must stop it)
+        assert await desk.signal(sig, timeout_s=20) in (130, -signal.SIGTERM)
+    finally:
+        await desk.kill()
