@@ -11,13 +11,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from slack_bolt.async_app import AsyncApp
-
 from agents_config.agents import ModelResolver, build_agents
 from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
+from bot.app import DeskApp
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
@@ -83,7 +82,7 @@ def pipeline_options(settings: Settings, *, hosted_tools: bool) -> PipelineOptio
 class DeskRuntime:
     settings: Settings
     desk: Desk
-    app: AsyncApp
+    app: DeskApp
     worker: Worker
     slack: SlackGateway
     staff: StaffDesk
@@ -132,7 +131,7 @@ class DeskRuntime:
                 Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
             ),
         )
-        app = AsyncApp(
+        app = DeskApp(
             client=client,
             signing_secret=secret.get_secret_value() if secret else "",
             # Socket Mode frames are authenticated by the app-level token instead.

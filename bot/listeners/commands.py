@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.intake import MAX_TEXT_CHARS, Intake
+from bot.payloads import MAX_ID, scrub, whole_number
 from storage.reports import Report
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,10 @@ def _number(found: dict[str, str], name: str, default: int, low: int, high: int)
     raw = found.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw}`.")
-    return int(raw)
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw[:20]}`.")
+    return value
 
 
 def _research(text: str) -> Parsed:
@@ -119,9 +121,10 @@ def _research(text: str) -> Parsed:
     if first.lower() == "list" and not rest:
         return Parsed("list")
     if first.lower() in ("repost", "show"):
-        if not rest.lstrip("#").isdigit():
+        report_id = whole_number(rest.lstrip("#"), 1, MAX_ID)
+        if report_id is None:
             raise UsageError("Say which report to re-post, by its number: `/research repost 12`.")
-        return Parsed("repost", {"report_id": int(rest.lstrip("#"))})
+        return Parsed("repost", {"report_id": report_id})
     topic, found = _split_options(text)
     _unknown(found, ())
     if not topic:
@@ -185,7 +188,7 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
         name = str(command.get("command") or "")
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
-        text = str(command.get("text") or "")
+        text = scrub(str(command.get("text") or ""))
         try:
             parsed = parse(name, text, options)
         except UsageError as exc:
