@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet = quiet and "log_level" not in settings.model_fields_set
         # An eval reports failed rows itself; a warning for each would bury its summary.
         level = "ERROR" if args.command == "eval" else "WARNING"
-        setup_logging(level if quiet else settings.log_level, settings.log_format)
+        setup_logging(
+            level if quiet else settings.log_level,
+            settings.log_format,
+            sensitive=settings.log_sensitive_data,
+        )
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
         if args.command == "work":
