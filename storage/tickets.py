@@ -19,6 +19,8 @@ from typing import Literal
 from storage.db import Database, Row
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
+MAX_ESCALATION_REASON_CHARS = 500
+MAX_ESCALATION_SUMMARY_CHARS = 3000
 RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "not_prompt"]
 
 
@@ -279,7 +281,12 @@ class TicketRepo:
             cursor = await conn.execute(
                 "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (ticket_id, reason[:500], summary[:3000], time.time()),
+                (
+                    ticket_id,
+                    reason[:MAX_ESCALATION_REASON_CHARS],
+                    summary[:MAX_ESCALATION_SUMMARY_CHARS],
+                    time.time(),
+                ),
             )
             return cursor.lastrowid or 0
 
