@@ -311,6 +311,15 @@ async def test_stale_or_wrongly_signed_requests_are_refused(
     assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
 
 
+async def test_slacks_unsigned_ssl_check_is_answered_and_ignored(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    body = urlencode({"ssl_check": "1", "token": "verification-token"}).encode()
+    assert await desk.events.raw(body, FORM, signed=False) == (200, "")
+    sneaky = urlencode({"ssl_check": "1", "command": "/research", "text": "x"}).encode()
+    assert await desk.events.raw(sneaky, FORM, signed=False) == (200, "")
+    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
+
+
 async def test_socket_mode_payloads_are_checked_too(
     start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
