@@ -87,9 +87,9 @@ def mrkdwn_text(text: Mrkdwn, limit: int = TEXT_CHARS) -> dict[str, Any]:
 
 
 def plain(text: str, limit: int = 75) -> dict[str, Any]:
-    """A plain_text object: Slack shows it as it is and never reads markup in it."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text, "emoji": True}
+    """A plain_text object. Slack reads no markup in it but decodes `&amp;` `&lt;` `&gt;`
+    there too, so it gets the one escape like every other text."""
+    return {"type": "plain_text", "text": truncate(escape(text), limit), "emoji": True}
 
 
 def section(text: Mrkdwn) -> Block:

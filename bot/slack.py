@@ -245,7 +245,7 @@ class SlackGateway:
             thread_ts=thread_ts,
             content=content,
             filename=filename,
-            title=title,
+            title=escape(title),
             initial_comment=escape(comment),
         )
         return str(response["files"][0]["id"])
@@ -295,7 +295,7 @@ class SlackGateway:
 
 
 def safe_blocks(blocks: Blocks | None) -> Blocks | None:
-    """`blocks` with every mrkdwn text object escaped unless the desk vouched for it."""
+    """`blocks` with every text object escaped unless the desk vouched for it (`Mrkdwn`)."""
     return None if blocks is None else [_safe(block) for block in blocks]
 
 
@@ -305,9 +305,10 @@ def _safe(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     copy = {key: _safe(value) for key, value in node.items()}
-    if copy.get("type") == "mrkdwn" and isinstance(copy.get("text"), str):
+    if copy.get("type") in ("mrkdwn", "plain_text") and isinstance(copy.get("text"), str):
         copy["text"] = escape(copy["text"])
-        copy["verbatim"] = True
+        if copy["type"] == "mrkdwn":
+            copy["verbatim"] = True
     return copy
 
 
