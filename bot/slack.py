@@ -10,6 +10,7 @@ never sets `parse` or `link_names`, so Slack does not link names in it either.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -22,8 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from agents_config.context import Caller
 from bot.mrkdwn import escape, split_message, to_mrkdwn
+from storage.tickets import SlackUser
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class SlackGateway:
         response = await self.client.auth_test()
         return response.get("user_id")
 
-    async def user(self, user_id: str) -> Caller | None:
+    async def user(self, user_id: str) -> SlackUser | None:
         """Name and e-mail of a Slack user (None when Slack does not know them)."""
         try:
             response = await self.client.users_info(user=user_id)
@@ -88,10 +89,12 @@ class SlackGateway:
             return None
         user: dict[str, Any] = response.get("user") or {}
         profile: dict[str, Any] = user.get("profile") or {}
-        return Caller(
-            slack_user_id=user_id,
+        return SlackUser(
+            user_id=user_id,
             email=profile.get("email"),
             name=user.get("real_name") or profile.get("real_name") or user.get("name"),
+            is_bot=bool(user.get("is_bot")),
+            fetched_at=time.time(),
         )
 
     async def mark_working(self, channel: str, ts: str, working: bool) -> None:
