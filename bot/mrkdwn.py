@@ -114,6 +114,7 @@ def date(at: float, fallback: str = "") -> Mrkdwn:
 
 def truncate(text: Mrkdwn, limit: int) -> Mrkdwn:
     """At most `limit` characters, never cutting an entity or a control sequence in two."""
+    text = escape(text)  # a plain str given by mistake is escaped, not vouched for
     if len(text) <= limit:
         return text
     cut = str(text)[: max(0, limit - 1)]
@@ -181,7 +182,7 @@ def split_message(
 
     Cutting only removes characters, so no part holds a control sequence `text` did not.
     """
-    rest = str(text).strip()
+    rest = str(escape(text)).strip()  # a plain str given by mistake is escaped
     parts: list[str] = []
     while rest:
         if len(rest) <= limit:

@@ -175,6 +175,11 @@ def test_split_message_keeps_parts_within_the_limit() -> None:
     assert split_message(Mrkdwn("")) == [""]
 
 
+def test_split_and_truncate_escape_a_plain_str() -> None:
+    assert split_message("<!here>") == ["&lt;!here&gt;"]  # type: ignore[arg-type]
+    assert truncate("<!here>", 50) == "&lt;!here&gt;"  # type: ignore[arg-type]
+
+
 def test_split_never_creates_a_control_sequence() -> None:
     text = escape("<!here> " * 500)
     for part in split_message(text, limit=301, max_parts=100):
