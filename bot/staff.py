@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from bot import blocks
-from bot.mrkdwn import split_message, to_mrkdwn
+from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
 from storage.inbox import InboxItem
 from storage.store import Store
@@ -53,7 +53,8 @@ class Outcome:
     """The answer to a staff action: `ok`, and what to tell the person who clicked."""
 
     ok: bool
-    message: str | None = None  # shown only to them (ephemeral)
+    # Shown only to them (ephemeral): `Mrkdwn` as it is, any other text escaped.
+    message: str | None = None
 
 
 class StaffDirectory:
@@ -250,7 +251,10 @@ class StaffDesk:
         if ticket is None:
             return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
         if result == "not_requester":
-            return Outcome(False, f"Only <@{ticket.user_id}>, who asked, can rate this ticket.")
+            return Outcome(
+                False,
+                Mrkdwn("Only {}, who asked, can rate this ticket.").format(mention(ticket.user_id)),
+            )
         if result == "not_resolved":
             return Outcome(
                 False, f"Ticket #{ticket.id} is not resolved, so there is nothing to rate yet."
@@ -390,10 +394,9 @@ def _why_not_claimed(ticket: Ticket, user_id: str) -> str:
     if ticket.status == "claimed" and ticket.assignee == user_id:
         return f"You already have ticket #{ticket.id}."
     if ticket.status == "claimed":
-        return (
-            f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
-            "Ask them if you'd like to take it over."
-        )
+        return Mrkdwn(
+            "Sorry, {} has already claimed ticket #{}. Ask them if you'd like to take it over."
+        ).format(mention(ticket.assignee or ""), ticket.id)
     if ticket.status == "resolved":
         return f"Ticket #{ticket.id} is already resolved."
     return f"Ticket #{ticket.id} is not waiting for a person any more (it is {ticket.status})."

@@ -21,7 +21,7 @@ from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
 from bot.pipelines import PipelineRunner
-from bot.slack import SlackGateway, close_client, make_client
+from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
@@ -156,9 +156,9 @@ class DeskRuntime:
 
     async def check_slack(self) -> bool:
         """`auth.test` once: proves the token and the API URL (for /readyz and startup)."""
-        response = await self.slack.client.auth_test()
-        self.slack_ready = bool(response.get("ok"))
-        log.info("connected to Slack", extra={"bot_user": response.get("user_id")})
+        bot_user = await self.slack.auth_test()
+        self.slack_ready = True
+        log.info("connected to Slack", extra={"bot_user": bot_user})
         return self.slack_ready
 
     async def readiness(self) -> dict[str, bool]:
@@ -185,5 +185,5 @@ class DeskRuntime:
         if self._reminders is not None:
             self._stop_reminders.set()
             await self._reminders
-        await close_client(self.slack.client)
+        await self.slack.close()
         await self.store.close()

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
 from bot.payloads import whole_number
@@ -30,13 +30,11 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
     def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
         """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
-        async def handler(
-            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-        ) -> None:
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
             await ack()
             ticket_id = _ticket_id(action)
             outcome = _NOT_OURS if ticket_id is None else await act(ticket_id, _user(body))
-            await _tell(staff, body, respond, outcome)
+            await _tell(staff, body, outcome)
 
         return handler
 
@@ -44,42 +42,36 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
     app.action(blocks.RESOLVE)(on_ticket_button(staff.resolve))
 
     @app.action(blocks.PRIORITY)
-    async def on_priority(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_priority(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         ticket_id, choice = _pair(action)
         if ticket_id is None or choice is None:
-            await _tell(staff, body, respond, _NOT_OURS)
+            await _tell(staff, body, _NOT_OURS)
             return
         outcome = await staff.set_priority(ticket_id, choice, _user(body))
-        await _tell(staff, body, respond, outcome)
+        await _tell(staff, body, outcome)
 
     @app.action(blocks.DEPARTMENT)
-    async def on_department(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_department(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         ticket_id, choice = _pair(action)
         if ticket_id is None or choice is None:
-            await _tell(staff, body, respond, _NOT_OURS)
+            await _tell(staff, body, _NOT_OURS)
             return
         outcome = await staff.set_department(ticket_id, choice, _user(body))
-        await _tell(staff, body, respond, outcome)
+        await _tell(staff, body, outcome)
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
-    async def on_rating(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         ticket_id, choice = _pair(action)
         score = whole_number(choice or "", 1, 5)
         channel, ts = _container(body)
         if ticket_id is None or score is None or not channel or not ts:
-            await _tell(staff, body, respond, _NOT_OURS)
+            await _tell(staff, body, _NOT_OURS)
             return
         outcome = await staff.rate(ticket_id, score, _user(body), (channel, ts))
-        await _tell(staff, body, respond, outcome)
+        await _tell(staff, body, outcome)
 
 
 def _id(value: Any) -> str | None:
@@ -122,14 +114,12 @@ def _container(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, container.get("message_ts")
 
 
-async def _tell(
-    staff: StaffDesk, body: dict[str, Any], respond: AsyncRespond, outcome: Outcome
-) -> None:
+async def _tell(staff: StaffDesk, body: dict[str, Any], outcome: Outcome) -> None:
     """Show `outcome.message` to the person who clicked, and only to them."""
     if not outcome.message:
         return
     if body.get("response_url"):
-        await respond(text=outcome.message, response_type="ephemeral", replace_original=False)
+        await staff.slack.respond(str(body["response_url"]), outcome.message)
         return
     channel, _ = _container(body)
     if channel:

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.intake import MAX_TEXT_CHARS, Intake
+from bot.mrkdwn import Mrkdwn, date, escape
 from bot.payloads import MAX_ID, scrub, whole_number
 from storage.reports import Report
 
@@ -156,7 +157,7 @@ def _support_report(text: str, options: CommandOptions) -> Parsed:
     )
 
 
-def working_text(parsed: Parsed) -> str:
+def working_text(parsed: Parsed) -> Mrkdwn:
     args = parsed.args
     what = {
         "research": f"researching “{args.get('topic')}”",
@@ -164,21 +165,23 @@ def working_text(parsed: Parsed) -> str:
         "support-report": f"the support report of the last {args.get('days')} days",
         "repost": f"re-posting report #{args.get('report_id')}",
     }[parsed.pipeline]
-    return (
-        f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
+    return Mrkdwn(
+        ":hourglass_flowing_sand: Working on it: {}. The progress shows in this "
         "channel, and the same message becomes the result."
-    )
+    ).format(what)
 
 
-def list_text(reports: list[Report]) -> str:
+def list_text(reports: list[Report]) -> Mrkdwn:
     if not reports:
-        return "You have no reports yet. Try `/research <topic>`."
-    lines = ["*Your recent reports*"]
+        return Mrkdwn("You have no reports yet. Try `/research &lt;topic&gt;`.")
+    lines = [Mrkdwn("*Your recent reports*")]
     for report in reports:
-        when = f"<!date^{int(report.created_at)}^{{date_short_pretty}} {{time}}|{report.id}>"
-        lines.append(f"• *#{report.id}* {report.title} · {report.status} · {when}")
-    lines.append("Post one here again with `/research repost <number>`.")
-    return "\n".join(lines)
+        when = date(report.created_at, str(report.id))
+        lines.append(
+            Mrkdwn("• *#{}* {} · {} · {}").format(report.id, report.title, report.status, when)
+        )
+    lines.append(Mrkdwn("Post one here again with `/research repost &lt;number&gt;`."))
+    return Mrkdwn("\n").join(lines)
 
 
 def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
@@ -192,7 +195,10 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
         try:
             parsed = parse(name, text, options)
         except UsageError as exc:
-            await ack(response_type="ephemeral", text=f"{exc}\n\n{help_text(name, options)}")
+            # The help text shows `<topic>` as it is; the error may quote what was typed.
+            await ack(
+                response_type="ephemeral", text=escape(f"{exc}\n\n{help_text(name, options)}")
+            )
             return
         if parsed.pipeline == "list":
             mine = await store.reports.for_user(user, limit=LIST_LIMIT)
