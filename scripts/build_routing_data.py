@@ -39,8 +39,9 @@ def read_sources() -> list[dict[str, str]]:
     for line in ORIGINAL.read_text(encoding="utf-8").splitlines():
         if line.strip():
             obj = json.loads(line)
-            rows.append({"id": obj["id"], "text": obj["text"], "dept": obj["dept"],
-                         "source": ORIGINAL.name})
+            rows.append(
+                {"id": obj["id"], "text": obj["text"], "dept": obj["dept"], "source": ORIGINAL.name}
+            )
     for path in sorted(SOURCES.glob("*.txt")):
         dept = None
         count = 0
@@ -57,12 +58,14 @@ def read_sources() -> list[dict[str, str]]:
             if dept is None:
                 sys.exit(f"{path.name} line {number}: a row before any `## department` heading")
             count += 1
-            rows.append({
-                "id": f"{path.stem}-{count:04d}",
-                "text": line.replace("\\n", "\n"),
-                "dept": dept,
-                "source": path.name,
-            })
+            rows.append(
+                {
+                    "id": f"{path.stem}-{count:04d}",
+                    "text": line.replace("\\n", "\n"),
+                    "dept": dept,
+                    "source": path.name,
+                }
+            )
     return rows
 
 
@@ -74,8 +77,10 @@ def deduplicated(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         if first is None:
             seen[key] = row
         elif first["dept"] != row["dept"]:
-            sys.exit(f"{row['id']} and {first['id']}: same text, labels {row['dept']} and "
-                     f"{first['dept']}: {row['text']!r}")
+            sys.exit(
+                f"{row['id']} and {first['id']}: same text, labels {row['dept']} and "
+                f"{first['dept']}: {row['text']!r}"
+            )
     return list(seen.values())
 
 
@@ -85,12 +90,14 @@ def split(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
         groups[(row["dept"], row["source"])].append(row)
     parts: dict[str, list[dict[str, str]]] = {"train": [], "dev": [], "test": []}
     for key in sorted(groups):
-        group = sorted(groups[key], key=lambda r: hashlib.sha256(
-            f"{SALT}:{normalised(r['text'])}".encode()).hexdigest())
+        group = sorted(
+            groups[key],
+            key=lambda r: hashlib.sha256(f"{SALT}:{normalised(r['text'])}".encode()).hexdigest(),
+        )
         start = 0
         for part, share in SHARES:
             size = round(len(group) * share)
-            parts[part] += group[start:start + size]
+            parts[part] += group[start : start + size]
             start += size
         parts["train"] += group[start:]
     order = {row["id"]: i for i, row in enumerate(rows)}
@@ -105,7 +112,9 @@ def main() -> None:
             for row in part:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
         counts = Counter(r["dept"] for r in part)
-        print(f"{path.name}: {len(part)} rows ({', '.join(f'{d} {counts[d]}' for d in DEPARTMENTS)})")
+        print(
+            f"{path.name}: {len(part)} rows ({', '.join(f'{d} {counts[d]}' for d in DEPARTMENTS)})"
+        )
     print(f"all: {len(rows)} rows")
 
 
