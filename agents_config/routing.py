@@ -413,7 +413,7 @@ def _any(*alternatives: str) -> re.Pattern[str]:
 
 
 _PERSON_NOUN = (
-    r"human|humans|person|people|someone|somebody|manager|supervisor|representative|"
+    r"human|humans|person|someone|somebody|manager|supervisor|representative|"
     r"agent|staff|whoever|senior|operator|rep"
 )
 ESCALATION_SIGNS: tuple[EscalationSign, ...] = (

@@ -141,7 +141,8 @@ _LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"[ñ¿¡]|\b(?:quiero|necesito|tengo|cobraron|factura|contraseña|hola|puedo|"
-            r"cuánto|gracias|mi|por favor)\b",
+            r"cuánto|gracias|por favor|veces|este mes|olvidé|cargo|reembolso|tarjeta|cuesta|"
+            r"iniciar|sesión|cuenta|pago|correo|tienen|hay)\b",
             re.I,
         ),
         "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
@@ -149,8 +150,8 @@ _LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|mein|meine|wurde|kann|möchte|danke|"
-            r"hallo|gibt es)\b",
+            r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|meine|wurde|möchte|danke|hallo|gibt es|"
+            r"konto|passwort|zahlung|kostet)\b",
             re.I,
         ),
         "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
@@ -158,8 +159,8 @@ _LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"\b(?:je|j'|mon|ma|mes|n'arrive|facture|bonjour|merci|voudrais|est-ce|quel|"
-            r"quelle)\b",
+            r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
+            r"remboursement|compte|mot de passe|débité|votre)\b",
             re.I,
         ),
         "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
@@ -171,7 +172,7 @@ _LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
 def language_note(text: str) -> str:
     """The polite line in the request's language (es, de, fr, ja), or "" for English."""
     for pattern, note in _LANGUAGE_NOTES:
-        if len(pattern.findall(text)) >= (1 if pattern.pattern.startswith("[\\u") else 2):
+        if pattern.search(text):
             return note
     return ""
 
