@@ -30,7 +30,7 @@ class ModelTimeoutError(Exception):
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The model settings of the desk, taken from `bot.config.Settings`."""
+    """The model settings of the desk, taken from `support_desk.config.Settings`."""
 
     provider: str  # "openai" | "offline"
     triage_model: str = "gpt-4.1-mini"

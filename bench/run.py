@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from agents_config.agents import build_agents  # noqa: E402
 from agents_config.context import Caller, DeskContext  # noqa: E402
-from agents_config.simulator import FakeOpenAI  # noqa: E402
-from bot.simulator import FakeSlack, SlackEvents  # noqa: E402
+from fakes.openai_server import FakeOpenAI  # noqa: E402
+from fakes.slack import FakeSlack, SlackEvents  # noqa: E402
 from storage.store import Store  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -65,7 +65,7 @@ class Desk:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.cli",
+            "support_desk.cli",
             "serve",
             "--http",
             "--host",

@@ -125,15 +125,10 @@ class Worker:
         # Anything claimed but not finished goes back to the inbox for the next start.
         await self.store.inbox.requeue_running()
 
-    async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait until every claimed row has been handled (for tests, demos and `ask`)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            counts = await self.store.inbox.counts()
-            if not counts.get("received") and not counts.get("running") and not self._tasks:
-                return
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"the inbox did not drain within {timeout_s}s")
+    @property
+    def busy(self) -> bool:
+        """Whether any thread is being answered right now in this process."""
+        return bool(self._tasks)
 
     def _dispatch(self, item: InboxItem) -> None:
         queue = self._queues.setdefault(item.thread_key, deque())
@@ -272,15 +267,10 @@ class Worker:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""
         cached = await self.store.users.get(user_id, max_age_s=USER_CACHE_S)
         if cached is None:
-            found = await self.slack.user(user_id)
-            cached = SlackUser(
-                user_id=user_id,
-                email=found.email if found else None,
-                name=found.name if found else None,
-                is_bot=False,
-                fetched_at=time.time(),
-            )
-            if found is not None:
+            cached = await self.slack.user(user_id)
+            if cached is None:  # unknown to Slack: no e-mail, so no customer account
+                cached = SlackUser(user_id, email=None, name=None, is_bot=False, fetched_at=0.0)
+            else:
                 await self.store.users.put(cached)
         customer = (
             await self.store.business.customer_by_email(cached.email) if cached.email else None

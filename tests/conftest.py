@@ -13,10 +13,11 @@ from agents import set_tracing_disabled
 from aiohttp import web
 
 from agents_config.agents import ModelResolver
-from bot.app import DeskRuntime
-from bot.config import Settings, load_settings
 from bot.http import bound_port, start_http
-from bot.simulator import FakeSlack, SlackEvents
+from fakes.drain import drain
+from fakes.slack import FakeSlack, SlackEvents
+from support_desk.config import Settings, load_settings
+from support_desk.runtime import DeskRuntime
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -55,7 +56,7 @@ class Desk:
 
     async def settle(self, timeout_s: float = 20.0) -> None:
         """Wait until every accepted message has been handled."""
-        await self.runtime.worker.drain(timeout_s)
+        await drain(self.runtime.store, self.runtime.worker, timeout_s)
 
     async def close(self) -> None:
         """Stop like a SIGTERM would (idempotent)."""
@@ -86,7 +87,7 @@ async def start_desk(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[DeskFact
         runtime = await DeskRuntime.create(settings, resolver=resolver)
         await runtime.check_slack()
         await runtime.start()
-        runner = await start_http(runtime, "127.0.0.1", 0)
+        runner = await start_http(runtime.app, runtime.readiness, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
         desk = Desk(runtime, slack, SlackEvents(url, SIGNING_SECRET, slack=slack), runner)
         running.append(desk)

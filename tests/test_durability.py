@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agents_config.simulator import FakeOpenAI
-from bot.simulator import FakeSlack, SlackEvents
 from bot.slack import REPLY_EVENT_TYPE
+from fakes.openai_server import FakeOpenAI
+from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET, DeskFactory
 
@@ -55,7 +55,7 @@ class ServeProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.cli",
+            "support_desk.cli",
             "serve",
             "--http",
             "--host",

@@ -23,12 +23,12 @@ from agents_config.evaluation import (
     load_examples,
     run_eval,
 )
-from agents_config.simulator import FakeOpenAI
 from agents_config.tools import refunds
-from bot import eval_cli
-from bot.cli import main
-from bot.config import load_settings
+from fakes.openai_server import FakeOpenAI
 from storage.store import Store
+from support_desk import eval_cli
+from support_desk.cli import main
+from support_desk.config import load_settings
 from tests.conftest import DeskFactory, desk_settings
 from tests.scripting import call, handoff, scripted, tool_output
 from tests.test_staff import action_ids, block_text, click, escalation_steps, staff_message

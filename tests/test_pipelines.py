@@ -16,9 +16,9 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
-from bot.app import pipeline_options
-from bot.config import load_settings
 from bot.listeners.commands import CommandOptions, UsageError, parse
+from support_desk.config import load_settings
+from support_desk.runtime import pipeline_options
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call
 from tests.test_staff import block_text

@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.simulator import BOT_ID, BOT_USER_ID, FakeSlack, SlackEvents, new_ts, sign
+from fakes.slack import BOT_ID, BOT_USER_ID, FakeSlack, SlackEvents, new_ts, sign
 
 SECRET = "test-signing-secret"
 

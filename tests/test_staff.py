@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.testing import assistant_message
 
-from bot.simulator import STAFF_GROUP_ID
+from fakes.slack import STAFF_GROUP_ID
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted

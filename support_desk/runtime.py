@@ -18,7 +18,6 @@ from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
-from bot.config import Settings
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
@@ -27,6 +26,7 @@ from bot.slack import SlackGateway, close_client, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
+from support_desk.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,14 @@ class DeskRuntime:
         self.slack_ready = bool(response.get("ok"))
         log.info("connected to Slack", extra={"bot_user": response.get("user_id")})
         return self.slack_ready
+
+    async def readiness(self) -> dict[str, bool]:
+        """`/readyz`: the database answers and Slack accepted the token."""
+        try:
+            database = await self.store.ping()
+        except Exception:
+            database = False
+        return {"database": database, "slack": self.slack_ready}
 
     async def start(self) -> None:
         """Resume what a previous process left unanswered, then start answering."""

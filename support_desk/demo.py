@@ -1,6 +1,6 @@
 """`support-desk demo`: realistic conversations through the real Bolt app and a local Slack.
 
-Nothing leaves the machine: Slack is `bot.simulator.FakeSlack` on 127.0.0.1, events are
+Nothing leaves the machine: Slack is `fakes.slack.FakeSlack` on 127.0.0.1, events are
 signed HTTP requests to the desk's own endpoint, and with no OPENAI_API_KEY the models are the
 offline engine. The database is a fresh temporary file, so every run tells the same story.
 """
@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.app import DeskRuntime
-from bot.config import Settings
 from bot.http import bound_port, start_http
-from bot.simulator import FakeSlack, SlackEvents
+from fakes.drain import drain
+from fakes.slack import FakeSlack, SlackEvents
+from support_desk.config import Settings
+from support_desk.runtime import DeskRuntime
 
 DEMO_SECRET = "demo-signing-secret"
 SUPPORT_CHANNEL = "C_SUPPORT"
@@ -66,7 +67,7 @@ async def _run_command(
 ) -> int:
     """A slash command: its ack, then the report the pipeline stored and posted."""
     _, ack = await events.slash_command(command, text, user, SUPPORT_CHANNEL)
-    await runtime.worker.drain(300)
+    await drain(runtime.store, runtime.worker, 300)
     out(f"── Erin runs {command} {text}")
     out(f"  ack (only Erin sees it): {_ack_text(ack)}")
     reports = await runtime.store.reports.for_user(user, limit=1)
@@ -115,7 +116,7 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
             runtime = await DeskRuntime.create(demo_settings)
             await runtime.check_slack()
             await runtime.start()
-            runner = await start_http(runtime, "127.0.0.1", 0)
+            runner = await start_http(runtime.app, runtime.readiness, "127.0.0.1", 0)
             url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
             out(f"support-desk demo · models: {demo_settings.provider} · Slack: local simulation")
             out(f"Events are signed and sent to {url}\n")
@@ -128,7 +129,7 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                             message.user, message.text, SUPPORT_CHANNEL, thread_ts=thread_ts
                         )
                         thread = thread_ts or event["ts"]
-                        await runtime.worker.drain(60)
+                        await drain(runtime.store, runtime.worker, 60)
                         answers += await _print_turn(runtime, slack, message, thread, out)
                     for user, command, text in COMMANDS:
                         answers += await _run_command(runtime, events, user, command, text, out)

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
-from bot import eval_cli
-from bot.app import DeskRuntime, open_desk
-from bot.config import ConfigError, Settings, load_settings
-from bot.logs import setup_logging
-from bot.processes import die_with_parent, spawn_worker, stop_worker
 from storage.db import StorageError
+from support_desk import eval_cli
+from support_desk.config import ConfigError, Settings, load_settings
+from support_desk.logs import setup_logging
+from support_desk.processes import die_with_parent, spawn_worker, stop_worker
+from support_desk.runtime import DeskRuntime, open_desk
 
 log = logging.getLogger("support_desk")
 
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "work":
             return asyncio.run(work(settings))
         if args.command == "demo":
-            from bot.demo import run_demo
+            from support_desk.demo import run_demo
 
             return 0 if asyncio.run(run_demo(settings)) else 1
         if args.command in ("eval", "export-tickets"):
@@ -125,7 +125,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
     if http:
         from bot.http import bound_port, start_http
 
-        runner = await start_http(runtime, host, port)
+        runner = await start_http(runtime.app, runtime.readiness, host, port)
         log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
         await stop.wait()
         await runner.cleanup()

@@ -38,10 +38,10 @@ from agents_config.evaluation import (
     run_eval,
     slowest,
 )
-from bot.app import open_desk
-from bot.config import ConfigError, Settings
 from storage.store import Store
 from storage.tickets import LabelledTicket
+from support_desk.config import ConfigError, Settings
+from support_desk.runtime import open_desk
 
 MISROUTED_SHOWN = 15
 

@@ -23,7 +23,9 @@ WORKER_NICENESS = 5
 
 async def spawn_worker() -> asyncio.subprocess.Process:
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "work", env=env)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "support_desk.cli", "work", env=env
+    )
     log.info("worker process started", extra={"pid": process.pid})
     return process
 
