@@ -49,7 +49,13 @@ from storage.audit import AuditRepo
 from storage.business import to_datetime
 
 DEPARTMENTS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
-SHIPPED_SET = Path(__file__).parent / "data" / "routing_eval.jsonl"
+DATA_DIR = Path(__file__).parent / "data"
+# The labelled data, split by scripts/build_routing_data.py (see data/README.md). The router is
+# trained on train and tuned on dev; test is only ever read to report figures.
+SPLITS: dict[str, Path] = {
+    name: DATA_DIR / f"routing_{name}.jsonl" for name in ("train", "dev", "test")
+}
+SHIPPED_SET = SPLITS["test"]
 DEFAULT_CALLER = "alice@northwind.example"
 EVAL_CHANNEL = "eval"
 # The policy the audit holds refunds to (bound at import: a tool that drifts is caught).
@@ -519,6 +525,8 @@ class Scores:
     human: int  # rows labelled human
     clarifying: int  # rows answered with a clarifying question (all rows)
     errors: int
+    predicted_clarify: int = 0  # labelled rows predicted clarify
+    predicted_clarify_right: int = 0  # ... of which labelled clarify
 
     @property
     def accuracy(self) -> float | None:
@@ -531,6 +539,15 @@ class Scores:
     @property
     def escalation_recall(self) -> float | None:
         return self.escalated_human / self.human if self.human else None
+
+    @property
+    def clarify_precision(self) -> float | None:
+        """Of the labelled rows triage kept to ask a question, the share that needed one."""
+        return (
+            self.predicted_clarify_right / self.predicted_clarify
+            if self.predicted_clarify
+            else None
+        )
 
     @property
     def clarifying_share(self) -> float:
@@ -563,6 +580,10 @@ def score(rows: Sequence[RowResult]) -> Scores:
         human=sum(1 for r in labelled if r.example.dept == "human"),
         clarifying=sum(1 for r in rows if r.clarifying_question),
         errors=sum(1 for r in rows if r.error),
+        predicted_clarify=sum(1 for r in labelled if r.predicted == "clarify"),
+        predicted_clarify_right=sum(
+            1 for r in labelled if r.predicted == "clarify" and r.example.dept == "clarify"
+        ),
     )
 
 

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -34,6 +36,8 @@ from support_desk.runtime import (
 log = logging.getLogger("support_desk")
 
 DEFAULT_LOCAL_USER = "alice@northwind.example"
+LOCAL_CHANNEL = "terminal"
+_THREAD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PRUNE_EVERY_S = 3600.0
 T = TypeVar("T")
 
@@ -83,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet = quiet and "log_level" not in settings.model_fields_set
         # An eval reports failed rows itself; a warning for each would bury its summary.
         level = "ERROR" if args.command == "eval" else "WARNING"
-        setup_logging(level if quiet else settings.log_level, settings.log_format)
+        setup_logging(
+            level if quiet else settings.log_level,
+            settings.log_format,
+            sensitive=settings.log_sensitive_data,
+        )
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
         if args.command == "work":
@@ -267,14 +275,14 @@ async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> Tur
     ts = f"{time.time():.6f}"
     inbox_id = await desk.store.inbox.accept(
         kind="message",
-        channel="terminal",
+        channel=LOCAL_CHANNEL,
         ts=ts,
         thread_ts=thread,
         user_id=caller.slack_user_id,
         text=text,
     )
     assert inbox_id is not None
-    outcome = await desk.handle(Turn(inbox_id, "terminal", thread, caller, text))
+    outcome = await desk.handle(Turn(inbox_id, LOCAL_CHANNEL, thread, caller, text))
     await desk.store.inbox.mark_answered(inbox_id, None)
     return outcome
 
@@ -297,10 +305,32 @@ def _describe(outcome: TurnOutcome) -> str:
     )
 
 
+async def _refuse_thread(desk: Desk, caller: Caller, thread: str, command: str) -> bool:
+    """Print why `caller` may not continue `thread` (one line) and return True; or False.
+
+    A thread is continued only by the customer who started it: its history and tickets are
+    theirs. Checked in code, whatever the model would do with the history."""
+    why = None
+    if not _THREAD_ID.match(thread):
+        why = f"{thread[:70]!r} is not a thread id (letters, digits, '.', '_' or '-', at most 64)"
+    else:
+        ticket = await desk.store.tickets.by_thread(LOCAL_CHANNEL, thread)
+        if ticket is not None and ticket.user_id != caller.slack_user_id:
+            why = (
+                f"thread {thread} was started by another customer, so {caller.email} cannot "
+                "continue it; start a new conversation without --thread"
+            )
+    if why:
+        print(f"support-desk {command}: {why}.", file=sys.stderr)
+    return why is not None
+
+
 async def ask(settings: Settings, email: str, thread: str | None, text: str) -> int:
     desk = await open_desk(settings)
     try:
         caller = await _local_caller(desk, email)
+        if thread is not None and await _refuse_thread(desk, caller, thread, "ask"):
+            return 2
         outcome = await _local_turn(desk, caller, thread or uuid.uuid4().hex[:12], text)
         print(outcome.reply or "(a person owns this conversation now)")
         print(_describe(outcome))
@@ -311,12 +341,15 @@ async def ask(settings: Settings, email: str, thread: str | None, text: str) -> 
 
 async def chat(settings: Settings, email: str, thread: str | None) -> int:
     desk = await open_desk(settings)
-    thread = thread or uuid.uuid4().hex[:12]
     try:
         caller = await _local_caller(desk, email)
+        if thread is not None and await _refuse_thread(desk, caller, thread, "chat"):
+            return 2
+        thread = thread or uuid.uuid4().hex[:12]
         account = f"customer #{caller.customer_id}" if caller.customer_id else "no customer account"
         print(f"support-desk chat as {email} ({account}), thread {thread}.")
-        print(f"Continue later with: support-desk chat --thread {thread}. Ctrl-D to quit.\n")
+        resume = f"support-desk chat --as {shlex.quote(email)} --thread {thread}"
+        print(f"Continue later with: {resume}. Ctrl-D to quit.\n")
         while True:
             try:
                 text = await _read_line("you> ")

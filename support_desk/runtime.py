@@ -18,21 +18,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from agents_config.agents import ModelResolver, build_agents
 from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
+from bot.app import DeskApp
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
 from bot.pipelines import PipelineRunner
-from bot.slack import SlackGateway, close_client, make_client
+from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
@@ -206,7 +205,7 @@ class Receiver:
     store: Store
     slack: SlackGateway
     staff: StaffDesk
-    app: AsyncApp
+    app: DeskApp
     slack_ready: bool = False
     owns_resources: bool = True  # closes the store and the Slack client on `close()`
     _readiness: tuple[float, bool] = field(default=(0.0, False), repr=False)
@@ -229,7 +228,7 @@ class Receiver:
             slack = slack or make_gateway(settings)
             staff = staff or make_staff(settings, store, slack)
             secret = settings.slack_signing_secret
-            app = AsyncApp(
+            app = DeskApp(
                 client=slack.client,
                 signing_secret=secret.get_secret_value() if secret else "",
                 # Socket Mode frames are authenticated by the app-level token instead.
@@ -260,20 +259,23 @@ class Receiver:
         """`auth.test`, retried a bounded number of times (for startup and /readyz): proves
         the token and the API URL. A refused token or an unreachable Slack raises
         `StartupError` (within 30 s)."""
-        token = self.slack.client.token
-        probe = AsyncWebClient(  # no retry handlers: the attempts are counted here
-            token=token, base_url=self.settings.slack_api_url, timeout=STARTUP_CALL_TIMEOUT_S
+        # Its own client without retry handlers: the attempts are counted here.
+        probe = SlackGateway(
+            make_client(self.slack.client.token, self.settings.slack_api_url, max_retries=0)
         )
         url = self.settings.slack_api_url
-        response = await with_startup_retries(
-            "connecting to Slack",
-            probe.auth_test,
-            timeout_s=STARTUP_CALL_TIMEOUT_S,
-            token_setting="SLACK_BOT_TOKEN",
-            unreachable=f"Slack did not answer at SLACK_API_URL={url}",
-        )
-        self.slack_ready = bool(response.get("ok"))
-        log.info("connected to Slack", extra={"bot_user": response.get("user_id")})
+        try:
+            bot_user = await with_startup_retries(
+                "connecting to Slack",
+                probe.auth_test,
+                timeout_s=STARTUP_CALL_TIMEOUT_S,
+                token_setting="SLACK_BOT_TOKEN",
+                unreachable=f"Slack did not answer at SLACK_API_URL={url}",
+            )
+        finally:
+            await probe.close()
+        self.slack_ready = True
+        log.info("connected to Slack", extra={"bot_user": bot_user})
         return self.slack_ready
 
     async def readiness(self) -> dict[str, bool]:
@@ -306,7 +308,7 @@ class Receiver:
 
     async def close(self) -> None:
         if self.owns_resources:
-            await close_client(self.slack.client)
+            await self.slack.close()
             await self.store.close()
 
 
@@ -387,7 +389,7 @@ class WorkerRuntime:
             self._stop_reminders.set()
             await self._reminders
         if self.owns_resources:
-            await close_client(self.slack.client)
+            await self.slack.close()
             await self.store.close()
 
 
@@ -419,7 +421,7 @@ class DeskRuntime:
                 staff=workers.staff,
             )
         except BaseException:
-            await close_client(slack.client)
+            await slack.close()
             await store.close()
             raise
         return cls(receiver, workers)
@@ -433,7 +435,7 @@ class DeskRuntime:
         return self.receiver.store
 
     @property
-    def app(self) -> AsyncApp:
+    def app(self) -> DeskApp:
         return self.receiver.app
 
     @property
@@ -474,7 +476,7 @@ class DeskRuntime:
         try:
             await self.workers.stop()
         finally:
-            await close_client(self.slack.client)
+            await self.slack.close()
             await self.store.close()
 
     async def close(self) -> None:
@@ -506,12 +508,11 @@ async def connect_socket_mode(receiver: Receiver, app_token: str) -> AsyncSocket
     handler = AsyncSocketModeHandler(receiver.app, app_token, logger=sdk_log)
     client = handler.client
 
-    # No retry handlers and a short timeout: the attempts are counted here.
-    opener = AsyncWebClient(base_url=receiver.settings.slack_api_url, timeout=5)
+    # Its own client without retry handlers: the attempts are counted here.
+    opener = SlackGateway(make_client(None, receiver.settings.slack_api_url, max_retries=0))
 
     async def connect() -> None:
-        response = await opener.apps_connections_open(app_token=app_token)
-        client.wss_uri = str(response["url"])
+        client.wss_uri = await opener.socket_mode_url(app_token)
         await client.connect()  # on its own it would retry forever: the timeout bounds it
 
     try:
@@ -525,4 +526,6 @@ async def connect_socket_mode(receiver: Receiver, app_token: str) -> AsyncSocket
     except BaseException:  # a refusal, the attempts used up, or SIGTERM while connecting
         await handler.close_async()
         raise
+    finally:
+        await opener.close()
     return handler

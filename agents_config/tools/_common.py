@@ -9,8 +9,9 @@ Slack e-mail), never from the model's arguments.
 from __future__ import annotations
 
 import functools
+import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,10 @@ from storage.business import BusinessRepo
 
 Ctx = RunContextWrapper[DeskContext]
 ToolFunction = Callable[..., Awaitable[str]]
+
+MAX_ARGUMENT_CHARS = 1000
+"""Longest text argument a tool accepts unless its `limits` say otherwise (ids, names,
+queries). Longer ones are refused with a message to the model, before the tool runs."""
 
 _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 _PUBLIC_ID = re.compile(r"^\s*([A-Za-z]+)[\s_-]*(\d+)\s*$")
@@ -41,21 +46,41 @@ def no_account_message(caller: Caller) -> str:
     )
 
 
-def desk_tool(*, needs_account: bool = True) -> Callable[[ToolFunction], FunctionTool]:
+def too_long(tool: str, arguments: Mapping[str, Any], limits: Mapping[str, int]) -> str | None:
+    """The refusal to show the model when a text argument is over its limit, or None."""
+    for argument, value in arguments.items():
+        limit = limits.get(argument, MAX_ARGUMENT_CHARS)
+        if isinstance(value, str) and len(value) > limit:
+            return (
+                f"Not done: `{argument}` is {len(value):,} characters long and {tool} takes at "
+                f"most {limit:,}. Call {tool} again with a shorter `{argument}`."
+            )
+    return None
+
+
+def desk_tool(
+    *, needs_account: bool = True, limits: Mapping[str, int] | None = None
+) -> Callable[[ToolFunction], FunctionTool]:
     """Make `fn(ctx, ...)` a function tool (name and schema from the function, as usual).
 
     The tool appends its name to `tools_called`; with `needs_account`, a caller without a
-    customer account gets `no_account_message` and `fn` does not run.
+    customer account gets `no_account_message` and `fn` does not run. A text argument longer
+    than its entry in `limits` (default `MAX_ARGUMENT_CHARS`) is refused and `fn` does not run.
     """
 
     def decorate(fn: ToolFunction) -> FunctionTool:
         name = fn.__name__
+        signature = inspect.signature(fn)
 
         @functools.wraps(fn)
         async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> str:
             ctx.context.tools_called.append(name)
             if needs_account and ctx.context.caller.customer_id is None:
                 return no_account_message(ctx.context.caller)
+            arguments = signature.bind(ctx, *args, **kwargs).arguments
+            refusal = too_long(name, arguments, limits or {})
+            if refusal is not None:
+                return refusal
             return await fn(ctx, *args, **kwargs)
 
         return function_tool(run)
