@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.mrkdwn import escape
+from storage.approvals import Approval
 from storage.tickets import Escalation, QueueEntry, Ticket
 
 Block = dict[str, Any]
@@ -19,6 +21,8 @@ RESOLVE = "ticket_resolve"
 PRIORITY = "ticket_priority"
 DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
+CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
+CANCEL = "action_cancel"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
@@ -282,3 +286,50 @@ def _queue_item(entry: QueueEntry, now: float, *, claimed: bool) -> Block:
         f"{ticket.department or 'unrouted'} · priority *{ticket.priority}* · {timing} · "
         f"{thread_link(ticket, escalation)}"
     )
+
+
+# ---- confirmations: an acting tool waiting for the requester's yes --------------------------
+
+
+def confirmation_request(approval: Approval) -> tuple[str, list[Block]]:
+    """Asks the requester to confirm exactly these actions, with Confirm and Cancel."""
+    actions = "\n".join(f"• {escape(a.description)}" for a in approval.actions)
+    text = f"<@{approval.requester}>, please confirm before I go ahead:\n{actions}"
+    buttons = [
+        {
+            "type": "button",
+            "action_id": CONFIRM,
+            "style": "primary",
+            "text": _plain("Confirm"),
+            "value": str(approval.id),
+        },
+        {
+            "type": "button",
+            "action_id": CANCEL,
+            "text": _plain("Cancel"),
+            "value": str(approval.id),
+        },
+    ]
+    return text, [
+        _section(text),
+        _context("Nothing is done until you confirm. Only you can confirm or cancel."),
+        {"type": "actions", "block_id": f"confirmation_{approval.id}", "elements": buttons},
+    ]
+
+
+_SETTLED = {
+    "confirmed": ":white_check_mark: Confirmed by <@{user}>",
+    "cancelled": ":no_entry_sign: Cancelled by <@{user}>: nothing was done",
+    "superseded": ":grey_question: No longer valid (the conversation moved on): nothing was done",
+    "expired": ":hourglass: Expired: nothing was done",
+}
+
+
+def confirmation_settled(approval: Approval) -> tuple[str, list[Block]]:
+    """The confirmation message once answered or closed: what was asked, and what became of it."""
+    actions = "\n".join(f"• {escape(a.description)}" for a in approval.actions)
+    state = _SETTLED.get(approval.status, approval.status).format(
+        user=approval.decided_by or approval.requester
+    )
+    text = f"{actions}\n{state}"
+    return text, [_section(actions), _context(state)]

@@ -21,8 +21,12 @@ _BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
 _QUOTE = re.compile(r"^&gt; ?", re.MULTILINE)
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Text a user or a model wrote, made safe for mrkdwn: no live mention, ping or link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_escape = escape
 
 
 def to_mrkdwn(markdown: str) -> str:

@@ -94,6 +94,21 @@ class SlackGateway:
             first_ts = first_ts or str(response["ts"])
         return first_ts
 
+    async def post_prompt(
+        self, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]], turn: int
+    ) -> str:
+        """A reply with buttons (a confirmation): mrkdwn and blocks, with the turn's metadata
+        like `post_reply`, so a restarted desk does not ask twice."""
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return str(response["ts"])
+
     async def find_reply(self, channel: str, thread_ts: str, turn: int) -> str | None:
         """The ts of a reply already posted for `turn` in the thread, if any."""
         try:

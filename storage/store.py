@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.approvals import ApprovalRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database
@@ -27,6 +28,7 @@ class Store:
     business: BusinessRepo
     kb: KnowledgeBase
     reports: ReportRepo
+    approvals: ApprovalRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -41,6 +43,7 @@ class Store:
             business=BusinessRepo(db),
             kb=KnowledgeBase(db),
             reports=ReportRepo(db),
+            approvals=ApprovalRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data

@@ -1,9 +1,11 @@
-"""Interactivity: the staff message's buttons (claim, resolve, priority, department) and CSAT
-ratings.
+"""Interactivity: the staff message's buttons (claim, resolve, priority, department), CSAT
+ratings, and the requester's Confirm / Cancel of an acting tool (a refund).
 
 Handlers are thin: read the click, let `bot.staff.StaffDesk` decide and update Slack, tell the
 person who clicked when it did not work (ephemeral). They run before the ack
 (`process_before_response=True`): a few database writes and Slack calls, well within 3 s.
+Confirm / Cancel only records the click in the inbox, like a message: the worker answers it
+(who may confirm, whether it is still valid, the refund itself), exactly once per click.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import blocks
+from bot.intake import Intake
 from bot.staff import Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, staff: StaffDesk) -> None:
+def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
     def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
         """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
@@ -57,6 +60,25 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
         if ticket_id is not None and choice is not None:
             outcome = await staff.set_department(ticket_id, choice, _user(body))
             await _tell(staff, body, respond, outcome)
+
+    def on_confirmation(answer: str) -> Callable[..., Any]:
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+            value = _value(action)
+            if value.isdigit():
+                await intake.confirmation(
+                    approval_id=int(value),
+                    answer=answer,
+                    user_id=_user(body),
+                    action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                )
+            else:
+                log.warning("malformed action value", extra={"action_id": action.get("action_id")})
+            await ack()
+
+        return handler
+
+    app.action(blocks.CONFIRM)(on_confirmation("confirm"))
+    app.action(blocks.CANCEL)(on_confirmation("cancel"))
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(
