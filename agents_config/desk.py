@@ -319,13 +319,15 @@ class Desk:
         )
         try:
             run_input: str | RunState[DeskContext] = turn.text
+            start = self.agents["triage"]
             if resume is not None:
-                run.start = resume.start_agent
+                start = self.agents[resume.start_agent]
                 run_input = await self._approved_state(resume, context)
             elif self.router is not None:
-                run.start = (await self.router.choose(turn.text, context, run.trace)).name
+                start = await self.router.choose(turn.text, context, run.trace)
+            run.start = start.name
             run.result = await Runner.run(
-                self.agents[run.start],
+                start,
                 run_input,
                 context=context,
                 session=session,
