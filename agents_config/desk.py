@@ -261,7 +261,7 @@ class Desk:
         if approval is None or ticket is None or approval.thread_key != turn.thread_key:
             return "That confirmation is not valid here. Nothing was done."
         if approval.requester != turn.caller.slack_user_id:
-            return f"Only <@{approval.requester}>, who asked, can confirm or cancel this."
+            return "Only the person who asked can confirm or cancel this. Nothing was done."
         if approval.status != "pending" and approval.decided_turn != turn.turn_id:
             return {
                 "confirmed": "This was already confirmed; it was done once.",

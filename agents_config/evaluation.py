@@ -49,7 +49,13 @@ from storage.audit import AuditRepo
 from storage.business import to_datetime
 
 DEPARTMENTS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
-SHIPPED_SET = Path(__file__).parent / "data" / "routing_eval.jsonl"
+DATA_DIR = Path(__file__).parent / "data"
+# The labelled data, split by scripts/build_routing_data.py (see data/README.md). The router is
+# trained on train and tuned on dev; test is only ever read to report figures.
+SPLITS: dict[str, Path] = {
+    name: DATA_DIR / f"routing_{name}.jsonl" for name in ("train", "dev", "test")
+}
+SHIPPED_SET = SPLITS["test"]
 DEFAULT_CALLER = "alice@northwind.example"
 EVAL_CHANNEL = "eval"
 # The policy the audit holds refunds to (bound at import: a tool that drifts is caught).
@@ -179,7 +185,9 @@ def _csv_columns(header: list[str], where: str) -> dict[str, int]:
         raise EvalInputError(f"{where}: column {duplicated[0]!r} appears twice in the header")
     if "department" in header and "dept" in header:
         raise EvalInputError(f"{where}: both `department` and `dept` columns; keep one")
-    columns = {name: header.index(name) for name in ("id", "text") if name in header}
+    columns: dict[str, int] = {
+        name: header.index(name) for name in ("id", "text") if name in header
+    }
     for name in ("department", "dept"):
         if name in header:
             columns["department"] = header.index(name)
@@ -284,7 +292,9 @@ class EvalRun:
 
 def predicted_department(outcome: TurnOutcome) -> tuple[str, bool, bool]:
     """(department, escalated, clarifying question) of one turn."""
-    escalated = outcome.escalation is not None or outcome.ticket.status == "escalated"
+    escalated = outcome.escalation is not None or (
+        outcome.ticket is not None and outcome.ticket.status == "escalated"
+    )
     if escalated:
         return "human", True, False
     department = department_of(outcome.agent_path)
@@ -525,6 +535,8 @@ class Scores:
     human: int  # rows labelled human
     clarifying: int  # rows answered with a clarifying question (all rows)
     errors: int
+    predicted_clarify: int = 0  # labelled rows predicted clarify
+    predicted_clarify_right: int = 0  # ... of which labelled clarify
 
     @property
     def accuracy(self) -> float | None:
@@ -537,6 +549,15 @@ class Scores:
     @property
     def escalation_recall(self) -> float | None:
         return self.escalated_human / self.human if self.human else None
+
+    @property
+    def clarify_precision(self) -> float | None:
+        """Of the labelled rows triage kept to ask a question, the share that needed one."""
+        return (
+            self.predicted_clarify_right / self.predicted_clarify
+            if self.predicted_clarify
+            else None
+        )
 
     @property
     def clarifying_share(self) -> float:
@@ -569,6 +590,10 @@ def score(rows: Sequence[RowResult]) -> Scores:
         human=sum(1 for r in labelled if r.example.dept == "human"),
         clarifying=sum(1 for r in rows if r.clarifying_question),
         errors=sum(1 for r in rows if r.error),
+        predicted_clarify=sum(1 for r in labelled if r.predicted == "clarify"),
+        predicted_clarify_right=sum(
+            1 for r in labelled if r.predicted == "clarify" and r.example.dept == "clarify"
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.payloads import scrub
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Intake:
         channel = str(event["channel"])
         thread_ts = event.get("thread_ts")
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
-        mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text", ""))
+        mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text") or "")
         if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
             # A thread reply elsewhere is answered only in a thread the desk is part of.
             if not thread_ts or not await self._known_thread(channel, thread_ts):
@@ -73,7 +74,8 @@ class Intake:
     async def _record(
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
     ) -> int | None:
-        text = _clean_text(str(event.get("text") or ""), bot_user_id)
+        raw = event.get("text")
+        text = _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
         payload: dict[str, Any] = {}
         if len(text) > MAX_TEXT_CHARS:
             text = text[:MAX_TEXT_CHARS]

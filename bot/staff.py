@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller, EscalationRequest
 from bot import blocks
-from bot.mrkdwn import split_message, to_mrkdwn
+from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
 from storage.inbox import InboxItem
 from storage.store import Store
@@ -53,7 +53,8 @@ class Outcome:
     """The answer to a staff action: `ok`, and what to tell the person who clicked."""
 
     ok: bool
-    message: str | None = None  # shown only to them (ephemeral)
+    # Shown only to them (ephemeral): `Mrkdwn` as it is, any other text escaped.
+    message: str | None = None
 
 
 class StaffDirectory:
@@ -194,7 +195,10 @@ class StaffDesk:
         await self._refresh(ticket)
         text, prompt = blocks.csat_prompt(ticket)
         try:
-            await self.slack.post_in_thread(ticket.channel, ticket.thread_ts, text, prompt)
+            prompt_ts = await self.slack.post_in_thread(
+                ticket.channel, ticket.thread_ts, text, prompt
+            )
+            await self.store.tickets.set_csat_prompt(ticket.id, ticket.channel, prompt_ts)
         except SlackApiError as exc:
             log.warning(
                 "could not ask for a rating",
@@ -239,20 +243,37 @@ class StaffDesk:
     async def rate(
         self, ticket_id: int, score: int, user_id: str, prompt: tuple[str, str]
     ) -> Outcome:
-        """The user's CSAT click; `prompt` is the (channel, ts) of the rating request."""
-        ticket = await self.store.tickets.get(ticket_id)
-        if ticket is None:
-            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
-        if user_id != ticket.user_id:
-            return Outcome(False, f"Only <@{ticket.user_id}>, who asked, can rate this ticket.")
+        """The user's CSAT click; `prompt` is the (channel, ts) of the message clicked.
+
+        Counted only from the requester, on a resolved ticket, on the rating request the desk
+        posted for it; a later click replaces the score. Anything else is refused, privately.
+        """
         if not 1 <= score <= 5:
             return Outcome(False, "A rating is 1 to 5.")
-        channel, ts = prompt
-        await self.store.tickets.rate(ticket.id, user_id, score, ts)
-        log.info("rated", extra={**self._extra(ticket), "score": score})
-        text, thanks = blocks.csat_thanks(ticket, score)
-        await self.slack.update_message(channel, ts, text, thanks)
-        return Outcome(True)
+        result = await self.store.tickets.rate(ticket_id, user_id, score, prompt)
+        ticket = await self.store.tickets.get(ticket_id)
+        if result == "rated" and ticket is not None:
+            log.info("rated", extra={**self._extra(ticket), "score": score})
+            text, thanks = blocks.csat_thanks(ticket, score)
+            await self.slack.update_message(prompt[0], prompt[1], text, thanks)
+            return Outcome(True)
+        log.info("rating refused", extra={"ticket_id": ticket_id, "reason": result})
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if result == "not_requester":
+            return Outcome(
+                False,
+                Mrkdwn("Only {}, who asked, can rate this ticket.").format(mention(ticket.user_id)),
+            )
+        if result == "not_resolved":
+            return Outcome(
+                False, f"Ticket #{ticket.id} is not resolved, so there is nothing to rate yet."
+            )
+        return Outcome(
+            False,
+            f"That is not the rating request of ticket #{ticket.id}, so I did not record it. "
+            "Use the one in the ticket's thread.",
+        )
 
     async def _refresh(self, ticket: Ticket, *, notice: bool = True) -> None:
         """Draw the staff message (and the user's handover notice) again from the database."""
@@ -396,10 +417,9 @@ def _why_not_claimed(ticket: Ticket, user_id: str) -> str:
     if ticket.status == "claimed" and ticket.assignee == user_id:
         return f"You already have ticket #{ticket.id}."
     if ticket.status == "claimed":
-        return (
-            f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
-            "Ask them if you'd like to take it over."
-        )
+        return Mrkdwn(
+            "Sorry, {} has already claimed ticket #{}. Ask them if you'd like to take it over."
+        ).format(mention(ticket.assignee or ""), ticket.id)
     if ticket.status == "resolved":
         return f"Ticket #{ticket.id} is already resolved."
     return f"Ticket #{ticket.id} is not waiting for a person any more (it is {ticket.status})."

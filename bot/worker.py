@@ -238,16 +238,17 @@ class Worker:
             await self.slack.post_ephemeral(
                 item.channel, item.user_id, outcome.private, item.thread_ts
             )
-        reply_ts = text = None
+        reply_ts: str | None = None
+        text: str | None = None
         if outcome.settled is not None and outcome.settled.message_ts:
             settled_text, settled_blocks = blocks.confirmation_settled(outcome.settled)
             await self.slack.update_message(
                 item.channel, outcome.settled.message_ts, settled_text, settled_blocks
             )
         if outcome.confirmation is not None:
-            text, prompt = blocks.confirmation_request(outcome.confirmation)
+            question, prompt = blocks.confirmation_request(outcome.confirmation)
             reply_ts = await self.slack.post_prompt(
-                item.channel, item.thread_ts, text, prompt, item.id
+                item.channel, item.thread_ts, question, prompt, item.id
             )
             await self.store.approvals.set_message(outcome.confirmation.id, reply_ts)
         elif outcome.reply is not None or (outcome.private and item.kind != "action"):
@@ -306,15 +307,10 @@ class Worker:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""
         cached = await self.store.users.get(user_id, max_age_s=USER_CACHE_S)
         if cached is None:
-            found = await self.slack.user(user_id)
-            cached = SlackUser(
-                user_id=user_id,
-                email=found.email if found else None,
-                name=found.name if found else None,
-                is_bot=False,
-                fetched_at=time.time(),
-            )
-            if found is not None:
+            cached = await self.slack.user(user_id)
+            if cached is None:  # unknown to Slack: no e-mail, so no customer account
+                cached = SlackUser(user_id, email=None, name=None, is_bot=False, fetched_at=0.0)
+            else:
                 await self.store.users.put(cached)
         customer = (
             await self.store.business.customer_by_email(cached.email) if cached.email else None

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
+import shlex
 import signal
 import sys
 import time
@@ -25,6 +27,8 @@ from support_desk.runtime import DeskRuntime, open_desk
 log = logging.getLogger("support_desk")
 
 DEFAULT_LOCAL_USER = "alice@northwind.example"
+LOCAL_CHANNEL = "terminal"
+_THREAD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PRUNE_EVERY_S = 3600.0
 
 
@@ -73,7 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet = quiet and "log_level" not in settings.model_fields_set
         # An eval reports failed rows itself; a warning for each would bury its summary.
         level = "ERROR" if args.command == "eval" else "WARNING"
-        setup_logging(level if quiet else settings.log_level, settings.log_format)
+        setup_logging(
+            level if quiet else settings.log_level,
+            settings.log_format,
+            sensitive=settings.log_sensitive_data,
+        )
         if args.command == "serve":
             return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
         if args.command == "work":
@@ -199,7 +207,7 @@ async def _local_turn(
     payload = {"approval_id": approval_id, "answer": answer} if answer else {}
     inbox_id = await desk.store.inbox.accept(
         kind="action" if answer else "message",
-        channel="terminal",
+        channel=LOCAL_CHANNEL,
         ts=ts,
         thread_ts=thread,
         user_id=caller.slack_user_id,
@@ -207,7 +215,9 @@ async def _local_turn(
         payload=payload,
     )
     assert inbox_id is not None
-    turn = Turn(inbox_id, "terminal", thread, caller, text, answer=answer, approval_id=approval_id)
+    turn = Turn(
+        inbox_id, LOCAL_CHANNEL, thread, caller, text, answer=answer, approval_id=approval_id
+    )
     outcome = await desk.handle(turn)
     await desk.store.inbox.mark_answered(inbox_id, None)
     return outcome
@@ -253,10 +263,32 @@ async def _converse(
         )
 
 
+async def _refuse_thread(desk: Desk, caller: Caller, thread: str, command: str) -> bool:
+    """Print why `caller` may not continue `thread` (one line) and return True; or False.
+
+    A thread is continued only by the customer who started it: its history and tickets are
+    theirs. Checked in code, whatever the model would do with the history."""
+    why = None
+    if not _THREAD_ID.match(thread):
+        why = f"{thread[:70]!r} is not a thread id (letters, digits, '.', '_' or '-', at most 64)"
+    else:
+        ticket = await desk.store.tickets.by_thread(LOCAL_CHANNEL, thread)
+        if ticket is not None and ticket.user_id != caller.slack_user_id:
+            why = (
+                f"thread {thread} was started by another customer, so {caller.email} cannot "
+                "continue it; start a new conversation without --thread"
+            )
+    if why:
+        print(f"support-desk {command}: {why}.", file=sys.stderr)
+    return why is not None
+
+
 async def ask(settings: Settings, email: str, thread: str | None, text: str) -> int:
     desk = await open_desk(settings)
     try:
         caller = await _local_caller(desk, email)
+        if thread is not None and await _refuse_thread(desk, caller, thread, "ask"):
+            return 2
         await _converse(desk, caller, thread or uuid.uuid4().hex[:12], text)
     finally:
         await desk.store.close()
@@ -265,12 +297,15 @@ async def ask(settings: Settings, email: str, thread: str | None, text: str) -> 
 
 async def chat(settings: Settings, email: str, thread: str | None) -> int:
     desk = await open_desk(settings)
-    thread = thread or uuid.uuid4().hex[:12]
     try:
         caller = await _local_caller(desk, email)
+        if thread is not None and await _refuse_thread(desk, caller, thread, "chat"):
+            return 2
+        thread = thread or uuid.uuid4().hex[:12]
         account = f"customer #{caller.customer_id}" if caller.customer_id else "no customer account"
         print(f"support-desk chat as {email} ({account}), thread {thread}.")
-        print(f"Continue later with: support-desk chat --thread {thread}. Ctrl-D to quit.\n")
+        resume = f"support-desk chat --as {shlex.quote(email)} --thread {thread}"
+        print(f"Continue later with: {resume}. Ctrl-D to quit.\n")
         while True:
             try:
                 text = await asyncio.to_thread(input, "you> ")

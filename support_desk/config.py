@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    log_sensitive_data: bool = False
 
     @field_validator("support_channels", mode="before")
     @classmethod

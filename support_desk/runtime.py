@@ -11,18 +11,17 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from slack_bolt.async_app import AsyncApp
-
 from agents_config.agents import ModelResolver, build_agents
 from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
+from bot.app import DeskApp
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
 from bot.pipelines import PipelineRunner
-from bot.slack import SlackGateway, close_client, make_client
+from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
@@ -84,7 +83,7 @@ def pipeline_options(settings: Settings, *, hosted_tools: bool) -> PipelineOptio
 class DeskRuntime:
     settings: Settings
     desk: Desk
-    app: AsyncApp
+    app: DeskApp
     worker: Worker
     slack: SlackGateway
     staff: StaffDesk
@@ -133,7 +132,7 @@ class DeskRuntime:
                 Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
             ),
         )
-        app = AsyncApp(
+        app = DeskApp(
             client=client,
             signing_secret=secret.get_secret_value() if secret else "",
             # Socket Mode frames are authenticated by the app-level token instead.
@@ -158,9 +157,9 @@ class DeskRuntime:
 
     async def check_slack(self) -> bool:
         """`auth.test` once: proves the token and the API URL (for /readyz and startup)."""
-        response = await self.slack.client.auth_test()
-        self.slack_ready = bool(response.get("ok"))
-        log.info("connected to Slack", extra={"bot_user": response.get("user_id")})
+        bot_user = await self.slack.auth_test()
+        self.slack_ready = True
+        log.info("connected to Slack", extra={"bot_user": bot_user})
         return self.slack_ready
 
     async def readiness(self) -> dict[str, bool]:
@@ -187,5 +186,5 @@ class DeskRuntime:
         if self._reminders is not None:
             self._stop_reminders.set()
             await self._reminders
-        await close_client(self.slack.client)
+        await self.slack.close()
         await self.store.close()

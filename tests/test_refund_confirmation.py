@@ -114,7 +114,7 @@ async def test_only_the_requester_can_confirm(start_desk: DeskFactory) -> None:
     await desk.settle()
     assert await refund_of(desk) is None
     [refusal] = desk.slack.ephemerals
-    assert refusal["user"] == "U_BOB" and "Only <@U_ALICE>" in refusal["text"]
+    assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]
     await click(desk, "U_ALICE", blocks.CONFIRM, question)  # still pending for Alice
     await desk.settle()
     assert await refund_of(desk) is not None

@@ -83,7 +83,24 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
 
 
 # The help centre's words for what users often say differently.
-_QUERY_SYNONYMS = ((re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b"), "sign in"),)
+_QUERY_SYNONYMS = (
+    (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
+    # Sign-in trouble in the user's words: the password article.
+    (
+        re.compile(
+            r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
+            r"can'?t (?:get|log) in|\bcan'?t access\b|\bget in\b|verification e-?mail|"
+            r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
+        ),
+        "reset password sign in",
+    ),
+    (
+        re.compile(
+            r"\b(?:phone number|new phone|lost (?:my )?phone|authenticator|sms code|2fa|mfa)\b"
+        ),
+        "two-factor authentication",
+    ),
+)
 
 
 def search_query(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,10 @@ from storage.business import BusinessRepo
 
 Ctx = RunContextWrapper[DeskContext]
 ToolFunction = Callable[..., Awaitable[str]]
+
+MAX_ARGUMENT_CHARS = 1000
+"""Longest text argument a tool accepts unless its `limits` say otherwise (ids, names,
+queries). Longer ones are refused with a message to the model, before the tool runs."""
 
 _CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 _PUBLIC_ID = re.compile(r"^\s*([A-Za-z]+)[\s_-]*(\d+)\s*$")
@@ -45,16 +49,32 @@ def no_account_message(caller: Caller) -> str:
     )
 
 
+def too_long(tool: str, arguments: Mapping[str, Any], limits: Mapping[str, int]) -> str | None:
+    """The refusal to show the model when a text argument is over its limit, or None."""
+    for argument, value in arguments.items():
+        limit = limits.get(argument, MAX_ARGUMENT_CHARS)
+        if isinstance(value, str) and len(value) > limit:
+            return (
+                f"Not done: `{argument}` is {len(value):,} characters long and {tool} takes at "
+                f"most {limit:,}. Call {tool} again with a shorter `{argument}`."
+            )
+    return None
+
+
 def desk_tool(
-    *, needs_account: bool = True, confirm: Confirmation | None = None
+    *,
+    needs_account: bool = True,
+    limits: Mapping[str, int] | None = None,
+    confirm: Confirmation | None = None,
 ) -> Callable[[ToolFunction], FunctionTool]:
     """Make `fn(ctx, ...)` a function tool (name and schema from the function, as usual).
 
     The tool appends its name to `tools_called`; with `needs_account`, a caller without a
-    customer account gets `no_account_message` and `fn` does not run. With `confirm`, the run
-    stops before each call for the approver's yes (the SDK's `needs_approval`), unless
-    `confirm.propose` says the call would be refused anyway; and `fn` itself runs only for a
-    call the SDK marks approved: any other call gets the refusal or a "not done" answer.
+    customer account gets `no_account_message` and `fn` does not run. A text argument longer
+    than its entry in `limits` (default `MAX_ARGUMENT_CHARS`) is refused and `fn` does not run.
+    With `confirm`, the run stops before each call for the approver's yes (the SDK's
+    `needs_approval`), unless the call would be refused anyway; and `fn` itself runs only for
+    a call the SDK marks approved: any other call gets the refusal or a "not done" answer.
     """
 
     def decorate(fn: ToolFunction) -> FunctionTool:
@@ -62,8 +82,12 @@ def desk_tool(
         signature = inspect.signature(fn)
 
         async def proposal(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
+            """What the call would do, for the approver; or why it will not happen anyway."""
             if needs_account and ctx.context.caller.customer_id is None:
                 return Proposal(refusal=no_account_message(ctx.context.caller))
+            refusal = too_long(name, arguments, limits or {})
+            if refusal is not None:
+                return Proposal(refusal=refusal)
             assert confirm is not None
             return await confirm.propose(ctx, arguments)
 
@@ -72,10 +96,13 @@ def desk_tool(
             ctx.context.tools_called.append(name)
             if needs_account and ctx.context.caller.customer_id is None:
                 return no_account_message(ctx.context.caller)
+            arguments = signature.bind(ctx, *args, **kwargs).arguments
+            refusal = too_long(name, arguments, limits or {})
+            if refusal is not None:
+                return refusal
             if confirm is not None and not _approved(ctx, name):
-                arguments = signature.bind(ctx, *args, **kwargs).arguments
-                found = await proposal(ctx, {k: v for k, v in arguments.items() if k != "ctx"})
-                return found.refusal or NOT_CONFIRMED
+                given = {k: v for k, v in arguments.items() if k != "ctx"}
+                return (await proposal(ctx, given)).refusal or NOT_CONFIRMED
             return await fn(ctx, *args, **kwargs)
 
         tool = function_tool(run)

@@ -17,6 +17,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.intake import MAX_TEXT_CHARS, Intake
+from bot.mrkdwn import Mrkdwn, date, escape
+from bot.payloads import MAX_ID, scrub, whole_number
 from storage.reports import Report
 
 log = logging.getLogger(__name__)
@@ -109,9 +111,10 @@ def _number(found: dict[str, str], name: str, default: int, low: int, high: int)
     raw = found.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw}`.")
-    return int(raw)
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw[:20]}`.")
+    return value
 
 
 def _research(text: str) -> Parsed:
@@ -119,9 +122,10 @@ def _research(text: str) -> Parsed:
     if first.lower() == "list" and not rest:
         return Parsed("list")
     if first.lower() in ("repost", "show"):
-        if not rest.lstrip("#").isdigit():
+        report_id = whole_number(rest.lstrip("#"), 1, MAX_ID)
+        if report_id is None:
             raise UsageError("Say which report to re-post, by its number: `/research repost 12`.")
-        return Parsed("repost", {"report_id": int(rest.lstrip("#"))})
+        return Parsed("repost", {"report_id": report_id})
     topic, found = _split_options(text)
     _unknown(found, ())
     if not topic:
@@ -153,7 +157,7 @@ def _support_report(text: str, options: CommandOptions) -> Parsed:
     )
 
 
-def working_text(parsed: Parsed) -> str:
+def working_text(parsed: Parsed) -> Mrkdwn:
     args = parsed.args
     what = {
         "research": f"researching “{args.get('topic')}”",
@@ -161,21 +165,23 @@ def working_text(parsed: Parsed) -> str:
         "support-report": f"the support report of the last {args.get('days')} days",
         "repost": f"re-posting report #{args.get('report_id')}",
     }[parsed.pipeline]
-    return (
-        f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
+    return Mrkdwn(
+        ":hourglass_flowing_sand: Working on it: {}. The progress shows in this "
         "channel, and the same message becomes the result."
-    )
+    ).format(what)
 
 
-def list_text(reports: list[Report]) -> str:
+def list_text(reports: list[Report]) -> Mrkdwn:
     if not reports:
-        return "You have no reports yet. Try `/research <topic>`."
-    lines = ["*Your recent reports*"]
+        return Mrkdwn("You have no reports yet. Try `/research &lt;topic&gt;`.")
+    lines = [Mrkdwn("*Your recent reports*")]
     for report in reports:
-        when = f"<!date^{int(report.created_at)}^{{date_short_pretty}} {{time}}|{report.id}>"
-        lines.append(f"• *#{report.id}* {report.title} · {report.status} · {when}")
-    lines.append("Post one here again with `/research repost <number>`.")
-    return "\n".join(lines)
+        when = date(report.created_at, str(report.id))
+        lines.append(
+            Mrkdwn("• *#{}* {} · {} · {}").format(report.id, report.title, report.status, when)
+        )
+    lines.append(Mrkdwn("Post one here again with `/research repost &lt;number&gt;`."))
+    return Mrkdwn("\n").join(lines)
 
 
 def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
@@ -185,11 +191,14 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
         name = str(command.get("command") or "")
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
-        text = str(command.get("text") or "")
+        text = scrub(str(command.get("text") or ""))
         try:
             parsed = parse(name, text, options)
         except UsageError as exc:
-            await ack(response_type="ephemeral", text=f"{exc}\n\n{help_text(name, options)}")
+            # The help text shows `<topic>` as it is; the error may quote what was typed.
+            await ack(
+                response_type="ephemeral", text=escape(f"{exc}\n\n{help_text(name, options)}")
+            )
             return
         if parsed.pipeline == "list":
             mine = await store.reports.for_user(user, limit=LIST_LIMIT)
