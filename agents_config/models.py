@@ -20,6 +20,7 @@ from agents import Model, OpenAIProvider, set_tracing_disabled
 from openai import AsyncOpenAI
 
 from agents_config.agents import AgentSpec, ModelResolver
+from agents_config.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,9 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
         set_tracing_disabled(True)
         return lambda spec: TimeoutModel(OfflineModel(spec.name), options.timeout_s)
 
-    # Traces go to OpenAI with the API key: only when the key is OpenAI's own (no base URL),
-    # never to a third-party server's key, and never with no key at all (no error spam).
-    if not options.api_key or options.base_url:
-        set_tracing_disabled(True)
+    # Traces go to OpenAI with the API key: only a real key on OpenAI's own endpoint, from a
+    # background thread, with at most one warning when the export fails.
+    configure_tracing(options.api_key, options.base_url)
     # One client per desk (not the SDK's process-wide one), bound to this event loop; the
     # client retries 429s, 5xx and lost connections twice with backoff before giving up.
     client = AsyncOpenAI(

@@ -80,6 +80,14 @@ class SlackGateway:
         response = await self.client.auth_test()
         return response.get("user_id")
 
+    async def socket_mode_url(self, app_token: str) -> str:
+        """`apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
+
+        Raises SlackApiError when Slack refuses the token.
+        """
+        response = await self.client.apps_connections_open(app_token=app_token)
+        return str(response["url"])
+
     async def user(self, user_id: str) -> SlackUser | None:
         """Name and e-mail of a Slack user (None when Slack does not know them)."""
         try:

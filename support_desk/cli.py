@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shlex
 import signal
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
 from agents_config.approvals import Answer
 from agents_config.context import Caller
@@ -21,8 +24,15 @@ from storage.db import StorageError
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
 from support_desk.logs import setup_logging
-from support_desk.processes import die_with_parent, spawn_worker, stop_worker
-from support_desk.runtime import DeskRuntime, open_desk
+from support_desk.processes import WorkerSupervisor, die_with_parent
+from support_desk.runtime import (
+    DeskRuntime,
+    Receiver,
+    StartupError,
+    WorkerRuntime,
+    connect_socket_mode,
+    open_desk,
+)
 
 log = logging.getLogger("support_desk")
 
@@ -30,6 +40,7 @@ DEFAULT_LOCAL_USER = "alice@northwind.example"
 LOCAL_CHANNEL = "terminal"
 _THREAD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PRUNE_EVERY_S = 3600.0
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StorageError) as exc:
         print(f"support-desk: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:  # one line naming the setting; no traceback
+        print(f"support-desk: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
+        if args.command == "chat":
+            # The prompt's daemon thread may hold the terminal's lock, which the interpreter
+            # would wait for at exit: the conversation is saved, leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 
@@ -120,39 +140,49 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
             "SLACK_APP_TOKEN is not set: it is needed for Socket Mode "
             "(or run `support-desk serve --http` with SLACK_SIGNING_SECRET)."
         )
-    runtime = await DeskRuntime.create(settings, socket_mode=not http)
-    await runtime.check_slack()
+    stop = _stop_event()  # first: SIGTERM stops startup too
     inline = settings.worker_mode == "inline"
-    if inline:
-        await runtime.start()
-    else:  # this process only receives: its writes must stay quick
-        await runtime.store.db.leave_checkpoints_to_others()
-    worker = None if inline else await spawn_worker()
-    stop = _stop_event()
-    pruner = asyncio.create_task(_prune_forever(runtime))
+    # Everything opened goes on the stack and is closed in reverse order, whatever happens:
+    # stop taking events, then stop the worker (SHUTDOWN_GRACE_S), then close the database.
+    async with contextlib.AsyncExitStack() as stack:
+        runtime: DeskRuntime | Receiver | None = await _unless_stopped(
+            stop,
+            DeskRuntime.create(settings, socket_mode=not http)
+            if inline
+            else Receiver.create(settings, socket_mode=not http),
+        )
+        if runtime is None:
+            return 0
+        stack.push_async_callback(runtime.close)
+        receiver = runtime.receiver if isinstance(runtime, DeskRuntime) else runtime
+        if await _unless_stopped(stop, receiver.check_slack()) is None:
+            return 0
+        if isinstance(runtime, DeskRuntime):
+            await runtime.start()
+        else:  # this process only receives (its writes must stay quick) and supervises
+            await receiver.store.db.leave_checkpoints_to_others()
+            supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
+            await supervisor.start()
+            stack.push_async_callback(supervisor.stop)
+        pruner = asyncio.create_task(_prune_forever(receiver))
+        stack.callback(pruner.cancel)
 
-    if http:
-        from bot.http import bound_port, start_http
+        if http:
+            from bot.http import bound_port, start_http
 
-        runner = await start_http(runtime.app, runtime.readiness, host, port)
-        log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
+            runner = await start_http(receiver.app, receiver.readiness, host, port)
+            stack.push_async_callback(runner.cleanup)
+            log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
+        else:
+            assert settings.slack_app_token is not None
+            app_token = settings.slack_app_token.get_secret_value()
+            handler = await _unless_stopped(stop, connect_socket_mode(receiver, app_token))
+            if handler is None:
+                return 0
+            stack.push_async_callback(handler.close_async)
+            log.info("connected in Socket Mode")
         await stop.wait()
-        await runner.cleanup()
-    else:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert settings.slack_app_token is not None
-        handler = AsyncSocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
-        await handler.connect_async()
-        log.info("connected in Socket Mode")
-        await stop.wait()
-        await handler.close_async()
-
-    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
-    pruner.cancel()
-    if worker is not None:
-        await stop_worker(worker, settings.shutdown_grace_s)
-    await runtime.stop()
+        log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     return 0
 
 
@@ -163,11 +193,16 @@ async def work(settings: Settings) -> int:
     # busy event loop makes every query wait up to 5 ms for its result. 0.5 ms keeps them short.
     sys.setswitchinterval(0.0005)
     settings.require("slack_bot_token", why="to post answers in Slack")
-    runtime = await DeskRuntime.create(settings)
-    await runtime.start()
-    log.info("worker answering the inbox", extra={"workers": settings.workers})
-    await _stop_event().wait()
-    await runtime.stop()
+    stop = _stop_event()
+    runtime = await _unless_stopped(stop, WorkerRuntime.create(settings))
+    if runtime is None:
+        return 0
+    try:
+        await runtime.start()
+        log.info("worker answering the inbox", extra={"workers": settings.workers})
+        await stop.wait()
+    finally:
+        await runtime.stop()
     return 0
 
 
@@ -180,14 +215,57 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _prune_forever(runtime: DeskRuntime) -> None:
-    retention_s = runtime.settings.inbox_retention_days * 86400
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`await work`, unless SIGTERM/SIGINT comes first: then it is cancelled and None returned
+    (startup that waits on a database lock or an unreachable Slack still stops at once)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        stopped.cancel()
+        return task.result()
+    log.info("stopped while starting")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _prune_forever(receiver: Receiver) -> None:
+    retention_s = receiver.settings.inbox_retention_days * 86400
     while True:
         with contextlib.suppress(Exception):
-            pruned = await runtime.store.inbox.prune(retention_s)
+            pruned = await receiver.store.inbox.prune(retention_s)
             if pruned:
                 log.info("pruned old inbox rows", extra={"count": pruned})
+            await receiver.store.heartbeats.prune()
         await asyncio.sleep(PRUNE_EVERY_S)
+
+
+async def _read_line(prompt: str) -> str:
+    """`input()` in a daemon thread: unlike `asyncio.to_thread`, whose thread asyncio waits
+    for at exit, Ctrl-C or SIGTERM never leaves the process waiting for the terminal."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        try:
+            value, error = input(prompt), None
+        except BaseException as exc:  # EOFError at Ctrl-D, handed to the caller
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return await answer
 
 
 # --- chat and ask ---------------------------------------------------------------------------
@@ -308,7 +386,7 @@ async def chat(settings: Settings, email: str, thread: str | None) -> int:
         print(f"Continue later with: {resume}. Ctrl-D to quit.\n")
         while True:
             try:
-                text = await asyncio.to_thread(input, "you> ")
+                text = await _read_line("you> ")
             except EOFError:
                 print()
                 return 0
