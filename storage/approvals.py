@@ -1,6 +1,6 @@
 """Actions waiting for a person's yes: the interrupted run and what it would do.
 
-See `migrations/006_approvals.sql`. `decide` is the one way out of `pending`: a single
+See `migrations/007_approvals.sql`. `decide` is the one way out of `pending`: a single
 conditional UPDATE, so of two clicks (two devices, a double click, two processes) exactly one
 wins, and the inbox row that won may run again after a crash without a second winner.
 """
