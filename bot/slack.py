@@ -163,6 +163,20 @@ class SlackGateway:
             first_ts = first_ts or ts
         return first_ts
 
+    async def post_prompt(
+        self, channel: str, thread_ts: str, text: str, blocks: Blocks, turn: int
+    ) -> str:
+        """A reply with buttons (a confirmation), with the turn's metadata like `post_reply`,
+        so a restarted desk does not ask twice."""
+        _, ts = await self.post_message(
+            channel,
+            text,
+            blocks,
+            thread_ts=thread_ts,
+            metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return ts
+
     async def find_reply(self, channel: str, thread_ts: str, turn: int) -> str | None:
         """The ts of a reply already posted for `turn` in the thread, if any."""
         for message in await self._replies(channel, thread_ts, metadata=True):

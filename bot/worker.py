@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
-from agents_config.desk import Desk, Turn
+from agents_config.desk import Desk, Turn, TurnOutcome
+from bot import blocks
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
@@ -292,6 +293,8 @@ class Worker:
         return False
 
     async def _answer(self, item: InboxItem, extra: dict[str, object]) -> str | None:
+        """A message, or a click on Confirm / Cancel (kind "action"): the desk's turn, then
+        its outcome in Slack."""
         if item.attempts > 1:
             already = item.reply_ts or await self.slack.find_reply(
                 item.channel, item.thread_ts, item.id
@@ -299,35 +302,30 @@ class Worker:
             if already:
                 log.info("already answered before a restart", extra=extra)
                 return already
-        if self.staff is not None and await self.staff.silences(item):
+        is_click = item.kind == "action"
+        if not is_click and self.staff is not None and await self.staff.silences(item):
             log.info("a person owns the thread; not answering", extra=extra)
             return None
-        if not item.text.strip():
+        if not is_click and not item.text.strip():
             return await self.slack.post_reply(
                 item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
             )
         caller = await self._caller(item.user_id)
         turn = Turn(
-            item.id, item.channel, item.thread_ts, caller, item.text, resumed=item.attempts > 1
+            item.id,
+            item.channel,
+            item.thread_ts,
+            caller,
+            item.text,
+            resumed=item.attempts > 1,
+            answer=item.payload.get("answer") if is_click else None,
+            approval_id=item.payload.get("approval_id") if is_click else None,
         )
-        async with self._working_indicator(item):
+        async with self._working_indicator(item, show=not is_click):
             outcome = await self.desk.handle(turn)
-        extra["ticket_id"] = outcome.ticket.id
-        reply_ts = text = None
-        if outcome.reply is not None:
-            text = outcome.reply
-            limit = item.payload.get("truncated_at")
-            if limit:
-                text = TRUNCATED_NOTE.format(limit=limit) + text
-            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
-        if outcome.escalation is not None and self.staff is not None:
-            await self.staff.announce(
-                outcome.ticket,
-                caller=caller,
-                agent_path=outcome.agent_path,
-                notice_ts=reply_ts,
-                notice_markdown=text,
-            )
+        if outcome.ticket is not None:
+            extra["ticket_id"] = outcome.ticket.id
+        reply_ts = await self._post_outcome(item, outcome, caller)
         log.info(
             "answered",
             extra={
@@ -339,6 +337,45 @@ class Worker:
         )
         return reply_ts
 
+    async def _post_outcome(
+        self, item: InboxItem, outcome: TurnOutcome, caller: Caller
+    ) -> str | None:
+        """The reply (or the Confirm / Cancel question), the settled confirmation drawn again,
+        a refusal only the clicker sees, and the escalation for staff."""
+        if outcome.private and item.kind == "action":
+            await self.slack.post_ephemeral(
+                item.channel, item.user_id, outcome.private, item.thread_ts
+            )
+        reply_ts: str | None = None
+        text: str | None = None
+        if outcome.settled is not None and outcome.settled.message_ts:
+            settled_text, settled_blocks = blocks.confirmation_settled(outcome.settled)
+            await self.slack.update_message(
+                item.channel, outcome.settled.message_ts, settled_text, settled_blocks
+            )
+        if outcome.confirmation is not None:
+            question, prompt = blocks.confirmation_request(outcome.confirmation)
+            reply_ts = await self.slack.post_prompt(
+                item.channel, item.thread_ts, question, prompt, item.id
+            )
+            await self.store.approvals.set_message(outcome.confirmation.id, reply_ts)
+        elif outcome.reply is not None or (outcome.private and item.kind != "action"):
+            text = outcome.reply or outcome.private or ""
+            limit = item.payload.get("truncated_at")
+            if limit:
+                text = TRUNCATED_NOTE.format(limit=limit) + text
+            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.escalation is not None and outcome.ticket and self.staff is not None:
+            await self.staff.announce(
+                outcome.ticket,
+                outcome.escalation,
+                caller=caller,
+                agent_path=outcome.agent_path,
+                notice_ts=reply_ts,
+                notice_markdown=text,
+            )
+        return reply_ts
+
     async def _command(self, item: InboxItem) -> str | None:
         """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also
         guards against posting a second report when the command is resumed)."""
@@ -347,21 +384,24 @@ class Worker:
         return await self.pipelines.run(item, await self._caller(item.user_id))
 
     @contextlib.asynccontextmanager
-    async def _working_indicator(self, item: InboxItem) -> AsyncIterator[None]:
+    async def _working_indicator(self, item: InboxItem, *, show: bool) -> AsyncIterator[None]:
         """Show 👀 on the message while the answer takes longer than the indicator delay.
 
         A sub-second answer needs no indicator (it would only flicker, and cost two Slack
         calls); a slow one shows it until the answer is posted.
         """
         shown = False
+        if not show:  # a click has no message of its own to react to
+            yield
+            return
 
-        async def show() -> None:
+        async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 
-        task = asyncio.create_task(show())
+        task = asyncio.create_task(show_it())
         try:
             yield
         finally:

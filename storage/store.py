@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.approvals import ApprovalRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, StorageError, is_busy
@@ -30,6 +31,7 @@ class Store:
     business: BusinessRepo
     kb: KnowledgeBase
     reports: ReportRepo
+    approvals: ApprovalRepo
     heartbeats: HeartbeatRepo
 
     @classmethod
@@ -58,6 +60,7 @@ class Store:
             business=BusinessRepo(db),
             kb=KnowledgeBase(db),
             reports=ReportRepo(db),
+            approvals=ApprovalRepo(db),
             heartbeats=HeartbeatRepo(db),
         )
         if seed:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
+from agents_config.approvals import Answer
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from storage.db import StorageError
@@ -270,19 +271,32 @@ async def _read_line(prompt: str) -> str:
 # --- chat and ask ---------------------------------------------------------------------------
 
 
-async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> TurnOutcome:
-    """One terminal message through the same inbox and desk as a Slack message."""
+async def _local_turn(
+    desk: Desk,
+    caller: Caller,
+    thread: str,
+    text: str,
+    *,
+    answer: Answer | None = None,
+    approval_id: int | None = None,
+) -> TurnOutcome:
+    """One terminal message (or y/N answer) through the same inbox and desk as in Slack."""
     ts = f"{time.time():.6f}"
+    payload = {"approval_id": approval_id, "answer": answer} if answer else {}
     inbox_id = await desk.store.inbox.accept(
-        kind="message",
+        kind="action" if answer else "message",
         channel=LOCAL_CHANNEL,
         ts=ts,
         thread_ts=thread,
         user_id=caller.slack_user_id,
         text=text,
+        payload=payload,
     )
     assert inbox_id is not None
-    outcome = await desk.handle(Turn(inbox_id, LOCAL_CHANNEL, thread, caller, text))
+    turn = Turn(
+        inbox_id, LOCAL_CHANNEL, thread, caller, text, answer=answer, approval_id=approval_id
+    )
+    outcome = await desk.handle(turn)
     await desk.store.inbox.mark_answered(inbox_id, None)
     return outcome
 
@@ -300,9 +314,31 @@ async def _local_caller(desk: Desk, email: str) -> Caller:
 def _describe(outcome: TurnOutcome) -> str:
     path = " → ".join(outcome.agent_path) or "(none)"
     tools = ", ".join(outcome.tools_called) or "none"
-    return (
-        f"[ticket #{outcome.ticket.id} · {outcome.ticket.status} · agents: {path} · tools: {tools}]"
-    )
+    ticket = f"ticket #{outcome.ticket.id} · {outcome.ticket.status}" if outcome.ticket else "-"
+    return f"[{ticket} · agents: {path} · tools: {tools}]"
+
+
+async def _converse(
+    desk: Desk, caller: Caller, thread: str, text: str, prefix: str = ""
+) -> TurnOutcome:
+    """One message and its answer; an action waiting for a yes is asked here, y/N (no, by
+    default and at the end of input: nothing is done without a typed yes)."""
+    outcome = await _local_turn(desk, caller, thread, text)
+    while True:
+        reply = outcome.reply or outcome.private or "(a person owns this conversation now)"
+        print(f"{prefix}{reply}")
+        print(f"{' ' * len(prefix)}{_describe(outcome)}")
+        if outcome.confirmation is None:
+            return outcome
+        try:
+            typed = await asyncio.to_thread(input, "Confirm? [y/N] ")
+        except EOFError:
+            typed = ""
+            print()
+        answer: Answer = "confirm" if typed.strip().lower() in ("y", "yes") else "cancel"
+        outcome = await _local_turn(
+            desk, caller, thread, answer, answer=answer, approval_id=outcome.confirmation.id
+        )
 
 
 async def _refuse_thread(desk: Desk, caller: Caller, thread: str, command: str) -> bool:
@@ -331,9 +367,7 @@ async def ask(settings: Settings, email: str, thread: str | None, text: str) -> 
         caller = await _local_caller(desk, email)
         if thread is not None and await _refuse_thread(desk, caller, thread, "ask"):
             return 2
-        outcome = await _local_turn(desk, caller, thread or uuid.uuid4().hex[:12], text)
-        print(outcome.reply or "(a person owns this conversation now)")
-        print(_describe(outcome))
+        await _converse(desk, caller, thread or uuid.uuid4().hex[:12], text)
     finally:
         await desk.store.close()
     return 0
@@ -358,9 +392,8 @@ async def chat(settings: Settings, email: str, thread: str | None) -> int:
                 return 0
             if not text.strip():
                 continue
-            outcome = await _local_turn(desk, caller, thread, text)
-            print(f"desk> {outcome.reply or '(a person owns this conversation now)'}")
-            print(f"      {_describe(outcome)}\n")
+            await _converse(desk, caller, thread, text, prefix="desk> ")
+            print()
     finally:
         await desk.store.close()
 

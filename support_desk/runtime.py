@@ -69,6 +69,7 @@ async def open_desk(
         history_turns=settings.history_turns,
         max_turns=settings.max_turns,
         trace_sensitive_data=settings.trace_sensitive_data,
+        confirmation_ttl_s=settings.confirmation_ttl_minutes * 60,
     )
     router = None
     if settings.routing_mode == "classifier":  # structured routing instead of handoffs
