@@ -60,11 +60,34 @@ class TimeoutModel(Model):
                 f"the model did not answer within {self.timeout_s:g}s (MODEL_TIMEOUT_S)"
             ) from None
 
-    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        return self.inner.stream_response(*args, **kwargs)
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The inner model's events, each within `timeout_s` of the one before (the first
+        within `timeout_s` of the call): a stream that stalls is cancelled like a slow call."""
+        events = self.inner.stream_response(*args, **kwargs)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise ModelTimeoutError(
+                        f"the model stream stalled for {self.timeout_s:g}s (MODEL_TIMEOUT_S)"
+                    ) from None
+                yield event
+        finally:
+            await _close(events)
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+async def _close(events: AsyncIterator[Any]) -> None:
+    """Close an async generator the caller stopped reading (frees the model's connection)."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def model_resolver(options: ModelOptions) -> ModelResolver:
@@ -136,6 +159,9 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     openai.RateLimitError,
 )
 COOLDOWN_S = 30.0
+# Stream events that carry nothing for the user yet: held back until the first token, so a
+# model that fails before it can still be replaced by the next one in the chain.
+_PREAMBLE_EVENTS = frozenset({"response.created", "response.in_progress"})
 
 
 class ModelHealth:
@@ -182,15 +208,7 @@ class FallbackModel(Model):
             except OUTAGE_ERRORS as exc:
                 if is_last:
                     raise
-                self.health.mark_down(label)
-                log.warning(
-                    "model unavailable; using the next in the fallback chain",
-                    extra={
-                        "model": label,
-                        "next": self.chain[position + 1][0],
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                    },
-                )
+                self._moved_on(position, exc)
                 last = exc
                 continue
             self.health.mark_up(label)
@@ -198,8 +216,52 @@ class FallbackModel(Model):
         assert last is not None
         raise last
 
-    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        return self.chain[0][1].stream_response(*args, **kwargs)
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Stream from the first model that is up; an outage before the first token (events
+        before it are held back) moves down the chain, as in `get_response`. After the first
+        token has been passed on, a failure is the run's: nothing can take back what was said.
+        """
+        last: Exception | None = None
+        for position, (label, model) in enumerate(self.chain):
+            is_last = position == len(self.chain) - 1
+            if not is_last and self.health.is_down(label):
+                continue
+            events = model.stream_response(*args, **kwargs)
+            held: list[Any] = []
+            try:
+                try:
+                    async for event in events:
+                        held.append(event)
+                        if getattr(event, "type", "") not in _PREAMBLE_EVENTS:
+                            break
+                except OUTAGE_ERRORS as exc:
+                    if is_last:
+                        raise
+                    self._moved_on(position, exc)
+                    last = exc
+                    continue
+                self.health.mark_up(label)
+                for event in held:
+                    yield event
+                async for event in events:
+                    yield event
+                return
+            finally:
+                await _close(events)
+        assert last is not None
+        raise last
+
+    def _moved_on(self, position: int, exc: Exception) -> None:
+        label = self.chain[position][0]
+        self.health.mark_down(label)
+        log.warning(
+            "model unavailable; using the next in the fallback chain",
+            extra={
+                "model": label,
+                "next": self.chain[position + 1][0],
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+            },
+        )
 
     async def close(self) -> None:
         for _, model in self.chain:

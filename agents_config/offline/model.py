@@ -20,6 +20,7 @@ from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
+    ResponseTextDeltaEvent,
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
@@ -85,7 +86,8 @@ class OfflineModel(Model):
         conversation_id: str | None = None,
         prompt: ResponsePromptParam | None = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        """The whole response at once: `response.created`, then `response.completed`."""
+        """`response.created`, the text of each message as deltas of a few words (as a real
+        model streams tokens), then `response.completed` with the whole response."""
         output = self.respond(
             input, tools, output_schema, handoffs, instructions=system_instructions
         )
@@ -103,8 +105,26 @@ class OfflineModel(Model):
         )
         started = response.model_copy(update={"output": [], "status": "in_progress"})
         yield ResponseCreatedEvent(type="response.created", response=started, sequence_number=0)
+        sequence = 1
+        for index, item in enumerate(output):
+            if not isinstance(item, ResponseOutputMessage):
+                continue
+            for part, content in enumerate(item.content):
+                if not isinstance(content, ResponseOutputText):
+                    continue
+                for delta in text_deltas(content.text):
+                    yield ResponseTextDeltaEvent(
+                        type="response.output_text.delta",
+                        item_id=item.id,
+                        output_index=index,
+                        content_index=part,
+                        delta=delta,
+                        logprobs=[],
+                        sequence_number=sequence,
+                    )
+                    sequence += 1
         yield ResponseCompletedEvent(
-            type="response.completed", response=response, sequence_number=1
+            type="response.completed", response=response, sequence_number=sequence
         )
 
     def respond(
@@ -214,6 +234,16 @@ def _human_handoff(
         if route.department == "human" and handoff.agent_name not in (*conversation.path, agent):
             return handoff
     return None
+
+
+_DELTA = re.compile(r"\S+\s*|\s+")
+WORDS_PER_DELTA = 4
+
+
+def text_deltas(text: str) -> list[str]:
+    """`text` cut into pieces of a few words (whitespace kept), which join back to it."""
+    words = _DELTA.findall(text)
+    return ["".join(words[i : i + WORDS_PER_DELTA]) for i in range(0, len(words), WORDS_PER_DELTA)]
 
 
 def _digest(agent: str, input: Any) -> str:
