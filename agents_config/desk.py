@@ -28,16 +28,26 @@ from agents import (
     RunContextWrapper,
     RunHooks,
     Runner,
-    RunResult,
     RunState,
     Tool,
 )
 from agents.exceptions import MaxTurnsExceeded
+from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
+from agents.result import RunResultStreaming
+from agents.stream_events import StreamEvent
 
 from agents_config.agents import STAFF_HANDOVER_AGENTS
 from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.memory import ThreadSession
+from agents_config.progress import (
+    Progress,
+    ProgressEvent,
+    Step,
+    TextDelta,
+    agent_label,
+    tool_label,
+)
 from agents_config.routing import department_of
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
@@ -150,6 +160,36 @@ class _RunTrace(RunHooks[DeskContext]):
         self.model_calls += 1
 
 
+def _shown(event: StreamEvent) -> ProgressEvent | None:
+    """What a stream event shows the user: text deltas, handoffs and tool calls."""
+    if event.type == "raw_response_event":
+        if event.data.type == "response.output_text.delta":
+            return TextDelta(event.data.delta)
+        return None
+    if event.type != "run_item_stream_event":
+        return None
+    item = event.item
+    if isinstance(item, HandoffOutputItem):
+        name = item.target_agent.name
+        return Step(f"agent:{name}", agent_label(name), "complete")
+    if isinstance(item, ToolCallItem | ToolCallOutputItem):
+        raw: Any = item.raw_item
+        call = raw if isinstance(item, ToolCallItem) else None
+        call_id = _get(raw, "call_id") or _get(raw, "id")
+        if not call_id:
+            return None
+        if call is not None:
+            name = str(_get(call, "name") or "")
+            title = tool_label(name, _get(call, "arguments"))
+            return Step(f"tool:{call_id}", title, "in_progress")
+        return Step(f"tool:{call_id}", "", "complete")  # the title shown when it started
+    return None
+
+
+def _get(raw: Any, key: str) -> Any:
+    return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
+
 class TurnRouter(Protocol):
     """Picks the agent a turn starts at (ROUTING_MODE=classifier); None: triage's handoffs."""
 
@@ -165,7 +205,7 @@ class _Run:
     context: DeskContext
     trace: _RunTrace
     start: str = "triage"
-    result: RunResult | None = None
+    result: RunResultStreaming | None = None
     error: str | None = None
 
 
@@ -183,10 +223,13 @@ class Desk:
         self.options = options
         self.router = router
 
-    async def handle(self, turn: Turn) -> TurnOutcome:
+    async def handle(self, turn: Turn, progress: Progress | None = None) -> TurnOutcome:
+        """Answer one turn. `progress`, when given, sees the answer's text as the model writes
+        it and each step of the run (`agents_config.progress`); the outcome's `reply` is what
+        counts (it may differ: a confirmation, an apology, the hand-over note)."""
         if turn.answer is not None:  # a Confirm / Cancel click
             approval = await self.store.approvals.get(turn.approval_id or 0)
-            return await self._answer(turn, approval, turn.answer)
+            return await self._answer(turn, approval, turn.answer, progress)
         ticket, opened = await self._open_ticket(turn)
         if ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
@@ -194,11 +237,11 @@ class Desk:
         if pending is not None and pending.requester == turn.caller.slack_user_id:
             answer = typed_answer(turn.text)
             if answer is not None:
-                return await self._answer(turn, pending, answer)
+                return await self._answer(turn, pending, answer, progress)
         settled = await self._close(pending, "superseded") if pending is not None else None
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
-        run = await self._run(turn, ticket)
+        run = await self._run(turn, ticket, progress=progress)
         outcome = await self._settle(turn, ticket, run, opened=opened)
         outcome.settled = settled
         return outcome
@@ -225,7 +268,13 @@ class Desk:
 
     # ---- 2. answers to a confirmation ----------------------------------------------------
 
-    async def _answer(self, turn: Turn, approval: Approval | None, answer: Answer) -> TurnOutcome:
+    async def _answer(
+        self,
+        turn: Turn,
+        approval: Approval | None,
+        answer: Answer,
+        progress: Progress | None = None,
+    ) -> TurnOutcome:
         """The requester's Confirm or Cancel; anyone else, or a stale one, is refused."""
         ticket = await self.store.tickets.get(approval.ticket_id) if approval else None
         refusal = await self._refusal(turn, approval, ticket)
@@ -249,7 +298,7 @@ class Desk:
         if status == "cancelled":
             await self._write_closing(approval, "cancelled")
             return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
-        run = await self._run(turn, ticket, resume=approval)
+        run = await self._run(turn, ticket, resume=approval, progress=progress)
         outcome = await self._settle(turn, ticket, run, opened=False)
         outcome.settled = settled
         return outcome
@@ -301,8 +350,19 @@ class Desk:
 
     # ---- 3. the run --------------------------------------------------------------------
 
-    async def _run(self, turn: Turn, ticket: Ticket, *, resume: Approval | None = None) -> _Run:
-        """Run the agents on the turn's words, or resume a confirmed run with its yes."""
+    async def _run(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        *,
+        resume: Approval | None = None,
+        progress: Progress | None = None,
+    ) -> _Run:
+        """Run the agents on the turn's words, or resume a confirmed run with its yes.
+
+        The run is streamed (`Runner.run_streamed`): its events go to `progress` as they come.
+        A failing `progress` (the Slack side) never fails the run.
+        """
         context = DeskContext(
             store=self.store,
             caller=turn.caller,
@@ -326,7 +386,7 @@ class Desk:
             elif self.router is not None:
                 start = await self.router.choose(turn.text, context, run.trace)
             run.start = start.name
-            run.result = await Runner.run(
+            streamed = Runner.run_streamed(
                 start,
                 run_input,
                 context=context,
@@ -340,6 +400,11 @@ class Desk:
                     trace_include_sensitive_data=self.options.trace_sensitive_data,
                 ),
             )
+            async for event in streamed.stream_events():
+                shown = _shown(event)
+                if shown is not None and progress is not None:
+                    await progress(shown)
+            run.result = streamed
         except MaxTurnsExceeded:
             run.error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
         except Exception as exc:  # provider errors come in many types
