@@ -40,6 +40,7 @@ from agents_config.agents import STAFF_HANDOVER_AGENTS
 from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.memory import ThreadSession
+from agents_config.models import model_label
 from agents_config.progress import (
     Progress,
     ProgressEvent,
@@ -75,6 +76,7 @@ class Turn:
     resumed: bool = False  # run before and interrupted (crash, restart, retry)
     answer: Answer | None = None
     approval_id: int | None = None
+    handover: str | None = None  # the requester asked for a person (a button): why
 
     @property
     def thread_key(self) -> str:
@@ -94,6 +96,7 @@ class TurnOutcome:
     confirmation: Approval | None = None  # the reply asks the requester to confirm this
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
+    model: str | None = None  # the model configured for the agent that answered
 
     @property
     def department(self) -> str | None:
@@ -230,6 +233,8 @@ class Desk:
         if turn.answer is not None:  # a Confirm / Cancel click
             approval = await self.store.approvals.get(turn.approval_id or 0)
             return await self._answer(turn, approval, turn.answer, progress)
+        if turn.handover is not None:  # "Talk to a person": no model decides this
+            return await self._hand_over(turn, turn.handover)
         ticket, opened = await self._open_ticket(turn)
         if ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
@@ -265,6 +270,51 @@ class Desk:
                 note="reopened: the user wrote again",
             )
         return ticket, opened
+
+    async def _hand_over(self, turn: Turn, reason: str) -> TurnOutcome:
+        """The requester asked for a person (a button under an answer, or yes after a 👎):
+        escalated in code, with the request and the desk's route for staff."""
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is None or ticket.user_id != turn.caller.slack_user_id:
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=None,
+                private="Only the person who asked can do this here. Nothing was done.",
+            )
+        if ticket.status in ("escalated", "claimed"):
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=None,
+                private=f"Ticket #{ticket.id} is already with our support staff; a person "
+                "will follow up in this thread.",
+            )
+        context = DeskContext(
+            store=self.store,
+            caller=turn.caller,
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+        )
+        route = " → ".join(ticket.agent_path) or "none"
+        await record_escalation(
+            context,
+            reason=reason,
+            summary=f"Request: {ticket.subject}\nThe desk's route: {route}",
+            priority="normal",
+        )
+        log.info(
+            "handed to a person at the user's request",
+            extra={"slack_thread": turn.thread_key, "ticket_id": ticket.id},
+        )
+        return TurnOutcome(
+            ticket=await self.store.tickets.get(ticket.id) or ticket,
+            opened=False,
+            reply=handover_note(ticket.id),
+            agent_path=ticket.agent_path,
+            escalation=context.escalation,
+        )
 
     # ---- 2. answers to a confirmation ----------------------------------------------------
 
@@ -474,7 +524,12 @@ class Desk:
             error=run.error,
             model_calls=run.trace.model_calls,
             confirmation=confirmation,
+            model=self._model_of(run.trace.path),
         )
+
+    def _model_of(self, path: list[str]) -> str | None:
+        agent = self.agents.get(path[-1]) if path else None
+        return model_label(agent.model) if agent is not None else None
 
     async def _escalate(
         self, context: DeskContext, turn: Turn, reason: str, detail: str, priority: str

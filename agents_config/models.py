@@ -266,3 +266,18 @@ class FallbackModel(Model):
     async def close(self) -> None:
         for _, model in self.chain:
             await model.close()
+
+
+def model_label(model: Any) -> str | None:
+    """The name of the model an agent is configured with (the primary of a fallback chain):
+    stored with each answer, so ratings can be read per model."""
+    if isinstance(model, FallbackModel):
+        return model.chain[0][0]
+    if isinstance(model, TimeoutModel):
+        return model_label(model.inner)
+    if isinstance(model, str):
+        return model
+    name = getattr(model, "model", None)
+    if isinstance(name, str):
+        return name
+    return "offline" if type(model).__name__ == "OfflineModel" else type(model).__name__

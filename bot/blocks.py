@@ -52,6 +52,9 @@ PRIORITY = "ticket_priority"
 DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
 CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
+ANSWER_FEEDBACK = "answer_feedback"  # 👍 / 👎 under an AI answer (values "good" / "bad")
+TALK_TO_PERSON = "talk_to_person"  # under an AI answer, and the Yes after a 👎 (its ts)
+NO_HANDOVER = "no_handover"  # the No after a 👎
 CANCEL = "action_cancel"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -313,6 +316,72 @@ def confirmation_request(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
         section(text),
         context(Mrkdwn("Nothing is done until you confirm. Only you can confirm or cancel.")),
         {"type": "actions", "block_id": f"confirmation_{approval.id}", "elements": buttons},
+    ]
+
+
+def answer_feedback() -> list[Block]:
+    """Under each AI answer: 👍 / 👎 and "Talk to a person" (never under staff messages,
+    apologies or hand-over notes). The clicked message names the answer; the values only the
+    choice."""
+    return [
+        {
+            "type": "context_actions",
+            "elements": [
+                {
+                    "type": "feedback_buttons",
+                    "action_id": ANSWER_FEEDBACK,
+                    "positive_button": {
+                        "text": plain("Good answer"),
+                        "accessibility_label": "This answer helped",
+                        "value": "good",
+                    },
+                    "negative_button": {
+                        "text": plain("Bad answer"),
+                        "accessibility_label": "This answer did not help",
+                        "value": "bad",
+                    },
+                }
+            ],
+        },
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": TALK_TO_PERSON,
+                    "text": plain("Talk to a person"),
+                    "value": "answer",  # this message
+                }
+            ],
+        },
+    ]
+
+
+HANDOVER_QUESTION = Mrkdwn("Sorry this didn't help. Should a person take a look?")
+
+
+def handover_offer(answer_ts: str) -> list[Block]:
+    """After a 👎, privately: should a person take a look? (Yes / No). Yes names the answer."""
+    return [
+        section(HANDOVER_QUESTION),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": TALK_TO_PERSON,
+                    "style": "primary",
+                    "text": plain("Yes, ask a person"),
+                    "value": answer_ts,
+                },
+                {
+                    "type": "button",
+                    "action_id": NO_HANDOVER,
+                    "text": plain("No, thanks"),
+                    "value": "no",
+                },
+            ],
+        },
     ]
 
 

@@ -126,6 +126,34 @@ class Intake:
         self.on_accepted()
         return inbox_id
 
+    async def handover(
+        self, *, channel: str, answer_ts: str, user_id: str, action_ts: str, reason: str
+    ) -> int | None:
+        """A click asking for a person under an AI answer: recorded in the answer's thread
+        (answered in order with its messages) and answered by the worker once per click.
+        None for a repeated delivery or a message that is not one of the desk's answers."""
+        answer = await self.store.feedback.answer(channel, answer_ts)
+        ticket = await self.store.tickets.get(answer.ticket_id) if answer else None
+        extra = {"user": user_id, "channel": channel}
+        if ticket is None:
+            log.warning("hand-over asked under a message that is not an answer", extra=extra)
+            return None
+        inbox_id = await self.store.inbox.accept(
+            kind="action",
+            channel=ticket.channel,
+            ts=f"click-{action_ts}",
+            thread_ts=ticket.thread_ts,
+            user_id=user_id,
+            text="talk to a person",
+            payload={"handover": reason},
+        )
+        if inbox_id is None:
+            log.info("duplicate delivery ignored", extra=extra)
+            return None
+        log.info("accepted", extra={**extra, "inbox_id": inbox_id, "ticket_id": ticket.id})
+        self.on_accepted()
+        return inbox_id
+
 
 def _ignore_reason(event: dict[str, Any], bot_user_id: str | None) -> str | None:
     """Why an event must not be answered, or None. Malformed events are ignored, not fatal."""

@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -29,6 +30,7 @@ from storage.tickets import SlackUser
 log = logging.getLogger(__name__)
 
 REPLY_EVENT_TYPE = "support_desk_reply"
+MAX_STREAM_CALL_CHARS = 12_000  # Slack's limit of markdown_text in one chat.*Stream call
 WORKING_REACTION = "eyes"
 
 
@@ -68,6 +70,7 @@ class SlackGateway:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._team_id: str | None = None
 
     async def close(self) -> None:
         await close_client(self.client)
@@ -78,7 +81,17 @@ class SlackGateway:
         Raises SlackApiError when Slack refuses the token.
         """
         response = await self.client.auth_test()
+        self._team_id = response.get("team_id") or self._team_id
         return response.get("user_id")
+
+    async def team_id(self) -> str | None:
+        """The workspace's team id (from `auth.test`, asked once)."""
+        if self._team_id is None:
+            try:
+                await self.auth_test()
+            except SlackApiError as exc:
+                log.warning("auth.test failed", extra={"error": _error(exc)})
+        return self._team_id
 
     async def socket_mode_url(self, app_token: str) -> str:
         """`apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
@@ -145,6 +158,26 @@ class SlackGateway:
         )
         return str(response["channel"]), str(response["ts"])
 
+    async def chat_stream(
+        self,
+        channel: str,
+        thread_ts: str,
+        *,
+        recipient_user_id: str | None,
+        recipient_team_id: str | None,
+    ) -> AsyncChatStream:
+        """slack_sdk's `chat_stream` helper for one streamed answer (chat.startStream /
+        appendStream / stopStream). Its text must be escaped by the caller, like any text
+        given here; `bot.streaming.AnswerStream` does that and decides when to send."""
+        return await self.client.chat_stream(
+            channel=channel,
+            thread_ts=thread_ts,
+            recipient_user_id=recipient_user_id,
+            recipient_team_id=recipient_team_id,
+            task_display_mode="timeline",
+            buffer_size=MAX_STREAM_CALL_CHARS,
+        )
+
     async def post_reply(self, channel: str, thread_ts: str, markdown: str, turn: int) -> str:
         """Post the answer in the thread, split to Slack's limits; return the first part's ts.
 
@@ -158,7 +191,7 @@ class SlackGateway:
                 channel,
                 part,
                 thread_ts=thread_ts,
-                metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+                metadata=reply_metadata(turn),
             )
             first_ts = first_ts or ts
         return first_ts
@@ -173,7 +206,7 @@ class SlackGateway:
             text,
             blocks,
             thread_ts=thread_ts,
-            metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+            metadata=reply_metadata(turn),
         )
         return ts
 
@@ -213,24 +246,53 @@ class SlackGateway:
         return response.get("permalink")
 
     async def update_message(
-        self, channel: str, ts: str, text: str, blocks: Blocks | None = None
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        turn: int | None = None,
     ) -> bool:
-        """Replace a message the desk posted. False (and a log line) when Slack refuses."""
+        """Replace a message the desk posted. False (and a log line) when Slack refuses.
+        With `turn`, the message carries the reply metadata of that turn (`find_reply`)."""
+        params: dict[str, Any] = {}
+        if turn is not None:
+            params["metadata"] = reply_metadata(turn)
         try:
             await self.client.chat_update(
-                channel=channel, ts=ts, text=escape(text), blocks=safe_blocks(blocks)
+                channel=channel, ts=ts, text=escape(text), blocks=safe_blocks(blocks), **params
             )
         except SlackApiError as exc:
             log.warning("chat.update failed", extra={"channel": channel, "error": _error(exc)})
             return False
         return True
 
+    async def delete_message(self, channel: str, ts: str) -> bool:
+        """Delete a message the desk posted. False (and a log line) when Slack refuses."""
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            log.warning("chat.delete failed", extra={"channel": channel, "error": _error(exc)})
+            return False
+        return True
+
     async def post_ephemeral(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
+        *,
+        blocks: Blocks | None = None,
     ) -> None:
         try:
             await self.client.chat_postEphemeral(
-                channel=channel, user=user, text=escape(text), thread_ts=thread_ts
+                channel=channel,
+                user=user,
+                text=escape(text),
+                thread_ts=thread_ts,
+                blocks=safe_blocks(blocks),
             )
         except SlackApiError as exc:
             log.warning("chat.postEphemeral failed", extra={"user": user, "error": _error(exc)})
@@ -317,6 +379,11 @@ class SlackGateway:
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         view = {**view, "blocks": safe_blocks(view.get("blocks"))}
         await self.client.views_publish(user_id=user_id, view=view)
+
+
+def reply_metadata(turn: int) -> dict[str, Any]:
+    """The metadata of every reply to a turn: how a restarted desk finds it (`find_reply`)."""
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}}
 
 
 def safe_blocks(blocks: Blocks | None) -> Blocks | None:

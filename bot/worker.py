@@ -27,7 +27,9 @@ from agents_config.desk import Desk, Turn, TurnOutcome
 from bot import blocks
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
+from bot.streaming import AnswerStream
 from storage.db import refuses_writes
+from storage.feedback import Answer
 from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
 from storage.inbox import InboxItem
 from storage.store import Store
@@ -56,6 +58,7 @@ class WorkerOptions:
     concurrency: int = 64
     poll_interval_s: float = 0.5
     working_indicator_delay_s: float = 1.0
+    stream_flush_interval_s: float = 0.7  # at most one chat.appendStream a stream this often
 
 
 class Worker:
@@ -296,6 +299,7 @@ class Worker:
         """A message, or a click on Confirm / Cancel (kind "action"): the desk's turn, then
         its outcome in Slack."""
         if item.attempts > 1:
+            item = await self.store.inbox.get(item.id) or item  # a stream it started since
             already = item.reply_ts or await self.slack.find_reply(
                 item.channel, item.thread_ts, item.id
             )
@@ -320,12 +324,16 @@ class Worker:
             resumed=item.attempts > 1,
             answer=item.payload.get("answer") if is_click else None,
             approval_id=item.payload.get("approval_id") if is_click else None,
+            handover=item.payload.get("handover") if is_click else None,
         )
+        stream = await self._stream(item, extra)
         async with self._working_indicator(item, show=not is_click):
-            outcome = await self.desk.handle(turn)
+            # A stream left by an earlier attempt is not streamed into again: its content is
+            # unknown, so the answer replaces it whole at the end.
+            outcome = await self.desk.handle(turn, progress=None if item.stream_ts else stream)
         if outcome.ticket is not None:
             extra["ticket_id"] = outcome.ticket.id
-        reply_ts = await self._post_outcome(item, outcome, caller)
+        reply_ts = await self._post_outcome(item, outcome, caller, stream)
         log.info(
             "answered",
             extra={
@@ -337,11 +345,39 @@ class Worker:
         )
         return reply_ts
 
+    async def _stream(self, item: InboxItem, extra: dict[str, object]) -> AnswerStream:
+        """The streamed reply of this row: a new one, or the one an earlier attempt started."""
+        if item.stream_ts:
+            return AnswerStream.adopt(
+                self.slack, item.channel, item.thread_ts, item.id, item.stream_ts
+            )
+
+        async def started(ts: str) -> None:
+            await self.store.inbox.set_stream(item.id, ts)
+
+        return AnswerStream(
+            self.slack,
+            item.channel,
+            item.thread_ts,
+            item.id,
+            recipient_user_id=item.user_id,
+            recipient_team_id=await self.slack.team_id(),
+            on_started=started,
+            prefix=self._note(item),
+            flush_interval_s=self.options.stream_flush_interval_s,
+            log_extra=extra,
+        )
+
+    @staticmethod
+    def _note(item: InboxItem) -> str:
+        limit = item.payload.get("truncated_at")
+        return TRUNCATED_NOTE.format(limit=limit) if limit else ""
+
     async def _post_outcome(
-        self, item: InboxItem, outcome: TurnOutcome, caller: Caller
+        self, item: InboxItem, outcome: TurnOutcome, caller: Caller, stream: AnswerStream
     ) -> str | None:
-        """The reply (or the Confirm / Cancel question), the settled confirmation drawn again,
-        a refusal only the clicker sees, and the escalation for staff."""
+        """The reply (streamed, or the Confirm / Cancel question), the settled confirmation
+        drawn again, a refusal only the clicker sees, and the escalation for staff."""
         if outcome.private and item.kind == "action":
             await self.slack.post_ephemeral(
                 item.channel, item.user_id, outcome.private, item.thread_ts
@@ -354,17 +390,36 @@ class Worker:
                 item.channel, outcome.settled.message_ts, settled_text, settled_blocks
             )
         if outcome.confirmation is not None:
+            await stream.close_quietly()  # the question is a message of its own, with buttons
             question, prompt = blocks.confirmation_request(outcome.confirmation)
             reply_ts = await self.slack.post_prompt(
                 item.channel, item.thread_ts, question, prompt, item.id
             )
             await self.store.approvals.set_message(outcome.confirmation.id, reply_ts)
         elif outcome.reply is not None or (outcome.private and item.kind != "action"):
-            text = outcome.reply or outcome.private or ""
-            limit = item.payload.get("truncated_at")
-            if limit:
-                text = TRUNCATED_NOTE.format(limit=limit) + text
-            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+            text = self._note(item) + (outcome.reply or outcome.private or "")
+            ai_answer = _is_ai_answer(outcome)
+            feedback = blocks.answer_feedback() if ai_answer else None
+            reply_ts = await stream.finish(text, feedback, failed=outcome.error is not None)
+            if reply_ts is None:  # nothing was streamed: posted as a message
+                reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+            if ai_answer and outcome.ticket is not None:
+                await self.store.feedback.record_answer(
+                    Answer(
+                        channel=item.channel,
+                        ts=reply_ts,
+                        ticket_id=outcome.ticket.id,
+                        inbox_id=item.id,
+                        requester=item.user_id,
+                        department=outcome.department,
+                        agent_path=outcome.agent_path,
+                        tools=outcome.tools_called,
+                        model=outcome.model,
+                        created_at=time.time(),
+                    )
+                )
+        else:
+            await stream.close_quietly()
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,
@@ -429,3 +484,15 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
+
+
+def _is_ai_answer(outcome: TurnOutcome) -> bool:
+    """An answer the agents wrote (rated with 👍 / 👎): not an apology, a hand-over note, a
+    confirmation question or a refusal."""
+    return bool(
+        outcome.reply
+        and outcome.agent_path
+        and outcome.error is None
+        and outcome.escalation is None
+        and outcome.confirmation is None
+    )

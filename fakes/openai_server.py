@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -41,6 +42,10 @@ class FakeOpenAI:
     def __init__(self, *, latency_s: float = 0.0, host: str = "127.0.0.1") -> None:
         self.latency_s = latency_s
         self.hang = False
+        self.token_delay_s = 0.0  # between streamed chunks of text
+        self.words_per_token = 1
+        self.stall_after_tokens: int | None = None  # a stream that stops sending mid-way
+        self.answer_tail = ""  # appended to every answer (a longer answer to stream)
         self.calls: list[ModelCallRecord] = []
         self._host = host
         self._faults: list[_Fault] = []
@@ -89,7 +94,7 @@ class FakeOpenAI:
     ) -> None:
         await self.stop()
 
-    async def _completions(self, request: web.Request) -> web.Response:
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = json.loads(raw)
         tools = [t["function"]["name"] for t in body.get("tools") or []]
@@ -112,7 +117,50 @@ class FakeOpenAI:
             await asyncio.sleep(3600)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return web.json_response(self._reply(body, tools))
+        reply = self._reply(body, tools)
+        if body.get("stream"):
+            return await self._stream(request, body, reply)
+        return web.json_response(reply)
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], reply: dict[str, Any]
+    ) -> web.StreamResponse:
+        """The reply as Server-Sent Events of `chat.completion.chunk`s, as OpenAI streams it:
+        the text a few words a chunk (`token_delay_s` apart), a tool call's name then its
+        arguments, the finish reason, the usage when asked, then `[DONE]`."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        choice = reply["choices"][0]
+        message = choice["message"]
+        base = {k: reply[k] for k in ("id", "created", "model")} | {
+            "object": "chat.completion.chunk"
+        }
+
+        async def send(delta: dict[str, Any], finish: str | None = None) -> None:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await send({"role": "assistant", "content": ""})
+        for index, call in enumerate(message.get("tool_calls") or []):
+            function = call["function"]
+            first = {"index": index, "id": call["id"], "type": "function"}
+            await send({"tool_calls": [{**first, "function": {"name": function["name"]}}]})
+            arguments = {"index": index, "function": {"arguments": function["arguments"]}}
+            await send({"tool_calls": [arguments]})
+        words = re.findall(r"\S+\s*", message.get("content") or "")
+        for start in range(0, len(words), self.words_per_token):
+            if start and self.token_delay_s:
+                await asyncio.sleep(self.token_delay_s)
+            if self.stall_after_tokens is not None and start >= self.stall_after_tokens:
+                await asyncio.sleep(3600)
+            await send({"content": "".join(words[start : start + self.words_per_token])})
+        await send({}, choice["finish_reason"])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {**base, "choices": [], "usage": reply["usage"]}
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     def _reply(self, body: dict[str, Any], tools: list[str]) -> dict[str, Any]:
         messages = body.get("messages") or []
@@ -136,7 +184,7 @@ class FakeOpenAI:
             }
             finish = "tool_calls"
         else:
-            answer = f"Here is my answer to: {last_user.get('content')}"
+            answer = f"Here is my answer to: {last_user.get('content')}{self.answer_tail}"
             message = {"role": "assistant", "content": answer}
             finish = "stop"
         return {

@@ -57,7 +57,9 @@ DEMO_USERS: tuple[tuple[str, str, str | None, bool], ...] = (
     (BOT_USER_ID, "Support Desk", None, True),
 )
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
-_JSON_FIELDS = ("blocks", "attachments", "metadata", "view", "files")
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "view", "files", "chunks")
+MARKDOWN_TEXT_LIMIT = 12_000  # chat.*Stream: markdown_text, and each markdown_text chunk
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
 
 
 class _TsClock:
@@ -156,6 +158,9 @@ class FakeSlack:
             "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
@@ -306,6 +311,10 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
+        # Streamed messages by (channel, ts): state ("streaming" | "stopped"), every chunk
+        # received in order, the recipient, the number of appends.
+        self.streams: dict[tuple[str, str], dict[str, Any]] = {}
+        self._stream_append_limit: int | None = None
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """The parameters of every recorded call to `method`, in order."""
@@ -331,6 +340,30 @@ class FakeSlack:
             for m in self.messages(channel, thread_ts)
             if m.get("bot_id") == BOT_ID and m["ts"] != thread_ts
         ]
+
+    def answers_in(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The desk's finished replies in a thread (a message still streaming is left out)."""
+        return [
+            m
+            for m in self.replies_in(channel, thread_ts)
+            if self.streams.get((channel, m["ts"]), {}).get("state") != "streaming"
+        ]
+
+    async def wait_for_replies(
+        self,
+        channel: str,
+        thread_ts: str,
+        count: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 - the same test-facing API as wait_for
+    ) -> list[dict[str, Any]]:
+        """Wait until the desk has `count` finished replies in the thread; return them."""
+        try:
+            async with asyncio.timeout(timeout), self._cond:
+                await self._cond.wait_for(lambda: len(self.answers_in(channel, thread_ts)) >= count)
+        except TimeoutError:
+            seen = [name for name, _ in self.calls]
+            raise TimeoutError(f"no {count} replies within {timeout}s; saw {seen}") from None
+        return self.answers_in(channel, thread_ts)
 
     def get_message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """One stored message (with its "channel"), or None."""
@@ -438,6 +471,16 @@ class FakeSlack:
             self._delays[method] = seconds
         else:
             self._delays.pop(method, None)
+
+    def close_streams_after(self, appends: int | None) -> None:
+        """Streams stop accepting text after `appends` appends, as Slack closes a stream
+        that is too old: later appends and stops get `message_not_in_streaming_state`
+        (None: never). The text streamed so far stays on the message."""
+        self._stream_append_limit = appends
+
+    def stream_of(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A streamed message's record (state, chunks, recipient), or None."""
+        return self.streams.get((channel, ts))
 
     def _take_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
@@ -664,15 +707,162 @@ class FakeSlack:
         msg = self._find(channel, params.get("ts"))
         if msg.get("bot_id") != BOT_ID:
             raise _SlackError("cant_update_message")
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            raise _SlackError("no_text")
         for key in ("text", "blocks", "attachments", "metadata"):
             if key in params:
                 msg[key] = params[key]
         msg["edited"] = {"user": BOT_USER_ID, "ts": new_ts()}
+        stream = self.streams.get((channel, msg["ts"]))
+        if stream is not None:  # an update ends a stream: the message is final
+            stream["state"] = "stopped"
         return {
             "ok": True,
             "channel": channel,
             "ts": msg["ts"],
             "text": msg.get("text", ""),
+            "message": self._public(msg, metadata=True),
+        }
+
+    # ---- chat streaming: chat.startStream / appendStream / stopStream ---------------------
+
+    def _chunks(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """`markdown_text` and `chunks` of a streaming call, checked as Slack checks them."""
+        received: list[dict[str, Any]] = []
+        text = params.get("markdown_text")
+        if text is not None:
+            if not isinstance(text, str):
+                raise _SlackError("invalid_arguments")
+            received.append({"type": "markdown_text", "text": text})
+        chunks = params.get("chunks")
+        if chunks is not None:
+            if not isinstance(chunks, list):
+                raise _SlackError("invalid_chunks")
+            for chunk in chunks:
+                received.append(self._chunk(chunk))
+        for chunk in received:
+            if chunk["type"] == "markdown_text" and len(chunk["text"]) > MARKDOWN_TEXT_LIMIT:
+                raise _SlackError("msg_too_long")
+        return received
+
+    @staticmethod
+    def _chunk(chunk: Any) -> dict[str, Any]:
+        if not isinstance(chunk, dict):
+            raise _SlackError("invalid_chunks")
+        kind = chunk.get("type")
+        if kind == "markdown_text" and isinstance(chunk.get("text"), str):
+            return chunk
+        if kind == "task_update":
+            if not (chunk.get("id") and chunk.get("title")):
+                raise _SlackError("invalid_chunks")
+            if chunk.get("status") not in TASK_STATUSES:
+                raise _SlackError("invalid_chunks")
+            return chunk
+        if kind == "plan_update" and chunk.get("title"):
+            return chunk
+        if kind == "blocks" and isinstance(chunk.get("blocks"), list):
+            return chunk
+        raise _SlackError("invalid_chunks")
+
+    def _apply_chunks(self, msg: dict[str, Any], chunks: list[dict[str, Any]]) -> None:
+        stream = self.streams[(msg["channel"], msg["ts"])]
+        stream["chunks"].extend(chunks)
+        for chunk in chunks:
+            if chunk["type"] == "markdown_text":
+                msg["text"] = msg.get("text", "") + chunk["text"]
+            elif chunk["type"] == "task_update":
+                stream["tasks"][chunk["id"]] = {**stream["tasks"].get(chunk["id"], {}), **chunk}
+
+    @staticmethod
+    def _check_blocks(blocks: Any) -> None:
+        """What Slack checks of the blocks under a streamed answer (feedback among them)."""
+        if not isinstance(blocks, list) or len(blocks) > 50:
+            raise _SlackError("invalid_blocks")
+        for block in blocks:
+            if not isinstance(block, dict) or not block.get("type"):
+                raise _SlackError("invalid_blocks")
+            if block["type"] != "context_actions":
+                continue
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
+                raise _SlackError("invalid_blocks")
+            for element in elements:
+                if element.get("type") not in ("feedback_buttons", "icon_button"):
+                    raise _SlackError("invalid_blocks")
+                if element["type"] == "feedback_buttons":
+                    for key in ("positive_button", "negative_button"):
+                        button = element.get(key) or {}
+                        text = (button.get("text") or {}).get("text") or ""
+                        if not button.get("value") or not 0 < len(text) <= 75:
+                            raise _SlackError("invalid_blocks")
+
+    def _streaming(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The streamed message named by `channel` and `ts`, still accepting text."""
+        channel = self._channel(params.get("channel"))
+        if not params.get("ts"):
+            raise _SlackError("invalid_arguments")
+        msg = self._find(channel, params.get("ts"))
+        stream = self.streams.get((channel, msg["ts"]))
+        if stream is None or stream["state"] != "streaming":
+            raise _SlackError("message_not_in_streaming_state")
+        return msg
+
+    def _chat_start_stream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params.get("channel"))
+        if not params.get("thread_ts"):
+            raise _SlackError("invalid_arguments")
+        if not self.channels[channel].get("is_im") and not (
+            params.get("recipient_user_id") and params.get("recipient_team_id")
+        ):
+            raise _SlackError("invalid_arguments")  # required when streaming to channels
+        if params.get("recipient_user_id") and params["recipient_user_id"] not in self.users:
+            raise _SlackError("user_not_found")
+        if params.get("task_display_mode") not in (None, "timeline", "plan"):
+            raise _SlackError("invalid_arguments")
+        chunks = self._chunks(params)
+        msg = self._bot_message(channel, {})
+        msg["text"] = ""
+        self._store(channel, msg, str(params["thread_ts"]))
+        self.streams[(channel, msg["ts"])] = {
+            "state": "streaming",
+            "chunks": [],
+            "tasks": {},
+            "appends": 0,
+            "recipient_user_id": params.get("recipient_user_id"),
+            "recipient_team_id": params.get("recipient_team_id"),
+        }
+        self._apply_chunks(msg, chunks)
+        return {"ok": True, "channel": channel, "ts": msg["ts"]}
+
+    def _chat_append_stream(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self._streaming(params)
+        stream = self.streams[(msg["channel"], msg["ts"])]
+        limit = self._stream_append_limit
+        if limit is not None and stream["appends"] >= limit:
+            stream["state"] = "stopped"  # too old: Slack closed it
+            raise _SlackError("message_not_in_streaming_state")
+        chunks = self._chunks(params)
+        if not chunks:
+            raise _SlackError("no_text")
+        stream["appends"] += 1
+        self._apply_chunks(msg, chunks)
+        return {"ok": True, "channel": msg["channel"], "ts": msg["ts"]}
+
+    def _chat_stop_stream(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self._streaming(params)
+        stream = self.streams[(msg["channel"], msg["ts"])]
+        chunks = self._chunks(params)
+        if params.get("blocks") is not None:
+            self._check_blocks(params["blocks"])
+        self._apply_chunks(msg, chunks)
+        for key in ("blocks", "metadata"):
+            if params.get(key):
+                msg[key] = params[key]
+        stream["state"] = "stopped"
+        return {
+            "ok": True,
+            "channel": msg["channel"],
+            "ts": msg["ts"],
             "message": self._public(msg, metadata=True),
         }
 
@@ -1147,8 +1337,13 @@ class SlackEvents:
         thread_ts: str | None = None,
         block_id: str | None = None,
         bad_signature: bool = False,
+        action_type: str = "button",
+        ephemeral: bool = False,
     ) -> tuple[int, str]:
-        """Send a button click (`block_actions`) as form field `payload=<json>`."""
+        """Send a button click (`block_actions`) as form field `payload=<json>`.
+
+        `action_type="feedback_buttons"` is a 👍 / 👎 click; `ephemeral` a click in a message
+        only the user sees (Slack sends no message then, only the container)."""
         message_ts = message_ts or new_ts()
         message: dict[str, Any] = {"type": "message", "ts": message_ts, "text": ""}
         if self.slack is not None and (found := self.slack.get_message(channel, message_ts)):
@@ -1157,7 +1352,7 @@ class SlackEvents:
             "type": "message",
             "message_ts": message_ts,
             "channel_id": channel,
-            "is_ephemeral": False,
+            "is_ephemeral": ephemeral,
         }
         if thread_ts or message.get("thread_ts"):
             container["thread_ts"] = thread_ts or message["thread_ts"]
@@ -1177,7 +1372,7 @@ class SlackEvents:
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": channel, "name": channel.lower()},
-            "message": message,
+            **({} if ephemeral else {"message": message}),
             "state": {"values": {}},
             "response_url": self._response_url(),
             "actions": [
@@ -1185,7 +1380,7 @@ class SlackEvents:
                     "action_id": action_id,
                     "block_id": block_id or _rand_id("", 5),
                     "value": value,
-                    "type": "button",
+                    "type": action_type,
                     "action_ts": new_ts(),
                     "text": {"type": "plain_text", "text": value, "emoji": True},
                 }

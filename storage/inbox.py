@@ -34,6 +34,7 @@ class InboxItem:
     received_at: float
     reply_ts: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    stream_ts: str | None = None  # the answer's streamed message, once Slack started it
 
     @property
     def thread_key(self) -> str:
@@ -55,6 +56,7 @@ class InboxItem:
             received_at=row["received_at"],
             reply_ts=row["reply_ts"],
             payload=json.loads(row["payload"] or "{}"),
+            stream_ts=row["stream_ts"],
         )
 
 
@@ -197,6 +199,10 @@ class InboxRepo:
             " WHERE id = ?",
             (reply_ts, time.time(), inbox_id),
         )
+
+    async def set_stream(self, inbox_id: int, stream_ts: str) -> None:
+        """Record the answer's streamed message before anything is appended to it."""
+        await self._db.execute("UPDATE inbox SET stream_ts = ? WHERE id = ?", (stream_ts, inbox_id))
 
     async def mark_failed(self, inbox_id: int, error: str) -> None:
         await self._db.execute(

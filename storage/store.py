@@ -14,6 +14,7 @@ from storage.approvals import ApprovalRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, StorageError, is_busy
+from storage.feedback import FeedbackRepo
 from storage.heartbeats import HeartbeatRepo
 from storage.inbox import InboxRepo
 from storage.kb import KnowledgeBase
@@ -33,6 +34,7 @@ class Store:
     reports: ReportRepo
     approvals: ApprovalRepo
     heartbeats: HeartbeatRepo
+    feedback: FeedbackRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -62,6 +64,7 @@ class Store:
             reports=ReportRepo(db),
             approvals=ApprovalRepo(db),
             heartbeats=HeartbeatRepo(db),
+            feedback=FeedbackRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data

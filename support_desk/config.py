@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=64, ge=1, le=1000)
     worker_mode: Literal["process", "inline"] = "process"
     working_indicator_delay_s: float = Field(default=1.0, ge=0)
+    stream_flush_ms: int = Field(default=700, ge=10, le=10_000)
     inbox_poll_ms: int = Field(default=20, ge=1, le=5000)
     history_turns: int = Field(default=8, ge=1, le=200)
     shutdown_grace_s: float = Field(default=20.0, ge=0)

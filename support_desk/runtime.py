@@ -355,6 +355,7 @@ class WorkerRuntime:
                     concurrency=settings.workers,
                     poll_interval_s=settings.inbox_poll_ms / 1000,
                     working_indicator_delay_s=settings.working_indicator_delay_s,
+                    stream_flush_interval_s=settings.stream_flush_ms / 1000,
                 ),
                 staff=staff,
                 pipelines=PipelineRunner(

@@ -103,11 +103,7 @@ def serve_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, 
 
 
 async def wait_for_replies(slack: FakeSlack, ts: str, count: int, timeout_s: float) -> None:
-    await slack.wait_for(
-        lambda method, params: method == "chat.postMessage" and params.get("thread_ts") == ts,
-        timeout=timeout_s,
-        count=count,
-    )
+    await slack.wait_for_replies("C_SUPPORT", ts, count, timeout=timeout_s)
 
 
 async def test_sigkill_mid_answer_is_answered_exactly_once_after_restart(
@@ -268,11 +264,11 @@ async def test_transient_failure_is_retried_in_place(
     real_handle = desk.runtime.desk.handle
     failures = iter([sqlite3.OperationalError("database is locked")])
 
-    async def flaky(turn):  # type: ignore[no-untyped-def]
+    async def flaky(turn, progress=None):  # type: ignore[no-untyped-def]
         error = next(failures, None)
         if error is not None:
             raise error
-        return await real_handle(turn)
+        return await real_handle(turn, progress)
 
     monkeypatch.setattr(desk.runtime.desk, "handle", flaky)
     _, _, event = await desk.events.message("U_ALICE", "hi")

@@ -162,9 +162,10 @@ async def test_model_answers_escape_tokens_in_text_and_code(start_desk: DeskFact
     await desk.settle()
 
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
-    # In the asker's own thread a model's Markdown link is a link; nothing else is live.
-    live = assert_only_desk_markup(desk.slack.calls, r"<https://docs\.example/guide\|the guide>")
-    assert live == ["<https://docs.example/guide|the guide>"]
+    # The answer is streamed as Markdown: in the asker's own thread a model's Markdown link
+    # stays a link; nothing else is live.
+    assert assert_only_desk_markup(desk.slack.calls) == []
+    assert "[the guide](https://docs.example/guide)" in reply["text"]
     assert "`&lt;!here&gt;` and `&lt;@U_BOB&gt;`" in reply["text"]
     assert "```\n&lt;!channel&gt; &lt;!here&gt;" in reply["text"]
     model.assert_complete()

@@ -85,6 +85,67 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
     app.action(blocks.CONFIRM)(on_confirmation("confirm"))
     app.action(blocks.CANCEL)(on_confirmation("cancel"))
 
+    @app.action(blocks.ANSWER_FEEDBACK)
+    async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """👍 / 👎 under an AI answer: stored at once; a 👎 asks, privately, whether a person
+        should take a look."""
+        await ack()
+        channel, ts = _container(body)
+        choice = _value(action)
+        answer = await intake.store.feedback.answer(channel, ts) if channel and ts else None
+        if answer is None or choice not in ("good", "bad"):
+            await _tell(staff, body, _NOT_OURS)
+            return
+        user = _user(body)
+        if user != answer.requester:
+            await _tell(staff, body, Outcome(False, "Only the person who asked can rate this."))
+            return
+        await intake.store.feedback.rate(answer.channel, answer.ts, user, helpful=choice == "good")
+        log.info(
+            "answer rated",
+            extra={"ticket_id": answer.ticket_id, "helpful": choice == "good", "user": user},
+        )
+        if choice == "bad":
+            thread_ts = (body.get("container") or {}).get("thread_ts")
+            await staff.slack.post_ephemeral(
+                answer.channel,
+                user,
+                blocks.HANDOVER_QUESTION,
+                thread_ts,
+                blocks=blocks.handover_offer(answer.ts),
+            )
+
+    @app.action(blocks.TALK_TO_PERSON)
+    async def on_talk_to_person(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        """ "Talk to a person" under an answer, or yes after a 👎: recorded in the inbox like
+        a message; the worker hands the ticket over once."""
+        channel, message_ts = _container(body)
+        value = _value(action)
+        answer_ts = message_ts if value == "answer" else value
+        if not channel or not answer_ts:
+            await ack()
+            await _tell(staff, body, _NOT_OURS)
+            return
+        inbox_id = await intake.handover(
+            channel=channel,
+            answer_ts=answer_ts,
+            user_id=_user(body),
+            action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+            reason="The user asked for a person"
+            if value == "answer"
+            else "The user rated an answer unhelpful and asked for a person",
+        )
+        await ack()
+        if inbox_id is None:
+            await _tell(staff, body, _NOT_OURS)
+
+    @app.action(blocks.NO_HANDOVER)
+    async def on_no_handover(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await _tell(staff, body, Outcome(True, "OK. Thanks for telling us."))
+
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()

@@ -1,0 +1,120 @@
+"""AI answers and their 👍 / 👎: which answer, produced by which agents, tools and model."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from storage.db import Database, Row
+
+
+@dataclass(frozen=True)
+class Answer:
+    channel: str
+    ts: str
+    ticket_id: int
+    inbox_id: int
+    requester: str
+    department: str | None
+    agent_path: list[str]
+    tools: list[str]
+    model: str | None
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Answer:
+        return cls(
+            channel=row["channel"],
+            ts=row["ts"],
+            ticket_id=row["ticket_id"],
+            inbox_id=row["inbox_id"],
+            requester=row["requester"],
+            department=row["department"],
+            agent_path=json.loads(row["agent_path"]),
+            tools=json.loads(row["tools"]),
+            model=row["model"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class HelpfulRate:
+    """Ratings of one group of answers (a department, or an agent)."""
+
+    name: str
+    helpful: int
+    unhelpful: int
+
+    @property
+    def rate(self) -> float:
+        total = self.helpful + self.unhelpful
+        return self.helpful / total if total else 0.0
+
+
+class FeedbackRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record_answer(self, answer: Answer) -> None:
+        """Remember an answer the desk delivered (a restart delivering it again keeps one)."""
+        await self._db.execute(
+            "INSERT INTO answers (channel, ts, ticket_id, inbox_id, requester, department,"
+            " agent_path, tools, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel, ts) DO NOTHING",
+            (
+                answer.channel,
+                answer.ts,
+                answer.ticket_id,
+                answer.inbox_id,
+                answer.requester,
+                answer.department,
+                json.dumps(answer.agent_path),
+                json.dumps(answer.tools),
+                answer.model,
+                answer.created_at,
+            ),
+        )
+
+    async def answer(self, channel: str, ts: str) -> Answer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM answers WHERE channel = ? AND ts = ?", (channel, ts)
+        )
+        return Answer.from_row(row) if row else None
+
+    async def rate(self, channel: str, ts: str, user_id: str, *, helpful: bool) -> None:
+        """Store (or change) one person's rating of an answer."""
+        await self._db.execute(
+            "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, ts, user_id) DO UPDATE SET"
+            " helpful = excluded.helpful, rated_at = excluded.rated_at",
+            (channel, ts, user_id, int(helpful), time.time()),
+        )
+
+    async def rating(self, channel: str, ts: str, user_id: str) -> bool | None:
+        row = await self._db.fetchone(
+            "SELECT helpful FROM answer_ratings WHERE channel = ? AND ts = ? AND user_id = ?",
+            (channel, ts, user_id),
+        )
+        return None if row is None else bool(row["helpful"])
+
+    async def helpful_rates(self, since: float) -> tuple[list[HelpfulRate], list[HelpfulRate]]:
+        """Helpful rates of the answers rated since `since`: by department, and by the agent
+        that answered (the last on its path)."""
+        rows = await self._db.fetchall(
+            "SELECT a.department, a.agent_path, r.helpful FROM answer_ratings r"
+            " JOIN answers a ON a.channel = r.channel AND a.ts = r.ts WHERE r.rated_at >= ?",
+            (since,),
+        )
+        departments: dict[str, list[int]] = {}
+        agents: dict[str, list[int]] = {}
+        for row in rows:
+            path = json.loads(row["agent_path"]) or ["?"]
+            for key, table in ((row["department"] or "none", departments), (path[-1], agents)):
+                counts = table.setdefault(key, [0, 0])
+                counts[0 if row["helpful"] else 1] += 1
+        return _rates(departments), _rates(agents)
+
+
+def _rates(table: dict[str, list[int]]) -> list[HelpfulRate]:
+    return [HelpfulRate(name, good, bad) for name, (good, bad) in sorted(table.items())]

@@ -1,0 +1,145 @@
+"""👍 / 👎 and "Talk to a person" under AI answers, through signed clicks and the fake Slack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.testing import assistant_message
+
+from bot import blocks
+from tests.conftest import Desk, DeskFactory
+from tests.scripting import call, handoff, scripted
+
+
+def _has_feedback(slack_blocks: list[dict[str, Any]] | None) -> bool:
+    return any(b.get("type") == "context_actions" for b in slack_blocks or [])
+
+
+async def _answered(desk: Desk, text: str = "Can I get my money back for ORD-1001?") -> dict:
+    _, _, event = await desk.events.message("U_ALICE", text)
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    return reply
+
+
+async def _billing_desk(start_desk: DeskFactory) -> Desk:
+    _, resolver = scripted(
+        handoff("billing_specialist"),
+        handoff("refund_processor"),
+        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
+        [assistant_message("ORD-1001 can be refunded.")],
+    )
+    return await start_desk(resolver)
+
+
+async def test_a_thumbs_up_is_stored_with_the_answers_path_tools_and_model(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await _billing_desk(start_desk)
+    reply = await _answered(desk)
+    assert _has_feedback(reply.get("blocks"))
+    status, _ = await desk.events.block_action(
+        "U_ALICE",
+        blocks.ANSWER_FEEDBACK,
+        "good",
+        message_ts=reply["ts"],
+        action_type="feedback_buttons",
+    )
+    assert status == 200
+    store = desk.runtime.store
+    assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is True
+    answer = await store.feedback.answer("C_SUPPORT", reply["ts"])
+    assert answer is not None
+    assert answer.agent_path == ["triage", "billing_specialist", "refund_processor"]
+    assert answer.tools == ["check_refund_eligibility"]
+    assert answer.department == "billing" and answer.model == "ScriptedModel"
+    assert desk.slack.ephemerals == []  # a 👍 needs no answer
+
+
+async def test_a_thumbs_down_offers_a_person_and_yes_escalates_with_context(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await _billing_desk(start_desk)
+    reply = await _answered(desk)
+    await desk.events.block_action(
+        "U_ALICE",
+        blocks.ANSWER_FEEDBACK,
+        "bad",
+        message_ts=reply["ts"],
+        action_type="feedback_buttons",
+    )
+    store = desk.runtime.store
+    assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is False
+    [offer] = desk.slack.ephemerals
+    assert offer["user"] == "U_ALICE" and "Should a person take a look?" in offer["text"]
+    yes = next(
+        e
+        for b in offer["blocks"]
+        for e in b.get("elements", [])
+        if e["action_id"] == blocks.TALK_TO_PERSON
+    )
+    await desk.events.block_action(
+        "U_ALICE", blocks.TALK_TO_PERSON, yes["value"], message_ts=offer["ts"], ephemeral=True
+    )
+    await desk.settle()
+
+    ticket = await store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
+    assert ticket is not None and ticket.status == "escalated"
+    note = desk.slack.replies_in("C_SUPPORT", reply["thread_ts"])[-1]
+    assert f"ticket #{ticket.id}" in note["text"] and not _has_feedback(note.get("blocks"))
+    [staff_message] = [m for m in desk.slack.messages("C_STAFF") if "ORD-1001" in str(m)]
+    assert "unhelpful" in str(staff_message) and "refund_processor" in str(staff_message)
+
+
+async def test_talk_to_a_person_under_an_answer_hands_over_once(start_desk: DeskFactory) -> None:
+    desk = await _billing_desk(start_desk)
+    reply = await _answered(desk)
+    for _ in range(2):  # a double click
+        await desk.events.block_action(
+            "U_ALICE", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"]
+        )
+        await desk.settle()
+    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
+    assert ticket is not None and ticket.status == "escalated"
+    notes = [r for r in desk.slack.replies_in("C_SUPPORT", reply["thread_ts"]) if "#" in r["text"]]
+    assert len(notes) == 1
+    assert "already with our support staff" in desk.slack.ephemerals[-1]["text"]
+
+
+async def test_only_the_asker_rates_or_hands_over(start_desk: DeskFactory) -> None:
+    desk = await _billing_desk(start_desk)
+    reply = await _answered(desk)
+    await desk.events.block_action(
+        "U_BOB",
+        blocks.ANSWER_FEEDBACK,
+        "bad",
+        message_ts=reply["ts"],
+        action_type="feedback_buttons",
+    )
+    await desk.events.block_action("U_BOB", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"])
+    await desk.settle()
+    store = desk.runtime.store
+    assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_BOB") is None
+    ticket = await store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
+    assert ticket is not None and ticket.status == "answered"
+
+
+async def test_no_feedback_under_an_apology(start_desk: DeskFactory) -> None:
+    _, resolver = scripted()  # no step scripted: the run fails
+    desk = await start_desk(resolver)
+    reply = await _answered(desk, "hello?")
+    assert reply["text"].startswith("Sorry") and not _has_feedback(reply.get("blocks"))
+    assert await desk.runtime.store.feedback.answer("C_SUPPORT", reply["ts"]) is None
+
+
+async def test_a_click_on_a_message_that_is_no_answer_does_nothing(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    status, _ = await desk.events.block_action(
+        "U_ALICE", blocks.ANSWER_FEEDBACK, "bad", action_type="feedback_buttons"
+    )
+    assert status == 200
+    await desk.events.block_action("U_ALICE", blocks.TALK_TO_PERSON, "1234.5678")
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {}

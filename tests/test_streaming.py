@@ -1,0 +1,205 @@
+"""Streamed answers in Slack: signed events in, chat.startStream / appendStream / stopStream out."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents.testing import assistant_message
+
+from bot.slack import REPLY_EVENT_TYPE
+from fakes.openai_server import FakeOpenAI
+from fakes.slack import TEAM_ID, FakeSlack, SlackEvents
+from tests.conftest import SIGNING_SECRET, DeskFactory
+from tests.scripting import call, handoff, scripted
+from tests.test_durability import ServeProcess, free_port, openai_settings, serve_env
+
+STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
+LONG_TAIL = ". " + " ".join(f"Step {i} of the answer is explained here." for i in range(40))
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def stream_calls(slack: FakeSlack) -> list[tuple[str, dict[str, Any]]]:
+    return [(m, p) for m, p in slack.calls if m in STREAM_METHODS or m == "chat.update"]
+
+
+def reply_turn(message: dict[str, Any]) -> int | None:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != REPLY_EVENT_TYPE:
+        return None
+    return int(metadata["event_payload"]["turn"])
+
+
+async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_tool(
+    start_desk: DeskFactory,
+) -> None:
+    model, resolver = scripted(
+        handoff("billing_specialist"),
+        handoff("refund_processor"),
+        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
+        [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
+    )
+    desk = await start_desk(resolver)
+    _, _, event = await desk.events.message("U_ALICE", "Can I get my money back for ORD-1001?")
+    await desk.settle()
+
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"] == "Good news: **ORD-1001** can be refunded. Shall I go ahead?"
+    assert desk.slack.calls_to("chat.postMessage") == []  # streamed, not posted
+    methods = [m for m, _ in stream_calls(desk.slack)]
+    assert methods[0] == "chat.startStream" and methods[-1] == "chat.stopStream"
+    assert set(methods[1:-1]) <= {"chat.appendStream"}
+    [start] = desk.slack.calls_to("chat.startStream")
+    # in a channel Slack requires who the stream is for
+    assert (start["recipient_user_id"], start["recipient_team_id"]) == ("U_ALICE", TEAM_ID)
+    assert start["thread_ts"] == event["ts"]
+    stream = desk.slack.stream_of("C_SUPPORT", reply["ts"])
+    assert stream is not None and stream["state"] == "stopped"
+    titles = {t["title"]: t["status"] for t in stream["tasks"].values()}
+    assert titles == {
+        "Our billing specialist is on it": "complete",
+        "Our refunds specialist is on it": "complete",
+        "Checking refund eligibility for ORD-1001": "complete",
+    }
+    # the stopped stream names its turn, so a restarted desk finds it; the inbox has its ts
+    inbox = await desk.runtime.store.inbox.get(reply_turn(reply) or 0)
+    assert inbox is not None and inbox.stream_ts == inbox.reply_ts == reply["ts"]
+    model.assert_complete()
+
+
+async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?", "D_ALICE")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("D_ALICE", event["ts"])
+    stream = desk.slack.stream_of("D_ALICE", reply["ts"])
+    assert stream is not None and stream["state"] == "stopped"
+    texts = [c["text"] for c in stream["chunks"] if c["type"] == "markdown_text"]
+    assert "".join(texts) == reply["text"]
+    # the stream started at the run's first step, before the text was written
+    [start] = desk.slack.calls_to("chat.startStream")
+    assert start["chunks"][0]["type"] == "task_update"
+    assert "password" in reply["text"].lower()
+    assert reply_turn(reply) is not None
+
+
+async def test_appends_are_buffered(start_desk: DeskFactory, model: FakeOpenAI) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01  # about 300 tokens over 3 s
+    desk = await start_desk(stream_flush_ms=500, **openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    appends = desk.slack.calls_to("chat.appendStream")
+    tokens = len(reply["text"].split())  # one word a token
+    assert tokens > 300 and 1 <= len(appends) < tokens / 10  # one call per many tokens
+
+
+async def test_a_stream_slack_closes_midway_is_finished_once_by_update(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    desk.slack.close_streams_after(1)  # as Slack closes a stream that is too old
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].startswith("Here is my answer to: Tell me everything about billing")
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    assert reply_turn(reply) is not None
+    assert desk.slack.calls_to("chat.postMessage") == []
+    assert len(desk.slack.calls_to("chat.update")) == 1
+    assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
+
+
+async def test_when_the_update_is_refused_too_the_answer_is_posted_once(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    desk.slack.fail("chat.appendStream", "message_not_in_streaming_state", status=200, times=99)
+    desk.slack.fail("chat.update", "cant_update_message", status=200)
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    finished = [r for r in replies if reply_turn(r) is not None]
+    assert len(finished) == 1 and finished[0]["text"].endswith("explained here.")
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_an_answer_longer_than_a_stream_continues_below(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = " " + "word " * 3000  # 15,000 characters
+    model.words_per_token = 50
+    desk = await start_desk(**openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert len(replies) >= 2
+    assert all(reply_turn(r) is not None for r in replies)
+    for method, params in stream_calls(desk.slack):
+        assert len(params.get("markdown_text") or "") <= 12_000, method
+        for chunk in params.get("chunks") or []:
+            assert len(chunk.get("text") or "") <= 12_000, method
+
+
+async def test_a_failure_after_the_first_token_ends_in_the_apology(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.stall_after_tokens = 5
+    desk = await start_desk(model_timeout_s=1, offline_fallback=False, **openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].startswith("Sorry, I couldn't finish answering this one.")
+    assert reply_turn(reply) is not None
+    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "escalated"
+
+
+async def test_sigkill_mid_stream_then_restart_finishes_the_same_message(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.05
+    model.stall_after_tokens = 30  # the stream is mid-way when the desk is killed
+    env = {**serve_env(tmp_path, slack, model), "STREAM_FLUSH_MS": "100"}
+    desk = ServeProcess(env, free_port())
+    await desk.start()
+    async with SlackEvents(f"{desk.url}/slack/events", SIGNING_SECRET, slack=slack) as events:
+        _, _, event = await events.message("U_ALICE", "Where is my invoice?")
+        await slack.wait_for("chat.appendStream", timeout=30)  # its ts is recorded by now
+        await desk.signal(signal.SIGKILL)
+        [partial] = slack.replies_in("C_SUPPORT", event["ts"])
+        assert slack.stream_of("C_SUPPORT", partial["ts"])["state"] == "streaming"  # type: ignore[index]
+
+        model.stall_after_tokens = None
+        model.token_delay_s = 0
+        restarted = ServeProcess(desk.env, free_port())
+        await restarted.start()
+        try:
+            await slack.wait_for_replies("C_SUPPORT", event["ts"], 1, timeout=30)
+            await slack.wait_for(
+                lambda m, p: m == "chat.update" and p.get("ts") == partial["ts"], timeout=30
+            )
+            [reply] = slack.replies_in("C_SUPPORT", event["ts"])
+            assert reply["ts"] == partial["ts"]  # the same message, finished whole
+            assert reply["text"].endswith("Step 39 of the answer is explained here.")
+            assert reply_turn(reply) is not None
+            assert slack.calls_to("chat.postMessage") == []
+        finally:
+            assert await restarted.signal(signal.SIGTERM) == 0
