@@ -21,6 +21,9 @@ class Caller:
     email: str | None = None
     name: str | None = None
     customer_id: int | None = None
+    # Decided in code from Slack membership (ESCALATION_CHANNEL, SUPPORT_STAFF_GROUP), never
+    # from text. Only staff see other people's words in ticket history and reports.
+    is_staff: bool = False
 
 
 @dataclass

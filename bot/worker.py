@@ -24,9 +24,11 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn
+from bot.intake import SECRETS_REMOVED
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.inbox import InboxItem
+from storage.redaction import Redacted
 from storage.store import Store
 from storage.tickets import SlackUser
 
@@ -211,6 +213,9 @@ class Worker:
             limit = item.payload.get("truncated_at")
             if limit:
                 text = TRUNCATED_NOTE.format(limit=limit) + text
+            removed = item.payload.get(SECRETS_REMOVED)
+            if removed:  # intake removed a card number or password: say so, once
+                text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
         if outcome.escalation is not None and self.staff is not None:
             await self.staff.announce(
@@ -236,7 +241,10 @@ class Worker:
         guards against posting a second report when the command is resumed)."""
         if self.pipelines is None:
             raise RuntimeError("no pipeline runner: slash commands cannot run here")
-        return await self.pipelines.run(item, await self._caller(item.user_id))
+        caller = await self._caller(item.user_id)
+        # Staff status decides what a pipeline may show: from Slack membership, never text.
+        is_staff = self.staff is not None and await self.staff.directory.is_staff(item.user_id)
+        return await self.pipelines.run(item, replace(caller, is_staff=is_staff))
 
     @contextlib.asynccontextmanager
     async def _working_indicator(self, item: InboxItem) -> AsyncIterator[None]:

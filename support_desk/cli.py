@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from storage.db import StorageError
+from storage.redaction import redact_secrets
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
 from support_desk.logs import setup_logging
@@ -185,7 +186,10 @@ async def _prune_forever(runtime: DeskRuntime) -> None:
 
 
 async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> TurnOutcome:
-    """One terminal message through the same inbox and desk as a Slack message."""
+    """One terminal message through the same inbox and desk as a Slack message (secrets
+    removed before the inbox write, as in Slack)."""
+    redacted = redact_secrets(text)
+    text = redacted.text
     ts = f"{time.time():.6f}"
     inbox_id = await desk.store.inbox.accept(
         kind="message",
@@ -198,6 +202,8 @@ async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> Tur
     assert inbox_id is not None
     outcome = await desk.handle(Turn(inbox_id, "terminal", thread, caller, text))
     await desk.store.inbox.mark_answered(inbox_id, None)
+    if redacted.changed and outcome.reply is not None:
+        outcome.reply = f"{redacted.notice()}\n\n{outcome.reply}"
     return outcome
 
 

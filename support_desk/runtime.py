@@ -21,7 +21,7 @@ from agents_config.pipelines.classifier import build_classifier_router
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
-from bot.pipelines import PipelineRunner
+from bot.pipelines import PipelineRunner, RunnerOptions
 from bot.slack import SlackGateway, close_client, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
@@ -130,6 +130,10 @@ class DeskRuntime:
                 desk.store,
                 slack,
                 Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
+                RunnerOptions(
+                    staff_channel=settings.escalation_channel,
+                    support_report_access=settings.support_report_access,
+                ),
             ),
         )
         app = AsyncApp(
@@ -151,6 +155,8 @@ class DeskRuntime:
             CommandOptions(
                 max_per_user=settings.pipeline_max_per_user,
                 debate_max_rounds=settings.debate_max_rounds,
+                staff_channel=settings.escalation_channel,
+                support_report_access=settings.support_report_access,
             ),
         )
         return cls(settings=settings, desk=desk, app=app, worker=worker, slack=slack, staff=staff)
