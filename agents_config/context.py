@@ -46,6 +46,7 @@ class DeskContext:
     thread_ts: str
     tools_called: list[str] = field(default_factory=list)
     escalation: EscalationRequest | None = None
+    request_text: str = ""  # the user's message, recorded by the input guardrail
 
     @property
     def thread_key(self) -> str:

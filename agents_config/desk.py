@@ -11,9 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents import Agent, RunConfig, RunContextWrapper, RunHooks, Runner, Tool
-from agents.exceptions import AgentsException, MaxTurnsExceeded
+from agents.exceptions import (
+    AgentsException,
+    InputGuardrailTripwireTriggered,
+    MaxTurnsExceeded,
+    OutputGuardrailTripwireTriggered,
+)
 
 from agents_config.context import Caller, DeskContext, EscalationRequest
+from agents_config.guardrails import guardrail_tripped
 from agents_config.memory import ThreadSession
 from agents_config.routing import department_of
 from agents_config.tools.escalation import record_escalation
@@ -183,6 +189,11 @@ class Desk:
             reply = str(result.final_output or "").strip()
             if not reply:
                 error = "the model returned an empty answer"
+        # ---- guardrails: a tripped one gets a fixed answer, and the ticket goes to staff ----
+        except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as tripped:
+            log.warning("guardrail tripped", extra={**extra, "guardrail": str(tripped)})
+            reply = await guardrail_tripped(context, tripped)
+        # ---- end guardrails
         except MaxTurnsExceeded:
             error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
         except (AgentsException, Exception) as exc:  # provider errors come in many types

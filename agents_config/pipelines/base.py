@@ -199,7 +199,12 @@ class PipelineResult:
 def pipeline_spec(name: str, description: str, instructions: str) -> AgentSpec:
     """A pipeline agent, declared like the desk's agents (its model: PIPELINE_MODEL)."""
     return AgentSpec(
-        name=name, role="pipeline", handoff_description=description, instructions=instructions
+        name=name,
+        role="pipeline",
+        handoff_description=description,
+        instructions=instructions,
+        input_guardrails=(),  # pipelines are reached through `bot.pipelines`' access rules
+        output_guardrails=(),
     )
 
 
