@@ -15,11 +15,14 @@ demo: $(BIN)/support-desk
 
 test: $(BIN)/support-desk
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(BIN)/support-desk
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(BIN)/support-desk
 	$(BIN)/python bench/run.py

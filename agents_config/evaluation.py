@@ -188,7 +188,9 @@ def _csv_columns(header: list[str], where: str) -> dict[str, int]:
         raise EvalInputError(f"{where}: column {duplicated[0]!r} appears twice in the header")
     if "department" in header and "dept" in header:
         raise EvalInputError(f"{where}: both `department` and `dept` columns; keep one")
-    columns = {name: header.index(name) for name in ("id", "text") if name in header}
+    columns: dict[str, int] = {
+        name: header.index(name) for name in ("id", "text") if name in header
+    }
     for name in ("department", "dept"):
         if name in header:
             columns["department"] = header.index(name)

@@ -55,6 +55,7 @@ async def start_http(app: AsyncApp, readiness: Readiness, host: str, port: int) 
 def bound_port(runner: web.AppRunner) -> int:
     for site in runner.sites:
         server = site._server  # aiohttp exposes the bound socket only here
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            return int(sockets[0].getsockname()[1])
     raise RuntimeError("the HTTP server is not listening")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -14,8 +15,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents_config.context import Caller
 from bot.mrkdwn import split_message, to_mrkdwn
+from storage.tickets import SlackUser
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
 
-    async def user(self, user_id: str) -> Caller | None:
+    async def user(self, user_id: str) -> SlackUser | None:
         """Name and e-mail of a Slack user (None when Slack does not know them)."""
         try:
             response = await self.client.users_info(user=user_id)
@@ -62,10 +63,12 @@ class SlackGateway:
             return None
         user: dict[str, Any] = response.get("user") or {}
         profile: dict[str, Any] = user.get("profile") or {}
-        return Caller(
-            slack_user_id=user_id,
+        return SlackUser(
+            user_id=user_id,
             email=profile.get("email"),
             name=user.get("real_name") or profile.get("real_name") or user.get("name"),
+            is_bot=bool(user.get("is_bot")),
+            fetched_at=time.time(),
         )
 
     async def mark_working(self, channel: str, ts: str, working: bool) -> None:

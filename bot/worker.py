@@ -275,15 +275,10 @@ class Worker:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""
         cached = await self.store.users.get(user_id, max_age_s=USER_CACHE_S)
         if cached is None:
-            found = await self.slack.user(user_id)
-            cached = SlackUser(
-                user_id=user_id,
-                email=found.email if found else None,
-                name=found.name if found else None,
-                is_bot=False,
-                fetched_at=time.time(),
-            )
-            if found is not None:
+            cached = await self.slack.user(user_id)
+            if cached is None:  # unknown to Slack: no e-mail, so no customer account
+                cached = SlackUser(user_id, email=None, name=None, is_bot=False, fetched_at=0.0)
+            else:
                 await self.store.users.put(cached)
         customer = (
             await self.store.business.customer_by_email(cached.email) if cached.email else None

@@ -382,8 +382,10 @@ class FakeSlack:
         if isinstance(predicate_or_method, str):
             method = predicate_or_method
 
-            def match(name: str, params: dict[str, Any]) -> bool:
+            def by_method(name: str, params: dict[str, Any]) -> bool:
                 return name == method
+
+            match: CallPredicate = by_method
         else:
             match = predicate_or_method
 
@@ -769,7 +771,7 @@ class FakeSlack:
         self.files[file_id] = {
             "id": file_id,
             "name": filename,
-            "size": int(length),
+            "size": int(str(length)),
             "content": None,
             "title": filename,
             "channels": [],
@@ -1110,7 +1112,7 @@ class SlackEvents:
         }
         if thread_ts or message.get("thread_ts"):
             container["thread_ts"] = thread_ts or message["thread_ts"]
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {
                 "id": user,

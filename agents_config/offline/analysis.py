@@ -173,7 +173,7 @@ def _in_pair(tokens: list[str], i: int) -> bool:
 def sentiment_of(docs: list[Document]) -> Sentiment:
     """The mood of the documents: the mean polarity of those that have one."""
     counts = {"negative": 0, "positive": 0, "neutral": 0}
-    drivers: dict[str, Counter[str]] = {"negative": Counter(), "positive": Counter()}  # weights
+    drivers: dict[str, dict[str, float]] = {"negative": {}, "positive": {}}  # cue weights
     opinions: list[float] = []
     for doc in docs:
         value, cues = polarity_of(doc)
@@ -183,7 +183,7 @@ def sentiment_of(docs: list[Document]) -> Sentiment:
             opinions.append(value)
             for cue, weight in cues:
                 if (weight < 0) == (value < 0):
-                    drivers[polarity][cue] += abs(weight)
+                    drivers[polarity][cue] = drivers[polarity].get(cue, 0.0) + abs(weight)
     score = round(sum(opinions) / len(opinions), 2) if opinions else 0.0
     opinionated = counts["negative"] + counts["positive"]
     share = counts["negative"] / opinionated if opinionated else 0.0
@@ -196,7 +196,7 @@ def sentiment_of(docs: list[Document]) -> Sentiment:
     else:
         label = "neutral"
     return Sentiment(
-        score, label, counts, {k: [w for w, _ in c.most_common()] for k, c in drivers.items()}
+        score, label, counts, {k: sorted(c, key=lambda w: -c[w]) for k, c in drivers.items()}
     )
 
 

@@ -194,7 +194,7 @@ def read_debate(prompt: str) -> Debate:
         question.group(1).strip() if question else first_sentence(prompt, 200),
         turns,
         cut_short="cut short" in prompt,
-        last_round=bool(rounds) and int(rounds.group(1)) == int(rounds.group(2)) > 1,
+        last_round=rounds is not None and int(rounds.group(1)) == int(rounds.group(2)) > 1,
     )
 
 

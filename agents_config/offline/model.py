@@ -66,7 +66,7 @@ class OfflineModel(Model):
         )
         return ModelResponse(output=output, usage=Usage(requests=1), response_id=None)
 
-    async def stream_response(  # type: ignore[override]  # an async generator is an iterator
+    async def stream_response(  # an async generator is an iterator
         self,
         system_instructions: str | None,
         input: str | list[TResponseInputItem],
@@ -89,7 +89,7 @@ class OfflineModel(Model):
             created_at=0,
             model="offline",
             object="response",
-            output=output,  # type: ignore[arg-type]
+            output=output,
             tool_choice="auto",
             tools=[],
             top_p=None,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from agents import Agent, RunConfig, Runner, Tool
+from agents import Agent, RunConfig, Runner, Tool, TResponseInputItem
 from pydantic import BaseModel
 
 from agents_config.agents import AgentSpec, ModelResolver
@@ -280,7 +280,7 @@ class AgentCalls:
         return output
 
 
-def user(text: str) -> dict[str, str]:
+def user(text: str) -> TResponseInputItem:
     """One user message of an input list."""
     return {"role": "user", "content": text}
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from agents import Tool, WebSearchTool, function_tool
+from agents import Tool, TResponseInputItem, WebSearchTool, function_tool
 from pydantic import BaseModel, Field, field_validator
 
 from agents_config.agents import ModelResolver
@@ -240,7 +240,7 @@ class ResearchPipeline:
         steps: Steps,
         prefix: str,
     ) -> None:
-        revision: list[dict[str, str]] = []
+        revision: list[TResponseInputItem] = []
         for iteration in range(1, self.max_iterations + 1):
             writer_input = [user(brief), *revision]
             try:

@@ -25,7 +25,7 @@ def invoice_line(invoice: Invoice) -> str:
 
 
 def payment_line(payment: Payment) -> str:
-    status = payment.status
+    status: str = payment.status
     if payment.failure_code:
         status += f" ({payment.failure_code})"
     return (
