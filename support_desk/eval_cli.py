@@ -26,9 +26,9 @@ from typing import IO, Any
 from agents import set_tracing_disabled
 
 from agents_config.evaluation import (
+    ATTACK_SET,
     DEFAULT_CALLER,
     DEPARTMENTS,
-    ATTACK_SET,
     SHIPPED_SET,
     EvalInputError,
     EvalRun,
