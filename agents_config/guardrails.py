@@ -222,8 +222,12 @@ async def request_guardrail(
     ctx: RunContextWrapper[DeskContext], agent: Agent[Any], input: str | list[TResponseInputItem]
 ) -> GuardrailFunctionOutput:
     text = latest_user_text(input)
-    ctx.context.request_text = text  # the output check lets the user's own words through
-    verdict = check_request(text, await foreign_markers(ctx.context))
+    context = ctx.context
+    if not isinstance(context, DeskContext):  # an agent run outside the desk: text only
+        verdict = check_request(text)
+    else:
+        context.request_text = text  # the output check lets the user's own words through
+        verdict = check_request(text, await foreign_markers(context))
     return GuardrailFunctionOutput(output_info=verdict.reason, tripwire_triggered=verdict.tripped)
 
 
@@ -232,7 +236,11 @@ async def answer_guardrail(
     ctx: RunContextWrapper[DeskContext], agent: Agent[Any], output: Any
 ) -> GuardrailFunctionOutput:
     answer = output if isinstance(output, str) else str(output)
-    verdict = check_answer(answer, await foreign_markers(ctx.context), ctx.context.request_text)
+    context = ctx.context
+    if not isinstance(context, DeskContext):  # an agent run outside the desk: no account data
+        verdict = check_answer(answer, (), "")
+    else:
+        verdict = check_answer(answer, await foreign_markers(context), context.request_text)
     return GuardrailFunctionOutput(output_info=verdict.reason, tripwire_triggered=verdict.tripped)
 
 
