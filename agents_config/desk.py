@@ -49,6 +49,12 @@ log = logging.getLogger(__name__)
 WORKFLOW_NAME = "support-desk"
 
 
+EMPTY_MESSAGE_REPLY = (
+    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
+    "plans and pricing, or say if you'd like to talk to a person."
+)
+
+
 @dataclass(frozen=True)
 class Turn:
     """One message to answer. `turn_id` is unique per message (the inbox id in Slack).
@@ -187,8 +193,10 @@ class Desk:
         if turn.answer is not None:  # a Confirm / Cancel click
             approval = await self.store.approvals.get(turn.approval_id or 0)
             return await self._answer(turn, approval, turn.answer)
+        if not turn.text.strip():
+            return await self._empty(turn)
         ticket, opened = await self._open_ticket(turn)
-        if ticket.status == "claimed":
+        if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is not None and pending.requester == turn.caller.slack_user_id:
@@ -204,6 +212,14 @@ class Desk:
         return outcome
 
     # ---- 1. the ticket --------------------------------------------------------------------
+
+    async def _empty(self, turn: Turn) -> TurnOutcome:
+        """A message with no text (a file alone, a bare mention): a greeting, and no ticket
+        opened for it; silence where a person owns the thread."""
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is not None and ticket.status == "claimed":
+            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        return TurnOutcome(ticket=ticket, opened=False, reply=EMPTY_MESSAGE_REPLY)
 
     async def _open_ticket(self, turn: Turn) -> tuple[Ticket, bool]:
         ticket, opened = await self.store.tickets.open_for_thread(

@@ -39,10 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_CACHE_S = 3600.0
-EMPTY_MESSAGE_REPLY = (
-    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
-    "plans and pricing, or say if you'd like to talk to a person."
-)
 FAILED_REPLY = (
     "Sorry, something went wrong on our side and I couldn't answer this message. "
     "Please try again in a few minutes."
@@ -303,13 +299,8 @@ class Worker:
                 log.info("already answered before a restart", extra=extra)
                 return already
         is_click = item.kind == "action"
-        if not is_click and self.staff is not None and await self.staff.silences(item):
-            log.info("a person owns the thread; not answering", extra=extra)
-            return None
-        if not is_click and not item.text.strip():
-            return await self.slack.post_reply(
-                item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
-            )
+        if not is_click and self.staff is not None:
+            await self.staff.claim_if_staff_wrote(item)
         caller = await self._caller(item.user_id)
         turn = Turn(
             item.id,
