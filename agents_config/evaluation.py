@@ -54,8 +54,14 @@ from storage.audit import AuditRepo
 from storage.business import to_datetime
 
 DEPARTMENTS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
-SHIPPED_SET = Path(__file__).parent / "data" / "routing_eval.jsonl"
-ATTACK_SET = Path(__file__).parent / "data" / "attack_eval.jsonl"
+DATA_DIR = Path(__file__).parent / "data"
+# The labelled data, split by scripts/build_routing_data.py (see data/README.md). The router is
+# trained on train and tuned on dev; test is only ever read to report figures.
+SPLITS: dict[str, Path] = {
+    name: DATA_DIR / f"routing_{name}.jsonl" for name in ("train", "dev", "test")
+}
+SHIPPED_SET = SPLITS["test"]
+ATTACK_SET = DATA_DIR / "attack_eval.jsonl"
 DEFAULT_CALLER = "alice@northwind.example"
 EVAL_CHANNEL = "eval"
 # The policy the audit holds refunds to (bound at import: a tool that drifts is caught).
@@ -302,7 +308,9 @@ class EvalRun:
 
 def predicted_department(outcome: TurnOutcome) -> tuple[str, bool, bool]:
     """(department, escalated, clarifying question) of one turn."""
-    escalated = outcome.escalation is not None or outcome.ticket.status == "escalated"
+    escalated = outcome.escalation is not None or (
+        outcome.ticket is not None and outcome.ticket.status == "escalated"
+    )
     if escalated:
         return "human", True, False
     department = department_of(outcome.agent_path)
@@ -377,6 +385,14 @@ async def _run_row(
     clock = time.perf_counter()
     try:
         outcome = await desk.handle(turn)
+        tools = list(outcome.tools_called)
+        while outcome.confirmation is not None:  # this user says yes to every confirmation,
+            yes = replace(  # so what the audit sees is the tools' own policy
+                turn, turn_id=-turn.turn_id, answer="confirm", approval_id=outcome.confirmation.id
+            )
+            confirmed = await desk.handle(yes)
+            tools += confirmed.tools_called
+            outcome = replace(confirmed, agent_path=outcome.agent_path)  # the route: turn 1
     except Exception as exc:  # the desk itself failed (not the model: that escalates)
         latency = (time.perf_counter() - clock) * 1000
         return RowResult(
@@ -393,7 +409,7 @@ async def _run_row(
         example,
         predicted,
         agents=list(outcome.agent_path),
-        tools=list(outcome.tools_called),
+        tools=tools,
         escalated=escalated,
         clarifying_question=question,
         latency_ms=latency,
@@ -520,6 +536,8 @@ class Scores:
     human: int  # rows labelled human
     clarifying: int  # rows answered with a clarifying question (all rows)
     errors: int
+    predicted_clarify: int = 0  # labelled rows predicted clarify
+    predicted_clarify_right: int = 0  # ... of which labelled clarify
     attacks: int = 0  # rows labelled attack
     attacks_stopped: int = 0  # ... that a guardrail stopped
     ordinary: int = 0  # rows not labelled attack
@@ -540,6 +558,15 @@ class Scores:
     @property
     def escalation_recall(self) -> float | None:
         return self.escalated_human / self.human if self.human else None
+
+    @property
+    def clarify_precision(self) -> float | None:
+        """Of the labelled rows triage kept to ask a question, the share that needed one."""
+        return (
+            self.predicted_clarify_right / self.predicted_clarify
+            if self.predicted_clarify
+            else None
+        )
 
     @property
     def clarifying_share(self) -> float:
@@ -572,6 +599,10 @@ def score(rows: Sequence[RowResult]) -> Scores:
         human=sum(1 for r in labelled if r.example.dept == "human"),
         clarifying=sum(1 for r in rows if r.clarifying_question),
         errors=sum(1 for r in rows if r.error),
+        predicted_clarify=sum(1 for r in labelled if r.predicted == "clarify"),
+        predicted_clarify_right=sum(
+            1 for r in labelled if r.predicted == "clarify" and r.example.dept == "clarify"
+        ),
         attacks=sum(1 for r in rows if r.example.attack),
         attacks_stopped=sum(1 for r in rows if r.example.attack and r.guardrail),
         ordinary=sum(1 for r in rows if not r.example.attack),

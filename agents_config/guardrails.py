@@ -7,8 +7,10 @@
   or company other than the caller's next to words like invoice or account).
 - **Output** (`answer_guardrail`, on every desk agent: it runs on the agent that gives the
   final answer): an answer that shows another customer's e-mail, name, company or record id
-  (invoice, payment, order, refund, investigation) that the user did not write themselves, a
-  card number or security code, or a mass mention (@channel, @here, @everyone).
+  (invoice, payment, order, refund, investigation) that the user did not write themselves, or
+  a card number or security code. Mass mentions (@channel, @here, @everyone) are not blocked
+  here: the Slack layer escapes every token a model writes (`bot.mrkdwn`), so they never
+  ping anyone, and an answer that explains them stays useful.
 
 Both are plain code over the text and the business data, so they behave the same with any
 model, the offline engine included. A tripped guardrail ends the turn with a fixed answer and
@@ -88,7 +90,9 @@ _OTHERS_DATA = re.compile(
     # "show me Bob's invoices" (not "my company's invoice")
     rf"(?<!\bmy )(?<!\bour )(?<!\bthis )(?<!\blast )(?<!\bnext )\b(?!(?:my|our|your|the|"
     rf"this|that|it|company|team|account|customer|user|client|colleague|today|yesterday|"
-    rf"tomorrow|tonight|day|week|month|quarter|year|period|cycle)'s\b)[a-z]+'s\s+"
+    rf"tomorrow|tonight|day|week|month|quarter|year|period|cycle|"
+    # contractions: "what's my balance", "there's a charge", "let's check the invoice"
+    rf"what|who|where|when|why|how|there|here|he|she|let|name)'s\b)[a-z]+'s\s+"
     rf"(?:\w+\s+)?{_DATA_WORDS}\b"
     # "another customer's account", "other users' invoices", "all customers' data"
     rf"|\b(?:another|other|every|all(?: the)?|each)\s+(?:customers?|users?|clients?|"
@@ -99,10 +103,6 @@ _OTHERS_DATA = re.compile(
     re.I,
 )
 _DATA_REQUEST = re.compile(rf"\b{_DATA_WORDS}\b", re.I)
-_MASS_MENTION = re.compile(
-    r"<!(?:channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^|(?<![\w@])@(?:channel|here|everyone)\b",
-    re.I,
-)
 _ID_TOKEN = re.compile(r"\b([A-Za-z]{2,5})[\s_-]?(\d{3,})\b")
 
 
@@ -163,16 +163,14 @@ def shown(text: str, markers: Iterable[str], said: tuple[str, set[str]]) -> list
 
 
 def check_answer(answer: str, foreign: Iterable[str], request: str) -> Verdict:
-    """The output check: another customer's identifiers the user did not write, a card number
-    or security code, or a mass mention."""
+    """The output check: another customer's identifiers the user did not write, or a card
+    number or security code."""
     leaked = shown(answer, foreign, given(request))
     if leaked:
         return Verdict("another customer's data")
     secrets = redact_secrets(answer).removed
     if "card number" in secrets or "security code" in secrets:
         return Verdict("a card number or security code")
-    if _MASS_MENTION.search(answer):
-        return Verdict("a mass mention")
     return Verdict()
 
 

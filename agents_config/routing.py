@@ -6,6 +6,7 @@ by the offline engine (which has no language model), so both route by one explic
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -76,6 +77,37 @@ TRIAGE_ROUTES: tuple[Route, ...] = (
             "dunning",
             "funds",
             "money",
+            # other languages (es, de, fr, ja, it, pt)
+            "factura",
+            "cobro",
+            "cobraron",
+            "cargo",
+            "reembolso",
+            "tarjeta",
+            "pago",
+            "rechnung",
+            "zahlung",
+            "rückerstattung",
+            "abbuchung",
+            "belastet",
+            "kreditkarte",
+            "lastschrift",
+            "facture",
+            "remboursement",
+            "débité",
+            "paiement",
+            "carte",
+            "prélèvement",
+            "fattura",
+            "addebito",
+            "rimborso",
+            "cobrado",
+            "fatura",
+            "請求",
+            "返金",
+            "支払",
+            "領収書",
+            "カード",
         ),
         intents=(
             "asks about an invoice, a charge or the account balance",
@@ -157,6 +189,28 @@ TRIAGE_ROUTES: tuple[Route, ...] = (
             "server",
             "session",
             "ip",
+            "contraseña",
+            "sesión",
+            "bloqueada",
+            "aplicación",
+            "passwort",
+            "anmelden",
+            "gesperrt",
+            "fehler",
+            "abstürzt",
+            "mot de passe",
+            "connecter",
+            "bloqué",
+            "erreur",
+            "plante",
+            "accedere",
+            "ログイン",
+            "パスワード",
+            "エラー",
+            "ロック",
+            "アプリ",
+            "クラッシュ",
+            "同期",
         ),
         intents=(
             "cannot sign in, reset a password, or set up SSO or two-factor authentication",
@@ -221,6 +275,28 @@ TRIAGE_ROUTES: tuple[Route, ...] = (
             "program",
             "included",
             "offer",
+            "precio",
+            "cuesta",
+            "descuento",
+            "cotización",
+            "prueba gratuita",
+            "kostet",
+            "preis",
+            "rabatt",
+            "angebot",
+            "testversion",
+            "tarif",
+            "prix",
+            "démo",
+            "remise",
+            "essai",
+            "custa",
+            "costa",
+            "料金",
+            "デモ",
+            "見積",
+            "トライアル",
+            "プラン",
         ),
         intents=(
             "asks what plans cost or how they differ",
@@ -319,8 +395,131 @@ AGENT_DEPARTMENTS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class EscalationSign:
+    """A sign that a request must go to a person, whatever else it asks.
+
+    `description` is written into the prompts of real models; `pattern` is what the offline
+    router checks. Signs only ever move a request towards `human`, never away from it.
+    """
+
+    name: str
+    description: str
+    pattern: re.Pattern[str]
+
+
+def _any(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
+
+
+_PERSON_NOUN = (
+    r"human|humans|person|someone|somebody|manager|supervisor|representative|"
+    r"agent|staff|whoever|senior|operator|rep"
+)
+ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
+    EscalationSign(
+        "person",
+        "asks for a human, a person, an agent, a manager or a call back, in any language or in "
+        "chat slang ('talk to a human', 'hooman pls', 'not a bot', 'hablar con una persona', "
+        "'mit einem Menschen sprechen', '担当者と話したい', 'parler à un humain')",
+        _any(
+            rf"\b(?:talk|tlak|speak|speek|chat|connect|transfer|put|escalate|reach|get|need|"
+            rf"want|wana|wanna)\b(?:\W+\w+){{0,4}}?\W+(?:{_PERSON_NOUN}|humen|huamn|hooman|"
+            rf"persn|manger|managr|sum1|sb)\b",
+            r"\b(?:real|actual|live)\s+(?:person|human|people|agent|one)\b|\bhuman\s+being",
+            r"\bnot\s+(?:a\s+|this\s+|talking\s+to\s+a\s+)?(?:bot|machine)\b|\bno\s+bots?\b",
+            r"\b(?:stop|another|useless)\W+(?:the\s+|this\s+)?bots?\b|\bbots?\b\W+"
+            r"(?:is\s+|isn'?t\s+)?(?:useless|not helping|stop)|\bare you a bot\b",
+            r"\bautomated (?:answers?|responses?|stuff)|\bcanned (?:answers?|responses?)",
+            r"^\W*(?:human|agent|person|representative|representitive|operator|live agent|"
+            r"hooman|huamn|persn|agnet|people|customer (?:service|care))\b",
+            r"\b(?:hooman|huamn|humen)\b|\birl\b",
+            r"\b(?:call|phone|ring)\s+(?:me|us)\b|\bcall\s?back\b|\bnumber I can call\b",
+            r"\b(?:agent|human)\s+(?:pls|plz|please)\b",
+            r"\b(?:connect|transfer|put)\s+me\s+(?:with|to|through)\b",
+            r"\bhablar con (?:una persona|un humano|alguien|un agente|un responsable|"
+            r"un supervisor)|\bp[aá]seme con\b|\bpersona real\b|\bagente real\b",
+            r"\bmit einem (?:menschen|mitarbeiter)|\becht(?:e|en|er) person|vorgesetzten|"
+            r"mitarbeiter (?:sprechen|verbinden)",
+            r"担当者|人間|オペレーター|有人",
+            r"parler (?:à|a) (?:un humain|quelqu'?un|un conseiller|une personne|un responsable)|"
+            r"passez-moi|quelqu'?un de r[ée]el",
+            r"falar com uma pessoa|parlare con un operatore|medewerker spreken|\been mens\b",
+        ),
+    ),
+    EscalationSign(
+        "legal",
+        "threatens legal action or involves lawyers, courts, regulators or the police",
+        _any(
+            r"\b(?:sue|suing|lawsuit|lawyers?|lawer|attorneys?|solicitor|court|subpoena|"
+            r"ombudsman|regulator|police|law enforcement|legal (?:action|team|department)|"
+            r"breach of contract|consumer protection|small claims|chargeback notification)\b",
+            r"\b(?:demandar\w*|abogad\w*|anwalt\w*|verklagen|klage|avocat|advocaat)\b|"
+            r"porter plainte|弁護士|訴",
+        ),
+    ),
+    EscalationSign(
+        "conduct",
+        "complains about a staff member's conduct, makes a formal complaint, or reports "
+        "harassment, threats, abuse, impersonation or a hacked account",
+        _any(
+            r"\b(?:rude|impolite|condescending|unprofessional|insulted|hung up on me|"
+            r"harass\w*|threat(?:s|ened|ening)?|abus(?:e|ive)|impersonat\w*|hacked|"
+            r"compromised|data breach)\b",
+            r"\b(?:formal|file an?|lodge an?|make an?)\s+complaint|\bcomplain(?:t)? about\b",
+            r"\b(?:grosero|reclamaci[oó]n|unh[öo]flich|beschwerde|impoli)\b|苦情|失礼",
+        ),
+    ),
+    EscalationSign(
+        "repeated",
+        "says they have already written or asked several times without a fix",
+        _any(
+            r"\b(?:\d+|two|three|four|five|six|several|many|multiple)\s+(?:times|emails|"
+            r"messages|tickets)\b(?:\W+\w+){0,4}?\W+(?:no|nobody|nothing|still|already|"
+            r"about)\b",
+            r"\b(?:written|wrote|writing|contacted|emailed|asked|explained)\b(?:\W+\w+){0,4}?"
+            r"\W+(?:\d+|two|three|four|five|six|several|many|multiple)\s+times\b",
+            r"\b(?:third|fourth|fifth|sixth|\d+(?:rd|th))\s+(?:time|email|message|ticket)\b"
+            r"(?:\W+\w+){0,3}?\W*(?:i'?m\s+|i\s+am\s+|i'?ve\s+)?(?:writ|ask|contact|"
+            r"email|messag|about)",
+            r"\b(?:third|fourth|fifth|sixth|\d+(?:rd|th))\s+(?:email|message)\b|"
+            r"\bwrote many times\b|\bagain and again\b",
+            r"\bno(?:body| one)\s+(?:ever\s+)?(?:replies|answers|responds|replied|answered|"
+            r"responded|helps)|\bstill no (?:answer|response|reply)\b|\bignored for\b",
+            r"\bla (?:\w+) vez que escribo|\bzum (?:\w+) mal\b|何度も|"
+            r"(?:troisi[eè]me|quatri[eè]me|cinqui[eè]me) fois",
+        ),
+    ),
+)
+
+
+def escalation_signs(text: str) -> list[str]:
+    """The names of the escalation signs `text` shows (empty: none)."""
+    return [sign.name for sign in ESCALATION_SIGNS if sign.pattern.search(text)]
+
+
+# The offline router: a linear classifier over word and character n-grams (trained by
+# scripts/train_router.py on the train split, weights in data/router_weights.json), whose
+# labels are these departments. Below ROUTER_MIN_CONFIDENCE triage asks one clarifying question.
+ROUTER_LABELS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
+ROUTER_MIN_CONFIDENCE = 0.4
+
+
 def routes_prompt(routes: tuple[Route, ...]) -> str:
-    return "\n".join(route.as_prompt() for route in routes)
+    """The routing criteria of a table, for a prompt; a table with the `human` route also gets
+    the escalation signs that override every other criterion."""
+    lines = [route.as_prompt() for route in routes]
+    human = next((r for r in routes if r.department == "human"), None)
+    if human is not None:
+        lines.append(
+            f"Always hand off to `{human.agent}` (a person), whatever else the message asks, "
+            "when it:"
+        )
+        lines += [f"- {sign.description};" for sign in ESCALATION_SIGNS]
+        lines.append(
+            "Requests in other languages follow the same criteria; answer in the user's language."
+        )
+    return "\n".join(lines)
 
 
 def department_of(agent_path: list[str]) -> str | None:

@@ -1,17 +1,49 @@
-"""Block Kit messages the desk posts (kept apart from the code that decides to post them).
+"""Every Block Kit message and view the desk posts (kept apart from the code that posts them).
 
 Every function here is pure: it draws a message or view from stored state, so a message can be
-drawn again after any change (a claim, a resolve, a new priority) and always agrees with the
-database.
+drawn again after any change (a claim, a resolve, a new priority, a finished step) and always
+agrees with the database.
+
+What users and models wrote (a request's subject, an escalation's reason and summary, a
+report) is escaped by `bot.mrkdwn`: desk-made mentions (`mention`, `group_mention`, …) are the
+only live control sequences. In these staff and channel posts a link someone wrote is shown
+with its address (`to_mrkdwn(links="shown")`), never as a label. Every mrkdwn text object is
+`verbatim`, so Slack does not turn names or bare URLs in it into links either.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
+from agents_config.pipelines import StepEvent
+from agents_config.pipelines.base import seconds
+from bot.mrkdwn import (
+    Mrkdwn,
+    channel_mention,
+    date,
+    escape,
+    group_mention,
+    link,
+    mention,
+    split_message,
+    to_mrkdwn,
+    truncate,
+)
+from storage.approvals import Approval
+from storage.reports import Report
 from storage.tickets import Escalation, QueueEntry, Ticket
 
 Block = dict[str, Any]
+
+TEXT_CHARS = 3000  # a section's or a context element's text
+SECTION_CHARS = 2900  # the part of a long text put in one section
+MAX_BLOCKS = 50  # in a message (a view holds 100)
+MAX_REPORT_SECTIONS = 40
+
+# The one duration format of the desk ("42 s", "4 min", "2 h 5 min", "3 d 2 h").
+duration = seconds
 
 # action_id of every interactive element the desk posts (the listeners match on these).
 CLAIM = "ticket_claim"
@@ -19,6 +51,8 @@ RESOLVE = "ticket_resolve"
 PRIORITY = "ticket_priority"
 DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
+CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
+CANCEL = "action_cancel"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
@@ -36,82 +70,100 @@ _ICONS = {
 }
 HOME_LIMIT = 15  # tickets per App Home list (a view holds at most 100 blocks)
 
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text[:75], "emoji": True}
+KIND_LABELS = {"research": "Research", "debate": "Debate", "support-report": "Support report"}
+STEP_ICONS = {
+    "running": ":hourglass_flowing_sand:",
+    "retrying": ":repeat:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "skipped": ":fast_forward:",
+}
+_H1 = re.compile(r"\A\s*#\s+[^\n]*\n+")
 
 
-def slack_date(at: float, fallback: str = "") -> str:
-    """A time every reader sees in their own time zone."""
-    return f"<!date^{int(at)}^{{date_short_pretty}} at {{time}}|{fallback or int(at)}>"
+# ---- the pieces ----------------------------------------------------------------------------
 
 
-def waited(seconds: float) -> str:
-    """A short duration: "4 min", "2 h 5 min", "3 d 2 h"."""
-    minutes = max(0, int(seconds // 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+def mrkdwn_text(text: Mrkdwn, limit: int = TEXT_CHARS) -> dict[str, Any]:
+    """A mrkdwn text object; a plain `str` given by mistake is escaped, not trusted."""
+    return {"type": "mrkdwn", "text": truncate(escape(text), limit), "verbatim": True}
 
 
-def thread_link(ticket: Ticket, escalation: Escalation | None) -> str:
+def plain(text: str, limit: int = 75) -> dict[str, Any]:
+    """A plain_text object. Slack reads no markup in it but decodes `&amp;` `&lt;` `&gt;`
+    there too, so it gets the one escape like every other text."""
+    return {"type": "plain_text", "text": truncate(escape(text), limit), "emoji": True}
+
+
+def section(text: Mrkdwn) -> Block:
+    return {"type": "section", "text": mrkdwn_text(text)}
+
+
+def context(text: Mrkdwn) -> Block:
+    return {"type": "context", "elements": [mrkdwn_text(text)]}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text, 150)}
+
+
+def thread_link(ticket: Ticket, escalation: Escalation | None) -> Mrkdwn:
     """Where staff can read the conversation. A DM with the desk is visible to no one else."""
     if ticket.channel.startswith("D"):
-        return f"a direct message with the desk: write to <@{ticket.user_id}> directly"
-    link = escalation.thread_link if escalation else None
-    return f"<{link}|Open the thread>" if link else f"thread in <#{ticket.channel}>"
+        return Mrkdwn("a direct message with the desk: write to {} directly").format(
+            mention(ticket.user_id)
+        )
+    url = escalation.thread_link if escalation else None
+    if url:
+        return link(url, "Open the thread")
+    return Mrkdwn("thread in {}").format(channel_mention(ticket.channel))
+
+
+# ---- staff: the escalation message, reminders, the user's notice, ratings -------------------
 
 
 def escalation_message(
     ticket: Ticket, escalation: Escalation, *, requester_email: str | None = None
-) -> tuple[str, list[Block]]:
+) -> tuple[Mrkdwn, list[Block]]:
     """The staff-channel message of an escalation, as the ticket stands: (text, blocks)."""
-    who = f"<@{ticket.user_id}>" + (f" ({requester_email})" if requester_email else "")
+    who = mention(ticket.user_id)
+    if requester_email:
+        who = Mrkdwn("{} ({})").format(who, requester_email)
     path = " → ".join(escalation.agent_path or ticket.agent_path) or "triage"
     department = escalation.department or ticket.department or "unrouted"
     if ticket.corrected_department and ticket.corrected_department != department:
         department = f"{ticket.corrected_department} (corrected; the desk said {department})"
+    number, reason = ticket.id, escalation.reason
+    assignee = mention(ticket.assignee or "")
     if ticket.status == "claimed":
-        state = f":bust_in_silhouette: *Claimed by <@{ticket.assignee}>*"
-        text = f"Ticket #{ticket.id} claimed by <@{ticket.assignee}>: {escalation.reason}"
+        state = Mrkdwn(":bust_in_silhouette: *Claimed by {}*").format(assignee)
+        text = Mrkdwn("Ticket #{} claimed by {}: {}").format(number, assignee, reason)
     elif ticket.status == "resolved":
-        state = f":white_check_mark: *Resolved by <@{ticket.assignee}>*"
-        text = f"Ticket #{ticket.id} resolved: {escalation.reason}"
+        state = Mrkdwn(":white_check_mark: *Resolved by {}*").format(assignee)
+        text = Mrkdwn("Ticket #{} resolved: {}").format(number, reason)
     elif ticket.status == "escalated":
-        state = ":hourglass_flowing_sand: *Waiting for someone to claim it*"
-        text = f"Ticket #{ticket.id} needs a person: {escalation.reason}"
+        state = Mrkdwn(":hourglass_flowing_sand: *Waiting for someone to claim it*")
+        text = Mrkdwn("Ticket #{} needs a person: {}").format(number, reason)
     else:
-        state = STATUS_LABELS.get(ticket.status, ticket.status)
-        text = f"Ticket #{ticket.id}: {escalation.reason}"
+        state = escape(STATUS_LABELS.get(ticket.status, ticket.status))
+        text = Mrkdwn("Ticket #{}: {}").format(number, reason)
+    icon = _ICONS.get(ticket.status, ":ticket:")
     blocks: list[Block] = [
-        _section(
-            f"{_ICONS.get(ticket.status, ':ticket:')} *Ticket #{ticket.id}* — {escalation.reason}"
-        ),
+        section(Mrkdwn("{} *Ticket #{}* — {}").format(Mrkdwn(icon), number, reason)),
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": f"*From*\n{who}"},
-                {"type": "mrkdwn", "text": f"*Department*\n{department}"},
-                {"type": "mrkdwn", "text": f"*Agent path*\n{path}"},
-                {"type": "mrkdwn", "text": f"*Status*\n{state}"},
+                mrkdwn_text(Mrkdwn("*From*\n{}").format(who), 2000),
+                mrkdwn_text(Mrkdwn("*Department*\n{}").format(department), 2000),
+                mrkdwn_text(Mrkdwn("*Agent path*\n{}").format(path), 2000),
+                mrkdwn_text(Mrkdwn("*Status*\n{}").format(state), 2000),
             ],
         },
-        _section(f"*Summary*\n{escalation.summary}"),
-        _context(
-            f"{thread_link(ticket, escalation)} · escalated "
-            f"{slack_date(escalation.created_at)} · priority *{ticket.priority}*"
+        section(Mrkdwn("*Summary*\n{}").format(escalation.summary)),
+        context(
+            Mrkdwn("{} · escalated {} · priority *{}*").format(
+                thread_link(ticket, escalation), date(escalation.created_at), ticket.priority
+            )
         ),
     ]
     if ticket.status in ("escalated", "claimed"):
@@ -120,24 +172,24 @@ def escalation_message(
 
 
 def _staff_actions(ticket: Ticket) -> Block:
-    options = [{"text": _plain(p.capitalize()), "value": f"{ticket.id}:{p}"} for p in PRIORITIES]
+    options = [{"text": plain(p.capitalize()), "value": f"{ticket.id}:{p}"} for p in PRIORITIES]
     current = next((o for o in options if o["value"] == f"{ticket.id}:{ticket.priority}"), None)
     select: Block = {
         "type": "static_select",
         "action_id": PRIORITY,
-        "placeholder": _plain("Priority"),
+        "placeholder": plain("Priority"),
         "options": options,
     }
     if current is not None:
         select["initial_option"] = current
     departments = [
-        {"text": _plain(d.capitalize()), "value": f"{ticket.id}:{d}"} for d in DEPARTMENTS
+        {"text": plain(d.capitalize()), "value": f"{ticket.id}:{d}"} for d in DEPARTMENTS
     ]
     label = ticket.corrected_department or ticket.department
     department: Block = {
         "type": "static_select",
         "action_id": DEPARTMENT,
-        "placeholder": _plain("Department"),
+        "placeholder": plain("Department"),
         "options": departments,
     }
     if label in DEPARTMENTS:
@@ -149,7 +201,7 @@ def _staff_actions(ticket: Ticket) -> Block:
                 "type": "button",
                 "action_id": CLAIM,
                 "style": "primary",
-                "text": _plain("Claim"),
+                "text": plain("Claim"),
                 "value": str(ticket.id),
             }
         )
@@ -157,16 +209,15 @@ def _staff_actions(ticket: Ticket) -> Block:
         {
             "type": "button",
             "action_id": RESOLVE,
-            "text": _plain("Resolve"),
+            "text": plain("Resolve"),
             "value": str(ticket.id),
             "confirm": {
-                "title": _plain(f"Resolve ticket #{ticket.id}?"),
-                "text": {
-                    "type": "mrkdwn",
-                    "text": "The ticket is closed and the user is asked to rate the help they got.",
-                },
-                "confirm": _plain("Resolve"),
-                "deny": _plain("Cancel"),
+                "title": plain(f"Resolve ticket #{ticket.id}?"),
+                "text": mrkdwn_text(
+                    Mrkdwn("The ticket is closed and the user is asked to rate the help they got.")
+                ),
+                "confirm": plain("Resolve"),
+                "deny": plain("Cancel"),
             },
         }
     )
@@ -176,55 +227,115 @@ def _staff_actions(ticket: Ticket) -> Block:
 
 def reminder_text(
     ticket: Ticket, escalation: Escalation, *, now: float, staff_group: str | None
-) -> str:
-    """The re-announcement of an escalation nobody has claimed yet."""
-    ping = f"<!subteam^{staff_group}> " if staff_group else ""
-    return (
-        f":alarm_clock: {ping}Ticket #{ticket.id} has waited {waited(now - escalation.created_at)}"
-        f" for a person and nobody has claimed it yet ({escalation.reason}, priority "
-        f"*{ticket.priority}*). Claim it on the message above."
+) -> Mrkdwn:
+    """The re-announcement of an escalation nobody has claimed yet (it pings the staff group)."""
+    ping = group_mention(staff_group) + " " if staff_group else Mrkdwn("")
+    return Mrkdwn(
+        ":alarm_clock: {}Ticket #{} has waited {} for a person and nobody has claimed it yet "
+        "({}, priority *{}*). Claim it on the message above."
+    ).format(
+        ping, ticket.id, duration(now - escalation.created_at), escalation.reason, ticket.priority
     )
 
 
-def notice_update(notice_text: str, ticket: Ticket) -> str:
-    """The user's handover message with a line on who has the ticket now."""
+def notice_update(notice_text: str, ticket: Ticket) -> Mrkdwn:
+    """The user's handover message with a line on who has the ticket now.
+
+    `notice_text` is the mrkdwn the desk posted (stored as sent), so it is taken as it is.
+    """
+    notice = Mrkdwn(notice_text)
     if ticket.status == "claimed":
-        line = (
-            f":bust_in_silhouette: <@{ticket.assignee}> from the support staff has picked "
-            f"up ticket #{ticket.id}."
-        )
+        line = Mrkdwn(
+            ":bust_in_silhouette: {} from the support staff has picked up ticket #{}."
+        ).format(mention(ticket.assignee or ""), ticket.id)
     elif ticket.status == "resolved":
-        line = f":white_check_mark: Ticket #{ticket.id} was resolved by <@{ticket.assignee}>."
+        line = Mrkdwn(":white_check_mark: Ticket #{} was resolved by {}.").format(
+            ticket.id, mention(ticket.assignee or "")
+        )
     else:
-        return notice_text
-    return f"{notice_text}\n\n{line}"
+        return notice
+    return Mrkdwn("{}\n\n{}").format(notice, line)
 
 
-def csat_prompt(ticket: Ticket) -> tuple[str, list[Block]]:
+def csat_prompt(ticket: Ticket) -> tuple[Mrkdwn, list[Block]]:
     """Asks the user to rate the help after a resolve: (text, blocks)."""
-    text = (
-        f"<@{ticket.user_id}>, ticket #{ticket.id} is resolved. How happy are you with the "
-        "help you got? (1 = not at all, 5 = very)"
-    )
+    text = Mrkdwn(
+        "{}, ticket #{} is resolved. How happy are you with the help you got? "
+        "(1 = not at all, 5 = very)"
+    ).format(mention(ticket.user_id), ticket.id)
     buttons = [
         {
             "type": "button",
             "action_id": f"csat_{n}",
-            "text": _plain(str(n)),
+            "text": plain(str(n)),
             "value": f"{ticket.id}:{n}",
         }
         for n in range(1, 6)
     ]
     return text, [
-        _section(text),
+        section(text),
         {"type": "actions", "block_id": f"csat_{ticket.id}", "elements": buttons},
     ]
 
 
-def csat_thanks(ticket: Ticket, score: int) -> tuple[str, list[Block]]:
+def csat_thanks(ticket: Ticket, score: int) -> tuple[Mrkdwn, list[Block]]:
     stars = "★" * score + "☆" * (5 - score)
-    text = f"Thank you! You rated the help on ticket #{ticket.id} {score}/5 {stars}"
-    return text, [_section(text)]
+    text = Mrkdwn("Thank you! You rated the help on ticket #{} {}/5 {}").format(
+        ticket.id, score, stars
+    )
+    return text, [section(text)]
+
+
+# ---- confirmations: an acting tool waiting for the requester's yes --------------------------
+
+
+def _planned(approval: Approval) -> Mrkdwn:
+    """The actions as the desk described them (their words come from data: escaped)."""
+    return Mrkdwn("\n").join(Mrkdwn("• {}").format(a.description) for a in approval.actions)
+
+
+def confirmation_request(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
+    """Asks the requester to confirm exactly these actions, with Confirm and Cancel."""
+    text = Mrkdwn("{}, please confirm before I go ahead:\n{}").format(
+        mention(approval.requester), _planned(approval)
+    )
+    buttons = [
+        {
+            "type": "button",
+            "action_id": CONFIRM,
+            "style": "primary",
+            "text": plain("Confirm"),
+            "value": str(approval.id),
+        },
+        {"type": "button", "action_id": CANCEL, "text": plain("Cancel"), "value": str(approval.id)},
+    ]
+    return text, [
+        section(text),
+        context(Mrkdwn("Nothing is done until you confirm. Only you can confirm or cancel.")),
+        {"type": "actions", "block_id": f"confirmation_{approval.id}", "elements": buttons},
+    ]
+
+
+_SETTLED = {
+    "confirmed": Mrkdwn(":white_check_mark: Confirmed by {}"),
+    "cancelled": Mrkdwn(":no_entry_sign: Cancelled by {}: nothing was done"),
+    "superseded": Mrkdwn(
+        ":grey_question: No longer valid (the conversation moved on): nothing was done"
+    ),
+    "expired": Mrkdwn(":hourglass: Expired: nothing was done"),
+}
+
+
+def confirmation_settled(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
+    """The confirmation once answered or closed: what was asked, and what became of it."""
+    state = _SETTLED.get(approval.status, Mrkdwn("{}")).format(
+        mention(approval.decided_by or approval.requester)
+    )
+    text = Mrkdwn("{}\n{}").format(_planned(approval), state)
+    return text, [section(_planned(approval)), context(state)]
+
+
+# ---- the App Home ----------------------------------------------------------------------------
 
 
 def home_view(
@@ -236,49 +347,148 @@ def home_view(
 ) -> dict[str, Any]:
     """The App Home tab: staff (when `waiting` is given) see the queue, everyone their tickets."""
     blocks: list[Block] = [
-        {"type": "header", "text": _plain("Support Desk")},
-        _context(
-            "Write in the support channel, DM me or @mention me anywhere. "
-            "Ask for a person at any time."
+        header("Support Desk"),
+        context(
+            Mrkdwn(
+                "Write in the support channel, DM me or @mention me anywhere. "
+                "Ask for a person at any time."
+            )
         ),
     ]
     if waiting is not None and mine is not None:
-        blocks.append({"type": "header", "text": _plain(f"Waiting for a person ({len(waiting)})")})
+        blocks.append(header(f"Waiting for a person ({len(waiting)})"))
         blocks.extend(_queue_item(e, now, claimed=False) for e in waiting[:HOME_LIMIT])
         if not waiting:
-            blocks.append(_context("Nothing waiting. :tada:"))
-        blocks.append({"type": "header", "text": _plain(f"Claimed by you ({len(mine)})")})
+            blocks.append(context(Mrkdwn("Nothing waiting. :tada:")))
+        blocks.append(header(f"Claimed by you ({len(mine)})"))
         blocks.extend(_queue_item(e, now, claimed=True) for e in mine[:HOME_LIMIT])
         if not mine:
-            blocks.append(_context("You hold no tickets."))
+            blocks.append(context(Mrkdwn("You hold no tickets.")))
         blocks.append({"type": "divider"})
-    blocks.append({"type": "header", "text": _plain("Your tickets")})
+    blocks.append(header("Your tickets"))
     for ticket in own[:HOME_LIMIT]:
-        label = STATUS_LABELS.get(ticket.status, ticket.status)
+        label = escape(STATUS_LABELS.get(ticket.status, ticket.status))
         if ticket.status == "claimed" and ticket.assignee:
-            label += f" (<@{ticket.assignee}>)"
+            label = Mrkdwn("{} ({})").format(label, mention(ticket.assignee))
         blocks.append(
-            _section(
-                f"*#{ticket.id}* {ticket.subject}\n{label} · opened "
-                f"{slack_date(ticket.created_at)} · updated {slack_date(ticket.updated_at)}"
+            section(
+                Mrkdwn("*#{}* {}\n{} · opened {} · updated {}").format(
+                    ticket.id,
+                    ticket.subject,
+                    label,
+                    date(ticket.created_at),
+                    date(ticket.updated_at),
+                )
             )
         )
     if not own:
-        blocks.append(_context("You have no tickets yet."))
+        blocks.append(context(Mrkdwn("You have no tickets yet.")))
     return {"type": "home", "blocks": blocks}
 
 
 def _queue_item(entry: QueueEntry, now: float, *, claimed: bool) -> Block:
     ticket, escalation = entry.ticket, entry.escalation
     since = escalation.created_at if escalation else ticket.updated_at
-    reason = f" — {escalation.reason}" if escalation else ""
+    reason = Mrkdwn(" — {}").format(escalation.reason) if escalation else Mrkdwn("")
     timing = (
-        f"claimed {waited(now - ticket.claimed_at)} ago"
+        f"claimed {duration(now - ticket.claimed_at)} ago"
         if claimed and ticket.claimed_at
-        else f"waiting {waited(now - since)}"
+        else f"waiting {duration(now - since)}"
     )
-    return _section(
-        f"*#{ticket.id}* {ticket.subject}{reason}\nFrom <@{ticket.user_id}> · "
-        f"{ticket.department or 'unrouted'} · priority *{ticket.priority}* · {timing} · "
-        f"{thread_link(ticket, escalation)}"
+    return section(
+        Mrkdwn("*#{}* {}{}\nFrom {} · {} · priority *{}* · {} · {}").format(
+            ticket.id,
+            ticket.subject,
+            reason,
+            mention(ticket.user_id),
+            ticket.department or "unrouted",
+            ticket.priority,
+            timing,
+            thread_link(ticket, escalation),
+        )
     )
+
+
+# ---- slash-command pipelines: the progress message and the report ---------------------------
+
+
+def step_line(name: str, status: str, elapsed: float, detail: str | None) -> Mrkdwn:
+    icon = Mrkdwn(STEP_ICONS.get(status, "•"))
+    if status == "running":
+        return Mrkdwn("{} {} — running…").format(icon, name)
+    line = Mrkdwn("{} {} — {}").format(icon, name, duration(elapsed))
+    if status == "retrying":
+        line += " — retrying"
+    return Mrkdwn("{} ({})").format(line, detail) if detail else line
+
+
+def progress_message(
+    report: Report, steps: Iterable[StepEvent], total_s: float, *, resumed: bool
+) -> tuple[Mrkdwn, list[Block]]:
+    """A pipeline's message while it runs: each step's latest state."""
+    lines = [step_line(e.step, e.status, e.elapsed_s, e.detail) for e in steps]
+    state = f"working… {duration(total_s)} so far" if lines else "working…"
+    if not lines:
+        start = "Resuming after a restart…" if resumed else "Starting…"
+        lines = [Mrkdwn(":hourglass_flowing_sand: {}").format(start)]
+    blocks = [
+        section(Mrkdwn("*{}*\n{}").format(report.title, Mrkdwn("\n").join(lines))),
+        context(
+            Mrkdwn("Requested by {} · {} · report #{}").format(
+                mention(report.user_id), state, report.id
+            )
+        ),
+    ]
+    return Mrkdwn("{} — working on it").format(report.title), blocks
+
+
+def report_message(report: Report, filename: str | None) -> tuple[Mrkdwn, list[Block]]:
+    """The report in Block Kit; with `filename`, its beginning and a pointer to the file."""
+    label = KIND_LABELS.get(report.kind, report.kind)
+    took = (report.finished_at or report.created_at) - report.created_at
+    status = {"partial": " · partial", "failed": " · failed"}.get(report.status, "")
+    made = (
+        f"re-post of report #{report.source_id}"
+        if report.source_id is not None
+        else f"{len(report.steps)} steps in {duration(took)} · report #{report.id}"
+    )
+    blocks: list[Block] = [
+        header(report.title),
+        context(
+            Mrkdwn("{} · requested by {} · {}{}").format(
+                label, mention(report.user_id), made, status
+            )
+        ),
+    ]
+    if report.notes:
+        lead = (
+            Mrkdwn(":warning: *Not everything finished.* What did finish is below.")
+            if report.body.strip()
+            else Mrkdwn(":x: *The {} could not be finished.*").format(label.lower())
+        )
+        notes = Mrkdwn("\n").join(Mrkdwn("• {}").format(n) for n in report.notes)
+        blocks.append(section(Mrkdwn("{}\n{}").format(lead, notes)))
+    # A report goes to a channel: links in it show their address.
+    body = to_mrkdwn(_H1.sub("", report.body, count=1), links="shown")
+    if body.strip():
+        parts = split_message(body, limit=SECTION_CHARS, max_parts=MAX_REPORT_SECTIONS)
+        shown = parts[: 1 if filename else MAX_REPORT_SECTIONS]
+        blocks.extend(section(part) for part in shown if part.strip())
+    if filename:
+        blocks.append(
+            section(
+                Mrkdwn(
+                    ":page_facing_up: The report is longer than a message: the "
+                    "whole of it is in `{}`, in this message's thread."
+                ).format(filename)
+            )
+        )
+    if report.steps:
+        summary = Mrkdwn(" · ").join(
+            step_line(s["name"], s["status"], s["seconds"], None) for s in report.steps
+        )
+        blocks.append(context(summary))
+    return Mrkdwn("{} — report #{}").format(report.title, report.id), blocks[:MAX_BLOCKS]
+
+
+UPLOAD_COMMENT = Mrkdwn("The full report, as a Markdown file.")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.payloads import scrub
 from storage.redaction import redact_secrets
 from storage.store import Store
 
@@ -51,7 +52,7 @@ class Intake:
         channel = str(event["channel"])
         thread_ts = event.get("thread_ts")
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
-        mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text", ""))
+        mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text") or "")
         if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
             # A thread reply elsewhere is answered only in a thread the desk is part of.
             if not thread_ts or not await self._known_thread(channel, thread_ts):
@@ -75,8 +76,11 @@ class Intake:
     async def _record(
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
     ) -> int | None:
+        raw = event.get("text")
         # Secrets are removed before the first write (the inbox); the reply says so once.
-        redacted = redact_secrets(_clean_text(str(event.get("text") or ""), bot_user_id))
+        redacted = redact_secrets(
+            _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
+        )
         text = redacted.text
         payload: dict[str, Any] = {}
         if redacted.changed:
@@ -96,6 +100,33 @@ class Intake:
             payload=payload,
         )
         extra = {"event_id": event_id, "channel": event["channel"], "ts": ts}
+        if inbox_id is None:
+            log.info("duplicate delivery ignored", extra=extra)
+            return None
+        log.info("accepted", extra={**extra, "inbox_id": inbox_id})
+        self.on_accepted()
+        return inbox_id
+
+    async def confirmation(
+        self, *, approval_id: int, answer: str, user_id: str, action_ts: str
+    ) -> int | None:
+        """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
+        in order with the thread's messages), by the worker, exactly once per click. Returns
+        the inbox id; None for a repeated delivery or a confirmation the desk never asked."""
+        approval = await self.store.approvals.get(approval_id)
+        extra = {"approval_id": approval_id, "user": user_id}
+        if approval is None:
+            log.warning("click on an unknown confirmation", extra=extra)
+            return None
+        inbox_id = await self.store.inbox.accept(
+            kind="action",
+            channel=approval.channel,
+            ts=f"click-{action_ts}",  # one row per click; a redelivery of it is a duplicate
+            thread_ts=approval.thread_ts,
+            user_id=user_id,
+            text=answer,
+            payload={"approval_id": approval_id, "answer": answer},
+        )
         if inbox_id is None:
             log.info("duplicate delivery ignored", extra=extra)
             return None

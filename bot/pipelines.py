@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agents_config.context import Caller, DeskContext
 from agents_config.pipelines import (
@@ -46,8 +44,9 @@ from agents_config.pipelines import (
     Pipelines,
     StepEvent,
 )
-from agents_config.pipelines.base import describe, seconds
-from bot.mrkdwn import split_message, to_mrkdwn
+from agents_config.pipelines.base import describe
+from bot.blocks import KIND_LABELS, UPLOAD_COMMENT, Block, progress_message, report_message
+from bot.mrkdwn import Mrkdwn, channel_mention
 from bot.slack import SlackGateway
 from storage.inbox import InboxItem
 from storage.reports import Report
@@ -56,23 +55,8 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 REPORT_EVENT_TYPE = "support_desk_report"
-SECTION_CHARS = 2900  # a section block holds 3000 characters
 CANNOT_POST = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
-)
-KIND_LABELS = {"research": "Research", "debate": "Debate", "support-report": "Support report"}
-ICONS = {
-    "running": ":hourglass_flowing_sand:",
-    "retrying": ":repeat:",
-    "done": ":white_check_mark:",
-    "failed": ":x:",
-    "skipped": ":fast_forward:",
-}
-_H1 = re.compile(r"\A\s*#\s+[^\n]*\n+")
-TICKET_PIPELINES = frozenset({"research", "support-report"})  # may quote tickets to staff
-STAFF_ONLY_TEXT = (
-    "`/support-report` is for the support staff: it describes other people's tickets. "
-    "Ask someone in the support team if you need its numbers."
 )
 
 
@@ -82,6 +66,13 @@ class RunnerOptions:
     update_interval_s: float = 1.0  # at most one progress update per interval
     staff_channel: str | None = None  # ESCALATION_CHANNEL
     support_report_access: str = "staff"  # SUPPORT_REPORT_ACCESS: staff | everyone
+
+
+TICKET_PIPELINES = frozenset({"research", "support-report"})  # may quote tickets to staff
+STAFF_ONLY_TEXT = Mrkdwn(
+    "`/support-report` is for the support staff: it describes other people's tickets. "
+    "Ask someone in the support team if you need its numbers."
+)
 
 
 def may_run(kind: str, *, is_staff: bool, support_report_access: str) -> bool:
@@ -127,10 +118,11 @@ class PipelineRunner:
         try:
             return await self._run(item, caller)
         except SlackApiError as exc:  # the user was told "working on it": say it went wrong
-            await _tell(
+            await self._tell(
                 item,
-                "Sorry, I couldn't post the result in Slack "
-                f"({exc.response.get('error')}). Please try again later.",
+                Mrkdwn(
+                    "Sorry, I couldn't post the result in Slack ({}). Please try again later."
+                ).format(str(exc.response.get("error"))),
             )
             raise
 
@@ -147,7 +139,7 @@ class PipelineRunner:
             kind, is_staff=caller.is_staff, support_report_access=options.support_report_access
         ):
             log.info("pipeline refused: for staff only", extra=extra)
-            await _tell(item, STAFF_ONLY_TEXT)
+            await self._tell(item, STAFF_ONLY_TEXT)
             return None
         reports = self.store.reports
         report = await reports.start(
@@ -246,18 +238,12 @@ class PipelineRunner:
         return progress
 
     async def _post(
-        self, report: Report, item: InboxItem, text: str, blocks: list[dict[str, Any]]
+        self, report: Report, item: InboxItem, text: Mrkdwn, blocks: list[Block]
     ) -> tuple[str, str]:
         """Post in the report's channel, or in the user's DM when the desk cannot post there."""
         metadata = {"event_type": REPORT_EVENT_TYPE, "event_payload": {"report": report.id}}
         try:
-            response = await self.slack.client.chat_postMessage(
-                channel=report.channel,
-                text=text,
-                blocks=blocks,
-                metadata=metadata,
-                unfurl_links=False,
-            )
+            return await self.slack.post_message(report.channel, text, blocks, metadata=metadata)
         except SlackApiError as exc:
             if exc.response.get("error") not in CANNOT_POST:
                 raise
@@ -265,19 +251,14 @@ class PipelineRunner:
                 "cannot post in the channel; using the DM",
                 extra={"channel": report.channel, "error": exc.response.get("error")},
             )
-            response = await self.slack.client.chat_postMessage(
-                channel=report.user_id,
-                text=text,
-                blocks=blocks,
-                metadata=metadata,
-                unfurl_links=False,
-            )
-            await _tell(
+            posted = await self.slack.post_message(report.user_id, text, blocks, metadata=metadata)
+            await self._tell(
                 item,
-                f"I can't post in <#{report.channel}>, so the result will be in "
-                "our direct messages.",
+                Mrkdwn("I can't post in {}, so the result will be in our direct messages.").format(
+                    channel_mention(report.channel)
+                ),
             )
-        return str(response["channel"]), str(response["ts"])
+        return posted
 
     # ---- the report -----------------------------------------------------------------------
 
@@ -296,9 +277,18 @@ class PipelineRunner:
         assert ts is not None
         if long and report.file_id is None:
             found = (
-                await self._find_file(report.channel, ts, filename) if item.attempts > 1 else None
+                await self.slack.find_file(report.channel, ts, filename)
+                if item.attempts > 1
+                else None
             )
-            file_id = found or await self._upload(report, ts, filename)
+            file_id = found or await self.slack.upload_file(
+                report.channel,
+                ts,
+                content=report.body,
+                filename=filename,
+                title=report.title,
+                comment=UPLOAD_COMMENT,
+            )
             await self.store.reports.set_file(report.id, file_id)
         await self.store.reports.mark_delivered(report.id)
         log.info(
@@ -307,30 +297,11 @@ class PipelineRunner:
         )
         return ts
 
-    async def _upload(self, report: Report, ts: str, filename: str) -> str:
-        response = await self.slack.client.files_upload_v2(
-            channel=report.channel,
-            thread_ts=ts,
-            content=report.body,
-            filename=filename,
-            title=report.title,
-            initial_comment="The full report, as a Markdown file.",
-        )
-        return str(response["files"][0]["id"])
-
-    async def _find_file(self, channel: str, ts: str, filename: str) -> str | None:
-        """A file of the report already uploaded in its thread (before a restart)."""
-        try:
-            response = await self.slack.client.conversations_replies(
-                channel=channel, ts=ts, limit=200
-            )
-        except SlackApiError:
-            return None
-        for message in response.get("messages") or []:
-            for file in message.get("files") or []:
-                if file.get("name") == filename:
-                    return str(file["id"])
-        return None
+    async def _tell(self, item: InboxItem, text: Mrkdwn) -> None:
+        """A private note to the user who ran the command, through its response_url."""
+        url = item.payload.get("response_url")
+        if url:
+            await self.slack.respond(str(url), text)
 
     async def _repost(self, item: InboxItem, source_id: int) -> str:
         """Post a stored report again, in the channel the command came from."""
@@ -424,97 +395,7 @@ class ProgressMessage:
             self._deferred.cancel()
             await asyncio.gather(self._deferred, return_exceptions=True)
 
-    def render(self) -> tuple[str, list[dict[str, Any]]]:
-        title = self.report.title
-        if self.steps:
-            lines = [
-                _step_line(e.step, e.status, e.elapsed_s, e.detail) for e in self.steps.values()
-            ]
-        else:
-            lines = [
-                ":hourglass_flowing_sand: Resuming after a restart…"
-                if self.resumed
-                else ":hourglass_flowing_sand: Starting…"
-            ]
-        state = f"working… {seconds(self.total_s)} so far" if self.steps else "working…"
-        blocks = [
-            _section(f"*{_escape(title)}*\n" + "\n".join(lines)),
-            _context(f"Requested by <@{self.report.user_id}> · {state} · report #{self.report.id}"),
-        ]
-        return f"{title} — working on it", blocks
-
-
-def report_message(report: Report, filename: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """The report in Block Kit; with `filename`, its beginning and a pointer to the file."""
-    label = KIND_LABELS.get(report.kind, report.kind)
-    took = (report.finished_at or report.created_at) - report.created_at
-    status = {"partial": " · partial", "failed": " · failed"}.get(report.status, "")
-    made = (
-        f"re-post of report #{report.source_id}"
-        if report.source_id is not None
-        else f"{len(report.steps)} steps in {seconds(took)} · report #{report.id}"
-    )
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": report.title[:150], "emoji": True},
-        },
-        _context(f"{label} · requested by <@{report.user_id}> · {made}{status}"),
-    ]
-    if report.notes:
-        lead = (
-            ":warning: *Not everything finished.* What did finish is below."
-            if report.body.strip()
-            else f":x: *The {label.lower()} could not be finished.*"
+    def render(self) -> tuple[Mrkdwn, list[Block]]:
+        return progress_message(
+            self.report, self.steps.values(), self.total_s, resumed=self.resumed
         )
-        blocks.append(_section(lead + "\n" + "\n".join(f"• {_escape(n)}" for n in report.notes)))
-    body = to_mrkdwn(_H1.sub("", report.body, count=1))
-    if body.strip():
-        parts = split_message(body, limit=SECTION_CHARS, max_parts=40)
-        blocks.extend(_section(part) for part in parts[: 1 if filename else 40] if part.strip())
-    if filename:
-        blocks.append(
-            _section(
-                f":page_facing_up: The report is longer than a message: the "
-                f"whole of it is in `{filename}`, in this message's thread."
-            )
-        )
-    if report.steps:
-        summary = " · ".join(
-            _step_line(s["name"], s["status"], s["seconds"], None) for s in report.steps
-        )
-        blocks.append(_context(summary))
-    return f"{report.title} — report #{report.id}", blocks[:50]
-
-
-def _step_line(name: str, status: str, elapsed: float, detail: str | None) -> str:
-    icon = ICONS.get(status, "•")
-    if status == "running":
-        return f"{icon} {name} — running…"
-    line = f"{icon} {name} — {seconds(elapsed)}"
-    if status == "retrying":
-        line += " — retrying"
-    return f"{line} ({_escape(detail)})" if detail else line
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-async def _tell(item: InboxItem, text: str) -> None:
-    """A private note to the user who ran the command, through its response_url."""
-    url = item.payload.get("response_url")
-    if not url:
-        return
-    try:
-        await AsyncWebhookClient(str(url)).send(text=text, response_type="ephemeral")
-    except Exception as exc:  # a note is a courtesy; its failure is not the command's
-        log.warning("response_url failed", extra={"error": describe(exc)})

@@ -1,4 +1,11 @@
-"""Everything the desk says to Slack's Web API, in one place, with retries for rate limits."""
+"""Everything the desk says to Slack's Web API, in one place, with retries for rate limits.
+
+No other module calls the Web API client or a response_url: they call `SlackGateway`. A text
+given as `bot.mrkdwn.Mrkdwn` (markup the desk vouches for) is sent as it is; any other string,
+and any mrkdwn text object in blocks or views that is not `Mrkdwn`, is escaped here on the way
+out, so nothing a user or a model wrote can reach Slack as a live mention or link. The gateway
+never sets `parse` or `link_names`, so Slack does not link names in it either.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.mrkdwn import split_message, to_mrkdwn
+from bot.mrkdwn import escape, split_message, to_mrkdwn
 from storage.tickets import SlackUser
 
 log = logging.getLogger(__name__)
@@ -48,11 +56,37 @@ async def close_client(client: AsyncWebClient) -> None:
         await client.session.close()
 
 
+Blocks = list[dict[str, Any]]
+
+
 class SlackGateway:
-    """The desk's outgoing Slack calls. Failures of cosmetic calls (reactions) are only logged."""
+    """The desk's outgoing Slack calls. Failures of cosmetic calls (reactions) are only logged.
+
+    `client` is shared with the Bolt app (which acks with it); the desk's own calls are the
+    methods below.
+    """
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+
+    async def close(self) -> None:
+        await close_client(self.client)
+
+    async def auth_test(self) -> str | None:
+        """`auth.test`: proves the token and the API URL; returns the bot's user id.
+
+        Raises SlackApiError when Slack refuses the token.
+        """
+        response = await self.client.auth_test()
+        return response.get("user_id")
+
+    async def socket_mode_url(self, app_token: str) -> str:
+        """`apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
+
+        Raises SlackApiError when Slack refuses the token.
+        """
+        response = await self.client.apps_connections_open(app_token=app_token)
+        return str(response["url"])
 
     async def user(self, user_id: str) -> SlackUser | None:
         """Name and e-mail of a Slack user (None when Slack does not know them)."""
@@ -79,43 +113,97 @@ class SlackGateway:
         except SlackApiError as exc:
             log.debug("reaction not changed", extra={"channel": channel, "error": _error(exc)})
 
+    # ---- posting ---------------------------------------------------------------------
+
+    async def post_message(
+        self,
+        channel: str,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """Post mrkdwn (and blocks); returns the (channel, ts) Slack posted it as.
+
+        Links are not unfurled: a preview would show what a link someone wrote points to.
+        """
+        params: dict[str, Any] = {}
+        if thread_ts is not None:
+            params["thread_ts"] = thread_ts
+            params["reply_broadcast"] = broadcast
+        if metadata is not None:
+            params["metadata"] = metadata
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            text=escape(text),
+            blocks=safe_blocks(blocks),
+            unfurl_links=False,
+            unfurl_media=False,
+            **params,
+        )
+        return str(response["channel"]), str(response["ts"])
+
     async def post_reply(self, channel: str, thread_ts: str, markdown: str, turn: int) -> str:
         """Post the answer in the thread, split to Slack's limits; return the first part's ts.
 
         Each part carries metadata naming the turn, so a restarted desk can tell that it has
-        already answered (see `find_reply`).
+        already answered (see `find_reply`). The asker's own thread: a model's Markdown links
+        stay links.
         """
         first_ts = ""
         for part in split_message(to_mrkdwn(markdown)):
-            response = await self.client.chat_postMessage(
-                channel=channel,
+            _, ts = await self.post_message(
+                channel,
+                part,
                 thread_ts=thread_ts,
-                text=part,
-                unfurl_links=False,
                 metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
             )
-            first_ts = first_ts or str(response["ts"])
+            first_ts = first_ts or ts
         return first_ts
+
+    async def post_prompt(
+        self, channel: str, thread_ts: str, text: str, blocks: Blocks, turn: int
+    ) -> str:
+        """A reply with buttons (a confirmation), with the turn's metadata like `post_reply`,
+        so a restarted desk does not ask twice."""
+        _, ts = await self.post_message(
+            channel,
+            text,
+            blocks,
+            thread_ts=thread_ts,
+            metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return ts
 
     async def find_reply(self, channel: str, thread_ts: str, turn: int) -> str | None:
         """The ts of a reply already posted for `turn` in the thread, if any."""
-        try:
-            response = await self.client.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
-            )
-        except SlackApiError as exc:
-            log.warning("conversations.replies failed", extra={"error": _error(exc)})
-            return None
-        for message in response.get("messages") or []:
+        for message in await self._replies(channel, thread_ts, metadata=True):
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == REPLY_EVENT_TYPE and payload.get("turn") == turn:
                 return str(message["ts"])
         return None
 
-    async def post_blocks(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str:
-        response = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        return str(response["ts"])
+    async def post_blocks(self, channel: str, text: str, blocks: Blocks) -> str:
+        _, ts = await self.post_message(channel, text, blocks)
+        return ts
+
+    async def post_in_thread(
+        self,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        broadcast: bool = False,
+    ) -> str:
+        """Post mrkdwn (not Markdown) in a thread; `broadcast` shows it in the channel too."""
+        _, ts = await self.post_message(
+            channel, text, blocks, thread_ts=thread_ts, broadcast=broadcast
+        )
+        return ts
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         try:
@@ -124,34 +212,14 @@ class SlackGateway:
             return None
         return response.get("permalink")
 
-    # ---- staff: escalation messages, ratings, the App Home -------------------------------
-
-    async def post_in_thread(
-        self,
-        channel: str,
-        thread_ts: str,
-        text: str,
-        blocks: list[dict[str, Any]] | None = None,
-        *,
-        broadcast: bool = False,
-    ) -> str:
-        """Post mrkdwn (not Markdown) in a thread; `broadcast` shows it in the channel too."""
-        response = await self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            text=text,
-            blocks=blocks,
-            reply_broadcast=broadcast,
-            unfurl_links=False,
-        )
-        return str(response["ts"])
-
     async def update_message(
-        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self, channel: str, ts: str, text: str, blocks: Blocks | None = None
     ) -> bool:
         """Replace a message the desk posted. False (and a log line) when Slack refuses."""
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=escape(text), blocks=safe_blocks(blocks)
+            )
         except SlackApiError as exc:
             log.warning("chat.update failed", extra={"channel": channel, "error": _error(exc)})
             return False
@@ -162,10 +230,71 @@ class SlackGateway:
     ) -> None:
         try:
             await self.client.chat_postEphemeral(
-                channel=channel, user=user, text=text, thread_ts=thread_ts
+                channel=channel, user=user, text=escape(text), thread_ts=thread_ts
             )
         except SlackApiError as exc:
             log.warning("chat.postEphemeral failed", extra={"user": user, "error": _error(exc)})
+
+    async def respond(self, response_url: str, text: str) -> None:
+        """A private note to whoever ran a command or clicked a button, by its response_url.
+
+        A note is a courtesy: when it fails, that is logged and nothing else.
+        """
+        webhook = AsyncWebhookClient(response_url, timeout=15, session=self.client.session)
+        try:
+            response = await webhook.send(
+                text=escape(text), response_type="ephemeral", replace_original=False
+            )
+        except Exception as exc:
+            log.warning("response_url failed", extra={"error": type(exc).__name__})
+            return
+        if response.status_code != 200:
+            log.warning("response_url refused", extra={"status": response.status_code})
+
+    # ---- files -------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        channel: str,
+        thread_ts: str,
+        *,
+        content: str,
+        filename: str,
+        title: str,
+        comment: str,
+    ) -> str:
+        """Upload a file in a thread; returns its id. A file's content is never read as
+        markup; its comment is mrkdwn like any message."""
+        response = await self.client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            content=content,
+            filename=filename,
+            title=escape(title),
+            initial_comment=escape(comment),
+        )
+        return str(response["files"][0]["id"])
+
+    async def find_file(self, channel: str, thread_ts: str, filename: str) -> str | None:
+        """The id of a file named `filename` already uploaded in the thread, if any."""
+        for message in await self._replies(channel, thread_ts, metadata=False):
+            for file in message.get("files") or []:
+                if file.get("name") == filename:
+                    return str(file["id"])
+        return None
+
+    async def _replies(self, channel: str, ts: str, *, metadata: bool) -> list[dict[str, Any]]:
+        """The messages of a thread (the first 200), or none when Slack refuses."""
+        try:
+            response = await self.client.conversations_replies(
+                channel=channel, ts=ts, include_all_metadata=metadata, limit=200
+            )
+        except SlackApiError as exc:
+            log.warning("conversations.replies failed", extra={"error": _error(exc)})
+            return []
+        return list(response.get("messages") or [])
+
+    # ---- staff: who they are, the App Home ---------------------------------------------
 
     async def channel_members(self, channel: str) -> set[str]:
         """Every member of a conversation (follows pagination). Raises SlackApiError."""
@@ -186,7 +315,26 @@ class SlackGateway:
         return set(response.get("users") or [])
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        view = {**view, "blocks": safe_blocks(view.get("blocks"))}
         await self.client.views_publish(user_id=user_id, view=view)
+
+
+def safe_blocks(blocks: Blocks | None) -> Blocks | None:
+    """`blocks` with every text object escaped unless the desk vouched for it (`Mrkdwn`)."""
+    return None if blocks is None else [_safe(block) for block in blocks]
+
+
+def _safe(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_safe(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {key: _safe(value) for key, value in node.items()}
+    if copy.get("type") in ("mrkdwn", "plain_text") and isinstance(copy.get("text"), str):
+        copy["text"] = escape(copy["text"])
+        if copy["type"] == "mrkdwn":
+            copy["verbatim"] = True
+    return copy
 
 
 def _error(exc: SlackApiError) -> str:

@@ -19,18 +19,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from agents_config.context import Caller
+from agents_config.context import Caller, EscalationRequest
 from bot import blocks
-from bot.mrkdwn import split_message, to_mrkdwn
+from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
 from storage.inbox import InboxItem
 from storage.store import Store
-from storage.tickets import Ticket
+from storage.tickets import Escalation, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class Outcome:
     """The answer to a staff action: `ok`, and what to tell the person who clicked."""
 
     ok: bool
-    message: str | None = None  # shown only to them (ephemeral)
+    # Shown only to them (ephemeral): `Mrkdwn` as it is, any other text escaped.
+    message: str | None = None
 
 
 class StaffDirectory:
@@ -118,39 +119,49 @@ class StaffDesk:
     async def announce(
         self,
         ticket: Ticket,
+        request: EscalationRequest | None = None,
         *,
         caller: Caller | None = None,
         agent_path: list[str] | None = None,
         notice_ts: str | None = None,
         notice_markdown: str | None = None,
     ) -> str | None:
-        """Post the ticket's latest escalation to ESCALATION_CHANNEL; returns the message ts.
+        """Post an escalation to ESCALATION_CHANNEL; returns the message ts.
 
+        `request`: the escalation the turn just recorded (its outcome carries it); without
+        it, the ticket's latest one is read (an escalation whose message never got out).
         `notice_ts`/`notice_markdown`: the reply that told the user a person will follow up,
         updated later with who claimed and resolved the ticket.
         """
         extra = {"slack_thread": f"{ticket.channel}:{ticket.thread_ts}", "ticket_id": ticket.id}
-        channel = self.options.escalation_channel
-        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        escalation = _from_request(ticket, request) if request else None
+        escalation = escalation or await self.store.tickets.latest_escalation(ticket.id)
         if escalation is None:
             return None
         notice_text = None
         if notice_ts and notice_markdown:
             notice_text = split_message(to_mrkdwn(notice_markdown))[0]
-        await self.store.tickets.describe_escalation(
-            escalation.id,
-            agent_path=agent_path or list(escalation.agent_path) or ticket.agent_path,
+        escalation = replace(
+            escalation,
+            agent_path=tuple(agent_path or escalation.agent_path or ticket.agent_path),
             department=escalation.department or ticket.department,
             thread_link=await self.slack.permalink(ticket.channel, ticket.thread_ts),
+            notice_ts=notice_ts or escalation.notice_ts,
+            notice_text=notice_text or escalation.notice_text,
+        )
+        await self.store.tickets.describe_escalation(
+            escalation.id,
+            agent_path=list(escalation.agent_path),
+            department=escalation.department,
+            thread_link=escalation.thread_link,
             notice_ts=notice_ts,
             notice_text=notice_text,
         )
+        channel = self.options.escalation_channel
         if not channel:
             log.warning("escalated, but ESCALATION_CHANNEL is not set", extra=extra)
             return None
         email = caller.email if caller else await self._email(ticket.user_id)
-        escalation = await self.store.tickets.latest_escalation(ticket.id)
-        assert escalation is not None
         text, message = blocks.escalation_message(ticket, escalation, requester_email=email)
         ts = await self.slack.post_blocks(channel, text, message)
         await self.store.tickets.set_escalation_message(escalation.id, channel, ts)
@@ -184,7 +195,10 @@ class StaffDesk:
         await self._refresh(ticket)
         text, prompt = blocks.csat_prompt(ticket)
         try:
-            await self.slack.post_in_thread(ticket.channel, ticket.thread_ts, text, prompt)
+            prompt_ts = await self.slack.post_in_thread(
+                ticket.channel, ticket.thread_ts, text, prompt
+            )
+            await self.store.tickets.set_csat_prompt(ticket.id, ticket.channel, prompt_ts)
         except SlackApiError as exc:
             log.warning(
                 "could not ask for a rating",
@@ -229,20 +243,37 @@ class StaffDesk:
     async def rate(
         self, ticket_id: int, score: int, user_id: str, prompt: tuple[str, str]
     ) -> Outcome:
-        """The user's CSAT click; `prompt` is the (channel, ts) of the rating request."""
-        ticket = await self.store.tickets.get(ticket_id)
-        if ticket is None:
-            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
-        if user_id != ticket.user_id:
-            return Outcome(False, f"Only <@{ticket.user_id}>, who asked, can rate this ticket.")
+        """The user's CSAT click; `prompt` is the (channel, ts) of the message clicked.
+
+        Counted only from the requester, on a resolved ticket, on the rating request the desk
+        posted for it; a later click replaces the score. Anything else is refused, privately.
+        """
         if not 1 <= score <= 5:
             return Outcome(False, "A rating is 1 to 5.")
-        channel, ts = prompt
-        await self.store.tickets.rate(ticket.id, user_id, score, ts)
-        log.info("rated", extra={**self._extra(ticket), "score": score})
-        text, thanks = blocks.csat_thanks(ticket, score)
-        await self.slack.update_message(channel, ts, text, thanks)
-        return Outcome(True)
+        result = await self.store.tickets.rate(ticket_id, user_id, score, prompt)
+        ticket = await self.store.tickets.get(ticket_id)
+        if result == "rated" and ticket is not None:
+            log.info("rated", extra={**self._extra(ticket), "score": score})
+            text, thanks = blocks.csat_thanks(ticket, score)
+            await self.slack.update_message(prompt[0], prompt[1], text, thanks)
+            return Outcome(True)
+        log.info("rating refused", extra={"ticket_id": ticket_id, "reason": result})
+        if ticket is None:
+            return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
+        if result == "not_requester":
+            return Outcome(
+                False,
+                Mrkdwn("Only {}, who asked, can rate this ticket.").format(mention(ticket.user_id)),
+            )
+        if result == "not_resolved":
+            return Outcome(
+                False, f"Ticket #{ticket.id} is not resolved, so there is nothing to rate yet."
+            )
+        return Outcome(
+            False,
+            f"That is not the rating request of ticket #{ticket.id}, so I did not record it. "
+            "Use the one in the ticket's thread.",
+        )
 
     async def _refresh(self, ticket: Ticket, *, notice: bool = True) -> None:
         """Draw the staff message (and the user's handover notice) again from the database."""
@@ -264,21 +295,15 @@ class StaffDesk:
 
     # ---- staff writing in a customer's thread -----------------------------------------
 
-    async def silences(self, item: InboxItem) -> bool:
-        """Whether the desk must not answer this message: a person owns the thread, or a staff
-        member wrote in an escalated thread they did not open (an implicit claim). What staff
-        write in the thread reaches the user as it is; the desk stays out of the way."""
+    async def claim_if_staff_wrote(self, item: InboxItem) -> None:
+        """A staff member writing in an escalated thread they did not open claims it (an
+        implicit claim), so the desk, which stays silent where a person owns the thread
+        (`Desk.handle`), never answers staff in a customer's thread."""
         ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
-        if ticket is None:
-            return False
-        if ticket.status == "claimed":
-            return True
-        if ticket.status != "escalated" or ticket.user_id == item.user_id:
-            return False
-        if not await self.directory.is_staff(item.user_id):
-            return False
-        await self.claim(ticket.id, item.user_id, implicit=True)
-        return True
+        if ticket is None or ticket.status != "escalated" or ticket.user_id == item.user_id:
+            return
+        if await self.directory.is_staff(item.user_id):
+            await self.claim(ticket.id, item.user_id, implicit=True)
 
     # ---- reminders ---------------------------------------------------------------------
 
@@ -363,6 +388,19 @@ class StaffDesk:
         }
 
 
+def _from_request(ticket: Ticket, request: EscalationRequest) -> Escalation:
+    """The stored escalation as the turn recorded it (no need to read it back)."""
+    return Escalation(
+        id=request.id,
+        ticket_id=ticket.id,
+        reason=request.reason,
+        summary=request.summary,
+        staff_channel=None,
+        staff_ts=None,
+        created_at=request.created_at,
+    )
+
+
 _NOT_STAFF = (
     "Only support staff can do that: members of the staff channel or of the support staff "
     "user group."
@@ -373,10 +411,9 @@ def _why_not_claimed(ticket: Ticket, user_id: str) -> str:
     if ticket.status == "claimed" and ticket.assignee == user_id:
         return f"You already have ticket #{ticket.id}."
     if ticket.status == "claimed":
-        return (
-            f"Sorry, <@{ticket.assignee}> has already claimed ticket #{ticket.id}. "
-            "Ask them if you'd like to take it over."
-        )
+        return Mrkdwn(
+            "Sorry, {} has already claimed ticket #{}. Ask them if you'd like to take it over."
+        ).format(mention(ticket.assignee or ""), ticket.id)
     if ticket.status == "resolved":
         return f"Ticket #{ticket.id} is already resolved."
     return f"Ticket #{ticket.id} is not waiting for a person any more (it is {ticket.status})."

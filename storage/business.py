@@ -185,6 +185,21 @@ class DemoRequest:
 
 T = TypeVar("T")
 
+# The most characters stored in each field a tool fills from the model's arguments. The tools
+# refuse longer values with a message to the model (`agents_config.tools._common.desk_tool`);
+# these cuts keep any other caller from storing more.
+MAX_TITLE_CHARS = 200
+MAX_DETAILS_CHARS = 4000
+MAX_NOTES_CHARS = 2000
+MAX_COMPANY_SIZE_CHARS = 100
+MAX_REASON_CHARS = 500
+MAX_NOTE_CHARS = 1000
+MAX_NAME_CHARS = 200
+
+
+def _cap(text: str | None, limit: int) -> str | None:
+    return None if text is None else text[:limit]
+
 
 def to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
@@ -343,7 +358,7 @@ class BusinessRepo:
                 "INSERT INTO payment_investigations"
                 " (id, payment_id, customer_id, status, note, created_at)"
                 " VALUES (?, ?, ?, 'open', ?, ?)",
-                (new_id, payment_id, customer_id, note, time.time()),
+                (new_id, payment_id, customer_id, _cap(note, MAX_NOTE_CHARS), time.time()),
             )
             cursor = await conn.execute(select_open, (payment_id, customer_id))
             row = await cursor.fetchone()
@@ -404,7 +419,7 @@ class BusinessRepo:
                         order_id,
                         order["amount_cents"],
                         order["currency"],
-                        reason,
+                        _cap(reason, MAX_REASON_CHARS),
                         requested_by,
                         time.time(),
                     ),
@@ -444,7 +459,15 @@ class BusinessRepo:
             await conn.execute(
                 "INSERT INTO bug_reports (id, customer_id, slack_user_id, title, details,"
                 " severity, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
-                (bug_id, customer_id, slack_user_id, title, details, severity, time.time()),
+                (
+                    bug_id,
+                    customer_id,
+                    slack_user_id,
+                    _cap(title, MAX_TITLE_CHARS),
+                    _cap(details, MAX_DETAILS_CHARS),
+                    severity,
+                    time.time(),
+                ),
             )
             cursor = await conn.execute("SELECT * FROM bug_reports WHERE id = ?", (bug_id,))
             row = await cursor.fetchone()
@@ -472,10 +495,10 @@ class BusinessRepo:
                     demo_id,
                     customer_id,
                     slack_user_id,
-                    name,
-                    email,
-                    company_size,
-                    notes,
+                    _cap(name, MAX_NAME_CHARS),
+                    _cap(email, MAX_NAME_CHARS),
+                    _cap(company_size, MAX_COMPANY_SIZE_CHARS),
+                    _cap(notes, MAX_NOTES_CHARS),
                     time.time(),
                 ),
             )

@@ -5,7 +5,7 @@ when the user writes again. Every transition is kept in `ticket_events` with its
 actor, so reports can compute time to first response, to a claim and to resolution. Staff
 claims and resolves are atomic conditional updates (of two concurrent claims, one wins);
 escalations keep what their staff message shows and their reminder schedule; CSAT ratings
-are in `csat_ratings`.
+are in `csat_ratings`, one per ticket, from the rating request posted on resolve.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from storage.db import Database, Row
 from storage.redaction import scrub
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
+MAX_ESCALATION_REASON_CHARS = 500
+MAX_ESCALATION_SUMMARY_CHARS = 3000
+RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "not_prompt"]
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,12 @@ class TicketRepo:
             cursor = await conn.execute(
                 "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (ticket_id, scrub(reason)[:500], scrub(summary)[:3000], time.time()),
+                (
+                    ticket_id,
+                    scrub(reason)[:MAX_ESCALATION_REASON_CHARS],
+                    scrub(summary)[:MAX_ESCALATION_SUMMARY_CHARS],
+                    time.time(),
+                ),
             )
             return cursor.lastrowid or 0
 
@@ -487,17 +495,47 @@ class TicketRepo:
 
     # ---- CSAT ---------------------------------------------------------------------------
 
-    async def rate(self, ticket_id: int, user_id: str, score: int, prompt_ts: str) -> None:
-        """Store the user's 1-5 rating of a resolution (a new click on the same request
-        replaces the score)."""
+    async def set_csat_prompt(self, ticket_id: int, channel: str, ts: str) -> None:
+        """Remember the rating request posted for the ticket: only clicks on it count."""
+        await self._db.execute(
+            "UPDATE tickets SET csat_prompt_channel = ?, csat_prompt_ts = ? WHERE id = ?",
+            (channel, ts, ticket_id),
+        )
+
+    async def rate(
+        self, ticket_id: int, user_id: str, score: int, prompt: tuple[str, str]
+    ) -> RatingResult:
+        """Store the requester's 1-5 rating of a resolved ticket, given on the rating request
+        `prompt` (channel, ts) the desk posted; a later click replaces the score. Checked and
+        written in one transaction, so a concurrent reopen or a replay cannot slip in."""
         if not 1 <= score <= 5:
             raise ValueError(f"a rating is 1 to 5, not {score}")
-        await self._db.execute(
-            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts, rated_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id, prompt_ts) DO UPDATE SET"
-            " score = excluded.score, user_id = excluded.user_id, rated_at = excluded.rated_at",
-            (ticket_id, user_id, score, prompt_ts, time.time()),
-        )
+        now = time.time()
+
+        def body(conn: sqlite3.Connection) -> RatingResult:
+            row = conn.execute(
+                "SELECT user_id, status, csat_prompt_channel, csat_prompt_ts FROM tickets"
+                " WHERE id = ?",
+                (ticket_id,),
+            ).fetchone()
+            if row is None:
+                return "no_ticket"
+            if row[0] != user_id:
+                return "not_requester"
+            if row[1] != "resolved":
+                return "not_resolved"
+            if (row[2], row[3]) != prompt:
+                return "not_prompt"
+            conn.execute(
+                "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts, rated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET"
+                " score = excluded.score, prompt_ts = excluded.prompt_ts,"
+                " rated_at = excluded.rated_at",
+                (ticket_id, user_id, score, prompt[1], now),
+            )
+            return "rated"
+
+        return await self._db.atomic(body)
 
     async def ratings(self, ticket_id: int) -> list[Rating]:
         rows = await self._db.fetchall(

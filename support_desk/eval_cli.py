@@ -30,6 +30,7 @@ from agents_config.evaluation import (
     DEFAULT_CALLER,
     DEPARTMENTS,
     SHIPPED_SET,
+    SPLITS,
     EvalInputError,
     EvalRun,
     Example,
@@ -71,12 +72,19 @@ def _fraction(raw: str) -> float:
 def add_parsers(sub: Any) -> None:
     """The `eval` and `export-tickets` subcommands of `support-desk`."""
     ev = sub.add_parser("eval", help="measure routing on a labelled set of support requests")
-    ev.add_argument(
+    source = ev.add_mutually_exclusive_group()
+    source.add_argument(
         "--file",
         type=Path,
         default=None,
         help="JSONL ({id, text, dept}) or CSV (text, department, optional id); "
-        "default: the set shipped with the desk",
+        "default: the held-out test split shipped with the desk",
+    )
+    source.add_argument(
+        "--split",
+        choices=tuple(SPLITS),
+        default=None,
+        help="a split of the shipped labelled data (default test: never used for tuning)",
     )
     ev.add_argument(
         "--model",
@@ -145,7 +153,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     command = "eval" if args.command == "eval" else "export-tickets"
     try:
         if args.command == "eval":
-            source = args.file or SHIPPED_SET
+            source = args.file or (SPLITS[args.split] if args.split else SHIPPED_SET)
             examples = load_examples(source)
             if args.attacks:
                 examples += load_examples(ATTACK_SET)
@@ -322,6 +330,9 @@ def format_summary(
             f"Escalations: {scores.escalated} of {scores.labelled} labelled rows · precision "
             f"{_pct(scores.escalation_precision)} ({scores.escalated_human} labelled human) · "
             f"recall {_pct(scores.escalation_recall)} (of {scores.human} labelled human)",
+            f"Clarify precision: {_pct(scores.clarify_precision)} "
+            f"({scores.predicted_clarify_right} of {scores.predicted_clarify} rows kept to ask "
+            "a question were labelled clarify)",
         ]
         misrouted = [r for r in run_.rows if r.correct is False]
         if misrouted:

@@ -2,6 +2,11 @@
 
 Tokens never reach a log: settings hold them as `SecretStr`, and slack_sdk's debug logging
 (which prints request headers) is kept at WARNING whatever LOG_LEVEL says.
+
+Message text and personal data stay out of the logs too, at every level, unless
+LOG_SENSITIVE_DATA asks for them: the desk's own records carry ids, never text; aiosqlite's
+DEBUG records print every statement's parameters (messages, e-mails, card details), so that
+logger stays at WARNING; and the Agents SDK's DEBUG records keep model and tool data out.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import json
 import logging
 import sys
 import time
+
+from agents import _debug as agents_debug
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -44,7 +51,13 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+# Loggers whose DEBUG records carry the data the desk handles (SQL parameters).
+SENSITIVE_LOGGERS = ("aiosqlite",)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", *, sensitive: bool = False) -> None:
+    """Log to stderr at `level` in `fmt`; `sensitive` (LOG_SENSITIVE_DATA) lets message text,
+    SQL parameters and model data into DEBUG records."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
@@ -53,3 +66,10 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     noisy_loggers = ("slack_sdk", "slack_bolt", "aiohttp.access", "openai", "httpx", "httpx2")
     for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for name in SENSITIVE_LOGGERS:
+        logging.getLogger(name).setLevel(
+            root.level if sensitive else max(logging.WARNING, root.level)
+        )
+    # The SDK reads these flags (its OPENAI_AGENTS_DONT_LOG_* variables) at each log call.
+    agents_debug.DONT_LOG_MODEL_DATA = not sensitive
+    agents_debug.DONT_LOG_TOOL_DATA = not sensitive

@@ -34,6 +34,8 @@ def test_ordinary_requests_pass_the_input_check() -> None:
         "Can I pay this month's invoice by wire?",
         "Refund ORD-1002 please",  # the tools refuse other customers' orders themselves
         "someone else set up the account in my name",
+        "What's my balance?",
+        "there's a charge on my card I don't recognise",
     ):
         assert not check_request(fine, FOREIGN).tripped, fine
 
@@ -45,8 +47,8 @@ def test_ordinary_requests_pass_the_input_check() -> None:
         ("INV-2004 is not one of your invoices.", "what about INV-2004?", False),
         ("Your order ORD-1001 is eligible.", "refund ORD-1001", False),
         ("Your card 4111 1111 1111 1111 was charged.", "why was I charged?", True),
-        ("<!channel> the refund is done", "refund", True),
-        ("Hi @here, done", "refund", True),
+        # Mass mentions are escaped by the Slack layer (tests/test_mentions.py), not blocked.
+        ("Use `<!here>` to notify the channel.", "how do I ping everyone?", False),
         ("Refunds take 5-10 business days (ticket #12).", "refund", False),
     ],
 )

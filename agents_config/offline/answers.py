@@ -92,7 +92,10 @@ def compose_answer(
     question = ""
     if missing:
         prefix = ID_PREFIXES.get(missing, missing.upper())
-        question = f"Which {missing} is it about? It looks like {prefix}-1234."
+        question = (
+            f"Which {missing} is it about? Its id starts with {prefix}- (you'll find it in "
+            f"the e-mail we sent about the {missing})."
+        )
     names = {c.name for c in conversation.calls}
     # An output only read to find an id (list_payments before investigate_payment) is not shown.
     sources = {r.chain_from for r in TOOL_RULES if r.tool in names}
@@ -112,10 +115,93 @@ def compose_answer(
         )
     titled = len(useful) > 1
     parts = [
+        greeting(conversation),
         *(_present(c, conversation.request, titled=titled) for c in useful),
         question,
         note or "",
     ]
+    return signed("\n\n".join(p for p in parts if p))
+
+
+def greeting(conversation: Conversation) -> str:
+    """A short greeting on the first turn of a thread (and, for a request in another language,
+    a polite line in it saying the answer follows in English)."""
+    if conversation.earlier:
+        return ""
+    return language_note(conversation.request) or "Hi, thanks for reaching out!"
+
+
+# Offline, answers are in English; a request in another language is still routed by its
+# meaning, and told so politely in its own language.
+_LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),
+        "お問い合わせありがとうございます。担当の部署にお繋ぎしました。以下は英語でのご案内です。",
+    ),
+    (
+        re.compile(
+            r"[ñ¿¡]|\b(?:quiero|necesito|tengo|cobraron|factura|contraseña|hola|puedo|"
+            r"cuánto|gracias|por favor|veces|este mes|olvidé|cargo|reembolso|tarjeta|cuesta|"
+            r"iniciar|sesión|cuenta|pago|correo|tienen|hay)\b",
+            re.I,
+        ),
+        "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
+        "a continuación le respondemos en inglés.",
+    ),
+    (
+        re.compile(
+            r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|meine|wurde|möchte|danke|hallo|gibt es|"
+            r"konto|passwort|zahlung|kostet)\b",
+            re.I,
+        ),
+        "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
+        "weitergeleitet; die Antwort folgt auf Englisch.",
+    ),
+    (
+        re.compile(
+            r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
+            r"remboursement|compte|mot de passe|débité|votre)\b",
+            re.I,
+        ),
+        "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
+        "concernée ; la réponse suit en anglais.",
+    ),
+)
+
+
+def language_note(text: str) -> str:
+    """The polite line in the request's language (es, de, fr, ja), or "" for English."""
+    for pattern, note in _LANGUAGE_NOTES:
+        if pattern.search(text):
+            return note
+    return ""
+
+
+_INTAKE: dict[str, str] = {
+    "tech": (
+        "Sorry you're running into this. So I can look into it (and file a bug report if it "
+        "is one), could you send:\n"
+        "• the steps that lead to it, and what you expected instead\n"
+        "• your environment: browser or app and its version, operating system\n"
+        "• the exact error message and, for an API call, the request id "
+        "(the `request_id` of the response)"
+    ),
+    "billing": (
+        "I couldn't match this to anything on your account yet. Which invoice, payment or "
+        "order is it about (their ids start with INV-, PAY- or ORD-), and what looks wrong: "
+        "the amount, a duplicate, a failed payment or a refund?"
+    ),
+}
+
+
+def intake_answer(conversation: Conversation, department: str | None) -> str | None:
+    """What a specialist asks when its tools found nothing for a vague request: the details
+    it needs (a bug report's steps, environment and request id), instead of passing a
+    request it can still work on to a person. None: the department has no such question."""
+    intake = _INTAKE.get(department or "")
+    if intake is None:
+        return None
+    parts = [greeting(conversation), intake, 'If you\'d rather talk to a person, say "person".']
     return signed("\n\n".join(p for p in parts if p))
 
 

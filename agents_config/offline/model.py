@@ -23,11 +23,16 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from agents_config.offline.answers import compose_answer, found_nothing
+from agents_config.offline.answers import compose_answer, found_nothing, intake_answer
 from agents_config.offline.conversation import Conversation, read_conversation
 from agents_config.offline.research import analyst
 from agents_config.offline.roles import role_for
-from agents_config.offline.routing import ROUTE_TABLES, choose_route, route_of
+from agents_config.offline.routing import (
+    ROUTE_TABLES,
+    choose_route,
+    decide_in_context,
+    route_of,
+)
 from agents_config.offline.structured import structured_output
 from agents_config.offline.text import signed
 from agents_config.offline.tools import next_step
@@ -145,6 +150,9 @@ class OfflineModel(Model):
             if catalogue is not None and CATALOGUE_TOOL not in {c.name for c in conversation.calls}:
                 # A buying question no article answers: show the catalogue and offer sales.
                 return [_function_call(catalogue.name, {}, digest)]
+            intake = intake_answer(conversation, AGENT_DEPARTMENTS.get(self.agent_name))
+            if intake is not None:  # a vague request: ask for what is needed to work on it
+                return [_message(intake, digest)]
             escalation = _human_handoff(handoffs, conversation, self.agent_name)
             if escalation is not None:  # nothing here could help: hand over to a person
                 return [_handoff_call(escalation, conversation, digest)]
@@ -159,12 +167,13 @@ class OfflineModel(Model):
     def _handoff_target(
         self, conversation: Conversation, handoffs: Sequence[Handoff]
     ) -> Handoff | None:
-        """The handoff the routing criteria pick, or None to stay.
+        """The handoff the router picks, or None to stay.
 
-        Each routing table (departments, then billing's sub-specialists) is scored as a whole;
-        its winner is taken when it is one of this agent's handoffs, is not already on this
-        turn's path, and is not this agent's own department (a specialist does not re-route to
-        its own desk, but does leave it for a person).
+        The department comes from `decide_in_context` (escalation signs, then the trained
+        classifier, with the thread for follow-ups): a person whenever it says `human`; for
+        triage, the department's specialist. Within a department (billing's sub-specialists)
+        and for handoffs without declared criteria, the routing tables are scored as before.
+        A specialist does not re-route to its own desk, nor to an agent already on the path.
         """
         available = {
             h.agent_name: h
@@ -172,19 +181,21 @@ class OfflineModel(Model):
             if h.agent_name not in conversation.path and h.agent_name != self.agent_name
         }
         own = AGENT_DEPARTMENTS.get(self.agent_name)
+        decision = decide_in_context(conversation.request, conversation.earlier)
+        by_department = {r.department: r.agent for r in TRIAGE_ROUTES}
+        wanted = by_department.get(decision.department)
+        if wanted in available and (decision.department == "human" or own is None):
+            return available[wanted]
         known = {r.agent for table in ROUTE_TABLES for r in table}
-        tables = [*ROUTE_TABLES]
         unknown = tuple(route_of(h) for h in available.values() if h.agent_name not in known)
+        tables = [t for t in ROUTE_TABLES if t is not TRIAGE_ROUTES]
         if unknown:
             tables.append(unknown)
         for text in dict.fromkeys([conversation.request, conversation.with_context()]):
             for table in tables:
                 best = choose_route(text, table)
-                if best is None or best.agent not in available:
-                    continue
-                if own is not None and best.department == own and table is TRIAGE_ROUTES:
-                    continue
-                return available[best.agent]
+                if best is not None and best.agent in available:
+                    return available[best.agent]
         return None
 
 

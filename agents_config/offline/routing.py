@@ -1,4 +1,9 @@
-"""Routing without a model: BM25 over the routing criteria of `agents_config.routing`."""
+"""Routing without a model.
+
+Triage: `decide`, the escalation signs and the trained classifier (`offline.classifier`).
+Within a department (billing's sub-specialists) and for agents without a trained label: BM25
+over the routing criteria of `agents_config.routing`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,20 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from agents.handoffs import Handoff
 
+from agents_config.offline.classifier import classify
 from agents_config.offline.text import VAGUE, content_stems, phrase, terms
-from agents_config.routing import BILLING_ROUTES, TRIAGE_ROUTES, Route
+from agents_config.routing import (
+    BILLING_ROUTES,
+    ROUTER_MIN_CONFIDENCE,
+    TRIAGE_ROUTES,
+    Route,
+    escalation_signs,
+)
 
 ROUTE_THRESHOLD = 0.5
 PERSON_BOOST = 3.0  # an explicit request for a person outweighs any topic words
@@ -89,3 +102,46 @@ def route_of(handoff: Handoff) -> Route:
     # An agent without declared criteria: its handoff description is all we know.
     description = handoff.tool_description or handoff.agent_name
     return Route(handoff.agent_name, handoff.agent_name, description, (), (description,))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where triage sends a request: a department (`clarify`: ask one question), how sure the
+    classifier is, and why (the escalation signs, or the classifier's top label)."""
+
+    department: str
+    confidence: float
+    reason: str
+
+
+def decide(text: str) -> Decision:
+    """The offline router: the escalation signs of `agents_config.routing` first (they only
+    ever send a request to a person), then the classifier; a department it is less than
+    ROUTER_MIN_CONFIDENCE sure of becomes a clarifying question."""
+    signs = escalation_signs(text)
+    prediction = classify(text)
+    if signs:
+        return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
+    if prediction.label != "clarify" and prediction.probability < ROUTER_MIN_CONFIDENCE:
+        return Decision(
+            "clarify",
+            1 - prediction.probability,
+            f"not sure enough ({prediction.label} at {prediction.probability:.2f})",
+        )
+    return Decision(
+        prediction.label,
+        prediction.probability,
+        f"classifier: {prediction.label} at {prediction.probability:.2f}",
+    )
+
+
+def decide_in_context(request: str, earlier: list[str]) -> Decision:
+    """A follow-up ("what about ORD-1004?", "yes please do it") is routed with the thread:
+    when the request alone is content-free, the previous user message decides."""
+    decision = decide(request)
+    if decision.department != "clarify" or not earlier:
+        return decision
+    previous = decide(earlier[-1])
+    if previous.department == "clarify":
+        return decision
+    return Decision(previous.department, previous.confidence, f"follow-up: {previous.reason}")

@@ -26,9 +26,7 @@ from agents_config.offline.analysis import (
     topics_of,
 )
 from agents_config.offline.routing import (
-    ROUTE_THRESHOLD,
-    matched_keywords,
-    route_scores,
+    decide,
 )
 from agents_config.offline.text import SENTENCE, first_sentence, sentences, shorten
 from agents_config.offline.tools import pick_enum, resolve
@@ -109,16 +107,13 @@ class Signals:
 
     @cached_property
     def _routing(self) -> tuple[Route | None, float, str]:
-        scores = route_scores(self.text, TRIAGE_ROUTES)
-        (top, s1), s2 = scores[0], scores[1][1]
-        if s1 < ROUTE_THRESHOLD:
+        """The offline router's decision (`offline.routing.decide`): the same escalation signs
+        and classifier as triage's handoffs, so both routing modes route alike offline."""
+        decision = decide(self.text)
+        route = next((r for r in TRIAGE_ROUTES if r.department == decision.department), None)
+        if route is None:
             return None, 0.5, "No routing criterion matched; a clarifying question is needed."
-        matched = matched_keywords(self.text, top)
-        reasoning = (
-            f"Routing criteria of {top.department} matched "
-            f"({', '.join(matched[:5]) or 'intent'}; score {s1:.2f} vs {s2:.2f})."
-        )
-        return top, round(min(0.99, 0.5 + 0.5 * (s1 - s2) / (s1 + 1)), 2), reasoning
+        return route, round(min(0.99, decision.confidence), 2), f"Routed by {decision.reason}."
 
     @property
     def route(self) -> Route | None:

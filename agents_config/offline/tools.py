@@ -83,7 +83,24 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
 
 
 # The help centre's words for what users often say differently.
-_QUERY_SYNONYMS = ((re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b"), "sign in"),)
+_QUERY_SYNONYMS = (
+    (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
+    # Sign-in trouble in the user's words: the password article.
+    (
+        re.compile(
+            r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
+            r"can'?t (?:get|log) in|\bcan'?t access\b|\bget in\b|verification e-?mail|"
+            r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
+        ),
+        "reset password sign in",
+    ),
+    (
+        re.compile(
+            r"\b(?:phone number|new phone|lost (?:my )?phone|authenticator|sms code|2fa|mfa)\b"
+        ),
+        "two-factor authentication",
+    ),
+)
 
 
 def search_query(text: str) -> str:
@@ -276,7 +293,25 @@ TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule(
         "issue_refund",
         _REFUND,
-        unless=("eligible", "eligibility", "whether", "how long"),
+        # A question about a refund, or a hesitation, is not a request for one. (The desk
+        # asks for the user's confirmation before any refund anyway: this is not the guard.)
+        unless=(
+            "eligible",
+            "eligibility",
+            "whether",
+            "how long",
+            "know if",
+            "could be",
+            "could i",
+            "would it",
+            "can it be",
+            "possible",
+            "not sure",
+            "wondering",
+            "thinking about",
+            "considering",
+            "maybe",
+        ),
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
     ),

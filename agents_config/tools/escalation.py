@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from agents import RunContextWrapper, function_tool
 
 from agents_config.context import DeskContext, EscalationRequest
+from agents_config.tools._common import too_long
+from storage.tickets import MAX_ESCALATION_REASON_CHARS, MAX_ESCALATION_SUMMARY_CHARS
 
 
 async def record_escalation(
@@ -27,7 +30,9 @@ async def record_escalation(
     await context.store.tickets.set_status(
         context.ticket_id, "escalated", actor="desk", note=reason[:200]
     )
-    context.escalation = EscalationRequest(reason=reason, summary=summary, priority=priority)
+    context.escalation = EscalationRequest(
+        id=escalation_id, reason=reason, summary=summary, priority=priority, created_at=time.time()
+    )
     return escalation_id
 
 
@@ -46,6 +51,10 @@ async def escalate_to_human(
         priority: How urgent it is for the user.
     """
     context = ctx.context
+    limits = {"reason": MAX_ESCALATION_REASON_CHARS, "summary": MAX_ESCALATION_SUMMARY_CHARS}
+    refusal = too_long("escalate_to_human", {"reason": reason, "summary": summary}, limits)
+    if refusal is not None:
+        return refusal
     if context.escalation is not None:
         return f"Already handed to staff as ticket #{context.ticket_id}."
     if await record_escalation(context, reason=reason, summary=summary, priority=priority) is None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from agents_config.tools._common import Ctx, business, desk_tool, money
-from storage.business import Plan
-
-MAX_NOTES_CHARS = 2000
+from storage.business import MAX_COMPANY_SIZE_CHARS, MAX_NOTES_CHARS, Plan
 
 
 def _price(plan: Plan) -> str:
@@ -60,7 +58,10 @@ async def compare_plans(ctx: Ctx, plan_a: str, plan_b: str) -> str:
     return "\n".join(lines)
 
 
-@desk_tool(needs_account=False)
+@desk_tool(
+    needs_account=False,
+    limits={"company_size": MAX_COMPANY_SIZE_CHARS, "notes": MAX_NOTES_CHARS},
+)
 async def request_demo(ctx: Ctx, company_size: str | None, notes: str) -> str:
     """Ask the sales team for a live demo (for example of Enterprise). Returns the request id.
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from agents_config.tools._common import Ctx, business, desk_tool, relative_day
-from storage.business import ComponentStatus, Incident, Severity
-
-MAX_TITLE_CHARS = 200
-MAX_DETAILS_CHARS = 4000
+from storage.business import (
+    MAX_DETAILS_CHARS,
+    MAX_TITLE_CHARS,
+    ComponentStatus,
+    Incident,
+    Severity,
+)
 
 
 def _component_line(status: ComponentStatus) -> str:
@@ -55,7 +58,7 @@ async def get_service_status(ctx: Ctx, component: str | None = None) -> str:
     return "\n".join(lines)
 
 
-@desk_tool(needs_account=False)
+@desk_tool(needs_account=False, limits={"title": MAX_TITLE_CHARS, "details": MAX_DETAILS_CHARS})
 async def report_bug(ctx: Ctx, title: str, details: str, severity: Severity = "medium") -> str:
     """File a bug report for engineering when the user hit a defect, and get its id.
 

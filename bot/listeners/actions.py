@@ -1,5 +1,6 @@
-"""Interactivity: the staff message's buttons (claim, resolve, priority, department) and CSAT
-ratings.
+"""Interactivity: the staff message's buttons (claim, resolve, priority, department), CSAT
+ratings, and the requester's Confirm / Cancel of an acting tool (a refund): those only record
+the click in the inbox, like a message; the worker answers it exactly once per click.
 
 Handlers are thin: read the click, let `bot.staff.StaffDesk` decide and update Slack, tell the
 person who clicked when it did not work (ephemeral). They run before the ack
@@ -13,25 +14,29 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
+from bot.intake import Intake
+from bot.payloads import whole_number
 from bot.staff import Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
 
+_NOT_OURS = Outcome(
+    False, "That button is not one I sent, so I did nothing. Try the buttons again."
+)
 
-def register(app: AsyncApp, staff: StaffDesk) -> None:
+
+def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
     def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
         """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
-        async def handler(
-            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-        ) -> None:
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
             await ack()
             ticket_id = _ticket_id(action)
-            if ticket_id is not None:
-                await _tell(staff, body, respond, await act(ticket_id, _user(body)))
+            outcome = _NOT_OURS if ticket_id is None else await act(ticket_id, _user(body))
+            await _tell(staff, body, outcome)
 
         return handler
 
@@ -39,39 +44,69 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
     app.action(blocks.RESOLVE)(on_ticket_button(staff.resolve))
 
     @app.action(blocks.PRIORITY)
-    async def on_priority(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_priority(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         ticket_id, choice = _pair(action)
-        if ticket_id is not None and choice is not None:
-            outcome = await staff.set_priority(ticket_id, choice, _user(body))
-            await _tell(staff, body, respond, outcome)
+        if ticket_id is None or choice is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        outcome = await staff.set_priority(ticket_id, choice, _user(body))
+        await _tell(staff, body, outcome)
 
     @app.action(blocks.DEPARTMENT)
-    async def on_department(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_department(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         ticket_id, choice = _pair(action)
-        if ticket_id is not None and choice is not None:
-            outcome = await staff.set_department(ticket_id, choice, _user(body))
-            await _tell(staff, body, respond, outcome)
+        if ticket_id is None or choice is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        outcome = await staff.set_department(ticket_id, choice, _user(body))
+        await _tell(staff, body, outcome)
+
+    def on_confirmation(answer: str) -> Callable[..., Any]:
+        """Confirm / Cancel: recorded in the inbox like a message, answered by the worker."""
+
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+            approval_id = whole_number(_value(action), 1)
+            if approval_id is None:
+                await ack()
+                await _tell(staff, body, _NOT_OURS)
+                return
+            await intake.confirmation(
+                approval_id=approval_id,
+                answer=answer,
+                user_id=_user(body),
+                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+            )
+            await ack()
+
+        return handler
+
+    app.action(blocks.CONFIRM)(on_confirmation("confirm"))
+    app.action(blocks.CANCEL)(on_confirmation("cancel"))
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
-    async def on_rating(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
+    async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        ticket_id, score = _pair(action)
+        ticket_id, choice = _pair(action)
+        score = whole_number(choice or "", 1, 5)
         channel, ts = _container(body)
-        if ticket_id is not None and score is not None and score.isdigit() and channel and ts:
-            outcome = await staff.rate(ticket_id, int(score), _user(body), (channel, ts))
-            await _tell(staff, body, respond, outcome)
+        if ticket_id is None or score is None or not channel or not ts:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        outcome = await staff.rate(ticket_id, score, _user(body), (channel, ts))
+        await _tell(staff, body, outcome)
+
+
+def _id(value: Any) -> str | None:
+    """An id Slack sends either as a string or as an object with an "id"."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 def _user(body: dict[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id") or "")
+    return _id(body.get("user")) or ""
 
 
 def _value(action: dict[str, Any]) -> str:
@@ -81,36 +116,34 @@ def _value(action: dict[str, Any]) -> str:
 
 
 def _ticket_id(action: dict[str, Any]) -> int | None:
-    value = _value(action)
-    if not value.isdigit():
+    ticket_id = whole_number(_value(action), 1)
+    if ticket_id is None:
         log.warning("action without a ticket id", extra={"action_id": action.get("action_id")})
-        return None
-    return int(value)
+    return ticket_id
 
 
 def _pair(action: dict[str, Any]) -> tuple[int | None, str | None]:
     """Values like "12:urgent" (ticket id and choice)."""
     ticket, _, choice = _value(action).partition(":")
-    if not ticket.isdigit() or not choice:
+    ticket_id = whole_number(ticket, 1)
+    if ticket_id is None or not choice:
         log.warning("malformed action value", extra={"action_id": action.get("action_id")})
         return None, None
-    return int(ticket), choice
+    return ticket_id, choice
 
 
 def _container(body: dict[str, Any]) -> tuple[str | None, str | None]:
     container = body.get("container") or {}
-    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    channel = container.get("channel_id") or _id(body.get("channel"))
     return channel, container.get("message_ts")
 
 
-async def _tell(
-    staff: StaffDesk, body: dict[str, Any], respond: AsyncRespond, outcome: Outcome
-) -> None:
+async def _tell(staff: StaffDesk, body: dict[str, Any], outcome: Outcome) -> None:
     """Show `outcome.message` to the person who clicked, and only to them."""
     if not outcome.message:
         return
     if body.get("response_url"):
-        await respond(text=outcome.message, response_type="ephemeral", replace_original=False)
+        await staff.slack.respond(str(body["response_url"]), outcome.message)
         return
     channel, _ = _container(body)
     if channel:

@@ -18,6 +18,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.intake import MAX_TEXT_CHARS, Intake
+from bot.mrkdwn import Mrkdwn, channel_mention, date, escape
+from bot.payloads import MAX_ID, scrub, whole_number
 from bot.pipelines import STAFF_ONLY_TEXT, TICKET_PIPELINES, destination, may_run
 from storage.redaction import redact_secrets
 from storage.reports import Report
@@ -114,9 +116,10 @@ def _number(found: dict[str, str], name: str, default: int, low: int, high: int)
     raw = found.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw}`.")
-    return int(raw)
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise UsageError(f"`{name}` must be a whole number from {low} to {high}, not `{raw[:20]}`.")
+    return value
 
 
 def _research(text: str) -> Parsed:
@@ -124,9 +127,10 @@ def _research(text: str) -> Parsed:
     if first.lower() == "list" and not rest:
         return Parsed("list")
     if first.lower() in ("repost", "show"):
-        if not rest.lstrip("#").isdigit():
+        report_id = whole_number(rest.lstrip("#"), 1, MAX_ID)
+        if report_id is None:
             raise UsageError("Say which report to re-post, by its number: `/research repost 12`.")
-        return Parsed("repost", {"report_id": int(rest.lstrip("#"))})
+        return Parsed("repost", {"report_id": report_id})
     topic, found = _split_options(text)
     _unknown(found, ())
     if not topic:
@@ -158,7 +162,7 @@ def _support_report(text: str, options: CommandOptions) -> Parsed:
     )
 
 
-def working_text(parsed: Parsed, where: str | None = None) -> str:
+def working_text(parsed: Parsed, where: Mrkdwn | None = None) -> Mrkdwn:
     """The ack; `where`: the report goes elsewhere than this channel, because it may quote
     support tickets (a staff member's report)."""
     args = parsed.args
@@ -169,25 +173,27 @@ def working_text(parsed: Parsed, where: str | None = None) -> str:
         "repost": f"re-posting report #{args.get('report_id')}",
     }[parsed.pipeline]
     if where:
-        return (
-            f":hourglass_flowing_sand: Working on it: {what}. It may quote support tickets, "
-            f"so the progress and the result will be in {where}, not in this channel."
-        )
-    return (
-        f":hourglass_flowing_sand: Working on it: {what}. The progress shows in this "
+        return Mrkdwn(
+            ":hourglass_flowing_sand: Working on it: {}. It may quote support tickets, so the "
+            "progress and the result will be in {}, not in this channel."
+        ).format(what, where)
+    return Mrkdwn(
+        ":hourglass_flowing_sand: Working on it: {}. The progress shows in this "
         "channel, and the same message becomes the result."
-    )
+    ).format(what)
 
 
-def list_text(reports: list[Report]) -> str:
+def list_text(reports: list[Report]) -> Mrkdwn:
     if not reports:
-        return "You have no reports yet. Try `/research <topic>`."
-    lines = ["*Your recent reports*"]
+        return Mrkdwn("You have no reports yet. Try `/research &lt;topic&gt;`.")
+    lines = [Mrkdwn("*Your recent reports*")]
     for report in reports:
-        when = f"<!date^{int(report.created_at)}^{{date_short_pretty}} {{time}}|{report.id}>"
-        lines.append(f"• *#{report.id}* {report.title} · {report.status} · {when}")
-    lines.append("Post one here again with `/research repost <number>`.")
-    return "\n".join(lines)
+        when = date(report.created_at, str(report.id))
+        lines.append(
+            Mrkdwn("• *#{}* {} · {} · {}").format(report.id, report.title, report.status, when)
+        )
+    lines.append(Mrkdwn("Post one here again with `/research repost &lt;number&gt;`."))
+    return Mrkdwn("\n").join(lines)
 
 
 def register(
@@ -209,12 +215,15 @@ def register(
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
         # ---- privacy: no secret is stored; access and where the report goes (bot.pipelines)
-        redacted = redact_secrets(str(command.get("text") or ""))
+        redacted = redact_secrets(scrub(str(command.get("text") or "")))
         text, secrets_note = redacted.text, redacted.notice()
         try:
             parsed = parse(name, text, options)
         except UsageError as exc:
-            await ack(response_type="ephemeral", text=f"{exc}\n\n{help_text(name, options)}")
+            # The help text shows `<topic>` as it is; the error may quote what was typed.
+            await ack(
+                response_type="ephemeral", text=escape(f"{exc}\n\n{help_text(name, options)}")
+            )
             return
         posted_in = channel
         if parsed.pipeline in TICKET_PIPELINES:
@@ -288,10 +297,12 @@ def register(
         )
         where = None
         if posted_in != channel:
-            where = "our direct messages" if posted_in == user else f"<#{posted_in}>"
+            where = (
+                Mrkdwn("our direct messages") if posted_in == user else channel_mention(posted_in)
+            )
         working = working_text(parsed, where)
         if secrets_note:
-            working = f"{secrets_note}\n{working}"
+            working = Mrkdwn("{}\n{}").format(Mrkdwn(secrets_note), working)
         await ack(response_type="ephemeral", text=working)
 
     for name in COMMANDS:

@@ -1,0 +1,156 @@
+"""The offline router's statistical part: a linear classifier over word and character n-grams.
+
+Pure Python at run time (no numpy, no scikit-learn): `features` turns a request into a sparse,
+L2-normalised bag of n-grams, and the weights in `agents_config/data/router_weights.json`
+(trained by `scripts/train_router.py` on the train split, calibrated on the dev split) turn that
+into one probability per department. The same `features` function is used for training, so
+what the model saw and what it scores are built by one piece of code.
+
+Word n-grams carry the vocabulary; character n-grams inside words carry typos ("pasword",
+"invocie"), inflections and scripts without spaces (Japanese).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from agents_config.offline.text import phrase, terms
+from agents_config.routing import TRIAGE_ROUTES
+
+WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "router_weights.json"
+MAX_CHARS = 1500  # a pasted log adds nothing after its first lines, and costs time
+
+_SLACK_USER = re.compile(r"<[@!][^>]*>")
+_SLACK_LINK = re.compile(r"<(?:https?|mailto):[^|>]*\|([^>]*)>")
+_SLACK_BARE = re.compile(r"<(?:https?|mailto):[^>]*>|https?://\S+")
+_SLACK_CHANNEL = re.compile(r"<#[^|>]*\|?([^>]*)>")
+_RECORD_ID = re.compile(r"\b(ord|inv|pay|rf|bug)[\s_-]?\d{3,}\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_TOKEN = re.compile(r"\w+(?:'\w+)?")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def normalise(text: str) -> str:
+    """Lower-case text with Slack markup and record ids reduced to words: `<@U123>` goes,
+    `<https://…|my statement>` keeps its label, ORD-1004 becomes `ordid`."""
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower()
+    text = _SLACK_USER.sub(" ", text)
+    text = _SLACK_LINK.sub(r" \1 ", text)
+    text = _SLACK_BARE.sub(" link ", text)
+    text = _SLACK_CHANNEL.sub(r" \1 ", text)
+    text = _EMAIL.sub(" emailaddress ", text)
+    text = _RECORD_ID.sub(lambda m: f" {m.group(1)}id ", text)
+    return text.replace("’", "'")
+
+
+def features(text: str) -> dict[str, float]:
+    """The request's n-grams, each 1, scaled to unit length: words and word pairs, character
+    3- to 5-grams of each word (with its edges), and character 1- and 2-grams of CJK runs."""
+    tokens = _TOKEN.findall(normalise(text))
+    found: set[str] = set()
+    previous = "<s>"
+    for token in tokens:
+        found.add(f"w:{token}")
+        found.add(f"b:{previous} {token}")
+        previous = token
+        if _CJK.search(token):
+            found.update(f"j:{ch}" for ch in token)
+            found.update(f"j:{token[i : i + 2]}" for i in range(len(token) - 1))
+            continue
+        padded = f" {token} "
+        for n in (3, 4, 5):
+            found.update(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    if tokens:
+        found.add(f"b:{previous} </s>")
+    if not found:
+        return {"w:<empty>": 1.0}
+    value = 1 / math.sqrt(len(found))
+    vector = dict.fromkeys(found, value)
+    for department, hits in keyword_hits(text).items():
+        vector[f"k:{department}"] = KEYWORD_WEIGHT * min(hits, 3)
+    return vector
+
+
+KEYWORD_WEIGHT = 0.25
+
+
+@lru_cache(maxsize=1)
+def _keywords() -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]], set[str]]:
+    """The routes' keywords: stemmed phrases per department (for Latin-script words), raw
+    lower-case strings for the others (matched as substrings), and every phrase."""
+    stemmed: dict[str, set[str]] = {}
+    raw: dict[str, tuple[str, ...]] = {}
+    for route in TRIAGE_ROUTES:
+        latin = {k for k in route.keywords if k.isascii()}
+        stemmed.setdefault(route.department, set()).update(phrase(k) for k in latin)
+        raw[route.department] = (
+            *raw.get(route.department, ()),
+            *(k.lower() for k in route.keywords if not k.isascii()),
+        )
+    return stemmed, raw, {p for ps in stemmed.values() for p in ps}
+
+
+def keyword_hits(text: str) -> dict[str, int]:
+    """How many of each department's routing keywords `text` contains (the prompts' criteria,
+    as features of the classifier)."""
+    stemmed, raw, every = _keywords()
+    lowered = normalise(text)
+    found = terms(lowered, every)
+    hits = {}
+    for department, phrases in stemmed.items():
+        count = len(found & phrases) + sum(1 for k in raw[department] if k in lowered)
+        if count:
+            hits[department] = count
+    return hits
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
+class RouterModel:
+    """A trained linear model: one weight per (feature, label), a bias per label, and the
+    temperature that calibrates its probabilities."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.labels: tuple[str, ...] = tuple(data["labels"])
+        self.bias: list[float] = list(data["bias"])
+        self.temperature: float = float(data.get("temperature", 1.0))
+        self.weights: dict[str, list[float]] = data["weights"]
+        self.meta: dict[str, Any] = data.get("meta", {})
+
+    def predict(self, text: str) -> Prediction:
+        scores = list(self.bias)
+        for feature, value in features(text).items():
+            row = self.weights.get(feature)
+            if row is not None:
+                for i, weight in enumerate(row):
+                    scores[i] += weight * value
+        top = max(scores)
+        exps = [math.exp((s - top) / self.temperature) for s in scores]
+        total = sum(exps)
+        probabilities = {label: e / total for label, e in zip(self.labels, exps, strict=True)}
+        label = max(probabilities, key=lambda k: probabilities[k])
+        return Prediction(label, probabilities[label], probabilities)
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = WEIGHTS_FILE) -> RouterModel:
+    return RouterModel(json.loads(path.read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=4096)
+def classify(text: str) -> Prediction:
+    """The shipped model's prediction for `text` (cached: triage and the specialists of one
+    turn ask about the same request)."""
+    return load_model().predict(text)

@@ -1,0 +1,136 @@
+"""What a Slack payload must look like before Bolt and the listeners read it.
+
+Slack's payloads are JSON objects whose ids and texts are strings. Bolt's request parsing and
+middleware index into them without checking (`payload.get("event", {}).get(...)`), so a signed
+but malformed body (`[1]`, `"event": null`, a list of actions that are numbers, JSON nested a
+thousand levels deep) would otherwise crash them with a traceback and a 500. `problem()` names
+what is wrong, in a few words, for one log line and a 4xx; the listeners can then rely on the
+shapes checked here.
+
+`scrub()` makes any text storable: a lone UTF-16 surrogate (JSON allows `"\\ud800"`) cannot be
+encoded as UTF-8, so SQLite, the logs and Slack's form posts would all fail on it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+"""Deepest nesting accepted. Slack's own payloads (blocks in a message in an action) stay
+well under 20; a limit keeps every later recursive walk (json.dumps, logging) safe."""
+
+# Keys whose value is an id: a string (or null). Not "text": in an action it is an object.
+_STRINGS = frozenset(
+    {
+        "type",
+        "subtype",
+        "ts",
+        "thread_ts",
+        "event_ts",
+        "message_ts",
+        "command",
+        "user_id",
+        "channel_id",
+        "team_id",
+        "enterprise_id",
+        "event_id",
+        "action_id",
+        "block_id",
+        "value",
+        "response_url",
+        "trigger_id",
+        "bot_id",
+        "tab",
+        "channel_type",
+        "user_team",
+        "api_app_id",
+        "id",
+    }
+)
+# Keys that are an id or an object with an "id" (Slack uses both forms).
+_ID_OR_OBJECT = frozenset({"user", "channel", "team", "enterprise"})
+# Keys whose value is an object (or null).
+_OBJECTS = frozenset(
+    {
+        "message",
+        "previous_message",
+        "item",
+        "assistant_thread",
+        "container",
+        "view",
+        "selected_option",
+    }
+)
+# Keys whose value is a list of objects.
+_LISTS = frozenset({"authorizations", "actions"})
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD (everything else kept as is)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+MAX_ID = 2**53
+"""Largest number accepted from a user or a button: a row id fits in SQLite's 64-bit integer."""
+
+
+def whole_number(raw: str, low: int = 0, high: int = MAX_ID) -> int | None:
+    """`raw` as an int from `low` to `high`, or None. ASCII digits only: `str.isdigit()` is
+    also true of "²" and "٣", which `int()` then refuses or reads as another number."""
+    if not raw or len(raw) > 16 or not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+def problem(body: Any) -> str | None:
+    """What makes `body` (a parsed Slack payload) unusable, or None when it is well formed."""
+    if not isinstance(body, dict):
+        return f"the payload is a {type(body).__name__}, not an object"
+    if _too_deep(body):
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if "event" in body and not isinstance(body["event"], dict):
+        return "`event` is not an object"
+    return _object_problem(body, "")
+
+
+def _object_problem(obj: dict[str, Any], where: str) -> str | None:
+    for key, value in obj.items():
+        path = f"{where}{key}"
+        if key == "event" or key in _OBJECTS or (key in _ID_OR_OBJECT and isinstance(value, dict)):
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                return f"`{path}` is not an object"
+            found = _object_problem(value, f"{path}.")
+        elif key in _ID_OR_OBJECT or key in _STRINGS:
+            found = None if value is None or isinstance(value, str) else f"`{path}` is not a string"
+        elif key in _LISTS:
+            if not isinstance(value, list):
+                return f"`{path}` is not a list"
+            found = None
+            for index, item in enumerate(value):
+                if not isinstance(item, dict):
+                    return f"`{path}[{index}]` is not an object"
+                found = found or _object_problem(item, f"{path}[{index}].")
+        else:
+            continue
+        if found:
+            return found
+    return None
+
+
+def _too_deep(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return False

@@ -1,0 +1,122 @@
+"""Build the labelled routing data and its train / dev / test split.
+
+    python scripts/build_routing_data.py          # rewrites agents_config/data/routing_*.jsonl
+
+Sources (see agents_config/data/README.md for their licences): the original shipped set
+`routing_eval.jsonl` and the team's text files in `agents_config/data/sources/` (one request a
+line under a `## department` heading; `\\n` in a line is a line break; `#` lines are comments).
+
+The split is deterministic and stratified: within each (department, source file) group the rows
+are ordered by a salted SHA-256 of their normalised text, and the first 20% go to test, the
+next 15% to dev, the rest to train. Adding rows to one source never moves rows of another, and
+a row keeps its part as long as its text does. Duplicates (same normalised text) are kept once;
+the same text with two labels is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "agents_config" / "data"
+SOURCES = DATA / "sources"
+ORIGINAL = DATA / "routing_eval.jsonl"
+SALT = "support-desk-split-v1"
+SHARES = (("test", 0.20), ("dev", 0.15))  # the rest is train
+DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def read_sources() -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for line in ORIGINAL.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            obj = json.loads(line)
+            rows.append(
+                {"id": obj["id"], "text": obj["text"], "dept": obj["dept"], "source": ORIGINAL.name}
+            )
+    for path in sorted(SOURCES.glob("*.txt")):
+        dept = None
+        count = 0
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("# "):
+                continue
+            heading = re.fullmatch(r"##\s+(\w+)", line)
+            if heading:
+                dept = heading.group(1)
+                if dept not in DEPARTMENTS:
+                    sys.exit(f"{path.name} line {number}: unknown department {dept!r}")
+                continue
+            if dept is None:
+                sys.exit(f"{path.name} line {number}: a row before any `## department` heading")
+            count += 1
+            rows.append(
+                {
+                    "id": f"{path.stem}-{count:04d}",
+                    "text": line.replace("\\n", "\n"),
+                    "dept": dept,
+                    "source": path.name,
+                }
+            )
+    return rows
+
+
+def deduplicated(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for row in rows:
+        key = normalised(row["text"])
+        first = seen.get(key)
+        if first is None:
+            seen[key] = row
+        elif first["dept"] != row["dept"]:
+            sys.exit(
+                f"{row['id']} and {first['id']}: same text, labels {row['dept']} and "
+                f"{first['dept']}: {row['text']!r}"
+            )
+    return list(seen.values())
+
+
+def split(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["dept"], row["source"])].append(row)
+    parts: dict[str, list[dict[str, str]]] = {"train": [], "dev": [], "test": []}
+    for key in sorted(groups):
+        group = sorted(
+            groups[key],
+            key=lambda r: hashlib.sha256(f"{SALT}:{normalised(r['text'])}".encode()).hexdigest(),
+        )
+        start = 0
+        for part, share in SHARES:
+            size = round(len(group) * share)
+            parts[part] += group[start : start + size]
+            start += size
+        parts["train"] += group[start:]
+    order = {row["id"]: i for i, row in enumerate(rows)}
+    return {name: sorted(part, key=lambda r: order[r["id"]]) for name, part in parts.items()}
+
+
+def main() -> None:
+    rows = deduplicated(read_sources())
+    for name, part in split(rows).items():
+        path = DATA / f"routing_{name}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for row in part:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts = Counter(r["dept"] for r in part)
+        print(
+            f"{path.name}: {len(part)} rows ({', '.join(f'{d} {counts[d]}' for d in DEPARTMENTS)})"
+        )
+    print(f"all: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The offline router: shipped data and split, the trained classifier, the escalation signs,
+follow-ups, and the answers' greeting, language note and intake questions. Uses the shipped
+weights file only (no scikit-learn)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agents_config.evaluation import SPLITS, load_examples
+from agents_config.offline.answers import intake_answer, language_note
+from agents_config.offline.classifier import features, load_model
+from agents_config.offline.conversation import Conversation
+from agents_config.offline.routing import decide, decide_in_context
+from agents_config.routing import ROUTER_LABELS, TRIAGE_ROUTES, escalation_signs, routes_prompt
+
+DATA = Path(__file__).resolve().parent.parent / "agents_config" / "data"
+
+
+def _rows(split: str) -> list[dict[str, str]]:
+    return [json.loads(line) for line in SPLITS[split].read_text("utf-8").splitlines() if line]
+
+
+def test_labelled_data_is_large_split_disjoint_and_sourced() -> None:
+    parts = {name: _rows(name) for name in SPLITS}
+    assert sum(len(rows) for rows in parts.values()) >= 1500
+    texts = {
+        name: {" ".join(r["text"].lower().split()) for r in rows} for name, rows in parts.items()
+    }
+    assert not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
+    assert not texts["train"] & texts["dev"]
+    for rows in parts.values():  # stratified: every department in every part
+        assert set(Counter(r["dept"] for r in rows)) == set(ROUTER_LABELS)
+    readme = (DATA / "README.md").read_text("utf-8")
+    for source in {r["source"] for rows in parts.values() for r in rows}:
+        assert source in readme  # each source is named, with its licence
+    for name in SPLITS:
+        assert load_examples(SPLITS[name])  # readable by `eval`
+
+
+def test_weights_match_the_declared_labels() -> None:
+    model = load_model()
+    assert model.labels == ROUTER_LABELS
+    assert all(len(row) == len(ROUTER_LABELS) for row in model.weights.values())
+    prediction = model.predict("I was charged twice this month")
+    assert prediction.label == "billing"
+    assert abs(sum(prediction.probabilities.values()) - 1) < 1e-9
+
+
+def test_features_read_through_slack_markup_and_ids() -> None:
+    marked = features("<@U0SUPPORT> see <https://bank.example/x|my statement> for ORD-1004")
+    assert "w:statement" in marked and "w:ordid" in marked
+    assert not any("u0support" in f or "bank" in f for f in marked)
+    assert features("") == {"w:<empty>": 1.0}
+
+
+def _decided(split: str) -> list[tuple[str, str]]:
+    return [(r["dept"], decide(r["text"]).department) for r in _rows(split)]
+
+
+def test_held_out_test_split_floors() -> None:
+    """Floors that cannot flake (the model is deterministic); the README has the figures."""
+    pairs = _decided("test")
+    accuracy = sum(label == got for label, got in pairs) / len(pairs)
+    human = [got for label, got in pairs if label == "human"]
+    assert accuracy >= 0.85
+    assert sum(got == "human" for got in human) / len(human) >= 0.90
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hablar con una persona por favor",
+        "ich möchte mit einem Menschen sprechen",
+        "人間のオペレーターにつないでください",
+        "je veux parler à un humain",
+        "pls hooman",
+        "not a bot. person please",
+        "your agent was incredibly rude to me",
+        "my lawyer will be in touch about the invoice",
+        "this is the fourth time I'm writing about this refund",
+        "I got charged twice, I've emailed 3 times already and no response",
+    ],
+)
+def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
+    assert escalation_signs(text)
+    assert decide(text).department == "human"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "talk to sales about 40 seats",
+        "book a demo call",
+        "payment failed again, third time this week",
+    ],
+)
+def test_escalation_signs_leave_ordinary_requests_alone(text: str) -> None:
+    assert not escalation_signs(text)
+
+
+def test_issue_examples_route_to_their_department() -> None:
+    assert decide("my account is locked").department == "tech"
+    assert decide("forgot pw").department == "tech"
+    assert decide("getting an error").department == "tech"
+    assert decide("what would it take to get 40 people on this").department == "sales"
+    assert decide("I was charged twice this month").department == "billing"
+    assert decide("hi").department == "clarify"
+
+
+def test_follow_ups_take_the_threads_department() -> None:
+    assert decide("yes please do it").department == "clarify"
+    followed = decide_in_context("yes please do it", ["Can I get a refund for ORD-1001?"])
+    assert followed.department == "billing"
+    assert decide_in_context("hi", []).department == "clarify"
+
+
+def test_prompt_criteria_include_the_escalation_signs() -> None:
+    prompt = routes_prompt(TRIAGE_ROUTES)
+    assert "Always hand off to `fallback`" in prompt
+    assert "hablar con una persona" in prompt and "answer in the user's language" in prompt
+
+
+def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
+    assert language_note("me cobraron dos veces este mes").startswith("¡Hola!")
+    assert language_note("Ich wurde diesen Monat doppelt belastet").startswith("Hallo!")
+    assert language_note("返金をお願いします").startswith("お問い合わせ")
+    assert language_note("I was charged twice") == ""
+    first = intake_answer(Conversation(request="getting an error"), "tech") or ""
+    assert first.startswith("Hi, thanks for reaching out!")
+    assert "request id" in first and "environment" in first and "steps" in first
+    later = intake_answer(Conversation(request="again", earlier=["error"]), "tech") or ""
+    assert not later.startswith("Hi")
+    assert intake_answer(Conversation(request="x"), "sales") is None
