@@ -31,7 +31,11 @@ from agents import (
     RunState,
     Tool,
 )
-from agents.exceptions import MaxTurnsExceeded
+from agents.exceptions import (
+    InputGuardrailTripwireTriggered,
+    MaxTurnsExceeded,
+    OutputGuardrailTripwireTriggered,
+)
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.result import RunResultStreaming
 from agents.stream_events import StreamEvent
@@ -39,6 +43,7 @@ from agents.stream_events import StreamEvent
 from agents_config.agents import STAFF_HANDOVER_AGENTS
 from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
+from agents_config.guardrails import check_answer, foreign_markers, guardrail_tripped
 from agents_config.memory import ThreadSession
 from agents_config.models import model_label
 from agents_config.progress import (
@@ -58,6 +63,12 @@ from storage.tickets import Ticket
 log = logging.getLogger(__name__)
 
 WORKFLOW_NAME = "support-desk"
+
+
+EMPTY_MESSAGE_REPLY = (
+    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
+    "plans and pricing, or say if you'd like to talk to a person."
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,43 @@ def _shown(event: StreamEvent) -> ProgressEvent | None:
     return None
 
 
+class _Screen:
+    """The output guardrail's check, applied to text while it streams: text is shown only
+    once the check passes on everything written so far, and the last `hold_back` characters
+    wait, so an identifier (another customer's e-mail, a card number) is whole, and caught,
+    before any of it is shown. Once the check trips nothing more is shown; the answer that
+    counts is the run's (the guardrail's fixed answer replaces what was streamed)."""
+
+    MIN_HOLD_BACK = 40
+    CHECK_EVERY = 32  # characters: the check runs on the whole text, not on every token
+
+    def __init__(self, context: DeskContext) -> None:
+        self.context = context
+        self.text = ""
+        self.released = 0
+        self.tripped = False
+        self._markers: set[str] | None = None
+        self._hold_back = self.MIN_HOLD_BACK
+
+    async def release(self, delta: TextDelta) -> TextDelta | None:
+        self.text += delta.text
+        if self.tripped:
+            return None
+        if self._markers is None:
+            self._markers = await foreign_markers(self.context)
+            self._hold_back = max([self.MIN_HOLD_BACK, *(len(m) + 8 for m in self._markers)])
+        end = len(self.text) - self._hold_back
+        if end - self.released < self.CHECK_EVERY:
+            return None
+        verdict = check_answer(self.text, self._markers, self.context.request_text)
+        if verdict.tripped:
+            self.tripped = True
+            return None
+        shown = self.text[self.released : end]
+        self.released = end
+        return TextDelta(shown)
+
+
 def _get(raw: Any, key: str) -> Any:
     return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
 
@@ -210,6 +258,7 @@ class _Run:
     start: str = "triage"
     result: RunResultStreaming | None = None
     error: str | None = None
+    blocked: str | None = None  # a guardrail stopped the run: its fixed answer
 
 
 class Desk:
@@ -235,8 +284,10 @@ class Desk:
             return await self._answer(turn, approval, turn.answer, progress)
         if turn.handover is not None:  # "Talk to a person": no model decides this
             return await self._hand_over(turn, turn.handover)
+        if not turn.text.strip():
+            return await self._empty(turn)
         ticket, opened = await self._open_ticket(turn)
-        if ticket.status == "claimed":
+        if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is not None and pending.requester == turn.caller.slack_user_id:
@@ -252,6 +303,14 @@ class Desk:
         return outcome
 
     # ---- 1. the ticket --------------------------------------------------------------------
+
+    async def _empty(self, turn: Turn) -> TurnOutcome:
+        """A message with no text (a file alone, a bare mention): a greeting, and no ticket
+        opened for it; silence where a person owns the thread."""
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is not None and ticket.status == "claimed":
+            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        return TurnOutcome(ticket=ticket, opened=False, reply=EMPTY_MESSAGE_REPLY)
 
     async def _open_ticket(self, turn: Turn) -> tuple[Ticket, bool]:
         ticket, opened = await self.store.tickets.open_for_thread(
@@ -450,11 +509,19 @@ class Desk:
                     trace_include_sensitive_data=self.options.trace_sensitive_data,
                 ),
             )
+            screen = _Screen(context)
             async for event in streamed.stream_events():
-                shown = _shown(event)
+                shown = _shown(event) if progress is not None else None
+                if isinstance(shown, TextDelta):
+                    shown = await screen.release(shown)
                 if shown is not None and progress is not None:
                     await progress(shown)
             run.result = streamed
+        # ---- guardrails: a tripped one gets a fixed answer, and the ticket goes to staff ----
+        except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as tripped:
+            log.warning("guardrail tripped", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+            run.blocked = await guardrail_tripped(context, tripped)
+        # ---- end guardrails
         except MaxTurnsExceeded:
             run.error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
         except Exception as exc:  # provider errors come in many types
@@ -486,6 +553,8 @@ class Desk:
             reply = str(run.result.final_output or "").strip()
             if not reply:
                 run.error = "the model returned an empty answer"
+        elif run.blocked is not None:
+            reply = run.blocked
         extra = {"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
         context = run.context
         if run.error is not None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.context import DeskContext
+from storage.redaction import deidentify_json
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,11 @@ class PipelineResult:
     markdown: str
     steps: list[StepRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    public: bool = False  # made for someone who is not staff: stored de-identified
+
+    @property
+    def audience(self) -> Literal["staff", "everyone"]:
+        return "everyone" if self.public else "staff"
 
     @property
     def status(self) -> ResultStatus:
@@ -183,11 +189,22 @@ class PipelineResult:
         """The result's own fields (beyond the report), JSON-ready, to store with it."""
         return {}
 
+    def stored_data(self) -> dict[str, Any]:
+        """`data()` as it may be kept: de-identified for a non-staff caller, with the audience
+        (a re-post of the report goes where the audience can see it)."""
+        data = deidentify_json(self.data()) if self.public else self.data()
+        return {**data, "audience": self.audience}
+
 
 def pipeline_spec(name: str, description: str, instructions: str) -> AgentSpec:
     """A pipeline agent, declared like the desk's agents (its model: PIPELINE_MODEL)."""
     return AgentSpec(
-        name=name, role="pipeline", handoff_description=description, instructions=instructions
+        name=name,
+        role="pipeline",
+        handoff_description=description,
+        instructions=instructions,
+        input_guardrails=(),  # pipelines are reached through `bot.pipelines`' access rules
+        output_guardrails=(),
     )
 
 
