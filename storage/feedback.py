@@ -38,20 +38,6 @@ class Answer:
         )
 
 
-@dataclass(frozen=True)
-class HelpfulRate:
-    """Ratings of one group of answers (a department, or an agent)."""
-
-    name: str
-    helpful: int
-    unhelpful: int
-
-    @property
-    def rate(self) -> float:
-        total = self.helpful + self.unhelpful
-        return self.helpful / total if total else 0.0
-
-
 class FeedbackRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -97,24 +83,3 @@ class FeedbackRepo:
             (channel, ts, user_id),
         )
         return None if row is None else bool(row["helpful"])
-
-    async def helpful_rates(self, since: float) -> tuple[list[HelpfulRate], list[HelpfulRate]]:
-        """Helpful rates of the answers rated since `since`: by department, and by the agent
-        that answered (the last on its path)."""
-        rows = await self._db.fetchall(
-            "SELECT a.department, a.agent_path, r.helpful FROM answer_ratings r"
-            " JOIN answers a ON a.channel = r.channel AND a.ts = r.ts WHERE r.rated_at >= ?",
-            (since,),
-        )
-        departments: dict[str, list[int]] = {}
-        agents: dict[str, list[int]] = {}
-        for row in rows:
-            path = json.loads(row["agent_path"]) or ["?"]
-            for key, table in ((row["department"] or "none", departments), (path[-1], agents)):
-                counts = table.setdefault(key, [0, 0])
-                counts[0 if row["helpful"] else 1] += 1
-        return _rates(departments), _rates(agents)
-
-
-def _rates(table: dict[str, list[int]]) -> list[HelpfulRate]:
-    return [HelpfulRate(name, good, bad) for name, (good, bad) in sorted(table.items())]

@@ -90,6 +90,20 @@ class Durations:
 
 
 @dataclass(frozen=True)
+class HelpfulRate:
+    """👍 / 👎 on the AI answers of one department, or of one agent."""
+
+    name: str
+    helpful: int
+    unhelpful: int
+
+    @property
+    def rate(self) -> float:
+        total = self.helpful + self.unhelpful
+        return self.helpful / total if total else 0.0
+
+
+@dataclass(frozen=True)
 class DeskStats:
     """The desk's numbers over tickets opened in [since, until)."""
 
@@ -104,6 +118,9 @@ class DeskStats:
     csat_count: int
     csat_average: float | None
     csat_satisfied: int  # ratings of 4 or 5
+    # 👍 / 👎 on AI answers rated in the window: by department, and by the agent that answered
+    helpful_by_department: list[HelpfulRate] = field(default_factory=list)
+    helpful_by_agent: list[HelpfulRate] = field(default_factory=list)
 
     @property
     def escalation_rate(self) -> float | None:
@@ -283,8 +300,18 @@ class ReportRepo:
             ),
             span,
         )
+        ratings = await self._db.fetchall(
+            "SELECT a.department, a.agent_path, r.helpful FROM answer_ratings r"
+            " JOIN answers a ON a.channel = r.channel AND a.ts = r.ts"
+            " WHERE r.rated_at >= ? AND r.rated_at < ?"
+            + ("" if include_dms else " AND a.channel NOT LIKE 'D%'"),
+            span,
+        )
+        by_department, by_agent = _helpful_rates(ratings)
         assert total is not None and escalated is not None and csat is not None
         return DeskStats(
+            helpful_by_department=by_department,
+            helpful_by_agent=by_agent,
             since=since,
             until=until,
             tickets=total["n"],
@@ -355,3 +382,18 @@ def _digest_row(row: Row) -> TicketDigestRow:
 
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _helpful_rates(rows: list[Row]) -> tuple[list[HelpfulRate], list[HelpfulRate]]:
+    """Ratings counted by department and by the answering agent (the last on its path)."""
+    tables: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+    for row in rows:
+        path = json.loads(row["agent_path"]) or ["unknown"]
+        for key, table in zip((row["department"] or "none", path[-1]), tables, strict=True):
+            counts = table.setdefault(key, [0, 0])
+            counts[0 if row["helpful"] else 1] += 1
+    by_department, by_agent = (
+        [HelpfulRate(name, good, bad) for name, (good, bad) in sorted(table.items())]
+        for table in tables
+    )
+    return by_department, by_agent

@@ -506,6 +506,25 @@ async def seed_tickets(desk: Desk) -> None:
             " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
             (ticket_id, score, now - day / 2),
         )
+    # 👍 / 👎 on AI answers: billing 2 of 3 helpful, one of them 10 days ago (not counted)
+    answers = [  # ts, ticket, department, path, helpful, rated days ago
+        ("a1", 1, "billing", '["triage", "billing_specialist"]', 1, 1),
+        ("a2", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 0, 1),
+        ("a3", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 1, 1),
+        ("a4", 3, "sales", '["triage", "sales"]', 1, 1),
+        ("a5", 3, "sales", '["triage", "sales"]', 0, 10),
+    ]
+    for ts, ticket_id, department, path, helpful, rated in answers:
+        await db.execute(
+            "INSERT INTO answers (channel, ts, ticket_id, inbox_id, requester, department,"
+            " agent_path, created_at) VALUES ('C_SUPPORT', ?, ?, 0, 'U_ALICE', ?, ?, ?)",
+            (ts, ticket_id, department, path, now - rated * day),
+        )
+        await db.execute(
+            "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
+            " VALUES ('C_SUPPORT', ?, 'U_ALICE', ?, ?)",
+            (ts, helpful, now - rated * day),
+        )
 
 
 async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactory) -> None:
@@ -541,6 +560,9 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
         "Time to first answer: median 25 s, mean 25 s (4 tickets)",
         "Time to resolution: median 1 h 30 min, mean 1 h 30 min (2 tickets)",
         "CSAT: 3.5 / 5 from 2 ratings (50% rated 4 or 5)",
+        "Answers rated helpful, by department: billing 67% (2 of 3) · sales 100% (1 of 1)",
+        "Answers rated helpful, by agent: billing_specialist 100% (1 of 1) · "
+        "refund_processor 50% (1 of 2) · sales 100% (1 of 1)",
         "Billing leads; the API outage hurt.",
     ):
         assert line in shown, line

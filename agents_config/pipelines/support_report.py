@@ -32,7 +32,7 @@ from agents_config.pipelines.base import (
     seconds,
     user,
 )
-from storage.reports import DeskStats, TicketDigestRow
+from storage.reports import DeskStats, HelpfulRate, TicketDigestRow
 
 DEFAULT_DAYS = 7
 DIGEST_TICKETS = 40
@@ -119,6 +119,12 @@ class SupportReportResult(PipelineResult):
                 "resolution_median_s": stats.resolution.median_s,
                 "csat_average": stats.csat_average,
                 "csat_count": stats.csat_count,
+                "helpful_by_department": {
+                    r.name: [r.helpful, r.unhelpful] for r in stats.helpful_by_department
+                },
+                "helpful_by_agent": {
+                    r.name: [r.helpful, r.unhelpful] for r in stats.helpful_by_agent
+                },
             },
             "sentiment": self.sentiment.model_dump() if self.sentiment else None,
             "topics": self.topics.model_dump() if self.topics else None,
@@ -270,7 +276,17 @@ def _numbers(stats: DeskStats) -> str:
         )
     else:
         lines.append("- CSAT: no ratings yet")
+    lines.append(_helpful("department", stats.helpful_by_department))
+    lines.append(_helpful("agent", stats.helpful_by_agent))
     return "\n".join(lines)
+
+
+def _helpful(per: str, rates: list[HelpfulRate]) -> str:
+    """The helpful rate of the AI answers (👍 / 👎 under each answer) per department or agent."""
+    if not rates:
+        return f"- Answers rated helpful, by {per}: no ratings yet"
+    parts = (f"{r.name} {r.rate:.0%} ({r.helpful} of {r.helpful + r.unhelpful})" for r in rates)
+    return f"- Answers rated helpful, by {per}: " + " · ".join(parts)
 
 
 def _tickets(count: int) -> str:
