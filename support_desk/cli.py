@@ -76,12 +76,32 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "ask":
             cmd.add_argument("text", help="the question")
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest (YAML)")
+    manifest.add_argument("--http", action="store_true", help="for HTTP mode (needs --url)")
+    manifest.add_argument("--url", help="the desk's public address, e.g. https://desk.example")
     eval_cli.add_parsers(sub)  # eval, export-tickets
     return parser
 
 
+def print_manifest(http: bool, url: str | None) -> int:
+    """`support-desk manifest [--http --url URL]`: the manifest to paste into Slack."""
+    from support_desk.manifest import check_url, render
+
+    if http != bool(url):
+        print("support-desk manifest: --http and --url go together", file=sys.stderr)
+        return 2
+    problem = check_url(url) if url else None
+    if problem:
+        print(f"support-desk manifest: {problem}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(http_url=url))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "manifest":  # needs no settings: it runs before the app is configured
+        return print_manifest(args.http, args.url)
     try:
         settings = load_settings()
         # The demo prints a transcript; its logs would drown it unless asked for.
