@@ -126,6 +126,48 @@ class SlackGateway:
         except SlackApiError as exc:
             log.debug("reaction not changed", extra={"channel": channel, "error": _error(exc)})
 
+    # ---- assistant threads (Slack's AI app view): cosmetic, failures only logged ---------
+
+    async def set_status(
+        self, channel: str, thread_ts: str, status: str, loading: list[str] | None = None
+    ) -> None:
+        """The "is checking your account…" line under an assistant thread ("" clears it)."""
+        await self._assistant(
+            self.client.assistant_threads_setStatus,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            status=status,
+            **({"loading_messages": loading} if loading else {}),
+        )
+
+    async def set_suggested_prompts(
+        self, channel: str, thread_ts: str, prompts: list[dict[str, str]], title: str
+    ) -> None:
+        await self._assistant(
+            self.client.assistant_threads_setSuggestedPrompts,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            prompts=prompts,
+            title=title,
+        )
+
+    async def set_title(self, channel: str, thread_ts: str, title: str) -> None:
+        await self._assistant(
+            self.client.assistant_threads_setTitle,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            title=title,
+        )
+
+    async def _assistant(self, method: Any, **params: Any) -> None:
+        try:
+            await method(**params)
+        except SlackApiError as exc:
+            log.warning(
+                "assistant thread not updated",
+                extra={"channel": params.get("channel_id"), "error": _error(exc)},
+            )
+
     # ---- posting ---------------------------------------------------------------------
 
     async def post_message(

@@ -48,6 +48,8 @@ FAILED_REPLY = (
     "Please try again in a few minutes."
 )
 RETRY_DELAYS_S = (0.5, 2.0)
+WORKING_STATUS = "is working on your request…"
+LOADING = ["Reading your message…", "Checking your account…", "Writing the answer…"]
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
 
@@ -320,13 +322,23 @@ class Worker:
             handover=item.payload.get("handover") if is_click else None,
         )
         stream = await self._stream(item, extra)
-        async with self._working_indicator(item, show=not is_click):
+        assistant = await self.store.assistant_threads.is_assistant_thread(
+            item.channel, item.thread_ts
+        )
+        if assistant:  # Slack's AI app view: a status line instead of 👀 (a reply clears it)
+            await self.slack.set_status(item.channel, item.thread_ts, WORKING_STATUS, LOADING)
+        async with self._working_indicator(item, show=not is_click and not assistant):
             # A stream left by an earlier attempt is not streamed into again: its content is
             # unknown, so the answer replaces it whole at the end.
             outcome = await self.desk.handle(turn, progress=None if item.stream_ts else stream)
         if outcome.ticket is not None:
             extra["ticket_id"] = outcome.ticket.id
+        if assistant and outcome.opened and outcome.ticket is not None:
+            title = f"#{outcome.ticket.id} {outcome.ticket.subject}"
+            await self.slack.set_title(item.channel, item.thread_ts, title[:120])
         reply_ts = await self._post_outcome(item, outcome, caller, stream)
+        if assistant and reply_ts is None:  # nothing posted: clear the status ourselves
+            await self.slack.set_status(item.channel, item.thread_ts, "")
         log.info(
             "answered",
             extra={

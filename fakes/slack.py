@@ -173,6 +173,8 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "views.publish": self._views_publish,
             "assistant.threads.setStatus": self._assistant_set_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
+            "assistant.threads.setTitle": self._assistant_set_title,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -307,6 +309,8 @@ class FakeSlack:
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.statuses: dict[tuple[str, str], str] = {}
+        self.status_history: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
+        self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}  # prompts, title
         self.files: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
@@ -617,6 +621,8 @@ class FakeSlack:
 
     def _store(self, channel: str, msg: dict[str, Any], thread_ts: str | None) -> None:
         msg["channel"] = channel
+        if msg.get("bot_id") == BOT_ID and thread_ts:
+            self.statuses.pop((channel, thread_ts), None)  # a reply clears the thread's status
         if thread_ts and thread_ts != msg["ts"]:
             msg["thread_ts"] = thread_ts
             parent = self._messages.get((channel, thread_ts))
@@ -995,11 +1001,44 @@ class FakeSlack:
         self.views[user_id] = stored
         return {"ok": True, "view": stored}
 
-    def _assistant_set_status(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(params.get("channel_id"), create=True)
+    def _assistant_thread(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The assistant thread named by `channel_id` and `thread_ts` (a DM's thread)."""
+        channel = self._channel(params.get("channel_id"))
         if not params.get("thread_ts"):
             raise _SlackError("invalid_arguments")
-        self.statuses[(channel, str(params["thread_ts"]))] = str(params.get("status") or "")
+        if not self.channels[channel].get("is_im"):
+            raise _SlackError("channel_type_not_supported")  # assistant threads live in DMs
+        return self.assistant_threads.setdefault((channel, str(params["thread_ts"])), {})
+
+    def _assistant_set_status(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._assistant_thread(params)
+        if "status" not in params:
+            raise _SlackError("invalid_arguments")
+        channel = self._channel(params.get("channel_id"))
+        status = str(params.get("status") or "")
+        self.statuses[(channel, str(params["thread_ts"]))] = status
+        self.status_history.append((channel, str(params["thread_ts"]), status))
+        return {"ok": True}
+
+    def _assistant_set_prompts(self, params: dict[str, Any]) -> dict[str, Any]:
+        thread = self._assistant_thread(params)
+        prompts = params.get("prompts")
+        if isinstance(prompts, str):
+            prompts = json.loads(prompts)
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            raise _SlackError("invalid_arguments")
+        for prompt in prompts:
+            if not (isinstance(prompt, dict) and prompt.get("title") and prompt.get("message")):
+                raise _SlackError("invalid_arguments")
+        thread["prompts"] = prompts
+        thread["prompts_title"] = params.get("title")
+        return {"ok": True}
+
+    def _assistant_set_title(self, params: dict[str, Any]) -> dict[str, Any]:
+        thread = self._assistant_thread(params)
+        if not params.get("title"):
+            raise _SlackError("invalid_arguments")
+        thread["title"] = str(params["title"])
         return {"ok": True}
 
     def _files_get_upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1292,6 +1331,59 @@ class SlackEvents:
             event, event_id=event_id, retry_num=retry_num, bad_signature=bad_signature
         )
         return status, body, {**event, "event_id": event_id}
+
+    async def assistant_thread_started(
+        self, user: str, *, context_channel: str | None = None
+    ) -> tuple[int, str, dict[str, Any]]:
+        """The user opens the desk's assistant view: Slack starts a thread in their DM with
+        the app (its parent is a message of the app) and sends `assistant_thread_started`."""
+        channel = "D" + user[1:]
+        thread_ts = new_ts()
+        if self.slack is not None:
+            self.slack.inject_message(
+                channel,
+                self.bot_user_id,
+                "",
+                ts=thread_ts,
+                bot_id=BOT_ID,
+                subtype="assistant_app_thread",
+            )
+        context: dict[str, Any] = {}
+        if context_channel:
+            context = {
+                "channel_id": context_channel,
+                "team_id": self.team_id,
+                "enterprise_id": None,
+            }
+        event = {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": user,
+                "context": context,
+                "channel_id": channel,
+                "thread_ts": thread_ts,
+            },
+            "event_ts": new_ts(),
+        }
+        status, body, event_id = await self.send_event(event)
+        return status, body, {**event, "event_id": event_id}
+
+    async def assistant_context_changed(
+        self, user: str, thread_ts: str, context_channel: str
+    ) -> tuple[int, str]:
+        """The user moved to another channel with the assistant thread open."""
+        event = {
+            "type": "assistant_thread_context_changed",
+            "assistant_thread": {
+                "user_id": user,
+                "context": {"channel_id": context_channel, "team_id": self.team_id},
+                "channel_id": "D" + user[1:],
+                "thread_ts": thread_ts,
+            },
+            "event_ts": new_ts(),
+        }
+        status, body, _ = await self.send_event(event)
+        return status, body
 
     def _response_url(self) -> str:
         if self.slack is not None:

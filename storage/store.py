@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.approvals import ApprovalRepo
+from storage.assistant import AssistantThreadRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, StorageError, is_busy
@@ -35,6 +36,7 @@ class Store:
     approvals: ApprovalRepo
     heartbeats: HeartbeatRepo
     feedback: FeedbackRepo
+    assistant_threads: AssistantThreadRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -65,6 +67,7 @@ class Store:
             approvals=ApprovalRepo(db),
             heartbeats=HeartbeatRepo(db),
             feedback=FeedbackRepo(db),
+            assistant_threads=AssistantThreadRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data

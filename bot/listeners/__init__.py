@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.intake import Intake
-from bot.listeners import actions, commands, events, home
+from bot.listeners import actions, assistant, commands, events, home
 from bot.listeners.commands import CommandOptions
 from bot.staff import StaffDesk
 
@@ -13,6 +13,7 @@ from bot.staff import StaffDesk
 def register_listeners(
     app: AsyncApp, intake: Intake, staff: StaffDesk, commands_options: CommandOptions | None = None
 ) -> None:
+    assistant.register(app, intake, staff)  # before `message`: assistant events first
     events.register(app, intake)
     actions.register(app, staff, intake)
     home.register(app, staff)

@@ -30,3 +30,15 @@ CREATE TABLE answer_ratings (
     FOREIGN KEY (channel, ts) REFERENCES answers(channel, ts)
 );
 CREATE INDEX answer_ratings_by_time ON answer_ratings(rated_at);
+
+-- Assistant threads (Slack's AI app view): the desk greets them, sets their status while it
+-- works and their title to the ticket's subject. `context_channel`: the channel the user was
+-- viewing (assistant_thread_started / _context_changed).
+CREATE TABLE assistant_threads (
+    channel          TEXT NOT NULL,
+    thread_ts        TEXT NOT NULL,
+    user_id          TEXT NOT NULL,
+    context_channel  TEXT,
+    started_at       REAL NOT NULL,
+    PRIMARY KEY (channel, thread_ts)
+);
