@@ -60,7 +60,7 @@ async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory)
         desk, "I'd like to know if ORD-1001 could be refunded, I'm not sure yet"
     )
     assert "eligible" in reply["text"]
-    assert buttons(reply) == {}
+    assert not {blocks.CONFIRM, blocks.CANCEL} & set(buttons(reply))  # only Talk to a person
     assert await refund_of(desk) is None
 
 

@@ -184,14 +184,16 @@ async def test_dm_and_mention_answered_in_thread(start_desk: DeskFactory) -> Non
 
 
 async def test_long_answer_split_and_empty_message(start_desk: DeskFactory) -> None:
-    long_text = "\n\n".join(f"Paragraph {i}: " + "word " * 150 for i in range(12))
+    long_text = "\n\n".join(f"Paragraph {i}: " + "word " * 150 for i in range(30))
     _, resolver = scripted([assistant_message(long_text)])
     desk = await start_desk(resolver)
     _, _, event = await desk.events.message("U_ALICE", "tell me everything")
     _, _, empty = await desk.events.app_mention("U_ALICE", "", channel="C_RANDOM")
     await desk.settle()
     parts = desk.slack.replies_in("C_SUPPORT", event["ts"])
-    assert len(parts) > 1 and all(len(p["text"]) <= 3500 for p in parts)
-    assert parts[0]["text"].startswith("Paragraph 0")
+    # one streamed message of at most 11,000 characters, the rest in messages of 3,500
+    assert len(parts) > 2 and len(parts[0]["text"]) <= 11_000
+    assert all(len(p["text"]) <= 3500 for p in parts[1:])
+    assert parts[0]["text"].startswith("Paragraph 0") and "Paragraph 29" in parts[-1]["text"]
     [greeting] = desk.slack.replies_in("C_RANDOM", empty["ts"])
     assert "How can I help?" in greeting["text"]

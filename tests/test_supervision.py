@@ -4,6 +4,7 @@ runs as a real subprocess (receiver + worker child) against the fake Slack and m
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -46,6 +47,17 @@ async def rows(path: Path) -> dict[str, int]:
         await store.close()
 
 
+async def settled_rows(path: Path, timeout_s: float = 30) -> dict[str, int]:
+    """The inbox's counts once no row is received or running (the reply shows in Slack a
+    moment before its row is marked answered)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            counts = await rows(path)
+            if not {"received", "running"} & set(counts):
+                return counts
+            await asyncio.sleep(0.1)
+
+
 async def test_worker_killed_alone_is_restarted_and_its_messages_answered(
     tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
 ) -> None:
@@ -71,7 +83,7 @@ async def test_worker_killed_alone_is_restarted_and_its_messages_answered(
 
         [restarted] = desk.children()
         assert restarted != worker
-        assert await rows(tmp_path / "desk.db") == {"answered": 2}
+        assert await settled_rows(tmp_path / "desk.db") == {"answered": 2}
         for event in (first, second):
             assert len(slack.replies_in("C_SUPPORT", event["ts"])) == 1
         assert await desk.signal(signal.SIGTERM) == 0
@@ -114,7 +126,7 @@ async def test_database_refusing_writes_holds_messages_until_it_recovers(
             await wait_for_readiness(url, 200)
         [reply] = slack.replies_in("C_SUPPORT", event["ts"])
         assert "Where is my invoice?" in reply["text"]
-        assert await rows(tmp_path / "desk.db") == {"answered": 1}
+        assert await settled_rows(tmp_path / "desk.db") == {"answered": 1}
         assert await desk.signal(signal.SIGTERM) == 0
     finally:
         await desk.kill()
