@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -181,6 +182,24 @@ async def _click(
     out("")
 
 
+_STEP_MARK = {"complete": "✓", "error": "✗", "in_progress": "…", "pending": "·"}
+
+
+def _print_stream(slack: FakeSlack, reply: dict[str, Any], out: Callable[[str], None]) -> None:
+    """How a streamed answer grew: its Slack calls, and each step it showed as a task."""
+    stream = slack.stream_of(SUPPORT_CHANNEL, reply["ts"])
+    if stream is None:
+        return
+    calls = [
+        name
+        for name, params in slack.calls
+        if name in ("chat.appendStream", "chat.stopStream") and params.get("ts") == reply["ts"]
+    ]
+    out(f"  streamed: {' → '.join(['chat.startStream', *calls])}")
+    for task in stream["tasks"].values():
+        out(f"    {_STEP_MARK.get(task['status'], '·')} {task['title']}")
+
+
 async def _print_turn(
     runtime: DeskRuntime,
     slack: FakeSlack,
@@ -199,12 +218,13 @@ async def _print_turn(
             f" · agents: {path}"
         )
     if replies:
+        _print_stream(slack, replies[-1], out)
         out("  desk:")
         out(_indent(replies[-1]["text"]))
         labels = [
-            f"[{e['text']['text']}]"
+            "[👍] [👎]" if e["type"] == "feedback_buttons" else f"[{e['text']['text']}]"
             for block in replies[-1].get("blocks") or []
-            if block.get("type") == "actions"
+            if block.get("type") in ("actions", "context_actions")
             for e in block["elements"]
         ]
         if labels:

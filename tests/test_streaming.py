@@ -203,3 +203,14 @@ async def test_sigkill_mid_stream_then_restart_finishes_the_same_message(
             assert slack.calls_to("chat.postMessage") == []
         finally:
             assert await restarted.signal(signal.SIGTERM) == 0
+
+
+async def test_the_demo_shows_the_streams_steps() -> None:
+    from support_desk.config import load_settings
+    from support_desk.demo import run_demo
+
+    lines: list[str] = []
+    answers = await run_demo(load_settings(_env_file=None, model_provider="offline"), lines.append)
+    assert answers > 0
+    assert any(line.startswith("  streamed: chat.startStream") for line in lines)
+    assert "    ✓ Checking refund eligibility for ORD-1001" in lines
