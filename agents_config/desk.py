@@ -50,6 +50,7 @@ from agents_config.progress import (
     Progress,
     ProgressEvent,
     Step,
+    StopAnswer,
     TextDelta,
     agent_label,
     tool_label,
@@ -108,6 +109,7 @@ class TurnOutcome:
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
     model: str | None = None  # the model configured for the agent that answered
+    stopped: bool = False  # the user stopped it: `reply` is only the note saying so
 
     @property
     def department(self) -> str | None:
@@ -141,6 +143,7 @@ def confirmation_question(actions: tuple[PlannedAction, ...] | list[PlannedActio
     return f"Please confirm before I go ahead:\n{lines}\n\nNothing is done until you confirm."
 
 
+STOPPED_NOTE = "_(Stopped. Ask again whenever you like.)_"
 CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
 NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
 Closing = Literal["cancelled", "superseded", "expired"]
@@ -226,7 +229,8 @@ class _Screen:
             self._markers = await foreign_markers(self.context)
             self._hold_back = max([self.MIN_HOLD_BACK, *(len(m) + 8 for m in self._markers)])
         end = len(self.text) - self._hold_back
-        if end - self.released < self.CHECK_EVERY:
+        # the first words go as soon as they are safe; then the check runs every few words
+        if end <= self.released or (self.released and end - self.released < self.CHECK_EVERY):
             return None
         verdict = check_answer(self.text, self._markers, self.context.request_text)
         if verdict.tripped:
@@ -259,6 +263,7 @@ class _Run:
     result: RunResultStreaming | None = None
     error: str | None = None
     blocked: str | None = None  # a guardrail stopped the run: its fixed answer
+    stopped: bool = False  # the user stopped the answer while it was written
 
 
 class Desk:
@@ -510,12 +515,18 @@ class Desk:
                 ),
             )
             screen = _Screen(context)
-            async for event in streamed.stream_events():
-                shown = _shown(event) if progress is not None else None
-                if isinstance(shown, TextDelta):
-                    shown = await screen.release(shown)
-                if shown is not None and progress is not None:
-                    await progress(shown)
+            try:
+                async for event in streamed.stream_events():
+                    shown = _shown(event) if progress is not None else None
+                    if isinstance(shown, TextDelta):
+                        shown = await screen.release(shown)
+                    if shown is not None and progress is not None:
+                        await progress(shown)
+            except StopAnswer:
+                streamed.cancel()  # no further model call or tool runs
+                run.stopped = True
+                log.info("answer stopped by the user", extra={"ticket_id": ticket.id})
+                return run
             run.result = streamed
         # ---- guardrails: a tripped one gets a fixed answer, and the ticket goes to staff ----
         except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as tripped:
@@ -544,6 +555,19 @@ class Desk:
 
     async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
         """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
+        if run.stopped:  # the user stopped it: nothing more is said, and the ticket stays open
+            await self.store.tickets.record_route(
+                ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+            )
+            return TurnOutcome(
+                ticket=await self.store.tickets.get(ticket.id) or ticket,
+                opened=opened,
+                reply=STOPPED_NOTE,
+                agent_path=run.trace.path,
+                tools_called=run.trace.tools,
+                model_calls=run.trace.model_calls,
+                stopped=True,
+            )
         confirmation = None
         reply: str | None = None
         if run.result is not None and run.result.interruptions:

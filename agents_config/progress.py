@@ -89,3 +89,8 @@ def tool_label(name: str, arguments: str | None) -> str:
             return template.split(" {", 1)[0].removesuffix(" for")
         shown[field] = value.upper()
     return template.format(**shown)
+
+
+class StopAnswer(Exception):
+    """Raised by a `Progress` callback when the user stopped the answer: the run is cancelled,
+    what was shown stays (marked as stopped), and the ticket stays open."""

@@ -12,17 +12,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-from agents import Agent, OpenAIProvider, Runner, set_tracing_disabled
+from agents import (
+    Agent,
+    OpenAIProvider,
+    RawResponsesStreamEvent,
+    Runner,
+    set_tracing_disabled,
+)
 from openai import AsyncOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from agents_config.agents import build_agents  # noqa: E402
 from agents_config.context import Caller, DeskContext  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
-from fakes.slack import FakeSlack, SlackEvents  # noqa: E402
+from fakes.slack import FakeSlack, SlackEvents, new_ts  # noqa: E402
 from storage.store import Store  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -115,13 +124,85 @@ async def send_and_wait(
     await asyncio.gather(
         *(events.message("U_ALICE", f"{QUESTION} #{n}", thread_ts=thread_ts) for n in range(count))
     )
-    await slack.wait_for("chat.postMessage", timeout=600, count=count, since=since)
+    await slack.wait_for(is_answer, timeout=600, count=count, since=since)
     return time.perf_counter() - started
 
 
-def bare_agents(model: FakeOpenAI) -> dict[str, Agent[DeskContext]]:
+def is_answer(method: str, params: dict[str, Any]) -> bool:
+    """A call that delivers an answer: a stream stopped, or a reply posted in a thread."""
+    return method == "chat.stopStream" or (
+        method == "chat.postMessage" and bool(params.get("thread_ts"))
+    )
+
+
+# A 60-token answer (one word a token): the question's echo and this tail.
+STREAM_TAIL = " " + " ".join(["and"] * 50)
+TOKEN_DELAY_S = 0.02
+
+
+async def first_text(
+    events: SlackEvents, slack: FakeSlack, count: int
+) -> tuple[list[float], float]:
+    """`count` questions at once: seconds from each event sent until its answer's first words
+    showed in Slack, and the Slack calls made per answer."""
+    sent: dict[str, float] = {}
+    since = len(slack.calls)
+
+    async def one(n: int) -> None:
+        ts = new_ts()
+        sent[ts] = time.perf_counter()
+        await events.message("U_ALICE", f"{QUESTION} #{n}", ts=ts)
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+    await slack.wait_for(is_answer, timeout=600, count=count, since=since)
+    waits = [
+        stream["first_text_at"] - sent[stream["thread_ts"]]
+        for stream in slack.streams.values()
+        if stream["thread_ts"] in sent and "first_text_at" in stream
+    ]
+    calls = [m for m, _ in slack.calls[since:] if m not in ("users.info", "auth.test")]
+    return waits, len(calls) / count
+
+
+def bare_first_token(url: str, count: int) -> list[float]:
+    """In its own process: seconds to the first text delta of `count` concurrent bare
+    `Runner.run_streamed`s of the desk's agents (the floor the desk is compared with)."""
+
+    async def run() -> list[float]:
+        set_tracing_disabled(True)
+        agents = bare_agents(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await Store.open(Path(tmp) / "bare.db")
+            caller = Caller("U_ALICE", "alice@northwind.example", "Alice", 1)
+
+            async def one(n: int) -> float:
+                context = DeskContext(store, caller, 1, "bench", str(n))
+                started = time.perf_counter()
+                result = Runner.run_streamed(
+                    agents["triage"], f"{QUESTION} #{n}", context=context, max_turns=10
+                )
+                first = 0.0
+                async for event in result.stream_events():
+                    if not first and isinstance(event, RawResponsesStreamEvent):
+                        if event.data.type == "response.output_text.delta":
+                            first = time.perf_counter() - started
+                return first
+
+            try:
+                return list(await asyncio.gather(*(one(n) for n in range(count))))
+            finally:
+                await store.close()
+
+    return asyncio.run(run())
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def bare_agents(url: str) -> dict[str, Agent[DeskContext]]:
     """The desk's agents on a plain OpenAI-compatible model: no timeout or fallback wrappers."""
-    client = AsyncOpenAI(api_key="sk-bench", base_url=model.url, max_retries=2)
+    client = AsyncOpenAI(api_key="sk-bench", base_url=url, max_retries=2)
     provider = OpenAIProvider(openai_client=client, use_responses=False)
     return build_agents(lambda spec: provider.get_model("gpt-4.1-mini"))
 
@@ -163,7 +244,7 @@ async def main(quick: bool) -> None:
                 Desk(tmp, slack, model, 18731) as desk,
                 SlackEvents(desk.events_url, SECRET, slack=slack) as events,
             ):
-                bare = bare_agents(model)
+                bare = bare_agents(model.url)
                 # Warm both paths up (connections, imports, caches).
                 await send_and_wait(events, slack, 10)
                 await bare_runs(bare, store, 10)
@@ -193,7 +274,7 @@ async def main(quick: bool) -> None:
                 t1 = await send_and_wait(events, slack, 1)
                 t_full = await send_and_wait(events, slack, n)
                 t_bare = await bare_runs(bare, store, n)
-                answered = len(slack.calls_to("chat.postMessage"))
+                answered = sum(1 for c in slack.calls if is_answer(*c))
                 line(
                     f"concurrency T{n} / bare gather",
                     f"{t_full / t_bare:.2f}  ({t_full:.2f}s vs {t_bare:.2f}s)",
@@ -217,7 +298,7 @@ async def main(quick: bool) -> None:
                     sends.append(asyncio.create_task(timed(k)))
                     await asyncio.sleep(1 / rate)
                 await asyncio.gather(*sends)
-                await slack.wait_for("chat.postMessage", timeout=600, count=len(sends), since=since)
+                await slack.wait_for(is_answer, timeout=600, count=len(sends), since=since)
                 p50 = statistics.median(latencies)
                 p99 = statistics.quantiles(latencies, n=100)[98]
                 line(
@@ -231,9 +312,7 @@ async def main(quick: bool) -> None:
                 model.latency_s = 0
                 turns = 200 // scale
                 _, _, first = await events.message("U_ALICE", "long thread turn 1")
-                await slack.wait_for(
-                    "chat.postMessage", timeout=60, count=1, since=len(slack.calls) - 1
-                )
+                await slack.wait_for(is_answer, timeout=60, count=1, since=len(slack.calls) - 1)
                 timing: dict[int, tuple[float, int]] = {}
                 for turn in range(2, turns + 1):
                     calls_before = len(model.calls)
@@ -261,6 +340,22 @@ async def main(quick: bool) -> None:
                     s_ratio <= 1.2,
                 )
 
+                # streaming: time to the first words at the user, 60 tokens of 20 ms
+                model.answer_tail, model.token_delay_s = STREAM_TAIL, TOKEN_DELAY_S
+                for threads in (1, 50 // scale):
+                    waits, calls = await first_text(events, slack, threads)
+                    bare_waits = await asyncio.to_thread(bare_in_process, model.url, threads)
+                    p50, bare50 = statistics.median(waits), statistics.median(bare_waits)
+                    line(
+                        f"first words, {threads} thread(s) p50/p99",
+                        f"{p50 * 1000:.0f}/{percentile(waits, 99) * 1000:.0f} ms "
+                        f"(bare {bare50 * 1000:.0f})",
+                        "p50 <= bare + 300 ms",
+                        p50 <= bare50 + 0.3,
+                    )
+                line("Slack calls per streamed answer", f"{calls:.1f}", "<= 12", calls <= 12)
+                model.answer_tail, model.token_delay_s = "", 0.0
+
                 # memory: 1,000 open threads
                 await send_and_wait(events, slack, 1000 // scale)
                 line(
@@ -273,7 +368,27 @@ async def main(quick: bool) -> None:
         await store.close()
 
 
+def bare_in_process(url: str, count: int) -> list[float]:
+    """`bare_first_token` in a process of its own, so the bench's loop does not slow it."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--bare-first-token", url, str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return [float(x) for x in json.loads(result.stdout)]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--bare-first-token", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.bare_first_token:
+        url, count = args.bare_first_token
+        print(json.dumps(bare_first_token(url, int(count))))
+    else:
+        asyncio.run(main(args.quick))

@@ -55,6 +55,7 @@ CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
 ANSWER_FEEDBACK = "answer_feedback"  # 👍 / 👎 under an AI answer (values "good" / "bad")
 TALK_TO_PERSON = "talk_to_person"  # under an AI answer, and the Yes after a 👎 (its ts)
 NO_HANDOVER = "no_handover"  # the No after a 👎
+STOP_ANSWER = "stop_answer"  # on an answer being streamed
 CANCEL = "action_cancel"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -355,6 +356,12 @@ def answer_feedback() -> list[Block]:
             ],
         },
     ]
+
+
+def stop_control() -> list[Block]:
+    """On an answer while it is written: Stop (only the requester's click counts)."""
+    button = {"type": "button", "action_id": STOP_ANSWER, "text": plain("Stop"), "value": "stop"}
+    return [{"type": "actions", "elements": [button]}]
 
 
 HANDOVER_QUESTION = Mrkdwn("Sorry this didn't help. Should a person take a look?")

@@ -26,9 +26,9 @@ from typing import Any
 
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 
-from agents_config.progress import ProgressEvent, Step, TextDelta
+from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta
 from bot.mrkdwn import escape, split_message, to_mrkdwn
-from bot.slack import Blocks, SlackGateway, reply_metadata
+from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class AnswerStream:
         recipient_user_id: str | None,
         recipient_team_id: str | None,
         on_started: Callable[[str], Awaitable[None]],
+        stop_requested: Callable[[], Awaitable[bool]] | None = None,
+        stop_control: Blocks | None = None,
         prefix: str = "",
         flush_interval_s: float = 0.7,
         log_extra: dict[str, Any] | None = None,
@@ -61,6 +63,9 @@ class AnswerStream:
         self.recipient_user_id = recipient_user_id
         self.recipient_team_id = recipient_team_id
         self.on_started = on_started
+        self.stop_requested = stop_requested
+        self.stop_control = stop_control
+        self._last_stop_check = time.monotonic()
         self.flush_interval_s = flush_interval_s
         self.extra = log_extra or {}
         self.calls = 0  # Slack calls made by this stream (for the benchmark)
@@ -70,8 +75,11 @@ class AnswerStream:
         self._sent = 0  # how much of `_written` Slack has
         self._tasks: dict[str, dict[str, Any]] = {}  # task_update chunks by id, latest state
         self._pending_tasks: dict[str, dict[str, Any]] = {}
+        self._words = False  # the model's first words came (they are sent without waiting)
         self._broken = False  # Slack refused a call: no more streaming, `finish` replaces
-        self._last_flush = 0.0
+        # The stream starts with the model's first words, or with the steps so far once
+        # `flush_interval_s` has passed: a quick answer costs no call for a lone first step.
+        self._last_flush = time.monotonic()
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
 
@@ -108,14 +116,28 @@ class AnswerStream:
     async def __call__(self, event: ProgressEvent) -> None:
         if self._broken:
             return
+        first_words = False
         if isinstance(event, TextDelta):
+            first_words, self._words = not self._words, True  # shown at once, not buffered
             self._written += escape(event.text)
         elif isinstance(event, Step):
             self._task(event)
-        if self._ts is None or self._due():
+        if first_words or self._due():
             await self._flush()
         elif self._timer is None:
             self._timer = asyncio.create_task(self._flush_later())
+        await self._check_stop()
+
+    async def _check_stop(self) -> None:
+        """Raise `StopAnswer` when the requester clicked Stop (asked at most once per flush
+        interval: one small read)."""
+        if self.stop_requested is None or self._ts is None:
+            return
+        if time.monotonic() - self._last_stop_check < self.flush_interval_s:
+            return
+        self._last_stop_check = time.monotonic()
+        if await self.stop_requested():
+            raise StopAnswer()
 
     def _task(self, step: Step, status: str | None = None) -> None:
         known = self._tasks.get(step.id, {})
@@ -152,6 +174,8 @@ class AnswerStream:
                 return
             self._pending_tasks = {}
             try:
+                if self._stream is None and self.stop_control:
+                    chunks.append({"type": "blocks", "blocks": safe_blocks(self.stop_control)})
                 if self._stream is None:
                     self._stream = await self.slack.chat_stream(
                         self.channel,
@@ -193,20 +217,34 @@ class AnswerStream:
     # ---- the end ------------------------------------------------------------------------
 
     async def finish(
-        self, markdown: str, blocks: Blocks | None = None, *, failed: bool = False
+        self,
+        markdown: str,
+        blocks: Blocks | None = None,
+        *,
+        failed: bool = False,
+        stopped: bool = False,
     ) -> str | None:
         """Deliver the whole answer once; its ts, or None when nothing was ever streamed (the
-        caller posts it as usual). `failed`: steps still running are shown as failed."""
+        caller posts it as usual). `failed`: steps still running are shown as failed.
+        `stopped`: the user stopped it, `markdown` is the note that follows what was shown."""
         await self._stop_timer()
+        if self._ts is None and not self._broken and not stopped:
+            # Nothing shown yet (a quick answer): start the stream with the answer itself, so
+            # every answer is one message of the same kind, its ts recorded first.
+            self._written = escape(_cut(markdown, STREAM_TEXT_LIMIT)[0])
+            await self._flush()
         async with self._lock:
             if self._ts is None:
                 return None
+            if stopped:
+                markdown = str(self._written[: self._sent]) + "\n\n" + markdown
+                failed = True
             status = "error" if failed else "complete"
             for task in list(self._tasks.values()):
                 if task["status"] == "in_progress":
                     self._pending_tasks[task["id"]] = {**task, "status": status}
             head_markdown, rest = _cut(markdown, STREAM_TEXT_LIMIT)
-            head = str(escape(head_markdown))
+            head = head_markdown if stopped else str(escape(head_markdown))
             shown = str(self._written[: self._sent])
             if not self._broken and head.startswith(shown):
                 if await self._stop(

@@ -360,6 +360,9 @@ class Worker:
         async def started(ts: str) -> None:
             await self.store.inbox.set_stream(item.id, ts)
 
+        async def stop_requested() -> bool:
+            return await self.store.inbox.stop_requested(item.id)
+
         return AnswerStream(
             self.slack,
             item.channel,
@@ -368,6 +371,8 @@ class Worker:
             recipient_user_id=item.user_id,
             recipient_team_id=await self.slack.team_id(),
             on_started=started,
+            stop_requested=stop_requested,
+            stop_control=blocks.stop_control(),
             prefix=self._note(item),
             flush_interval_s=self.options.stream_flush_interval_s,
             log_extra=extra,
@@ -411,7 +416,9 @@ class Worker:
             text = self._note(item) + (outcome.reply or outcome.private or "")
             ai_answer = _is_ai_answer(outcome)
             feedback = blocks.answer_feedback() if ai_answer else None
-            reply_ts = await stream.finish(text, feedback, failed=outcome.error is not None)
+            reply_ts = await stream.finish(
+                text, feedback, failed=outcome.error is not None, stopped=outcome.stopped
+            )
             if reply_ts is None:  # nothing was streamed: posted as a message
                 reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
             if ai_answer and outcome.ticket is not None:
@@ -509,4 +516,5 @@ def _is_ai_answer(outcome: TurnOutcome) -> bool:
         and outcome.error is None
         and outcome.escalation is None
         and outcome.confirmation is None
+        and not outcome.stopped
     )

@@ -776,8 +776,12 @@ class FakeSlack:
         for chunk in chunks:
             if chunk["type"] == "markdown_text":
                 msg["text"] = msg.get("text", "") + chunk["text"]
+                stream.setdefault("first_text_at", time.perf_counter())
             elif chunk["type"] == "task_update":
                 stream["tasks"][chunk["id"]] = {**stream["tasks"].get(chunk["id"], {}), **chunk}
+            elif chunk["type"] == "blocks":  # shown while the stream lasts (a Stop button)
+                self._check_blocks(chunk["blocks"])
+                msg["blocks"] = chunk["blocks"]
 
     @staticmethod
     def _check_blocks(blocks: Any) -> None:
@@ -836,6 +840,8 @@ class FakeSlack:
             "appends": 0,
             "recipient_user_id": params.get("recipient_user_id"),
             "recipient_team_id": params.get("recipient_team_id"),
+            "thread_ts": str(params["thread_ts"]),
+            "started_at": time.perf_counter(),  # first_text_at: when text first showed
         }
         self._apply_chunks(msg, chunks)
         return {"ok": True, "channel": channel, "ts": msg["ts"]}
@@ -861,6 +867,7 @@ class FakeSlack:
         if params.get("blocks") is not None:
             self._check_blocks(params["blocks"])
         self._apply_chunks(msg, chunks)
+        msg.pop("blocks", None)  # what was shown while streaming ends with it
         for key in ("blocks", "metadata"):
             if params.get(key):
                 msg[key] = params[key]

@@ -205,6 +205,20 @@ class InboxRepo:
         """Record the answer's streamed message before anything is appended to it."""
         await self._db.execute("UPDATE inbox SET stream_ts = ? WHERE id = ?", (stream_ts, inbox_id))
 
+    async def request_stop(self, channel: str, stream_ts: str, user_id: str) -> bool:
+        """The requester asks to stop the answer being streamed in that message. False when
+        no answer of theirs is being written there (finished, or someone else's)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE inbox SET stop_requested = 1 WHERE channel = ? AND stream_ts = ?"
+            " AND user_id = ? AND status = 'running'",
+            (channel, stream_ts, user_id),
+        )
+        return changed > 0
+
+    async def stop_requested(self, inbox_id: int) -> bool:
+        row = await self._db.fetchone("SELECT stop_requested FROM inbox WHERE id = ?", (inbox_id,))
+        return bool(row and row["stop_requested"])
+
     async def mark_failed(self, inbox_id: int, error: str) -> None:
         await self._db.execute(
             "UPDATE inbox SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",

@@ -84,9 +84,10 @@ async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> Non
     assert stream is not None and stream["state"] == "stopped"
     texts = [c["text"] for c in stream["chunks"] if c["type"] == "markdown_text"]
     assert "".join(texts) == reply["text"]
-    # the stream started at the run's first step, before the text was written
+    # the stream started with the first words and the steps so far
     [start] = desk.slack.calls_to("chat.startStream")
-    assert start["chunks"][0]["type"] == "task_update"
+    kinds = [c["type"] for c in start["chunks"]]
+    assert "task_update" in kinds and "markdown_text" in kinds
     assert "password" in reply["text"].lower()
     assert reply_turn(reply) is not None
 
@@ -214,3 +215,41 @@ async def test_the_demo_shows_the_streams_steps() -> None:
     assert answers > 0
     assert any(line.startswith("  streamed: chat.startStream") for line in lines)
     assert "    ✓ Checking refund eligibility for ORD-1001" in lines
+
+
+async def test_stop_cancels_the_run_and_keeps_what_was_shown(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    from agents_config.desk import STOPPED_NOTE
+    from bot import blocks
+
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.05  # about 15 s for the whole answer
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.slack.wait_for("chat.appendStream", timeout=30)
+    [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    stop = [
+        e
+        for b in streaming["blocks"]
+        for e in b["elements"]
+        if e["action_id"] == blocks.STOP_ANSWER
+    ]
+    assert stop  # a Stop button while it is written
+
+    await desk.events.block_action("U_BOB", blocks.STOP_ANSWER, "stop", message_ts=streaming["ts"])
+    assert "Only the person who asked" in desk.slack.responses[-1]["text"]
+    await desk.events.block_action(
+        "U_ALICE", blocks.STOP_ANSWER, "stop", message_ts=streaming["ts"]
+    )
+    await desk.settle()
+
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["ts"] == streaming["ts"]
+    assert reply["text"].startswith("Here is my answer to")
+    assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
+    assert not reply.get("blocks")  # no Stop any more, and no 👍/👎 under a stopped answer
+    assert reply_turn(reply) is not None
+    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "open"  # stays open, not escalated
+    assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}

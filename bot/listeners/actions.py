@@ -141,6 +141,23 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
         if inbox_id is None:
             await _tell(staff, body, _NOT_OURS)
 
+    @app.action(blocks.STOP_ANSWER)
+    async def on_stop(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Stop on an answer being written: recorded for the worker, which cancels the run."""
+        await ack()
+        channel, ts = _container(body)
+        if not channel or not ts:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        if await intake.store.inbox.request_stop(channel, ts, _user(body)):
+            log.info("stop requested", extra={"channel": channel, "user": _user(body)})
+            return
+        await _tell(
+            staff,
+            body,
+            Outcome(False, "Only the person who asked can stop an answer while it is written."),
+        )
+
     @app.action(blocks.NO_HANDOVER)
     async def on_no_handover(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

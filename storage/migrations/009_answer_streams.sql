@@ -2,6 +2,8 @@
 -- the stream and before anything is appended, so a worker that dies mid-stream is followed
 -- by one that finishes (or replaces) that same message instead of posting a second answer.
 ALTER TABLE inbox ADD COLUMN stream_ts TEXT;
+-- The requester clicked Stop on the streamed answer: the worker cancels the run.
+ALTER TABLE inbox ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0;
 
 -- Every AI answer the desk delivered (its message), with what produced it, so a 👍 / 👎 on it
 -- is stored with the agent path, the tools and the model; one rating per answer and person
