@@ -145,3 +145,38 @@ async def test_the_offline_engine_streams_text_deltas_through_the_runner() -> No
     ]
     assert len(deltas) > 1
     assert "".join(deltas) == result.final_output
+
+
+async def test_streamed_text_never_shows_part_of_another_customers_email() -> None:
+    from types import SimpleNamespace
+
+    from agents_config.desk import _Screen
+    from agents_config.progress import TextDelta
+
+    text = "Sure, the owner of that account is reachable at bob@contoso.example, call him. " * 2
+    screen = _Screen(SimpleNamespace(request_text="who owns it?"))  # type: ignore[arg-type]
+    screen._markers = {"bob@contoso.example", "Bob Martin", "Contoso Ltd"}
+    screen._hold_back = max(len(m) + 8 for m in screen._markers)
+    shown = ""
+    for char in text:  # the worst case: one character a token
+        released = await screen.release(TextDelta(char))
+        shown += released.text if released else ""
+    assert screen.tripped
+    assert shown and "bob@" not in shown and shown.startswith("Sure, the owner")
+
+
+async def test_a_clean_answer_is_released_as_it_is_written() -> None:
+    from types import SimpleNamespace
+
+    from agents_config.desk import _Screen
+    from agents_config.progress import TextDelta
+
+    screen = _Screen(SimpleNamespace(request_text=""))  # type: ignore[arg-type]
+    screen._markers = set()
+    text = "Your invoice INV-2003 is open and due on the 11th. " * 4
+    shown = ""
+    for word in text.split(" "):
+        released = await screen.release(TextDelta(word + " "))
+        shown += released.text if released else ""
+    assert not screen.tripped
+    assert len(shown) >= len(text) - screen._hold_back - screen.CHECK_EVERY
