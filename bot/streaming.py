@@ -27,13 +27,14 @@ from typing import Any
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 
 from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta
-from bot.mrkdwn import escape, split_message, to_mrkdwn
+from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
 from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
 
 log = logging.getLogger(__name__)
 
 FLUSH_CHARS = 1_500  # send at once when this much text waits
 STREAM_TEXT_LIMIT = 11_000  # most text of one streamed message; the rest follows below it
+ANSWERED_BELOW = Mrkdwn("_(Answered below.)_")
 STREAMED_LIMIT = STREAM_TEXT_LIMIT - 1_000  # streamed live (the last part waits for the cut)
 
 
@@ -262,7 +263,10 @@ class AnswerStream:
         Confirm / Cancel question); its steps are shown as done."""
         await self._stop_timer()
         async with self._lock:
-            if self._ts is None or self._broken:
+            if self._ts is None:
+                return
+            if self._broken:  # a stream Slack closed, or one left by a restart: tidy it
+                await self.slack.update_message(self.channel, self._ts, ANSWERED_BELOW)
                 return
             for task in list(self._tasks.values()):
                 if task["status"] == "in_progress":

@@ -413,7 +413,9 @@ class Worker:
             )
             await self.store.approvals.set_message(outcome.confirmation.id, reply_ts)
         elif outcome.reply is not None or (outcome.private and item.kind != "action"):
-            text = self._note(item) + (outcome.reply or outcome.private or "")
+            text = outcome.reply or outcome.private or ""
+            if not outcome.stopped:  # a stopped answer keeps its start, note included
+                text = self._note(item) + text
             ai_answer = _is_ai_answer(outcome)
             feedback = blocks.answer_feedback() if ai_answer else None
             reply_ts = await stream.finish(
