@@ -327,7 +327,8 @@ class Worker:
         )
         if assistant:  # Slack's AI app view: a status line instead of 👀 (a reply clears it)
             await self.slack.set_status(item.channel, item.thread_ts, WORKING_STATUS, LOADING)
-        async with self._working_indicator(item, show=not is_click and not assistant):
+        show = not is_click and not assistant
+        async with self._working_indicator(item, show=show, streaming=stream):
             # A stream left by an earlier attempt is not streamed into again: its content is
             # unknown, so the answer replaces it whole at the end.
             outcome = await self.desk.handle(turn, progress=None if item.stream_ts else stream)
@@ -462,11 +463,14 @@ class Worker:
         return await self.pipelines.run(item, replace(caller, is_staff=is_staff))
 
     @contextlib.asynccontextmanager
-    async def _working_indicator(self, item: InboxItem, *, show: bool) -> AsyncIterator[None]:
+    async def _working_indicator(
+        self, item: InboxItem, *, show: bool, streaming: AnswerStream | None = None
+    ) -> AsyncIterator[None]:
         """Show 👀 on the message while the answer takes longer than the indicator delay.
 
         A sub-second answer needs no indicator (it would only flicker, and cost two Slack
-        calls); a slow one shows it until the answer is posted.
+        calls); a slow one shows it until the answer is posted, unless its stream already
+        shows the desk at work.
         """
         shown = False
         if not show:  # a click has no message of its own to react to
@@ -476,6 +480,8 @@ class Worker:
         async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
+            if streaming is not None and streaming.ts is not None:
+                return
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 
