@@ -281,3 +281,19 @@ def model_label(model: Any) -> str | None:
     if isinstance(name, str):
         return name
     return "offline" if type(model).__name__ == "OfflineModel" else type(model).__name__
+
+
+def warm_up_streaming() -> None:
+    """Build the schemas of the Responses stream events now (pydantic builds them on first
+    use: about half a second, which the first streamed answer of a worker would wait)."""
+    import importlib
+    from typing import get_args
+
+    from openai.types.chat import ChatCompletionChunk
+    from openai.types.responses import Response, ResponseStreamEvent
+
+    for module in ("openai.resources.chat", "openai.lib.streaming.chat"):
+        importlib.import_module(module)  # imported lazily by the first streamed call
+    union = get_args(ResponseStreamEvent)[0]  # Annotated[Union[...], discriminator]
+    for event_type in (*get_args(union), Response, ChatCompletionChunk):
+        event_type.model_rebuild()

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.agents import ModelResolver, build_agents
 from agents_config.desk import Desk, DeskOptions
-from agents_config.models import ModelOptions, model_resolver
+from agents_config.models import ModelOptions, model_resolver, warm_up_streaming
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
 from bot.app import DeskApp, SocketModeHandler
@@ -378,6 +378,7 @@ class WorkerRuntime:
 
     async def start(self) -> None:
         """Take over what a dead worker left unanswered, then start answering."""
+        await asyncio.to_thread(warm_up_streaming)  # the first answer need not wait for it
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(), name="worker")
         # Unclaimed escalations are announced again; where the worker runs, so exactly once.
