@@ -521,7 +521,16 @@ class Desk:
                     if isinstance(shown, TextDelta):
                         shown = await screen.release(shown)
                     if shown is not None and progress is not None:
-                        await progress(shown)
+                        try:
+                            await progress(shown)
+                        except StopAnswer:
+                            raise
+                        except Exception as exc:  # the run goes on; only the showing stops
+                            log.warning(
+                                "progress failed; the answer is delivered at the end",
+                                extra={"ticket_id": ticket.id, "error": repr(exc)[:300]},
+                            )
+                            progress = None
             except StopAnswer:
                 streamed.cancel()  # no further model call or tool runs
                 run.stopped = True

@@ -315,6 +315,11 @@ class AnswerStream:
         )
         return await self.slack.post_reply(self.channel, self.thread_ts, markdown, self.turn)
 
+    async def halt(self) -> None:
+        """Send nothing more (the turn failed: its retry adopts this message)."""
+        self._broken = True
+        await self._stop_timer()
+
     async def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

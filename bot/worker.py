@@ -331,7 +331,11 @@ class Worker:
         async with self._working_indicator(item, show=show, streaming=stream):
             # A stream left by an earlier attempt is not streamed into again: its content is
             # unknown, so the answer replaces it whole at the end.
-            outcome = await self.desk.handle(turn, progress=None if item.stream_ts else stream)
+            try:
+                outcome = await self.desk.handle(turn, progress=None if item.stream_ts else stream)
+            except BaseException:
+                await stream.halt()  # the retry finishes this message; nothing more from here
+                raise
         if outcome.ticket is not None:
             extra["ticket_id"] = outcome.ticket.id
         if assistant and outcome.opened and outcome.ticket is not None:

@@ -253,3 +253,50 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "open"  # stays open, not escalated
     assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
+
+
+async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_message(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=50, **openai_settings(model))
+    real_handle = desk.runtime.desk.handle
+    attempts: list[int] = []
+
+    async def fails_once_mid_stream(turn, progress=None):  # type: ignore[no-untyped-def]
+        attempts.append(turn.turn_id)
+        outcome = await real_handle(turn, progress)
+        if len(attempts) == 1:  # streamed, then the desk fails before it is delivered
+            assert desk.slack.calls_to("chat.appendStream")
+            raise RuntimeError("the desk lost its database mid-answer")
+        return outcome
+
+    desk.runtime.desk.handle = fails_once_mid_stream  # type: ignore[method-assign]
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    assert len(attempts) == 2
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    assert reply_turn(reply) is not None
+    assert len(desk.slack.calls_to("chat.startStream")) == 1
+    assert desk.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_failing_progress_never_fails_the_run(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    real_handle = desk.runtime.desk.handle
+
+    async def broken_progress(turn, progress=None):  # type: ignore[no-untyped-def]
+        async def fails(event):  # type: ignore[no-untyped-def]
+            raise ConnectionError("the Slack side is gone")
+
+        return await real_handle(turn, fails)
+
+    desk.runtime.desk.handle = broken_progress  # type: ignore[method-assign]
+    _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert "password" in reply["text"].lower() and not reply["text"].startswith("Sorry")
+    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
