@@ -99,13 +99,9 @@ class Intake:
             text=text,
             payload=payload,
         )
-        extra = {"event_id": event_id, "channel": event["channel"], "ts": ts}
-        if inbox_id is None:
-            log.info("duplicate delivery ignored", extra=extra)
-            return None
-        log.info("accepted", extra={**extra, "inbox_id": inbox_id})
-        self.on_accepted()
-        return inbox_id
+        return self._accepted(
+            inbox_id, {"event_id": event_id, "channel": event["channel"], "ts": ts}
+        )
 
     async def confirmation(
         self, *, approval_id: int, answer: str, user_id: str, action_ts: str
@@ -127,6 +123,10 @@ class Intake:
             text=answer,
             payload={"approval_id": approval_id, "answer": answer},
         )
+        return self._accepted(inbox_id, extra)
+
+    def _accepted(self, inbox_id: int | None, extra: dict[str, Any]) -> int | None:
+        """Log the insert's outcome and wake the worker; None for a repeated delivery."""
         if inbox_id is None:
             log.info("duplicate delivery ignored", extra=extra)
             return None
