@@ -705,6 +705,6 @@ def test_hosted_web_search_only_with_openai_responses() -> None:
 
     _, resolver = by_agent()
     pipelines = Pipelines(resolver, PipelineOptions(web_search=True))
-    assert any(isinstance(t, WebSearchTool) for t in pipelines._research.researcher.tools)
+    assert any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)
     pipelines = Pipelines(resolver, PipelineOptions())
-    assert not any(isinstance(t, WebSearchTool) for t in pipelines._research.researcher.tools)
+    assert not any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)

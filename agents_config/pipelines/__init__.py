@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents import Agent
+
 from agents_config.agents import ModelResolver
 from agents_config.context import DeskContext
 from agents_config.pipelines.audience import for_audience
@@ -78,6 +80,25 @@ class Pipelines:
             resolver, calls("debate"), max_rounds=options.debate_max_rounds
         )
         self._report = SupportReportPipeline(resolver, calls("support-report"))
+
+    @property
+    def agents(self) -> dict[str, Agent[DeskContext]]:
+        """Every agent of the pipelines by name: what each is given (tools, model, prompt)."""
+        research, debate, report = self._research, self._debate, self._report
+        team = (
+            research.researcher,
+            research.analyst,
+            research.writer,
+            research.evaluator,
+            research.coordinator,
+            *debate.agents.values(),
+            debate.moderator,
+            report.sentiment,
+            report.topics,
+            report.entities,
+            report.digest,
+        )
+        return {agent.name: agent for agent in team}
 
     async def research(
         self, topic: str, *, context: DeskContext, progress: Progress | None = None

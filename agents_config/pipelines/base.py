@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from agents import Agent, RunConfig, Runner, Tool, TResponseInputItem
+from agents import Agent, RunConfig, Runner, RunResult, Tool, TResponseInputItem
 from pydantic import BaseModel
 
 from agents_config.agents import AgentSpec, ModelResolver
@@ -240,17 +240,22 @@ class AgentCalls:
             trace_include_sensitive_data=self.trace_sensitive_data,
         )
 
-    async def text(
+    async def _run(
         self, agent: Agent[DeskContext], input: str | list[Any], context: DeskContext
-    ) -> str:
-        """The agent's final text; an empty answer is an error (so the step is retried)."""
-        result = await Runner.run(
+    ) -> RunResult:
+        return await Runner.run(
             agent,
             input,
             context=context,
             max_turns=self.max_turns,
             run_config=self._config(context.thread_key),
         )
+
+    async def text(
+        self, agent: Agent[DeskContext], input: str | list[Any], context: DeskContext
+    ) -> str:
+        """The agent's final text; an empty answer is an error (so the step is retried)."""
+        result = await self._run(agent, input, context)
         text = str(result.final_output or "").strip()
         if not text:
             raise EmptyOutput(f"{agent.name} returned an empty answer")
@@ -265,13 +270,7 @@ class AgentCalls:
     ) -> M:
         """The agent's structured output; output that does not fit `output_type` is an error
         (the SDK raises ModelBehaviorError for invalid JSON; anything else is caught here)."""
-        result = await Runner.run(
-            agent,
-            input,
-            context=context,
-            max_turns=self.max_turns,
-            run_config=self._config(context.thread_key),
-        )
+        result = await self._run(agent, input, context)
         output = result.final_output
         if not isinstance(output, output_type):
             raise EmptyOutput(
