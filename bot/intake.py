@@ -171,12 +171,7 @@ class Intake:
             text="talk to a person",
             payload={"handover": reason},
         )
-        if inbox_id is None:
-            log.info("duplicate delivery ignored", extra=extra)
-            return None
-        log.info("accepted", extra={**extra, "inbox_id": inbox_id, "ticket_id": ticket.id})
-        self.on_accepted()
-        return inbox_id
+        return self._accepted(inbox_id, {**extra, "ticket_id": ticket.id})
 
 
 def _ignore_reason(event: dict[str, Any], bot_user_id: str | None) -> str | None:
