@@ -1,11 +1,13 @@
 """One streamed answer in Slack: the text grows as the model writes it, each step shows as a task.
 
 `AnswerStream` is the `progress` callback of `Desk.handle` (see `agents_config.progress`). It
-starts the stream on the run's first event (slack_sdk's `chat_stream` helper:
-chat.startStream, then chat.appendStream, chat.stopStream), has the stream's ts recorded
-(`on_started`, the inbox row) before anything is appended, and buffers: at most one append
-per `flush_interval_s` (or when `FLUSH_CHARS` are waiting), so 50 threads at once cost about
-50 calls a second, not one per token.
+starts the stream with the model's first words, or with the steps so far once
+`flush_interval_s` has passed (slack_sdk's `chat_stream` helper: chat.startStream, then
+chat.appendStream, chat.stopStream), has the stream's ts recorded (`on_started`, the inbox
+row) before anything is appended, and buffers: at most one append per `flush_interval_s` (or
+when `FLUSH_CHARS` are waiting), so 50 threads at once cost about 50 calls a second, not one
+per token. While it streams it shows a Stop button; the requester's click (`stop_requested`)
+raises `StopAnswer` into the run.
 
 The answer is delivered exactly once by `finish`: when the streamed text is the start of the
 final answer, the stream is stopped with the rest of it (and the reply metadata, so a restarted
