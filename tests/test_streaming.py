@@ -300,3 +300,24 @@ async def test_a_failing_progress_never_fails_the_run(start_desk: DeskFactory) -
     assert "password" in reply["text"].lower() and not reply["text"].startswith("Sorry")
     ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "answered"
+
+
+async def test_a_hostile_long_answer_stays_escaped_and_within_slacks_limits(
+    start_desk: DeskFactory,
+) -> None:
+    from tests.slack_markup import assert_only_desk_markup
+
+    answer = "<!channel> <@U_BOB> " * 900  # 18,000 characters, 40,000 once escaped
+    _, resolver = scripted([assistant_message(answer)])
+    desk = await start_desk(resolver)
+    _, _, event = await desk.events.message("U_ALICE", "ping everyone")
+    await desk.settle()
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert replies and all(reply_turn(r) is not None for r in replies)
+    assert assert_only_desk_markup(desk.slack.calls) == []
+    for method, params in stream_calls(desk.slack):
+        assert len(params.get("markdown_text") or "") <= 12_000, method
+        for chunk in params.get("chunks") or []:
+            assert len(chunk.get("text") or "") <= 12_000, method
+    shown = "".join(r["text"] for r in replies)
+    assert shown.count("&lt;!channel&gt;") == 900
