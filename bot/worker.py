@@ -322,8 +322,8 @@ class Worker:
             handover=item.payload.get("handover") if is_click else None,
         )
         stream = await self._stream(item, extra)
-        assistant = await self.store.assistant_threads.is_assistant_thread(
-            item.channel, item.thread_ts
+        assistant = item.channel.startswith("D") and (  # they live in DMs with the app
+            await self.store.assistant_threads.is_assistant_thread(item.channel, item.thread_ts)
         )
         if assistant:  # Slack's AI app view: a status line instead of 👀 (a reply clears it)
             await self.slack.set_status(item.channel, item.thread_ts, WORKING_STATUS, LOADING)
