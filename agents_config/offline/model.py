@@ -23,7 +23,12 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from agents_config.offline.answers import compose_answer, found_nothing, intake_answer
+from agents_config.offline.answers import (
+    bug_intake,
+    compose_answer,
+    found_nothing,
+    intake_answer,
+)
 from agents_config.offline.conversation import Conversation, read_conversation
 from agents_config.offline.research import analyst
 from agents_config.offline.roles import role_for
@@ -162,6 +167,8 @@ class OfflineModel(Model):
             and all(found_nothing(c, conversation.request) for c in conversation.calls[:-1])
         ):
             note = SALES_OFFER
+        if BUG_TOOL in function_tools and BUG_TOOL not in {c.name for c in conversation.calls}:
+            note = bug_intake(conversation) or note  # a defect: ask what the report needs
         return [_message(compose_answer(conversation, step.missing, note=note), digest)]
 
     def _handoff_target(
@@ -200,6 +207,7 @@ class OfflineModel(Model):
 
 
 CATALOGUE_TOOL = "list_plans"
+BUG_TOOL = "report_bug"
 SALES_OFFER = (
     "For anything the plans above don't cover (special pricing, programmes, procurement or "
     'hosting questions), our sales team can help: say "book a demo" and I\'ll set up a call.'

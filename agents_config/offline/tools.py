@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,8 +262,11 @@ class ToolRule:
     a last resort). `unless`: words that rule it out. `after`: only once that tool ran this turn
     and answered affirmatively (issue a refund after a positive eligibility check).
     `chain_from`: may also run after that tool, taking ids from its output (investigate the
-    failed payment that `list_payments` showed). `ask`: when its id is missing, ask the user
-    for it (otherwise another rule, such as a listing, may serve).
+    failed payment that `list_payments` showed); that tool's output is then not shown unless
+    `shows_source`. `ask`: when its id is missing, ask the user for it (otherwise another rule,
+    such as a listing, may serve). `ids`: id prefixes whose mention calls for it (RF- for the
+    orders with their refunds). `needs`: a condition on the conversation (a bug report only
+    once the user gave the details engineering needs).
     """
 
     tool: str
@@ -273,6 +276,9 @@ class ToolRule:
     chain_from: str | None = None
     offer: str | None = None  # said when `after` allowed it but the user did not ask for it
     ask: bool = False
+    ids: tuple[str, ...] = ()
+    needs: Callable[[Conversation], bool] | None = None
+    shows_source: bool = False
 
 
 _REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
@@ -280,13 +286,54 @@ _PAYMENT_TROUBLE = (
     "declined",
     "failed",
     "pending",
-    "twice",
-    "double",
     "rejected",
     "bounced",
     "insufficient",
     "not go through",
 )
+_DUPLICATE_CHARGE = (
+    "twice",
+    "double",
+    "doubled",
+    "duplicate",
+    "charged twice",
+    "two charges",
+    "charged two times",
+    "billed twice",
+    "same charge",
+    "dos veces",
+    "doble",
+    "zweimal",
+    "doppelt",
+    "deux fois",
+    "二重",
+)
+# Symptoms of a defect: with the details (see `bug_details_given`) they make a bug report.
+DEFECT_SIGNS = ("bug", "crash", "defect", "glitch", "500", "502", "503", "exception", "stack trace")
+_REQUEST_ID = re.compile(
+    r"\b(?:req|request)[_-]?(?:id)?[\s:=#_-]*[A-Za-z0-9]{4,}\b|\breq_\w+", re.I
+)
+_STEPS = re.compile(
+    r"\b(?:steps?|click(?:ed)?|when i|after i|then|reproduce|repro|every time|each time)\b"
+    r"|^\s*\d[.)]",
+    re.I | re.M,
+)
+_ENVIRONMENT = re.compile(
+    r"\b(?:chrome|firefox|safari|edge|brave|ios|android|iphone|ipad|windows|macos|mac|linux|"
+    r"ubuntu|python|node|java|curl|sdk|browser|app version|version|v\d+(?:\.\d+)+|\d+\.\d+\.\d+)\b",
+    re.I,
+)
+
+
+def bug_details_given(conversation: Conversation) -> bool:
+    """Whether the user gave what a bug report needs: the request id, or the steps and the
+    environment (in this message or earlier in the thread)."""
+    said = "\n".join(conversation.user_texts)
+    if _REQUEST_ID.search(said):
+        return True
+    return bool(_STEPS.search(said) and _ENVIRONMENT.search(said))
+
+
 TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule("escalate_to_human"),
     ToolRule("check_refund_eligibility", _REFUND, ask=True),
@@ -297,7 +344,8 @@ TOOL_RULES: tuple[ToolRule, ...] = (
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
     ),
-    ToolRule("list_orders", ("order", "purchase", "bought")),
+    ToolRule("list_orders", ("order", "purchase", "bought", "refund status"), ids=("RF",)),
+    ToolRule("check_duplicate_charges", _DUPLICATE_CHARGE),
     ToolRule(
         "investigate_payment",
         (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
@@ -336,7 +384,13 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "incident",
         ),
     ),
-    ToolRule("report_bug", ("bug", "crash", "defect", "glitch")),
+    ToolRule(
+        "report_bug",
+        DEFECT_SIGNS,
+        chain_from="get_service_status",
+        needs=bug_details_given,
+        shows_source=True,
+    ),
     ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
     ToolRule("compare_plans", ("compare", "difference", "vs", "versus", "between")),
     ToolRule(
@@ -370,10 +424,14 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
     return [rule for rule in TOOL_RULES if rule.tool in tools] + extra
 
 
-def _weight(text: str, keywords: Iterable[str]) -> int:
-    """How strongly `text` calls for something: matched words count 1, phrases 2."""
+def weight(text: str, keywords: Iterable[str], ids: Iterable[str] = ()) -> int:
+    """How strongly `text` calls for something: matched words count 1, phrases 2, and a
+    named id of one of `ids` (RF-4001) 2."""
     phrases = [phrase(w) for w in keywords]
-    return sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
+    weight = sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
+    lowered = text.lower()
+    weight += sum(2 for k in phrases if not k.isascii() and k in lowered)  # CJK: no words
+    return weight + sum(2 for prefix in ids if _ids(text, prefix))
 
 
 def affirmative(output: str | None) -> bool:
@@ -418,9 +476,11 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
             return step
     # The request alone first, then with the previous message (a follow-up like "ORD-1001").
     for text in dict.fromkeys([conversation.request, conversation.with_context()]):
-        weights = {r.tool: _weight(text, r.triggers) for r in rules}
+        weights = {r.tool: weight(text, r.triggers, r.ids) for r in rules}
         for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
-            if rule.unless and _weight(conversation.request, rule.unless):
+            if rule.unless and weight(conversation.request, rule.unless):
+                continue
+            if rule.needs is not None and not rule.needs(conversation):
                 continue
             if rule.after and not affirmative(conversation.output_of(rule.after)):
                 continue
@@ -435,9 +495,14 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
             return Step(tools[rule.tool], arguments)
         if missing and not _general_question(conversation.request):
             return Step(missing=missing)
-    if not called:  # the last resort (knowledge base; escalation for `fallback`)
+    if not called or called == {STATUS_TOOL}:
+        # The last resort (knowledge base; escalation for `fallback`), and after the service
+        # status the help centre's steps for the symptom.
         return _first_usable(last_resort, conversation, agent, tools) or Step()
     return Step()
+
+
+STATUS_TOOL = "get_service_status"
 
 
 def _first_usable(
