@@ -6,7 +6,13 @@ triage ─┬─ billing_specialist ─┬─ refund_processor
         ├─ sales
         └─ fallback (hands the conversation to human staff)
 
-Every specialist can also hand over to `fallback`. Business rules live in the tools.
+Every specialist can also hand over to `fallback`. Business rules live in the tools, and two
+of them are declared here as data and enforced by the desk in code, whatever a model writes:
+
+- `hands_to_staff`: reaching this agent hands the conversation to human staff. The desk records
+  the escalation and notifies staff even when the model never calls `escalate_to_human`.
+- acting tools that need a person's yes (`issue_refund`) are declared where the tool is
+  defined, with `desk_tool(confirm=...)` (see `agents_config.approvals`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class AgentSpec:
     instructions: str
     tools: tuple[Tool, ...] = ()
     handoffs: tuple[str, ...] = ()
+    hands_to_staff: bool = False  # reaching it escalates the ticket (recorded by the desk)
 
 
 AGENT_SPECS: tuple[AgentSpec, ...] = (
@@ -136,8 +143,11 @@ AGENT_SPECS: tuple[AgentSpec, ...] = (
             "with the ticket number the tool returned."
         ),
         tools=(escalate_to_human,),
+        hands_to_staff=True,
     ),
 )
+
+STAFF_HANDOVER_AGENTS = frozenset(spec.name for spec in AGENT_SPECS if spec.hands_to_staff)
 
 ModelResolver = Callable[[AgentSpec], "str | Model"]
 

@@ -25,11 +25,14 @@ class Caller:
 
 @dataclass
 class EscalationRequest:
-    """Set by the `escalate_to_human` tool; the worker posts it to the staff channel."""
+    """A hand-over recorded in this turn (by `escalate_to_human` or by the desk itself): the
+    turn's outcome carries it to the worker, which posts it to the staff channel."""
 
+    id: int  # the escalation's row in storage
     reason: str
     summary: str
     priority: str = "normal"
+    created_at: float = 0.0
 
 
 @dataclass

@@ -2,21 +2,45 @@
 
 It knows nothing of Slack: the Slack worker, the terminal `chat` and `ask` all call
 `Desk.handle(Turn)` and present the `TurnOutcome` their own way.
+
+A turn, in order (`handle`):
+
+1. the ticket of the thread is opened, or reopened (a person owning the thread: stay silent);
+2. an answer to a pending confirmation (a Confirm / Cancel click, or the requester typing only
+   "yes" / "cancel") settles it (`_answer`): a yes resumes the stopped run, anything else
+   closes it; any other message in the thread closes a pending confirmation first;
+3. the agents run (`_run`);
+4. the outcome is settled in code (`_settle`): an acting tool waiting for a yes saves the run
+   and asks (`_ask`); a failed run, or one that reached a staff-handover agent, is escalated
+   whatever the model wrote; the ticket's status and route are recorded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from agents import Agent, RunConfig, RunContextWrapper, RunHooks, Runner, Tool
-from agents.exceptions import AgentsException, MaxTurnsExceeded
+from agents import (
+    Agent,
+    RunConfig,
+    RunContextWrapper,
+    RunHooks,
+    Runner,
+    RunResult,
+    RunState,
+    Tool,
+)
+from agents.exceptions import MaxTurnsExceeded
 
+from agents_config.agents import STAFF_HANDOVER_AGENTS
+from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.memory import ThreadSession
 from agents_config.routing import department_of
 from agents_config.tools.escalation import record_escalation
+from storage.approvals import Approval, PlannedAction
 from storage.store import Store
 from storage.tickets import Ticket
 
@@ -27,7 +51,11 @@ WORKFLOW_NAME = "support-desk"
 
 @dataclass(frozen=True)
 class Turn:
-    """One message to answer. `turn_id` is unique per message (the inbox id in Slack)."""
+    """One message to answer. `turn_id` is unique per message (the inbox id in Slack).
+
+    A click on Confirm / Cancel is a turn too: `answer` is set and `approval_id` names the
+    confirmation it answers (its `text` is not read).
+    """
 
     turn_id: int
     channel: str
@@ -35,6 +63,8 @@ class Turn:
     caller: Caller
     text: str
     resumed: bool = False  # run before and interrupted (crash, restart, retry)
+    answer: Answer | None = None
+    approval_id: int | None = None
 
     @property
     def thread_key(self) -> str:
@@ -43,14 +73,17 @@ class Turn:
 
 @dataclass
 class TurnOutcome:
-    ticket: Ticket
+    ticket: Ticket | None  # None only for a click on a confirmation that does not exist
     opened: bool
-    reply: str | None  # None: stay silent (a person owns the thread)
+    reply: str | None  # None: nothing to post in the thread (a person owns it, a refused click)
     agent_path: list[str] = field(default_factory=list)
     tools_called: list[str] = field(default_factory=list)
-    escalation: EscalationRequest | None = None
+    escalation: EscalationRequest | None = None  # recorded this turn: announce it to staff
     error: str | None = None  # set when the run failed and the user got the apology
     model_calls: int = 0
+    confirmation: Approval | None = None  # the reply asks the requester to confirm this
+    settled: Approval | None = None  # an earlier confirmation answered or closed this turn
+    private: str | None = None  # for the person who clicked only (a refusal)
 
     @property
     def department(self) -> str | None:
@@ -62,6 +95,7 @@ class DeskOptions:
     history_turns: int = 8
     max_turns: int = 10
     trace_sensitive_data: bool = False
+    confirmation_ttl_s: float = 30 * 60
 
 
 def handover_note(ticket_id: int) -> str:
@@ -76,6 +110,21 @@ def apology(ticket_id: int) -> str:
         "Sorry, I couldn't finish answering this one. I've passed your request to our support "
         f"staff as ticket #{ticket_id}; a person will follow up in this thread."
     )
+
+
+def confirmation_question(actions: tuple[PlannedAction, ...] | list[PlannedAction]) -> str:
+    lines = "\n".join(f"- {a.description}" for a in actions)
+    return f"Please confirm before I go ahead:\n{lines}\n\nNothing is done until you confirm."
+
+
+CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
+NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
+Closing = Literal["cancelled", "superseded", "expired"]
+_CLOSING_WHY = {
+    "cancelled": "they cancelled",
+    "superseded": "the conversation moved on",
+    "expired": "the confirmation expired",
+}
 
 
 class _RunTrace(RunHooks[DeskContext]):
@@ -109,6 +158,17 @@ class TurnRouter(Protocol):
     ) -> Agent[DeskContext]: ...
 
 
+@dataclass
+class _Run:
+    """One run of the agents and what it left: its result, or the error that ended it."""
+
+    context: DeskContext
+    trace: _RunTrace
+    start: str = "triage"
+    result: RunResult | None = None
+    error: str | None = None
+
+
 class Desk:
     def __init__(
         self,
@@ -124,8 +184,29 @@ class Desk:
         self.router = router
 
     async def handle(self, turn: Turn) -> TurnOutcome:
-        tickets = self.store.tickets
-        ticket, opened = await tickets.open_for_thread(
+        if turn.answer is not None:  # a Confirm / Cancel click
+            approval = await self.store.approvals.get(turn.approval_id or 0)
+            return await self._answer(turn, approval, turn.answer)
+        ticket, opened = await self._open_ticket(turn)
+        if ticket.status == "claimed":
+            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
+        if pending is not None and pending.requester == turn.caller.slack_user_id:
+            answer = typed_answer(turn.text)
+            if answer is not None:
+                return await self._answer(turn, pending, answer)
+        settled = await self._close(pending, "superseded") if pending is not None else None
+        if turn.resumed:  # an interrupted turn starts over from a clean history
+            await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
+        run = await self._run(turn, ticket)
+        outcome = await self._settle(turn, ticket, run, opened=opened)
+        outcome.settled = settled
+        return outcome
+
+    # ---- 1. the ticket --------------------------------------------------------------------
+
+    async def _open_ticket(self, turn: Turn) -> tuple[Ticket, bool]:
+        ticket, opened = await self.store.tickets.open_for_thread(
             channel=turn.channel,
             thread_ts=turn.thread_ts,
             user_id=turn.caller.slack_user_id,
@@ -133,18 +214,95 @@ class Desk:
             customer_id=turn.caller.customer_id,
             opening_text=turn.text,
         )
-        if ticket.status == "claimed":
-            return TurnOutcome(ticket=ticket, opened=False, reply=None)
         if ticket.status == "resolved":
-            await tickets.set_status(
+            await self.store.tickets.set_status(
                 ticket.id,
                 "open",
                 actor=turn.caller.slack_user_id,
                 note="reopened: the user wrote again",
             )
-        if turn.resumed:  # an interrupted turn starts over from a clean history
-            await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
+        return ticket, opened
 
+    # ---- 2. answers to a confirmation ----------------------------------------------------
+
+    async def _answer(self, turn: Turn, approval: Approval | None, answer: Answer) -> TurnOutcome:
+        """The requester's Confirm or Cancel; anyone else, or a stale one, is refused."""
+        ticket = await self.store.tickets.get(approval.ticket_id) if approval else None
+        refusal = await self._refusal(turn, approval, ticket)
+        if refusal is not None or approval is None or ticket is None:
+            return TurnOutcome(
+                ticket=ticket, opened=False, reply=None, private=refusal, settled=approval
+            )
+        status: Literal["confirmed", "cancelled"] = (
+            "confirmed" if answer == "confirm" else "cancelled"
+        )
+        user = turn.caller.slack_user_id
+        if not await self.store.approvals.decide(approval.id, status, user=user, turn=turn.turn_id):
+            lost = await self.store.approvals.get(approval.id)  # another answer came first
+            refusal = await self._refusal(turn, lost, ticket) or "This was already answered."
+            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=refusal)
+        settled = await self.store.approvals.get(approval.id)
+        log.info(
+            "confirmation answered",
+            extra={"ticket_id": ticket.id, "approval_id": approval.id, "answer": status},
+        )
+        if status == "cancelled":
+            await self._write_closing(approval, "cancelled")
+            return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
+        run = await self._run(turn, ticket, resume=approval)
+        outcome = await self._settle(turn, ticket, run, opened=False)
+        outcome.settled = settled
+        return outcome
+
+    async def _refusal(
+        self, turn: Turn, approval: Approval | None, ticket: Ticket | None
+    ) -> str | None:
+        """Why this answer cannot settle the confirmation (said only to who answered)."""
+        if approval is None or ticket is None or approval.thread_key != turn.thread_key:
+            return "That confirmation is not valid here. Nothing was done."
+        if approval.requester != turn.caller.slack_user_id:
+            return "Only the person who asked can confirm or cancel this. Nothing was done."
+        if approval.status != "pending" and approval.decided_turn != turn.turn_id:
+            return {
+                "confirmed": "This was already confirmed; it was done once.",
+                "cancelled": "This was cancelled; nothing was done. Ask again if you want it.",
+            }.get(
+                approval.status,
+                "This confirmation is no longer valid: nothing was done. Ask again if you "
+                "still want it.",
+            )
+        if approval.status == "pending" and ticket.status in ("claimed", "resolved"):
+            await self._close(approval, "superseded")
+            return "This ticket has moved on (it is with our staff), so nothing was done."
+        if approval.status == "pending" and approval.expired():
+            await self._close(approval, "expired")
+            return "This confirmation expired, so nothing was done. Ask again if you still want it."
+        return None
+
+    async def _close(self, approval: Approval, status: Closing) -> Approval | None:
+        """Close a pending confirmation without acting (superseded, expired)."""
+        if not await self.store.approvals.decide(approval.id, status, user="desk", turn=0):
+            return None
+        await self._write_closing(approval, status)
+        log.info("confirmation closed", extra={"approval_id": approval.id, "status": status})
+        return await self.store.approvals.get(approval.id)
+
+    async def _write_closing(self, approval: Approval, status: Closing) -> None:
+        """The stopped calls get an output in the thread's memory ("not done: …"), so the
+        next run's model input never holds a tool call without its result."""
+        note = NOT_CONFIRMED_NOTE.format(why=_CLOSING_WHY[status])
+        outputs = [
+            {"type": "function_call_output", "call_id": a.call_id, "output": note}
+            for a in approval.actions
+        ]
+        await self.store.conversations.add(
+            approval.thread_key, approval.turn, outputs, self.options.history_turns
+        )
+
+    # ---- 3. the run --------------------------------------------------------------------
+
+    async def _run(self, turn: Turn, ticket: Ticket, *, resume: Approval | None = None) -> _Run:
+        """Run the agents on the turn's words, or resume a confirmed run with its yes."""
         context = DeskContext(
             store=self.store,
             caller=turn.caller,
@@ -152,27 +310,29 @@ class Desk:
             channel=turn.channel,
             thread_ts=turn.thread_ts,
         )
-        trace = _RunTrace()
+        run = _Run(context, _RunTrace())
         session = ThreadSession(
             self.store.conversations,
             turn.thread_key,
-            turn=turn.turn_id,
+            turn=resume.turn if resume else turn.turn_id,  # a resumed run is one turn
             history_turns=self.options.history_turns,
         )
-        extra = {"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
-        error: str | None = None
-        reply: str | None = None
         try:
+            run_input: str | RunState[DeskContext] = turn.text
             start = self.agents["triage"]
-            if self.router is not None:
-                start = await self.router.choose(turn.text, context, trace)
-            result = await Runner.run(
+            if resume is not None:
+                start = self.agents[resume.start_agent]
+                run_input = await self._approved_state(resume, context)
+            elif self.router is not None:
+                start = await self.router.choose(turn.text, context, run.trace)
+            run.start = start.name
+            run.result = await Runner.run(
                 start,
-                turn.text,
+                run_input,
                 context=context,
                 session=session,
                 max_turns=self.options.max_turns,
-                hooks=trace,
+                hooks=run.trace,
                 run_config=RunConfig(
                     workflow_name=WORKFLOW_NAME,
                     group_id=turn.thread_key,
@@ -180,50 +340,115 @@ class Desk:
                     trace_include_sensitive_data=self.options.trace_sensitive_data,
                 ),
             )
-            reply = str(result.final_output or "").strip()
-            if not reply:
-                error = "the model returned an empty answer"
         except MaxTurnsExceeded:
-            error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
-        except (AgentsException, Exception) as exc:  # provider errors come in many types
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            run.error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
+        except Exception as exc:  # provider errors come in many types
+            run.error = f"{type(exc).__name__}: {exc}"[:500]
+        return run
 
-        if error is not None:
-            log.warning("turn failed; escalating", extra={**extra, "error": error})
-            if context.escalation is None:
-                await record_escalation(
-                    context,
-                    reason="the AI could not answer",
-                    summary=f"Request: {turn.text[:1500]}\nWhat went wrong: {error}",
-                    priority="high",
-                )
+    async def _approved_state(
+        self, approval: Approval, context: DeskContext
+    ) -> RunState[DeskContext]:
+        state: RunState[DeskContext] = await RunState.from_json(
+            self.agents[approval.start_agent],
+            approval.state,
+            context_override=RunContextWrapper(context=context),
+        )
+        for item in state.get_interruptions():
+            state.approve(item)  # exactly the calls the requester saw (one confirmation)
+        return state
+
+    # ---- 4. the outcome ----------------------------------------------------------------
+
+    async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
+        """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
+        confirmation = None
+        reply: str | None = None
+        if run.result is not None and run.result.interruptions:
+            confirmation = await self._ask(turn, ticket, run)
+            reply = confirmation_question(confirmation.actions)
+        elif run.result is not None:
+            reply = str(run.result.final_output or "").strip()
+            if not reply:
+                run.error = "the model returned an empty answer"
+        extra = {"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
+        context = run.context
+        if run.error is not None:
+            log.warning("turn failed; escalating", extra={**extra, "error": run.error})
+            await self._escalate(context, turn, "the AI could not answer", run.error, "high")
             reply = apology(ticket.id)
-        elif context.escalation is not None:
-            if reply and f"#{ticket.id}" not in reply:  # the user always learns the number
-                reply = f"{reply}\n\n{handover_note(ticket.id)}"
-        elif ticket.status != "escalated":  # still waiting for staff, whatever the AI said
-            await tickets.set_status(ticket.id, "answered", actor="desk")
-        await tickets.record_route(
-            ticket.id, department=department_of(trace.path), agent_path=trace.path
+        elif context.escalation is None and STAFF_HANDOVER_AGENTS & set(run.trace.path):
+            await self._escalate(context, turn, "handed to a person", reply or "", "normal")
+        if context.escalation is not None and reply and f"#{ticket.id}" not in reply:
+            reply = f"{reply}\n\n{handover_note(ticket.id)}"  # the user always learns the number
+        if run.error is None and context.escalation is None:
+            current = await self.store.tickets.get(ticket.id)
+            if current is not None and current.status != "escalated":  # still with staff
+                await self.store.tickets.set_status(ticket.id, "answered", actor="desk")
+        await self.store.tickets.record_route(
+            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
         )
         log.info(
             "turn answered",
             extra={
                 **extra,
-                "agents": trace.path,
-                "tools": trace.tools,
-                "model_calls": trace.model_calls,
+                "agents": run.trace.path,
+                "tools": run.trace.tools,
+                "model_calls": run.trace.model_calls,
                 "escalated": context.escalation is not None,
+                "confirmation": confirmation.id if confirmation else None,
             },
         )
-        refreshed = await tickets.get(ticket.id)
         return TurnOutcome(
-            ticket=refreshed or ticket,
+            ticket=await self.store.tickets.get(ticket.id) or ticket,
             opened=opened,
             reply=reply,
-            agent_path=trace.path,
-            tools_called=trace.tools,
+            agent_path=run.trace.path,
+            tools_called=run.trace.tools,
             escalation=context.escalation,
-            error=error,
-            model_calls=trace.model_calls,
+            error=run.error,
+            model_calls=run.trace.model_calls,
+            confirmation=confirmation,
+        )
+
+    async def _escalate(
+        self, context: DeskContext, turn: Turn, reason: str, detail: str, priority: str
+    ) -> None:
+        """Record the hand-over the run implied, unless a tool already did (or staff have it)."""
+        if context.escalation is not None:
+            return
+        what = "What went wrong" if priority == "high" else "The desk's last words"
+        await record_escalation(
+            context,
+            reason=reason,
+            summary=f"Request: {turn.text[:1500]}\n{what}: {detail[:1000]}",
+            priority=priority,
+        )
+
+    async def _ask(self, turn: Turn, ticket: Ticket, run: _Run) -> Approval:
+        """Save the stopped run and what it would do; the reply asks the requester."""
+        assert run.result is not None
+        wrapper = RunContextWrapper(context=run.context)
+        actions = []
+        approver = "requester"
+        for item in run.result.interruptions:
+            name = item.name or "?"
+            confirmation = confirmation_for(name)
+            arguments = json.loads(item.arguments or "{}")
+            proposal = await confirmation.propose(wrapper, arguments) if confirmation else None
+            description = (proposal and (proposal.action or proposal.refusal)) or name
+            actions.append(PlannedAction(name, item.call_id or "", description))
+            approver = confirmation.approver if confirmation else approver
+        state = run.result.to_state().to_json(context_serializer=lambda _: {})
+        return await self.store.approvals.create(
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+            requester=turn.caller.slack_user_id,
+            approver=approver,
+            turn=turn.turn_id,
+            start_agent=run.start,
+            actions=actions,
+            state=state,
+            ttl_s=self.options.confirmation_ttl_s,
         )

@@ -36,7 +36,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +292,9 @@ class EvalRun:
 
 def predicted_department(outcome: TurnOutcome) -> tuple[str, bool, bool]:
     """(department, escalated, clarifying question) of one turn."""
-    escalated = outcome.escalation is not None or outcome.ticket.status == "escalated"
+    escalated = outcome.escalation is not None or (
+        outcome.ticket is not None and outcome.ticket.status == "escalated"
+    )
     if escalated:
         return "human", True, False
     department = department_of(outcome.agent_path)
@@ -367,6 +369,14 @@ async def _run_row(
     clock = time.perf_counter()
     try:
         outcome = await desk.handle(turn)
+        tools = list(outcome.tools_called)
+        while outcome.confirmation is not None:  # this user says yes to every confirmation,
+            yes = replace(  # so what the audit sees is the tools' own policy
+                turn, turn_id=-turn.turn_id, answer="confirm", approval_id=outcome.confirmation.id
+            )
+            confirmed = await desk.handle(yes)
+            tools += confirmed.tools_called
+            outcome = replace(confirmed, agent_path=outcome.agent_path)  # the route: turn 1
     except Exception as exc:  # the desk itself failed (not the model: that escalates)
         latency = (time.perf_counter() - clock) * 1000
         return RowResult(
@@ -382,7 +392,7 @@ async def _run_row(
         example,
         predicted,
         agents=list(outcome.agent_path),
-        tools=list(outcome.tools_called),
+        tools=tools,
         escalated=escalated,
         clarifying_question=question,
         latency_ms=latency,

@@ -20,6 +20,7 @@ from agents import Model, OpenAIProvider, set_tracing_disabled
 from openai import AsyncOpenAI
 
 from agents_config.agents import AgentSpec, ModelResolver
+from agents_config.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,9 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
         set_tracing_disabled(True)
         return lambda spec: TimeoutModel(OfflineModel(spec.name), options.timeout_s)
 
-    # Traces go to OpenAI with the API key: only when the key is OpenAI's own (no base URL),
-    # never to a third-party server's key, and never with no key at all (no error spam).
-    if not options.api_key or options.base_url:
-        set_tracing_disabled(True)
+    # Traces go to OpenAI with the API key: only a real key on OpenAI's own endpoint, from a
+    # background thread, with at most one warning when the export fails.
+    configure_tracing(options.api_key, options.base_url)
     # One client per desk (not the SDK's process-wide one), bound to this event loop; the
     # client retries 429s, 5xx and lost connections twice with backoff before giving up.
     client = AsyncOpenAI(
@@ -94,6 +94,7 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
     )
 
     backup = _backup_model(options.backup_model, provider) if options.backup_model else None
+    health = ModelHealth()  # one per desk: a model down for one agent is down for all
 
     def resolve(spec: AgentSpec) -> Model:
         from agents_config.offline import OfflineModel
@@ -108,7 +109,7 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
             chain.append((options.backup_model or "", TimeoutModel(backup, options.timeout_s)))
         if options.offline_fallback:
             chain.append(("offline", OfflineModel(spec.name)))
-        return FallbackModel(chain) if len(chain) > 1 else chain[0][1]
+        return FallbackModel(chain, health) if len(chain) > 1 else chain[0][1]
 
     return resolve
 
@@ -137,29 +138,51 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 COOLDOWN_S = 30.0
 
 
+class ModelHealth:
+    """Which models are down, by name, shared by every `FallbackModel` of one desk.
+
+    A model that failed with an outage is skipped by every agent for `COOLDOWN_S`, so a hanging
+    provider costs one answer one `MODEL_TIMEOUT_S` (not one per agent on its path), and
+    during an outage answers do not each wait for a timeout.
+    """
+
+    def __init__(self, cooldown_s: float = COOLDOWN_S) -> None:
+        self.cooldown_s = cooldown_s
+        self._down_until: dict[str, float] = {}
+
+    def is_down(self, name: str) -> bool:
+        return self._down_until.get(name, 0.0) > time.monotonic()
+
+    def mark_down(self, name: str) -> None:
+        self._down_until[name] = time.monotonic() + self.cooldown_s
+
+    def mark_up(self, name: str) -> None:
+        self._down_until.pop(name, None)
+
+
 class FallbackModel(Model):
     """The fallback chain: primary → backup → offline engine; the desk escalates the rest.
 
-    A provider outage moves a call down the chain and is logged. A model that failed is
-    skipped for `COOLDOWN_S`, so during an outage requests do not each wait for a timeout.
+    A provider outage moves a call down the chain and is logged; the failed model is marked
+    down in the desk's shared `ModelHealth`, so every agent skips it during the cooldown.
     """
 
-    def __init__(self, chain: list[tuple[str, Model]]) -> None:
+    def __init__(self, chain: list[tuple[str, Model]], health: ModelHealth | None = None) -> None:
         self.chain = chain
-        self._down_until: dict[str, float] = {}
+        self.health = health or ModelHealth()
 
     async def get_response(self, *args: Any, **kwargs: Any) -> Any:
         last: Exception | None = None
         for position, (label, model) in enumerate(self.chain):
             is_last = position == len(self.chain) - 1
-            if not is_last and self._down_until.get(label, 0.0) > time.monotonic():
+            if not is_last and self.health.is_down(label):
                 continue
             try:
                 response = await model.get_response(*args, **kwargs)
             except OUTAGE_ERRORS as exc:
                 if is_last:
                     raise
-                self._down_until[label] = time.monotonic() + COOLDOWN_S
+                self.health.mark_down(label)
                 log.warning(
                     "model unavailable; using the next in the fallback chain",
                     extra={
@@ -170,7 +193,7 @@ class FallbackModel(Model):
                 )
                 last = exc
                 continue
-            self._down_until.pop(label, None)
+            self.health.mark_up(label)
             return response
         assert last is not None
         raise last

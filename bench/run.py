@@ -79,8 +79,7 @@ class Desk:
             for _ in range(300):
                 try:
                     async with session.get(f"http://127.0.0.1:{self.port}/readyz") as r:
-                        if r.status == 200:
-                            await asyncio.sleep(2.5)  # the worker process imports the SDK
+                        if r.status == 200:  # ready includes a live worker process
                             return self
                 except aiohttp.ClientError:
                     pass

@@ -31,6 +31,7 @@ from bot.mrkdwn import (
     to_mrkdwn,
     truncate,
 )
+from storage.approvals import Approval
 from storage.reports import Report
 from storage.tickets import Escalation, QueueEntry, Ticket
 
@@ -50,6 +51,8 @@ RESOLVE = "ticket_resolve"
 PRIORITY = "ticket_priority"
 DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
+CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
+CANCEL = "action_cancel"
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
@@ -281,6 +284,55 @@ def csat_thanks(ticket: Ticket, score: int) -> tuple[Mrkdwn, list[Block]]:
         ticket.id, score, stars
     )
     return text, [section(text)]
+
+
+# ---- confirmations: an acting tool waiting for the requester's yes --------------------------
+
+
+def _planned(approval: Approval) -> Mrkdwn:
+    """The actions as the desk described them (their words come from data: escaped)."""
+    return Mrkdwn("\n").join(Mrkdwn("• {}").format(a.description) for a in approval.actions)
+
+
+def confirmation_request(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
+    """Asks the requester to confirm exactly these actions, with Confirm and Cancel."""
+    text = Mrkdwn("{}, please confirm before I go ahead:\n{}").format(
+        mention(approval.requester), _planned(approval)
+    )
+    buttons = [
+        {
+            "type": "button",
+            "action_id": CONFIRM,
+            "style": "primary",
+            "text": plain("Confirm"),
+            "value": str(approval.id),
+        },
+        {"type": "button", "action_id": CANCEL, "text": plain("Cancel"), "value": str(approval.id)},
+    ]
+    return text, [
+        section(text),
+        context(Mrkdwn("Nothing is done until you confirm. Only you can confirm or cancel.")),
+        {"type": "actions", "block_id": f"confirmation_{approval.id}", "elements": buttons},
+    ]
+
+
+_SETTLED = {
+    "confirmed": Mrkdwn(":white_check_mark: Confirmed by {}"),
+    "cancelled": Mrkdwn(":no_entry_sign: Cancelled by {}: nothing was done"),
+    "superseded": Mrkdwn(
+        ":grey_question: No longer valid (the conversation moved on): nothing was done"
+    ),
+    "expired": Mrkdwn(":hourglass: Expired: nothing was done"),
+}
+
+
+def confirmation_settled(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
+    """The confirmation once answered or closed: what was asked, and what became of it."""
+    state = _SETTLED.get(approval.status, Mrkdwn("{}")).format(
+        mention(approval.decided_by or approval.requester)
+    )
+    text = Mrkdwn("{}\n{}").format(_planned(approval), state)
+    return text, [section(_planned(approval)), context(state)]
 
 
 # ---- the App Home ----------------------------------------------------------------------------

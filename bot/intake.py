@@ -99,6 +99,33 @@ class Intake:
         self.on_accepted()
         return inbox_id
 
+    async def confirmation(
+        self, *, approval_id: int, answer: str, user_id: str, action_ts: str
+    ) -> int | None:
+        """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
+        in order with the thread's messages), by the worker, exactly once per click. Returns
+        the inbox id; None for a repeated delivery or a confirmation the desk never asked."""
+        approval = await self.store.approvals.get(approval_id)
+        extra = {"approval_id": approval_id, "user": user_id}
+        if approval is None:
+            log.warning("click on an unknown confirmation", extra=extra)
+            return None
+        inbox_id = await self.store.inbox.accept(
+            kind="action",
+            channel=approval.channel,
+            ts=f"click-{action_ts}",  # one row per click; a redelivery of it is a duplicate
+            thread_ts=approval.thread_ts,
+            user_id=user_id,
+            text=answer,
+            payload={"approval_id": approval_id, "answer": answer},
+        )
+        if inbox_id is None:
+            log.info("duplicate delivery ignored", extra=extra)
+            return None
+        log.info("accepted", extra={**extra, "inbox_id": inbox_id})
+        self.on_accepted()
+        return inbox_id
+
 
 def _ignore_reason(event: dict[str, Any], bot_user_id: str | None) -> str | None:
     """Why an event must not be answered, or None. Malformed events are ignored, not fatal."""

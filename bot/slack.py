@@ -80,6 +80,14 @@ class SlackGateway:
         response = await self.client.auth_test()
         return response.get("user_id")
 
+    async def socket_mode_url(self, app_token: str) -> str:
+        """`apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
+
+        Raises SlackApiError when Slack refuses the token.
+        """
+        response = await self.client.apps_connections_open(app_token=app_token)
+        return str(response["url"])
+
     async def user(self, user_id: str) -> SlackUser | None:
         """Name and e-mail of a Slack user (None when Slack does not know them)."""
         try:
@@ -154,6 +162,20 @@ class SlackGateway:
             )
             first_ts = first_ts or ts
         return first_ts
+
+    async def post_prompt(
+        self, channel: str, thread_ts: str, text: str, blocks: Blocks, turn: int
+    ) -> str:
+        """A reply with buttons (a confirmation), with the turn's metadata like `post_reply`,
+        so a restarted desk does not ask twice."""
+        _, ts = await self.post_message(
+            channel,
+            text,
+            blocks,
+            thread_ts=thread_ts,
+            metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return ts
 
     async def find_reply(self, channel: str, thread_ts: str, turn: int) -> str | None:
         """The ts of a reply already posted for `turn` in the thread, if any."""

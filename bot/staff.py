@@ -19,18 +19,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from agents_config.context import Caller
+from agents_config.context import Caller, EscalationRequest
 from bot import blocks
 from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
 from storage.inbox import InboxItem
 from storage.store import Store
-from storage.tickets import Ticket
+from storage.tickets import Escalation, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -119,39 +119,49 @@ class StaffDesk:
     async def announce(
         self,
         ticket: Ticket,
+        request: EscalationRequest | None = None,
         *,
         caller: Caller | None = None,
         agent_path: list[str] | None = None,
         notice_ts: str | None = None,
         notice_markdown: str | None = None,
     ) -> str | None:
-        """Post the ticket's latest escalation to ESCALATION_CHANNEL; returns the message ts.
+        """Post an escalation to ESCALATION_CHANNEL; returns the message ts.
 
+        `request`: the escalation the turn just recorded (its outcome carries it); without
+        it, the ticket's latest one is read (an escalation whose message never got out).
         `notice_ts`/`notice_markdown`: the reply that told the user a person will follow up,
         updated later with who claimed and resolved the ticket.
         """
         extra = {"slack_thread": f"{ticket.channel}:{ticket.thread_ts}", "ticket_id": ticket.id}
-        channel = self.options.escalation_channel
-        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        escalation = _from_request(ticket, request) if request else None
+        escalation = escalation or await self.store.tickets.latest_escalation(ticket.id)
         if escalation is None:
             return None
         notice_text = None
         if notice_ts and notice_markdown:
             notice_text = split_message(to_mrkdwn(notice_markdown))[0]
-        await self.store.tickets.describe_escalation(
-            escalation.id,
-            agent_path=agent_path or list(escalation.agent_path) or ticket.agent_path,
+        escalation = replace(
+            escalation,
+            agent_path=tuple(agent_path or escalation.agent_path or ticket.agent_path),
             department=escalation.department or ticket.department,
             thread_link=await self.slack.permalink(ticket.channel, ticket.thread_ts),
+            notice_ts=notice_ts or escalation.notice_ts,
+            notice_text=notice_text or escalation.notice_text,
+        )
+        await self.store.tickets.describe_escalation(
+            escalation.id,
+            agent_path=list(escalation.agent_path),
+            department=escalation.department,
+            thread_link=escalation.thread_link,
             notice_ts=notice_ts,
             notice_text=notice_text,
         )
+        channel = self.options.escalation_channel
         if not channel:
             log.warning("escalated, but ESCALATION_CHANNEL is not set", extra=extra)
             return None
         email = caller.email if caller else await self._email(ticket.user_id)
-        escalation = await self.store.tickets.latest_escalation(ticket.id)
-        assert escalation is not None
         text, message = blocks.escalation_message(ticket, escalation, requester_email=email)
         ts = await self.slack.post_blocks(channel, text, message)
         await self.store.tickets.set_escalation_message(escalation.id, channel, ts)
@@ -382,6 +392,19 @@ class StaffDesk:
             "ticket_id": ticket.id,
             **more,
         }
+
+
+def _from_request(ticket: Ticket, request: EscalationRequest) -> Escalation:
+    """The stored escalation as the turn recorded it (no need to read it back)."""
+    return Escalation(
+        id=request.id,
+        ticket_id=ticket.id,
+        reason=request.reason,
+        summary=request.summary,
+        staff_channel=None,
+        staff_ts=None,
+        created_at=request.created_at,
+    )
 
 
 _NOT_STAFF = (

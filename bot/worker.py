@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
-from agents_config.desk import Desk, Turn
+from agents_config.desk import Desk, Turn, TurnOutcome
+from bot import blocks
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
+from storage.db import refuses_writes
+from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
 from storage.inbox import InboxItem
 from storage.store import Store
 from storage.tickets import SlackUser
@@ -72,10 +75,19 @@ class Worker:
         self.options = options
         self.staff = staff  # posts escalations to staff and knows who is staff
         self.pipelines = pipelines  # runs slash commands (inbox rows of kind "command")
+        self.worker_id = new_worker_id()  # names this worker's heartbeat and claimed rows
+        self._started_at = time.time()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(options.concurrency)
         self._queues: dict[str, deque[InboxItem]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: set[int] = set()  # inbox ids claimed and not finished here
+        # Rows whose outcome could not be written (the database refused writes): they stay
+        # `running` under this worker's name until the database takes writes again, then go
+        # back to the inbox and are answered as resumptions (no reply is posted twice).
+        self._stranded: dict[int, InboxItem] = {}
+        self._database_down = False
+        self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
 
     def notify(self) -> None:
@@ -86,22 +98,33 @@ class Worker:
     def pending(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
+    @property
+    def stranded(self) -> int:
+        """Rows waiting for the database to take writes again."""
+        return len(self._stranded)
+
     async def recover(self) -> int:
-        """On start: rows a previous process left running are queued again."""
-        count = await self.store.inbox.requeue_running()
+        """On start: rows left running by a worker that is gone are queued again."""
+        try:
+            count = await self.store.inbox.requeue_orphans(self.worker_id)
+        except Exception as exc:  # the heartbeat loop tries again every second
+            self._database_failed("could not take over unanswered messages; retrying", exc)
+            return 0
         if count:
             log.info("resuming unanswered messages", extra={"count": count})
         return count
 
     async def run(self) -> None:
-        """Claim and dispatch inbox rows until `stop()`."""
+        """Claim and dispatch inbox rows until `stop()`; keep the heartbeat going meanwhile."""
+        if self._keepalive is None:
+            self._keepalive = asyncio.create_task(self._keep_alive(), name="heartbeat")
         while not self._stopping:
             room = self.options.concurrency * 2 - self.pending
             try:
-                items = await self.store.inbox.claim(room) if room > 0 else []
-            except Exception:  # the database is unreachable: keep trying, never die silently
-                log.exception("could not read the inbox; retrying")
-                await asyncio.sleep(1.0)
+                items = await self.store.inbox.claim(room, self.worker_id) if room > 0 else []
+            except Exception as exc:  # the database is unavailable: keep trying, say it once
+                self._database_failed("could not read the inbox; retrying", exc)
+                await asyncio.sleep(HEARTBEAT_EVERY_S)
                 continue
             for item in items:
                 self._dispatch(item)
@@ -122,15 +145,61 @@ class Worker:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        # Anything claimed but not finished goes back to the inbox for the next start.
-        await self.store.inbox.requeue_running()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            await asyncio.gather(self._keepalive, return_exceptions=True)
+        # Anything claimed but not finished goes back to the inbox for the next start. If the
+        # database refuses even this, the rows become orphans once the heartbeat is stale.
+        try:
+            await self.store.inbox.release_claimed(self.worker_id)
+            await self.store.heartbeats.end(self.worker_id)
+        except Exception as exc:
+            log.warning(
+                "could not hand back unfinished messages; the next worker takes them over",
+                extra={"error": repr(exc), "worker": self.worker_id},
+            )
 
     @property
     def busy(self) -> bool:
-        """Whether any thread is being answered right now in this process."""
-        return bool(self._tasks)
+        """Whether any thread is being answered (or waits for the database) in this process."""
+        return bool(self._tasks) or bool(self._stranded)
+
+    async def _keep_alive(self) -> None:
+        """About every second: the heartbeat; rows of dead workers taken over; rows stranded
+        by a database that refused writes handed back once it takes writes again."""
+        while True:
+            try:
+                await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+                if await self.store.inbox.requeue_orphans(self.worker_id):
+                    log.info("took over messages of a worker that died")
+                    self._wake.set()
+                if self._stranded:
+                    count = await self.store.inbox.release(self._stranded)
+                    log.info(
+                        "answering messages held while the database refused writes",
+                        extra={"count": count},
+                    )
+                    self._stranded.clear()
+                    self._wake.set()
+                if self._database_down:
+                    self._database_down = False
+                    log.warning("the database takes writes again")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._database_failed("heartbeat failed: the database refuses writes", exc)
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    def _database_failed(self, message: str, exc: BaseException) -> None:
+        """One log line per outage, not one per second."""
+        if not self._database_down:
+            self._database_down = True
+            log.error(message, extra={"error": repr(exc), "worker": self.worker_id})
 
     def _dispatch(self, item: InboxItem) -> None:
+        if item.id in self._in_flight:  # already being answered here
+            return
+        self._in_flight.add(item.id)
         queue = self._queues.setdefault(item.thread_key, deque())
         queue.append(item)
         if item.thread_key not in self._tasks:
@@ -143,17 +212,26 @@ class Worker:
             while queue and not self._stopping:
                 item = queue[0]
                 async with self._slots:
-                    await self.process(item)
+                    done = await self.process(item)
                 queue.popleft()
+                self._in_flight.discard(item.id)
+                if not done:  # the thread's later messages wait too, so its order holds
+                    while queue:
+                        later = queue.popleft()
+                        self._in_flight.discard(later.id)
+                        self._stranded[later.id] = later
         finally:
+            for left in queue:
+                self._in_flight.discard(left.id)
             del self._tasks[key]
             if not queue:
                 del self._queues[key]
 
-    async def process(self, item: InboxItem) -> None:
+    async def process(self, item: InboxItem) -> bool:
         """Answer one inbox row, exactly once. Transient failures are retried in place (so
         the thread's order holds); a final failure is a failed row, a log line and a note to
-        the user."""
+        the user. When the database refuses writes the row is held, not failed, and answered
+        once it recovers. Never raises (but for cancellation); False when the row is held."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
         for delay in (*RETRY_DELAYS_S, None):
             try:
@@ -166,8 +244,7 @@ class Worker:
             except SlackApiError as exc:  # Slack said no (rate limits were already retried)
                 error = str(exc.response.get("error"))
                 log.error("Slack refused the reply", extra={**extra, "error": error})
-                await self.store.inbox.mark_failed(item.id, f"slack: {error}")
-                return
+                return await self._record(item, extra, failed=f"slack: {error}")
             except Exception as exc:
                 if delay is not None:
                     log.warning("answer failed; retrying", extra={**extra, "error": repr(exc)})
@@ -175,15 +252,49 @@ class Worker:
                     # A retry is a resumption: it first looks for a reply already posted.
                     item = replace(item, attempts=item.attempts + 1)
                     continue
+                if refuses_writes(exc):  # not the message's fault: answer it once it recovers
+                    return self._strand(item, extra, exc)
                 log.exception("could not answer", extra=extra)
-                await self.store.inbox.mark_failed(item.id, f"{type(exc).__name__}: {exc}")
-                with contextlib.suppress(Exception):
-                    await self.slack.post_reply(item.channel, item.thread_ts, FAILED_REPLY, item.id)
-                return
-            await self.store.inbox.mark_answered(item.id, reply_ts)
-            return
+                done = await self._record(item, extra, failed=f"{type(exc).__name__}: {exc}")
+                if done:
+                    with contextlib.suppress(Exception):
+                        await self.slack.post_reply(
+                            item.channel, item.thread_ts, FAILED_REPLY, item.id
+                        )
+                return done
+            return await self._record(item, extra, reply_ts=reply_ts)
+        raise AssertionError("unreachable")
+
+    async def _record(
+        self,
+        item: InboxItem,
+        extra: dict[str, object],
+        *,
+        reply_ts: str | None = None,
+        failed: str | None = None,
+    ) -> bool:
+        """Write the row's outcome; if the database refuses, hold the row for later."""
+        try:
+            if failed is None:
+                await self.store.inbox.mark_answered(item.id, reply_ts)
+            else:
+                await self.store.inbox.mark_failed(item.id, failed)
+        except Exception as exc:
+            return self._strand(item, extra, exc)
+        return True
+
+    def _strand(self, item: InboxItem, extra: dict[str, object], exc: BaseException) -> bool:
+        log.warning(
+            "the database refused a write; the message is answered when it recovers",
+            extra={**extra, "error": repr(exc)},
+        )
+        self._database_down = True
+        self._stranded[item.id] = item
+        return False
 
     async def _answer(self, item: InboxItem, extra: dict[str, object]) -> str | None:
+        """A message, or a click on Confirm / Cancel (kind "action"): the desk's turn, then
+        its outcome in Slack."""
         if item.attempts > 1:
             already = item.reply_ts or await self.slack.find_reply(
                 item.channel, item.thread_ts, item.id
@@ -191,35 +302,30 @@ class Worker:
             if already:
                 log.info("already answered before a restart", extra=extra)
                 return already
-        if self.staff is not None and await self.staff.silences(item):
+        is_click = item.kind == "action"
+        if not is_click and self.staff is not None and await self.staff.silences(item):
             log.info("a person owns the thread; not answering", extra=extra)
             return None
-        if not item.text.strip():
+        if not is_click and not item.text.strip():
             return await self.slack.post_reply(
                 item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
             )
         caller = await self._caller(item.user_id)
         turn = Turn(
-            item.id, item.channel, item.thread_ts, caller, item.text, resumed=item.attempts > 1
+            item.id,
+            item.channel,
+            item.thread_ts,
+            caller,
+            item.text,
+            resumed=item.attempts > 1,
+            answer=item.payload.get("answer") if is_click else None,
+            approval_id=item.payload.get("approval_id") if is_click else None,
         )
-        async with self._working_indicator(item):
+        async with self._working_indicator(item, show=not is_click):
             outcome = await self.desk.handle(turn)
-        extra["ticket_id"] = outcome.ticket.id
-        reply_ts = text = None
-        if outcome.reply is not None:
-            text = outcome.reply
-            limit = item.payload.get("truncated_at")
-            if limit:
-                text = TRUNCATED_NOTE.format(limit=limit) + text
-            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
-        if outcome.escalation is not None and self.staff is not None:
-            await self.staff.announce(
-                outcome.ticket,
-                caller=caller,
-                agent_path=outcome.agent_path,
-                notice_ts=reply_ts,
-                notice_markdown=text,
-            )
+        if outcome.ticket is not None:
+            extra["ticket_id"] = outcome.ticket.id
+        reply_ts = await self._post_outcome(item, outcome, caller)
         log.info(
             "answered",
             extra={
@@ -231,6 +337,45 @@ class Worker:
         )
         return reply_ts
 
+    async def _post_outcome(
+        self, item: InboxItem, outcome: TurnOutcome, caller: Caller
+    ) -> str | None:
+        """The reply (or the Confirm / Cancel question), the settled confirmation drawn again,
+        a refusal only the clicker sees, and the escalation for staff."""
+        if outcome.private and item.kind == "action":
+            await self.slack.post_ephemeral(
+                item.channel, item.user_id, outcome.private, item.thread_ts
+            )
+        reply_ts: str | None = None
+        text: str | None = None
+        if outcome.settled is not None and outcome.settled.message_ts:
+            settled_text, settled_blocks = blocks.confirmation_settled(outcome.settled)
+            await self.slack.update_message(
+                item.channel, outcome.settled.message_ts, settled_text, settled_blocks
+            )
+        if outcome.confirmation is not None:
+            question, prompt = blocks.confirmation_request(outcome.confirmation)
+            reply_ts = await self.slack.post_prompt(
+                item.channel, item.thread_ts, question, prompt, item.id
+            )
+            await self.store.approvals.set_message(outcome.confirmation.id, reply_ts)
+        elif outcome.reply is not None or (outcome.private and item.kind != "action"):
+            text = outcome.reply or outcome.private or ""
+            limit = item.payload.get("truncated_at")
+            if limit:
+                text = TRUNCATED_NOTE.format(limit=limit) + text
+            reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.escalation is not None and outcome.ticket and self.staff is not None:
+            await self.staff.announce(
+                outcome.ticket,
+                outcome.escalation,
+                caller=caller,
+                agent_path=outcome.agent_path,
+                notice_ts=reply_ts,
+                notice_markdown=text,
+            )
+        return reply_ts
+
     async def _command(self, item: InboxItem) -> str | None:
         """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also
         guards against posting a second report when the command is resumed)."""
@@ -239,21 +384,24 @@ class Worker:
         return await self.pipelines.run(item, await self._caller(item.user_id))
 
     @contextlib.asynccontextmanager
-    async def _working_indicator(self, item: InboxItem) -> AsyncIterator[None]:
+    async def _working_indicator(self, item: InboxItem, *, show: bool) -> AsyncIterator[None]:
         """Show 👀 on the message while the answer takes longer than the indicator delay.
 
         A sub-second answer needs no indicator (it would only flicker, and cost two Slack
         calls); a slow one shows it until the answer is posted.
         """
         shown = False
+        if not show:  # a click has no message of its own to react to
+            yield
+            return
 
-        async def show() -> None:
+        async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 
-        task = asyncio.create_task(show())
+        task = asyncio.create_task(show_it())
         try:
             yield
         finally:

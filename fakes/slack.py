@@ -56,6 +56,7 @@ DEMO_USERS: tuple[tuple[str, str, str | None, bool], ...] = (
     ("U_OTHERBOT", "Other Bot", None, True),
     (BOT_USER_ID, "Support Desk", None, True),
 )
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view", "files")
 
 
@@ -121,10 +122,20 @@ class FakeSlack:
     """A fake Slack Web API on 127.0.0.1, with recording, inspection and fault injection.
 
     `tokens`: the accepted tokens; by default any `xoxb-` or `xoxp-` token is accepted.
+    `app_tokens`: the accepted app-level tokens (Socket Mode's `apps.connections.open`); by
+    default any `xapp-` token. A bot token there is `not_allowed_token_type`, as in Slack.
     """
 
-    def __init__(self, *, tokens: Iterable[str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] | None = None,
+        app_tokens: Iterable[str] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self._tokens = set(tokens) if tokens is not None else None
+        self._app_tokens = set(app_tokens) if app_tokens is not None else None
+        self.socket_connections = 0  # Socket Mode WebSocket connections accepted so far
         self._host = host
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -142,6 +153,7 @@ class FakeSlack:
         self.usergroups[STAFF_GROUP_ID] = ["U_ERIN"]
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -167,6 +179,7 @@ class FakeSlack:
         """Bind a free port on 127.0.0.1 and start serving."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link/{ticket}", self._socket_mode)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_post("/response/{response_id}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -475,8 +488,8 @@ class FakeSlack:
             status, answer = fault.status, {"ok": False, "error": fault.error}
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
-        elif not self._token_ok(token):
-            answer = {"ok": False, "error": "invalid_auth"}
+        elif (token_error := self._token_error(method, token)) is not None:
+            answer = {"ok": False, "error": token_error}
         else:
             if method in self._delays:
                 await asyncio.sleep(self._delays[method])
@@ -486,6 +499,38 @@ class FakeSlack:
                 answer = {"ok": False, "error": err.error}
         await self._record(method, params)
         return web.json_response(answer, status=status, headers=headers)
+
+    def _token_error(self, method: str, token: str | None) -> str | None:
+        """Slack's error for a call with this token, or None when the token is accepted."""
+        if not token:
+            return "not_authed"
+        if method in _APP_TOKEN_METHODS:
+            if not token.startswith("xapp-"):
+                return "not_allowed_token_type"
+            if self._app_tokens is not None and token not in self._app_tokens:
+                return "invalid_auth"
+            return None
+        if token.startswith("xapp-"):
+            return "not_allowed_token_type"
+        return None if self._token_ok(token) else "invalid_auth"
+
+    async def _socket_mode(self, request: web.Request) -> web.StreamResponse:
+        """A Socket Mode WebSocket: says hello, then keeps the connection (and answers pings)
+        until the client closes it. Events are not delivered over it (the tests use HTTP)."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.socket_connections += 1
+        await self._record("socket_mode.connect", {"ticket": request.match_info["ticket"]})
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "connection_info": {"app_id": APP_ID},
+            "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+        }
+        await ws.send_json(hello)
+        async for _ in ws:  # envelope acks from the client: nothing to do
+            pass
+        return ws
 
     def _token_ok(self, token: str | None) -> bool:
         if not token:
@@ -584,6 +629,10 @@ class FakeSlack:
         return msg
 
     # ---- Web API methods -------------------------------------------------------------
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        ws_base = self.base_url.replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{ws_base}link/{uuid.uuid4().hex}"}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ open the same file (the receiver and the workers): WAL and a busy timeout make t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -28,11 +29,65 @@ log = logging.getLogger(__name__)
 Row = aiosqlite.Row
 Params = Sequence[Any] | dict[str, Any]
 BUSY_TIMEOUT_S = 30.0
+OPEN_ATTEMPTS = 3
+OPEN_RETRY_DELAY_S = 1.0
 T = TypeVar("T")
 
 
 class StorageError(Exception):
-    """The database could not be opened or migrated. The message says which file and why."""
+    """The database could not be opened or migrated. The message says which file and why.
+
+    `transient`: another process held a lock, so trying again later may work."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# SQLite's primary result codes (the low byte of an extended code) that mean the database
+# cannot take writes right now, whatever the statement: a full disk, an I/O error, a read-only
+# file, a lock held past the busy timeout, a file that cannot be opened.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_FULL, _SQLITE_CANTOPEN = 13, 14
+_UNAVAILABLE_CODES = frozenset(
+    {_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN}
+)
+_UNAVAILABLE_WORDS = ("locked", "disk is full", "disk i/o", "readonly", "unable to open", "busy")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Another connection holds a lock (retrying later may work)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Whether `exc` says the database is unavailable (full, failing, locked, read-only)
+    rather than that this particular statement is wrong: the same work can succeed later."""
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        return False
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _UNAVAILABLE_CODES
+    return any(word in str(exc).lower() for word in _UNAVAILABLE_WORDS)
+
+
+def _prepare_path(path: Path) -> None:
+    """Create the database's folder; refuse a directory in place of the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise StorageError(f"SUPPORT_DESK_DB={path} is a directory, not a database file")
+
+
+async def _close_quietly(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # the connection is being dropped because it failed already
+        conn.stop()
 
 
 class Database:
@@ -44,25 +99,57 @@ class Database:
         self.path = path
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
+    async def open(cls, path: str | Path, *, attempts: int = OPEN_ATTEMPTS) -> Database:
+        """Open and migrate the database. A file that cannot be a database (not one, unreadable,
+        a directory) or a migration that fails raises `StorageError` at once; a database
+        locked by another process is tried `attempts` times (one log line each) first."""
         target = str(path)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await cls._open_once(target)
+            except StorageError as exc:
+                if not exc.transient or attempt == attempts:
+                    raise
+                log.warning(
+                    "database busy at startup; retrying",
+                    extra={"db": target, "attempt": attempt, "error": str(exc.__cause__)},
+                )
+                await asyncio.sleep(OPEN_RETRY_DELAY_S)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _open_once(cls, target: str) -> Database:
         try:
             if target != ":memory:":
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
-            conn = await aiosqlite.connect(target, isolation_level=None, timeout=30)
+                _prepare_path(Path(target))
+            conn = await aiosqlite.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        except StorageError:
+            raise
         except Exception as exc:  # aiosqlite wraps sqlite3 errors of every kind
             raise StorageError(f"cannot open SUPPORT_DESK_DB={target}: {exc}") from exc
-        conn.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
-        ):
-            await conn.execute(pragma)
-        db = cls(conn, target)
-        await db.migrate()
-        return db
+        # From here on the connection's thread runs: whatever happens, it must be closed, or
+        # the process could never exit (aiosqlite's thread is not a daemon).
+        try:
+            conn.row_factory = aiosqlite.Row
+            for pragma in (
+                f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+            ):
+                await conn.execute(pragma)
+            db = cls(conn, target)
+            await db.migrate()
+            return db
+        except BaseException as exc:
+            await _close_quietly(conn)
+            if isinstance(exc, StorageError):
+                raise
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(
+                    f"cannot use SUPPORT_DESK_DB={target}: {exc}", transient=is_busy(exc)
+                ) from exc
+            raise
 
     async def leave_checkpoints_to_others(self) -> None:
         """This connection's commits never run a WAL checkpoint (copying the log into the
@@ -88,16 +175,22 @@ class Database:
         )
         for name in pending:
             script = (folder / name).read_text(encoding="utf-8")
+            # The script and its record commit together: a crash never leaves one without the
+            # other. The name is a packaged file's, never input.
+            record = (
+                "INSERT INTO schema_migrations (name, applied_at)"
+                f" VALUES ('{name}', {time.time()});"
+            )
             async with self._lock:
                 try:
-                    await self._conn.executescript(f"BEGIN;\n{script}\nCOMMIT;")
+                    await self._conn.executescript(f"BEGIN;\n{script}\n{record}\nCOMMIT;")
                 except Exception as exc:
-                    await self._conn.execute("ROLLBACK")
-                    raise StorageError(f"migration {name} failed on {self.path}: {exc}") from exc
-                await self._conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (name, time.time()),
-                )
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._conn.execute("ROLLBACK")
+                    raise StorageError(
+                        f"migration {name} failed on SUPPORT_DESK_DB={self.path}: {exc}",
+                        transient=is_busy(exc),
+                    ) from exc
             log.info("applied migration", extra={"migration": name, "db": self.path})
         return pending
 

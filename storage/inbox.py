@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from storage.db import Database, Row
+from storage.heartbeats import HEARTBEAT_STALE_S
 
 InboxStatus = Literal["received", "running", "answered", "failed"]
 
@@ -131,8 +133,8 @@ class InboxRepo:
         )
         return int(row["n"]) if row else 0
 
-    async def claim(self, limit: int) -> list[InboxItem]:
-        """Take up to `limit` received rows, oldest first, and mark them running."""
+    async def claim(self, limit: int, worker_id: str | None = None) -> list[InboxItem]:
+        """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`."""
 
         def body(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             rows = conn.execute(
@@ -142,8 +144,8 @@ class InboxRepo:
                 marks = ",".join("?" for _ in rows)
                 conn.execute(
                     f"UPDATE inbox SET status = 'running', attempts = attempts + 1,"
-                    f" started_at = ? WHERE id IN ({marks})",
-                    (time.time(), *(r["id"] for r in rows)),
+                    f" started_at = ?, claimed_by = ? WHERE id IN ({marks})",
+                    (time.time(), worker_id, *(r["id"] for r in rows)),
                 )
             return rows
 
@@ -152,10 +154,41 @@ class InboxRepo:
             for item in map(InboxItem.from_row, await self._db.atomic(body))
         ]
 
-    async def requeue_running(self) -> int:
-        """After a crash: rows left running go back to received, to be answered once."""
+    async def release(self, inbox_ids: Iterable[int]) -> int:
+        """Rows this worker claimed but could not finish go back to received (answered again,
+        as a resumption: a reply already posted is found, not posted twice)."""
+        ids = list(inbox_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" for _ in ids)
         return await self._db.execute_rowcount(
-            "UPDATE inbox SET status = 'received' WHERE status = 'running'"
+            f"UPDATE inbox SET status = 'received', claimed_by = NULL"
+            f" WHERE status = 'running' AND id IN ({marks})",
+            ids,
+        )
+
+    async def release_claimed(self, worker_id: str) -> int:
+        """A worker stopping: every row it still holds goes back to received."""
+        return await self._db.execute_rowcount(
+            "UPDATE inbox SET status = 'received', claimed_by = NULL"
+            " WHERE status = 'running' AND claimed_by = ?",
+            (worker_id,),
+        )
+
+    async def requeue_orphans(self, worker_id: str, stale_s: float = HEARTBEAT_STALE_S) -> int:
+        """Rows left running by a worker that is gone (no heartbeat within `stale_s`, or none
+        recorded) go back to received. Never this worker's own rows. A read first, so that
+        the common case (no orphan) costs no write."""
+        orphaned = (
+            "status = 'running' AND (claimed_by IS NULL OR (claimed_by != ? AND claimed_by NOT IN"
+            " (SELECT worker_id FROM worker_heartbeats WHERE beat_at > ?)))"
+        )
+        params = (worker_id, time.time() - stale_s)
+        row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM inbox WHERE {orphaned}", params)
+        if not row or not row["n"]:
+            return 0
+        return await self._db.execute_rowcount(
+            f"UPDATE inbox SET status = 'received', claimed_by = NULL WHERE {orphaned}", params
         )
 
     async def mark_answered(self, inbox_id: int, reply_ts: str | None) -> None:

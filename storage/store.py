@@ -5,12 +5,16 @@ It groups small repositories, one per concern; each owns its tables and its SQL.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.approvals import ApprovalRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
-from storage.db import Database
+from storage.db import Database, StorageError, is_busy
+from storage.heartbeats import HeartbeatRepo
 from storage.inbox import InboxRepo
 from storage.kb import KnowledgeBase
 from storage.reports import ReportRepo
@@ -27,11 +31,26 @@ class Store:
     business: BusinessRepo
     kb: KnowledgeBase
     reports: ReportRepo
+    approvals: ApprovalRepo
+    heartbeats: HeartbeatRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
         """Open (and migrate) the database; with `seed`, load the demo data when it is empty."""
         db = await Database.open(path)
+        try:
+            return await cls._assemble(db, seed=seed)
+        except BaseException as exc:  # an open connection would keep the process from exiting
+            await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(
+                    f"cannot load the demo data into SUPPORT_DESK_DB={path}: {exc}",
+                    transient=is_busy(exc),
+                ) from exc
+            raise
+
+    @classmethod
+    async def _assemble(cls, db: Database, *, seed: bool) -> Store:
         store = cls(
             db=db,
             inbox=InboxRepo(db),
@@ -41,6 +60,8 @@ class Store:
             business=BusinessRepo(db),
             kb=KnowledgeBase(db),
             reports=ReportRepo(db),
+            approvals=ApprovalRepo(db),
+            heartbeats=HeartbeatRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data
@@ -52,6 +73,15 @@ class Store:
         """True when the database answers a trivial query (for /readyz)."""
         row = await self.db.fetchone("SELECT 1 AS ok")
         return bool(row and row["ok"] == 1)
+
+    async def takes_writes(self) -> bool:
+        """True when a small write commits (for /readyz: a full disk still answers reads)."""
+        await self.db.execute(
+            "INSERT INTO write_probe (id, probed_at) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            (time.time(),),
+        )
+        return True
 
     async def close(self) -> None:
         await self.db.close()

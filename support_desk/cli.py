@@ -6,22 +6,33 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shlex
 import signal
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
+from agents_config.approvals import Answer
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from storage.db import StorageError
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
 from support_desk.logs import setup_logging
-from support_desk.processes import die_with_parent, spawn_worker, stop_worker
-from support_desk.runtime import DeskRuntime, open_desk
+from support_desk.processes import WorkerSupervisor, die_with_parent
+from support_desk.runtime import (
+    DeskRuntime,
+    Receiver,
+    StartupError,
+    WorkerRuntime,
+    connect_socket_mode,
+    open_desk,
+)
 
 log = logging.getLogger("support_desk")
 
@@ -29,6 +40,7 @@ DEFAULT_LOCAL_USER = "alice@northwind.example"
 LOCAL_CHANNEL = "terminal"
 _THREAD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PRUNE_EVERY_S = 3600.0
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,7 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StorageError) as exc:
         print(f"support-desk: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:  # one line naming the setting; no traceback
+        print(f"support-desk: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
+        if args.command == "chat":
+            # The prompt's daemon thread may hold the terminal's lock, which the interpreter
+            # would wait for at exit: the conversation is saved, leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 
@@ -119,39 +140,49 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
             "SLACK_APP_TOKEN is not set: it is needed for Socket Mode "
             "(or run `support-desk serve --http` with SLACK_SIGNING_SECRET)."
         )
-    runtime = await DeskRuntime.create(settings, socket_mode=not http)
-    await runtime.check_slack()
+    stop = _stop_event()  # first: SIGTERM stops startup too
     inline = settings.worker_mode == "inline"
-    if inline:
-        await runtime.start()
-    else:  # this process only receives: its writes must stay quick
-        await runtime.store.db.leave_checkpoints_to_others()
-    worker = None if inline else await spawn_worker()
-    stop = _stop_event()
-    pruner = asyncio.create_task(_prune_forever(runtime))
+    # Everything opened goes on the stack and is closed in reverse order, whatever happens:
+    # stop taking events, then stop the worker (SHUTDOWN_GRACE_S), then close the database.
+    async with contextlib.AsyncExitStack() as stack:
+        runtime: DeskRuntime | Receiver | None = await _unless_stopped(
+            stop,
+            DeskRuntime.create(settings, socket_mode=not http)
+            if inline
+            else Receiver.create(settings, socket_mode=not http),
+        )
+        if runtime is None:
+            return 0
+        stack.push_async_callback(runtime.close)
+        receiver = runtime.receiver if isinstance(runtime, DeskRuntime) else runtime
+        if await _unless_stopped(stop, receiver.check_slack()) is None:
+            return 0
+        if isinstance(runtime, DeskRuntime):
+            await runtime.start()
+        else:  # this process only receives (its writes must stay quick) and supervises
+            await receiver.store.db.leave_checkpoints_to_others()
+            supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
+            await supervisor.start()
+            stack.push_async_callback(supervisor.stop)
+        pruner = asyncio.create_task(_prune_forever(receiver))
+        stack.callback(pruner.cancel)
 
-    if http:
-        from bot.http import bound_port, start_http
+        if http:
+            from bot.http import bound_port, start_http
 
-        runner = await start_http(runtime.app, runtime.readiness, host, port)
-        log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
+            runner = await start_http(receiver.app, receiver.readiness, host, port)
+            stack.push_async_callback(runner.cleanup)
+            log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
+        else:
+            assert settings.slack_app_token is not None
+            app_token = settings.slack_app_token.get_secret_value()
+            handler = await _unless_stopped(stop, connect_socket_mode(receiver, app_token))
+            if handler is None:
+                return 0
+            stack.push_async_callback(handler.close_async)
+            log.info("connected in Socket Mode")
         await stop.wait()
-        await runner.cleanup()
-    else:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert settings.slack_app_token is not None
-        handler = AsyncSocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
-        await handler.connect_async()
-        log.info("connected in Socket Mode")
-        await stop.wait()
-        await handler.close_async()
-
-    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
-    pruner.cancel()
-    if worker is not None:
-        await stop_worker(worker, settings.shutdown_grace_s)
-    await runtime.stop()
+        log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     return 0
 
 
@@ -162,11 +193,16 @@ async def work(settings: Settings) -> int:
     # busy event loop makes every query wait up to 5 ms for its result. 0.5 ms keeps them short.
     sys.setswitchinterval(0.0005)
     settings.require("slack_bot_token", why="to post answers in Slack")
-    runtime = await DeskRuntime.create(settings)
-    await runtime.start()
-    log.info("worker answering the inbox", extra={"workers": settings.workers})
-    await _stop_event().wait()
-    await runtime.stop()
+    stop = _stop_event()
+    runtime = await _unless_stopped(stop, WorkerRuntime.create(settings))
+    if runtime is None:
+        return 0
+    try:
+        await runtime.start()
+        log.info("worker answering the inbox", extra={"workers": settings.workers})
+        await stop.wait()
+    finally:
+        await runtime.stop()
     return 0
 
 
@@ -179,32 +215,88 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _prune_forever(runtime: DeskRuntime) -> None:
-    retention_s = runtime.settings.inbox_retention_days * 86400
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`await work`, unless SIGTERM/SIGINT comes first: then it is cancelled and None returned
+    (startup that waits on a database lock or an unreachable Slack still stops at once)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        stopped.cancel()
+        return task.result()
+    log.info("stopped while starting")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _prune_forever(receiver: Receiver) -> None:
+    retention_s = receiver.settings.inbox_retention_days * 86400
     while True:
         with contextlib.suppress(Exception):
-            pruned = await runtime.store.inbox.prune(retention_s)
+            pruned = await receiver.store.inbox.prune(retention_s)
             if pruned:
                 log.info("pruned old inbox rows", extra={"count": pruned})
+            await receiver.store.heartbeats.prune()
         await asyncio.sleep(PRUNE_EVERY_S)
+
+
+async def _read_line(prompt: str) -> str:
+    """`input()` in a daemon thread: unlike `asyncio.to_thread`, whose thread asyncio waits
+    for at exit, Ctrl-C or SIGTERM never leaves the process waiting for the terminal."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        try:
+            value, error = input(prompt), None
+        except BaseException as exc:  # EOFError at Ctrl-D, handed to the caller
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="chat-input", daemon=True).start()
+    return await answer
 
 
 # --- chat and ask ---------------------------------------------------------------------------
 
 
-async def _local_turn(desk: Desk, caller: Caller, thread: str, text: str) -> TurnOutcome:
-    """One terminal message through the same inbox and desk as a Slack message."""
+async def _local_turn(
+    desk: Desk,
+    caller: Caller,
+    thread: str,
+    text: str,
+    *,
+    answer: Answer | None = None,
+    approval_id: int | None = None,
+) -> TurnOutcome:
+    """One terminal message (or y/N answer) through the same inbox and desk as in Slack."""
     ts = f"{time.time():.6f}"
+    payload = {"approval_id": approval_id, "answer": answer} if answer else {}
     inbox_id = await desk.store.inbox.accept(
-        kind="message",
+        kind="action" if answer else "message",
         channel=LOCAL_CHANNEL,
         ts=ts,
         thread_ts=thread,
         user_id=caller.slack_user_id,
         text=text,
+        payload=payload,
     )
     assert inbox_id is not None
-    outcome = await desk.handle(Turn(inbox_id, LOCAL_CHANNEL, thread, caller, text))
+    turn = Turn(
+        inbox_id, LOCAL_CHANNEL, thread, caller, text, answer=answer, approval_id=approval_id
+    )
+    outcome = await desk.handle(turn)
     await desk.store.inbox.mark_answered(inbox_id, None)
     return outcome
 
@@ -222,9 +314,31 @@ async def _local_caller(desk: Desk, email: str) -> Caller:
 def _describe(outcome: TurnOutcome) -> str:
     path = " → ".join(outcome.agent_path) or "(none)"
     tools = ", ".join(outcome.tools_called) or "none"
-    return (
-        f"[ticket #{outcome.ticket.id} · {outcome.ticket.status} · agents: {path} · tools: {tools}]"
-    )
+    ticket = f"ticket #{outcome.ticket.id} · {outcome.ticket.status}" if outcome.ticket else "-"
+    return f"[{ticket} · agents: {path} · tools: {tools}]"
+
+
+async def _converse(
+    desk: Desk, caller: Caller, thread: str, text: str, prefix: str = ""
+) -> TurnOutcome:
+    """One message and its answer; an action waiting for a yes is asked here, y/N (no, by
+    default and at the end of input: nothing is done without a typed yes)."""
+    outcome = await _local_turn(desk, caller, thread, text)
+    while True:
+        reply = outcome.reply or outcome.private or "(a person owns this conversation now)"
+        print(f"{prefix}{reply}")
+        print(f"{' ' * len(prefix)}{_describe(outcome)}")
+        if outcome.confirmation is None:
+            return outcome
+        try:
+            typed = await asyncio.to_thread(input, "Confirm? [y/N] ")
+        except EOFError:
+            typed = ""
+            print()
+        answer: Answer = "confirm" if typed.strip().lower() in ("y", "yes") else "cancel"
+        outcome = await _local_turn(
+            desk, caller, thread, answer, answer=answer, approval_id=outcome.confirmation.id
+        )
 
 
 async def _refuse_thread(desk: Desk, caller: Caller, thread: str, command: str) -> bool:
@@ -253,9 +367,7 @@ async def ask(settings: Settings, email: str, thread: str | None, text: str) -> 
         caller = await _local_caller(desk, email)
         if thread is not None and await _refuse_thread(desk, caller, thread, "ask"):
             return 2
-        outcome = await _local_turn(desk, caller, thread or uuid.uuid4().hex[:12], text)
-        print(outcome.reply or "(a person owns this conversation now)")
-        print(_describe(outcome))
+        await _converse(desk, caller, thread or uuid.uuid4().hex[:12], text)
     finally:
         await desk.store.close()
     return 0
@@ -274,15 +386,14 @@ async def chat(settings: Settings, email: str, thread: str | None) -> int:
         print(f"Continue later with: {resume}. Ctrl-D to quit.\n")
         while True:
             try:
-                text = await asyncio.to_thread(input, "you> ")
+                text = await _read_line("you> ")
             except EOFError:
                 print()
                 return 0
             if not text.strip():
                 continue
-            outcome = await _local_turn(desk, caller, thread, text)
-            print(f"desk> {outcome.reply or '(a person owns this conversation now)'}")
-            print(f"      {_describe(outcome)}\n")
+            await _converse(desk, caller, thread, text, prefix="desk> ")
+            print()
     finally:
         await desk.store.close()
 

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     inbox_retention_days: int = Field(default=14, ge=1)
     escalation_remind_minutes: int = Field(default=30, ge=1)
+    confirmation_ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot import blocks
 from bot.http import bound_port, start_http
 from fakes.drain import drain
 from fakes.slack import FakeSlack, SlackEvents
@@ -33,6 +34,7 @@ class Message:
     who: str
     text: str
     follow_up: bool = False  # continue the previous conversation's thread
+    clicks: str | None = None  # then click this button (action_id) on the desk's reply
 
 
 SCRIPT: tuple[Message, ...] = (
@@ -40,7 +42,13 @@ SCRIPT: tuple[Message, ...] = (
     Message(
         "U_ALICE", "Alice (Northwind)", "Is ORD-1001 eligible for a refund? It arrived damaged."
     ),
-    Message("U_ALICE", "Alice (Northwind)", "Yes please, refund ORD-1001.", follow_up=True),
+    Message(
+        "U_ALICE",
+        "Alice (Northwind)",
+        "Yes please, refund ORD-1001.",
+        follow_up=True,
+        clicks=blocks.CONFIRM,  # no refund is issued before this click
+    ),
     Message("U_BOB", "Bob (Contoso)", "I need a refund for order ORD-1002."),
     Message("U_BOB", "Bob (Contoso)", "Why was my card payment PAY-3003 declined?"),
     Message("U_CAROL", "Carol (Fabrikam)", "Our API calls keep failing with 429 errors."),
@@ -131,6 +139,8 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                         thread = thread_ts or event["ts"]
                         await drain(runtime.store, runtime.worker, 60)
                         answers += await _print_turn(runtime, slack, message, thread, out)
+                        if message.clicks:
+                            await _click(runtime, slack, events, message, thread, out)
                     for user, command, text in COMMANDS:
                         answers += await _run_command(runtime, events, user, command, text, out)
             finally:
@@ -138,6 +148,37 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                 await runtime.stop()
     out(f"{answers} answers posted. Run `support-desk chat` to talk to the desk yourself.")
     return answers
+
+
+async def _click(
+    runtime: DeskRuntime,
+    slack: FakeSlack,
+    events: SlackEvents,
+    message: Message,
+    thread_ts: str,
+    out: Callable[[str], None],
+) -> None:
+    """The user clicks a button of the desk's last reply (Confirm), and what follows."""
+    reply = slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]
+    button = next(
+        element
+        for block in reply.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element["action_id"] == message.clicks
+    )
+    await events.block_action(
+        message.user, button["action_id"], button["value"], SUPPORT_CHANNEL, reply["ts"]
+    )
+    await drain(runtime.store, runtime.worker, 60)
+    label = button["text"]["text"]
+    out(f"── {message.who} clicks [{label}]")
+    settled = slack.get_message(SUPPORT_CHANNEL, reply["ts"]) or {}
+    out("  the question now reads:")
+    out(_indent(settled.get("text", "")))
+    out("  desk:")
+    out(_indent(slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]["text"]))
+    out("")
 
 
 async def _print_turn(
@@ -160,6 +201,14 @@ async def _print_turn(
     if replies:
         out("  desk:")
         out(_indent(replies[-1]["text"]))
+        labels = [
+            f"[{e['text']['text']}]"
+            for block in replies[-1].get("blocks") or []
+            if block.get("type") == "actions"
+            for e in block["elements"]
+        ]
+        if labels:
+            out(f"    {' '.join(labels)}")
     if ticket is not None and ticket.status == "escalated":
         for staff in slack.messages(channel=STAFF_CHANNEL):
             if f"Ticket #{ticket.id}" in staff.get("text", ""):

@@ -2,7 +2,8 @@
 
 `support-desk serve` receives events and acks them; it starts `support-desk work` as a child
 process that answers the inbox. They share nothing but the database. The child dies with the
-parent (a `kill -9` of the desk takes both down), so a restart never finds two workers.
+parent (a `kill -9` of the desk takes both down), so a restart never finds two workers; a
+child that dies alone is restarted by `WorkerSupervisor`, with backoff, and logged.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import logging
 import os
 import signal
 import sys
+import time
+
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 PARENT_ENV = "SUPPORT_DESK_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 WORKER_NICENESS = 5
+RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after each death in a row
+HEALTHY_AFTER_S = 60.0  # a worker that lived this long starts the backoff again from the top
 
 
 async def spawn_worker() -> asyncio.subprocess.Process:
@@ -56,3 +62,59 @@ def die_with_parent() -> None:
     # Acks are latency-bound and answers throughput-bound: when both want the CPU, the
     # receiver (which must answer Slack within 3 s) goes first.
     os.nice(WORKER_NICENESS)
+
+
+class WorkerSupervisor:
+    """Runs `support-desk work` as a child and restarts it whenever it dies, with backoff.
+
+    One log line per death (with the exit code) and one per restart. The dead worker's
+    heartbeat is removed at once, so the next worker takes over its messages without waiting
+    for the heartbeat to go stale.
+    """
+
+    def __init__(self, store: Store, grace_s: float) -> None:
+        self.store = store
+        self.grace_s = grace_s
+        self.process: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._stopping = False
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await spawn_worker()
+        self._watch = asyncio.create_task(self._supervise(), name="worker-supervisor")
+
+    async def _supervise(self) -> None:
+        deaths_in_a_row = 0
+        while not self._stopping:
+            assert self.process is not None
+            started = time.monotonic()
+            code = await self.process.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - started >= HEALTHY_AFTER_S:
+                deaths_in_a_row = 0
+            delay = RESTART_DELAYS_S[min(deaths_in_a_row, len(RESTART_DELAYS_S) - 1)]
+            deaths_in_a_row += 1
+            log.error(
+                "worker process died; restarting it",
+                extra={"pid": self.process.pid, "exit_code": code, "restart_in_s": delay},
+            )
+            try:
+                await self.store.heartbeats.end_process(self.process.pid)
+            except Exception:  # the database refuses writes: the heartbeat goes stale anyway
+                pass
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            self.process = await spawn_worker()
+            self.restarts += 1
+
+    async def stop(self) -> None:
+        """Stop restarting; SIGTERM the worker and give it the grace period."""
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        if self.process is not None:
+            await stop_worker(self.process, self.grace_s)

@@ -85,9 +85,13 @@ async def run_calls(context: DeskContext, *calls: Call) -> list[str]:
     agent = Agent[DeskContext](
         name="specialist", instructions="Test.", model=model, tools=ALL_TOOLS
     )
-    result = await Runner.run(
-        agent, "help", context=context, run_config=RunConfig(tracing_disabled=True)
-    )
+    config = RunConfig(tracing_disabled=True)
+    result = await Runner.run(agent, "help", context=context, run_config=config)
+    while result.interruptions:  # acting tools wait for the user's yes: here, given
+        state = result.to_state()
+        for item in result.interruptions:
+            state.approve(item)
+        result = await Runner.run(agent, state, context=context, run_config=config)
     model.assert_complete()
     outputs = {
         item.call_id: str(item.output)

@@ -252,7 +252,8 @@ async def test_health_and_readiness(start_desk: DeskFactory) -> None:
             assert response.status == 200
         async with session.get(f"{base}/readyz") as response:
             assert response.status == 200
-            assert await response.json() == {"status": "ready", "database": True, "slack": True}
+            body = await response.json()
+            assert body == {"status": "ready", "database": True, "slack": True, "worker": True}
         desk.runtime.slack_ready = False
         async with session.get(f"{base}/readyz") as response:
             assert response.status == 503

@@ -85,6 +85,11 @@ async def ask(
     result = await Runner.run(
         agents["triage"], text, context=context, session=session, max_turns=10
     )
+    while result.interruptions:  # a refund waits for the user's yes: here, given
+        state = result.to_state()
+        for approval in result.interruptions:
+            state.approve(approval)
+        result = await Runner.run(agents["triage"], state, context=context, session=session)
     path = ["triage"] + [
         item.target_agent.name for item in result.new_items if isinstance(item, HandoffOutputItem)
     ]

@@ -170,10 +170,10 @@ async def test_unknown_method_and_invalid_auth(slack: FakeSlack, client: AsyncWe
     assert err.value.response["error"] == "unknown_method"
     assert slack.calls[-1] == ("chat.teleport", {"channel": "C_SUPPORT"})
 
-    for token in ("not-a-token", None):
+    for token, error in (("not-a-token", "invalid_auth"), (None, "not_authed")):
         with pytest.raises(SlackApiError) as err:
             await AsyncWebClient(token=token, base_url=slack.url).auth_test()
-        assert err.value.response["error"] == "invalid_auth"
+        assert err.value.response["error"] == error
 
     strict = FakeSlack(tokens=["xoxb-only-this"])
     async with strict:

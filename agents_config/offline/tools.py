@@ -340,7 +340,25 @@ TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule(
         "issue_refund",
         _REFUND,
-        unless=("eligible", "eligibility", "whether", "how long"),
+        # A question about a refund, or a hesitation, is not a request for one. (The desk
+        # asks for the user's confirmation before any refund anyway: this is not the guard.)
+        unless=(
+            "eligible",
+            "eligibility",
+            "whether",
+            "how long",
+            "know if",
+            "could be",
+            "could i",
+            "would it",
+            "can it be",
+            "possible",
+            "not sure",
+            "wondering",
+            "thinking about",
+            "considering",
+            "maybe",
+        ),
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
     ),

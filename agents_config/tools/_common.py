@@ -3,7 +3,8 @@
 `desk_tool` turns a small async function into an SDK function tool that records its own name in
 `ctx.context.tools_called` and, for account tools, answers politely instead of running when the
 caller has no customer account. The account id always comes from the run context (the caller's
-Slack e-mail), never from the model's arguments.
+Slack e-mail), never from the model's arguments. An acting tool declared with `confirm=` runs only
+once a person said yes to that exact call (see `agents_config.approvals`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents import FunctionTool, RunContextWrapper, function_tool
+from agents.tool_context import ToolContext
 
+from agents_config.approvals import Confirmation, Proposal, register
 from agents_config.context import Caller, DeskContext
 from storage.business import BusinessRepo
 
@@ -59,18 +62,34 @@ def too_long(tool: str, arguments: Mapping[str, Any], limits: Mapping[str, int])
 
 
 def desk_tool(
-    *, needs_account: bool = True, limits: Mapping[str, int] | None = None
+    *,
+    needs_account: bool = True,
+    limits: Mapping[str, int] | None = None,
+    confirm: Confirmation | None = None,
 ) -> Callable[[ToolFunction], FunctionTool]:
     """Make `fn(ctx, ...)` a function tool (name and schema from the function, as usual).
 
     The tool appends its name to `tools_called`; with `needs_account`, a caller without a
     customer account gets `no_account_message` and `fn` does not run. A text argument longer
     than its entry in `limits` (default `MAX_ARGUMENT_CHARS`) is refused and `fn` does not run.
+    With `confirm`, the run stops before each call for the approver's yes (the SDK's
+    `needs_approval`), unless the call would be refused anyway; and `fn` itself runs only for
+    a call the SDK marks approved: any other call gets the refusal or a "not done" answer.
     """
 
     def decorate(fn: ToolFunction) -> FunctionTool:
         name = fn.__name__
         signature = inspect.signature(fn)
+
+        async def proposal(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
+            """What the call would do, for the approver; or why it will not happen anyway."""
+            if needs_account and ctx.context.caller.customer_id is None:
+                return Proposal(refusal=no_account_message(ctx.context.caller))
+            refusal = too_long(name, arguments, limits or {})
+            if refusal is not None:
+                return Proposal(refusal=refusal)
+            assert confirm is not None
+            return await confirm.propose(ctx, arguments)
 
         @functools.wraps(fn)
         async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> str:
@@ -81,11 +100,35 @@ def desk_tool(
             refusal = too_long(name, arguments, limits or {})
             if refusal is not None:
                 return refusal
+            if confirm is not None and not _approved(ctx, name):
+                given = {k: v for k, v in arguments.items() if k != "ctx"}
+                return (await proposal(ctx, given)).refusal or NOT_CONFIRMED
             return await fn(ctx, *args, **kwargs)
 
-        return function_tool(run)
+        tool = function_tool(run)
+        if confirm is not None:
+
+            async def needs_approval(ctx: Ctx, arguments: dict[str, Any], call_id: str) -> bool:
+                return (await proposal(ctx, arguments)).refusal is None
+
+            tool.needs_approval = needs_approval
+            register(name, confirm)
+        return tool
 
     return decorate
+
+
+NOT_CONFIRMED = (
+    "Not done: this action needs the user's confirmation, and they have not confirmed it. "
+    "The desk asks them with a Confirm button; do not say it was done."
+)
+
+
+def _approved(ctx: Ctx, tool_name: str) -> bool:
+    """Whether the SDK recorded a yes for this very call (not for the tool in general)."""
+    if not isinstance(ctx, ToolContext):
+        return False
+    return ctx.is_tool_approved(tool_name, ctx.tool_call_id) is True
 
 
 def account_id(ctx: Ctx) -> int:

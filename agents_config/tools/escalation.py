@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from agents import RunContextWrapper, function_tool
@@ -29,7 +30,9 @@ async def record_escalation(
     await context.store.tickets.set_status(
         context.ticket_id, "escalated", actor="desk", note=reason[:200]
     )
-    context.escalation = EscalationRequest(reason=reason, summary=summary, priority=priority)
+    context.escalation = EscalationRequest(
+        id=escalation_id, reason=reason, summary=summary, priority=priority, created_at=time.time()
+    )
     return escalation_id
 
 

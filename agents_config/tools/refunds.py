@@ -4,14 +4,18 @@
 - it must have been placed at most `REFUND_WINDOW_DAYS` calendar days ago;
 - one refund per order (also enforced by the database: `refunds.order_id` is UNIQUE).
 
-Refunds are for the full order amount, back to the order's original payment method.
+Refunds are for the full order amount, back to the order's original payment method, and only
+after the user confirmed that exact refund (`REFUND_CONFIRMATION`): the run stops before
+`issue_refund` and the desk asks them, whatever the model decided.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from agents_config.approvals import Confirmation, Proposal
 from agents_config.tools._common import (
     Ctx,
     account_id,
@@ -122,11 +126,29 @@ async def check_refund_eligibility(ctx: Ctx, order_id: str) -> str:
     )
 
 
-@desk_tool()
+async def propose_refund(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
+    """The refund `issue_refund` would make, for the user to confirm; or the policy's refusal."""
+    decision = await decide(business(ctx), account_id(ctx), str(arguments.get("order_id", "")))
+    if decision.refusal is not None or decision.order is None:
+        return Proposal(refusal=f"Refund not issued. {decision.refusal}")
+    order = decision.order
+    return Proposal(
+        action=(
+            f"Refund {order.id} ({order.description}) in full: "
+            f"{money(order.amount_cents, order.currency)} back to {order.payment_method}."
+        )
+    )
+
+
+REFUND_CONFIRMATION = Confirmation(propose=propose_refund, approver="requester")
+
+
+@desk_tool(confirm=REFUND_CONFIRMATION)
 async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
     """Refund one of the caller's orders in full, to the original payment method. The
     refund policy is checked again here; an ineligible order is refused with the reason.
-    Only call this once the user has confirmed they want the refund.
+    Call it when the user asks for the refund: the desk then asks them to confirm this exact
+    refund before anything is issued.
 
     Args:
         order_id: The order id, like ORD-1001.

@@ -14,6 +14,6 @@ def register_listeners(
     app: AsyncApp, intake: Intake, staff: StaffDesk, commands_options: CommandOptions | None = None
 ) -> None:
     events.register(app, intake)
-    actions.register(app, staff)
+    actions.register(app, staff, intake)
     home.register(app, staff)
     commands.register(app, intake, commands_options or CommandOptions())

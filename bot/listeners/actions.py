@@ -1,5 +1,6 @@
-"""Interactivity: the staff message's buttons (claim, resolve, priority, department) and CSAT
-ratings.
+"""Interactivity: the staff message's buttons (claim, resolve, priority, department), CSAT
+ratings, and the requester's Confirm / Cancel of an acting tool (a refund): those only record
+the click in the inbox, like a message; the worker answers it exactly once per click.
 
 Handlers are thin: read the click, let `bot.staff.StaffDesk` decide and update Slack, tell the
 person who clicked when it did not work (ephemeral). They run before the ack
@@ -16,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
+from bot.intake import Intake
 from bot.payloads import whole_number
 from bot.staff import Outcome, StaffDesk
 
@@ -26,7 +28,7 @@ _NOT_OURS = Outcome(
 )
 
 
-def register(app: AsyncApp, staff: StaffDesk) -> None:
+def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
     def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
         """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
@@ -60,6 +62,28 @@ def register(app: AsyncApp, staff: StaffDesk) -> None:
             return
         outcome = await staff.set_department(ticket_id, choice, _user(body))
         await _tell(staff, body, outcome)
+
+    def on_confirmation(answer: str) -> Callable[..., Any]:
+        """Confirm / Cancel: recorded in the inbox like a message, answered by the worker."""
+
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+            approval_id = whole_number(_value(action), 1)
+            if approval_id is None:
+                await ack()
+                await _tell(staff, body, _NOT_OURS)
+                return
+            await intake.confirmation(
+                approval_id=approval_id,
+                answer=answer,
+                user_id=_user(body),
+                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+            )
+            await ack()
+
+        return handler
+
+    app.action(blocks.CONFIRM)(on_confirmation("confirm"))
+    app.action(blocks.CANCEL)(on_confirmation("cancel"))
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -1,0 +1,85 @@
+"""Acting tools that run only after a person says yes to that exact call.
+
+An acting tool declares it where it is defined: `desk_tool(confirm=Confirmation(...))`. That
+sets the SDK's `needs_approval` on the tool, so the run stops before the call
+(`result.interruptions`) whatever the model or the offline engine decided, and the tool's own
+body refuses to act unless the SDK says this very call was approved: the gate holds even if a
+tool were run some other way. The desk then saves the run (`storage.approvals`) and asks the
+`approver`; a yes resumes the run (`RunState.approve`), anything else closes it.
+
+`propose` describes the call for the person who must answer ("Refund ORD-1001 … $450.00 to
+Visa •••• 4242"), or says why it cannot happen anyway (an ineligible order): then nobody is
+asked, and the tool answers with that refusal without acting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agents import RunContextWrapper
+
+from agents_config.context import DeskContext
+
+# Who may say yes. Only the requester for now; a staff approval for large refunds is the
+# next kind (see the brief of issue 11).
+Approver = Literal["requester"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a call would do (`action`, to be confirmed), or why it will not (`refusal`)."""
+
+    action: str | None = None
+    refusal: str | None = None
+
+
+Propose = Callable[[RunContextWrapper[DeskContext], dict[str, Any]], Awaitable[Proposal]]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """An acting tool's rule: who must say yes, and how the call is put to them."""
+
+    propose: Propose
+    approver: Approver = "requester"
+
+
+_CONFIRMATIONS: dict[str, Confirmation] = {}
+
+
+def register(tool_name: str, confirmation: Confirmation) -> None:
+    """Called by `desk_tool`; tool names are unique across the desk."""
+    _CONFIRMATIONS[tool_name] = confirmation
+
+
+def confirmation_for(tool_name: str) -> Confirmation | None:
+    return _CONFIRMATIONS.get(tool_name)
+
+
+# ---- a typed answer in the thread ----------------------------------------------------------
+
+Answer = Literal["confirm", "cancel"]
+
+_YES = {
+    "yes", "y", "yep", "yeah", "yes please", "confirm", "confirmed", "i confirm", "yes confirm",
+    "yes i confirm", "go ahead", "yes go ahead", "please go ahead", "ok", "okay", "ok go ahead",
+    "do it", "please do", "yes do it", "sure", "approve", "approved",
+}  # fmt: skip
+_NO = {
+    "no", "n", "nope", "no thanks", "no thank you", "cancel", "cancel it", "no cancel",
+    "don't", "do not", "dont", "stop", "never mind", "nevermind", "not now", "no don't",
+}  # fmt: skip
+
+
+def typed_answer(text: str) -> Answer | None:
+    """A message that is only a yes or a no ("Yes please!", "cancel"); None for anything
+    else, however yes-like it starts ("yes, but which card?" is a new question)."""
+    words = " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+    if words in _YES:
+        return "confirm"
+    if words in _NO:
+        return "cancel"
+    return None

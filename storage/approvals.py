@@ -1,0 +1,146 @@
+"""Actions waiting for a person's yes: the interrupted run and what it would do.
+
+See `migrations/007_approvals.sql`. `decide` is the one way out of `pending`: a single
+conditional UPDATE, so of two clicks (two devices, a double click, two processes) exactly one
+wins, and the inbox row that won may run again after a crash without a second winner.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from storage.db import Database, Row
+
+ApprovalStatus = Literal["pending", "confirmed", "cancelled", "superseded", "expired"]
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One acting tool call waiting for the yes: its tool, call id and words for the user."""
+
+    tool: str
+    call_id: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: int
+    ticket_id: int
+    channel: str
+    thread_ts: str
+    requester: str
+    approver: str
+    turn: int
+    start_agent: str
+    actions: tuple[PlannedAction, ...]
+    state: dict[str, Any]
+    status: ApprovalStatus
+    message_ts: str | None
+    decided_by: str | None
+    decided_turn: int | None
+    created_at: float
+    expires_at: float
+
+    @property
+    def thread_key(self) -> str:
+        return f"{self.channel}:{self.thread_ts}"
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+    @classmethod
+    def from_row(cls, row: Row) -> Approval:
+        return cls(
+            id=row["id"],
+            ticket_id=row["ticket_id"],
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            requester=row["requester"],
+            approver=row["approver"],
+            turn=row["turn"],
+            start_agent=row["start_agent"],
+            actions=tuple(PlannedAction(**a) for a in json.loads(row["actions"])),
+            state=json.loads(row["state"]),
+            status=row["status"],
+            message_ts=row["message_ts"],
+            decided_by=row["decided_by"],
+            decided_turn=row["decided_turn"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+
+class ApprovalRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        ticket_id: int,
+        channel: str,
+        thread_ts: str,
+        requester: str,
+        approver: str,
+        turn: int,
+        start_agent: str,
+        actions: list[PlannedAction],
+        state: dict[str, Any],
+        ttl_s: float,
+    ) -> Approval:
+        now = time.time()
+        new_id = await self._db.execute(
+            "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
+            " start_agent, actions, state, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ticket_id,
+                channel,
+                thread_ts,
+                requester,
+                approver,
+                turn,
+                start_agent,
+                json.dumps([a.__dict__ for a in actions]),
+                json.dumps(state),
+                now,
+                now + ttl_s,
+            ),
+        )
+        created = await self.get(new_id)
+        assert created is not None
+        return created
+
+    async def get(self, approval_id: int) -> Approval | None:
+        row = await self._db.fetchone("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        return Approval.from_row(row) if row else None
+
+    async def pending_in_thread(self, channel: str, thread_ts: str) -> Approval | None:
+        """The thread's approval still waiting for an answer (expired or not), if any."""
+        row = await self._db.fetchone(
+            "SELECT * FROM approvals WHERE channel = ? AND thread_ts = ? AND status = 'pending'"
+            " ORDER BY id DESC LIMIT 1",
+            (channel, thread_ts),
+        )
+        return Approval.from_row(row) if row else None
+
+    async def decide(
+        self, approval_id: int, status: ApprovalStatus, *, user: str, turn: int
+    ) -> bool:
+        """Take the approval out of `pending`. True for the one caller that did it, and again
+        for the same `turn` (an inbox row answered a second time after a crash)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?"
+            " WHERE id = ? AND (status = 'pending' OR (status = ? AND decided_turn = ?))",
+            (status, user, turn, time.time(), approval_id, status, turn),
+        )
+        return changed == 1
+
+    async def set_message(self, approval_id: int, message_ts: str) -> None:
+        await self._db.execute(
+            "UPDATE approvals SET message_ts = ? WHERE id = ?", (message_ts, approval_id)
+        )

@@ -1,0 +1,123 @@
+"""`support-desk` as a real subprocess, as an operator (or a supervisor) runs it, with its
+stderr read through a pipe (a file would be subject to the limits some tests put on files)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+class DeskProcess:
+    def __init__(self, env: dict[str, str], *args: str, terminal: bool = False) -> None:
+        self.env = env
+        self.args = args
+        self.terminal = terminal  # stdin stays open (nothing typed yet), as in a terminal
+        self.process: asyncio.subprocess.Process | None = None
+        self.lines: list[str] = []  # stderr, line by line
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def run(cls, env: dict[str, str], *args: str, terminal: bool = False) -> DeskProcess:
+        desk = cls(env, *args, terminal=terminal)
+        await desk.start()
+        return desk
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "support_desk.cli",
+            *self.args,
+            env=self.env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE if self.terminal else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        async for raw in self.process.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait(self, timeout_s: float = 60) -> int:
+        """The exit code (stderr fully read)."""
+        assert self.process is not None and self._reader is not None
+        code = await asyncio.wait_for(self.process.wait(), timeout_s)
+        await asyncio.wait_for(self._reader, timeout_s)
+        return code
+
+    async def signal(self, sig: int, timeout_s: float = 60) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return await self.wait(timeout_s)
+
+    async def wait_for_line(self, needle: str, timeout_s: float = 30) -> str:
+        return await wait_until(
+            lambda: next((line for line in self.lines if needle in line), None), timeout_s
+        )
+
+    def children(self) -> list[int]:
+        """Pids of this process's children (Linux)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(p) for p in path.read_text().split()]
+
+    async def kill(self) -> None:
+        """SIGKILL, for a test that failed half-way: nothing may be left running."""
+        if self.process is not None and self.process.returncode is None:
+            for child in self.children():
+                os.kill(child, signal.SIGKILL)
+            self.process.kill()
+            await self.process.wait()
+
+
+async def wait_until(condition: Callable[[], T | None], timeout_s: float = 30) -> T:
+    """Poll `condition` until it returns something truthy; its value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"condition not met within {timeout_s}s")
+
+
+async def readyz(url: str) -> tuple[int, dict[str, object]]:
+    """GET /readyz: (status, body); (0, {}) when nothing listens."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/readyz") as response:
+                return response.status, await response.json()
+    except aiohttp.ClientError:
+        return 0, {}
+
+
+async def wait_for_readiness(url: str, status: int, timeout_s: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got, body = await readyz(url)
+        if got == status:
+            return body
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"/readyz did not answer {status} within {timeout_s}s")

@@ -1,0 +1,206 @@
+"""No money without a yes: a refund runs only after the requester's Confirm, through Slack.
+
+Everything goes through the running desk: signed events and button clicks to the Bolt app,
+the fake Slack's threads, and the refunds table read with the storage helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from agents.testing import assistant_message
+
+from bot import blocks
+from storage.business import Refund
+from tests.conftest import Desk, DeskFactory
+from tests.scripting import call, handoff, scripted
+
+ALICE = "alice@northwind.example"
+
+
+async def refund_of(desk: Desk, order_id: str = "ORD-1001") -> Refund | None:
+    store = desk.runtime.store
+    customer = await store.business.customer_by_email(ALICE)
+    assert customer is not None
+    return await store.business.refund_for_order(customer.id, order_id)
+
+
+async def ask_alice(desk: Desk, text: str) -> tuple[str, dict[str, Any]]:
+    """Alice writes in #support; returns (thread ts, the desk's last reply)."""
+    _, _, event = await desk.events.message("U_ALICE", text)
+    await desk.settle()
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert replies, "the desk did not answer"
+    return event["ts"], replies[-1]
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id → value of the buttons in a message."""
+    return {
+        element["action_id"]: element["value"]
+        for block in message.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    }
+
+
+async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) -> None:
+    status, _ = await desk.events.block_action(
+        user, action_id, buttons(message)[action_id], "C_SUPPORT", message["ts"]
+    )
+    assert status == 200
+
+
+async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    _, reply = await ask_alice(
+        desk, "I'd like to know if ORD-1001 could be refunded, I'm not sure yet"
+    )
+    assert "eligible" in reply["text"]
+    assert buttons(reply) == {}
+    assert await refund_of(desk) is None
+
+
+async def test_asking_for_a_refund_shows_confirm_and_issues_nothing(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    _, reply = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    assert set(buttons(reply)) == {blocks.CONFIRM, blocks.CANCEL}
+    assert "ORD-1001" in reply["text"] and "$450.00" in reply["text"]
+    assert await refund_of(desk) is None
+
+
+async def test_confirm_issues_one_refund_and_a_double_click_no_second(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    thread, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await asyncio.gather(  # a double click, or two devices
+        click(desk, "U_ALICE", blocks.CONFIRM, question),
+        click(desk, "U_ALICE", blocks.CONFIRM, question),
+    )
+    await desk.settle()
+    refund = await refund_of(desk)
+    assert refund is not None and refund.amount_cents == 45000
+    texts = [r["text"] for r in desk.slack.replies_in("C_SUPPORT", thread)]
+    assert sum(f"Refund {refund.id} issued" in t for t in texts) == 1
+    settled = desk.slack.get_message("C_SUPPORT", question["ts"])
+    assert settled is not None and buttons(settled) == {}
+    assert "Confirmed by" in settled["text"]
+    [late] = [e for e in desk.slack.ephemerals if e["user"] == "U_ALICE"]
+    assert "already confirmed" in late["text"]
+
+
+async def test_cancel_issues_nothing(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    thread, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await click(desk, "U_ALICE", blocks.CANCEL, question)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "nothing was done" in desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"]
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)  # a Confirm after the Cancel
+    await desk.settle()
+    assert await refund_of(desk) is None
+
+
+async def test_only_the_requester_can_confirm(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await click(desk, "U_BOB", blocks.CONFIRM, question)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    [refusal] = desk.slack.ephemerals
+    assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)  # still pending for Alice
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
+async def test_confirm_after_a_restart(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await desk.close()
+    restarted = await start_desk()  # same database, a new process's state
+    await click(restarted, "U_ALICE", blocks.CONFIRM, question)
+    await restarted.settle()
+    refund = await refund_of(restarted)
+    assert refund is not None and refund.requested_by == "U_ALICE"
+
+
+async def test_typed_yes_confirms_and_anything_else_closes_the_question(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    thread, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await desk.events.message("U_ALICE", "what is my balance?", thread_ts=thread)
+    await desk.settle()
+    closed = desk.slack.get_message("C_SUPPORT", question["ts"])
+    assert closed is not None and "No longer valid" in closed["text"]
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)  # stale: refused
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "no longer valid" in desk.slack.ephemerals[-1]["text"]
+
+    await desk.events.message("U_ALICE", "refund ORD-1001 please", thread_ts=thread)
+    await desk.settle()
+    assert buttons(desk.slack.replies_in("C_SUPPORT", thread)[-1])
+    await desk.events.message("U_ALICE", "Yes please!", thread_ts=thread)
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
+async def test_expired_confirmation_is_refused(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await desk.runtime.store.db.execute("UPDATE approvals SET expires_at = 0")
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "expired" in desk.slack.ephemerals[-1]["text"]
+
+
+async def test_a_model_that_refunds_unasked_waits_for_confirm(start_desk: DeskFactory) -> None:
+    model, resolver = scripted(
+        handoff("billing_specialist"),
+        handoff("refund_processor"),
+        call("issue_refund", {"order_id": "ORD-1001", "reason": "they seemed unhappy"}),
+        [assistant_message("Done: refunded ORD-1001.")],
+    )
+    desk = await start_desk(resolver)
+    thread, question = await ask_alice(desk, "What's my balance?")
+    assert await refund_of(desk) is None
+    assert set(buttons(question)) == {blocks.CONFIRM, blocks.CANCEL}
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)
+    await desk.settle()
+    assert await refund_of(desk) is not None
+    assert desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"] == "Done: refunded ORD-1001."
+    model.assert_complete()
+
+
+async def test_chat_asks_y_n_in_the_terminal(tmp_path: Path) -> None:
+    """`support-desk chat`: the refund is asked y/N; "n" issues nothing, "y" one refund."""
+
+    async def chat(lines: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "support_desk.cli",
+            "chat",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={"SUPPORT_DESK_DB": str(tmp_path / "chat.db"), "PATH": "/usr/bin:/bin"},
+        )
+        out, err = await asyncio.wait_for(process.communicate(lines.encode()), 120)
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    said_no = await chat("Can I get a refund for ORD-1001?\nn\n")
+    assert "Confirm? [y/N]" in said_no and "nothing was done" in said_no
+    assert "issued" not in said_no
+    said_yes = await chat("Can I get a refund for ORD-1001?\ny\n")
+    assert "Refund RF-" in said_yes and "issued" in said_yes

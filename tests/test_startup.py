@@ -1,0 +1,221 @@
+"""Startup fails fast with one line naming what to fix; SIGTERM stops every mode, even while
+it is still starting. Each case runs `support-desk` as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fakes.openai_server import FakeOpenAI
+from fakes.slack import FakeSlack
+from tests.serving import DeskProcess, wait_for_readiness, wait_until
+from tests.test_durability import free_port, serve_env
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def one_line(desk: DeskProcess) -> str:
+    """The process printed exactly one line, and no traceback."""
+    assert "Traceback" not in desk.stderr
+    assert len(desk.lines) == 1, desk.stderr
+    return desk.lines[0]
+
+
+def http_serve(port: int | None = None) -> tuple[str, ...]:
+    return ("serve", "--http", "--host", "127.0.0.1", "--port", str(port or free_port()))
+
+
+async def test_refused_bot_token_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
+    async with FakeSlack(tokens=["xoxb-the-real-one"]) as slack:
+        env = serve_env(tmp_path, slack, model) | {"SLACK_BOT_TOKEN": "xoxb-revoked"}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert "SLACK_BOT_TOKEN" in line and "invalid_auth" in line
+    assert "xoxb-revoked" not in line
+
+
+async def test_unreachable_slack_is_retried_then_exits(tmp_path: Path, model: FakeOpenAI) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model)
+    closed = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
+    env |= {"SLACK_API_URL": closed}
+    started = time.monotonic()
+    desk = await DeskProcess.run(env, *http_serve())
+    assert await desk.wait(timeout_s=90) == 1
+    print(f"unreachable Slack: exited after {time.monotonic() - started:.1f}s")
+    assert "Traceback" not in desk.stderr
+    retries = [line for line in desk.lines if "connecting to Slack failed; retrying" in line]
+    assert len(retries) == 3  # bounded, one line each
+    assert f"SLACK_API_URL={closed}" in desk.lines[-1]
+
+
+@pytest.mark.parametrize("kind", ["not a database", "a directory"])
+async def test_bad_database_file_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI, kind: str
+) -> None:
+    path = tmp_path / "desk.db"
+    if kind == "a directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"these are somebody's notes, not a database\n" * 200)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"SUPPORT_DESK_DB": str(path)}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert f"SUPPORT_DESK_DB={path}" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+async def test_unreadable_database_file_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    path = tmp_path / "desk.db"
+    sqlite3.connect(path).close()
+    path.chmod(0)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"SUPPORT_DESK_DB": str(path)}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    assert f"SUPPORT_DESK_DB={path}" in one_line(desk)
+
+
+async def test_failed_migration_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
+    # A database that says it has the first migrations but lacks their tables: the next
+    # migration (which alters `tickets`) cannot apply.
+    path = tmp_path / "desk.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        for name in ("001_core.sql", "002_business.sql", "003_staff.sql", "004_reports.sql"):
+            conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"SUPPORT_DESK_DB": str(path)}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert "migration 005_labels.sql failed" in line and f"SUPPORT_DESK_DB={path}" in line
+    with sqlite3.connect(path) as conn:  # nothing of the failed migration was kept
+        applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
+    assert "005_labels.sql" not in applied
+
+
+def socket_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, str]:
+    env = serve_env(tmp_path, slack, model)
+    env.pop("SLACK_SIGNING_SECRET")
+    return env | {"SLACK_APP_TOKEN": "xapp-1-test", "LOG_LEVEL": "INFO"}
+
+
+async def test_socket_mode_connects_and_stops_on_sigterm(tmp_path: Path, model: FakeOpenAI) -> None:
+    async with FakeSlack() as slack:
+        desk = await DeskProcess.run(socket_env(tmp_path, slack, model), "serve")
+        try:
+            await desk.wait_for_line("connected in Socket Mode")
+            assert slack.socket_connections == 1
+            assert await desk.signal(signal.SIGTERM) == 0
+        finally:
+            await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
+async def test_refused_app_token_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
+    async with FakeSlack(app_tokens=["xapp-1-the-real-one"]) as slack:
+        env = socket_env(tmp_path, slack, model) | {"LOG_LEVEL": "WARNING"}
+        desk = await DeskProcess.run(env, "serve")
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert "SLACK_APP_TOKEN" in line and "invalid_auth" in line
+
+
+async def test_socket_mode_that_cannot_connect_retries_then_exits(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    async with FakeSlack() as slack:
+        slack.fail("apps.connections.open", "internal_error", times=1000)
+        env = socket_env(tmp_path, slack, model) | {"LOG_LEVEL": "WARNING"}
+        desk = await DeskProcess.run(env, "serve")
+        assert await desk.wait(timeout_s=90) == 1
+    assert "Traceback" not in desk.stderr
+    assert len([line for line in desk.lines if "retrying" in line]) == 3
+    assert "Socket Mode could not connect" in desk.lines[-1]
+    assert "SLACK_APP_TOKEN" in desk.lines[-1]
+
+
+async def test_sigterm_while_socket_mode_is_still_connecting(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    async with FakeSlack() as slack:
+        slack.fail("apps.connections.open", "internal_error", times=1000)
+        env = socket_env(tmp_path, slack, model) | {"LOG_LEVEL": "WARNING"}
+        desk = await DeskProcess.run(env, "serve")
+        try:
+            await desk.wait_for_line("connecting in Socket Mode failed; retrying")
+            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
+        finally:
+            await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
+async def test_sigterm_while_slack_is_unreachable_at_startup(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model)
+    env |= {"SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"}
+    desk = await DeskProcess.run(env, *http_serve())
+    try:
+        await desk.wait_for_line("connecting to Slack failed; retrying")
+        assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
+    finally:
+        await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
+async def test_worker_alone_stops_on_sigterm(tmp_path: Path, model: FakeOpenAI) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
+        desk = await DeskProcess.run(env, "work")
+        try:
+            await desk.wait_for_line("worker answering the inbox")
+            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
+        finally:
+            await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
+async def test_http_desk_stops_on_sigint(tmp_path: Path, model: FakeOpenAI) -> None:
+    port = free_port()
+    async with FakeSlack() as slack:
+        desk = await DeskProcess.run(serve_env(tmp_path, slack, model), *http_serve(port))
+        try:
+            await wait_for_readiness(f"http://127.0.0.1:{port}", 200)
+            assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
+        finally:
+            await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_chat_waiting_for_input_stops_on_a_signal(
+    tmp_path: Path, model: FakeOpenAI, sig: int
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
+    desk = await DeskProcess.run(env, "chat", terminal=True)
+    try:
+        await wait_until(lambda: (tmp_path / "desk.db").exists(), timeout_s=30)
+        await asyncio.sleep(1)  # let it reach its prompt (a signal earlier also must stop it)
+        assert await desk.signal(sig, timeout_s=20) in (130, -signal.SIGTERM)
+    finally:
+        await desk.kill()
