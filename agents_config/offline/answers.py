@@ -47,11 +47,15 @@ def relevant_article(output: str, request: str) -> str | None:
     it, or its text two. The search returns anything sharing one word, which is not enough.
     The request is read in the help centre's words too ("log in" is "sign in")."""
     wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
+    best: tuple[int, str] | None = None
     for article in re.split(r"\n\s*-{3,}\s*\n", output.strip()):
         title, _, body = article.strip().partition("\n")
-        if wanted & set(content_stems(title)) or len(wanted & set(content_stems(body))) >= 2:
-            return article
-    return None
+        in_title = len(wanted & set(content_stems(title)))
+        if in_title and (best is None or in_title > best[0]):
+            best = (in_title, article)  # the title that names most of what was asked
+        elif best is None and len(wanted & set(content_stems(body))) >= 2:
+            best = (0, article)
+    return best[1] if best else None
 
 
 def _key_passage(output: str, request: str, sentences: int = 3) -> str:
@@ -84,9 +88,8 @@ def _present(call: Call, request: str) -> str:
         return _key_passage(output, request)
     if call.name == "escalate_to_human":
         return output
-    output = _focus(output, request)
-    if call.name in PLAN_TOOLS:
-        output = "\n\n".join(p for p in (plan_verdict(output, request), output) if p)
+    verdict = plan_verdict(output, request) if call.name in PLAN_TOOLS else ""
+    output = "\n\n".join(p for p in (verdict, _focus(output, request)) if p)
     if len(output) > 1500:
         output = output[:1499].rstrip() + "…"
     return output

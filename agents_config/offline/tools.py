@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import FunctionTool
@@ -89,7 +89,9 @@ _QUERY_SYNONYMS = (
     (
         re.compile(
             r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
-            r"can'?t (?:get|log) in|\bcan'?t access\b|\bget in\b|verification e-?mail|"
+            r"(?:can'?t|cannot|unable to|couldn'?t) (?:get|log|sign) in|"
+            r"\bsign in (?:error|problem|issue|fail\w*|not working)|"
+            r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
             r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
         ),
         "reset password sign in",
@@ -298,6 +300,8 @@ _DUPLICATE_CHARGE = (
     "duplicate",
     "charged twice",
     "two charges",
+    "identical charges",
+    "charged again",
     "charged two times",
     "billed twice",
     "same charge",
@@ -368,9 +372,10 @@ TOOL_RULES: tuple[ToolRule, ...] = (
         "investigate_payment",
         (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
         chain_from="list_payments",
+        ids=("PAY",),
     ),
     ToolRule("list_payments", (*_PAYMENT_TROUBLE, "payment", "paid", "pay", "card", "charge")),
-    ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax")),
+    ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax"), ids=("INV",)),
     ToolRule("list_invoices", ("invoice", "bill", "receipt", "statement", "overdue", "unpaid")),
     ToolRule(
         "get_account_overview",
@@ -400,6 +405,9 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "503",
             "not load",
             "incident",
+            "not arriving",
+            "not receiving",
+            "stopped receiving",
         ),
     ),
     ToolRule(
@@ -410,7 +418,9 @@ TOOL_RULES: tuple[ToolRule, ...] = (
         shows_source=True,
     ),
     ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
-    ToolRule("compare_plans", ("compare", "difference", "vs", "versus", "between")),
+    ToolRule(
+        "compare_plans", ("compare", "difference", "vs", "versus", "between", "add over", "than")
+    ),
     ToolRule(
         "list_plans",
         (
@@ -424,6 +434,13 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "cheaper",
             "trial",
             "feature",
+            "include",
+            "included",
+            # a plan named: what it has ("Can Pro users enforce 2FA?")
+            "starter",
+            "pro",
+            "business plan",
+            "enterprise",
         ),
     ),
     ToolRule("search_knowledge_base"),
@@ -463,7 +480,14 @@ def affirmative(output: str | None) -> bool:
     return bool(re.search(r"\beligible|can be refunded|refundable|\bok\b|\byes\b", lowered))
 
 
-HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b", re.I)
+# A how-to or policy question: the help centre first ("how long do refunds take?", "what
+# does insufficient_funds mean?", "what happens when the trial ends?").
+HOW_TO = re.compile(
+    r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|does|can|should|to|long)|where (?:do|can)|"
+    r"what happens|when (?:are|is|do|does)\b.*\b(?:issued|due|charged|billed)|"
+    r"what (?:does|do|is)\b.{1,60}\bmean)\b",
+    re.I,
+)
 
 
 def _general_question(text: str) -> bool:
@@ -511,13 +535,23 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
             if (called and not follow_up) or (rule.tool, _key(arguments)) in done:
                 continue  # after the first call, only calls that build on an output
             return Step(tools[rule.tool], arguments)
-        if missing and not _general_question(conversation.request):
+        if missing and not _general_question(conversation.request) and not _ids(text, "RF"):
+            # (a refund id names a refund that exists: its order is not to be asked for)
             return Step(missing=missing)
-    if not called or called == {STATUS_TOOL}:
-        # The last resort (knowledge base; escalation for `fallback`), and after the service
-        # status the help centre's steps for the symptom.
+    if not called:  # the last resort (knowledge base; escalation for `fallback`)
         return _first_usable(last_resort, conversation, agent, tools) or Step()
+    if called == {STATUS_TOOL}:  # after the service status: the help centre's steps for the
+        # symptom (the status answered "is it down?", so those words are not searched)
+        symptom = _STATUS_WORDS.sub(" ", conversation.request)
+        if symptom.strip(" ?!.,"):
+            asked = replace(conversation, request=symptom)
+            return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
+
+
+_STATUS_WORDS = re.compile(
+    r"\b(?:is there an? |any )?(?:outage|incident|status|down|degraded)s?\b|\bduring\b", re.I
+)
 
 
 STATUS_TOOL = "get_service_status"

@@ -20,7 +20,13 @@ from agents_config.tools.refunds import check_refund_eligibility, issue_refund, 
 from agents_config.tools.sales import compare_plans, list_plans, request_demo
 from agents_config.tools.tech import get_service_status, report_bug
 
-BILLING_TOOLS: list[Tool] = [get_account_overview, list_invoices, get_invoice, list_payments]
+BILLING_TOOLS: list[Tool] = [
+    get_account_overview,
+    list_invoices,
+    get_invoice,
+    list_payments,
+    check_duplicate_charges,
+]
 REFUND_TOOLS: list[Tool] = [list_orders, check_refund_eligibility, issue_refund]
 PAYMENT_TOOLS: list[Tool] = [list_payments, check_duplicate_charges, investigate_payment]
 TECH_TOOLS: list[Tool] = [get_service_status, report_bug]
