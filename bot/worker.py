@@ -365,6 +365,8 @@ class Worker:
             if limit:
                 text = TRUNCATED_NOTE.format(limit=limit) + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
+            await self.staff.ask_for_rating(outcome.ticket)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,

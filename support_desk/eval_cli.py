@@ -206,13 +206,13 @@ def engine_name(settings: Settings) -> str:
 
 def answer_set(args: argparse.Namespace) -> Path | None:
     """The answer set that runs beside a shipped split (the same split), or None."""
-    if args.file is not None or args.no_answers:
+    if getattr(args, "file", None) is not None or getattr(args, "no_answers", False):
         return None
     return ANSWER_SPLITS.get(args.split or "test")
 
 
 def processes_for(args: argparse.Namespace) -> int:
-    if args.processes is not None:
+    if getattr(args, "processes", None) is not None:
         return int(args.processes)
     if args.model is not None:
         return 1  # a real model waits on the network: concurrency is enough
@@ -303,6 +303,7 @@ def format_answers(run_: EvalRun, source: Path) -> str:
         f"{scores.article_rows} rows cite the expected help-centre article)",
         f"  tool-policy violations: {len(run_.violations)}",
     ]
+    lines += [f"    {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
     missed = [r for r in run_.rows if r.right_tool is False or r.right_article is False]
     for row in missed[:MISROUTED_SHOWN]:
         wanted = []

@@ -128,13 +128,13 @@ PLAN_TOOLS = frozenset({"list_plans", "compare_plans"})
 _PLAN_NAMES = ("starter", "pro", "business", "enterprise")
 _YES_NO = re.compile(
     r"^\W*(?:does|do|is|are|can|will|has|have)\b.*\b(?:include|includ\w*|have|has|come with|"
-    r"support\w*|offer\w*|get|allow\w*|available|there)\b",
+    r"support\w*|offer\w*|get|allow\w*|available|there|part of|on)\b",
     re.I,
 )
 _NOT_FEATURE = frozenset(
     content_stems(
         "does do is are can will has have include includes including come with support supports "
-        "offer offers get allow allows available plan plans tier tiers there on in our we"
+        "offer offers get allow allows available plan plans tier tiers there on in our we part"
     )
 )
 
@@ -147,7 +147,7 @@ def plan_verdict(output: str, request: str) -> str:
         return ""
     plans = dict(_plan_features(output))
     asked = [w for w in words(request) if w in _PLAN_NAMES and w.capitalize() in plans]
-    feature = set(content_stems(request)) - _NOT_FEATURE - set(_PLAN_NAMES)
+    feature = set(content_stems(request)) - _NOT_FEATURE - set(content_stems(" ".join(_PLAN_NAMES)))
     if not asked or not feature:
         return ""
     having = [
@@ -236,48 +236,80 @@ def greeting(conversation: Conversation) -> str:
 
 # Offline, answers are in English; a request in another language is still routed by its
 # meaning, and told so politely in its own language.
-_LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
+_LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("ja", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")),
     (
-        re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),
-        "お問い合わせありがとうございます。担当の部署にお繋ぎしました。以下は英語でのご案内です。",
-    ),
-    (
+        "es",
         re.compile(
             r"[ñ¿¡]|\b(?:quiero|necesito|tengo|cobraron|factura|contraseña|hola|puedo|"
             r"cuánto|gracias|por favor|veces|este mes|olvidé|cargo|reembolso|tarjeta|cuesta|"
-            r"iniciar|sesión|cuenta|pago|correo|tienen|hay)\b",
+            r"iniciar|sesión|cuenta|pago|correo|tienen|hay|ayuda|buenos|buenas|problema)\b",
             re.I,
         ),
-        "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
-        "a continuación le respondemos en inglés.",
     ),
     (
+        "de",
         re.compile(
             r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|meine|wurde|möchte|danke|hallo|gibt es|"
-            r"konto|passwort|zahlung|kostet)\b",
+            r"konto|passwort|zahlung|kostet|hilfe|frage|habe|guten)\b",
             re.I,
         ),
-        "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
-        "weitergeleitet; die Antwort folgt auf Englisch.",
     ),
     (
+        "fr",
         re.compile(
             r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
-            r"remboursement|compte|mot de passe|débité|votre)\b",
+            r"remboursement|compte|mot de passe|débité|votre|salut|aide|question|problème)\b",
             re.I,
         ),
-        "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
-        "concernée ; la réponse suit en anglais.",
     ),
 )
+_NOTES = {
+    "ja": "お問い合わせありがとうございます。担当の部署にお繋ぎしました。"
+    "以下は英語でのご案内です。",
+    "es": "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
+    "a continuación le respondemos en inglés.",
+    "de": "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
+    "weitergeleitet; die Antwort folgt auf Englisch.",
+    "fr": "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
+    "concernée ; la réponse suit en anglais.",
+}
+CLARIFYING_QUESTION = (
+    "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
+    "problem, plans and pricing, or would you like to talk to a person?"
+)
+_CLARIFYING_QUESTIONS = {
+    "ja": "お問い合わせありがとうございます。ご用件は請求（請求書・お支払い・返金）、技術的な問題、"
+    "プランと料金のどれでしょうか? 担当者との会話をご希望でしたらお知らせください。",
+    "es": "¡Con gusto le ayudamos! ¿Se trata de facturación (una factura, un pago o un "
+    "reembolso), de un problema técnico, de planes y precios, o prefiere hablar con una persona?",
+    "de": "Gern helfen wir! Geht es um die Abrechnung (eine Rechnung, eine Zahlung oder eine "
+    "Erstattung), ein technisches Problem, Tarife und Preise, oder möchten Sie mit einer Person "
+    "sprechen?",
+    "fr": "Avec plaisir ! S'agit-il de facturation (une facture, un paiement ou un "
+    "remboursement), d'un problème technique, des offres et tarifs, ou souhaitez-vous parler à "
+    "une personne ?",
+}
+
+
+def language_of(text: str) -> str:
+    """The request's language among those the offline engine speaks (ja, es, de, fr), or
+    "en" (English, and any other)."""
+    for language, pattern in _LANGUAGES:
+        if pattern.search(text):
+            return language
+    return "en"
 
 
 def language_note(text: str) -> str:
     """The polite line in the request's language (es, de, fr, ja), or "" for English."""
-    for pattern, note in _LANGUAGE_NOTES:
-        if pattern.search(text):
-            return note
-    return ""
+    return _NOTES.get(language_of(text), "")
+
+
+def clarifying_question(text: str) -> str:
+    """Triage's one clarifying question, in the request's language when the engine speaks
+    it (English otherwise)."""
+    return _CLARIFYING_QUESTIONS.get(language_of(text), CLARIFYING_QUESTION)
 
 
 _INTAKE: dict[str, str] = {

@@ -25,6 +25,7 @@ from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from agents_config.offline.answers import (
     bug_intake,
+    clarifying_question,
     compose_answer,
     found_nothing,
     intake_answer,
@@ -44,10 +45,6 @@ from agents_config.offline.tools import next_step
 from agents_config.offline.turn import Reply, Structured, ToolCall, Turn
 from agents_config.routing import AGENT_DEPARTMENTS, TRIAGE_ROUTES
 
-CLARIFYING_QUESTION = (
-    "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
-    "problem, plans and pricing, or would you like to talk to a person?"
-)
 _CLARIFY = re.compile(r"clarifying question", re.I)
 
 
@@ -140,7 +137,7 @@ class OfflineModel(Model):
             return [_item(role(turn), digest)]
         if not function_tools and schema is None:
             if handoffs or _CLARIFY.search(turn.instructions):  # triage, with or without handoffs
-                return [_message(signed(CLARIFYING_QUESTION), digest)]
+                return [_message(signed(clarifying_question(conversation.request)), digest)]
             return [_item(analyst(turn), digest)]  # plain text to work on: its key points
         if schema is not None:
             return [_item(Structured(structured_output(schema, conversation.request)), digest)]

@@ -15,7 +15,7 @@ from typing import Any
 from agents import FunctionTool
 
 from agents_config.offline.conversation import Call, Conversation
-from agents_config.offline.routing import PERSON_REQUEST
+from agents_config.offline.routing import PERSON_REQUEST, content_free
 from agents_config.offline.text import (
     AMOUNT,
     DATE,
@@ -90,7 +90,7 @@ _QUERY_SYNONYMS = (
         re.compile(
             r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
             r"(?:can'?t|cannot|unable to|couldn'?t) (?:get|log|sign) in|"
-            r"\bsign in (?:error|problem|issue|fail\w*|not working)|"
+            r"\bsign in (?:error|problem|issue|fail\w*|not work\w*|does\s?n.?t work)|"
             r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
             r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
         ),
@@ -407,6 +407,9 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "incident",
             "not arriving",
             "not receiving",
+            "not working",
+            "having problems",
+            "having issues",
             "stopped receiving",
         ),
     ),
@@ -543,7 +546,7 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     if called == {STATUS_TOOL}:  # after the service status: the help centre's steps for the
         # symptom (the status answered "is it down?", so those words are not searched)
         symptom = _STATUS_WORDS.sub(" ", conversation.request)
-        if symptom.strip(" ?!.,"):
+        if not content_free(symptom):
             asked = replace(conversation, request=symptom)
             return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()

@@ -94,7 +94,8 @@ def _pending(payment: Payment) -> str:
 
 def _succeeded(payment: Payment) -> str:
     return (
-        "It went through normally. If your bank statement shows a charge you don't recognise "
+        "It succeeded: it went through normally. If your bank statement shows a charge you "
+        "don't recognise "
         "or a second one, compare its amount and date with the invoice above."
     )
 
