@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import multiprocessing
+import queue as queue_module
 import re
 import time
 from collections import Counter
@@ -785,9 +786,19 @@ def run_sharded(
     results: list[RowResult | None] = [None] * len(examples)
     violations: list[Violation] = []
     next_out = finished = 0
+    reported: set[int] = set()
     try:
         while finished < processes:
-            message = queue.get()
+            try:
+                message = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                dead = [i for i, w in enumerate(workers) if not w.is_alive() and i not in reported]
+                if dead:  # a process that died without a word (killed, out of memory)
+                    raise EvalInputError(
+                        f"evaluation process {dead[0]} stopped (exit code "
+                        f"{workers[dead[0]].exitcode}) before finishing its rows"
+                    ) from None
+                continue
             if message[0] == "row":
                 _, shard, position, row = message
                 results[shard + position * processes] = row
@@ -797,6 +808,7 @@ def run_sharded(
                     next_out += 1
             elif message[0] == "done":
                 violations.extend(message[2])
+                reported.add(message[1])
                 finished += 1
             else:  # "error": the shard's desk could not run at all
                 raise EvalInputError(f"an evaluation process failed: {message[2]}")

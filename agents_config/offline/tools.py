@@ -82,6 +82,10 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
     return (middle or list(values))[0]
 
 
+# Single sign-on in the user's words. Sign-in trouble that names it is SSO trouble: the SSO
+# article, not the password one.
+_SSO = re.compile(r"\bsso\b|\bsingle sign[\s-]?on\b|\bsaml\b|\bokta\b|\bazure ad\b|\bentra\b")
+_PASSWORD_TERMS = "reset password sign in"
 # The help centre's words for what users often say differently.
 _QUERY_SYNONYMS = (
     (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
@@ -94,7 +98,7 @@ _QUERY_SYNONYMS = (
             r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
             r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
         ),
-        "reset password sign in",
+        _PASSWORD_TERMS,
     ),
     (
         re.compile(
@@ -109,8 +113,12 @@ def search_query(text: str) -> str:
     """A knowledge-base query from a request: its content words, in the help centre's terms
     ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
     lowered = text.lower()
+    sso = bool(_SSO.search(lowered))
+    if sso:
+        lowered = _SSO.sub(" sso saml ", lowered)
     for pattern, replacement in _QUERY_SYNONYMS:
-        lowered = pattern.sub(replacement, lowered)
+        if not (sso and replacement == _PASSWORD_TERMS):
+            lowered = pattern.sub(replacement, lowered)
     kept = [w for w in words(lowered) if w not in STOPWORDS and stem(w) not in VAGUE]
     return " ".join(dict.fromkeys(kept)) or text.strip()
 
@@ -435,7 +443,6 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "seat",
             "tier",
             "cheaper",
-            "trial",
             "feature",
             "include",
             "included",
@@ -546,7 +553,7 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     if called == {STATUS_TOOL}:  # after the service status: the help centre's steps for the
         # symptom (the status answered "is it down?", so those words are not searched)
         symptom = _STATUS_WORDS.sub(" ", conversation.request)
-        if not content_free(symptom):
+        if not content_free(NAMED.sub(" ", symptom)):  # more than "is the API down?"
             asked = replace(conversation, request=symptom)
             return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
