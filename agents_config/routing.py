@@ -362,7 +362,15 @@ BILLING_ROUTES: tuple[Route, ...] = (
         agent="refund_processor",
         department="billing",
         summary="refunds of orders: eligibility and issuing them.",
-        keywords=("refund", "money back", "return", "reimburse", "cancel order", "reverse"),
+        keywords=(
+            "refund",
+            "refundable",
+            "money back",
+            "return",
+            "reimburse",
+            "cancel order",
+            "reverse",
+        ),
         intents=("wants money back for an order", "asks whether an order can be refunded"),
     ),
     Route(

@@ -286,6 +286,8 @@ def evaluate(
         format_summary(run_, header, slowest_count=args.slowest, show_predictions=not args.jsonl)
     )
     code = exit_code(run_, args.min_accuracy, report)
+    if run_.scores.tool_rows or run_.scores.article_rows:  # a --file with answer-set rows
+        report.write("\n" + format_answers(run_, source))
     if answers_run is not None and answers_source is not None:
         report.write("\n" + format_answers(answers_run, answers_source))
         code = max(code, exit_code(answers_run, None, report))

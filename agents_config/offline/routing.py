@@ -190,11 +190,25 @@ def decide(text: str) -> Decision:
     )
 
 
+# "and when is it due?", "what about ORD-1004?", "ok and for Business?": a short message that
+# continues the thread's request rather than starting a new one.
+FOLLOW_UP = re.compile(
+    r"^\W*(?:and|also|plus|ok(?:ay)?|so|then|what about|how about|same (?:for|with)|"
+    r"and what about|the other|that one|this one|it)\b",
+    re.IGNORECASE,
+)
+FOLLOW_UP_MAX_WORDS = 10
+
+
 def decide_in_context(request: str, earlier: list[str]) -> Decision:
     """A follow-up ("what about ORD-1004?", "yes please do it") is routed with the thread:
-    when the request alone is content-free, the previous user message decides."""
+    when the request alone is content-free, or is a short continuation ("and when is it
+    due?") that shows no escalation sign, the previous user message decides."""
     decision = decide(request)
-    if decision.department != "clarify" or not earlier:
+    if not earlier or (decision.department == "human" and escalation_signs(request)):
+        return decision
+    continuation = FOLLOW_UP.search(request) and len(request.split()) <= FOLLOW_UP_MAX_WORDS
+    if decision.department != "clarify" and not continuation:
         return decision
     previous = decide(earlier[-1])
     if previous.department == "clarify":

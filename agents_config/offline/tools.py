@@ -86,8 +86,21 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
 # article, not the password one.
 _SSO = re.compile(r"\bsso\b|\bsingle sign[\s-]?on\b|\bsaml\b|\bokta\b|\bazure ad\b|\bentra\b")
 _PASSWORD_TERMS = "reset password sign in"
-# The help centre's words for what users often say differently.
+# The help centre's words for what users often say differently (and, for the articles' key
+# terms, in the other languages the desk routes: the help centre is in English).
 _QUERY_SYNONYMS = (
+    (re.compile(r"contraseña|passwort|mot de passe|パスワード"), " password "),
+    (re.compile(r"iniciar sesión|anmelden|einloggen|connecter|connexion|ログイン"), " sign in "),
+    (re.compile(r"exportar|exportieren|exporter|エクスポート"), " export "),
+    (re.compile(r"\bdatos\b|\bdaten\b|données|データ"), " data "),
+    (
+        re.compile(r"doble factor|zwei-?faktor|double authentification|二段階認証|二要素"),
+        " two-factor authentication ",
+    ),
+    (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
+    (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
+    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
+    (re.compile(r"cancelar|kündigen|résilier|解約"), " cancel subscription "),
     (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
     # Sign-in trouble in the user's words: the password article.
     (
@@ -514,6 +527,53 @@ class Step:
     missing: str | None = None  # the kind of id the user should give ("order")
 
 
+KNOWLEDGE_TOOL = "search_knowledge_base"
+# Tools whose triggers say more than an article could ("is the API down?", "Pro vs Business"):
+# a question that calls for one of them is not sent to the help centre first.
+_PRECISE_TOOLS = frozenset(
+    {
+        "get_service_status",
+        "compare_plans",
+        "request_demo",
+        "list_plans",
+        "report_bug",
+        "check_duplicate_charges",
+    }
+)
+# A question about the user's own records ("which of my invoices…", "my payment failed"):
+# the account tools answer it, not the help centre.
+_OWN_RECORDS = re.compile(
+    r"\b(?:show|list|send|give)\b|\bwhich of (?:my|our)\b"
+    r"|\b(?:my|our) (?:\w+ ){0,2}(?:invoices?|payments?|orders?|balance|seats?|subscription|"
+    r"charges?|refunds?|bills?|plan|account)\b"
+    r"|\b(?:do|did|have) (?:i|we) (?:have|owe|pay)\b|\bwhat do (?:i|we) owe\b"
+    r"|\b(?:am i|are we) on\b|\bhow many seats\b|\b(?:i|we) (?:was|were|got) (?:charged|billed)\b"
+    r"|\b(?:my|our)\b.*\b(?:pending|failed|declined|bounced|twice|double|duplicate)\b",
+    re.I,
+)
+_QUESTION = re.compile(
+    r"\?\s*$|^\W*(?:can|could|do|does|did|is|are|will|would|should|why|what|when|where|which|"
+    r"how)\b",
+    re.I,
+)
+# Catalogue questions (prices, what a plan includes) are the plan tools' to answer.
+_CATALOGUE = re.compile(
+    r"\bhow much\b|\bprice|\bcost|\bpricing\b|\b(?:include|includes|included|come with)\b", re.I
+)
+
+
+def policy_question(request: str) -> bool:
+    """A question about how things work (policies, billing rules, limits), not about the
+    user's own records nor the catalogue: the help centre first ("can I pay by bank
+    transfer?", "why is there VAT on my invoice?")."""
+    return (
+        bool(_QUESTION.search(request))
+        and not ID.search(request)
+        and not _OWN_RECORDS.search(request)
+        and not _CATALOGUE.search(request)
+    )
+
+
 def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
     done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
     called = {c.name for c in conversation.calls}
@@ -522,10 +582,26 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     missing: str | None = None
     rules = _rules_for(tools)
     last_resort = [r for r in rules if not r.triggers]
-    if not called and HOW_TO.search(conversation.request):  # how-to: the help centre first
+    request = conversation.request
+    named_record = ID.search(conversation.with_context())  # also a follow-up on one named before
+    kb_first = not named_record and (
+        HOW_TO.search(request)
+        or (
+            policy_question(request)
+            and not any(
+                weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS
+            )
+        )
+    )
+    if not called and kb_first:  # how-to or policy: the help centre first
         step = _first_usable(last_resort, conversation, agent, tools)
         if step is not None:
             return step
+    if called == {KNOWLEDGE_TOOL} and kb_first and not HOW_TO.search(conversation.request):
+        from agents_config.offline.answers import found_nothing  # (answers imports this module)
+
+        if all(found_nothing(c, conversation.request) for c in conversation.calls):
+            called = set()  # no article for it: the tools may still know
     # The request alone first, then with the previous message (a follow-up like "ORD-1001").
     for text in dict.fromkeys([conversation.request, conversation.with_context()]):
         weights = {r.tool: weight(text, r.triggers, r.ids) for r in rules}
