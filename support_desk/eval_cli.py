@@ -208,7 +208,7 @@ def answer_set(args: argparse.Namespace) -> Path | None:
     """The answer set that runs beside a shipped split (the same split), or None."""
     if getattr(args, "file", None) is not None or getattr(args, "no_answers", False):
         return None
-    return ANSWER_SPLITS.get(args.split or "test")
+    return ANSWER_SPLITS.get(getattr(args, "split", None) or "test")
 
 
 def processes_for(args: argparse.Namespace) -> int:

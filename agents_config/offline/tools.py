@@ -604,7 +604,10 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
             called = set()  # no article for it: the tools may still know
     # The request alone first, then with the previous message (a follow-up like "ORD-1001").
     for text in dict.fromkeys([conversation.request, conversation.with_context()]):
-        weights = {r.tool: weight(text, r.triggers, r.ids) for r in rules}
+        # An id named in the thread calls for its tool even when this message does not
+        # repeat it ("was it paid?" after "show me INV-2002").
+        context = conversation.with_context()
+        weights = {r.tool: weight(text, r.triggers) + weight(context, (), r.ids) for r in rules}
         for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
             if rule.unless and weight(conversation.request, rule.unless):
                 continue
