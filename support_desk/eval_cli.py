@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +35,7 @@ from agents_config.evaluation import (
     DEPARTMENTS,
     SHIPPED_SET,
     SPLITS,
+    DeskFactory,
     EvalInputError,
     EvalRun,
     Example,
@@ -219,6 +221,22 @@ def processes_for(args: argparse.Namespace) -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def desk_factory(settings: Settings, folder: Path) -> DeskFactory:
+    """Opens desks for `run_sharded`: each on its own new database in `folder` (the demo
+    data, seeded on open; never one an earlier run wrote to), with these settings."""
+
+    @contextlib.asynccontextmanager
+    async def fresh_desk(shard: int) -> AsyncIterator[Desk]:
+        db = folder / f"eval-{shard}-{uuid.uuid4().hex[:12]}.db"
+        store = await Store.open(db)
+        try:
+            yield await open_desk(settings.model_copy(update={"support_desk_db": db}), store=store)
+        finally:
+            await store.close()
+
+    return fresh_desk
+
+
 def evaluate(
     settings: Settings, args: argparse.Namespace, source: Path, examples: list[Example]
 ) -> int:
@@ -246,15 +264,7 @@ def evaluate(
             settings, db=Path(tmp) / "eval.db", router=args.router, model=args.model
         )
 
-        @contextlib.asynccontextmanager
-        async def fresh_desk(shard: int) -> AsyncIterator[Desk]:
-            db = Path(tmp) / f"eval-{shard}.db"
-            store = await Store.open(db)
-            try:
-                yield await open_desk(local.model_copy(update={"support_desk_db": db}), store=store)
-            finally:
-                await store.close()
-
+        fresh_desk = desk_factory(local, Path(tmp))
         try:
             run_ = run_sharded(
                 fresh_desk,
