@@ -1,7 +1,8 @@
 """The desk's Bolt app: Bolt's `AsyncApp`, refusing malformed payloads before Bolt reads them.
 
-HTTP requests are checked in `bot.http` before Bolt even parses them; Socket Mode frames
-arrive already parsed and go straight to `async_dispatch`, so the same check runs here too.
+HTTP requests are checked in `bot.http` before Bolt even parses them. Socket Mode frames
+arrive already parsed: `SocketModeHandler` checks them before Bolt builds its request (which
+itself raises on some shapes, e.g. a numeric `team`), and `async_dispatch` checks again.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot import payloads
 
@@ -31,3 +36,16 @@ class DeskApp(AsyncApp):
             log.warning("malformed Slack payload refused", extra={"problem": problem})
             return BoltResponse(status=400, body='{"error": "malformed payload"}')
         return await super().async_dispatch(req)
+
+
+class SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler; a malformed frame is acked empty with one log line."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        problem = payloads.problem(req.payload)
+        if problem is not None:
+            log.warning("malformed Slack payload refused", extra={"problem": problem})
+            # Acked, so Slack does not send it again; nothing else is done with it.
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await super().handle(client, req)  # type: ignore[arg-type]

@@ -90,3 +90,25 @@ class AuditRepo:
                 if row["marker"]:
                     markers.setdefault(row["customer_id"], set()).add(str(row["marker"]))
         return markers
+
+    async def places_holding(self, needle: str) -> list[str]:
+        """Every `table.column` of the database (every table, the FTS index and migrations
+        included) where some value contains `needle`: for checking that a secret was never
+        stored anywhere."""
+        tables = await self._db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+        found: list[str] = []
+        for table in tables:
+            name = str(table["name"]).replace('"', '""')
+            columns = await self._db.fetchall(f'PRAGMA table_info("{name}")')
+            for column in columns:
+                col = str(column["name"]).replace('"', '""')
+                hit = await self._db.fetchone(
+                    f'SELECT 1 AS hit FROM "{name}" WHERE instr(CAST("{col}" AS TEXT), ?) > 0'
+                    " LIMIT 1",
+                    (needle,),
+                )
+                if hit is not None:
+                    found.append(f"{table['name']}.{column['name']}")
+        return found

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storage.db import Database, Row
+from storage.redaction import scrub
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
 MAX_ESCALATION_REASON_CHARS = 500
@@ -161,8 +162,11 @@ class TicketRepo:
     ) -> tuple[Ticket, bool]:
         """The thread's ticket, opened now if it has none. Returns (ticket, opened_now).
 
-        `opening_text`: the whole first message (`export-tickets` writes it)."""
+        `opening_text`: the whole first message (`export-tickets` writes it). Secrets in
+        either are removed (the second line: intake removed them already)."""
         now = time.time()
+        subject = scrub(subject)
+        opening_text = scrub(opening_text) if opening_text else opening_text
 
         def body(conn: sqlite3.Connection) -> bool:
             # Look first: an insert that conflicts would still use up a ticket number.
@@ -226,7 +230,7 @@ class TicketRepo:
             ticket_id=ticket_id,
             status=status,
             actor=actor,
-            note=note,
+            note=scrub(note) if note else note,
             at=now,
         )
 
@@ -283,8 +287,8 @@ class TicketRepo:
                 " VALUES (?, ?, ?, ?)",
                 (
                     ticket_id,
-                    reason[:MAX_ESCALATION_REASON_CHARS],
-                    summary[:MAX_ESCALATION_SUMMARY_CHARS],
+                    scrub(reason)[:MAX_ESCALATION_REASON_CHARS],
+                    scrub(summary)[:MAX_ESCALATION_SUMMARY_CHARS],
                     time.time(),
                 ),
             )
@@ -328,7 +332,7 @@ class TicketRepo:
                 department,
                 thread_link,
                 notice_ts,
-                notice_text,
+                scrub(notice_text) if notice_text else notice_text,
                 escalation_id,
             ),
         )

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
@@ -26,19 +26,16 @@ from agents_config.desk import Desk, DeskOptions
 from agents_config.models import ModelOptions, model_resolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
-from bot.app import DeskApp
+from bot.app import DeskApp, SocketModeHandler
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
-from bot.pipelines import PipelineRunner
+from bot.pipelines import PipelineRunner, RunnerOptions
 from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
 from support_desk.config import Settings
-
-if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -248,6 +245,8 @@ class Receiver:
                 CommandOptions(
                     max_per_user=settings.pipeline_max_per_user,
                     debate_max_rounds=settings.debate_max_rounds,
+                    staff_channel=settings.escalation_channel,
+                    support_report_access=settings.support_report_access,
                 ),
             )
         except BaseException:
@@ -364,6 +363,10 @@ class WorkerRuntime:
                     store,
                     slack,
                     Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
+                    RunnerOptions(
+                        staff_channel=settings.escalation_channel,
+                        support_report_access=settings.support_report_access,
+                    ),
                 ),
             )
         except BaseException:
@@ -497,16 +500,14 @@ class _OneLine(logging.Filter):
         return True
 
 
-async def connect_socket_mode(receiver: Receiver, app_token: str) -> AsyncSocketModeHandler:
+async def connect_socket_mode(receiver: Receiver, app_token: str) -> SocketModeHandler:
     """Open the Socket Mode connection, a bounded number of times (one log line per failed
     attempt); a refused SLACK_APP_TOKEN or a connection that never comes raises
     `StartupError`. Once connected, slack_sdk reconnects by itself."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     sdk_log = logging.getLogger("support_desk.socket_mode")
     if not any(isinstance(f, _OneLine) for f in sdk_log.filters):
         sdk_log.addFilter(_OneLine())
-    handler = AsyncSocketModeHandler(receiver.app, app_token, logger=sdk_log)
+    handler = SocketModeHandler(receiver.app, app_token, logger=sdk_log)
     client = handler.client
 
     # Its own client without retry handlers: the attempts are counted here.

@@ -19,7 +19,10 @@ from urllib.parse import urlencode
 import pytest
 from agents.testing import assistant_message
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
+from bot.app import SocketModeHandler
 from storage.business import MAX_COMPANY_SIZE_CHARS, MAX_NOTES_CHARS
 from storage.store import Store
 from support_desk import cli
@@ -335,6 +338,41 @@ async def test_socket_mode_payloads_are_checked_too(
         response = await desk.runtime.app.async_dispatch(request)
         assert response.status == 400
     assert tracebacks(caplog) == []
+
+
+class _SocketModeClient:
+    """Records the acks the handler sends back over the WebSocket."""
+
+    def __init__(self) -> None:
+        self.acks: list[SocketModeResponse] = []
+
+    async def send_socket_mode_response(self, response: SocketModeResponse) -> None:
+        self.acks.append(response)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "event_callback", "team": 5, "event": {"type": "message"}},
+        {"type": "block_actions", "user": 5, "actions": []},
+        {"type": "event_callback", "authorizations": 5},
+        {"enterprise": 7},
+    ],
+)
+async def test_socket_mode_frames_bolt_cannot_read_are_acked_and_dropped(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, payload: dict[str, Any]
+) -> None:
+    """Bolt raises while building a request from these shapes, before dispatch is reached."""
+    desk = await start_desk()
+    handler = SocketModeHandler(desk.runtime.app, "xapp-test")
+    client = _SocketModeClient()
+    caplog.clear()
+    request = SocketModeRequest(type="events_api", envelope_id="env-1", payload=payload)
+    await handler.handle(client, request)  # type: ignore[arg-type]
+    await handler.close_async()
+    assert [ack.envelope_id for ack in client.acks] == ["env-1"]
+    assert tracebacks(caplog) == []
+    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
 
 
 # ---- slash commands and buttons: numbers are ASCII digits within bounds -------------------
