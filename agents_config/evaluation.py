@@ -748,7 +748,7 @@ DeskFactory = Callable[[int], AbstractAsyncContextManager[Desk]]
 """Opens a desk on a throwaway copy of the demo data; called with the shard number."""
 
 
-def run_sharded(
+async def run_sharded(
     open_desk: DeskFactory,
     examples: Sequence[Example],
     *,
@@ -761,22 +761,41 @@ def run_sharded(
     """`run_eval` spread over `processes` worker processes, each with its own desk (its own
     throwaway database) and every `processes`-th row. The offline engine is CPU-bound Python,
     so one process uses one core however many rows run at once; the rows, the desk and the
-    scoring are those of `run_eval`. `on_row` still gets the rows in input order."""
+    scoring are those of `run_eval`. `on_row` still gets the rows in input order. With one
+    process (or where processes cannot be forked) the rows run in this event loop."""
     processes = max(1, min(processes, len(examples)))
     if processes == 1 or not _can_fork():
+        async with open_desk(0) as desk:
+            return await run_eval(
+                desk,
+                examples,
+                caller_email=caller_email,
+                concurrency=concurrency,
+                on_row=on_row,
+                thread_prefix=thread_prefix,
+            )
+    return await asyncio.to_thread(
+        _run_in_processes,
+        open_desk,
+        examples,
+        processes,
+        caller_email,
+        concurrency,
+        on_row,
+        thread_prefix,
+    )
 
-        async def alone() -> EvalRun:
-            async with open_desk(0) as desk:
-                return await run_eval(
-                    desk,
-                    examples,
-                    caller_email=caller_email,
-                    concurrency=concurrency,
-                    on_row=on_row,
-                    thread_prefix=thread_prefix,
-                )
 
-        return asyncio.run(alone())
+def _run_in_processes(
+    open_desk: DeskFactory,
+    examples: Sequence[Example],
+    processes: int,
+    caller_email: str,
+    concurrency: int,
+    on_row: Callable[[RowResult], None] | None,
+    thread_prefix: str,
+) -> EvalRun:
+    """The forked workers of `run_sharded`, and the rows they send back, in input order."""
     context = multiprocessing.get_context("fork")
     queue: Any = context.Queue()
     clock = time.perf_counter()

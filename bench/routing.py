@@ -14,6 +14,7 @@ Runs the shipped labelled data through the desk on the offline engine, exactly a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import sys
@@ -72,8 +73,12 @@ def main() -> None:
         )
         print(header)
         for split in ("dev", "test"):
-            routing = run_sharded(desks, load_examples(SPLITS[split]), processes=args.processes)
-            answers = run_sharded(desks, load_examples(ANSWER_SPLITS[split]), processes=1)
+            routing = asyncio.run(
+                run_sharded(desks, load_examples(SPLITS[split]), processes=args.processes)
+            )
+            answers = asyncio.run(
+                run_sharded(desks, load_examples(ANSWER_SPLITS[split]), processes=1)
+            )
             r, a = routing.scores, answers.scores
             print(
                 f"{split:6} {r.total:>5} {pct(r.accuracy):>9} {pct(r.escalation_precision):>10} "
@@ -86,7 +91,7 @@ def main() -> None:
             replace(base[i % len(base)], id=f"{base[i % len(base)].id}#{i}")
             for i in range(args.rows)
         ]
-        timed = run_sharded(desks, rows, processes=args.processes)
+        timed = asyncio.run(run_sharded(desks, rows, processes=args.processes))
         verdict = "met" if timed.elapsed_s < TARGET_S * args.rows / TIMED_ROWS else "NOT met"
         print(
             f"{args.rows} rows (the test split repeated): {timed.elapsed_s:.1f} s "

@@ -176,7 +176,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             examples = load_examples(source)
             if args.attacks:
                 examples += load_examples(ATTACK_SET)
-            return evaluate(settings, args, source, examples)
+            return asyncio.run(evaluate(settings, args, source, examples))
         return export_tickets(settings, args.days, args.out)
     except EvalInputError as exc:
         print(f"support-desk {command}: {exc}", file=sys.stderr)
@@ -216,11 +216,13 @@ def engine_name(settings: Settings) -> str:
     return f"model {settings.triage_model} ({where})"
 
 
-def answer_set(args: argparse.Namespace) -> Path | None:
-    """The answer set that runs beside a shipped split (the same split), or None."""
-    if getattr(args, "file", None) is not None or getattr(args, "no_answers", False):
+def answer_set(args: argparse.Namespace, source: Path) -> Path | None:
+    """The answer set that runs beside a shipped split (the same split), or None (a file of
+    your own, `--no-answers`, or the train split, which has no answer set)."""
+    if getattr(args, "no_answers", False):
         return None
-    return ANSWER_SPLITS.get(getattr(args, "split", None) or "test")
+    split = next((name for name, path in SPLITS.items() if path == source), None)
+    return ANSWER_SPLITS.get(split) if split else None
 
 
 def processes_for(args: argparse.Namespace) -> int:
@@ -247,12 +249,12 @@ def desk_factory(settings: Settings, folder: Path) -> DeskFactory:
     return fresh_desk
 
 
-def evaluate(
+async def evaluate(
     settings: Settings, args: argparse.Namespace, source: Path, examples: list[Example]
 ) -> int:
     if args.min_accuracy is not None and not any(e.dept for e in examples):
         raise EvalInputError(f"{source}: --min-accuracy needs labelled rows, and none has one")
-    answers_source = answer_set(args)
+    answers_source = answer_set(args, source)
     answers = load_examples(answers_source) if answers_source else []
     set_tracing_disabled(True)  # hundreds of eval runs would bury the real traces
     out = sys.stdout
@@ -276,7 +278,7 @@ def evaluate(
 
         fresh_desk = desk_factory(local, Path(tmp))
         try:
-            run_ = run_sharded(
+            run_ = await run_sharded(
                 fresh_desk,
                 examples,
                 processes=processes,
@@ -286,13 +288,13 @@ def evaluate(
             )
             answers_run = None
             if answers:
-                answers_run = run_sharded(
+                answers_run = await run_sharded(
                     fresh_desk,
                     answers,
                     processes=1,  # a few dozen rows: a second process would not pay off
                     caller_email=args.email,
                     concurrency=args.concurrency,
-                    on_row=on_row if args.jsonl else None,
+                    on_row=None,  # --jsonl lists the rows of the set asked for
                     thread_prefix="answers",
                 )
         finally:
