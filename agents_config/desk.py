@@ -218,7 +218,11 @@ class Desk:
             if answer is not None:
                 return await self._answer(turn, pending, answer)
         settled = await self._close(pending, "superseded") if pending is not None else None
-        if ticket.status == "answered" and closes_ticket(turn.text):
+        if (
+            ticket.status == "answered"
+            and turn.caller.slack_user_id == ticket.user_id  # only the requester closes it
+            and closes_ticket(turn.text)
+        ):
             outcome = await self._resolved_by_user(turn, ticket)
             outcome.settled = settled
             return outcome

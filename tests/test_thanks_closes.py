@@ -51,3 +51,17 @@ async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: Desk
     assert ticket is not None and ticket.status == "answered"
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert len(replies) == 2 and not any(action_ids(m) for m in replies)
+
+
+async def test_only_the_requester_closes_the_ticket(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    store = desk.runtime.store
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    await desk.events.message("U_BOB", "thanks, that solved it", thread_ts=event["ts"])
+    await desk.settle()
+    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
+    assert all(e.actor != "U_BOB" for e in await store.tickets.events(ticket.id))
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert not any(action_ids(m) for m in replies)  # no rating request
