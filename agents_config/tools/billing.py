@@ -38,10 +38,11 @@ def not_found(kind: str, wanted: str, yours: list[str]) -> str:
     """A record the caller named is not on their account: say so and show theirs, so the
     user can pick the right one (no tool names, no example id that could be the one asked)."""
     a = "an" if kind[:1] in "aeiou" else "a"
+    missing = f"I couldn't find {a} {kind} {wanted}: it is not on your account"
     if not yours:
-        return f"I couldn't find {a} {kind} {wanted} on your account, and it has no {kind}s."
+        return f"{missing}, and there are no {kind}s on it."
     listed = "\n".join(f"- {line}" for line in yours)
-    return f"I couldn't find {a} {kind} {wanted} on your account. Your {kind}s:\n{listed}"
+    return f"{missing}. Your {kind}s:\n{listed}"
 
 
 def _plan_line(plan: Plan | None, sub: Subscription) -> str:
