@@ -28,6 +28,10 @@ ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
 
 
+class NotOurButton(Exception):
+    """A click whose button the desk did not send (a forged or stale value)."""
+
+
 @dataclass(frozen=True)
 class IntakeOptions:
     support_channels: frozenset[str]
@@ -104,16 +108,28 @@ class Intake:
         )
 
     async def confirmation(
-        self, *, approval_id: int, answer: str, user_id: str, action_ts: str
+        self,
+        *,
+        approval_id: int,
+        answer: str,
+        user_id: str,
+        action_ts: str,
+        message: tuple[str | None, str | None],
     ) -> int | None:
         """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
         in order with the thread's messages), by the worker, exactly once per click. Returns
-        the inbox id; None for a repeated delivery or a confirmation the desk never asked."""
+        the inbox id; None for a repeated delivery. A click on anything but the message that
+        asked this confirmation (`message`: its channel and ts) raises `NotOurButton`."""
         approval = await self.store.approvals.get(approval_id)
         extra = {"approval_id": approval_id, "user": user_id}
         if approval is None:
             log.warning("click on an unknown confirmation", extra=extra)
-            return None
+            raise NotOurButton(approval_id)
+        if message != (approval.channel, approval.message_ts):
+            # The button's value names the confirmation; the message it sits on must be the
+            # one the desk posted for it, so a forged value cannot answer another question.
+            log.warning("click on a message that did not ask this confirmation", extra=extra)
+            raise NotOurButton(approval_id)
         inbox_id = await self.store.inbox.accept(
             kind="action",
             channel=approval.channel,
