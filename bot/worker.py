@@ -361,6 +361,8 @@ class Worker:
             if removed:  # intake removed a card number or password: say so, once
                 text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
+            await self.staff.ask_for_rating(outcome.ticket)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,
