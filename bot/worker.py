@@ -445,6 +445,8 @@ class Worker:
                 )
         else:
             await stream.close_quietly()
+        if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
+            await self.staff.ask_for_rating(outcome.ticket)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,
