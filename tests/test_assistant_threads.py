@@ -80,3 +80,20 @@ async def test_a_plain_dm_gets_no_status_or_title(start_desk: DeskFactory) -> No
     await desk.settle()
     assert desk.slack.calls_to("assistant.threads.setStatus") == []
     assert desk.slack.calls_to("assistant.threads.setTitle") == []
+
+
+async def test_a_malformed_assistant_event_is_dropped_not_a_server_error(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    for thread in (
+        {},
+        {"channel_id": "D_ALICE"},
+        {"channel_id": 5, "thread_ts": [], "user_id": None},
+    ):
+        status, _, _ = await desk.events.send_event(
+            {"type": "assistant_thread_started", "assistant_thread": thread, "event_ts": "1.2"}
+        )
+        assert status in (200, 400)  # acked and dropped, or refused by the shape checks; no 500
+    assert desk.slack.calls_to("chat.postMessage") == []
+    assert desk.slack.calls_to("assistant.threads.setSuggestedPrompts") == []

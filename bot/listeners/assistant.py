@@ -10,9 +10,11 @@ channel the user is viewing (the thread's context) is recorded when it changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncAssistant
+from slack_bolt.response import BoltResponse
 
 from bot.intake import Intake
 from bot.mrkdwn import Mrkdwn
@@ -28,6 +30,7 @@ STAFF_GREETING = Mrkdwn(
     "Hi! You're on the support staff. The queue is in my App Home, and /support-report "
     "gives the desk's numbers. Ask me anything a customer would, to see what they get."
 )
+ASSISTANT_EVENTS = frozenset({"assistant_thread_started", "assistant_thread_context_changed"})
 PROMPTS_TITLE = "Try one of these:"
 PROMPTS = [
     {"title": "Check my invoices", "message": "What do I owe, and when is my next invoice due?"},
@@ -71,15 +74,29 @@ def register(app: AsyncApp, intake: Intake, staff: StaffDesk) -> None:
             channel, thread_ts, _, context = thread
             await intake.store.assistant_threads.set_context(channel, thread_ts, context)
 
+    @app.middleware
+    async def drop_malformed(
+        body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        """Bolt's assistant support fails (HTTP 500, and Slack retries) on an assistant event
+        without its channel, thread and user: such an event is acked and dropped here."""
+        event = body.get("event") if isinstance(body.get("event"), dict) else None
+        if event and event.get("type") in ASSISTANT_EVENTS and _thread(event) is None:
+            log.warning("malformed assistant event ignored", extra={"type": event.get("type")})
+            return BoltResponse(status=200, body="")
+        return await next()
+
     app.use(assistant)
 
 
 def _thread(event: dict[str, Any]) -> tuple[str, str, str, str | None] | None:
-    """(channel, thread_ts, user, context channel) of an assistant event, or None (logged)."""
-    thread = event.get("assistant_thread") or {}
+    """(channel, thread_ts, user, context channel) of an assistant event, or None."""
+    thread = event.get("assistant_thread")
+    if not isinstance(thread, dict):
+        return None
     channel, thread_ts, user = (thread.get(k) for k in ("channel_id", "thread_ts", "user_id"))
     if not all(isinstance(v, str) and v for v in (channel, thread_ts, user)):
-        log.warning("malformed assistant event", extra={"type": event.get("type")})
         return None
-    context = (thread.get("context") or {}).get("channel_id")
+    context = thread.get("context")
+    context = context.get("channel_id") if isinstance(context, dict) else None
     return str(channel), str(thread_ts), str(user), context if isinstance(context, str) else None
