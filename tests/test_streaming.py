@@ -238,7 +238,7 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     assert stop  # a Stop button while it is written
 
     await desk.events.block_action("U_BOB", blocks.STOP_ANSWER, "stop", message_ts=streaming["ts"])
-    assert "Only the person who asked" in desk.slack.responses[-1]["text"]
+    assert "only the person who asked" in desk.slack.responses[-1]["text"]
     await desk.events.block_action(
         "U_ALICE", blocks.STOP_ANSWER, "stop", message_ts=streaming["ts"]
     )

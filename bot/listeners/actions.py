@@ -161,7 +161,11 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
         await _tell(
             staff,
             body,
-            Outcome(False, "Only the person who asked can stop an answer while it is written."),
+            Outcome(
+                False,
+                "Nothing to stop: the answer is finished, or only the person who asked can "
+                "stop it.",
+            ),
         )
 
     @app.action(blocks.NO_HANDOVER)
