@@ -133,6 +133,8 @@ def check_url(url: str) -> str | None:
         return "the URL must be https://HOST (Slack sends requests only over HTTPS)"
     if parts.query or parts.fragment:
         return "the URL must not have a query or a fragment"
+    if any(c.isspace() or c in "\"'<>\\{}|^`" for c in url):
+        return "the URL has characters a URL cannot have"
     return None
 
 

@@ -38,7 +38,12 @@ def test_the_http_manifest_fills_every_request_url_from_one_address() -> None:
 
 
 def test_a_wrong_url_is_refused_with_one_line() -> None:
-    for argv in (["--http"], ["--http", "--url", "http://desk.example"], ["--url", "https://x.y"]):
+    for argv in (
+        ["--http"],
+        ["--http", "--url", "http://desk.example"],
+        ["--url", "https://x.y"],
+        ["--http", "--url", 'https://desk.example/"x: y'],
+    ):
         result = subprocess.run(
             [sys.executable, "-m", "support_desk.cli", "manifest", *argv],
             capture_output=True,
