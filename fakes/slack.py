@@ -818,7 +818,7 @@ class FakeSlack:
         return msg
 
     def _chat_start_stream(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), create=True)  # as chat.postMessage
         if not params.get("thread_ts"):
             raise _SlackError("invalid_arguments")
         if not self.channels[channel].get("is_im") and not (
