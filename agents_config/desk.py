@@ -47,7 +47,7 @@ from agents_config.routing import department_of
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
-from storage.tickets import Ticket
+from storage.tickets import PRIORITIES, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class Turn:
     resumed: bool = False  # run before and interrupted (crash, restart, retry)
     answer: Answer | None = None
     approval_id: int | None = None
+    # A ticket staff opened for the queue (TICKET_EMOJI_BY_STAFF=queue): no AI answer.
+    to_staff: bool = False
+    priority: str | None = None  # the urgency the user chose (App Home form), for a new ticket
 
     @property
     def thread_key(self) -> str:
@@ -204,6 +207,8 @@ class Desk:
         ticket, opened = await self._open_ticket(turn)
         if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        if turn.to_staff:
+            return await self._to_staff(turn, ticket, opened=opened)
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is not None and pending.requester == turn.caller.slack_user_id:
             answer = typed_answer(turn.text)
@@ -236,6 +241,8 @@ class Desk:
             customer_id=turn.caller.customer_id,
             opening_text=turn.text,
         )
+        if opened and turn.priority in PRIORITIES:
+            await self.store.tickets.set_priority(ticket.id, str(turn.priority))
         if ticket.status == "resolved":
             await self.store.tickets.set_status(
                 ticket.id,
@@ -244,6 +251,28 @@ class Desk:
                 note="reopened: the user wrote again",
             )
         return ticket, opened
+
+    async def _to_staff(self, turn: Turn, ticket: Ticket, *, opened: bool) -> TurnOutcome:
+        """Straight to the staff queue, unanswered by the AI (staff opened it for the queue)."""
+        context = DeskContext(
+            store=self.store,
+            caller=turn.caller,
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+        )
+        await record_escalation(
+            context,
+            reason="opened by staff for the queue",
+            summary=f"Request: {turn.text[:1500]}",
+        )
+        log.info("ticket queued for staff", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+        return TurnOutcome(
+            ticket=await self.store.tickets.get(ticket.id) or ticket,
+            opened=opened,
+            reply=handover_note(ticket.id),
+            escalation=context.escalation,
+        )
 
     # ---- 2. answers to a confirmation ----------------------------------------------------
 

@@ -33,7 +33,7 @@ from bot.mrkdwn import (
 )
 from storage.approvals import Approval
 from storage.reports import Report
-from storage.tickets import Escalation, QueueEntry, Ticket
+from storage.tickets import PRIORITIES, Escalation, QueueEntry, Ticket
 
 Block = dict[str, Any]
 
@@ -53,8 +53,12 @@ DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
 CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
 CANCEL = "action_cancel"
+NEW_REQUEST = "new_request"  # the App Home button, and the callback id of its modal
+CREATE_TICKET = "create_support_ticket"  # the message shortcut (manifest.yml)
+REQUEST_ABOUT, REQUEST_DESCRIPTION, REQUEST_URGENCY = "about", "description", "urgency"
+REQUEST_FIELD = "value"  # the action id of each input in the request modal
+ABOUT_CHARS, DESCRIPTION_CHARS = 150, 3000
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
 STATUS_LABELS = {
     "open": ":speech_balloon: Open",
@@ -354,6 +358,19 @@ def home_view(
                 "Ask for a person at any time."
             )
         ),
+        {
+            "type": "actions",
+            "block_id": "home_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": NEW_REQUEST,
+                    "text": plain("New request"),
+                    "style": "primary",
+                    "value": "new",
+                }
+            ],
+        },
     ]
     if waiting is not None and mine is not None:
         blocks.append(header(f"Waiting for a person ({len(waiting)})"))
@@ -492,3 +509,56 @@ def report_message(report: Report, filename: str | None) -> tuple[Mrkdwn, list[B
 
 
 UPLOAD_COMMENT = Mrkdwn("The full report, as a Markdown file.")
+
+
+# ---- tickets from anywhere: the App Home's request form ---------------------------------
+
+
+def request_modal() -> dict[str, Any]:
+    """The "New request" modal: what it is about, a description, the urgency."""
+
+    def text_input(block_id: str, label: str, limit: int, *, multiline: bool) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": plain(label),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": REQUEST_FIELD,
+                "multiline": multiline,
+                "max_length": limit,
+            },
+        }
+
+    options = [{"text": plain(p.capitalize()), "value": p} for p in PRIORITIES]
+    return {
+        "type": "modal",
+        "callback_id": NEW_REQUEST,
+        "title": plain("New request", 24),
+        "submit": plain("Open ticket", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            text_input(REQUEST_ABOUT, "What is it about?", ABOUT_CHARS, multiline=False),
+            text_input(REQUEST_DESCRIPTION, "Description", DESCRIPTION_CHARS, multiline=True),
+            {
+                "type": "input",
+                "block_id": REQUEST_URGENCY,
+                "label": plain("Urgency"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": REQUEST_FIELD,
+                    "options": options,
+                    "initial_option": options[PRIORITIES.index("normal")],
+                },
+            },
+        ],
+    }
+
+
+def request_message(about: str, urgency: str) -> tuple[Mrkdwn, list[Block]]:
+    """The DM message that starts a request's thread (the answer follows in it)."""
+    text = Mrkdwn(":ticket: *New request:* {} · urgency *{}*").format(about, urgency)
+    return text, [
+        section(text),
+        context(Mrkdwn("I'll answer in this thread; reply here to add anything.")),
+    ]

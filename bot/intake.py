@@ -28,9 +28,30 @@ ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
 
 
+TICKET = "ticket"  # inbox kind: a ticket asked for by a 🎫 reaction, a shortcut or the App Home
+TICKET_SOURCES = ("reaction", "shortcut", "home")
+
+
 @dataclass(frozen=True)
 class IntakeOptions:
     support_channels: frozenset[str]
+    ticket_emoji: str = "ticket"  # TICKET_EMOJI
+    staff_channel: str | None = None  # ESCALATION_CHANNEL: a 🎫 there opens nothing
+
+
+def clean_user_text(raw: object, bot_user_id: str | None) -> tuple[str, dict[str, Any]]:
+    """What someone wrote, made storable: secrets removed (before the first write), the desk's
+    mention dropped, cut to `MAX_TEXT_CHARS`. Returns the text and the inbox payload notes
+    (`SECRETS_REMOVED`, `truncated_at`) the reply reads to tell the user."""
+    redacted = redact_secrets(_clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id))
+    text = redacted.text
+    notes: dict[str, Any] = {}
+    if redacted.changed:
+        notes[SECRETS_REMOVED] = list(redacted.removed)
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        notes["truncated_at"] = MAX_TEXT_CHARS
+    return text, notes
 
 
 class Intake:
@@ -76,18 +97,8 @@ class Intake:
     async def _record(
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
     ) -> int | None:
-        raw = event.get("text")
         # Secrets are removed before the first write (the inbox); the reply says so once.
-        redacted = redact_secrets(
-            _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
-        )
-        text = redacted.text
-        payload: dict[str, Any] = {}
-        if redacted.changed:
-            payload[SECRETS_REMOVED] = list(redacted.removed)
-        if len(text) > MAX_TEXT_CHARS:
-            text = text[:MAX_TEXT_CHARS]
-            payload["truncated_at"] = MAX_TEXT_CHARS
+        text, payload = clean_user_text(event.get("text"), bot_user_id)
         ts = str(event["ts"])
         inbox_id = await self.store.inbox.accept(
             kind=kind,
@@ -124,6 +135,91 @@ class Intake:
             payload={"approval_id": approval_id, "answer": answer},
         )
         return self._accepted(inbox_id, extra)
+
+    async def reaction(
+        self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
+    ) -> int | None:
+        """A `reaction_added`: the ticket emoji on a person's message opens a ticket for its
+        author (the worker fetches the message). Any other reaction is ignored."""
+        item = event.get("item") or {}
+        channel, ts = item.get("channel"), item.get("ts")
+        author, reactor = event.get("item_user"), event.get("user")
+        if (
+            str(event.get("reaction") or "").split("::")[0] != self.options.ticket_emoji
+            or item.get("type") != "message"
+            or not isinstance(channel, str)
+            or not isinstance(ts, str)
+            or channel == self.options.staff_channel
+        ):
+            return None
+        if not isinstance(author, str) or not author or author == bot_user_id:
+            log.info("ticket reaction ignored: not a person's message", extra={"channel": channel})
+            return None
+        return await self.ticket_from_message(
+            source="reaction",
+            channel=channel,
+            message_ts=ts,
+            author=author,
+            requested_by=str(reactor or ""),
+            event_id=event_id,
+        )
+
+    async def ticket_from_message(
+        self,
+        *,
+        source: str,
+        channel: str,
+        message_ts: str,
+        author: str,
+        requested_by: str,
+        text: str | None = None,
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+        bot_user_id: str | None = None,
+    ) -> int | None:
+        """A ticket for an existing message (🎫 reaction or the "Create support ticket"
+        shortcut). One inbox row per message, whichever way and however often it is asked
+        for: a second request is a duplicate and does nothing new. Without `text` the worker
+        fetches the message."""
+        payload: dict[str, Any] = {
+            "source": source,
+            "requested_by": requested_by,
+            "message_ts": message_ts,
+        }
+        cleaned = ""
+        if text is not None:
+            cleaned, notes = clean_user_text(text, bot_user_id)
+            payload.update(notes, fetched=True)
+        inbox_id = await self.store.inbox.accept(
+            kind=TICKET,
+            event_id=event_id,
+            channel=channel,
+            ts=f"ticket-{message_ts}",
+            thread_ts=thread_ts or message_ts,
+            user_id=author,
+            text=cleaned,
+            payload=payload,
+        )
+        return self._accepted(
+            inbox_id, {"source": source, "channel": channel, "ts": message_ts, "user": author}
+        )
+
+    async def new_request(
+        self, *, user_id: str, view_id: str, about: str, description: str, urgency: str
+    ) -> int | None:
+        """The App Home's "New request" form: the worker opens a DM thread for it."""
+        about_text, _ = clean_user_text(" ".join(about.split()), None)
+        text, notes = clean_user_text(f"{about}\n\n{description}".strip(), None)
+        inbox_id = await self.store.inbox.accept(
+            kind=TICKET,
+            channel=user_id,  # the DM is opened by the worker
+            ts=f"request-{view_id}",  # a redelivered submission is a duplicate
+            thread_ts=f"request-{view_id}",
+            user_id=user_id,
+            text=text,
+            payload={"source": "home", "about": about_text, "urgency": urgency, **notes},
+        )
+        return self._accepted(inbox_id, {"source": "home", "user": user_id})
 
     def _accepted(self, inbox_id: int | None, extra: dict[str, Any]) -> int | None:
         """Log the insert's outcome and wake the worker; None for a repeated delivery."""

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from bot import blocks
-from bot.intake import SECRETS_REMOVED
+from bot.intake import SECRETS_REMOVED, TICKET, clean_user_text
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
@@ -54,6 +54,7 @@ class WorkerOptions:
     concurrency: int = 64
     poll_interval_s: float = 0.5
     working_indicator_delay_s: float = 1.0
+    ticket_emoji_by_staff: str = "answer"  # TICKET_EMOJI_BY_STAFF: "answer" or "queue"
 
 
 class Worker:
@@ -235,6 +236,8 @@ class Worker:
             try:
                 if item.kind == "command":
                     reply_ts = await self._command(item)
+                elif item.kind == TICKET:
+                    reply_ts = await self._ticket(item, extra)
                 else:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
@@ -313,6 +316,8 @@ class Worker:
             resumed=item.attempts > 1,
             answer=item.payload.get("answer") if is_click else None,
             approval_id=item.payload.get("approval_id") if is_click else None,
+            to_staff=bool(item.payload.get("to_staff")),
+            priority=item.payload.get("urgency"),
         )
         async with self._working_indicator(item, show=not is_click):
             outcome = await self.desk.handle(turn)
@@ -371,6 +376,66 @@ class Worker:
                 notice_markdown=text,
             )
         return reply_ts
+
+    # ---- tickets from anywhere ---------------------------------------------------------
+
+    async def _ticket(self, item: InboxItem, extra: dict[str, object]) -> str | None:
+        """A ticket asked for by a 🎫 reaction, the message shortcut or the App Home form:
+        made into the message it stands for, then answered like one (in the message's thread,
+        or in a new DM thread for the form)."""
+        message: InboxItem | None
+        if item.payload.get("source") == "home":
+            message = await self._request_thread(item)
+        else:
+            message = await self._from_message(item)
+        if message is None:
+            return None
+        extra.update(slack_thread=message.thread_key, source=item.payload.get("source"))
+        return await self._answer(message, extra)
+
+    async def _from_message(self, item: InboxItem) -> InboxItem | None:
+        payload = dict(item.payload)
+        message_ts = str(payload.get("message_ts") or item.thread_ts)
+        text, thread_ts = item.text, item.thread_ts
+        extra = {"channel": item.channel, "inbox_id": item.id}
+        if not payload.get("fetched"):
+            message = await self.slack.message(item.channel, message_ts)
+            if message is None or message.get("bot_id") or message.get("subtype") == "bot_message":
+                log.info("no ticket: the message is gone or not a person's", extra=extra)
+                return None
+            text, notes = clean_user_text(message.get("text"), None)
+            payload.update(notes)
+            thread_ts = str(message.get("thread_ts") or message_ts)
+        existing = await self.store.tickets.by_thread(item.channel, thread_ts)
+        if existing is not None and existing.created_at < item.received_at:
+            log.info("no ticket: the thread has one", extra={**extra, "ticket_id": existing.id})
+            return None
+        if not text.strip():
+            log.info("no ticket: the message has no text", extra=extra)
+            return None
+        link = await self.slack.permalink(item.channel, message_ts)
+        opening = f"{text}\n\n(Ticket opened from this message: {link})" if link else text
+        requested_by = str(payload.get("requested_by") or "")
+        payload["to_staff"] = (
+            self.options.ticket_emoji_by_staff == "queue"
+            and requested_by != item.user_id
+            and self.staff is not None
+            and await self.staff.directory.is_staff(requested_by)
+        )
+        return replace(
+            item, kind="message", ts=message_ts, thread_ts=thread_ts, text=opening, payload=payload
+        )
+
+    async def _request_thread(self, item: InboxItem) -> InboxItem:
+        """The App Home form's request: a DM message shows it, and its thread is the ticket's."""
+        channel = await self.slack.open_dm(item.user_id)
+        ts = await self.slack.find_request(channel, item.id) if item.attempts > 1 else None
+        if ts is None:
+            about = str(item.payload.get("about") or "")
+            urgency = str(item.payload.get("urgency") or "normal")
+            text, request = blocks.request_message(about, urgency)
+            ts = await self.slack.post_request(channel, text, request, item.id)
+        return replace(item, kind="message", channel=channel, ts=ts, thread_ts=ts)
 
     async def _command(self, item: InboxItem) -> str | None:
         """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also

@@ -25,6 +25,9 @@ MAX_ESCALATION_SUMMARY_CHARS = 3000
 RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "not_prompt"]
 
 
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
 @dataclass(frozen=True)
 class Ticket:
     id: int

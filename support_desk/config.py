@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     escalation_remind_minutes: int = Field(default=30, ge=1)
     confirmation_ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
+    # Staff desk
+    ticket_emoji: str = Field(default="ticket", pattern=r"^:?[a-z0-9_+'-]{1,100}:?$")
+    ticket_emoji_by_staff: Literal["answer", "queue"] = "answer"
+    staff_reply_prefix: str = Field(default=">>", min_length=1, max_length=20)
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -81,6 +86,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("ticket_emoji")
+    @classmethod
+    def _emoji_name(cls, value: str) -> str:
+        return value.strip(":")
+
+    @field_validator("staff_reply_prefix")
+    @classmethod
+    def _prefix_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a visible prefix such as >>")
+        return value.strip()
 
     @field_validator("slack_api_url")
     @classmethod

@@ -235,7 +235,11 @@ class Receiver:
             )
             intake = Intake(
                 store,
-                IntakeOptions(support_channels=frozenset(settings.support_channels)),
+                IntakeOptions(
+                    support_channels=frozenset(settings.support_channels),
+                    ticket_emoji=settings.ticket_emoji,
+                    staff_channel=settings.escalation_channel,
+                ),
                 on_accepted=on_accepted,
             )
             register_listeners(
@@ -357,6 +361,7 @@ class WorkerRuntime:
                     concurrency=settings.workers,
                     poll_interval_s=settings.inbox_poll_ms / 1000,
                     working_indicator_delay_s=settings.working_indicator_delay_s,
+                    ticket_emoji_by_staff=settings.ticket_emoji_by_staff,
                 ),
                 staff=staff,
                 pipelines=PipelineRunner(
