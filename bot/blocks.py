@@ -55,6 +55,7 @@ CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
 CANCEL = "action_cancel"
 NEW_REQUEST = "new_request"  # the App Home button, and the callback id of its modal
 CREATE_TICKET = "create_support_ticket"  # the message shortcut (manifest.yml)
+REPLY_TO_USER = "reply_to_user"  # the message shortcut relaying a staff-thread message
 REQUEST_ABOUT, REQUEST_DESCRIPTION, REQUEST_URGENCY = "about", "description", "urgency"
 REQUEST_FIELD = "value"  # the action id of each input in the request modal
 ABOUT_CHARS, DESCRIPTION_CHARS = 150, 3000
@@ -561,4 +562,25 @@ def request_message(about: str, urgency: str) -> tuple[Mrkdwn, list[Block]]:
     return text, [
         section(text),
         context(Mrkdwn("I'll answer in this thread; reply here to add anything.")),
+    ]
+
+
+# ---- the staff thread: replies relayed to the user, the user's DM shown to staff ----------
+
+
+def staff_reply(name: str, text: str) -> tuple[Mrkdwn, list[Block]]:
+    """A staff member's reply, relayed into the user's thread as coming from that person."""
+    line = Mrkdwn("*{}* from the support team:").format(name)
+    body = truncate(escape(text), SECTION_CHARS)
+    return Mrkdwn("{}\n{}").format(line, body), [section(line), section(body)]
+
+
+def user_wrote(name: str, text: str) -> tuple[Mrkdwn, list[Block]]:
+    """What the user wrote in the DM of a claimed ticket, shown in its staff thread."""
+    line = Mrkdwn(":speech_balloon: *{}* wrote in the DM:").format(name)
+    body = truncate(escape(text), SECTION_CHARS)
+    return Mrkdwn("{}\n{}").format(line, body), [
+        section(line),
+        section(body),
+        context(Mrkdwn("Reply here starting with the reply prefix to answer them.")),
     ]

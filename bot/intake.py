@@ -29,7 +29,7 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
 
 
 TICKET = "ticket"  # inbox kind: a ticket asked for by a 🎫 reaction, a shortcut or the App Home
-TICKET_SOURCES = ("reaction", "shortcut", "home")
+STAFF_REPLY = "staff_reply"  # inbox kind: a reply in the staff thread of an escalation
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class Intake:
             return None
         channel = str(event["channel"])
         thread_ts = event.get("thread_ts")
+        if await self._in_staff_thread(event):
+            return await self._record(STAFF_REPLY, event, event_id, bot_user_id)
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
         mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text") or "")
         if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
@@ -92,7 +94,20 @@ class Intake:
         reason = _ignore_reason(event, bot_user_id)
         if reason:
             return None
-        return await self._record("message", event, event_id, bot_user_id)
+        kind = STAFF_REPLY if await self._in_staff_thread(event) else "message"
+        return await self._record(kind, event, event_id, bot_user_id)
+
+    async def _in_staff_thread(self, event: dict[str, Any]) -> bool:
+        """A reply in the staff channel's thread of an escalation: staff working the ticket
+        (an internal note, or a reply to relay), never a request for the desk to answer."""
+        thread_ts = event.get("thread_ts")
+        return (
+            bool(self.options.staff_channel)
+            and event["channel"] == self.options.staff_channel
+            and isinstance(thread_ts, str)
+            and thread_ts != event["ts"]
+            and await self.store.tickets.by_staff_message(event["channel"], thread_ts) is not None
+        )
 
     async def _record(
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
@@ -203,6 +218,31 @@ class Intake:
         return self._accepted(
             inbox_id, {"source": source, "channel": channel, "ts": message_ts, "user": author}
         )
+
+    async def relay_request(
+        self,
+        *,
+        channel: str,
+        message_ts: str,
+        thread_ts: str,
+        author: str,
+        requested_by: str,
+        text: str,
+        bot_user_id: str | None = None,
+    ) -> int | None:
+        """The "Reply to user" shortcut on a staff thread's message: relay it to the user
+        (once per message, however often it is clicked)."""
+        cleaned, notes = clean_user_text(text, bot_user_id)
+        inbox_id = await self.store.inbox.accept(
+            kind=STAFF_REPLY,
+            channel=channel,
+            ts=f"relay-{message_ts}",
+            thread_ts=thread_ts,
+            user_id=author,
+            text=cleaned,
+            payload={"relay": True, "requested_by": requested_by, **notes},
+        )
+        return self._accepted(inbox_id, {"source": "relay", "channel": channel, "ts": message_ts})
 
     async def new_request(
         self, *, user_id: str, view_id: str, about: str, description: str, urgency: str

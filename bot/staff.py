@@ -46,6 +46,7 @@ class StaffOptions:
     escalation_channel: str | None = None
     staff_group: str | None = None
     remind_after_s: float = 30 * 60
+    reply_prefix: str = ">>"  # STAFF_REPLY_PREFIX: a staff-thread reply with it goes to the user
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,73 @@ class StaffDesk:
         if await self.directory.is_staff(item.user_id):
             await self.claim(ticket.id, item.user_id, implicit=True)
 
+    # ---- the staff thread: internal notes, replies relayed to the user -------------------
+
+    async def staff_reply(self, item: InboxItem) -> str | None:
+        """A reply in the staff thread of an escalation (inbox kind `staff_reply`).
+
+        An internal note, kept on the ticket and never shown to the user; unless it starts
+        with the reply prefix or came from the "Reply to user" shortcut: then the desk posts it
+        in the user's thread (or DM) as coming from that staff member, by name, once (a
+        restart finds the relay it already posted). Returns the relay's ts."""
+        ticket = await self.store.tickets.by_staff_message(item.channel, item.thread_ts)
+        if ticket is None:
+            return None
+        extra = self._extra(ticket, staff=item.user_id, inbox_id=item.id)
+        requested_by = str(item.payload.get("requested_by") or item.user_id)
+        if not await self.directory.is_staff(requested_by):
+            log.info("staff thread message from a non-staff member ignored", extra=extra)
+            return None
+        text, relay = item.text, bool(item.payload.get("relay"))
+        stripped = _after_prefix(text, self.options.reply_prefix)
+        if stripped is not None:
+            text, relay = stripped, True
+        if not relay or not text:
+            await self.store.tickets.add_note(
+                ticket.id, author=item.user_id, kind="note", text=item.text, source_ts=item.ts
+            )
+            log.info("internal note recorded", extra=extra)
+            return None
+        if ticket.status == "escalated":  # answering the user is taking the ticket
+            await self.claim(ticket.id, requested_by, implicit=True)
+        reply_ts = None
+        if item.attempts > 1:
+            reply_ts = await self.slack.find_reply(ticket.channel, ticket.thread_ts, item.id)
+        if reply_ts is None:
+            name = await self._name(item.user_id)
+            message, relayed = blocks.staff_reply(name, text)
+            reply_ts = await self.slack.post_prompt(
+                ticket.channel, ticket.thread_ts, message, relayed, item.id
+            )
+        await self.store.tickets.add_note(
+            ticket.id, author=item.user_id, kind="reply", text=text, source_ts=item.ts
+        )
+        log.info("staff reply relayed to the user", extra=extra)
+        return reply_ts
+
+    async def mirror(self, ticket: Ticket, item: InboxItem) -> str | None:
+        """What the user wrote in the DM of a claimed ticket, shown in its staff thread (a DM
+        is visible only to the user, so staff would not see it otherwise)."""
+        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        if escalation is None or not escalation.staff_channel or not escalation.staff_ts:
+            return None
+        channel, thread = escalation.staff_channel, escalation.staff_ts
+        if item.attempts > 1 and (found := await self.slack.find_reply(channel, thread, item.id)):
+            return found
+        message, mirrored = blocks.user_wrote(await self._name(item.user_id), item.text)
+        ts = await self.slack.post_prompt(channel, thread, message, mirrored, item.id)
+        log.info("DM mirrored to the staff thread", extra=self._extra(ticket, inbox_id=item.id))
+        return ts
+
+    async def _name(self, user_id: str) -> str:
+        """A person's name as Slack shows it (cached like the requester's e-mail)."""
+        cached = await self.store.users.get(user_id, max_age_s=float("inf"))
+        if cached is None:
+            cached = await self.slack.user(user_id)
+            if cached is not None:
+                await self.store.users.put(cached)
+        return (cached.name if cached else None) or "Support staff"
+
     # ---- reminders ---------------------------------------------------------------------
 
     async def send_reminders(self, now: float | None = None) -> int:
@@ -405,6 +473,14 @@ _NOT_STAFF = (
     "Only support staff can do that: members of the staff channel or of the support staff "
     "user group."
 )
+
+
+def _after_prefix(text: str, prefix: str) -> str | None:
+    """The text after the reply prefix, or None without it. Slack sends `>` as `&gt;`."""
+    for form in (prefix, prefix.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")):
+        if text.startswith(form):
+            return text[len(form) :].strip()
+    return None
 
 
 def _why_not_claimed(ticket: Ticket, user_id: str) -> str:

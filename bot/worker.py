@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from bot import blocks
-from bot.intake import SECRETS_REMOVED, TICKET, clean_user_text
+from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
@@ -238,6 +238,8 @@ class Worker:
                     reply_ts = await self._command(item)
                 elif item.kind == TICKET:
                     reply_ts = await self._ticket(item, extra)
+                elif item.kind == STAFF_REPLY:
+                    reply_ts = await self.staff.staff_reply(item) if self.staff else None
                 else:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
@@ -366,6 +368,16 @@ class Worker:
             if removed:  # intake removed a card number or password: say so, once
                 text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        ticket = outcome.ticket
+        if (
+            reply_ts is None
+            and item.kind == "message"
+            and ticket is not None
+            and ticket.status == "claimed"
+            and ticket.channel.startswith("D")
+            and self.staff is not None
+        ):  # a person owns this DM ticket: what the user writes goes to the staff thread
+            await self.staff.mirror(ticket, item)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,

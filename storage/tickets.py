@@ -25,6 +25,20 @@ MAX_ESCALATION_SUMMARY_CHARS = 3000
 RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "not_prompt"]
 
 
+NoteKind = Literal["note", "reply"]
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a staff member wrote about a ticket: an internal `note`, or a `reply` relayed."""
+
+    ticket_id: int
+    author: str
+    kind: NoteKind
+    text: str
+    created_at: float
+
+
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
@@ -205,6 +219,35 @@ class TicketRepo:
             "SELECT * FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
         return Ticket.from_row(row) if row else None
+
+    async def by_staff_message(self, channel: str, ts: str) -> Ticket | None:
+        """The ticket whose escalation was posted to staff as the message (channel, ts)."""
+        row = await self._db.fetchone(
+            "SELECT t.* FROM tickets t JOIN escalations e ON e.ticket_id = t.id"
+            " WHERE e.staff_channel = ? AND e.staff_ts = ? LIMIT 1",
+            (channel, ts),
+        )
+        return Ticket.from_row(row) if row else None
+
+    async def add_note(
+        self, ticket_id: int, *, author: str, kind: NoteKind, text: str, source_ts: str
+    ) -> bool:
+        """Keep a staff note or relayed reply; False when that message was recorded before."""
+        return bool(
+            await self._db.execute_rowcount(
+                "INSERT INTO ticket_notes (ticket_id, author, kind, text, source_ts, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (ticket_id, author, kind, scrub(text), source_ts, time.time()),
+            )
+        )
+
+    async def notes(self, ticket_id: int) -> list[Note]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM ticket_notes WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        )
+        return [
+            Note(r["ticket_id"], r["author"], r["kind"], r["text"], r["created_at"]) for r in rows
+        ]
 
     async def for_user(self, user_id: str, limit: int = 20) -> list[Ticket]:
         rows = await self._db.fetchall(

@@ -172,6 +172,7 @@ def make_staff(settings: Settings, store: Store, slack: SlackGateway) -> StaffDe
             escalation_channel=settings.escalation_channel,
             staff_group=settings.support_staff_group,
             remind_after_s=settings.escalation_remind_minutes * 60,
+            reply_prefix=settings.staff_reply_prefix,
         ),
     )
 

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 OPENED = Mrkdwn(
     ":ticket: Got it: I'm opening a support ticket for that message and will answer in its thread."
 )
+RELAYING = Mrkdwn(":outbox_tray: Sending that message to the user, with your name on it.")
+NOT_IN_STAFF_THREAD = (
+    "Reply to user works on a message in the staff thread of an escalation: it sends that "
+    "message to the person who asked."
+)
 NOT_A_PERSON = "I open tickets for people's messages only, not for messages from apps."
 
 
@@ -73,6 +78,41 @@ def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
         await ack()
         if isinstance(response_url, str):
             await slack.respond(response_url, OPENED)
+
+    @app.shortcut(blocks.REPLY_TO_USER)
+    async def on_reply_to_user(
+        ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        message = shortcut.get("message") or {}
+        channel = _id(shortcut.get("channel"))
+        ts, thread_ts, author = message.get("ts"), message.get("thread_ts"), message.get("user")
+        response_url = shortcut.get("response_url")
+        in_thread = (
+            channel
+            and isinstance(ts, str)
+            and isinstance(thread_ts, str)
+            and isinstance(author, str)
+            and not message.get("bot_id")
+            and await intake.store.tickets.by_staff_message(channel, thread_ts) is not None
+        )
+        if not in_thread:
+            await ack()
+            if isinstance(response_url, str):
+                await slack.respond(response_url, NOT_IN_STAFF_THREAD)
+            return
+        assert channel and isinstance(ts, str) and isinstance(thread_ts, str)
+        await intake.relay_request(
+            channel=channel,
+            message_ts=ts,
+            thread_ts=thread_ts,
+            author=str(author),
+            requested_by=_id(shortcut.get("user")) or "",
+            text=str(message.get("text") or ""),
+            bot_user_id=context.bot_user_id,
+        )
+        await ack()
+        if isinstance(response_url, str):
+            await slack.respond(response_url, RELAYING)
 
     @app.action(blocks.NEW_REQUEST)
     async def on_new_request(ack: AsyncAck, body: dict[str, Any]) -> None:
