@@ -3,10 +3,14 @@ App Home's "New request" form, as signed requests to the real Bolt app and the f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot import blocks
+from bot.intake import Intake, IntakeOptions
+from bot.slack import REQUEST_EVENT_TYPE
 from fakes.slack import BOT_USER_ID, FakeSlack
+from storage.store import Store
 from tests.conftest import Desk, DeskFactory
 
 GENERAL = "C_GENERAL"  # a channel the desk is in, but not a support channel
@@ -111,6 +115,12 @@ async def test_the_message_shortcut_opens_a_ticket_and_refuses_app_messages(
     await desk.settle()
     assert "people's messages only" in desk.slack.responses[-1]["text"]
     assert await desk.runtime.store.tickets.by_thread(GENERAL, bot_ts) is None
+    # Not from a DM the desk is not part of, nor from the staff channel.
+    dm_ts = desk.slack.inject_message("D_BOB", "U_ALICE", "between us: my password")["ts"]
+    await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, "D_BOB", dm_ts)
+    assert "not from direct messages" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {"answered": 1}
 
 
 async def test_the_app_home_form_opens_a_ticket_in_a_dm_thread(start_desk: DeskFactory) -> None:
@@ -136,3 +146,49 @@ async def test_the_app_home_form_opens_a_ticket_in_a_dm_thread(start_desk: DeskF
     ticket = await desk.runtime.store.tickets.by_thread(dm, header["ts"])
     assert ticket is not None and ticket.user_id == "U_CAROL" and ticket.priority == "high"
     assert len(desk_replies(desk, dm, header["ts"])) == 1
+
+
+async def test_tickets_recorded_before_a_crash_are_answered_once_after_restart(
+    start_desk: DeskFactory, slack: FakeSlack, tmp_path: Path
+) -> None:
+    # The receiver recorded a 🎫 reaction and a form; the worker claimed both, posted the
+    # form's DM message, then died.
+    add_general(slack)
+    message = slack.inject_message(GENERAL, "U_ALICE", REQUEST)
+    store = await Store.open(tmp_path / "desk.db")
+    intake = Intake(store, IntakeOptions(frozenset({"C_SUPPORT"})), on_accepted=lambda: None)
+    reaction = {
+        "type": "reaction_added",
+        "user": "U_BOB",
+        "reaction": "ticket",
+        "item_user": "U_ALICE",
+        "item": {"type": "message", "channel": GENERAL, "ts": message["ts"]},
+    }
+    assert await intake.reaction(reaction, event_id="EvCRASH1", bot_user_id=BOT_USER_ID)
+    form = await intake.new_request(
+        user_id="U_CAROL",
+        view_id="V_CRASH",
+        about="Password reset",
+        description="The reset e-mail never arrives",
+        urgency="normal",
+    )
+    assert form is not None
+    assert len(await store.inbox.claim(10)) == 2
+    await store.close()
+    header = slack.inject_message(
+        "D_CAROL",
+        BOT_USER_ID,
+        "New request: Password reset",
+        bot_id="B_BOT",
+        metadata={"event_type": REQUEST_EVENT_TYPE, "event_payload": {"turn": form}},
+    )
+
+    desk = await start_desk()
+    await desk.settle()
+    assert len(desk_replies(desk, GENERAL, message["ts"])) == 1
+    top_level = [
+        m["ts"] for m in slack.messages("D_CAROL") if m.get("thread_ts") in (None, m["ts"])
+    ]
+    assert top_level == [header["ts"]]
+    assert len(desk_replies(desk, "D_CAROL", header["ts"])) == 1
+    assert await desk.runtime.store.inbox.counts() == {"answered": 2}

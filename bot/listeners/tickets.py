@@ -30,6 +30,10 @@ NOT_IN_STAFF_THREAD = (
     "Reply to user works on a message in the staff thread of an escalation: it sends that "
     "message to the person who asked."
 )
+NOT_HERE = (
+    "I open tickets from messages in channels I'm in, not from direct messages or the staff "
+    "channel. To ask me something, write to me directly."
+)
 NOT_A_PERSON = "I open tickets for people's messages only, not for messages from apps."
 
 
@@ -53,6 +57,11 @@ def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
         if not channel or not isinstance(ts, str):
             log.warning("ticket shortcut without a message", extra={"user": user})
             await ack()
+            return
+        if channel.startswith("D") or channel == intake.options.staff_channel:
+            await ack()
+            if isinstance(response_url, str):
+                await slack.respond(response_url, NOT_HERE)
             return
         if (
             message.get("bot_id")
