@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 from agents import (
     Agent,
+    ItemHelpers,
     RunConfig,
     RunContextWrapper,
     RunHooks,
@@ -79,6 +80,10 @@ class Turn:
     # A ticket staff opened for the queue (TICKET_EMOJI_BY_STAFF=queue): no AI answer.
     to_staff: bool = False
     priority: str | None = None  # the urgency the user chose (App Home form), for a new ticket
+    # A staff member's Approve / Reject (`answer`): who clicked, and whether Slack says they
+    # are staff; `caller` is then the requester, whose run is resumed. `text`: the reason.
+    reviewer: str | None = None
+    reviewer_is_staff: bool = False
 
     @property
     def thread_key(self) -> str:
@@ -98,6 +103,7 @@ class TurnOutcome:
     confirmation: Approval | None = None  # the reply asks the requester to confirm this
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
+    review: Approval | None = None  # waits for staff, or was just reviewed: draw its staff card
 
     @property
     def department(self) -> str | None:
@@ -110,6 +116,7 @@ class DeskOptions:
     max_turns: int = 10
     trace_sensitive_data: bool = False
     confirmation_ttl_s: float = 30 * 60
+    refund_approval_limit_cents: int | None = None  # REFUND_APPROVAL_LIMIT; None: no limit
 
 
 def handover_note(ticket_id: int) -> str:
@@ -133,8 +140,20 @@ def confirmation_question(actions: tuple[PlannedAction, ...] | list[PlannedActio
 
 CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
 NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
-Closing = Literal["cancelled", "superseded", "expired"]
+AWAITING_STAFF_REPLY = (
+    "Thanks, confirmed. A refund of this size needs the approval of a member of our support "
+    "staff as well; I've asked them, and I'll tell you here as soon as they have decided. "
+    "Nothing is done until then."
+)
+REJECTED_REPLY = (
+    "A member of our support staff reviewed your request and could not approve it this time, "
+    "so nothing was done. Their reason: {reason}\n\nIf you have questions about it, reply "
+    "here and a person will help."
+)
+NOT_STAFF_REVIEW = "Only support staff can approve or reject this. Nothing was done."
+Closing = Literal["cancelled", "superseded", "expired", "rejected"]
 _CLOSING_WHY = {
+    "rejected": "a staff member did not approve it",
     "cancelled": "they cancelled",
     "superseded": "the conversation moved on",
     "expired": "the confirmation expired",
@@ -199,8 +218,10 @@ class Desk:
         self.router = router
 
     async def handle(self, turn: Turn) -> TurnOutcome:
-        if turn.answer is not None:  # a Confirm / Cancel click
+        if turn.answer is not None:  # a Confirm / Cancel click, or staff's Approve / Reject
             approval = await self.store.approvals.get(turn.approval_id or 0)
+            if turn.answer in ("approve", "reject"):
+                return await self._review(turn, approval)
             return await self._answer(turn, approval, turn.answer)
         if not turn.text.strip():
             return await self._empty(turn)
@@ -284,9 +305,11 @@ class Desk:
             return TurnOutcome(
                 ticket=ticket, opened=False, reply=None, private=refusal, settled=approval
             )
-        status: Literal["confirmed", "cancelled"] = (
+        status: Literal["confirmed", "cancelled", "awaiting_staff"] = (
             "confirmed" if answer == "confirm" else "cancelled"
         )
+        if status == "confirmed" and approval.approver == "staff":
+            status = "awaiting_staff"  # the requester's yes, then a staff member's
         user = turn.caller.slack_user_id
         if not await self.store.approvals.decide(approval.id, status, user=user, turn=turn.turn_id):
             lost = await self.store.approvals.get(approval.id)  # another answer came first
@@ -300,6 +323,14 @@ class Desk:
         if status == "cancelled":
             await self._write_closing(approval, "cancelled")
             return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
+        if status == "awaiting_staff":
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=AWAITING_STAFF_REPLY,
+                settled=settled,
+                review=settled,
+            )
         run = await self._run(turn, ticket, resume=approval)
         outcome = await self._settle(turn, ticket, run, opened=False)
         outcome.settled = settled
@@ -315,6 +346,9 @@ class Desk:
             return "Only the person who asked can confirm or cancel this. Nothing was done."
         if approval.status != "pending" and approval.decided_turn != turn.turn_id:
             return {
+                "awaiting_staff": "You confirmed this; it is waiting for a staff member's "
+                "approval, and I'll tell you here when they have decided.",
+                "rejected": "A staff member did not approve this, so nothing was done.",
                 "confirmed": "This was already confirmed; it was done once.",
                 "cancelled": "This was cancelled; nothing was done. Ask again if you want it.",
             }.get(
@@ -329,6 +363,50 @@ class Desk:
             await self._close(approval, "expired")
             return "This confirmation expired, so nothing was done. Ask again if you still want it."
         return None
+
+    async def _review(self, turn: Turn, approval: Approval | None) -> TurnOutcome:
+        """A staff member's Approve (the saved run resumes, the refund is issued once) or
+        Reject (the run is closed, the requester is told why, politely)."""
+        ticket = await self.store.tickets.get(approval.ticket_id) if approval else None
+        reviewer = turn.reviewer or ""
+        refusal = None
+        if approval is None or ticket is None or approval.approver != "staff":
+            refusal = "That approval is not valid. Nothing was done."
+        elif not turn.reviewer_is_staff:
+            refusal = NOT_STAFF_REVIEW
+        elif approval.status != "awaiting_staff" and approval.reviewed_turn != turn.turn_id:
+            refusal = _reviewed_already(approval)
+        if refusal is not None or approval is None or ticket is None:
+            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=refusal)
+        status: Literal["confirmed", "rejected"] = (
+            "confirmed" if turn.answer == "approve" else "rejected"
+        )
+        reason = " ".join(turn.text.split())[:500] or "no reason given"
+        note = reason if status == "rejected" else None
+        if not await self.store.approvals.review(
+            approval.id, status, user=reviewer, turn=turn.turn_id, note=note
+        ):
+            lost = await self.store.approvals.get(approval.id)  # another click came first
+            private = _reviewed_already(lost) if lost else "This was already decided."
+            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=private)
+        settled = await self.store.approvals.get(approval.id)
+        log.info(
+            "approval reviewed by staff",
+            extra={"ticket_id": ticket.id, "approval_id": approval.id, "status": status},
+        )
+        if status == "rejected":
+            await self._write_closing(approval, "rejected")
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=REJECTED_REPLY.format(reason=reason),
+                settled=settled,
+                review=settled,
+            )
+        run = await self._run(turn, ticket, resume=approval, staff_approved=True)
+        outcome = await self._settle(turn, ticket, run, opened=False)
+        outcome.settled, outcome.review = settled, settled
+        return outcome
 
     async def _close(self, approval: Approval, status: Closing) -> Approval | None:
         """Close a pending confirmation without acting (superseded, expired)."""
@@ -352,7 +430,14 @@ class Desk:
 
     # ---- 3. the run --------------------------------------------------------------------
 
-    async def _run(self, turn: Turn, ticket: Ticket, *, resume: Approval | None = None) -> _Run:
+    async def _run(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        *,
+        resume: Approval | None = None,
+        staff_approved: bool = False,
+    ) -> _Run:
         """Run the agents on the turn's words, or resume a confirmed run with its yes."""
         context = DeskContext(
             store=self.store,
@@ -360,6 +445,8 @@ class Desk:
             ticket_id=ticket.id,
             channel=turn.channel,
             thread_ts=turn.thread_ts,
+            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
+            staff_approved=staff_approved,
         )
         run = _Run(context, _RunTrace())
         session = ThreadSession(
@@ -489,6 +576,7 @@ class Desk:
         wrapper = RunContextWrapper(context=run.context)
         actions = []
         approver = "requester"
+        policy, reasoning = [], []
         for item in run.result.interruptions:
             name = item.name or "?"
             confirmation = confirmation_for(name)
@@ -497,6 +585,17 @@ class Desk:
             description = (proposal and (proposal.action or proposal.refusal)) or name
             actions.append(PlannedAction(name, item.call_id or "", description))
             approver = confirmation.approver if confirmation else approver
+            if proposal is not None and proposal.review:  # a person must approve it too
+                approver = "staff"
+                policy.append(proposal.review)
+                reasoning.append(str(arguments.get("reason") or "").strip()[:500])
+        said = ItemHelpers.text_message_outputs(run.result.new_items).strip()
+        review = None
+        if approver == "staff":
+            review = {
+                "policy": "\n".join(policy),
+                "reasoning": "\n".join(r for r in (said[:1000], *reasoning) if r) or "(none given)",
+            }
         state = run.result.to_state().to_json(context_serializer=lambda _: {})
         return await self.store.approvals.create(
             ticket_id=ticket.id,
@@ -509,4 +608,13 @@ class Desk:
             actions=actions,
             state=state,
             ttl_s=self.options.confirmation_ttl_s,
+            review=review,
         )
+
+
+def _reviewed_already(approval: Approval) -> str:
+    if approval.status == "confirmed" and approval.reviewed_by:
+        return "This was already approved; it was done once."
+    if approval.status == "rejected":
+        return "This was already rejected; nothing was done."
+    return "This is not waiting for a staff approval any more. Nothing was done."

@@ -56,6 +56,11 @@ CANCEL = "action_cancel"
 NEW_REQUEST = "new_request"  # the App Home button, and the callback id of its modal
 CREATE_TICKET = "create_support_ticket"  # the message shortcut (manifest.yml)
 REPLY_TO_USER = "reply_to_user"  # the message shortcut relaying a staff-thread message
+APPROVE = "approval_approve"  # staff's Approve on an approval card (a refund over the limit)
+REJECT = "approval_reject"  # staff's Reject: opens the reason modal
+REJECT_VIEW = "approval_reject_reason"  # the reason modal's callback id
+REJECT_REASON = "reason"
+REASON_CHARS = 500
 REQUEST_ABOUT, REQUEST_DESCRIPTION, REQUEST_URGENCY = "about", "description", "urgency"
 REQUEST_FIELD = "value"  # the action id of each input in the request modal
 ABOUT_CHARS, DESCRIPTION_CHARS = 150, 3000
@@ -323,6 +328,10 @@ def confirmation_request(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
 
 _SETTLED = {
     "confirmed": Mrkdwn(":white_check_mark: Confirmed by {}"),
+    "awaiting_staff": Mrkdwn(
+        ":hourglass_flowing_sand: Confirmed by {}; waiting for a staff member's approval"
+    ),
+    "rejected": Mrkdwn(":no_entry_sign: Confirmed by {}, not approved by staff: nothing was done"),
     "cancelled": Mrkdwn(":no_entry_sign: Cancelled by {}: nothing was done"),
     "superseded": Mrkdwn(
         ":grey_question: No longer valid (the conversation moved on): nothing was done"
@@ -336,8 +345,109 @@ def confirmation_settled(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
     state = _SETTLED.get(approval.status, Mrkdwn("{}")).format(
         mention(approval.decided_by or approval.requester)
     )
+    if approval.status == "confirmed" and approval.reviewed_by:
+        state = Mrkdwn("{} and approved by {}").format(state, mention(approval.reviewed_by))
     text = Mrkdwn("{}\n{}").format(_planned(approval), state)
     return text, [section(_planned(approval)), context(state)]
+
+
+# ---- approvals: what needs a staff member's yes after the requester's ---------------------
+
+
+def approval_card(
+    approval: Approval, ticket: Ticket, thread_link: str | None
+) -> tuple[Mrkdwn, list[Block]]:
+    """The staff card of an approval: what, the policy check, the AI's reasoning, and Approve
+    / Reject while it waits; the decision once taken."""
+    review = approval.review or {}
+    title = Mrkdwn(":moneybag: *Approval needed* · ticket #{} · requested by {}").format(
+        ticket.id, mention(approval.requester)
+    )
+    where = link(thread_link, "the conversation") if thread_link else Mrkdwn("")
+    parts: list[Block] = [
+        section(title),
+        section(Mrkdwn("*What:*\n{}").format(_planned(approval))),
+        section(Mrkdwn("*Policy check:*\n{}").format(str(review.get("policy") or "—"))),
+        section(Mrkdwn("*The AI's reasoning:*\n{}").format(str(review.get("reasoning") or "—"))),
+    ]
+    if approval.status == "awaiting_staff":
+        parts.append(
+            context(Mrkdwn("The requester confirmed it. Only staff can approve. {}").format(where))
+        )
+        parts.append(
+            {
+                "type": "actions",
+                "block_id": f"approval_{approval.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": APPROVE,
+                        "style": "primary",
+                        "text": plain("Approve"),
+                        "value": str(approval.id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": REJECT,
+                        "style": "danger",
+                        "text": plain("Reject…"),
+                        "value": str(approval.id),
+                    },
+                ],
+            }
+        )
+    elif approval.status == "confirmed":
+        parts.append(
+            context(
+                Mrkdwn(":white_check_mark: Approved by {}").format(
+                    mention(approval.reviewed_by or "")
+                )
+            )
+        )
+    elif approval.status == "rejected":
+        parts.append(
+            context(
+                Mrkdwn(":no_entry_sign: Rejected by {}: {}").format(
+                    mention(approval.reviewed_by or ""), approval.review_note or ""
+                )
+            )
+        )
+    else:
+        parts.append(context(Mrkdwn("No longer waiting ({}).").format(approval.status)))
+    return title, parts
+
+
+def approval_reminder(approval: Approval, *, now: float, staff_group: str | None) -> Mrkdwn:
+    waited = duration(now - (approval.awaiting_since or approval.created_at))
+    who = Mrkdwn("{} ").format(group_mention(staff_group)) if staff_group else Mrkdwn("")
+    return Mrkdwn(
+        ":alarm_clock: {}This approval has waited {}: please approve or reject it."
+    ).format(who, waited)
+
+
+def reject_modal(approval_id: int) -> dict[str, Any]:
+    """Staff's reason for a rejection; the user is told it."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": str(approval_id),
+        "title": plain("Reject", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REJECT_REASON,
+                "label": plain("Reason (the requester will see it)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REQUEST_FIELD,
+                    "multiline": True,
+                    "max_length": REASON_CHARS,
+                },
+            }
+        ],
+    }
 
 
 # ---- the App Home ----------------------------------------------------------------------------

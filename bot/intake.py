@@ -130,11 +130,22 @@ class Intake:
         )
 
     async def confirmation(
-        self, *, approval_id: int, answer: str, user_id: str, action_ts: str
+        self,
+        *,
+        approval_id: int,
+        answer: str,
+        user_id: str,
+        action_ts: str,
+        reason: str | None = None,
+        clicked_in: str | None = None,
     ) -> int | None:
         """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
         in order with the thread's messages), by the worker, exactly once per click. Returns
-        the inbox id; None for a repeated delivery or a confirmation the desk never asked."""
+        the inbox id; None for a repeated delivery or a confirmation the desk never asked.
+
+        Staff's Approve / Reject (`answer` "approve" / "reject", with the rejection's
+        `reason`) go the same way, in the requester's thread; `clicked_in`: where the staff
+        member clicked, for a refusal only they see."""
         approval = await self.store.approvals.get(approval_id)
         extra = {"approval_id": approval_id, "user": user_id}
         if approval is None:
@@ -146,8 +157,13 @@ class Intake:
             ts=f"click-{action_ts}",  # one row per click; a redelivery of it is a duplicate
             thread_ts=approval.thread_ts,
             user_id=user_id,
-            text=answer,
-            payload={"approval_id": approval_id, "answer": answer},
+            text=clean_user_text(reason, None)[0] if reason else answer,
+            payload={
+                "approval_id": approval_id,
+                "answer": answer,
+                "clicked_in": clicked_in
+                or (approval.staff_channel if answer in ("approve", "reject") else None),
+            },
         )
         return self._accepted(inbox_id, extra)
 

@@ -28,6 +28,7 @@ from agents_config.context import Caller, EscalationRequest
 from bot import blocks
 from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
+from storage.approvals import Approval
 from storage.inbox import InboxItem
 from storage.store import Store
 from storage.tickets import Escalation, Ticket
@@ -173,7 +174,7 @@ class StaffDesk:
 
     async def claim(self, ticket_id: int, user_id: str, *, implicit: bool = False) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         note = "wrote in the thread" if implicit else "claimed in Slack"
         claimed, ticket = await self.store.tickets.claim(ticket_id, user_id, note=note)
         if ticket is None:
@@ -186,7 +187,7 @@ class StaffDesk:
 
     async def resolve(self, ticket_id: int, user_id: str) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         resolved, ticket = await self.store.tickets.resolve(ticket_id, user_id)
         if ticket is None:
             return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
@@ -209,7 +210,7 @@ class StaffDesk:
 
     async def set_priority(self, ticket_id: int, priority: str, user_id: str) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         if priority not in blocks.PRIORITIES:
             return Outcome(False, f"Unknown priority {priority!r}.")
         ticket = await self.store.tickets.get(ticket_id)
@@ -225,7 +226,7 @@ class StaffDesk:
     async def set_department(self, ticket_id: int, department: str, user_id: str) -> Outcome:
         """Staff's correction of the department: the label `export-tickets` writes."""
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         if department not in blocks.DEPARTMENTS:
             return Outcome(False, f"Unknown department {department!r}.")
         changed, ticket = await self.store.tickets.correct_department(
@@ -373,6 +374,52 @@ class StaffDesk:
                 await self.store.users.put(cached)
         return (cached.name if cached else None) or "Support staff"
 
+    # ---- approvals: a refund over the limit waits for a staff member's yes ---------------
+
+    async def show_review(self, approval: Approval) -> None:
+        """Post the approval's staff card (Approve / Reject), or draw it again once decided."""
+        ticket = await self.store.tickets.get(approval.ticket_id)
+        channel = approval.staff_channel or self.options.escalation_channel
+        extra = {"approval_id": approval.id, "ticket_id": approval.ticket_id}
+        if ticket is None or not channel:
+            log.warning(
+                "an approval waits for staff, but ESCALATION_CHANNEL is not set", extra=extra
+            )
+            return
+        link = await self.slack.permalink(approval.channel, approval.thread_ts)
+        text, card = blocks.approval_card(approval, ticket, link)
+        if approval.staff_ts:
+            await self.slack.update_message(channel, approval.staff_ts, text, card)
+            return
+        ts = await self.slack.post_blocks(channel, text, card)
+        await self.store.approvals.set_staff_message(
+            approval.id, channel, ts, next_reminder_at=self.now() + self.options.remind_after_s
+        )
+        log.info("approval posted to staff", extra=extra)
+
+    async def _remind_approvals(self, now: float) -> int:
+        """Approvals waiting for staff longer than the reminder interval are announced again
+        in their card's thread; a card that never got out is posted."""
+        sent = 0
+        every = self.options.remind_after_s
+        for approval in await self.store.approvals.awaiting_staff(
+            now=now, grace_s=ANNOUNCE_GRACE_S
+        ):
+            if approval.staff_ts is None:
+                await self.show_review(approval)
+                continue
+            if not approval.staff_channel or not await self.store.approvals.take_reminder(
+                approval.id, now=now, every_s=every
+            ):
+                continue
+            text = blocks.approval_reminder(approval, now=now, staff_group=self.options.staff_group)
+            await self.slack.post_in_thread(
+                approval.staff_channel, approval.staff_ts, text, broadcast=True
+            )
+            sent += 1
+            log.info("reminded staff of an approval", extra={"approval_id": approval.id})
+        return sent
+
     # ---- reminders ---------------------------------------------------------------------
 
     async def send_reminders(self, now: float | None = None) -> int:
@@ -409,7 +456,7 @@ class StaffDesk:
                 "reminded staff",
                 extra={**self._extra(ticket), "reminder": escalation.reminders + 1},
             )
-        return sent
+        return sent + await self._remind_approvals(now)
 
     async def run_reminders(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
         """Call `send_reminders` periodically until `stop` is set (started by the runtime).
@@ -469,7 +516,7 @@ def _from_request(ticket: Ticket, request: EscalationRequest) -> Escalation:
     )
 
 
-_NOT_STAFF = (
+NOT_STAFF = (
     "Only support staff can do that: members of the staff channel or of the support staff "
     "user group."
 )

@@ -309,6 +309,16 @@ class Worker:
         if not is_click and self.staff is not None:
             await self.staff.claim_if_staff_wrote(item)
         caller = await self._caller(item.user_id)
+        answer = item.payload.get("answer") if is_click else None
+        reviewer, reviewer_is_staff = None, False
+        if answer in ("approve", "reject"):  # staff's review: the requester's run resumes
+            reviewer = item.user_id
+            reviewer_is_staff = self.staff is not None and await self.staff.directory.is_staff(
+                item.user_id
+            )
+            approval = await self.store.approvals.get(int(item.payload.get("approval_id") or 0))
+            if approval is not None:
+                caller = await self._caller(approval.requester)
         turn = Turn(
             item.id,
             item.channel,
@@ -316,10 +326,12 @@ class Worker:
             caller,
             item.text,
             resumed=item.attempts > 1,
-            answer=item.payload.get("answer") if is_click else None,
+            answer=answer,
             approval_id=item.payload.get("approval_id") if is_click else None,
             to_staff=bool(item.payload.get("to_staff")),
             priority=item.payload.get("urgency"),
+            reviewer=reviewer,
+            reviewer_is_staff=reviewer_is_staff,
         )
         async with self._working_indicator(item, show=not is_click):
             outcome = await self.desk.handle(turn)
@@ -343,8 +355,12 @@ class Worker:
         """The reply (or the Confirm / Cancel question), the settled confirmation drawn again,
         a refusal only the clicker sees, and the escalation for staff."""
         if outcome.private and item.kind == "action":
+            clicked_in = item.payload.get("clicked_in")  # staff clicked in the staff channel
             await self.slack.post_ephemeral(
-                item.channel, item.user_id, outcome.private, item.thread_ts
+                str(clicked_in or item.channel),
+                item.user_id,
+                outcome.private,
+                None if clicked_in else item.thread_ts,
             )
         reply_ts: str | None = None
         text: str | None = None
@@ -368,6 +384,8 @@ class Worker:
             if removed:  # intake removed a card number or password: say so, once
                 text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.review is not None and self.staff is not None:
+            await self.staff.show_review(outcome.review)
         ticket = outcome.ticket
         if (
             reply_ts is None

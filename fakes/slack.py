@@ -1348,10 +1348,12 @@ class SlackEvents:
         *,
         view_id: str | None = None,
         field: str = "value",
+        view_extra: Mapping[str, Any] | None = None,
         bad_signature: bool = False,
     ) -> tuple[int, str]:
         """Submit a modal: `texts` are plain-text inputs and `selects` static selects, by
-        block id (each input's action id is `field`). The same `view_id` is a redelivery."""
+        block id (each input's action id is `field`). The same `view_id` is a redelivery;
+        `view_extra` adds fields to the view (its `private_metadata`)."""
         values: dict[str, Any] = {
             block: {field: {"type": "plain_text_input", "value": value}}
             for block, value in texts.items()
@@ -1376,6 +1378,7 @@ class SlackEvents:
                 "hash": _rand_id("", 16),
                 "app_id": self.api_app_id,
                 "bot_id": BOT_ID,
+                **(view_extra or {}),
             },
             "response_urls": [],
             "is_enterprise_install": False,

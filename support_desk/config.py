@@ -6,6 +6,7 @@ message names the variable to set. Secrets are `SecretStr`, so they never reach 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     ticket_emoji: str = Field(default="ticket", pattern=r"^:?[a-z0-9_+'-]{1,100}:?$")
     ticket_emoji_by_staff: Literal["answer", "queue"] = "answer"
     staff_reply_prefix: str = Field(default=">>", min_length=1, max_length=20)
+    refund_approval_limit: Decimal = Field(default=Decimal("200.00"), ge=0, decimal_places=2)
 
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -67,6 +67,7 @@ async def open_desk(
         max_turns=settings.max_turns,
         trace_sensitive_data=settings.trace_sensitive_data,
         confirmation_ttl_s=settings.confirmation_ttl_minutes * 60,
+        refund_approval_limit_cents=round(settings.refund_approval_limit * 100),
     )
     router = None
     if settings.routing_mode == "classifier":  # structured routing instead of handoffs

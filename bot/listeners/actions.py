@@ -18,8 +18,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
 from bot.intake import Intake
-from bot.payloads import whole_number
-from bot.staff import Outcome, StaffDesk
+from bot.payloads import view_value, whole_number
+from bot.staff import NOT_STAFF, Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,60 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
 
     app.action(blocks.CONFIRM)(on_confirmation("confirm"))
     app.action(blocks.CANCEL)(on_confirmation("cancel"))
+
+    @app.action(blocks.APPROVE)
+    async def on_approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff's Approve: recorded like a Confirm; the worker checks who clicked."""
+        approval_id = whole_number(_value(action), 1)
+        if approval_id is None:
+            await ack()
+            await _tell(staff, body, _NOT_OURS)
+            return
+        await intake.confirmation(
+            approval_id=approval_id,
+            answer="approve",
+            user_id=_user(body),
+            action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+            clicked_in=_container(body)[0],
+        )
+        await ack()
+
+    @app.action(blocks.REJECT)
+    async def on_reject(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff's Reject opens a modal for the reason the requester will be told."""
+        await ack()
+        approval_id = whole_number(_value(action), 1)
+        if approval_id is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        if not await staff.directory.is_staff(_user(body)):
+            await _tell(staff, body, Outcome(False, NOT_STAFF))
+            return
+        await staff.slack.open_view(
+            str(body.get("trigger_id") or ""), blocks.reject_modal(approval_id)
+        )
+
+    @app.view(blocks.REJECT_VIEW)
+    async def on_reject_reason(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        approval_id = whole_number(str(view.get("private_metadata") or ""), 1)
+        values = (view.get("state") or {}).get("values") or {}
+        reason = view_value(values, blocks.REJECT_REASON, blocks.REQUEST_FIELD).strip()
+        if not reason or len(reason) > blocks.REASON_CHARS:
+            await ack(
+                response_action="errors",
+                errors={blocks.REJECT_REASON: "Give the requester a short reason."},
+            )
+            return
+        if approval_id is not None and isinstance(view.get("id"), str):
+            await intake.confirmation(
+                approval_id=approval_id,
+                answer="reject",
+                user_id=_user(body),
+                action_ts=f"view-{view['id']}",
+                reason=reason,
+            )
+        await ack()
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

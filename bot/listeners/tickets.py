@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.intake import Intake
 from bot.mrkdwn import Mrkdwn
+from bot.payloads import view_value
 from bot.slack import SlackGateway
 from storage.tickets import PRIORITIES
 
@@ -178,10 +179,4 @@ def _id(value: Any) -> str | None:
 
 
 def _field(values: dict[str, Any], block_id: str) -> str:
-    """The value of one input of the request form: typed text or the picked option."""
-    state = (values.get(block_id) or {}).get(blocks.REQUEST_FIELD) or {}
-    if not isinstance(state, dict):
-        return ""
-    selected = state.get("selected_option") or {}
-    value = selected.get("value") if isinstance(selected, dict) and selected else state.get("value")
-    return value if isinstance(value, str) else ""
+    return view_value(values, block_id, blocks.REQUEST_FIELD)
