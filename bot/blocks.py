@@ -694,3 +694,19 @@ def user_wrote(name: str, text: str) -> tuple[Mrkdwn, list[Block]]:
         section(body),
         context(Mrkdwn("Reply here starting with the reply prefix to answer them.")),
     ]
+
+
+# ---- SLA ---------------------------------------------------------------------------------
+
+_SLA_CLOCKS = {"first_response": "first response (a person claims it)", "resolution": "resolution"}
+
+
+def sla_warning(
+    ticket: Ticket, clock: str, *, due_at: float, target_s: float, now: float
+) -> Mrkdwn:
+    """The warning in the staff thread before a ticket breaches its SLA target."""
+    left = due_at - now
+    when = f"is due in {duration(left)}" if left > 0 else f"is {duration(-left)} overdue"
+    return Mrkdwn(":warning: SLA: the {} of ticket #{} (priority *{}*) {} (target {}).").format(
+        _SLA_CLOCKS.get(clock, clock), ticket.id, ticket.priority, when, duration(target_s)
+    )

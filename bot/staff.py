@@ -31,7 +31,7 @@ from bot.slack import SlackGateway
 from storage.approvals import Approval
 from storage.inbox import InboxItem
 from storage.store import Store
-from storage.tickets import Escalation, Ticket
+from storage.tickets import Escalation, SlaClock, SlaTargets, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class StaffOptions:
     staff_group: str | None = None
     remind_after_s: float = 30 * 60
     reply_prefix: str = ">>"  # STAFF_REPLY_PREFIX: a staff-thread reply with it goes to the user
+    sla: SlaTargets | None = None  # SLA_FIRST_RESPONSE_MINUTES, SLA_RESOLUTION_HOURS
 
 
 @dataclass(frozen=True)
@@ -456,7 +457,33 @@ class StaffDesk:
                 "reminded staff",
                 extra={**self._extra(ticket), "reminder": escalation.reminders + 1},
             )
-        return sent + await self._remind_approvals(now)
+        return sent + await self._remind_approvals(now) + await self._sla_warnings(now)
+
+    async def _sla_warnings(self, now: float) -> int:
+        """Warn in the staff thread once per clock when a ticket nears its SLA target: the
+        first response (a person claims it) while unclaimed, the resolution until resolved."""
+        sla = self.options.sla
+        if sla is None:
+            return 0
+        sent = 0
+        for escalation, ticket in await self.store.tickets.sla_running():
+            clocks: list[SlaClock] = ["resolution"]
+            if ticket.status == "escalated":
+                clocks.insert(0, "first_response")
+            for clock in clocks:
+                target = sla.target(clock, ticket.priority)
+                if target is None or now < escalation.created_at + sla.warn_at * target:
+                    continue
+                if not await self.store.tickets.take_sla_warning(escalation.id, clock, now=now):
+                    continue
+                assert escalation.staff_channel and escalation.staff_ts
+                text = blocks.sla_warning(
+                    ticket, clock, due_at=escalation.created_at + target, target_s=target, now=now
+                )
+                await self.slack.post_in_thread(escalation.staff_channel, escalation.staff_ts, text)
+                sent += 1
+                log.info("SLA warning", extra=self._extra(ticket, clock=clock))
+        return sent
 
     async def run_reminders(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
         """Call `send_reminders` periodically until `stop` is set (started by the runtime).

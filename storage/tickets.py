@@ -26,6 +26,22 @@ RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "n
 
 
 NoteKind = Literal["note", "reply"]
+SlaClock = Literal["first_response", "resolution"]
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Service-level targets per priority, in seconds, for tickets handed to staff: the first
+    response (a person claims it) and the resolution, each counted from the escalation.
+    `warn_at`: the share of a target after which staff are warned (0.8: at 80 %)."""
+
+    first_response_s: dict[str, float]
+    resolution_s: dict[str, float]
+    warn_at: float = 0.8
+
+    def target(self, clock: SlaClock, priority: str) -> float | None:
+        table = self.first_response_s if clock == "first_response" else self.resolution_s
+        return table.get(priority)
 
 
 @dataclass(frozen=True)
@@ -507,6 +523,37 @@ class TicketRepo:
         return entries
 
     # ---- reminders of unclaimed escalations ----------------------------------------------
+
+    async def sla_running(self) -> list[tuple[Escalation, Ticket]]:
+        """Posted escalations whose SLA clocks still run (not resolved), with their tickets."""
+        rows = await self._db.fetchall(
+            "SELECT e.id AS escalation_id FROM escalations e JOIN tickets t ON t.id = e.ticket_id"
+            f" WHERE t.status IN ('escalated', 'claimed') AND e.staff_ts IS NOT NULL AND {_LATEST}"
+            " AND (e.sla_first_warned_at IS NULL OR e.sla_resolution_warned_at IS NULL)"
+            " ORDER BY e.id"
+        )
+        found = []
+        for row in rows:
+            escalation = await self._escalation(row["escalation_id"])
+            ticket = await self.get(escalation.ticket_id) if escalation else None
+            if escalation is not None and ticket is not None:
+                found.append((escalation, ticket))
+        return found
+
+    async def take_sla_warning(self, escalation_id: int, clock: SlaClock, *, now: float) -> bool:
+        """Book the one warning of this clock (False: booked before, here or elsewhere)."""
+        column = "sla_first_warned_at" if clock == "first_response" else "sla_resolution_warned_at"
+        return (
+            await self._db.execute_rowcount(
+                f"UPDATE escalations SET {column} = ? WHERE id = ? AND {column} IS NULL",
+                (now, escalation_id),
+            )
+            == 1
+        )
+
+    async def _escalation(self, escalation_id: int) -> Escalation | None:
+        row = await self._db.fetchone("SELECT * FROM escalations WHERE id = ?", (escalation_id,))
+        return Escalation.from_row(row) if row else None
 
     async def due_reminders(self, *, now: float, every_s: float) -> list[Escalation]:
         """Posted escalations still unclaimed whose next reminder time has come."""

@@ -35,6 +35,7 @@ from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
 from storage.store import Store
+from storage.tickets import SlaTargets
 from support_desk.config import Settings
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def pipeline_options(settings: Settings, *, hosted_tools: bool) -> PipelineOptio
         web_search=hosted_tools and settings.provider == "openai" and not settings.openai_base_url,
         max_turns=settings.max_turns,
         trace_sensitive_data=settings.trace_sensitive_data,
+        sla=sla_targets(settings),
     )
 
 
@@ -165,6 +167,14 @@ async def with_startup_retries(
     raise StartupError(f"{unreachable} ({STARTUP_ATTEMPTS} attempts; last error: {last}).")
 
 
+def sla_targets(settings: Settings) -> SlaTargets:
+    return SlaTargets(
+        first_response_s={k: v * 60 for k, v in settings.sla_first_response_minutes.items()},
+        resolution_s={k: v * 3600 for k, v in settings.sla_resolution_hours.items()},
+        warn_at=settings.sla_warning_percent / 100,
+    )
+
+
 def make_staff(settings: Settings, store: Store, slack: SlackGateway) -> StaffDesk:
     return StaffDesk(
         store,
@@ -174,6 +184,7 @@ def make_staff(settings: Settings, store: Store, slack: SlackGateway) -> StaffDe
             staff_group=settings.support_staff_group,
             remind_after_s=settings.escalation_remind_minutes * 60,
             reply_prefix=settings.staff_reply_prefix,
+            sla=sla_targets(settings),
         ),
     )
 

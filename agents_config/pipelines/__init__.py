@@ -35,6 +35,7 @@ from agents_config.pipelines.support_report import (
     SupportReportPipeline,
     SupportReportResult,
 )
+from storage.tickets import SlaTargets
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -57,6 +58,7 @@ class PipelineOptions:
     web_search: bool = False  # the hosted WebSearchTool: only with OpenAI's Responses API
     max_turns: int = 10
     trace_sensitive_data: bool = False
+    sla: SlaTargets | None = None  # /support-report shows attainment of these targets
 
 
 class Pipelines:
@@ -79,7 +81,7 @@ class Pipelines:
         self._debate = DebatePipeline(
             resolver, calls("debate"), max_rounds=options.debate_max_rounds
         )
-        self._report = SupportReportPipeline(resolver, calls("support-report"))
+        self._report = SupportReportPipeline(resolver, calls("support-report"), sla=options.sla)
 
     @property
     def agents(self) -> dict[str, Agent[DeskContext]]:
