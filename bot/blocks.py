@@ -61,6 +61,9 @@ REJECT = "approval_reject"  # staff's Reject: opens the reason modal
 REJECT_VIEW = "approval_reject_reason"  # the reason modal's callback id
 REJECT_REASON = "reason"
 REASON_CHARS = 500
+DRAFT_KB = "ticket_kb_draft"  # on a resolved ticket's staff message; also the modal's callback
+KB_TITLE, KB_BODY = "kb_title", "kb_body"
+KB_TITLE_CHARS, KB_BODY_CHARS = 150, 3000
 REQUEST_ABOUT, REQUEST_DESCRIPTION, REQUEST_URGENCY = "about", "description", "urgency"
 REQUEST_FIELD = "value"  # the action id of each input in the request modal
 ABOUT_CHARS, DESCRIPTION_CHARS = 150, 3000
@@ -178,6 +181,21 @@ def escalation_message(
     ]
     if ticket.status in ("escalated", "claimed"):
         blocks.append(_staff_actions(ticket))
+    elif ticket.status == "resolved":  # knowledge that grows from solved tickets
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"ticket_kb_{ticket.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": DRAFT_KB,
+                        "text": plain("Draft KB article"),
+                        "value": str(ticket.id),
+                    }
+                ],
+            }
+        )
     return text, blocks
 
 
@@ -710,3 +728,55 @@ def sla_warning(
     return Mrkdwn(":warning: SLA: the {} of ticket #{} (priority *{}*) {} (target {}).").format(
         _SLA_CLOCKS.get(clock, clock), ticket.id, ticket.priority, when, duration(target_s)
     )
+
+
+# ---- knowledge from solved tickets -----------------------------------------------------------
+
+
+def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) -> dict[str, Any]:
+    """The article drafted from a ticket, for staff to edit and publish; without a draft yet,
+    a "drafting" view (the AI's draft replaces it as soon as it is written)."""
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": DRAFT_KB,
+        "private_metadata": str(ticket_id),
+        "title": plain("KB article", 24),
+        "close": plain("Cancel", 24),
+    }
+    if title is None or body is None:
+        view["blocks"] = [
+            section(
+                Mrkdwn(":hourglass_flowing_sand: Drafting an article from ticket #{}…").format(
+                    ticket_id
+                )
+            ),
+            context(Mrkdwn("No names, e-mails, ids or amounts of the customer go into it.")),
+        ]
+        return view
+
+    def text_input(block_id: str, label: str, value: str, limit: int, multiline: bool) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": plain(label),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": REQUEST_FIELD,
+                "multiline": multiline,
+                "max_length": limit,
+                "initial_value": value[:limit],
+            },
+        }
+
+    view["submit"] = plain("Publish", 24)
+    view["blocks"] = [
+        text_input(KB_TITLE, "Title", title, KB_TITLE_CHARS, False),
+        text_input(KB_BODY, "Article (Markdown)", body, KB_BODY_CHARS, True),
+        context(
+            Mrkdwn(
+                "Drafted by the AI from ticket #{}, de-identified. Published, it is searchable "
+                "by the desk's agents at once."
+            ).format(ticket_id)
+        ),
+    ]
+    return view

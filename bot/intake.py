@@ -260,6 +260,19 @@ class Intake:
         )
         return self._accepted(inbox_id, {"source": "relay", "channel": channel, "ts": message_ts})
 
+    async def kb_draft(self, *, ticket_id: int, view_id: str, user_id: str) -> int | None:
+        """ "Draft KB article": the worker drafts it into the modal `view_id` (once per modal)."""
+        inbox_id = await self.store.inbox.accept(
+            kind="kb_draft",
+            channel=user_id,
+            ts=f"kb-{view_id}",
+            thread_ts=f"kb-{view_id}",
+            user_id=user_id,
+            text="",
+            payload={"ticket_id": ticket_id, "view_id": view_id},
+        )
+        return self._accepted(inbox_id, {"source": "kb_draft", "ticket_id": ticket_id})
+
     async def new_request(
         self, *, user_id: str, view_id: str, about: str, description: str, urgency: str
     ) -> int | None:

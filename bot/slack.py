@@ -323,8 +323,23 @@ class SlackGateway:
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """Open a modal (`views.open`); the trigger id of a click is valid for 3 seconds."""
+        await self.open_view_id(trigger_id, view)
+
+    async def open_view_id(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """`views.open`, returning the view's id (to update it when its content is ready)."""
         view = {**view, "blocks": safe_blocks(view.get("blocks"))}
-        await self.client.views_open(trigger_id=trigger_id, view=view)
+        response = await self.client.views_open(trigger_id=trigger_id, view=view)
+        return str(response["view"]["id"])
+
+    async def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
+        """`views.update`; False (and a log line) when Slack refuses (the modal was closed)."""
+        view = {**view, "blocks": safe_blocks(view.get("blocks"))}
+        try:
+            await self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as exc:
+            log.warning("views.update failed", extra={"error": _error(exc)})
+            return False
+        return True
 
     async def post_request(self, channel: str, text: str, blocks: Blocks, turn: int) -> str:
         """The top-level DM message that starts a request's thread; its metadata names the

@@ -24,8 +24,9 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
-from bot import blocks
+from bot import blocks, knowledge
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
+from bot.knowledge import KB_DRAFT
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
@@ -238,6 +239,9 @@ class Worker:
                     reply_ts = await self._command(item)
                 elif item.kind == TICKET:
                     reply_ts = await self._ticket(item, extra)
+                elif item.kind == KB_DRAFT:
+                    await self._kb_draft(item)
+                    reply_ts = None
                 elif item.kind == STAFF_REPLY:
                     reply_ts = await self.staff.staff_reply(item) if self.staff else None
                 else:
@@ -406,6 +410,11 @@ class Worker:
                 notice_markdown=text,
             )
         return reply_ts
+
+    async def _kb_draft(self, item: InboxItem) -> None:
+        if self.pipelines is None:
+            raise RuntimeError("no pipelines: KB articles cannot be drafted here")
+        await knowledge.draft(self.store, self.slack, self.pipelines.pipelines.kb_drafts, item)
 
     # ---- tickets from anywhere ---------------------------------------------------------
 

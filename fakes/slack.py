@@ -166,6 +166,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.open": self._conversations_open,
             "views.open": self._views_open,
+            "views.update": self._views_update,
             "conversations.members": self._conversations_members,
             "conversations.info": self._conversations_info,
             "usergroups.users.list": self._usergroups_users_list,
@@ -824,6 +825,14 @@ class FakeSlack:
             raise _SlackError("invalid_arguments")
         if trigger not in self.triggers:
             raise _SlackError("invalid_trigger_id")  # unknown, or used already
+        self._check_modal(view)
+        self.triggers.discard(trigger)
+        stored = {"id": _rand_id("V"), "team_id": TEAM_ID, "app_id": APP_ID, **view}
+        self.modals.append(stored)
+        return {"ok": True, "view": stored}
+
+    def _check_modal(self, view: dict[str, Any]) -> None:
+        """Slack's checks of a modal: its type, title, blocks, and inputs with a submit."""
         title, blocks = view.get("title") or {}, view.get("blocks")
         if (
             view.get("type") != "modal"
@@ -838,10 +847,18 @@ class FakeSlack:
             raise _SlackError("invalid_arguments")
         if inputs and not view.get("submit"):
             raise _SlackError("invalid_arguments")  # a modal with inputs needs a submit button
-        self.triggers.discard(trigger)
-        stored = {"id": _rand_id("V"), "team_id": TEAM_ID, "app_id": APP_ID, **view}
-        self.modals.append(stored)
-        return {"ok": True, "view": stored}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view_id, view = str(params.get("view_id") or ""), params.get("view")
+        if not view_id or not isinstance(view, dict):
+            raise _SlackError("invalid_arguments")
+        found = next((m for m in self.modals if m["id"] == view_id), None)
+        if found is None:
+            raise _SlackError("not_found")
+        self._check_modal(view)
+        found.clear()
+        found.update({"id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, **view})
+        return {"ok": True, "view": dict(found)}
 
     def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params.get("channel"))

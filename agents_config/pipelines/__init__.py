@@ -29,6 +29,7 @@ from agents_config.pipelines.base import (
     Steps,
 )
 from agents_config.pipelines.debate import DEFAULT_ROUNDS, DebatePipeline, DebateResult
+from agents_config.pipelines.kb_draft import KbDraftPipeline
 from agents_config.pipelines.research import ResearchPipeline, ResearchResult
 from agents_config.pipelines.support_report import (
     DEFAULT_DAYS,
@@ -82,6 +83,7 @@ class Pipelines:
             resolver, calls("debate"), max_rounds=options.debate_max_rounds
         )
         self._report = SupportReportPipeline(resolver, calls("support-report"), sla=options.sla)
+        self.kb_drafts = KbDraftPipeline(resolver, calls("kb-draft"))
 
     @property
     def agents(self) -> dict[str, Agent[DeskContext]]:
@@ -99,6 +101,7 @@ class Pipelines:
             report.topics,
             report.entities,
             report.digest,
+            self.kb_drafts.writer,
         )
         return {agent.name: agent for agent in team}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import blocks
+from bot import blocks, knowledge
 from bot.intake import Intake
 from bot.payloads import view_value, whole_number
 from bot.staff import NOT_STAFF, Outcome, StaffDesk
@@ -99,6 +99,46 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             user_id=_user(body),
             action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
             clicked_in=_container(body)[0],
+        )
+        await ack()
+
+    @app.action(blocks.DRAFT_KB)
+    async def on_draft_kb(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff only: a "drafting" modal at once; the worker puts the AI's draft in it."""
+        await ack()
+        ticket_id = _ticket_id(action)
+        if ticket_id is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        if not await staff.directory.is_staff(_user(body)):
+            await _tell(staff, body, Outcome(False, NOT_STAFF))
+            return
+        view_id = await staff.slack.open_view_id(
+            str(body.get("trigger_id") or ""), blocks.kb_modal(ticket_id)
+        )
+        await intake.kb_draft(ticket_id=ticket_id, view_id=view_id, user_id=_user(body))
+
+    @app.view(blocks.DRAFT_KB)
+    async def on_publish_kb(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        ticket_id = whole_number(str(view.get("private_metadata") or ""), 1)
+        values = (view.get("state") or {}).get("values") or {}
+        title = view_value(values, blocks.KB_TITLE, blocks.REQUEST_FIELD).strip()
+        text = view_value(values, blocks.KB_BODY, blocks.REQUEST_FIELD).strip()
+        errors = {}
+        if not title:
+            errors[blocks.KB_TITLE] = "An article needs a title."
+        if not text:
+            errors[blocks.KB_BODY] = "An article needs a text."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        user = _user(body)
+        if ticket_id is None or not await staff.directory.is_staff(user):
+            await ack(response_action="errors", errors={blocks.KB_BODY: NOT_STAFF})
+            return
+        await knowledge.publish(
+            intake.store, ticket_id=ticket_id, title=title, body=text, author=user
         )
         await ack()
 
