@@ -374,6 +374,8 @@ class Desk:
             refusal = "That approval is not valid. Nothing was done."
         elif not turn.reviewer_is_staff:
             refusal = NOT_STAFF_REVIEW
+        elif reviewer == approval.requester:  # four eyes: nobody approves their own refund
+            refusal = "You asked for this yourself, so another staff member must approve it."
         elif approval.status != "awaiting_staff" and approval.reviewed_turn != turn.turn_id:
             refusal = _reviewed_already(approval)
         if refusal is not None or approval is None or ticket is None:

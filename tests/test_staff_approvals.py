@@ -144,3 +144,16 @@ async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) ->
     assert await staff.send_reminders(now=time.time() + 32 * 60) == 0  # once per interval
     [reminder] = desk.slack.replies_in(STAFF, card["ts"])
     assert "waited" in reminder["text"]
+
+
+async def test_nobody_approves_their_own_refund(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    desk.slack.members[STAFF].append("U_ALICE")  # Alice is staff and a customer
+    _, card = await confirmed_by_alice(desk)
+    await staff_click(desk, "U_ALICE", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "another staff member" in desk.slack.ephemerals[-1]["text"]
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is not None
