@@ -457,14 +457,15 @@ class StaffDesk:
                 "reminded staff",
                 extra={**self._extra(ticket), "reminder": escalation.reminders + 1},
             )
-        return sent + await self._remind_approvals(now) + await self._sla_warnings(now)
+        return sent + await self._remind_approvals(now)
 
-    async def _sla_warnings(self, now: float) -> int:
+    async def send_sla_warnings(self, now: float | None = None) -> int:
         """Warn in the staff thread once per clock when a ticket nears its SLA target: the
         first response (a person claims it) while unclaimed, the resolution until resolved."""
         sla = self.options.sla
         if sla is None:
             return 0
+        now = self.now() if now is None else now
         sent = 0
         for escalation, ticket in await self.store.tickets.sla_running():
             clocks: list[SlaClock] = ["resolution"]
@@ -494,6 +495,7 @@ class StaffDesk:
         while not stop.is_set():
             try:
                 await self.send_reminders()
+                await self.send_sla_warnings()
             except Exception:
                 log.exception("sending reminders failed")
             try:

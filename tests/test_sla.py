@@ -27,24 +27,24 @@ async def test_a_warning_before_each_breach_once(start_desk: DeskFactory) -> Non
     staff = staff_message(desk)
     [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
     start, reminders = escalation.created_at, desk.runtime.staff
-    assert await reminders.send_reminders(now=start + 40 * 60) == 0  # 40 of 60 min: not yet
-    assert await reminders.send_reminders(now=start + 50 * 60) == 1  # past 80 %
-    assert await reminders.send_reminders(now=start + 55 * 60) == 0  # once
+    assert await reminders.send_sla_warnings(now=start + 40 * 60) == 0  # 40 of 60 min: not yet
+    assert await reminders.send_sla_warnings(now=start + 50 * 60) == 1  # past 80 %
+    assert await reminders.send_sla_warnings(now=start + 55 * 60) == 0  # once
     [warning] = desk.slack.replies_in(STAFF, staff["ts"])
     assert "SLA" in warning["text"] and "first response" in warning["text"]
     assert "due in 10 min" in warning["text"] and f"#{ticket.id}" in warning["text"]
     # Claimed: the first-response clock stops; the resolution clock (5 h) warns at 4 h.
     await click(desk, "U_ERIN", blocks.CLAIM, str(ticket.id), staff)
     await desk.settle()
-    assert await reminders.send_reminders(now=start + 3 * 3600) == 0
-    assert await reminders.send_reminders(now=start + 4.5 * 3600) == 1
-    assert await reminders.send_reminders(now=start + 6 * 3600) == 0
+    assert await reminders.send_sla_warnings(now=start + 3 * 3600) == 0
+    assert await reminders.send_sla_warnings(now=start + 4.5 * 3600) == 1
+    assert await reminders.send_sla_warnings(now=start + 6 * 3600) == 0
     last = desk.slack.replies_in(STAFF, staff["ts"])[-1]
     assert "resolution" in last["text"] and "due in 30 min" in last["text"]
     # Resolved: nothing more.
     await click(desk, "U_ERIN", blocks.RESOLVE, str(ticket.id), staff)
     await desk.settle()
-    assert await reminders.send_reminders(now=start + 100 * 3600) == 0
+    assert await reminders.send_sla_warnings(now=start + 100 * 3600) == 0
 
 
 async def test_support_report_shows_sla_attainment(start_desk: DeskFactory) -> None:
