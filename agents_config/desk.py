@@ -44,7 +44,7 @@ from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.guardrails import guardrail_tripped
 from agents_config.memory import ThreadSession
-from agents_config.routing import department_of
+from agents_config.routing import closes_ticket, department_of
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
@@ -100,6 +100,7 @@ class TurnOutcome:
     escalation: EscalationRequest | None = None  # recorded this turn: announce it to staff
     error: str | None = None  # set when the run failed and the user got the apology
     model_calls: int = 0
+    resolved_by_user: bool = False  # the user said it is solved: the ticket is resolved
     confirmation: Approval | None = None  # the reply asks the requester to confirm this
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
@@ -117,6 +118,13 @@ class DeskOptions:
     trace_sensitive_data: bool = False
     confirmation_ttl_s: float = 30 * 60
     refund_approval_limit_cents: int | None = None  # REFUND_APPROVAL_LIMIT; None: no limit
+
+
+def solved_reply(ticket_id: int) -> str:
+    return (
+        f"Glad that's sorted! I've closed ticket #{ticket_id}. If anything else comes up, just "
+        "write in this thread."
+    )
 
 
 def handover_note(ticket_id: int) -> str:
@@ -236,6 +244,14 @@ class Desk:
             if answer is not None:
                 return await self._answer(turn, pending, answer)
         settled = await self._close(pending, "superseded") if pending is not None else None
+        if (
+            ticket.status == "answered"
+            and turn.caller.slack_user_id == ticket.user_id  # only the requester closes it
+            and closes_ticket(turn.text)
+        ):
+            outcome = await self._resolved_by_user(turn, ticket)
+            outcome.settled = settled
+            return outcome
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
         run = await self._run(turn, ticket)
@@ -293,6 +309,27 @@ class Desk:
             opened=opened,
             reply=handover_note(ticket.id),
             escalation=context.escalation,
+        )
+
+    async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
+        """ "Thanks, that solved it": the ticket is resolved with the user as the actor (the
+        Slack side then asks for a rating, as after a staff resolve). No agent runs."""
+        await self.store.tickets.set_status(
+            ticket.id,
+            "resolved",
+            actor=turn.caller.slack_user_id,
+            note="the user said it is solved",
+        )
+        log.info(
+            "ticket resolved by the user",
+            extra={"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id},
+        )
+        current = await self.store.tickets.get(ticket.id)
+        return TurnOutcome(
+            ticket=current or ticket,
+            opened=False,
+            reply=solved_reply(ticket.id),
+            resolved_by_user=True,
         )
 
     # ---- 2. answers to a confirmation ----------------------------------------------------

@@ -13,6 +13,7 @@ with its address (`to_mrkdwn(links="shown")`), never as a label. Every mrkdwn te
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -443,12 +444,13 @@ def approval_reminder(approval: Approval, *, now: float, staff_group: str | None
     ).format(who, waited)
 
 
-def reject_modal(approval_id: int) -> dict[str, Any]:
-    """Staff's reason for a rejection; the user is told it."""
+def reject_modal(approval_id: int, channel: str | None, ts: str | None) -> dict[str, Any]:
+    """Staff's reason for a rejection; the user is told it. The modal remembers the card it
+    was opened from (`reject_modal_card`), which must be the approval's."""
     return {
         "type": "modal",
         "callback_id": REJECT_VIEW,
-        "private_metadata": str(approval_id),
+        "private_metadata": json.dumps({"approval": approval_id, "channel": channel, "ts": ts}),
         "title": plain("Reject", 24),
         "submit": plain("Reject", 24),
         "close": plain("Cancel", 24),
@@ -641,6 +643,21 @@ UPLOAD_COMMENT = Mrkdwn("The full report, as a Markdown file.")
 
 
 # ---- tickets from anywhere: the App Home's request form ---------------------------------
+
+
+def reject_modal_card(metadata: str) -> tuple[int | None, tuple[str | None, str | None]]:
+    """The approval id and card (channel, ts) a reject modal was opened for."""
+    try:
+        found = json.loads(metadata)
+    except ValueError:
+        return None, (None, None)
+    if not isinstance(found, dict) or not isinstance(found.get("approval"), int):
+        return None, (None, None)
+    channel, ts = found.get("channel"), found.get("ts")
+    return found["approval"], (
+        channel if isinstance(channel, str) else None,
+        ts if isinstance(ts, str) else None,
+    )
 
 
 def request_modal() -> dict[str, Any]:

@@ -32,6 +32,10 @@ TICKET = "ticket"  # inbox kind: a ticket asked for by a 🎫 reaction, a shortc
 STAFF_REPLY = "staff_reply"  # inbox kind: a reply in the staff thread of an escalation
 
 
+class NotOurButton(Exception):
+    """A click whose button the desk did not send (a forged or stale value)."""
+
+
 @dataclass(frozen=True)
 class IntakeOptions:
     support_channels: frozenset[str]
@@ -136,21 +140,33 @@ class Intake:
         answer: str,
         user_id: str,
         action_ts: str,
+        message: tuple[str | None, str | None],
         reason: str | None = None,
-        clicked_in: str | None = None,
     ) -> int | None:
         """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
         in order with the thread's messages), by the worker, exactly once per click. Returns
-        the inbox id; None for a repeated delivery or a confirmation the desk never asked.
+        the inbox id; None for a repeated delivery. A click on anything but the message that
+        asked this confirmation (`message`: its channel and ts) raises `NotOurButton`.
 
         Staff's Approve / Reject (`answer` "approve" / "reject", with the rejection's
-        `reason`) go the same way, in the requester's thread; `clicked_in`: where the staff
-        member clicked, for a refusal only they see."""
+        `reason`) go the same way, in the requester's thread; their message is the approval's
+        staff card (where a refusal only the clicker sees is shown too)."""
         approval = await self.store.approvals.get(approval_id)
         extra = {"approval_id": approval_id, "user": user_id}
         if approval is None:
             log.warning("click on an unknown confirmation", extra=extra)
-            return None
+            raise NotOurButton(approval_id)
+        review = answer in ("approve", "reject")
+        asked_on = (
+            (approval.staff_channel, approval.staff_ts)
+            if review
+            else (approval.channel, approval.message_ts)
+        )
+        if message != asked_on or asked_on[1] is None:
+            # The button's value names the confirmation; the message it sits on must be the
+            # one the desk posted for it, so a forged value cannot answer another question.
+            log.warning("click on a message that did not ask this confirmation", extra=extra)
+            raise NotOurButton(approval_id)
         inbox_id = await self.store.inbox.accept(
             kind="action",
             channel=approval.channel,
@@ -161,8 +177,7 @@ class Intake:
             payload={
                 "approval_id": approval_id,
                 "answer": answer,
-                "clicked_in": clicked_in
-                or (approval.staff_channel if answer in ("approve", "reject") else None),
+                "clicked_in": approval.staff_channel if review else None,
             },
         )
         return self._accepted(inbox_id, extra)

@@ -196,6 +196,12 @@ class StaffDesk:
             return Outcome(False, f"Ticket #{ticket.id} is already resolved.")
         log.info("ticket resolved", extra=self._extra(ticket, staff=user_id))
         await self._refresh(ticket)
+        await self.ask_for_rating(ticket)
+        return Outcome(True)
+
+    async def ask_for_rating(self, ticket: Ticket) -> None:
+        """Post the CSAT request in the user's thread of a resolved ticket (by staff's Resolve,
+        or by the user saying it is solved); only clicks on this message count."""
         text, prompt = blocks.csat_prompt(ticket)
         try:
             prompt_ts = await self.slack.post_in_thread(
@@ -207,7 +213,6 @@ class StaffDesk:
                 "could not ask for a rating",
                 extra={**self._extra(ticket), "error": exc.response.get("error")},
             )
-        return Outcome(True)
 
     async def set_priority(self, ticket_id: int, priority: str, user_id: str) -> Outcome:
         if not await self.directory.is_staff(user_id):

@@ -400,6 +400,8 @@ class Worker:
             and self.staff is not None
         ):  # a person owns this DM ticket: what the user writes goes to the staff thread
             await self.staff.mirror(ticket, item)
+        if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
+            await self.staff.ask_for_rating(outcome.ticket)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,

@@ -37,7 +37,12 @@ SECRETS_NOTICE = (
 
 # 13–19 digits, single spaces or dashes allowed between digits; not part of a word or an id
 # ("ORD-1001", "GB123456789"), not after a "+" (phone numbers) or a decimal point.
-_CARD = re.compile(r"(?<![\w+.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)")
+# Digits with spaces or dashes, or in dotted groups as printed on a card (4.4.4.4, 4.6.5):
+# a dotted run of other shapes is a Slack timestamp or a version, not a card.
+_CARD = re.compile(
+    r"(?<![\w+.-])(?:\d(?:[ -]?\d){12,18}|\d{4}(?:\.\d{4}){3}|\d{4}\.\d{6}\.\d{4,5})"
+    r"(?![\w-]|\.\d)"
+)
 _CODE_WORDS = r"(?:cvv2?|cvc2?|cid|csc|security\s+code|card\s+code|verification\s+code)"
 _CVV_AFTER = re.compile(
     rf"(\b{_CODE_WORDS}\b(?:\s*(?:is|was|=|:|-|#|number|no\.?|code))*\s*)(\d{{3,4}})\b", re.I
@@ -219,6 +224,11 @@ def _plain_word(value: str) -> bool:
     return word in _NOT_A_PASSWORD or bool(re.fullmatch(r"[a-z]+(?:ed|ing|ly)", word))
 
 
+_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}(?:\D|$)")
+
+
 def _phone(match: re.Match[str]) -> str:
+    if _DATE_START.match(match.group(0)):  # "2026-12-02 00:40": a date and a time
+        return match.group(0)
     digits = re.sub(r"\D", "", match.group(0))
     return PHONE if 9 <= len(digits) <= 15 else match.group(0)

@@ -30,6 +30,7 @@ from storage.redaction import (
         "card:4242424242424242.",
         "Amex 3782 822463 10005 was declined",
         "new card 5555555555554444 exp 12/27",
+        "card 4111.1111.1111.1111 thanks",
     ],
 )
 def test_luhn_valid_card_numbers_are_removed(text: str) -> None:
@@ -121,6 +122,8 @@ def test_personal_and_public_levels() -> None:
     assert "ORD-1002" not in public and "#12" not in public and RECORD_ID in public
     assert deidentify("ord 1002 and inv_2001") == f"{RECORD_ID} and {RECORD_ID}"
     assert deidentify("AES-256 and TLS 1.2, 99.95% uptime") == "AES-256 and TLS 1.2, 99.95% uptime"
+    window = "_2026-11-25 00:40 to 2026-12-02 00:40 (UTC)_"  # a report's period, not a phone
+    assert deidentify(window) == window
 
 
 def test_json_values_are_scrubbed_keys_kept() -> None:

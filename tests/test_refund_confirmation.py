@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
@@ -54,11 +55,20 @@ async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) 
     assert status == 200
 
 
-async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd like to know if ORD-1001 could be refunded, I'm not sure yet",
+        "could ORD-1001 be refunded?",
+        "Do not refund ORD-1001",
+        "I don't want a refund for ORD-1001",
+        "What happens if I refund ORD-1001?",
+    ],
+)
+async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory, text: str) -> None:
+    """Questions, hesitations and refusals get the eligibility, not a Confirm button."""
     desk = await start_desk()
-    _, reply = await ask_alice(
-        desk, "I'd like to know if ORD-1001 could be refunded, I'm not sure yet"
-    )
+    _, reply = await ask_alice(desk, text)
     assert "eligible" in reply["text"]
     assert buttons(reply) == {}
     assert await refund_of(desk) is None
@@ -116,6 +126,26 @@ async def test_only_the_requester_can_confirm(start_desk: DeskFactory) -> None:
     [refusal] = desk.slack.ephemerals
     assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]
     await click(desk, "U_ALICE", blocks.CONFIRM, question)  # still pending for Alice
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
+async def test_a_confirm_value_on_another_message_is_refused(start_desk: DeskFactory) -> None:
+    """The button's value names the confirmation; the message it sits on must be the one
+    that asked it, so a forged value cannot answer a question in another thread."""
+    desk = await start_desk()
+    _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    _, elsewhere = await ask_alice(desk, "What do I owe?")
+    value = buttons(question)[blocks.CONFIRM]
+    status, _ = await desk.events.block_action(
+        "U_ALICE", blocks.CONFIRM, value, "C_SUPPORT", elsewhere["ts"]
+    )
+    assert status == 200
+    await desk.settle()
+    assert await refund_of(desk) is None
+    [refusal] = desk.slack.responses or desk.slack.ephemerals
+    assert "not one I sent" in refusal["text"]
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)  # the real button still works
     await desk.settle()
     assert await refund_of(desk) is not None
 

@@ -157,3 +157,16 @@ async def test_nobody_approves_their_own_refund(start_desk: DeskFactory) -> None
     await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
     await desk.settle()
     assert await refund_of(desk) is not None
+
+
+async def test_an_approve_forged_on_another_message_is_refused(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    thread, card = await confirmed_by_alice(desk)
+    question = desk.slack.replies_in("C_SUPPORT", thread)[0]  # Alice's own Confirm message
+    value = buttons(card)[blocks.APPROVE]
+    status, _ = await desk.events.block_action(
+        "U_ERIN", blocks.APPROVE, value, "C_SUPPORT", question["ts"]
+    )
+    assert status == 200 and "not one I sent" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert await refund_of(desk) is None

@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks, knowledge
-from bot.intake import Intake
+from bot.intake import Intake, NotOurButton
 from bot.payloads import view_value, whole_number
 from bot.staff import NOT_STAFF, Outcome, StaffDesk
 
@@ -72,12 +72,18 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
                 await ack()
                 await _tell(staff, body, _NOT_OURS)
                 return
-            await intake.confirmation(
-                approval_id=approval_id,
-                answer=answer,
-                user_id=_user(body),
-                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
-            )
+            try:
+                await intake.confirmation(
+                    approval_id=approval_id,
+                    answer=answer,
+                    user_id=_user(body),
+                    action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                    message=_container(body),
+                )
+            except NotOurButton:
+                await ack()
+                await _tell(staff, body, _NOT_OURS)
+                return
             await ack()
 
         return handler
@@ -93,13 +99,18 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             await ack()
             await _tell(staff, body, _NOT_OURS)
             return
-        await intake.confirmation(
-            approval_id=approval_id,
-            answer="approve",
-            user_id=_user(body),
-            action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
-            clicked_in=_container(body)[0],
-        )
+        try:
+            await intake.confirmation(
+                approval_id=approval_id,
+                answer="approve",
+                user_id=_user(body),
+                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                message=_container(body),
+            )
+        except NotOurButton:
+            await ack()
+            await _tell(staff, body, _NOT_OURS)
+            return
         await ack()
 
     @app.action(blocks.DRAFT_KB)
@@ -153,14 +164,15 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
         if not await staff.directory.is_staff(_user(body)):
             await _tell(staff, body, Outcome(False, NOT_STAFF))
             return
+        channel, ts = _container(body)  # the card: checked again when the reason comes
         await staff.slack.open_view(
-            str(body.get("trigger_id") or ""), blocks.reject_modal(approval_id)
+            str(body.get("trigger_id") or ""), blocks.reject_modal(approval_id, channel, ts)
         )
 
     @app.view(blocks.REJECT_VIEW)
     async def on_reject_reason(ack: AsyncAck, body: dict[str, Any]) -> None:
         view = body.get("view") or {}
-        approval_id = whole_number(str(view.get("private_metadata") or ""), 1)
+        approval_id, card = blocks.reject_modal_card(str(view.get("private_metadata") or ""))
         values = (view.get("state") or {}).get("values") or {}
         reason = view_value(values, blocks.REJECT_REASON, blocks.REQUEST_FIELD).strip()
         if not reason or len(reason) > blocks.REASON_CHARS:
@@ -170,13 +182,17 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             )
             return
         if approval_id is not None and isinstance(view.get("id"), str):
-            await intake.confirmation(
-                approval_id=approval_id,
-                answer="reject",
-                user_id=_user(body),
-                action_ts=f"view-{view['id']}",
-                reason=reason,
-            )
+            try:
+                await intake.confirmation(
+                    approval_id=approval_id,
+                    answer="reject",
+                    user_id=_user(body),
+                    action_ts=f"view-{view['id']}",
+                    message=card,
+                    reason=reason,
+                )
+            except NotOurButton:
+                log.warning("rejection of an approval from another card ignored")
         await ack()
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
