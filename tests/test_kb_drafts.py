@@ -65,6 +65,16 @@ async def test_a_kb_draft_is_published_and_found_without_the_customer(
     for private in ("alice@", "ORD-1001", "$450", "Alice", "Chen", "Northwind"):
         assert private not in written, private
     assert "signing secret" in draft[blocks.KB_BODY]  # what staff found out is in it
+    # Someone who is not staff cannot publish, even with a forged submission.
+    status, refused = await desk.events.view_submission(
+        "U_BOB",
+        blocks.DRAFT_KB,
+        {blocks.KB_TITLE: "Free refunds for all", blocks.KB_BODY: "Just ask."},
+        view_extra={"private_metadata": modal["private_metadata"]},
+    )
+    assert status == 200 and "Only support staff" in refused
+    published = await desk.runtime.store.kb.search("free refunds for all", limit=5)
+    assert all(a.title != "Free refunds for all" for a in published)
     # The staff member edits and publishes (adding the e-mail back by mistake).
     body = draft[blocks.KB_BODY] + "\nWrite to alice@northwind.example if stuck."
     status, _ = await desk.events.view_submission(
