@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.db import Database
+from storage.redaction import scrub
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,26 @@ class KnowledgeBase:
             rows,
         )
         return len(rows)
+
+    async def publish(self, *, title: str, body: str, origin_ticket_id: int, author: str) -> str:
+        """An article written from a solved ticket, searchable at once (the FTS triggers);
+        publishing again from the same ticket replaces it. Returns its slug."""
+        slug = f"ticket-{origin_ticket_id}"
+        await self._db.execute(
+            "INSERT INTO kb_articles (slug, title, category, body, updated_at, origin_ticket_id,"
+            " author) VALUES (?, ?, 'From solved tickets', ?, ?, ?, ?)"
+            " ON CONFLICT (slug) DO UPDATE SET title = excluded.title, body = excluded.body,"
+            " updated_at = excluded.updated_at, author = excluded.author",
+            (slug, scrub(title), scrub(body), time.time(), origin_ticket_id, author),
+        )
+        return slug
+
+    async def origin(self, slug: str) -> tuple[int | None, str | None]:
+        """The ticket an article was written from, and who published it."""
+        row = await self._db.fetchone(
+            "SELECT origin_ticket_id, author FROM kb_articles WHERE slug = ?", (slug,)
+        )
+        return (row["origin_ticket_id"], row["author"]) if row else (None, None)
 
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT COUNT(*) AS n FROM kb_articles")

@@ -31,6 +31,19 @@ COMMANDS = (
     ("/support-report", "The desk's own numbers and a digest of recent tickets", "[days=N]"),
 )
 
+SHORTCUTS = (
+    (
+        "Create support ticket",
+        "create_support_ticket",
+        "Open a support ticket for this message; the desk answers in its thread",
+    ),
+    (
+        "Reply to user",
+        "reply_to_user",
+        "Send this staff-thread message to the person who asked (staff only)",
+    ),
+)
+
 # The assistant view's default prompts (a thread's own prompts are set when it starts).
 SUGGESTED_PROMPTS = (
     ("Check my invoices", "What do I owe, and when is my next invoice due?"),
@@ -49,8 +62,10 @@ BOT_SCOPES = (
     "groups:history",
     "groups:read",
     "im:history",
+    "im:write",  # the App Home's "New request" opens a DM with the user (conversations.open)
     "metadata.message:read",  # a restarted desk finds its replies by their metadata
     "mpim:history",  # group DMs: threads the desk is part of
+    "reactions:read",  # a :ticket: reaction opens a ticket
     "reactions:write",
     "usergroups:read",
     "users:read",
@@ -66,6 +81,7 @@ BOT_EVENTS = (
     "message.groups",
     "message.im",
     "message.mpim",
+    "reaction_added",
 )
 
 
@@ -90,10 +106,11 @@ def manifest(*, http_url: str | None = None) -> dict[str, Any]:
             "long_description": (
                 "Write in the support channel, DM the bot or @mention it anywhere. A triage "
                 "agent routes your request to the billing, technical or sales specialist, who "
-                "answers in the thread using real account tools, as it writes. Anything the AI "
-                "cannot settle is handed to the support staff with a written summary. Slash "
-                "commands run longer multi-agent pipelines: /research, /debate and "
-                "/support-report."
+                "answers in the thread using real account tools, as it writes. A :ticket: "
+                'reaction or the "Create support ticket" shortcut turns any message into a '
+                'ticket, and the App Home has a "New request" form. Anything the AI cannot '
+                "settle is handed to the support staff with a written summary. Slash commands "
+                "run longer multi-agent pipelines: /research, /debate and /support-report."
             ),
             "background_color": "#1d3557",
         },
@@ -113,6 +130,15 @@ def manifest(*, http_url: str | None = None) -> dict[str, Any]:
                     {"title": title, "message": message} for title, message in SUGGESTED_PROMPTS
                 ],
             },
+            "shortcuts": [
+                {
+                    "name": name,
+                    "type": "message",
+                    "callback_id": callback_id,
+                    "description": description,
+                }
+                for name, callback_id, description in SHORTCUTS
+            ],
             "slash_commands": commands,
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},

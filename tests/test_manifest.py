@@ -55,6 +55,7 @@ def test_a_wrong_url_is_refused_with_one_line() -> None:
 def test_scopes_and_events_are_what_the_desk_uses() -> None:
     assert "mpim:history" in BOT_SCOPES and "message.mpim" in BOT_EVENTS  # group DMs
     assert "assistant:write" in BOT_SCOPES and "assistant_thread_started" in BOT_EVENTS
-    assert not {"im:write", "im:read"} & set(BOT_SCOPES)  # never used
+    assert "im:read" not in BOT_SCOPES  # never used
+    assert "reaction_added" in BOT_EVENTS and "reactions:read" in BOT_SCOPES  # :ticket:
     features = manifest()["features"]
     assert features["assistant_view"]["suggested_prompts"]

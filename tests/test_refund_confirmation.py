@@ -223,7 +223,11 @@ async def test_chat_asks_y_n_in_the_terminal(tmp_path: Path) -> None:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={"SUPPORT_DESK_DB": str(tmp_path / "chat.db"), "PATH": "/usr/bin:/bin"},
+            env={
+                "SUPPORT_DESK_DB": str(tmp_path / "chat.db"),
+                "PATH": "/usr/bin:/bin",
+                "REFUND_APPROVAL_LIMIT": "1000.00",  # no staff approval for the $450 order
+            },
         )
         out, err = await asyncio.wait_for(process.communicate(lines.encode()), 120)
         assert process.returncode == 0, err.decode()

@@ -33,6 +33,7 @@ from agents_config.pipelines.base import (
     user,
 )
 from storage.reports import DeskStats, HelpfulRate, TicketDigestRow
+from storage.tickets import SlaTargets
 
 DEFAULT_DAYS = 7
 DIGEST_TICKETS = 40
@@ -133,8 +134,11 @@ class SupportReportResult(PipelineResult):
 
 
 class SupportReportPipeline:
-    def __init__(self, resolver: ModelResolver, calls: AgentCalls) -> None:
+    def __init__(
+        self, resolver: ModelResolver, calls: AgentCalls, *, sla: SlaTargets | None = None
+    ) -> None:
         self.calls = calls
+        self.sla = sla
         self.sentiment = build_agent(SENTIMENT, resolver, output_type=SentimentAnalysis)
         self.topics = build_agent(TOPICS, resolver, output_type=TopicAnalysis)
         self.entities = build_agent(ENTITIES, resolver, output_type=EntityAnalysis)
@@ -151,7 +155,8 @@ class SupportReportPipeline:
         )
         try:
             stats = await steps.run(
-                "numbers", partial(reports.desk_stats, days=days, now=now, include_dms=staff)
+                "numbers",
+                partial(reports.desk_stats, days=days, now=now, include_dms=staff, sla=self.sla),
             )
         except StepFailed:
             result.steps, result.notes = steps.records, steps.notes
@@ -236,6 +241,8 @@ def render(result: SupportReportResult) -> str:
         f"_{_day(stats.since)} to {_day(stats.until)} (UTC)_",
         "## Tickets\n\n" + _numbers(stats),
     ]
+    if stats.sla:
+        sections.append("## SLA attainment (tickets handed to staff)\n\n" + _sla(stats))
     if result.digest:
         sections.append(f"## Digest of {result.tickets_analysed} recent tickets\n\n{result.digest}")
     elif result.sentiment or result.topics or result.entities:
@@ -287,6 +294,18 @@ def _helpful(per: str, rates: list[HelpfulRate]) -> str:
         return f"- Answers rated helpful, by {per}: no ratings yet"
     parts = (f"{r.name} {r.rate:.0%} ({r.helpful} of {r.helpful + r.unhelpful})" for r in rates)
     return f"- Answers rated helpful, by {per}: " + " · ".join(parts)
+
+
+def _sla(stats: DeskStats) -> str:
+    def share(met: int, missed: int) -> str:
+        return f"{met}/{met + missed} ({met / (met + missed):.0%})" if met + missed else "—"
+
+    return "\n".join(
+        f"- {row.priority} · {row.department}: first response "
+        f"{share(row.first_met, row.first_missed)}, resolution "
+        f"{share(row.resolution_met, row.resolution_missed)} within target"
+        for row in stats.sla
+    )
 
 
 def _tickets(count: int) -> str:
