@@ -308,7 +308,12 @@ class Worker:
         """A message, or a click on Confirm / Cancel (kind "action"): the desk's turn, then
         its outcome in Slack."""
         if item.attempts > 1:
-            item = await self.store.inbox.get(item.id) or item  # a stream it started since
+            stored = await self.store.inbox.get(item.id)
+            if stored is not None:  # a reply or a stream it started since this was claimed
+                # Only these: the item may already point at the DM thread a form opened.
+                item = replace(
+                    item, reply_ts=item.reply_ts or stored.reply_ts, stream_ts=stored.stream_ts
+                )
             already = item.reply_ts or await self.slack.find_reply(
                 item.channel, item.thread_ts, item.id
             )
