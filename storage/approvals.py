@@ -93,7 +93,7 @@ class ApprovalRepo:
         ttl_s: float,
     ) -> Approval:
         now = time.time()
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
             " start_agent, actions, state, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -111,6 +111,7 @@ class ApprovalRepo:
                 now + ttl_s,
             ),
         )
+        assert new_id is not None  # no ON CONFLICT: an insert that fails raises
         created = await self.get(new_id)
         assert created is not None
         return created
@@ -133,7 +134,7 @@ class ApprovalRepo:
     ) -> bool:
         """Take the approval out of `pending`. True for the one caller that did it, and again
         for the same `turn` (an inbox row answered a second time after a crash)."""
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?"
             " WHERE id = ? AND (status = 'pending' OR (status = ? AND decided_turn = ?))",
             (status, user, turn, time.time(), approval_id, status, turn),

@@ -7,13 +7,12 @@ on `(channel, ts)` is what makes a retried or duplicated delivery a no-op.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from storage.db import Database, Row
+from storage.db import Database, Row, Tx
 from storage.heartbeats import HEARTBEAT_STALE_S
 
 InboxStatus = Literal["received", "running", "answered", "failed"]
@@ -75,7 +74,7 @@ class InboxRepo:
         payload: dict[str, Any] | None = None,
     ) -> int | None:
         """Record an event; return its inbox id, or None when it was delivered before."""
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO inbox (kind, event_id, channel, ts, thread_ts, user_id, text, payload,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
@@ -105,7 +104,7 @@ class InboxRepo:
         """Record a slash command unless the user already has `max_open_per_user` commands
         received or running (one statement, so concurrent commands cannot both slip in).
         Returns the inbox id, or None when refused (or delivered before)."""
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO inbox (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
             " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
             "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
@@ -136,13 +135,13 @@ class InboxRepo:
     async def claim(self, limit: int, worker_id: str | None = None) -> list[InboxItem]:
         """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`."""
 
-        def body(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            rows = conn.execute(
+        async def body(tx: Tx) -> list[Row]:
+            rows = await tx.fetchall(
                 "SELECT * FROM inbox WHERE status = 'received' ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
+            )
             if rows:
                 marks = ",".join("?" for _ in rows)
-                conn.execute(
+                await tx.execute(
                     f"UPDATE inbox SET status = 'running', attempts = attempts + 1,"
                     f" started_at = ?, claimed_by = ? WHERE id IN ({marks})",
                     (time.time(), worker_id, *(r["id"] for r in rows)),
@@ -161,7 +160,7 @@ class InboxRepo:
         if not ids:
             return 0
         marks = ",".join("?" for _ in ids)
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             f"UPDATE inbox SET status = 'received', claimed_by = NULL"
             f" WHERE status = 'running' AND id IN ({marks})",
             ids,
@@ -169,7 +168,7 @@ class InboxRepo:
 
     async def release_claimed(self, worker_id: str) -> int:
         """A worker stopping: every row it still holds goes back to received."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "UPDATE inbox SET status = 'received', claimed_by = NULL"
             " WHERE status = 'running' AND claimed_by = ?",
             (worker_id,),
@@ -187,7 +186,7 @@ class InboxRepo:
         row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM inbox WHERE {orphaned}", params)
         if not row or not row["n"]:
             return 0
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             f"UPDATE inbox SET status = 'received', claimed_by = NULL WHERE {orphaned}", params
         )
 
@@ -221,7 +220,7 @@ class InboxRepo:
 
     async def prune(self, older_than_s: float) -> int:
         """Forget finished rows older than the retention (Slack retries come within minutes)."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "DELETE FROM inbox WHERE status IN ('answered', 'failed') AND received_at < ?",
             (time.time() - older_than_s,),
         )

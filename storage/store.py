@@ -5,7 +5,6 @@ It groups small repositories, one per concern; each owns its tables and its SQL.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 from storage.approvals import ApprovalRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
-from storage.db import Database, StorageError, is_busy
+from storage.db import Database, StorageError, is_busy, is_database_error, open_database
 from storage.heartbeats import HeartbeatRepo
 from storage.inbox import InboxRepo
 from storage.kb import KnowledgeBase
@@ -37,14 +36,14 @@ class Store:
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
         """Open (and migrate) the database; with `seed`, load the demo data when it is empty."""
-        db = await Database.open(path)
+        db = await open_database(path)
         try:
             return await cls._assemble(db, seed=seed)
         except BaseException as exc:  # an open connection would keep the process from exiting
             await db.close()
-            if isinstance(exc, sqlite3.Error):
+            if is_database_error(exc):
                 raise StorageError(
-                    f"cannot load the demo data into SUPPORT_DESK_DB={path}: {exc}",
+                    f"cannot load the demo data into {db.name}: {exc}",
                     transient=is_busy(exc),
                 ) from exc
             raise

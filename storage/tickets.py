@@ -11,12 +11,11 @@ are in `csat_ratings`, one per ticket, from the rating request posted on resolve
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Literal
 
-from storage.db import Database, Row
+from storage.db import Database, Row, Tx
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
 MAX_ESCALATION_REASON_CHARS = 500
@@ -164,23 +163,23 @@ class TicketRepo:
         `opening_text`: the whole first message (`export-tickets` writes it)."""
         now = time.time()
 
-        def body(conn: sqlite3.Connection) -> bool:
+        async def body(tx: Tx) -> bool:
             # Look first: an insert that conflicts would still use up a ticket number.
-            if conn.execute(
+            if await tx.fetchone(
                 "SELECT 1 FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
-            ).fetchall():
+            ):
                 return False
-            cursor = conn.execute(
+            ticket_id = await tx.insert(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now, now),
             )
-            if cursor.rowcount != 1:
+            if ticket_id is None:
                 return False
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, at) VALUES (?, ?, ?, ?)",
-                (cursor.lastrowid, "open", user_id, now),
+                (ticket_id, "open", user_id, now),
             )
             return True
 
@@ -243,10 +242,10 @@ class TicketRepo:
     ) -> bool:
         """Run a guarded UPDATE; when it changed the ticket, record the transition with it."""
 
-        def body(conn: sqlite3.Connection) -> bool:
-            if conn.execute(update, params).rowcount != 1:
+        async def body(tx: Tx) -> bool:
+            if await tx.execute(update, params) != 1:
                 return False
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (ticket_id, status, actor, note, at),
@@ -274,11 +273,9 @@ class TicketRepo:
     async def add_escalation(
         self, ticket_id: int, *, reason: str, summary: str, priority: str = "normal"
     ) -> int:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id)
-            )
-            cursor = await conn.execute(
+        async def body(tx: Tx) -> int:
+            await tx.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id))
+            new_id = await tx.insert(
                 "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (
@@ -288,7 +285,9 @@ class TicketRepo:
                     time.time(),
                 ),
             )
-            return cursor.lastrowid or 0
+            return new_id or 0
+
+        return await self._db.atomic(body)
 
     async def set_escalation_message(self, escalation_id: int, channel: str, ts: str) -> None:
         await self._db.execute(
@@ -385,18 +384,18 @@ class TicketRepo:
         recorded as a `department` event. Returns (changed now, the ticket after)."""
         now = time.time()
 
-        def body(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
+        async def body(tx: Tx) -> bool:
+            row = await tx.fetchone(
                 "SELECT COALESCE(corrected_department, department) FROM tickets WHERE id = ?",
                 (ticket_id,),
-            ).fetchone()
+            )
             if row is None or row[0] == department:
                 return False
-            conn.execute(
+            await tx.execute(
                 "UPDATE tickets SET corrected_department = ?, updated_at = ? WHERE id = ?",
                 (department, now, ticket_id),
             )
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                 " VALUES (?, 'department', ?, ?, ?)",
                 (
@@ -470,7 +469,7 @@ class TicketRepo:
 
     async def take_reminder(self, escalation_id: int, *, now: float, every_s: float) -> bool:
         """Book the reminder that is due (False: another process booked it first)."""
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE escalations SET reminders = reminders + 1, reminded_at = ?,"
             " next_reminder_at = ? WHERE id = ?"
             " AND COALESCE(next_reminder_at, created_at + ?) <= ?",
@@ -508,12 +507,12 @@ class TicketRepo:
             raise ValueError(f"a rating is 1 to 5, not {score}")
         now = time.time()
 
-        def body(conn: sqlite3.Connection) -> RatingResult:
-            row = conn.execute(
+        async def body(tx: Tx) -> RatingResult:
+            row = await tx.fetchone(
                 "SELECT user_id, status, csat_prompt_channel, csat_prompt_ts FROM tickets"
                 " WHERE id = ?",
                 (ticket_id,),
-            ).fetchone()
+            )
             if row is None:
                 return "no_ticket"
             if row[0] != user_id:
@@ -522,7 +521,7 @@ class TicketRepo:
                 return "not_resolved"
             if (row[2], row[3]) != prompt:
                 return "not_prompt"
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts, rated_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET"
                 " score = excluded.score, prompt_ts = excluded.prompt_ts,"
