@@ -153,7 +153,7 @@ async def migrate(settings: Settings) -> int:
     """Bring the database's schema up to date (every process also does so as it starts)."""
     db = await open_database(settings.database)
     await db.close()
-    print(f"support-desk: the schema of {db.name} is up to date")
+    print(f"support-desk: the schema of {db.name} is up to date", file=sys.stderr)
     return 0
 
 

@@ -28,6 +28,7 @@ from storage.store import Store
 from support_desk import cli
 from support_desk.logs import setup_logging
 from tests.conftest import Desk, DeskFactory
+from tests.databases import database_for
 from tests.scripting import call, handoff, scripted, tool_output
 from tests.test_business_tools import ask as ask_tool
 from tests.test_staff import escalate, escalation_steps, staff_message
@@ -531,7 +532,7 @@ def test_chat_continues_only_ones_own_thread(
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "tools.db")
+    opened = await Store.open(database_for(tmp_path / "tools.db"))
     yield opened
     await opened.close()
 

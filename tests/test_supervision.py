@@ -18,6 +18,7 @@ from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
+from tests.databases import database_for
 from tests.serving import DeskProcess, wait_for_readiness
 from tests.test_durability import free_port, serve_env, wait_for_replies
 
@@ -39,7 +40,7 @@ async def serve(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> tuple[De
 
 
 async def rows(path: Path) -> dict[str, int]:
-    store = await Store.open(path, seed=False)
+    store = await Store.open(database_for(path), seed=False)
     try:
         return await store.inbox.counts()
     finally:
