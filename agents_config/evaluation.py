@@ -315,7 +315,7 @@ async def run_eval(
     thread of the customer `caller_email`. `on_row` gets the results in input order, each as
     soon as it and the ones before it are done. The desk's store should be a throwaway one."""
     store = desk.store
-    audit = AuditRepo(store.db)
+    audit = store.audit
     customer = await store.business.customer_by_email(caller_email)
     customer_id = customer.id if customer else None
     foreign = {

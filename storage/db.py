@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -68,6 +69,9 @@ class Database(ABC):
     """The handle every repository gets. Each method outside `atomic` is its own transaction."""
 
     dialect: Dialect
+    # Appended to a SELECT that claims rows: lock them, skipping rows another transaction has
+    # locked ("" where one writer at a time is the rule anyway, as on SQLite).
+    skip_locked: str = ""
     # Where it is, for messages and logs (a PostgreSQL URL without its password).
     name: str
 
@@ -100,6 +104,19 @@ class Database(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[None]:
+        """Run the block in one process of the cluster at a time (PostgreSQL: an advisory
+        lock named after `job`, waited for). A scheduled job that reads its state inside the
+        block then finds the work the process before it did, and does not do it again.
+        SQLite serves one machine, where the jobs' own conditional writes are enough."""
+        yield
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
+        """Call `on_notify` whenever another process signals `channel` (PostgreSQL's
+        LISTEN/NOTIFY). False when the backend cannot: the caller polls instead."""
+        return False
 
     async def prepare_for_acks(self) -> None:
         """Tune this handle for a process whose writes must be quick (the one acking Slack).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -57,9 +57,19 @@ class InboxItem:
         )
 
 
+# Signalled (PostgreSQL: by a trigger) when a row is added or changes status.
+NEW_WORK_CHANNEL = "support_desk_inbox"
+
+
 class InboxRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def on_new_work(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` whenever any process adds a row or finishes one; False when the
+        backend cannot tell (SQLite: the worker polls, and the receiver in the same process
+        wakes it directly)."""
+        return await self._db.listen(NEW_WORK_CHANNEL, wake)
 
     async def accept(
         self,
@@ -133,11 +143,25 @@ class InboxRepo:
         return int(row["n"]) if row else 0
 
     async def claim(self, limit: int, worker_id: str | None = None) -> list[InboxItem]:
-        """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`."""
+        """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`.
+
+        A row is taken only when every earlier unfinished row of its thread is running here:
+        so one thread's messages are answered one at a time and in order, whichever worker
+        (of any number, on any machine) takes them, and a thread's next message waits for
+        the worker answering the one before. On PostgreSQL the rows are locked as they are
+        read and rows other workers are claiming at this moment skipped (`FOR UPDATE SKIP
+        LOCKED`): concurrent claims never take the same row, and never wait for each other.
+        A claim is a lease kept by the worker's heartbeat (see `requeue_orphans`)."""
 
         async def body(tx: Tx) -> list[Row]:
             rows = await tx.fetchall(
-                "SELECT * FROM inbox WHERE status = 'received' ORDER BY id LIMIT ?", (limit,)
+                "SELECT * FROM inbox r WHERE r.status = 'received' AND NOT EXISTS ("
+                " SELECT 1 FROM inbox o WHERE o.channel = r.channel"
+                " AND o.thread_ts = r.thread_ts AND o.id < r.id"
+                " AND (o.status = 'received' OR (o.status = 'running'"
+                " AND (o.claimed_by IS NULL OR o.claimed_by != ?))))"
+                f" ORDER BY r.id LIMIT ?{self._db.skip_locked}",
+                (worker_id or "", limit),
             )
             if rows:
                 marks = ",".join("?" for _ in rows)

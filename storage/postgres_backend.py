@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -138,9 +139,11 @@ class PostgresDatabase(Database):
     """The PostgreSQL backend (see the module's docstring)."""
 
     dialect = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: Any, url: str) -> None:
         self._pool = pool
+        self._listeners: list[Any] = []  # connections of their own, outside the pool
         self.url = url
         self.name = f"DATABASE_URL={redact_url(url)}"
 
@@ -180,7 +183,29 @@ class PostgresDatabase(Database):
         return db
 
     async def close(self) -> None:
+        for conn in self._listeners:
+            await conn.close()
+        self._listeners.clear()
         await self._pool.close()
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[None]:
+        """A session advisory lock named after `job`, held on its own connection for the
+        block (a lock dies with its session, so a process that dies frees it)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", job)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", job)
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
+        """LISTEN on a connection of its own (a pooled one would be handed to others). If it
+        breaks, the caller's polling still finds the work, only later."""
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        await conn.add_listener(channel, lambda *_: on_notify())
+        self._listeners.append(conn)
+        return True
 
     async def migrate(self) -> list[str]:
         """Apply the packaged `migrations/postgresql/NNN_*.sql` files not applied yet, each in

@@ -6,10 +6,12 @@ It groups small repositories, one per concern; each owns its tables and its SQL.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.approvals import ApprovalRepo
+from storage.audit import AuditRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, StorageError, is_busy, is_database_error, open_database
@@ -32,6 +34,7 @@ class Store:
     reports: ReportRepo
     approvals: ApprovalRepo
     heartbeats: HeartbeatRepo
+    audit: AuditRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -61,12 +64,23 @@ class Store:
             reports=ReportRepo(db),
             approvals=ApprovalRepo(db),
             heartbeats=HeartbeatRepo(db),
+            audit=AuditRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data
 
             await seed_demo_data(db)
         return store
+
+    def exclusive(self, job: str) -> AbstractAsyncContextManager[None]:
+        """`async with store.exclusive("job"):` one process of the cluster at a time, so
+        scheduled work (reminders, pruning) that reads its state inside runs once, not once
+        per replica."""
+        return self.db.exclusive(job)
+
+    async def prepare_for_acks(self) -> None:
+        """Tune the database handle of a process that must ack Slack quickly."""
+        await self.db.prepare_for_acks()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query (for /readyz)."""

@@ -219,7 +219,7 @@ class TicketRepo:
             "UPDATE tickets SET status = ?, updated_at = ?,"
             " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
             "   ELSE first_response_at END,"
-            " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END"
+            " resolved_at = CASE WHEN ? = 'resolved' THEN CAST(? AS DOUBLE PRECISION) END"
             " WHERE id = ? AND status != ?",
             (status, now, responded, now, status, now, ticket_id, status),
             ticket_id=ticket_id,

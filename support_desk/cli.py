@@ -190,7 +190,7 @@ async def serve(
         if isinstance(runtime, DeskRuntime):
             await runtime.start()
         else:  # this process only receives (its writes must stay quick), maybe supervises
-            await receiver.store.db.prepare_for_acks()
+            await receiver.store.prepare_for_acks()
             if worker:
                 supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
                 await supervisor.start()
@@ -263,10 +263,11 @@ async def _prune_forever(receiver: Receiver) -> None:
     retention_s = receiver.settings.inbox_retention_days * 86400
     while True:
         with contextlib.suppress(Exception):
-            pruned = await receiver.store.inbox.prune(retention_s)
-            if pruned:
-                log.info("pruned old inbox rows", extra={"count": pruned})
-            await receiver.store.heartbeats.prune()
+            async with receiver.store.exclusive("inbox-pruning"):  # one receiver at a time
+                pruned = await receiver.store.inbox.prune(retention_s)
+                if pruned:
+                    log.info("pruned old inbox rows", extra={"count": pruned})
+                await receiver.store.heartbeats.prune()
         await asyncio.sleep(PRUNE_EVERY_S)
 
 
