@@ -2,8 +2,9 @@
 
 `TEST_DATABASE_URL=postgresql://user@host:port/postgres` (a role that may CREATE DATABASE)
 runs the same tests on PostgreSQL: every SQLite file a test would use becomes a database of
-its own, cloned from a migrated template, and dropped when the session ends.
-`scripts/test_postgres.sh start` starts such a server; `.ci/run` runs the suite both ways.
+its own, cloned from a migrated template, and dropped when the session ends (unless
+TEST_DATABASE_THROWAWAY is set: `scripts/test_postgres.sh start` starts such a throwaway server,
+whose `stop` removes everything at once). `.ci/run` runs the suite both ways.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+THROWAWAY = bool(os.environ.get("TEST_DATABASE_THROWAWAY"))
 BACKEND = "postgresql" if TEST_DATABASE_URL else "sqlite"
 TEMPLATE = f"desk_template_{os.getpid()}"
 T = TypeVar("T")
@@ -104,7 +106,7 @@ def database_for(path: Path) -> str:
 
 def drop_databases() -> None:
     """Drop every database this session created (the template last)."""
-    if not _created:
+    if not _created or THROWAWAY:
         return
     names = [*_created[1:], _created[0]]
     _run(_admin(*(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names)))
