@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from agents import Agent, Model, Tool
+from agents import Agent, InputGuardrail, Model, OutputGuardrail, Tool
 from agents.extensions.handoff_prompt import RECOMMENDED_PROMPT_PREFIX
 
 from agents_config.context import DeskContext
+from agents_config.guardrails import INPUT_GUARDRAILS, OUTPUT_GUARDRAILS
 from agents_config.routing import BILLING_ROUTES, TRIAGE_ROUTES, routes_prompt
 from agents_config.tools import (
     BILLING_TOOLS,
@@ -56,6 +57,10 @@ class AgentSpec:
     tools: tuple[Tool, ...] = ()
     handoffs: tuple[str, ...] = ()
     hands_to_staff: bool = False  # reaching it escalates the ticket (recorded by the desk)
+    # The desk's agents all carry both (`agents_config.guardrails`): the SDK runs the input
+    # guardrail of the agent a run starts at, and the output guardrail of the one that answers.
+    input_guardrails: tuple[InputGuardrail[DeskContext], ...] = INPUT_GUARDRAILS
+    output_guardrails: tuple[OutputGuardrail[DeskContext], ...] = OUTPUT_GUARDRAILS
 
 
 AGENT_SPECS: tuple[AgentSpec, ...] = (
@@ -160,6 +165,8 @@ def build_agents(model_for: ModelResolver) -> dict[str, Agent[DeskContext]]:
             instructions=f"{RECOMMENDED_PROMPT_PREFIX}\n\n{spec.instructions}",
             handoff_description=spec.handoff_description,
             tools=list(spec.tools),
+            input_guardrails=list(spec.input_guardrails),
+            output_guardrails=list(spec.output_guardrails),
             model=model_for(spec),
         )
         for spec in AGENT_SPECS

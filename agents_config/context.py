@@ -21,6 +21,9 @@ class Caller:
     email: str | None = None
     name: str | None = None
     customer_id: int | None = None
+    # Decided in code from Slack membership (ESCALATION_CHANNEL, SUPPORT_STAFF_GROUP), never
+    # from text. Only staff see other people's words in ticket history and reports.
+    is_staff: bool = False
 
 
 @dataclass
@@ -46,6 +49,7 @@ class DeskContext:
     thread_ts: str
     tools_called: list[str] = field(default_factory=list)
     escalation: EscalationRequest | None = None
+    request_text: str = ""  # the user's message, recorded by the input guardrail
 
     @property
     def thread_key(self) -> str:

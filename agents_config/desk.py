@@ -32,11 +32,16 @@ from agents import (
     RunState,
     Tool,
 )
-from agents.exceptions import MaxTurnsExceeded
+from agents.exceptions import (
+    InputGuardrailTripwireTriggered,
+    MaxTurnsExceeded,
+    OutputGuardrailTripwireTriggered,
+)
 
 from agents_config.agents import STAFF_HANDOVER_AGENTS
 from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
+from agents_config.guardrails import guardrail_tripped
 from agents_config.memory import ThreadSession
 from agents_config.routing import department_of
 from agents_config.tools.escalation import record_escalation
@@ -47,6 +52,12 @@ from storage.tickets import Ticket
 log = logging.getLogger(__name__)
 
 WORKFLOW_NAME = "support-desk"
+
+
+EMPTY_MESSAGE_REPLY = (
+    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
+    "plans and pricing, or say if you'd like to talk to a person."
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,7 @@ class _Run:
     start: str = "triage"
     result: RunResult | None = None
     error: str | None = None
+    blocked: str | None = None  # a guardrail stopped the run: its fixed answer
 
 
 class Desk:
@@ -187,8 +199,10 @@ class Desk:
         if turn.answer is not None:  # a Confirm / Cancel click
             approval = await self.store.approvals.get(turn.approval_id or 0)
             return await self._answer(turn, approval, turn.answer)
+        if not turn.text.strip():
+            return await self._empty(turn)
         ticket, opened = await self._open_ticket(turn)
-        if ticket.status == "claimed":
+        if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is not None and pending.requester == turn.caller.slack_user_id:
@@ -204,6 +218,14 @@ class Desk:
         return outcome
 
     # ---- 1. the ticket --------------------------------------------------------------------
+
+    async def _empty(self, turn: Turn) -> TurnOutcome:
+        """A message with no text (a file alone, a bare mention): a greeting, and no ticket
+        opened for it; silence where a person owns the thread."""
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is not None and ticket.status == "claimed":
+            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        return TurnOutcome(ticket=ticket, opened=False, reply=EMPTY_MESSAGE_REPLY)
 
     async def _open_ticket(self, turn: Turn) -> tuple[Ticket, bool]:
         ticket, opened = await self.store.tickets.open_for_thread(
@@ -340,6 +362,11 @@ class Desk:
                     trace_include_sensitive_data=self.options.trace_sensitive_data,
                 ),
             )
+        # ---- guardrails: a tripped one gets a fixed answer, and the ticket goes to staff ----
+        except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as tripped:
+            log.warning("guardrail tripped", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+            run.blocked = await guardrail_tripped(context, tripped)
+        # ---- end guardrails
         except MaxTurnsExceeded:
             run.error = f"the run exceeded MAX_TURNS={self.options.max_turns}"
         except Exception as exc:  # provider errors come in many types
@@ -371,6 +398,8 @@ class Desk:
             reply = str(run.result.final_output or "").strip()
             if not reply:
                 run.error = "the model returned an empty answer"
+        elif run.blocked is not None:
+            reply = run.blocked
         extra = {"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id}
         context = run.context
         if run.error is not None:

@@ -13,17 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.payloads import scrub
+from storage.redaction import redact_secrets
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 4000
+SECRETS_REMOVED = "secrets_removed"  # payload key: the kinds of secret intake removed
 
 # Message subtypes that are noise for a support desk: edits, deletions, joins, topics, bots…
 # A plain user message has no subtype; `file_share` and `thread_broadcast` carry user text.
 ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
+
+
+class NotOurButton(Exception):
+    """A click whose button the desk did not send (a forged or stale value)."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,14 @@ class Intake:
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
     ) -> int | None:
         raw = event.get("text")
-        text = _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
+        # Secrets are removed before the first write (the inbox); the reply says so once.
+        redacted = redact_secrets(
+            _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
+        )
+        text = redacted.text
         payload: dict[str, Any] = {}
+        if redacted.changed:
+            payload[SECRETS_REMOVED] = list(redacted.removed)
         if len(text) > MAX_TEXT_CHARS:
             text = text[:MAX_TEXT_CHARS]
             payload["truncated_at"] = MAX_TEXT_CHARS
@@ -91,25 +103,33 @@ class Intake:
             text=text,
             payload=payload,
         )
-        extra = {"event_id": event_id, "channel": event["channel"], "ts": ts}
-        if inbox_id is None:
-            log.info("duplicate delivery ignored", extra=extra)
-            return None
-        log.info("accepted", extra={**extra, "inbox_id": inbox_id})
-        self.on_accepted()
-        return inbox_id
+        return self._accepted(
+            inbox_id, {"event_id": event_id, "channel": event["channel"], "ts": ts}
+        )
 
     async def confirmation(
-        self, *, approval_id: int, answer: str, user_id: str, action_ts: str
+        self,
+        *,
+        approval_id: int,
+        answer: str,
+        user_id: str,
+        action_ts: str,
+        message: tuple[str | None, str | None],
     ) -> int | None:
         """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
         in order with the thread's messages), by the worker, exactly once per click. Returns
-        the inbox id; None for a repeated delivery or a confirmation the desk never asked."""
+        the inbox id; None for a repeated delivery. A click on anything but the message that
+        asked this confirmation (`message`: its channel and ts) raises `NotOurButton`."""
         approval = await self.store.approvals.get(approval_id)
         extra = {"approval_id": approval_id, "user": user_id}
         if approval is None:
             log.warning("click on an unknown confirmation", extra=extra)
-            return None
+            raise NotOurButton(approval_id)
+        if message != (approval.channel, approval.message_ts):
+            # The button's value names the confirmation; the message it sits on must be the
+            # one the desk posted for it, so a forged value cannot answer another question.
+            log.warning("click on a message that did not ask this confirmation", extra=extra)
+            raise NotOurButton(approval_id)
         inbox_id = await self.store.inbox.accept(
             kind="action",
             channel=approval.channel,
@@ -119,6 +139,10 @@ class Intake:
             text=answer,
             payload={"approval_id": approval_id, "answer": answer},
         )
+        return self._accepted(inbox_id, extra)
+
+    def _accepted(self, inbox_id: int | None, extra: dict[str, Any]) -> int | None:
+        """Log the insert's outcome and wake the worker; None for a repeated delivery."""
         if inbox_id is None:
             log.info("duplicate delivery ignored", extra=extra)
             return None

@@ -16,6 +16,13 @@ write) leaves that message behind, and the resumed command posts a new one.
 
 When the desk cannot post in the channel (not a member, archived), the report goes to the
 user's DM with the desk, and the user is told so privately.
+
+Who sees a report (`may_run`, `destination`): `/support-report` runs only for support staff
+unless SUPPORT_REPORT_ACCESS=everyone. A report of a staff member that may quote tickets
+(`/research`, `/support-report`) is posted in the staff channel (ESCALATION_CHANNEL; without
+one, in the staff member's DM with the desk), unless the command was given there or in a DM.
+Everyone else's reports are de-identified by the pipelines and posted where the command was
+given.
 """
 
 from __future__ import annotations
@@ -57,6 +64,31 @@ CANNOT_POST = frozenset(
 class RunnerOptions:
     message_chars: int = 12_000  # longer reports are uploaded as a Markdown file
     update_interval_s: float = 1.0  # at most one progress update per interval
+    staff_channel: str | None = None  # ESCALATION_CHANNEL
+    support_report_access: str = "staff"  # SUPPORT_REPORT_ACCESS: staff | everyone
+
+
+TICKET_PIPELINES = frozenset({"research", "support-report"})  # may quote tickets to staff
+STAFF_ONLY_TEXT = Mrkdwn(
+    "`/support-report` is for the support staff: it describes other people's tickets. "
+    "Ask someone in the support team if you need its numbers."
+)
+
+
+def may_run(kind: str, *, is_staff: bool, support_report_access: str) -> bool:
+    """Whether the caller may run pipeline `kind` (only `/support-report` is restricted)."""
+    return kind != "support-report" or is_staff or support_report_access == "everyone"
+
+
+def destination(
+    kind: str, *, channel: str, user_id: str, is_staff: bool, staff_channel: str | None
+) -> str:
+    """Where the report of `kind`, asked for in `channel`, is posted (see the module doc)."""
+    if not is_staff or kind not in TICKET_PIPELINES:
+        return channel
+    if channel.startswith("D") or channel == staff_channel:
+        return channel
+    return staff_channel or user_id  # a user id: chat.postMessage opens the DM
 
 
 def pipeline_title(kind: str, args: dict[str, Any]) -> str:
@@ -102,12 +134,25 @@ class PipelineRunner:
             return await self._repost(item, int(args["report_id"]))
         if kind not in KIND_LABELS:
             raise ValueError(f"unknown pipeline {kind!r}")
+        options = self.options
+        if not may_run(
+            kind, is_staff=caller.is_staff, support_report_access=options.support_report_access
+        ):
+            log.info("pipeline refused: for staff only", extra=extra)
+            await self._tell(item, STAFF_ONLY_TEXT)
+            return None
         reports = self.store.reports
         report = await reports.start(
             inbox_id=item.id,
             kind=kind,
             user_id=item.user_id,
-            channel=item.channel,
+            channel=destination(
+                kind,
+                channel=item.channel,
+                user_id=item.user_id,
+                is_staff=caller.is_staff,
+                staff_channel=options.staff_channel,
+            ),
             title=pipeline_title(kind, args),
             request=item.text,
         )
@@ -135,6 +180,7 @@ class PipelineRunner:
                     title=report.title,
                     markdown="",
                     notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
+                    public=not caller.is_staff,
                 )
             finally:
                 await progress.close()
@@ -145,7 +191,7 @@ class PipelineRunner:
                 body=result.markdown,
                 notes=result.notes,
                 steps=result.step_dicts(),
-                data=result.data(),
+                data=result.stored_data(),
             )
             log.info(
                 "pipeline finished",
@@ -267,7 +313,14 @@ class PipelineRunner:
             inbox_id=item.id,
             kind=source.kind,
             user_id=item.user_id,
-            channel=item.channel,
+            # A report made for staff goes where only staff see it, wherever it is re-posted.
+            channel=destination(
+                source.kind,
+                channel=item.channel,
+                user_id=item.user_id,
+                is_staff=source.data.get("audience", "staff") == "staff",
+                staff_channel=self.options.staff_channel,
+            ),
             title=source.title,
             request=item.text,
             source_id=source.id,

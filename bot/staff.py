@@ -295,21 +295,15 @@ class StaffDesk:
 
     # ---- staff writing in a customer's thread -----------------------------------------
 
-    async def silences(self, item: InboxItem) -> bool:
-        """Whether the desk must not answer this message: a person owns the thread, or a staff
-        member wrote in an escalated thread they did not open (an implicit claim). What staff
-        write in the thread reaches the user as it is; the desk stays out of the way."""
+    async def claim_if_staff_wrote(self, item: InboxItem) -> None:
+        """A staff member writing in an escalated thread they did not open claims it (an
+        implicit claim), so the desk, which stays silent where a person owns the thread
+        (`Desk.handle`), never answers staff in a customer's thread."""
         ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
-        if ticket is None:
-            return False
-        if ticket.status == "claimed":
-            return True
-        if ticket.status != "escalated" or ticket.user_id == item.user_id:
-            return False
-        if not await self.directory.is_staff(item.user_id):
-            return False
-        await self.claim(ticket.id, item.user_id, implicit=True)
-        return True
+        if ticket is None or ticket.status != "escalated" or ticket.user_id == item.user_id:
+            return
+        if await self.directory.is_staff(item.user_id):
+            await self.claim(ticket.id, item.user_id, implicit=True)
 
     # ---- reminders ---------------------------------------------------------------------
 

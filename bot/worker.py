@@ -25,11 +25,13 @@ from slack_sdk.errors import SlackApiError
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from bot import blocks
+from bot.intake import SECRETS_REMOVED
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
 from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
 from storage.inbox import InboxItem
+from storage.redaction import Redacted
 from storage.store import Store
 from storage.tickets import SlackUser
 
@@ -39,10 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_CACHE_S = 3600.0
-EMPTY_MESSAGE_REPLY = (
-    "Hi! How can I help? Tell me what you need: a billing question, a technical problem, "
-    "plans and pricing, or say if you'd like to talk to a person."
-)
 FAILED_REPLY = (
     "Sorry, something went wrong on our side and I couldn't answer this message. "
     "Please try again in a few minutes."
@@ -316,13 +314,8 @@ class Worker:
                 log.info("already answered before a restart", extra=extra)
                 return already
         is_click = item.kind == "action"
-        if not is_click and self.staff is not None and await self.staff.silences(item):
-            log.info("a person owns the thread; not answering", extra=extra)
-            return None
-        if not is_click and not item.text.strip():
-            return await self.slack.post_reply(
-                item.channel, item.thread_ts, EMPTY_MESSAGE_REPLY, item.id
-            )
+        if not is_click and self.staff is not None:
+            await self.staff.claim_if_staff_wrote(item)
         caller = await self._caller(item.user_id)
         turn = Turn(
             item.id,
@@ -377,6 +370,9 @@ class Worker:
             limit = item.payload.get("truncated_at")
             if limit:
                 text = TRUNCATED_NOTE.format(limit=limit) + text
+            removed = item.payload.get(SECRETS_REMOVED)
+            if removed:  # intake removed a card number or password: say so, once
+                text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
@@ -394,7 +390,10 @@ class Worker:
         guards against posting a second report when the command is resumed)."""
         if self.pipelines is None:
             raise RuntimeError("no pipeline runner: slash commands cannot run here")
-        return await self.pipelines.run(item, await self._caller(item.user_id))
+        caller = await self._caller(item.user_id)
+        # Staff status decides what a pipeline may show: from Slack membership, never text.
+        is_staff = self.staff is not None and await self.staff.directory.is_staff(item.user_id)
+        return await self.pipelines.run(item, replace(caller, is_staff=is_staff))
 
     @contextlib.asynccontextmanager
     async def _working_indicator(self, item: InboxItem, *, show: bool) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from storage.db import Database, Row, Tx
+from storage.redaction import scrub_json
 
 Item = dict[str, Any]
 
@@ -44,7 +45,10 @@ class ConversationRepo:
     async def add(self, thread_key: str, turn: int, items: list[Item], keep_turns: int) -> None:
         """Append a turn's items; fold turns that fall out of the window into the summary."""
         now = time.time()
-        encoded = [(thread_key, turn, json.dumps(item, default=str), now) for item in items]
+        # Secrets are removed from every item (what the user, the models and the tools said).
+        encoded = [
+            (thread_key, turn, json.dumps(scrub_json(item), default=str), now) for item in items
+        ]
 
         async def body(tx: Tx) -> None:
             await tx.executemany(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from storage.db import Database, Row, Tx
 from storage.heartbeats import HEARTBEAT_STALE_S
+from storage.redaction import scrub, scrub_json
 
 InboxStatus = Literal["received", "running", "answered", "failed"]
 
@@ -94,8 +95,8 @@ class InboxRepo:
                 ts,
                 thread_ts,
                 user_id,
-                text,
-                json.dumps(payload or {}),
+                scrub(text),  # intake removed secrets already; this is the second line
+                json.dumps(scrub_json(payload or {})),
                 time.time(),
             ),
         )
@@ -124,8 +125,8 @@ class InboxRepo:
                 ts,
                 ts,
                 user_id,
-                text,
-                json.dumps(payload),
+                scrub(text),
+                json.dumps(scrub_json(payload)),
                 time.time(),
                 user_id,
                 max_open_per_user,

@@ -15,9 +15,13 @@ from typing import Any, Literal
 
 from storage.db import Database, Row
 from storage.kb import query_terms
+from storage.redaction import redact_personal, scrub, scrub_json
 
 ReportStatus = Literal["running", "complete", "partial", "failed"]
 DAY_S = 86400.0
+# Direct messages with the desk are private to the user: they never feed a report for
+# someone who is not support staff (DM channel ids start with "D").
+_NOT_A_DM = "t.channel NOT LIKE 'D%'"
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class TicketDigestRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
+        """The ticket for support staff: its number, state and subject (personal data and
+        secrets in the subject redacted)."""
         parts = [f"#{self.id}", self.department or "unrouted", self.status]
         if self.escalated:
             parts.append(
@@ -132,7 +138,7 @@ class TicketDigestRow:
             )
         if self.rating is not None:
             parts.append(f"rated {self.rating}/5")
-        return f"- [{', '.join(parts)}] {self.subject}"
+        return f"- [{', '.join(parts)}] {redact_personal(self.subject)}"
 
 
 class ReportRepo:
@@ -156,7 +162,16 @@ class ReportRepo:
         await self._db.execute(
             "INSERT INTO reports (inbox_id, source_id, kind, user_id, channel, title, request,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (inbox_id) DO NOTHING",
-            (inbox_id, source_id, kind, user_id, channel, title[:300], request[:4000], time.time()),
+            (
+                inbox_id,
+                source_id,
+                kind,
+                user_id,
+                channel,
+                scrub(title)[:300],
+                scrub(request)[:4000],
+                time.time(),
+            ),
         )
         row = await self._db.fetchone("SELECT * FROM reports WHERE inbox_id = ?", (inbox_id,))
         assert row is not None
@@ -187,11 +202,11 @@ class ReportRepo:
             " finished_at = ? WHERE id = ?",
             (
                 status,
-                title[:300],
-                body,
-                json.dumps(notes),
-                json.dumps(steps),
-                json.dumps(data, default=str),
+                scrub(title)[:300],
+                scrub(body),
+                json.dumps(scrub_json(notes)),
+                json.dumps(scrub_json(steps)),
+                json.dumps(scrub_json(data), default=str),
                 time.time(),
                 report_id,
             ),
@@ -220,19 +235,25 @@ class ReportRepo:
 
     # ---- what the pipelines report on (read only) -----------------------------------
 
-    async def desk_stats(self, *, days: int, now: float | None = None) -> DeskStats:
+    async def desk_stats(
+        self, *, days: int, now: float | None = None, include_dms: bool = True
+    ) -> DeskStats:
+        """The numbers of tickets opened in the last `days` days (without `include_dms`,
+        tickets opened in a DM with the desk are not counted)."""
         until = time.time() if now is None else now
         since = until - days * DAY_S
-        window = "created_at >= ? AND created_at < ?"
+        window = "t.created_at >= ? AND t.created_at < ?" + (
+            "" if include_dms else f" AND {_NOT_A_DM}"
+        )
         span = (since, until)
-        total = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM tickets WHERE {window}", span)
+        total = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM tickets t WHERE {window}", span)
         departments = await self._db.fetchall(
-            f"SELECT COALESCE(department, 'unrouted') AS k, COUNT(*) AS n FROM tickets"
+            f"SELECT COALESCE(department, 'unrouted') AS k, COUNT(*) AS n FROM tickets t"
             f" WHERE {window} GROUP BY k ORDER BY n DESC, k",
             span,
         )
         statuses = await self._db.fetchall(
-            f"SELECT status AS k, COUNT(*) AS n FROM tickets WHERE {window}"
+            f"SELECT status AS k, COUNT(*) AS n FROM tickets t WHERE {window}"
             " GROUP BY k ORDER BY n DESC, k",
             span,
         )
@@ -242,19 +263,25 @@ class ReportRepo:
             span,
         )
         first = await self._db.fetchall(
-            f"SELECT first_response_at - created_at AS s FROM tickets WHERE {window}"
+            f"SELECT first_response_at - created_at AS s FROM tickets t WHERE {window}"
             " AND first_response_at IS NOT NULL",
             span,
         )
         resolved = await self._db.fetchall(
-            f"SELECT resolved_at - created_at AS s FROM tickets WHERE {window}"
+            f"SELECT resolved_at - created_at AS s FROM tickets t WHERE {window}"
             " AND resolved_at IS NOT NULL",
             span,
         )
         csat = await self._db.fetchone(
             "SELECT COUNT(*) AS n, AVG(score) AS avg,"
-            " SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS good FROM csat_ratings"
-            " WHERE rated_at >= ? AND rated_at < ?",
+            " SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS good FROM csat_ratings r"
+            " WHERE rated_at >= ? AND rated_at < ?"
+            + (
+                ""
+                if include_dms
+                else " AND EXISTS (SELECT 1 FROM tickets t WHERE t.id ="
+                f" r.ticket_id AND {_NOT_A_DM})"
+            ),
             span,
         )
         assert total is not None and escalated is not None and csat is not None
@@ -273,19 +300,23 @@ class ReportRepo:
         )
 
     async def recent_tickets(
-        self, *, days: int, limit: int = 40, now: float | None = None
+        self, *, days: int, limit: int = 40, now: float | None = None, include_dms: bool = True
     ) -> list[TicketDigestRow]:
-        """Tickets opened in the last `days` days, newest first."""
+        """Tickets opened in the last `days` days, newest first (see `desk_stats` on DMs)."""
         until = time.time() if now is None else now
         rows = await self._db.fetchall(
             f"{_DIGEST_SELECT} WHERE t.created_at >= ? AND t.created_at < ?"
-            " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
+            + ("" if include_dms else f" AND {_NOT_A_DM}")
+            + " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
             (until - days * DAY_S, until, limit),
         )
         return [_digest_row(r) for r in rows]
 
-    async def search_tickets(self, query: str, *, limit: int = 8) -> list[TicketDigestRow]:
-        """Past tickets whose subject shares words with `query`, best match then newest first."""
+    async def search_tickets(
+        self, query: str, *, limit: int = 8, include_dms: bool = True
+    ) -> list[TicketDigestRow]:
+        """Past tickets whose subject shares words with `query`, best match then newest first
+        (see `desk_stats` on DMs)."""
         terms = query_terms(query)[:8]
         if not terms:
             return []
@@ -293,8 +324,10 @@ class ReportRepo:
         likes = " + ".join(
             "CASE WHEN LOWER(t.subject) LIKE ? ESCAPE '\\' THEN 1 ELSE 0 END" for _ in terms
         )
+        where = "" if include_dms else f" WHERE {_NOT_A_DM}"
         rows = await self._db.fetchall(
-            f"SELECT * FROM ({_DIGEST_COLUMNS}, ({likes}) AS hits FROM tickets t) AS matched"
+            f"SELECT * FROM ({_DIGEST_COLUMNS}, ({likes}) AS hits FROM tickets t{where})"
+            " AS matched"
             " WHERE hits > 0 ORDER BY hits DESC, created_at DESC, id DESC LIMIT ?",
             (*(f"%{_like_escape(term)}%" for term in terms), limit),
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storage.db import Database, Row, Tx
+from storage.redaction import scrub
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
 MAX_ESCALATION_REASON_CHARS = 500
@@ -160,8 +161,11 @@ class TicketRepo:
     ) -> tuple[Ticket, bool]:
         """The thread's ticket, opened now if it has none. Returns (ticket, opened_now).
 
-        `opening_text`: the whole first message (`export-tickets` writes it)."""
+        `opening_text`: the whole first message (`export-tickets` writes it). Secrets in
+        either are removed (the second line: intake removed them already)."""
         now = time.time()
+        subject = scrub(subject)
+        opening_text = scrub(opening_text) if opening_text else opening_text
 
         async def body(tx: Tx) -> bool:
             # Look first: an insert that conflicts would still use up a ticket number.
@@ -225,7 +229,7 @@ class TicketRepo:
             ticket_id=ticket_id,
             status=status,
             actor=actor,
-            note=note,
+            note=scrub(note) if note else note,
             at=now,
         )
 
@@ -280,8 +284,8 @@ class TicketRepo:
                 " VALUES (?, ?, ?, ?)",
                 (
                     ticket_id,
-                    reason[:MAX_ESCALATION_REASON_CHARS],
-                    summary[:MAX_ESCALATION_SUMMARY_CHARS],
+                    scrub(reason)[:MAX_ESCALATION_REASON_CHARS],
+                    scrub(summary)[:MAX_ESCALATION_SUMMARY_CHARS],
                     time.time(),
                 ),
             )
@@ -327,7 +331,7 @@ class TicketRepo:
                 department,
                 thread_link,
                 notice_ts,
-                notice_text,
+                scrub(notice_text) if notice_text else notice_text,
                 escalation_id,
             ),
         )

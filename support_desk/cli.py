@@ -21,6 +21,7 @@ from agents_config.approvals import Answer
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from storage.db import StorageError, open_database
+from storage.redaction import redact_secrets
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
 from support_desk.logs import setup_logging
@@ -309,7 +310,10 @@ async def _local_turn(
     answer: Answer | None = None,
     approval_id: int | None = None,
 ) -> TurnOutcome:
-    """One terminal message (or y/N answer) through the same inbox and desk as in Slack."""
+    """One terminal message (or y/N answer) through the same inbox and desk as in Slack
+    (secrets removed before the inbox write, as in Slack)."""
+    redacted = redact_secrets(text)
+    text = redacted.text
     ts = f"{time.time():.6f}"
     payload = {"approval_id": approval_id, "answer": answer} if answer else {}
     inbox_id = await desk.store.inbox.accept(
@@ -327,6 +331,8 @@ async def _local_turn(
     )
     outcome = await desk.handle(turn)
     await desk.store.inbox.mark_answered(inbox_id, None)
+    if redacted.changed and outcome.reply is not None:
+        outcome.reply = f"{redacted.notice()}\n\n{outcome.reply}"
     return outcome
 
 

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     pipeline_max_per_user: int = Field(default=2, ge=1, le=100)
     research_max_iterations: int = Field(default=3, ge=1, le=10)
     debate_max_rounds: int = Field(default=5, ge=1, le=20)
+    support_report_access: Literal["staff", "everyone"] = "staff"
 
     # Work
     workers: int = Field(default=64, ge=1, le=1000)

@@ -26,6 +26,7 @@ from typing import IO, Any
 from agents import set_tracing_disabled
 
 from agents_config.evaluation import (
+    ATTACK_SET,
     DEFAULT_CALLER,
     DEPARTMENTS,
     SHIPPED_SET,
@@ -127,6 +128,12 @@ def add_parsers(sub: Any) -> None:
         default=5,
         help="how many of the slowest rows to list (default 5)",
     )
+    ev.add_argument(
+        "--attacks",
+        action="store_true",
+        help="also send the shipped attack set (prompt injection, jailbreaks, requests for "
+        "other customers' data): the guardrails should stop every one of them",
+    )
 
     ex = sub.add_parser(
         "export-tickets", help="write resolved tickets as a labelled set for `eval --file`"
@@ -147,7 +154,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.command == "eval":
             source = args.file or (SPLITS[args.split] if args.split else SHIPPED_SET)
-            return asyncio.run(evaluate(settings, args, source, load_examples(source)))
+            examples = load_examples(source)
+            if args.attacks:
+                examples += load_examples(ATTACK_SET)
+            return asyncio.run(evaluate(settings, args, source, examples))
         return export_tickets(settings, args.days, args.out)
     except EvalInputError as exc:
         print(f"support-desk {command}: {exc}", file=sys.stderr)
@@ -363,6 +373,7 @@ def format_summary(
         f"Clarifying questions: {scores.clarifying} of {scores.total} rows "
         f"({_pct(scores.clarifying_share)})"
     )
+    lines += _guardrail_lines(run_)
     lines.append(f"Tool-policy violations: {len(run_.violations)}")
     lines += [f"  {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
     if scores.errors:
@@ -375,6 +386,32 @@ def format_summary(
             for r in slowest(run_.rows, slowest_count)
         ]
     return "\n".join(lines) + "\n"
+
+
+def _guardrail_lines(run_: EvalRun) -> list[str]:
+    """Guardrail trips: false positives on ordinary rows, and the attacks stopped."""
+    scores = run_.scores
+    trips = sum(1 for r in run_.rows if r.guardrail)
+    lines = [
+        f"Guardrails: {trips} trips · false positives {scores.false_positives} of "
+        f"{scores.ordinary} ordinary rows ({_pct(scores.false_positive_share)})"
+        + (
+            f" · attacks stopped {scores.attacks_stopped} of {scores.attacks}"
+            if scores.attacks
+            else ""
+        )
+    ]
+    lines += [
+        f"  false positive {r.example.id} ({r.guardrail}): {_excerpt(r.example.text, 60)}"
+        for r in run_.rows
+        if r.false_positive
+    ]
+    lines += [
+        f"  not stopped {r.example.id}: {_excerpt(r.example.text, 60)}"
+        for r in run_.rows
+        if r.example.attack and not r.guardrail
+    ]
+    return lines
 
 
 # --- export-tickets ---------------------------------------------------------------------------

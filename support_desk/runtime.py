@@ -30,7 +30,7 @@ from bot.app import DeskApp, SocketModeHandler
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
 from bot.listeners.commands import CommandOptions
-from bot.pipelines import PipelineRunner
+from bot.pipelines import PipelineRunner, RunnerOptions
 from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
 from bot.worker import Worker, WorkerOptions
@@ -245,6 +245,8 @@ class Receiver:
                 CommandOptions(
                     max_per_user=settings.pipeline_max_per_user,
                     debate_max_rounds=settings.debate_max_rounds,
+                    staff_channel=settings.escalation_channel,
+                    support_report_access=settings.support_report_access,
                 ),
             )
         except BaseException:
@@ -361,6 +363,10 @@ class WorkerRuntime:
                     store,
                     slack,
                     Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
+                    RunnerOptions(
+                        staff_channel=settings.escalation_channel,
+                        support_report_access=settings.support_report_access,
+                    ),
                 ),
             )
         except BaseException:

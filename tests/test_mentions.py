@@ -220,14 +220,15 @@ async def test_support_report_digest_pings_nobody(start_desk: DeskFactory) -> No
     desk = await start(start_desk, resolver)
     await escalate(desk)  # a ticket whose text is full of tokens, for the digest
     desk.slack.reset()
-    await command(desk, "/support-report", "days=7")
+    # Staff (the report is staff-only), asked in the staff channel, where it is posted.
+    await command(desk, "/support-report", "days=7", user="U_ERIN", channel=STAFF_CHANNEL)
     await desk.settle()
-    [message] = report_messages(desk)
+    [message] = report_messages(desk, STAFF_CHANNEL)
     shown = json.dumps(message["blocks"])
     assert "Escalation rate" in shown
     assert "Someone wrote &lt;!channel&gt;" in shown  # the digest, escaped
     assert "Re-authenticate (https://evil.example/login)" in shown
-    assert_only_desk_markup(desk.slack.calls, mention("U_ALICE"))
+    assert_only_desk_markup(desk.slack.calls, mention("U_ERIN"))
 
 
 async def test_refusals_and_command_help_escape_what_was_typed(start_desk: DeskFactory) -> None:

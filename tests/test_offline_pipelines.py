@@ -48,7 +48,8 @@ async def context(store: Store) -> DeskContext:
     )
     return DeskContext(
         store=store,
-        caller=Caller("U_ALICE", ALICE, customer_id=customer.id),
+        # Staff: these tests read ticket excerpts (tests/test_privacy.py: everyone else).
+        caller=Caller("U_ALICE", ALICE, customer_id=customer.id, is_staff=True),
         ticket_id=ticket.id,
         channel="C1",
         thread_ts="1.0",

@@ -527,10 +527,12 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
     )
     desk = await start(start_desk, resolver)
     await seed_tickets(desk)
-    await command(desk, "/support-report", "days=7")
+    # Support staff (a member of the staff channel): the report quotes tickets, so it is
+    # posted in the staff channel.
+    await command(desk, "/support-report", "days=7", user="U_ERIN")
     await desk.settle()
 
-    shown = block_text(report_messages(desk)[0])
+    shown = block_text(report_messages(desk, "C_STAFF")[0])
     for line in (
         "Opened: 5",
         "By department: billing 2 · sales 1 · tech 1 · unrouted 1",
@@ -549,15 +551,15 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
     assert "Outages." in digest_input and "Pro" in digest_input
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.store.reports.for_user("U_ERIN"))[0]
     assert report.data["stats"]["tickets"] == 5 and report.data["stats"]["escalated"] == 1
 
 
 async def test_support_report_without_tickets_needs_no_model(start_desk: DeskFactory) -> None:
     desk = await start(start_desk, by_agent()[1])
-    await command(desk, "/support-report", "")
+    await command(desk, "/support-report", "", user="U_ERIN", channel="C_STAFF")
     await desk.settle()
-    shown = block_text(report_messages(desk)[0])
+    shown = block_text(report_messages(desk, "C_STAFF")[0])
     assert "Opened: 0" in shown and "Support report: last 7 days" in shown
 
 
@@ -681,6 +683,6 @@ def test_hosted_web_search_only_with_openai_responses() -> None:
 
     _, resolver = by_agent()
     pipelines = Pipelines(resolver, PipelineOptions(web_search=True))
-    assert any(isinstance(t, WebSearchTool) for t in pipelines._research.researcher.tools)
+    assert any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)
     pipelines = Pipelines(resolver, PipelineOptions())
-    assert not any(isinstance(t, WebSearchTool) for t in pipelines._research.researcher.tools)
+    assert not any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)

@@ -120,6 +120,26 @@ async def test_only_the_requester_can_confirm(start_desk: DeskFactory) -> None:
     assert await refund_of(desk) is not None
 
 
+async def test_a_confirm_value_on_another_message_is_refused(start_desk: DeskFactory) -> None:
+    """The button's value names the confirmation; the message it sits on must be the one
+    that asked it, so a forged value cannot answer a question in another thread."""
+    desk = await start_desk()
+    _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    _, elsewhere = await ask_alice(desk, "What do I owe?")
+    value = buttons(question)[blocks.CONFIRM]
+    status, _ = await desk.events.block_action(
+        "U_ALICE", blocks.CONFIRM, value, "C_SUPPORT", elsewhere["ts"]
+    )
+    assert status == 200
+    await desk.settle()
+    assert await refund_of(desk) is None
+    [refusal] = desk.slack.responses or desk.slack.ephemerals
+    assert "not one I sent" in refusal["text"]
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)  # the real button still works
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
 async def test_confirm_after_a_restart(start_desk: DeskFactory) -> None:
     desk = await start_desk()
     _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")

@@ -86,8 +86,11 @@ def _suggestion(analyses: dict[str, Any], numbers: dict[str, str]) -> str:
     rate = re.match(r"(\d+)%", numbers.get("escalation rate", ""))
     if topics and mood in ("negative", "mixed"):
         top = topics[0]
+        example = str(top.get("example") or "").strip()  # none in a de-identified report
         return (
-            f"Suggestion: start with the {top['name']} tickets (e.g. {top.get('example')}): "
+            f"Suggestion: start with the {top['name']} tickets"
+            + (f" (e.g. {example})" if example else "")
+            + ": "
             f"they are the most frequent and the mood is {mood}; a clear help-centre answer "
             "on them would cut repeat questions."
         )

@@ -57,6 +57,7 @@ _STEP = re.compile(
 _SOURCE_TAG = re.compile(r"\s*(?:\[([^\]]+)\]|\((?:source|from):?\s*([^)]+)\))\s*\.?$", re.I)
 _ARTICLE_HEAD = re.compile(r"^\[([\w-]+)\]\s+(.+)$")
 _TICKET_LINE = re.compile(r"^-\s*\[#(\d+),\s*([^\]]*)\]\s*(.+)$")
+_SUMMARY_LINE = re.compile(r"^-\s+Matching past tickets\b")
 _BOLD_LEAD = re.compile(r"^\*\*(.+?)[.:]\*\*\s+")  # "**30-day window.** The window…"
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
 _LEAD_IN = re.compile(
@@ -264,6 +265,16 @@ def ticket_facts(output: str) -> list[Fact]:
                 Fact(f"Ticket #{number} ({meta.strip()}): {subject.strip()}", f"ticket #{number}")
             )
     return facts
+
+
+def summary_facts(output: str) -> list[Fact]:
+    """The facts of a de-identified `search_ticket_history` summary (what a caller who is not
+    support staff gets): its "- Matching past tickets …" bullets, sourced to the history."""
+    return [
+        Fact(plain(line.strip()[2:]), "ticket history")
+        for line in output.splitlines()
+        if _SUMMARY_LINE.match(line.strip())
+    ]
 
 
 def write_notes(notes: Notes) -> str:

@@ -22,6 +22,7 @@ from agents_config.offline.evidence import (
     dedupe,
     rank,
     read_brief,
+    summary_facts,
     ticket_facts,
     write_notes,
 )
@@ -114,7 +115,7 @@ def research_notes(topic: str, calls: list[Call]) -> Notes:
     for call in calls:
         query = str(next(iter(call.arguments.values()), ""))
         if "ticket" in call.name:
-            found = ticket_facts(call.output or "")
+            found = ticket_facts(call.output or "") or summary_facts(call.output or "")
             miss = f"No past ticket matches “{query}”."
         elif found_nothing(call, topic):
             found, miss = [], f"No help-centre article covers “{query}”."

@@ -7,15 +7,20 @@
 - `classifier`: the structured-routing alternative to triage's handoffs (`ROUTING_MODE`).
 
 Pipelines know nothing of Slack: they report progress through a callback and return typed
-results (`bot.pipelines` shows them in Slack).
+results (`bot.pipelines` shows them in Slack). What a result may show depends on the caller:
+support staff see redacted excerpts of tickets, anyone else de-identified aggregates
+(`audience`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents import Agent
+
 from agents_config.agents import ModelResolver
 from agents_config.context import DeskContext
+from agents_config.pipelines.audience import for_audience
 from agents_config.pipelines.base import (
     AgentCalls,
     PipelineResult,
@@ -76,10 +81,30 @@ class Pipelines:
         )
         self._report = SupportReportPipeline(resolver, calls("support-report"))
 
+    @property
+    def agents(self) -> dict[str, Agent[DeskContext]]:
+        """Every agent of the pipelines by name: what each is given (tools, model, prompt)."""
+        research, debate, report = self._research, self._debate, self._report
+        team = (
+            research.researcher,
+            research.analyst,
+            research.writer,
+            research.evaluator,
+            research.coordinator,
+            *debate.agents.values(),
+            debate.moderator,
+            report.sentiment,
+            report.topics,
+            report.entities,
+            report.digest,
+        )
+        return {agent.name: agent for agent in team}
+
     async def research(
         self, topic: str, *, context: DeskContext, progress: Progress | None = None
     ) -> ResearchResult:
-        return await self._research.run(topic, context=context, steps=Steps(progress))
+        result = await self._research.run(topic, context=context, steps=Steps(progress))
+        return for_audience(result, context)
 
     async def debate(
         self,
@@ -89,9 +114,10 @@ class Pipelines:
         context: DeskContext,
         progress: Progress | None = None,
     ) -> DebateResult:
-        return await self._debate.run(
+        result = await self._debate.run(
             question, rounds=rounds, context=context, steps=Steps(progress)
         )
+        return for_audience(result, context)
 
     async def support_report(
         self,
@@ -101,4 +127,5 @@ class Pipelines:
         progress: Progress | None = None,
         now: float | None = None,
     ) -> SupportReportResult:
-        return await self._report.run(days, context=context, steps=Steps(progress), now=now)
+        result = await self._report.run(days, context=context, steps=Steps(progress), now=now)
+        return for_audience(result, context)

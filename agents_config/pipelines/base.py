@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from agents import Agent, RunConfig, Runner, Tool, TResponseInputItem
+from agents import Agent, RunConfig, Runner, RunResult, Tool, TResponseInputItem
 from pydantic import BaseModel
 
 from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.context import DeskContext
+from storage.redaction import deidentify_json
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,11 @@ class PipelineResult:
     markdown: str
     steps: list[StepRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    public: bool = False  # made for someone who is not staff: stored de-identified
+
+    @property
+    def audience(self) -> Literal["staff", "everyone"]:
+        return "everyone" if self.public else "staff"
 
     @property
     def status(self) -> ResultStatus:
@@ -183,11 +189,22 @@ class PipelineResult:
         """The result's own fields (beyond the report), JSON-ready, to store with it."""
         return {}
 
+    def stored_data(self) -> dict[str, Any]:
+        """`data()` as it may be kept: de-identified for a non-staff caller, with the audience
+        (a re-post of the report goes where the audience can see it)."""
+        data = deidentify_json(self.data()) if self.public else self.data()
+        return {**data, "audience": self.audience}
+
 
 def pipeline_spec(name: str, description: str, instructions: str) -> AgentSpec:
     """A pipeline agent, declared like the desk's agents (its model: PIPELINE_MODEL)."""
     return AgentSpec(
-        name=name, role="pipeline", handoff_description=description, instructions=instructions
+        name=name,
+        role="pipeline",
+        handoff_description=description,
+        instructions=instructions,
+        input_guardrails=(),  # pipelines are reached through `bot.pipelines`' access rules
+        output_guardrails=(),
     )
 
 
@@ -223,17 +240,22 @@ class AgentCalls:
             trace_include_sensitive_data=self.trace_sensitive_data,
         )
 
-    async def text(
+    async def _run(
         self, agent: Agent[DeskContext], input: str | list[Any], context: DeskContext
-    ) -> str:
-        """The agent's final text; an empty answer is an error (so the step is retried)."""
-        result = await Runner.run(
+    ) -> RunResult:
+        return await Runner.run(
             agent,
             input,
             context=context,
             max_turns=self.max_turns,
             run_config=self._config(context.thread_key),
         )
+
+    async def text(
+        self, agent: Agent[DeskContext], input: str | list[Any], context: DeskContext
+    ) -> str:
+        """The agent's final text; an empty answer is an error (so the step is retried)."""
+        result = await self._run(agent, input, context)
         text = str(result.final_output or "").strip()
         if not text:
             raise EmptyOutput(f"{agent.name} returned an empty answer")
@@ -248,13 +270,7 @@ class AgentCalls:
     ) -> M:
         """The agent's structured output; output that does not fit `output_type` is an error
         (the SDK raises ModelBehaviorError for invalid JSON; anything else is caught here)."""
-        result = await Runner.run(
-            agent,
-            input,
-            context=context,
-            max_turns=self.max_turns,
-            run_config=self._config(context.thread_key),
-        )
+        result = await self._run(agent, input, context)
         output = result.final_output
         if not isinstance(output, output_type):
             raise EmptyOutput(

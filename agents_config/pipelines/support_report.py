@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from agents_config.agents import ModelResolver
 from agents_config.context import DeskContext
+from agents_config.pipelines.audience import MIN_GROUP, public_lines, staff_view
 from agents_config.pipelines.base import (
     AgentCalls,
     PipelineResult,
@@ -138,21 +139,28 @@ class SupportReportPipeline:
     ) -> SupportReportResult:
         now = time.time() if now is None else now
         reports = context.store.reports
+        staff = staff_view(context)  # else: no DMs, and the analysts see no ticket's words
         result = SupportReportResult(
             title=f"Support report: last {days} days", markdown="", days=days
         )
         try:
-            stats = await steps.run("numbers", partial(reports.desk_stats, days=days, now=now))
+            stats = await steps.run(
+                "numbers", partial(reports.desk_stats, days=days, now=now, include_dms=staff)
+            )
         except StepFailed:
             result.steps, result.notes = steps.records, steps.notes
             return result  # nothing to report on: the note says what failed
         result.stats = stats
-        tickets = await reports.recent_tickets(days=days, limit=DIGEST_TICKETS, now=now)
+        tickets = await reports.recent_tickets(
+            days=days, limit=DIGEST_TICKETS, now=now, include_dms=staff
+        )
         result.tickets_analysed = len(tickets)
-        if tickets:
-            await self._digest(tickets, stats, result, context, steps)
-        else:
+        if not tickets:
             await steps.skip("digest", f"no tickets in the last {days} days")
+        elif not staff and len(tickets) < MIN_GROUP:
+            await steps.skip("digest", "too few tickets to describe without identifying someone")
+        else:
+            await self._digest(tickets, stats, result, context, steps)
         result.markdown = render(result)
         result.steps, result.notes = steps.records, steps.notes
         return result
@@ -165,7 +173,12 @@ class SupportReportPipeline:
         context: DeskContext,
         steps: Steps,
     ) -> None:
-        listing = "Recent tickets, newest first:\n" + "\n".join(t.line() for t in tickets)
+        lines = (
+            [t.line() for t in tickets]
+            if staff_view(context)
+            else await public_lines(context.store, tickets)
+        )
+        listing = "Recent tickets, newest first:\n" + "\n".join(lines)
         analyses = await asyncio.gather(
             steps.run(
                 "sentiment",

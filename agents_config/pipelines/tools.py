@@ -11,7 +11,9 @@ from agents import Agent, FunctionTool, Tool
 
 from agents_config.agents import AGENT_SPECS, ModelResolver
 from agents_config.context import DeskContext
+from agents_config.pipelines.audience import public_query, public_summary, staff_view
 from agents_config.tools._common import Ctx, desk_tool
+from storage.redaction import deidentify, redact_personal
 
 # Tools with side effects: never given to an agent that only researches.
 ACTING_TOOLS = frozenset({"issue_refund", "report_bug", "request_demo", "escalate_to_human"})
@@ -21,15 +23,24 @@ CONSULTED_SPECIALISTS = ("billing_specialist", "tech_support", "sales")
 @desk_tool(needs_account=False)
 async def search_ticket_history(ctx: Ctx, query: str) -> str:
     """Search the desk's past support tickets by subject: what people asked about, which
-    department handled it, whether it was escalated and how it was rated. No personal data.
+    department handled it, whether it was escalated and how it was rated. Support staff get
+    redacted excerpts; anyone else a de-identified summary (counts, departments, topics).
 
     Args:
         query: Words to look for in ticket subjects (e.g. "refund declined card").
     """
-    rows = await ctx.context.store.reports.search_tickets(query)
+    context = ctx.context
+    reports = context.store.reports
+    if staff_view(context):
+        rows = await reports.search_tickets(query)
+        if not rows:
+            return f'No past ticket matches "{redact_personal(query.strip()[:100])}".'
+        return f"{len(rows)} past tickets match:\n" + "\n".join(row.line() for row in rows)
+    words = await public_query(context.store, query)
+    rows = await reports.search_tickets(words, include_dms=False) if words else []
     if not rows:
-        return f'No past ticket matches "{query.strip()[:100]}".'
-    return f"{len(rows)} past tickets match:\n" + "\n".join(row.line() for row in rows)
+        return f'No past ticket matches "{deidentify(query.strip()[:100])}".'
+    return await public_summary(context.store, rows, "past tickets match")
 
 
 def read_only(tools: list[Tool] | tuple[Tool, ...]) -> list[Tool]:

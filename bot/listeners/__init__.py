@@ -16,4 +16,6 @@ def register_listeners(
     events.register(app, intake)
     actions.register(app, staff, intake)
     home.register(app, staff)
-    commands.register(app, intake, commands_options or CommandOptions())
+    commands.register(
+        app, intake, commands_options or CommandOptions(), is_staff=staff.directory.is_staff
+    )

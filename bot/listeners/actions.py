@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
-from bot.intake import Intake
+from bot.intake import Intake, NotOurButton
 from bot.payloads import whole_number
 from bot.staff import Outcome, StaffDesk
 
@@ -72,12 +72,18 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
                 await ack()
                 await _tell(staff, body, _NOT_OURS)
                 return
-            await intake.confirmation(
-                approval_id=approval_id,
-                answer=answer,
-                user_id=_user(body),
-                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
-            )
+            try:
+                await intake.confirmation(
+                    approval_id=approval_id,
+                    answer=answer,
+                    user_id=_user(body),
+                    action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                    message=_container(body),
+                )
+            except NotOurButton:
+                await ack()
+                await _tell(staff, body, _NOT_OURS)
+                return
             await ack()
 
         return handler

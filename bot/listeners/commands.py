@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.intake import MAX_TEXT_CHARS, Intake
-from bot.mrkdwn import Mrkdwn, date, escape
+from bot.mrkdwn import Mrkdwn, channel_mention, date, escape
 from bot.payloads import MAX_ID, scrub, whole_number
+from bot.pipelines import STAFF_ONLY_TEXT, TICKET_PIPELINES, destination, may_run
+from storage.redaction import redact_secrets
 from storage.reports import Report
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class CommandOptions:
     debate_max_rounds: int = 5  # DEBATE_MAX_ROUNDS
     default_rounds: int = 3
     default_days: int = 7
+    staff_channel: str | None = None  # ESCALATION_CHANNEL: where staff reports are posted
+    support_report_access: str = "staff"  # SUPPORT_REPORT_ACCESS
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,9 @@ def _support_report(text: str, options: CommandOptions) -> Parsed:
     )
 
 
-def working_text(parsed: Parsed) -> Mrkdwn:
+def working_text(parsed: Parsed, where: Mrkdwn | None = None) -> Mrkdwn:
+    """The ack; `where`: the report goes elsewhere than this channel, because it may quote
+    support tickets (a staff member's report)."""
     args = parsed.args
     what = {
         "research": f"researching “{args.get('topic')}”",
@@ -165,6 +172,11 @@ def working_text(parsed: Parsed) -> Mrkdwn:
         "support-report": f"the support report of the last {args.get('days')} days",
         "repost": f"re-posting report #{args.get('report_id')}",
     }[parsed.pipeline]
+    if where:
+        return Mrkdwn(
+            ":hourglass_flowing_sand: Working on it: {}. It may quote support tickets, so the "
+            "progress and the result will be in {}, not in this channel."
+        ).format(what, where)
     return Mrkdwn(
         ":hourglass_flowing_sand: Working on it: {}. The progress shows in this "
         "channel, and the same message becomes the result."
@@ -184,14 +196,27 @@ def list_text(reports: list[Report]) -> Mrkdwn:
     return Mrkdwn("\n").join(lines)
 
 
-def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
+def register(
+    app: AsyncApp,
+    intake: Intake,
+    options: CommandOptions,
+    *,
+    is_staff: Callable[[str], Awaitable[bool]] | None = None,
+) -> None:
+    """`is_staff`: whether a user is support staff (from Slack membership); without it,
+    nobody is."""
     store = intake.store
+
+    async def staff(user: str) -> bool:
+        return is_staff is not None and await is_staff(user)
 
     async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         name = str(command.get("command") or "")
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
-        text = scrub(str(command.get("text") or ""))
+        # ---- privacy: no secret is stored; access and where the report goes (bot.pipelines)
+        redacted = redact_secrets(scrub(str(command.get("text") or "")))
+        text, secrets_note = redacted.text, redacted.notice()
         try:
             parsed = parse(name, text, options)
         except UsageError as exc:
@@ -200,6 +225,25 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
                 response_type="ephemeral", text=escape(f"{exc}\n\n{help_text(name, options)}")
             )
             return
+        posted_in = channel
+        if parsed.pipeline in TICKET_PIPELINES:
+            caller_is_staff = await staff(user)
+            if not may_run(
+                parsed.pipeline,
+                is_staff=caller_is_staff,
+                support_report_access=options.support_report_access,
+            ):
+                log.info("pipeline refused: for staff only", extra={"user": user, "command": name})
+                await ack(response_type="ephemeral", text=STAFF_ONLY_TEXT)
+                return
+            posted_in = destination(
+                parsed.pipeline,
+                channel=channel,
+                user_id=user,
+                is_staff=caller_is_staff,
+                staff_channel=options.staff_channel,
+            )
+        # ---- end privacy
         if parsed.pipeline == "list":
             mine = await store.reports.for_user(user, limit=LIST_LIMIT)
             await ack(response_type="ephemeral", text=list_text(mine))
@@ -251,7 +295,15 @@ def register(app: AsyncApp, intake: Intake, options: CommandOptions) -> None:
                 "pipeline": parsed.pipeline,
             },
         )
-        await ack(response_type="ephemeral", text=working_text(parsed))
+        where = None
+        if posted_in != channel:
+            where = (
+                Mrkdwn("our direct messages") if posted_in == user else channel_mention(posted_in)
+            )
+        working = working_text(parsed, where)
+        if secrets_note:
+            working = Mrkdwn("{}\n{}").format(Mrkdwn(secrets_note), working)
+        await ack(response_type="ephemeral", text=working)
 
     for name in COMMANDS:
         app.command(name)(on_command)
