@@ -8,6 +8,7 @@ default) for its body. NUMERIC results (SUM, AVG) come back as floats, as on SQL
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -251,10 +252,10 @@ class PostgresDatabase(Database):
         return list(await self._pool.fetch(to_numbered(sql), *params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
-            return _rowcount(await self._pool.execute(to_numbered(sql), *params))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
+        async def body(tx: Any) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.atomic(body)
 
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         async def body(tx: Any) -> int | None:
@@ -270,7 +271,14 @@ class PostgresDatabase(Database):
 
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one transaction on one connection; a deadlock (two bodies locking
-        the same rows in opposite orders) is retried: PostgreSQL rolled the loser back."""
+        the same rows in opposite orders) is retried: PostgreSQL rolled the loser back.
+
+        A write once started completes even if the caller is cancelled (a shutdown that
+        cancels an answer mid-way), as on SQLite, whose statements finish on their thread:
+        otherwise a reply posted to Slack could lose the record that it was posted."""
+        return await asyncio.shield(self._atomic(body))
+
+    async def _atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():

@@ -99,6 +99,24 @@ def database_url(path: Path) -> str | None:
         return _by_path[path]
 
 
+async def in_use(path: Path) -> bool:
+    """Whether some process opened the database that stands for `path` (see `database_url`)."""
+    url = database_url(path)
+    if url is None:
+        return await asyncio.to_thread(path.exists)
+    import asyncpg
+
+    conn = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        name = urlsplit(url).path.lstrip("/")
+        count = await conn.fetchval(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1", name
+        )
+    finally:
+        await conn.close()
+    return bool(count)
+
+
 def database_for(path: Path) -> str:
     """What to open where a test would open the SQLite file `path` (see `database_url`)."""
     return database_url(path) or str(path)

@@ -15,8 +15,14 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
-from tests.databases import TEST_DATABASE_URL, database_for, postgres_only, sqlite_only
-from tests.serving import DeskProcess, wait_for_readiness, wait_until
+from tests.databases import (
+    TEST_DATABASE_URL,
+    database_for,
+    in_use,
+    postgres_only,
+    sqlite_only,
+)
+from tests.serving import DeskProcess, wait_for_readiness
 from tests.test_durability import free_port, serve_env
 
 
@@ -301,7 +307,10 @@ async def test_chat_waiting_for_input_stops_on_a_signal(
         env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
     desk = await DeskProcess.run(env, "chat", terminal=True)
     try:
-        await wait_until(lambda: (tmp_path / "desk.db").exists(), timeout_s=30)
+        for _ in range(300):  # until it opened its database
+            if await in_use(tmp_path / "desk.db"):
+                break
+            await asyncio.sleep(0.1)
         await asyncio.sleep(1)  # let it reach its prompt (a signal earlier also must stop it)
         assert await desk.signal(sig, timeout_s=20) in (130, -signal.SIGTERM)
     finally:
