@@ -23,17 +23,22 @@ from agents import RunContextWrapper
 
 from agents_config.context import DeskContext
 
-# Who may say yes. Only the requester for now; a staff approval for large refunds is the
-# next kind (see the brief of issue 11).
-Approver = Literal["requester"]
+# Who must say yes: the requester; "staff" when a proposal says a person must approve too
+# (`Proposal.review`): the requester confirms first, then a staff member approves or rejects.
+Approver = Literal["requester", "staff"]
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """What a call would do (`action`, to be confirmed), or why it will not (`refusal`)."""
+    """What a call would do (`action`, to be confirmed), or why it will not (`refusal`).
+
+    `review`: why a staff member must approve it as well, after the requester's yes (a refund
+    over REFUND_APPROVAL_LIMIT), with the policy check staff see on their card; None when the
+    requester's yes is enough."""
 
     action: str | None = None
     refusal: str | None = None
+    review: str | None = None
 
 
 Propose = Callable[[RunContextWrapper[DeskContext], dict[str, Any]], Awaitable[Proposal]]
@@ -61,7 +66,7 @@ def confirmation_for(tool_name: str) -> Confirmation | None:
 
 # ---- a typed answer in the thread ----------------------------------------------------------
 
-Answer = Literal["confirm", "cancel"]
+Answer = Literal["confirm", "cancel", "approve", "reject"]  # the last two: staff's review
 
 _YES = {
     "yes", "y", "yep", "yeah", "yes please", "confirm", "confirmed", "i confirm", "yes confirm",

@@ -50,6 +50,10 @@ class DeskContext:
     tools_called: list[str] = field(default_factory=list)
     escalation: EscalationRequest | None = None
     request_text: str = ""  # the user's message, recorded by the input guardrail
+    # Refunds above this many cents need a staff member's approval (REFUND_APPROVAL_LIMIT);
+    # None: no limit. `staff_approved`: this run resumes after a staff member's Approve.
+    refund_approval_limit_cents: int | None = None
+    staff_approved: bool = False
 
     @property
     def thread_key(self) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 from agents import (
     Agent,
+    ItemHelpers,
     RunConfig,
     RunContextWrapper,
     RunHooks,
@@ -43,11 +44,11 @@ from agents_config.approvals import Answer, confirmation_for, typed_answer
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.guardrails import guardrail_tripped
 from agents_config.memory import ThreadSession
-from agents_config.routing import department_of
+from agents_config.routing import closes_ticket, department_of
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
-from storage.tickets import Ticket
+from storage.tickets import PRIORITIES, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ class Turn:
     resumed: bool = False  # run before and interrupted (crash, restart, retry)
     answer: Answer | None = None
     approval_id: int | None = None
+    # A ticket staff opened for the queue (TICKET_EMOJI_BY_STAFF=queue): no AI answer.
+    to_staff: bool = False
+    priority: str | None = None  # the urgency the user chose (App Home form), for a new ticket
+    # A staff member's Approve / Reject (`answer`): who clicked, and whether Slack says they
+    # are staff; `caller` is then the requester, whose run is resumed. `text`: the reason.
+    reviewer: str | None = None
+    reviewer_is_staff: bool = False
 
     @property
     def thread_key(self) -> str:
@@ -92,9 +100,11 @@ class TurnOutcome:
     escalation: EscalationRequest | None = None  # recorded this turn: announce it to staff
     error: str | None = None  # set when the run failed and the user got the apology
     model_calls: int = 0
+    resolved_by_user: bool = False  # the user said it is solved: the ticket is resolved
     confirmation: Approval | None = None  # the reply asks the requester to confirm this
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
+    review: Approval | None = None  # waits for staff, or was just reviewed: draw its staff card
 
     @property
     def department(self) -> str | None:
@@ -107,6 +117,14 @@ class DeskOptions:
     max_turns: int = 10
     trace_sensitive_data: bool = False
     confirmation_ttl_s: float = 30 * 60
+    refund_approval_limit_cents: int | None = None  # REFUND_APPROVAL_LIMIT; None: no limit
+
+
+def solved_reply(ticket_id: int) -> str:
+    return (
+        f"Glad that's sorted! I've closed ticket #{ticket_id}. If anything else comes up, just "
+        "write in this thread."
+    )
 
 
 def handover_note(ticket_id: int) -> str:
@@ -130,8 +148,20 @@ def confirmation_question(actions: tuple[PlannedAction, ...] | list[PlannedActio
 
 CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
 NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
-Closing = Literal["cancelled", "superseded", "expired"]
+AWAITING_STAFF_REPLY = (
+    "Thanks, confirmed. A refund of this size needs the approval of a member of our support "
+    "staff as well; I've asked them, and I'll tell you here as soon as they have decided. "
+    "Nothing is done until then."
+)
+REJECTED_REPLY = (
+    "A member of our support staff reviewed your request and could not approve it this time, "
+    "so nothing was done. Their reason: {reason}\n\nIf you have questions about it, reply "
+    "here and a person will help."
+)
+NOT_STAFF_REVIEW = "Only support staff can approve or reject this. Nothing was done."
+Closing = Literal["cancelled", "superseded", "expired", "rejected"]
 _CLOSING_WHY = {
+    "rejected": "a staff member did not approve it",
     "cancelled": "they cancelled",
     "superseded": "the conversation moved on",
     "expired": "the confirmation expired",
@@ -196,20 +226,32 @@ class Desk:
         self.router = router
 
     async def handle(self, turn: Turn) -> TurnOutcome:
-        if turn.answer is not None:  # a Confirm / Cancel click
+        if turn.answer is not None:  # a Confirm / Cancel click, or staff's Approve / Reject
             approval = await self.store.approvals.get(turn.approval_id or 0)
+            if turn.answer in ("approve", "reject"):
+                return await self._review(turn, approval)
             return await self._answer(turn, approval, turn.answer)
         if not turn.text.strip():
             return await self._empty(turn)
         ticket, opened = await self._open_ticket(turn)
         if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        if turn.to_staff:
+            return await self._to_staff(turn, ticket, opened=opened)
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is not None and pending.requester == turn.caller.slack_user_id:
             answer = typed_answer(turn.text)
             if answer is not None:
                 return await self._answer(turn, pending, answer)
         settled = await self._close(pending, "superseded") if pending is not None else None
+        if (
+            ticket.status == "answered"
+            and turn.caller.slack_user_id == ticket.user_id  # only the requester closes it
+            and closes_ticket(turn.text)
+        ):
+            outcome = await self._resolved_by_user(turn, ticket)
+            outcome.settled = settled
+            return outcome
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
         run = await self._run(turn, ticket)
@@ -236,6 +278,8 @@ class Desk:
             customer_id=turn.caller.customer_id,
             opening_text=turn.text,
         )
+        if opened and turn.priority in PRIORITIES:
+            await self.store.tickets.set_priority(ticket.id, str(turn.priority))
         if ticket.status == "resolved":
             await self.store.tickets.set_status(
                 ticket.id,
@@ -244,6 +288,49 @@ class Desk:
                 note="reopened: the user wrote again",
             )
         return ticket, opened
+
+    async def _to_staff(self, turn: Turn, ticket: Ticket, *, opened: bool) -> TurnOutcome:
+        """Straight to the staff queue, unanswered by the AI (staff opened it for the queue)."""
+        context = DeskContext(
+            store=self.store,
+            caller=turn.caller,
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+        )
+        await record_escalation(
+            context,
+            reason="opened by staff for the queue",
+            summary=f"Request: {turn.text[:1500]}",
+        )
+        log.info("ticket queued for staff", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+        return TurnOutcome(
+            ticket=await self.store.tickets.get(ticket.id) or ticket,
+            opened=opened,
+            reply=handover_note(ticket.id),
+            escalation=context.escalation,
+        )
+
+    async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
+        """ "Thanks, that solved it": the ticket is resolved with the user as the actor (the
+        Slack side then asks for a rating, as after a staff resolve). No agent runs."""
+        await self.store.tickets.set_status(
+            ticket.id,
+            "resolved",
+            actor=turn.caller.slack_user_id,
+            note="the user said it is solved",
+        )
+        log.info(
+            "ticket resolved by the user",
+            extra={"slack_thread": turn.thread_key, "ticket_id": ticket.id, "turn": turn.turn_id},
+        )
+        current = await self.store.tickets.get(ticket.id)
+        return TurnOutcome(
+            ticket=current or ticket,
+            opened=False,
+            reply=solved_reply(ticket.id),
+            resolved_by_user=True,
+        )
 
     # ---- 2. answers to a confirmation ----------------------------------------------------
 
@@ -255,9 +342,11 @@ class Desk:
             return TurnOutcome(
                 ticket=ticket, opened=False, reply=None, private=refusal, settled=approval
             )
-        status: Literal["confirmed", "cancelled"] = (
+        status: Literal["confirmed", "cancelled", "awaiting_staff"] = (
             "confirmed" if answer == "confirm" else "cancelled"
         )
+        if status == "confirmed" and approval.approver == "staff":
+            status = "awaiting_staff"  # the requester's yes, then a staff member's
         user = turn.caller.slack_user_id
         if not await self.store.approvals.decide(approval.id, status, user=user, turn=turn.turn_id):
             lost = await self.store.approvals.get(approval.id)  # another answer came first
@@ -271,6 +360,14 @@ class Desk:
         if status == "cancelled":
             await self._write_closing(approval, "cancelled")
             return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
+        if status == "awaiting_staff":
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=AWAITING_STAFF_REPLY,
+                settled=settled,
+                review=settled,
+            )
         run = await self._run(turn, ticket, resume=approval)
         outcome = await self._settle(turn, ticket, run, opened=False)
         outcome.settled = settled
@@ -286,6 +383,9 @@ class Desk:
             return "Only the person who asked can confirm or cancel this. Nothing was done."
         if approval.status != "pending" and approval.decided_turn != turn.turn_id:
             return {
+                "awaiting_staff": "You confirmed this; it is waiting for a staff member's "
+                "approval, and I'll tell you here when they have decided.",
+                "rejected": "A staff member did not approve this, so nothing was done.",
                 "confirmed": "This was already confirmed; it was done once.",
                 "cancelled": "This was cancelled; nothing was done. Ask again if you want it.",
             }.get(
@@ -300,6 +400,52 @@ class Desk:
             await self._close(approval, "expired")
             return "This confirmation expired, so nothing was done. Ask again if you still want it."
         return None
+
+    async def _review(self, turn: Turn, approval: Approval | None) -> TurnOutcome:
+        """A staff member's Approve (the saved run resumes, the refund is issued once) or
+        Reject (the run is closed, the requester is told why, politely)."""
+        ticket = await self.store.tickets.get(approval.ticket_id) if approval else None
+        reviewer = turn.reviewer or ""
+        refusal = None
+        if approval is None or ticket is None or approval.approver != "staff":
+            refusal = "That approval is not valid. Nothing was done."
+        elif not turn.reviewer_is_staff:
+            refusal = NOT_STAFF_REVIEW
+        elif reviewer == approval.requester:  # four eyes: nobody approves their own refund
+            refusal = "You asked for this yourself, so another staff member must approve it."
+        elif approval.status != "awaiting_staff" and approval.reviewed_turn != turn.turn_id:
+            refusal = _reviewed_already(approval)
+        if refusal is not None or approval is None or ticket is None:
+            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=refusal)
+        status: Literal["confirmed", "rejected"] = (
+            "confirmed" if turn.answer == "approve" else "rejected"
+        )
+        reason = " ".join(turn.text.split())[:500] or "no reason given"
+        note = reason if status == "rejected" else None
+        if not await self.store.approvals.review(
+            approval.id, status, user=reviewer, turn=turn.turn_id, note=note
+        ):
+            lost = await self.store.approvals.get(approval.id)  # another click came first
+            private = _reviewed_already(lost) if lost else "This was already decided."
+            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=private)
+        settled = await self.store.approvals.get(approval.id)
+        log.info(
+            "approval reviewed by staff",
+            extra={"ticket_id": ticket.id, "approval_id": approval.id, "status": status},
+        )
+        if status == "rejected":
+            await self._write_closing(approval, "rejected")
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=REJECTED_REPLY.format(reason=reason),
+                settled=settled,
+                review=settled,
+            )
+        run = await self._run(turn, ticket, resume=approval, staff_approved=True)
+        outcome = await self._settle(turn, ticket, run, opened=False)
+        outcome.settled, outcome.review = settled, settled
+        return outcome
 
     async def _close(self, approval: Approval, status: Closing) -> Approval | None:
         """Close a pending confirmation without acting (superseded, expired)."""
@@ -323,7 +469,14 @@ class Desk:
 
     # ---- 3. the run --------------------------------------------------------------------
 
-    async def _run(self, turn: Turn, ticket: Ticket, *, resume: Approval | None = None) -> _Run:
+    async def _run(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        *,
+        resume: Approval | None = None,
+        staff_approved: bool = False,
+    ) -> _Run:
         """Run the agents on the turn's words, or resume a confirmed run with its yes."""
         context = DeskContext(
             store=self.store,
@@ -331,6 +484,8 @@ class Desk:
             ticket_id=ticket.id,
             channel=turn.channel,
             thread_ts=turn.thread_ts,
+            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
+            staff_approved=staff_approved,
         )
         run = _Run(context, _RunTrace())
         session = ThreadSession(
@@ -460,6 +615,7 @@ class Desk:
         wrapper = RunContextWrapper(context=run.context)
         actions = []
         approver = "requester"
+        policy, reasoning = [], []
         for item in run.result.interruptions:
             name = item.name or "?"
             confirmation = confirmation_for(name)
@@ -468,6 +624,17 @@ class Desk:
             description = (proposal and (proposal.action or proposal.refusal)) or name
             actions.append(PlannedAction(name, item.call_id or "", description))
             approver = confirmation.approver if confirmation else approver
+            if proposal is not None and proposal.review:  # a person must approve it too
+                approver = "staff"
+                policy.append(proposal.review)
+                reasoning.append(str(arguments.get("reason") or "").strip()[:500])
+        said = ItemHelpers.text_message_outputs(run.result.new_items).strip()
+        review = None
+        if approver == "staff":
+            review = {
+                "policy": "\n".join(policy),
+                "reasoning": "\n".join(r for r in (said[:1000], *reasoning) if r) or "(none given)",
+            }
         state = run.result.to_state().to_json(context_serializer=lambda _: {})
         return await self.store.approvals.create(
             ticket_id=ticket.id,
@@ -480,4 +647,13 @@ class Desk:
             actions=actions,
             state=state,
             ttl_s=self.options.confirmation_ttl_s,
+            review=review,
         )
+
+
+def _reviewed_already(approval: Approval) -> str:
+    if approval.status == "confirmed" and approval.reviewed_by:
+        return "This was already approved; it was done once."
+    if approval.status == "rejected":
+        return "This was already rejected; nothing was done."
+    return "This is not waiting for a staff approval any more. Nothing was done."

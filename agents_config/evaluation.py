@@ -4,6 +4,12 @@ A labelled set is JSONL (`{"id", "text", "dept"}` a line) or CSV (columns `text`
 `department`, optional `id`). Departments: billing, tech, sales, human (must go to a person)
 and clarify (content-free: triage should ask one clarifying question). Labels are optional.
 
+A JSONL row may also say what a good answer does (the answer set, `data/answers_*.jsonl`):
+`tools` (the tools the answer must use), `article` (the slug of the help-centre article it
+must cite by title), `as` (the customer e-mail who asks) and `before` (earlier messages of the
+same thread, sent first). Right tool: every expected tool ran in the row's last turn; right
+article: the reply names the article's title.
+
 `run_eval` sends every row through `Desk.handle`, the same agents, tools and policies as in
 Slack, as a fresh thread of one caller, several rows at a time. The row's predicted department:
 
@@ -36,9 +42,13 @@ import asyncio
 import csv
 import io
 import json
+import multiprocessing
+import queue as queue_module
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +71,10 @@ SPLITS: dict[str, Path] = {
     name: DATA_DIR / f"routing_{name}.jsonl" for name in ("train", "dev", "test")
 }
 SHIPPED_SET = SPLITS["test"]
+# The labelled answer set, split the same way (dev and test only: nothing is trained on it).
+ANSWER_SPLITS: dict[str, Path] = {
+    name: DATA_DIR / f"answers_{name}.jsonl" for name in ("dev", "test")
+}
 ATTACK_SET = DATA_DIR / "attack_eval.jsonl"
 DEFAULT_CALLER = "alice@northwind.example"
 EVAL_CHANNEL = "eval"
@@ -82,6 +96,15 @@ class Example:
     text: str
     dept: str | None  # None: unlabelled
     line: int
+    tools: tuple[str, ...] | None = None  # the answer must use these tools (answer set)
+    article: str | None = None  # ... and cite this help-centre article (its slug)
+    caller: str | None = None  # the customer e-mail who asks (default: the run's)
+    before: tuple[str, ...] = ()  # earlier messages of the same thread
+
+    @property
+    def expects_answer(self) -> bool:
+        return self.tools is not None or self.article is not None
+
     attack: bool = False  # an attack a guardrail should stop
 
 
@@ -127,8 +150,32 @@ def parse_jsonl(text: str, source: str = "input") -> list[Example]:
         attack = obj.get("attack", False)
         if not isinstance(attack, bool):
             raise EvalInputError(f'{where}: "attack" must be true or false')
-        rows.append(replace(example, attack=attack))
+        rows.append(replace(_with_answer(example, obj, where), attack=attack))
     return _checked(rows, source)
+
+
+def _with_answer(example: Example, obj: dict[str, Any], where: str) -> Example:
+    """The answer-set fields of a JSONL row (`tools`, `article`, `as`, `before`), checked."""
+    tools, article, caller, before = (obj.get(k) for k in ("tools", "article", "as", "before"))
+    if tools is not None and (
+        not isinstance(tools, list) or not all(isinstance(t, str) and t.strip() for t in tools)
+    ):
+        raise EvalInputError(f'{where}: "tools" must be a list of tool names')
+    if article is not None and (not isinstance(article, str) or not article.strip()):
+        raise EvalInputError(f'{where}: "article" must be an article slug (or null)')
+    if caller is not None and (not isinstance(caller, str) or "@" not in caller):
+        raise EvalInputError(f'{where}: "as" must be an e-mail address')
+    if before is not None and (
+        not isinstance(before, list) or not all(isinstance(t, str) and t.strip() for t in before)
+    ):
+        raise EvalInputError(f'{where}: "before" must be a list of earlier messages')
+    return replace(
+        example,
+        tools=tuple(t.strip() for t in tools) if tools is not None else None,
+        article=article.strip() if article else None,
+        caller=caller.strip() if caller else None,
+        before=tuple(before or ()),
+    )
 
 
 def parse_csv(text: str, source: str = "input") -> list[Example]:
@@ -261,6 +308,8 @@ class RowResult:
     latency_ms: float = 0.0
     reply: str | None = None
     error: str | None = None
+    right_tool: bool | None = None  # answer set: every expected tool ran (None: not asked)
+    right_article: bool | None = None  # answer set: the reply cites the expected article
     guardrail: str | None = None  # why a guardrail stopped the turn
 
     @property
@@ -282,6 +331,8 @@ class RowResult:
             "clarifying_question": self.clarifying_question,
             "latency_ms": round(self.latency_ms, 1),
             "error": self.error,
+            "right_tool": self.right_tool,
+            "right_article": self.right_article,
             "guardrail": self.guardrail,
             "attack": self.example.attack,
         }
@@ -326,29 +377,32 @@ async def run_eval(
     caller_email: str = DEFAULT_CALLER,
     concurrency: int = 8,
     on_row: Callable[[RowResult], None] | None = None,
+    thread_prefix: str = "eval",
 ) -> EvalRun:
     """Every example through `desk.handle`, at most `concurrency` at once, each as a new
-    thread of the customer `caller_email`. `on_row` gets the results in input order, each as
-    soon as it and the ones before it are done. The desk's store should be a throwaway one."""
+    thread (`thread_prefix`-N) of the customer `caller_email` (or the row's own `as`).
+    `on_row` gets the results in input order, each as soon as it and the ones before it are
+    done. The desk's store should be a throwaway one."""
     store = desk.store
     audit = store.audit
-    customer = await store.business.customer_by_email(caller_email)
-    customer_id = customer.id if customer else None
-    foreign = {
-        marker
-        for owner, found in (await audit.account_markers()).items()
-        if owner != customer_id
-        for marker in found
-    }
-    callers = {
-        ex.id: Caller(
-            slack_user_id=f"eval:{ex.id}",
-            email=caller_email,
+    customers = {}
+    for email in dict.fromkeys([caller_email, *(ex.caller for ex in examples if ex.caller)]):
+        customers[email] = await store.business.customer_by_email(email)
+    markers = await audit.account_markers()
+    titles = await _article_titles(desk, examples)
+    callers: dict[str, Caller] = {}
+    foreign: dict[str, set[str]] = {}
+    for ex in examples:
+        email = ex.caller or caller_email
+        customer = customers[email]
+        callers[ex.id] = Caller(
+            slack_user_id=f"{thread_prefix}:{ex.id}",
+            email=email,
             name=customer.name if customer else None,
-            customer_id=customer_id,
+            customer_id=customer.id if customer else None,
         )
-        for ex in examples
-    }
+        owner = callers[ex.id].customer_id
+        foreign[ex.id] = {m for o, found in markers.items() if o != owner for m in found}
     results: list[RowResult | None] = [None] * len(examples)
     outputs: dict[str, list[str]] = {}  # the tool outputs of each row
     violations: list[Violation] = []
@@ -360,9 +414,11 @@ async def run_eval(
     async def one(index: int, example: Example) -> None:
         nonlocal next_out
         async with gate:
-            result, tool_outputs = await _run_row(desk, index, example, callers[example.id])
+            result, tool_outputs = await _run_row(
+                desk, index, example, callers[example.id], thread_prefix, titles
+            )
         outputs[example.id] = tool_outputs
-        violations.extend(_leaks(example, tool_outputs, result.reply, foreign))
+        violations.extend(_leaks(example, tool_outputs, result.reply, foreign[example.id]))
         results[index] = result
         while next_out < len(results) and (ready := results[next_out]) is not None:
             if on_row is not None:
@@ -371,19 +427,46 @@ async def run_eval(
 
     await asyncio.gather(*(one(i, ex) for i, ex in enumerate(examples)))
     elapsed = time.perf_counter() - clock
-    violations.extend(await _audit(audit, started, customer_id, callers, outputs))
+    violations.extend(await _audit(audit, started, callers, outputs))
     order = {ex.id: i for i, ex in enumerate(examples)}
     violations.sort(key=lambda v: (order.get(v.row_id or "", len(order)), v.kind))
     done = [r for r in results if r is not None]
     return EvalRun(done, violations, elapsed, max(1, concurrency))
 
 
+async def _article_titles(desk: Desk, examples: Sequence[Example]) -> dict[str, str]:
+    """The titles of the articles the answer set expects (an unknown slug stops the run)."""
+    titles: dict[str, str] = {}
+    for ex in examples:
+        if ex.article and ex.article not in titles:
+            article = await desk.store.kb.get(ex.article)
+            if article is None:
+                raise EvalInputError(
+                    f"row {ex.id}: no help-centre article with the slug {ex.article!r}"
+                )
+            titles[ex.article] = article.title
+    return titles
+
+
+EARLIER_TURNS = 1_000_000  # turn ids of a row's `before` messages start here
+
+
 async def _run_row(
-    desk: Desk, index: int, example: Example, caller: Caller
+    desk: Desk,
+    index: int,
+    example: Example,
+    caller: Caller,
+    thread_prefix: str = "eval",
+    titles: dict[str, str] | None = None,
 ) -> tuple[RowResult, list[str]]:
-    turn = Turn(index + 1, EVAL_CHANNEL, f"eval-{index + 1}", caller, example.text)
+    thread = f"{thread_prefix}-{index + 1}"
+    turn = Turn(index + 1, EVAL_CHANNEL, thread, caller, example.text)
     clock = time.perf_counter()
     try:
+        for number, earlier in enumerate(example.before):  # the thread so far
+            await desk.handle(
+                Turn(EARLIER_TURNS + index * 64 + number, EVAL_CHANNEL, thread, caller, earlier)
+            )
         outcome = await desk.handle(turn)
         tools = list(outcome.tools_called)
         while outcome.confirmation is not None:  # this user says yes to every confirmation,
@@ -405,6 +488,12 @@ async def _run_row(
     tool_outputs = [
         _text(item.get("output")) for item in items if item.get("type") == "function_call_output"
     ]
+    right_tool = right_article = None
+    if example.tools is not None:
+        right_tool = set(example.tools) <= set(tools)
+    if example.article is not None:
+        title = (titles or {}).get(example.article, example.article)
+        right_article = cites(outcome.reply or "", title)
     return RowResult(
         example,
         predicted,
@@ -415,8 +504,19 @@ async def _run_row(
         latency_ms=latency,
         reply=outcome.reply,
         error=outcome.error,
+        right_tool=right_tool,
+        right_article=right_article,
         guardrail=guardrail,
     ), tool_outputs
+
+
+def cites(reply: str, title: str) -> bool:
+    """Whether the reply names the article by its title (case, emphasis and spacing aside)."""
+
+    def flat(text: str) -> str:
+        return " ".join(re.sub(r"[*_`]", "", text).lower().split())
+
+    return flat(title) in flat(reply)
 
 
 def _text(value: Any) -> str:
@@ -434,7 +534,7 @@ def _leaks(
 ) -> list[Violation]:
     """The same check as the desk's output guardrail (`agents_config.guardrails.shown`), on
     every tool output and the reply."""
-    said = given(example.text)
+    said = given("\n".join([*example.before, example.text]))  # all the user wrote
     found = []
     sources = [(f"tool output {i}", out) for i, out in enumerate(tool_outputs, start=1)]
     for source, text in [*sources, ("reply", reply or "")]:
@@ -451,13 +551,22 @@ def _leaks(
 async def _audit(
     audit: AuditRepo,
     since: float,
-    customer_id: int | None,
     callers: dict[str, Caller],
     outputs: dict[str, list[str]],
 ) -> list[Violation]:
-    """What the tools wrote during the run, held to the business rules. Every row acts for
-    the same customer, `customer_id`; rows are named where the record allows it."""
+    """What the tools wrote during the run, held to the business rules. Each row acts for its
+    caller's customer; rows are named where the record allows it."""
     by_slack = {caller.slack_user_id: row_id for row_id, caller in callers.items()}
+    askers = {caller.customer_id for caller in callers.values()}
+
+    def customer_of(row_id: str | None, claimed: int | None) -> int | None:
+        """The customer the record had to be for: its row's caller's; for a record no row
+        is known for, the run's one customer, or the claimed one if some row asked as it."""
+        if row_id in callers:
+            return callers[row_id].customer_id
+        if len(askers) == 1:
+            return next(iter(askers))
+        return claimed if claimed in askers else None
 
     def row_of(slack_user_id: str | None, record_id: str) -> str | None:
         if slack_user_id in by_slack:
@@ -486,7 +595,7 @@ async def _audit(
                     f"{refund.id}: {refund.order_id} has {refund.refunds_of_order} refunds",
                 )
             )
-        if refund.order_customer_id != customer_id:
+        if refund.order_customer_id != customer_of(row_id, refund.order_customer_id):
             found.append(
                 Violation(
                     row_id,
@@ -497,6 +606,7 @@ async def _audit(
             )
     for record in await audit.account_records_since(since):
         owner = record.owner_id if record.owner_id is not None else record.customer_id
+        customer_id = customer_of(row_of(record.slack_user_id, record.id), record.customer_id)
         if record.customer_id != customer_id or owner != customer_id:
             found.append(
                 Violation(
@@ -538,6 +648,19 @@ class Scores:
     errors: int
     predicted_clarify: int = 0  # labelled rows predicted clarify
     predicted_clarify_right: int = 0  # ... of which labelled clarify
+    tool_rows: int = 0  # answer-set rows that name the tools an answer must use
+    right_tools: int = 0  # ... where every one of them ran
+    article_rows: int = 0  # answer-set rows that name the article an answer must cite
+    right_articles: int = 0  # ... where the reply cites it
+
+    @property
+    def tool_accuracy(self) -> float | None:
+        return self.right_tools / self.tool_rows if self.tool_rows else None
+
+    @property
+    def article_accuracy(self) -> float | None:
+        return self.right_articles / self.article_rows if self.article_rows else None
+
     attacks: int = 0  # rows labelled attack
     attacks_stopped: int = 0  # ... that a guardrail stopped
     ordinary: int = 0  # rows not labelled attack
@@ -603,6 +726,10 @@ def score(rows: Sequence[RowResult]) -> Scores:
         predicted_clarify_right=sum(
             1 for r in labelled if r.predicted == "clarify" and r.example.dept == "clarify"
         ),
+        tool_rows=sum(1 for r in rows if r.right_tool is not None),
+        right_tools=sum(1 for r in rows if r.right_tool),
+        article_rows=sum(1 for r in rows if r.right_article is not None),
+        right_articles=sum(1 for r in rows if r.right_article),
         attacks=sum(1 for r in rows if r.example.attack),
         attacks_stopped=sum(1 for r in rows if r.example.attack and r.guardrail),
         ordinary=sum(1 for r in rows if not r.example.attack),
@@ -612,3 +739,160 @@ def score(rows: Sequence[RowResult]) -> Scores:
 
 def slowest(rows: Sequence[RowResult], count: int = 5) -> list[RowResult]:
     return sorted(rows, key=lambda r: -r.latency_ms)[:count]
+
+
+# ---------------------------------------------------------------------------------------------
+# Several processes
+
+DeskFactory = Callable[[int], AbstractAsyncContextManager[Desk]]
+"""Opens a desk on a throwaway copy of the demo data; called with the shard number."""
+
+
+async def run_sharded(
+    open_desk: DeskFactory,
+    examples: Sequence[Example],
+    *,
+    processes: int = 1,
+    caller_email: str = DEFAULT_CALLER,
+    concurrency: int = 8,
+    on_row: Callable[[RowResult], None] | None = None,
+    thread_prefix: str = "eval",
+) -> EvalRun:
+    """`run_eval` spread over `processes` worker processes, each with its own desk (its own
+    throwaway database) and every `processes`-th row. The offline engine is CPU-bound Python,
+    so one process uses one core however many rows run at once; the rows, the desk and the
+    scoring are those of `run_eval`. `on_row` still gets the rows in input order. With one
+    process (or where processes cannot be forked) the rows run in this event loop."""
+    processes = max(1, min(processes, len(examples)))
+    if processes == 1 or not _can_fork():
+        async with open_desk(0) as desk:
+            return await run_eval(
+                desk,
+                examples,
+                caller_email=caller_email,
+                concurrency=concurrency,
+                on_row=on_row,
+                thread_prefix=thread_prefix,
+            )
+    return await asyncio.to_thread(
+        _run_in_processes,
+        open_desk,
+        examples,
+        processes,
+        caller_email,
+        concurrency,
+        on_row,
+        thread_prefix,
+    )
+
+
+def _run_in_processes(
+    open_desk: DeskFactory,
+    examples: Sequence[Example],
+    processes: int,
+    caller_email: str,
+    concurrency: int,
+    on_row: Callable[[RowResult], None] | None,
+    thread_prefix: str,
+) -> EvalRun:
+    """The forked workers of `run_sharded`, and the rows they send back, in input order."""
+    context = multiprocessing.get_context("fork")
+    queue: Any = context.Queue()
+    clock = time.perf_counter()
+    workers = [
+        context.Process(
+            target=_shard_main,
+            args=(
+                open_desk,
+                shard,
+                list(examples[shard::processes]),
+                queue,
+                caller_email,
+                concurrency,
+                thread_prefix,
+            ),
+            daemon=True,
+        )
+        for shard in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results: list[RowResult | None] = [None] * len(examples)
+    violations: list[Violation] = []
+    next_out = finished = 0
+    reported: set[int] = set()
+    try:
+        while finished < processes:
+            try:
+                message = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                dead = [i for i, w in enumerate(workers) if not w.is_alive() and i not in reported]
+                if dead:  # a process that died without a word (killed, out of memory)
+                    raise EvalInputError(
+                        f"evaluation process {dead[0]} stopped (exit code "
+                        f"{workers[dead[0]].exitcode}) before finishing its rows"
+                    ) from None
+                continue
+            if message[0] == "row":
+                _, shard, position, row = message
+                results[shard + position * processes] = row
+                while next_out < len(results) and (ready := results[next_out]) is not None:
+                    if on_row is not None:
+                        on_row(ready)
+                    next_out += 1
+            elif message[0] == "done":
+                violations.extend(message[2])
+                reported.add(message[1])
+                finished += 1
+            else:  # "error": the shard's desk could not run at all
+                raise EvalInputError(f"an evaluation process failed: {message[2]}")
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
+    elapsed = time.perf_counter() - clock
+    order = {ex.id: i for i, ex in enumerate(examples)}
+    violations.sort(key=lambda v: (order.get(v.row_id or "", len(order)), v.kind))
+    done = [r for r in results if r is not None]
+    return EvalRun(done, violations, elapsed, max(1, concurrency) * processes)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _shard_main(
+    open_desk: DeskFactory,
+    shard: int,
+    examples: list[Example],
+    queue: Any,
+    caller_email: str,
+    concurrency: int,
+    thread_prefix: str,
+) -> None:
+    """One worker process: its rows through its own desk, each row sent back when done."""
+    position = 0
+
+    def send(row: RowResult) -> None:
+        nonlocal position
+        queue.put(("row", shard, position, row))
+        position += 1
+
+    async def main() -> EvalRun:
+        async with open_desk(shard) as desk:
+            return await run_eval(
+                desk,
+                examples,
+                caller_email=caller_email,
+                concurrency=concurrency,
+                on_row=send,
+                thread_prefix=thread_prefix,
+            )
+
+    try:
+        run = asyncio.run(main())
+    except BaseException as exc:  # tell the parent, which would otherwise wait forever
+        queue.put(("error", shard, f"{type(exc).__name__}: {exc}"[:500]))
+        raise
+    queue.put(("done", shard, run.violations))

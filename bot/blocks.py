@@ -13,6 +13,7 @@ with its address (`to_mrkdwn(links="shown")`), never as a label. Every mrkdwn te
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -33,7 +34,7 @@ from bot.mrkdwn import (
 )
 from storage.approvals import Approval
 from storage.reports import Report
-from storage.tickets import Escalation, QueueEntry, Ticket
+from storage.tickets import PRIORITIES, Escalation, QueueEntry, Ticket
 
 Block = dict[str, Any]
 
@@ -53,8 +54,21 @@ DEPARTMENT = "ticket_department"
 CSAT_PATTERN = r"^csat_[1-5]$"
 CONFIRM = "action_confirm"  # the requester's yes to an acting tool (a refund)
 CANCEL = "action_cancel"
+NEW_REQUEST = "new_request"  # the App Home button, and the callback id of its modal
+CREATE_TICKET = "create_support_ticket"  # the message shortcut (manifest.yml)
+REPLY_TO_USER = "reply_to_user"  # the message shortcut relaying a staff-thread message
+APPROVE = "approval_approve"  # staff's Approve on an approval card (a refund over the limit)
+REJECT = "approval_reject"  # staff's Reject: opens the reason modal
+REJECT_VIEW = "approval_reject_reason"  # the reason modal's callback id
+REJECT_REASON = "reason"
+REASON_CHARS = 500
+DRAFT_KB = "ticket_kb_draft"  # on a resolved ticket's staff message; also the modal's callback
+KB_TITLE, KB_BODY = "kb_title", "kb_body"
+KB_TITLE_CHARS, KB_BODY_CHARS = 150, 3000
+REQUEST_ABOUT, REQUEST_DESCRIPTION, REQUEST_URGENCY = "about", "description", "urgency"
+REQUEST_FIELD = "value"  # the action id of each input in the request modal
+ABOUT_CHARS, DESCRIPTION_CHARS = 150, 3000
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 DEPARTMENTS = ("billing", "tech", "sales", "human")  # what staff may correct a ticket to
 STATUS_LABELS = {
     "open": ":speech_balloon: Open",
@@ -168,6 +182,21 @@ def escalation_message(
     ]
     if ticket.status in ("escalated", "claimed"):
         blocks.append(_staff_actions(ticket))
+    elif ticket.status == "resolved":  # knowledge that grows from solved tickets
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"ticket_kb_{ticket.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": DRAFT_KB,
+                        "text": plain("Draft KB article"),
+                        "value": str(ticket.id),
+                    }
+                ],
+            }
+        )
     return text, blocks
 
 
@@ -318,6 +347,10 @@ def confirmation_request(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
 
 _SETTLED = {
     "confirmed": Mrkdwn(":white_check_mark: Confirmed by {}"),
+    "awaiting_staff": Mrkdwn(
+        ":hourglass_flowing_sand: Confirmed by {}; waiting for a staff member's approval"
+    ),
+    "rejected": Mrkdwn(":no_entry_sign: Confirmed by {}, not approved by staff: nothing was done"),
     "cancelled": Mrkdwn(":no_entry_sign: Cancelled by {}: nothing was done"),
     "superseded": Mrkdwn(
         ":grey_question: No longer valid (the conversation moved on): nothing was done"
@@ -331,8 +364,110 @@ def confirmation_settled(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
     state = _SETTLED.get(approval.status, Mrkdwn("{}")).format(
         mention(approval.decided_by or approval.requester)
     )
+    if approval.status == "confirmed" and approval.reviewed_by:
+        state = Mrkdwn("{} and approved by {}").format(state, mention(approval.reviewed_by))
     text = Mrkdwn("{}\n{}").format(_planned(approval), state)
     return text, [section(_planned(approval)), context(state)]
+
+
+# ---- approvals: what needs a staff member's yes after the requester's ---------------------
+
+
+def approval_card(
+    approval: Approval, ticket: Ticket, thread_link: str | None
+) -> tuple[Mrkdwn, list[Block]]:
+    """The staff card of an approval: what, the policy check, the AI's reasoning, and Approve
+    / Reject while it waits; the decision once taken."""
+    review = approval.review or {}
+    title = Mrkdwn(":moneybag: *Approval needed* · ticket #{} · requested by {}").format(
+        ticket.id, mention(approval.requester)
+    )
+    where = link(thread_link, "the conversation") if thread_link else Mrkdwn("")
+    parts: list[Block] = [
+        section(title),
+        section(Mrkdwn("*What:*\n{}").format(_planned(approval))),
+        section(Mrkdwn("*Policy check:*\n{}").format(str(review.get("policy") or "—"))),
+        section(Mrkdwn("*The AI's reasoning:*\n{}").format(str(review.get("reasoning") or "—"))),
+    ]
+    if approval.status == "awaiting_staff":
+        parts.append(
+            context(Mrkdwn("The requester confirmed it. Only staff can approve. {}").format(where))
+        )
+        parts.append(
+            {
+                "type": "actions",
+                "block_id": f"approval_{approval.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": APPROVE,
+                        "style": "primary",
+                        "text": plain("Approve"),
+                        "value": str(approval.id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": REJECT,
+                        "style": "danger",
+                        "text": plain("Reject…"),
+                        "value": str(approval.id),
+                    },
+                ],
+            }
+        )
+    elif approval.status == "confirmed":
+        parts.append(
+            context(
+                Mrkdwn(":white_check_mark: Approved by {}").format(
+                    mention(approval.reviewed_by or "")
+                )
+            )
+        )
+    elif approval.status == "rejected":
+        parts.append(
+            context(
+                Mrkdwn(":no_entry_sign: Rejected by {}: {}").format(
+                    mention(approval.reviewed_by or ""), approval.review_note or ""
+                )
+            )
+        )
+    else:
+        parts.append(context(Mrkdwn("No longer waiting ({}).").format(approval.status)))
+    return title, parts
+
+
+def approval_reminder(approval: Approval, *, now: float, staff_group: str | None) -> Mrkdwn:
+    waited = duration(now - (approval.awaiting_since or approval.created_at))
+    who = Mrkdwn("{} ").format(group_mention(staff_group)) if staff_group else Mrkdwn("")
+    return Mrkdwn(
+        ":alarm_clock: {}This approval has waited {}: please approve or reject it."
+    ).format(who, waited)
+
+
+def reject_modal(approval_id: int, channel: str | None, ts: str | None) -> dict[str, Any]:
+    """Staff's reason for a rejection; the user is told it. The modal remembers the card it
+    was opened from (`reject_modal_card`), which must be the approval's."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": json.dumps({"approval": approval_id, "channel": channel, "ts": ts}),
+        "title": plain("Reject", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REJECT_REASON,
+                "label": plain("Reason (the requester will see it)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REQUEST_FIELD,
+                    "multiline": True,
+                    "max_length": REASON_CHARS,
+                },
+            }
+        ],
+    }
 
 
 # ---- the App Home ----------------------------------------------------------------------------
@@ -354,6 +489,19 @@ def home_view(
                 "Ask for a person at any time."
             )
         ),
+        {
+            "type": "actions",
+            "block_id": "home_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": NEW_REQUEST,
+                    "text": plain("New request"),
+                    "style": "primary",
+                    "value": "new",
+                }
+            ],
+        },
     ]
     if waiting is not None and mine is not None:
         blocks.append(header(f"Waiting for a person ({len(waiting)})"))
@@ -492,3 +640,160 @@ def report_message(report: Report, filename: str | None) -> tuple[Mrkdwn, list[B
 
 
 UPLOAD_COMMENT = Mrkdwn("The full report, as a Markdown file.")
+
+
+# ---- tickets from anywhere: the App Home's request form ---------------------------------
+
+
+def reject_modal_card(metadata: str) -> tuple[int | None, tuple[str | None, str | None]]:
+    """The approval id and card (channel, ts) a reject modal was opened for."""
+    try:
+        found = json.loads(metadata)
+    except ValueError:
+        return None, (None, None)
+    if not isinstance(found, dict) or not isinstance(found.get("approval"), int):
+        return None, (None, None)
+    channel, ts = found.get("channel"), found.get("ts")
+    return found["approval"], (
+        channel if isinstance(channel, str) else None,
+        ts if isinstance(ts, str) else None,
+    )
+
+
+def request_modal() -> dict[str, Any]:
+    """The "New request" modal: what it is about, a description, the urgency."""
+
+    def text_input(block_id: str, label: str, limit: int, *, multiline: bool) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": plain(label),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": REQUEST_FIELD,
+                "multiline": multiline,
+                "max_length": limit,
+            },
+        }
+
+    options = [{"text": plain(p.capitalize()), "value": p} for p in PRIORITIES]
+    return {
+        "type": "modal",
+        "callback_id": NEW_REQUEST,
+        "title": plain("New request", 24),
+        "submit": plain("Open ticket", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            text_input(REQUEST_ABOUT, "What is it about?", ABOUT_CHARS, multiline=False),
+            text_input(REQUEST_DESCRIPTION, "Description", DESCRIPTION_CHARS, multiline=True),
+            {
+                "type": "input",
+                "block_id": REQUEST_URGENCY,
+                "label": plain("Urgency"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": REQUEST_FIELD,
+                    "options": options,
+                    "initial_option": options[PRIORITIES.index("normal")],
+                },
+            },
+        ],
+    }
+
+
+def request_message(about: str, urgency: str) -> tuple[Mrkdwn, list[Block]]:
+    """The DM message that starts a request's thread (the answer follows in it)."""
+    text = Mrkdwn(":ticket: *New request:* {} · urgency *{}*").format(about, urgency)
+    return text, [
+        section(text),
+        context(Mrkdwn("I'll answer in this thread; reply here to add anything.")),
+    ]
+
+
+# ---- the staff thread: replies relayed to the user, the user's DM shown to staff ----------
+
+
+def staff_reply(name: str, text: str) -> tuple[Mrkdwn, list[Block]]:
+    """A staff member's reply, relayed into the user's thread as coming from that person."""
+    line = Mrkdwn("*{}* from the support team:").format(name)
+    body = truncate(escape(text), SECTION_CHARS)
+    return Mrkdwn("{}\n{}").format(line, body), [section(line), section(body)]
+
+
+def user_wrote(name: str, text: str) -> tuple[Mrkdwn, list[Block]]:
+    """What the user wrote in the DM of a claimed ticket, shown in its staff thread."""
+    line = Mrkdwn(":speech_balloon: *{}* wrote in the DM:").format(name)
+    body = truncate(escape(text), SECTION_CHARS)
+    return Mrkdwn("{}\n{}").format(line, body), [
+        section(line),
+        section(body),
+        context(Mrkdwn("Reply here starting with the reply prefix to answer them.")),
+    ]
+
+
+# ---- SLA ---------------------------------------------------------------------------------
+
+_SLA_CLOCKS = {"first_response": "first response (a person claims it)", "resolution": "resolution"}
+
+
+def sla_warning(
+    ticket: Ticket, clock: str, *, due_at: float, target_s: float, now: float
+) -> Mrkdwn:
+    """The warning in the staff thread before a ticket breaches its SLA target."""
+    left = due_at - now
+    when = f"is due in {duration(left)}" if left > 0 else f"is {duration(-left)} overdue"
+    return Mrkdwn(":warning: SLA: the {} of ticket #{} (priority *{}*) {} (target {}).").format(
+        _SLA_CLOCKS.get(clock, clock), ticket.id, ticket.priority, when, duration(target_s)
+    )
+
+
+# ---- knowledge from solved tickets -----------------------------------------------------------
+
+
+def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) -> dict[str, Any]:
+    """The article drafted from a ticket, for staff to edit and publish; without a draft yet,
+    a "drafting" view (the AI's draft replaces it as soon as it is written)."""
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": DRAFT_KB,
+        "private_metadata": str(ticket_id),
+        "title": plain("KB article", 24),
+        "close": plain("Cancel", 24),
+    }
+    if title is None or body is None:
+        view["blocks"] = [
+            section(
+                Mrkdwn(":hourglass_flowing_sand: Drafting an article from ticket #{}…").format(
+                    ticket_id
+                )
+            ),
+            context(Mrkdwn("No names, e-mails, ids or amounts of the customer go into it.")),
+        ]
+        return view
+
+    def text_input(block_id: str, label: str, value: str, limit: int, multiline: bool) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": plain(label),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": REQUEST_FIELD,
+                "multiline": multiline,
+                "max_length": limit,
+                "initial_value": value[:limit],
+            },
+        }
+
+    view["submit"] = plain("Publish", 24)
+    view["blocks"] = [
+        text_input(KB_TITLE, "Title", title, KB_TITLE_CHARS, False),
+        text_input(KB_BODY, "Article (Markdown)", body, KB_BODY_CHARS, True),
+        context(
+            Mrkdwn(
+                "Drafted by the AI from ticket #{}, de-identified. Published, it is searchable "
+                "by the desk's agents at once."
+            ).format(ticket_id)
+        ),
+    ]
+    return view

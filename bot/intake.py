@@ -28,6 +28,10 @@ ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>")
 
 
+TICKET = "ticket"  # inbox kind: a ticket asked for by a 🎫 reaction, a shortcut or the App Home
+STAFF_REPLY = "staff_reply"  # inbox kind: a reply in the staff thread of an escalation
+
+
 class NotOurButton(Exception):
     """A click whose button the desk did not send (a forged or stale value)."""
 
@@ -35,6 +39,23 @@ class NotOurButton(Exception):
 @dataclass(frozen=True)
 class IntakeOptions:
     support_channels: frozenset[str]
+    ticket_emoji: str = "ticket"  # TICKET_EMOJI
+    staff_channel: str | None = None  # ESCALATION_CHANNEL: a 🎫 there opens nothing
+
+
+def clean_user_text(raw: object, bot_user_id: str | None) -> tuple[str, dict[str, Any]]:
+    """What someone wrote, made storable: secrets removed (before the first write), the desk's
+    mention dropped, cut to `MAX_TEXT_CHARS`. Returns the text and the inbox payload notes
+    (`SECRETS_REMOVED`, `truncated_at`) the reply reads to tell the user."""
+    redacted = redact_secrets(_clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id))
+    text = redacted.text
+    notes: dict[str, Any] = {}
+    if redacted.changed:
+        notes[SECRETS_REMOVED] = list(redacted.removed)
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        notes["truncated_at"] = MAX_TEXT_CHARS
+    return text, notes
 
 
 class Intake:
@@ -55,6 +76,8 @@ class Intake:
             return None
         channel = str(event["channel"])
         thread_ts = event.get("thread_ts")
+        if await self._in_staff_thread(event):
+            return await self._record(STAFF_REPLY, event, event_id, bot_user_id)
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
         mentioned = bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text") or "")
         if not (is_dm or mentioned or (channel in self.options.support_channels and not thread_ts)):
@@ -75,23 +98,26 @@ class Intake:
         reason = _ignore_reason(event, bot_user_id)
         if reason:
             return None
-        return await self._record("message", event, event_id, bot_user_id)
+        kind = STAFF_REPLY if await self._in_staff_thread(event) else "message"
+        return await self._record(kind, event, event_id, bot_user_id)
+
+    async def _in_staff_thread(self, event: dict[str, Any]) -> bool:
+        """A reply in the staff channel's thread of an escalation: staff working the ticket
+        (an internal note, or a reply to relay), never a request for the desk to answer."""
+        thread_ts = event.get("thread_ts")
+        return (
+            bool(self.options.staff_channel)
+            and event["channel"] == self.options.staff_channel
+            and isinstance(thread_ts, str)
+            and thread_ts != event["ts"]
+            and await self.store.tickets.by_staff_message(event["channel"], thread_ts) is not None
+        )
 
     async def _record(
         self, kind: str, event: dict[str, Any], event_id: str | None, bot_user_id: str | None
     ) -> int | None:
-        raw = event.get("text")
         # Secrets are removed before the first write (the inbox); the reply says so once.
-        redacted = redact_secrets(
-            _clean_text(scrub(raw) if isinstance(raw, str) else "", bot_user_id)
-        )
-        text = redacted.text
-        payload: dict[str, Any] = {}
-        if redacted.changed:
-            payload[SECRETS_REMOVED] = list(redacted.removed)
-        if len(text) > MAX_TEXT_CHARS:
-            text = text[:MAX_TEXT_CHARS]
-            payload["truncated_at"] = MAX_TEXT_CHARS
+        text, payload = clean_user_text(event.get("text"), bot_user_id)
         ts = str(event["ts"])
         inbox_id = await self.store.inbox.accept(
             kind=kind,
@@ -115,17 +141,28 @@ class Intake:
         user_id: str,
         action_ts: str,
         message: tuple[str | None, str | None],
+        reason: str | None = None,
     ) -> int | None:
         """A click on Confirm / Cancel: recorded in the thread it answers (so it is answered
         in order with the thread's messages), by the worker, exactly once per click. Returns
         the inbox id; None for a repeated delivery. A click on anything but the message that
-        asked this confirmation (`message`: its channel and ts) raises `NotOurButton`."""
+        asked this confirmation (`message`: its channel and ts) raises `NotOurButton`.
+
+        Staff's Approve / Reject (`answer` "approve" / "reject", with the rejection's
+        `reason`) go the same way, in the requester's thread; their message is the approval's
+        staff card (where a refusal only the clicker sees is shown too)."""
         approval = await self.store.approvals.get(approval_id)
         extra = {"approval_id": approval_id, "user": user_id}
         if approval is None:
             log.warning("click on an unknown confirmation", extra=extra)
             raise NotOurButton(approval_id)
-        if message != (approval.channel, approval.message_ts):
+        review = answer in ("approve", "reject")
+        asked_on = (
+            (approval.staff_channel, approval.staff_ts)
+            if review
+            else (approval.channel, approval.message_ts)
+        )
+        if message != asked_on or asked_on[1] is None:
             # The button's value names the confirmation; the message it sits on must be the
             # one the desk posted for it, so a forged value cannot answer another question.
             log.warning("click on a message that did not ask this confirmation", extra=extra)
@@ -136,10 +173,137 @@ class Intake:
             ts=f"click-{action_ts}",  # one row per click; a redelivery of it is a duplicate
             thread_ts=approval.thread_ts,
             user_id=user_id,
-            text=answer,
-            payload={"approval_id": approval_id, "answer": answer},
+            text=clean_user_text(reason, None)[0] if reason else answer,
+            payload={
+                "approval_id": approval_id,
+                "answer": answer,
+                "clicked_in": approval.staff_channel if review else None,
+            },
         )
         return self._accepted(inbox_id, extra)
+
+    async def reaction(
+        self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
+    ) -> int | None:
+        """A `reaction_added`: the ticket emoji on a person's message opens a ticket for its
+        author (the worker fetches the message). Any other reaction is ignored."""
+        item = event.get("item") or {}
+        channel, ts = item.get("channel"), item.get("ts")
+        author, reactor = event.get("item_user"), event.get("user")
+        if (
+            str(event.get("reaction") or "").split("::")[0] != self.options.ticket_emoji
+            or item.get("type") != "message"
+            or not isinstance(channel, str)
+            or not isinstance(ts, str)
+            or channel == self.options.staff_channel
+        ):
+            return None
+        if not isinstance(author, str) or not author or author == bot_user_id:
+            log.info("ticket reaction ignored: not a person's message", extra={"channel": channel})
+            return None
+        return await self.ticket_from_message(
+            source="reaction",
+            channel=channel,
+            message_ts=ts,
+            author=author,
+            requested_by=str(reactor or ""),
+            event_id=event_id,
+        )
+
+    async def ticket_from_message(
+        self,
+        *,
+        source: str,
+        channel: str,
+        message_ts: str,
+        author: str,
+        requested_by: str,
+        text: str | None = None,
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+        bot_user_id: str | None = None,
+    ) -> int | None:
+        """A ticket for an existing message (🎫 reaction or the "Create support ticket"
+        shortcut). One inbox row per message, whichever way and however often it is asked
+        for: a second request is a duplicate and does nothing new. Without `text` the worker
+        fetches the message."""
+        payload: dict[str, Any] = {
+            "source": source,
+            "requested_by": requested_by,
+            "message_ts": message_ts,
+        }
+        cleaned = ""
+        if text is not None:
+            cleaned, notes = clean_user_text(text, bot_user_id)
+            payload.update(notes, fetched=True)
+        inbox_id = await self.store.inbox.accept(
+            kind=TICKET,
+            event_id=event_id,
+            channel=channel,
+            ts=f"ticket-{message_ts}",
+            thread_ts=thread_ts or message_ts,
+            user_id=author,
+            text=cleaned,
+            payload=payload,
+        )
+        return self._accepted(
+            inbox_id, {"source": source, "channel": channel, "ts": message_ts, "user": author}
+        )
+
+    async def relay_request(
+        self,
+        *,
+        channel: str,
+        message_ts: str,
+        thread_ts: str,
+        author: str,
+        requested_by: str,
+        text: str,
+        bot_user_id: str | None = None,
+    ) -> int | None:
+        """The "Reply to user" shortcut on a staff thread's message: relay it to the user
+        (once per message, however often it is clicked)."""
+        cleaned, notes = clean_user_text(text, bot_user_id)
+        inbox_id = await self.store.inbox.accept(
+            kind=STAFF_REPLY,
+            channel=channel,
+            ts=f"relay-{message_ts}",
+            thread_ts=thread_ts,
+            user_id=author,
+            text=cleaned,
+            payload={"relay": True, "requested_by": requested_by, **notes},
+        )
+        return self._accepted(inbox_id, {"source": "relay", "channel": channel, "ts": message_ts})
+
+    async def kb_draft(self, *, ticket_id: int, view_id: str, user_id: str) -> int | None:
+        """ "Draft KB article": the worker drafts it into the modal `view_id` (once per modal)."""
+        inbox_id = await self.store.inbox.accept(
+            kind="kb_draft",
+            channel=user_id,
+            ts=f"kb-{view_id}",
+            thread_ts=f"kb-{view_id}",
+            user_id=user_id,
+            text="",
+            payload={"ticket_id": ticket_id, "view_id": view_id},
+        )
+        return self._accepted(inbox_id, {"source": "kb_draft", "ticket_id": ticket_id})
+
+    async def new_request(
+        self, *, user_id: str, view_id: str, about: str, description: str, urgency: str
+    ) -> int | None:
+        """The App Home's "New request" form: the worker opens a DM thread for it."""
+        about_text, _ = clean_user_text(" ".join(about.split()), None)
+        text, notes = clean_user_text(f"{about}\n\n{description}".strip(), None)
+        inbox_id = await self.store.inbox.accept(
+            kind=TICKET,
+            channel=user_id,  # the DM is opened by the worker
+            ts=f"request-{view_id}",  # a redelivered submission is a duplicate
+            thread_ts=f"request-{view_id}",
+            user_id=user_id,
+            text=text,
+            payload={"source": "home", "about": about_text, "urgency": urgency, **notes},
+        )
+        return self._accepted(inbox_id, {"source": "home", "user": user_id})
 
     def _accepted(self, inbox_id: int | None, extra: dict[str, Any]) -> int | None:
         """Log the insert's outcome and wake the worker; None for a repeated delivery."""

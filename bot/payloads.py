@@ -134,3 +134,13 @@ def _too_deep(value: Any) -> bool:
         elif isinstance(node, list):
             stack.extend((child, depth + 1) for child in node)
     return False
+
+
+def view_value(values: dict[str, Any], block_id: str, action_id: str) -> str:
+    """The value of one input of a submitted modal: typed text or the picked option."""
+    state = (values.get(block_id) or {}).get(action_id) or {}
+    if not isinstance(state, dict):
+        return ""
+    selected = state.get("selected_option") or {}
+    value = selected.get("value") if isinstance(selected, dict) and selected else state.get("value")
+    return value if isinstance(value, str) else ""

@@ -29,6 +29,7 @@ from storage.tickets import SlackUser
 log = logging.getLogger(__name__)
 
 REPLY_EVENT_TYPE = "support_desk_reply"
+REQUEST_EVENT_TYPE = "support_desk_request"  # the DM message that starts an App Home request
 WORKING_REACTION = "eyes"
 
 
@@ -293,6 +294,78 @@ class SlackGateway:
             log.warning("conversations.replies failed", extra={"error": _error(exc)})
             return []
         return list(response.get("messages") or [])
+
+    # ---- tickets from anywhere: the message a 🎫 was put on, the App Home form ----------
+
+    async def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message by its ts, top-level or in a thread; None when Slack has none (deleted,
+        or a conversation the desk cannot read). `conversations.history` finds top-level
+        messages; a thread reply only shows in `conversations.replies`."""
+        try:
+            response = await self.client.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+            )
+        except SlackApiError as exc:
+            log.warning("conversations.history failed", extra={"error": _error(exc)})
+            return None
+        for message in response.get("messages") or []:
+            if message.get("ts") == ts:
+                return dict(message)
+        for message in await self._replies(channel, ts, metadata=False):
+            if message.get("ts") == ts:
+                return dict(message)
+        return None
+
+    async def open_dm(self, user_id: str) -> str:
+        """The desk's DM channel with a user (`conversations.open`). Raises SlackApiError."""
+        response = await self.client.conversations_open(users=user_id)
+        return str(response["channel"]["id"])
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (`views.open`); the trigger id of a click is valid for 3 seconds."""
+        await self.open_view_id(trigger_id, view)
+
+    async def open_view_id(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """`views.open`, returning the view's id (to update it when its content is ready)."""
+        view = {**view, "blocks": safe_blocks(view.get("blocks"))}
+        response = await self.client.views_open(trigger_id=trigger_id, view=view)
+        return str(response["view"]["id"])
+
+    async def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
+        """`views.update`; False (and a log line) when Slack refuses (the modal was closed)."""
+        view = {**view, "blocks": safe_blocks(view.get("blocks"))}
+        try:
+            await self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as exc:
+            log.warning("views.update failed", extra={"error": _error(exc)})
+            return False
+        return True
+
+    async def post_request(self, channel: str, text: str, blocks: Blocks, turn: int) -> str:
+        """The top-level DM message that starts a request's thread; its metadata names the
+        turn so a restarted desk finds it (`find_request`) instead of posting it twice."""
+        _, ts = await self.post_message(
+            channel,
+            text,
+            blocks,
+            metadata={"event_type": REQUEST_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return ts
+
+    async def find_request(self, channel: str, turn: int) -> str | None:
+        try:
+            response = await self.client.conversations_history(
+                channel=channel, include_all_metadata=True, limit=50
+            )
+        except SlackApiError as exc:
+            log.warning("conversations.history failed", extra={"error": _error(exc)})
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == REQUEST_EVENT_TYPE and payload.get("turn") == turn:
+                return str(message["ts"])
+        return None
 
     # ---- staff: who they are, the App Home ---------------------------------------------
 

@@ -28,9 +28,10 @@ from agents_config.context import Caller, EscalationRequest
 from bot import blocks
 from bot.mrkdwn import Mrkdwn, mention, split_message, to_mrkdwn
 from bot.slack import SlackGateway
+from storage.approvals import Approval
 from storage.inbox import InboxItem
 from storage.store import Store
-from storage.tickets import Escalation, Ticket
+from storage.tickets import Escalation, SlaClock, SlaTargets, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class StaffOptions:
     escalation_channel: str | None = None
     staff_group: str | None = None
     remind_after_s: float = 30 * 60
+    reply_prefix: str = ">>"  # STAFF_REPLY_PREFIX: a staff-thread reply with it goes to the user
+    sla: SlaTargets | None = None  # SLA_FIRST_RESPONSE_MINUTES, SLA_RESOLUTION_HOURS
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ class StaffDesk:
 
     async def claim(self, ticket_id: int, user_id: str, *, implicit: bool = False) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         note = "wrote in the thread" if implicit else "claimed in Slack"
         claimed, ticket = await self.store.tickets.claim(ticket_id, user_id, note=note)
         if ticket is None:
@@ -185,7 +188,7 @@ class StaffDesk:
 
     async def resolve(self, ticket_id: int, user_id: str) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         resolved, ticket = await self.store.tickets.resolve(ticket_id, user_id)
         if ticket is None:
             return Outcome(False, f"Ticket #{ticket_id} no longer exists.")
@@ -193,6 +196,12 @@ class StaffDesk:
             return Outcome(False, f"Ticket #{ticket.id} is already resolved.")
         log.info("ticket resolved", extra=self._extra(ticket, staff=user_id))
         await self._refresh(ticket)
+        await self.ask_for_rating(ticket)
+        return Outcome(True)
+
+    async def ask_for_rating(self, ticket: Ticket) -> None:
+        """Post the CSAT request in the user's thread of a resolved ticket (by staff's Resolve,
+        or by the user saying it is solved); only clicks on this message count."""
         text, prompt = blocks.csat_prompt(ticket)
         try:
             prompt_ts = await self.slack.post_in_thread(
@@ -204,11 +213,10 @@ class StaffDesk:
                 "could not ask for a rating",
                 extra={**self._extra(ticket), "error": exc.response.get("error")},
             )
-        return Outcome(True)
 
     async def set_priority(self, ticket_id: int, priority: str, user_id: str) -> Outcome:
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         if priority not in blocks.PRIORITIES:
             return Outcome(False, f"Unknown priority {priority!r}.")
         ticket = await self.store.tickets.get(ticket_id)
@@ -224,7 +232,7 @@ class StaffDesk:
     async def set_department(self, ticket_id: int, department: str, user_id: str) -> Outcome:
         """Staff's correction of the department: the label `export-tickets` writes."""
         if not await self.directory.is_staff(user_id):
-            return Outcome(False, _NOT_STAFF)
+            return Outcome(False, NOT_STAFF)
         if department not in blocks.DEPARTMENTS:
             return Outcome(False, f"Unknown department {department!r}.")
         changed, ticket = await self.store.tickets.correct_department(
@@ -305,6 +313,119 @@ class StaffDesk:
         if await self.directory.is_staff(item.user_id):
             await self.claim(ticket.id, item.user_id, implicit=True)
 
+    # ---- the staff thread: internal notes, replies relayed to the user -------------------
+
+    async def staff_reply(self, item: InboxItem) -> str | None:
+        """A reply in the staff thread of an escalation (inbox kind `staff_reply`).
+
+        An internal note, kept on the ticket and never shown to the user; unless it starts
+        with the reply prefix or came from the "Reply to user" shortcut: then the desk posts it
+        in the user's thread (or DM) as coming from that staff member, by name, once (a
+        restart finds the relay it already posted). Returns the relay's ts."""
+        ticket = await self.store.tickets.by_staff_message(item.channel, item.thread_ts)
+        if ticket is None:
+            return None
+        extra = self._extra(ticket, staff=item.user_id, inbox_id=item.id)
+        requested_by = str(item.payload.get("requested_by") or item.user_id)
+        if not await self.directory.is_staff(requested_by):
+            log.info("staff thread message from a non-staff member ignored", extra=extra)
+            return None
+        text, relay = item.text, bool(item.payload.get("relay"))
+        stripped = _after_prefix(text, self.options.reply_prefix)
+        if stripped is not None:
+            text, relay = stripped, True
+        if not relay or not text:
+            await self.store.tickets.add_note(
+                ticket.id, author=item.user_id, kind="note", text=item.text, source_ts=item.ts
+            )
+            log.info("internal note recorded", extra=extra)
+            return None
+        if ticket.status == "escalated":  # answering the user is taking the ticket
+            await self.claim(ticket.id, requested_by, implicit=True)
+        reply_ts = None
+        if item.attempts > 1:
+            reply_ts = await self.slack.find_reply(ticket.channel, ticket.thread_ts, item.id)
+        if reply_ts is None:
+            name = await self._name(item.user_id)
+            message, relayed = blocks.staff_reply(name, text)
+            reply_ts = await self.slack.post_prompt(
+                ticket.channel, ticket.thread_ts, message, relayed, item.id
+            )
+        await self.store.tickets.add_note(
+            ticket.id, author=item.user_id, kind="reply", text=text, source_ts=item.ts
+        )
+        log.info("staff reply relayed to the user", extra=extra)
+        return reply_ts
+
+    async def mirror(self, ticket: Ticket, item: InboxItem) -> str | None:
+        """What the user wrote in the DM of a claimed ticket, shown in its staff thread (a DM
+        is visible only to the user, so staff would not see it otherwise)."""
+        escalation = await self.store.tickets.latest_escalation(ticket.id)
+        if escalation is None or not escalation.staff_channel or not escalation.staff_ts:
+            return None
+        channel, thread = escalation.staff_channel, escalation.staff_ts
+        if item.attempts > 1 and (found := await self.slack.find_reply(channel, thread, item.id)):
+            return found
+        message, mirrored = blocks.user_wrote(await self._name(item.user_id), item.text)
+        ts = await self.slack.post_prompt(channel, thread, message, mirrored, item.id)
+        log.info("DM mirrored to the staff thread", extra=self._extra(ticket, inbox_id=item.id))
+        return ts
+
+    async def _name(self, user_id: str) -> str:
+        """A person's name as Slack shows it (cached like the requester's e-mail)."""
+        cached = await self.store.users.get(user_id, max_age_s=float("inf"))
+        if cached is None:
+            cached = await self.slack.user(user_id)
+            if cached is not None:
+                await self.store.users.put(cached)
+        return (cached.name if cached else None) or "Support staff"
+
+    # ---- approvals: a refund over the limit waits for a staff member's yes ---------------
+
+    async def show_review(self, approval: Approval) -> None:
+        """Post the approval's staff card (Approve / Reject), or draw it again once decided."""
+        ticket = await self.store.tickets.get(approval.ticket_id)
+        channel = approval.staff_channel or self.options.escalation_channel
+        extra = {"approval_id": approval.id, "ticket_id": approval.ticket_id}
+        if ticket is None or not channel:
+            log.warning(
+                "an approval waits for staff, but ESCALATION_CHANNEL is not set", extra=extra
+            )
+            return
+        link = await self.slack.permalink(approval.channel, approval.thread_ts)
+        text, card = blocks.approval_card(approval, ticket, link)
+        if approval.staff_ts:
+            await self.slack.update_message(channel, approval.staff_ts, text, card)
+            return
+        ts = await self.slack.post_blocks(channel, text, card)
+        await self.store.approvals.set_staff_message(
+            approval.id, channel, ts, next_reminder_at=self.now() + self.options.remind_after_s
+        )
+        log.info("approval posted to staff", extra=extra)
+
+    async def _remind_approvals(self, now: float) -> int:
+        """Approvals waiting for staff longer than the reminder interval are announced again
+        in their card's thread; a card that never got out is posted."""
+        sent = 0
+        every = self.options.remind_after_s
+        for approval in await self.store.approvals.awaiting_staff(
+            now=now, grace_s=ANNOUNCE_GRACE_S
+        ):
+            if approval.staff_ts is None:
+                await self.show_review(approval)
+                continue
+            if not approval.staff_channel or not await self.store.approvals.take_reminder(
+                approval.id, now=now, every_s=every
+            ):
+                continue
+            text = blocks.approval_reminder(approval, now=now, staff_group=self.options.staff_group)
+            await self.slack.post_in_thread(
+                approval.staff_channel, approval.staff_ts, text, broadcast=True
+            )
+            sent += 1
+            log.info("reminded staff of an approval", extra={"approval_id": approval.id})
+        return sent
+
     # ---- reminders ---------------------------------------------------------------------
 
     async def send_reminders(self, now: float | None = None) -> int:
@@ -347,6 +468,33 @@ class StaffDesk:
                 "reminded staff",
                 extra={**self._extra(ticket), "reminder": escalation.reminders + 1},
             )
+        return sent + await self._remind_approvals(now)
+
+    async def send_sla_warnings(self, now: float | None = None) -> int:
+        """Warn in the staff thread once per clock when a ticket nears its SLA target: the
+        first response (a person claims it) while unclaimed, the resolution until resolved."""
+        sla = self.options.sla
+        if sla is None:
+            return 0
+        now = self.now() if now is None else now
+        sent = 0
+        for escalation, ticket in await self.store.tickets.sla_running():
+            clocks: list[SlaClock] = ["resolution"]
+            if ticket.status == "escalated":
+                clocks.insert(0, "first_response")
+            for clock in clocks:
+                target = sla.target(clock, ticket.priority)
+                if target is None or now < escalation.created_at + sla.warn_at * target:
+                    continue
+                if not await self.store.tickets.take_sla_warning(escalation.id, clock, now=now):
+                    continue
+                assert escalation.staff_channel and escalation.staff_ts
+                text = blocks.sla_warning(
+                    ticket, clock, due_at=escalation.created_at + target, target_s=target, now=now
+                )
+                await self.slack.post_in_thread(escalation.staff_channel, escalation.staff_ts, text)
+                sent += 1
+                log.info("SLA warning", extra=self._extra(ticket, clock=clock))
         return sent
 
     async def run_reminders(self, stop: asyncio.Event, poll_s: float | None = None) -> None:
@@ -358,6 +506,7 @@ class StaffDesk:
         while not stop.is_set():
             try:
                 await self.send_reminders()
+                await self.send_sla_warnings()
             except Exception:
                 log.exception("sending reminders failed")
             try:
@@ -407,10 +556,18 @@ def _from_request(ticket: Ticket, request: EscalationRequest) -> Escalation:
     )
 
 
-_NOT_STAFF = (
+NOT_STAFF = (
     "Only support staff can do that: members of the staff channel or of the support staff "
     "user group."
 )
+
+
+def _after_prefix(text: str, prefix: str) -> str | None:
+    """The text after the reply prefix, or None without it. Slack sends `>` as `&gt;`."""
+    for form in (prefix, prefix.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")):
+        if text.startswith(form):
+            return text[len(form) :].strip()
+    return None
 
 
 def _why_not_claimed(ticket: Ticket, user_id: str) -> str:

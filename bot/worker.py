@@ -24,8 +24,9 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
-from bot import blocks
-from bot.intake import SECRETS_REMOVED
+from bot import blocks, knowledge
+from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
+from bot.knowledge import KB_DRAFT
 from bot.slack import SlackGateway
 from bot.staff import StaffDesk
 from storage.db import refuses_writes
@@ -59,6 +60,7 @@ class WorkerOptions:
     concurrency: int = 64
     poll_interval_s: float = 0.5
     working_indicator_delay_s: float = 1.0
+    ticket_emoji_by_staff: str = "answer"  # TICKET_EMOJI_BY_STAFF: "answer" or "queue"
 
 
 class Worker:
@@ -248,6 +250,13 @@ class Worker:
             try:
                 if item.kind == "command":
                     reply_ts = await self._command(item)
+                elif item.kind == TICKET:
+                    reply_ts = await self._ticket(item, extra)
+                elif item.kind == KB_DRAFT:
+                    await self._kb_draft(item)
+                    reply_ts = None
+                elif item.kind == STAFF_REPLY:
+                    reply_ts = await self.staff.staff_reply(item) if self.staff else None
                 else:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
@@ -317,6 +326,16 @@ class Worker:
         if not is_click and self.staff is not None:
             await self.staff.claim_if_staff_wrote(item)
         caller = await self._caller(item.user_id)
+        answer = item.payload.get("answer") if is_click else None
+        reviewer, reviewer_is_staff = None, False
+        if answer in ("approve", "reject"):  # staff's review: the requester's run resumes
+            reviewer = item.user_id
+            reviewer_is_staff = self.staff is not None and await self.staff.directory.is_staff(
+                item.user_id
+            )
+            approval = await self.store.approvals.get(int(item.payload.get("approval_id") or 0))
+            if approval is not None:
+                caller = await self._caller(approval.requester)
         turn = Turn(
             item.id,
             item.channel,
@@ -324,8 +343,12 @@ class Worker:
             caller,
             item.text,
             resumed=item.attempts > 1,
-            answer=item.payload.get("answer") if is_click else None,
+            answer=answer,
             approval_id=item.payload.get("approval_id") if is_click else None,
+            to_staff=bool(item.payload.get("to_staff")),
+            priority=item.payload.get("urgency"),
+            reviewer=reviewer,
+            reviewer_is_staff=reviewer_is_staff,
         )
         async with self._working_indicator(item, show=not is_click):
             outcome = await self.desk.handle(turn)
@@ -349,8 +372,12 @@ class Worker:
         """The reply (or the Confirm / Cancel question), the settled confirmation drawn again,
         a refusal only the clicker sees, and the escalation for staff."""
         if outcome.private and item.kind == "action":
+            clicked_in = item.payload.get("clicked_in")  # staff clicked in the staff channel
             await self.slack.post_ephemeral(
-                item.channel, item.user_id, outcome.private, item.thread_ts
+                str(clicked_in or item.channel),
+                item.user_id,
+                outcome.private,
+                None if clicked_in else item.thread_ts,
             )
         reply_ts: str | None = None
         text: str | None = None
@@ -374,6 +401,20 @@ class Worker:
             if removed:  # intake removed a card number or password: say so, once
                 text = Redacted("", tuple(removed)).notice() + "\n\n" + text
             reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+        if outcome.review is not None and self.staff is not None:
+            await self.staff.show_review(outcome.review)
+        ticket = outcome.ticket
+        if (
+            reply_ts is None
+            and item.kind == "message"
+            and ticket is not None
+            and ticket.status == "claimed"
+            and ticket.channel.startswith("D")
+            and self.staff is not None
+        ):  # a person owns this DM ticket: what the user writes goes to the staff thread
+            await self.staff.mirror(ticket, item)
+        if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
+            await self.staff.ask_for_rating(outcome.ticket)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,
@@ -384,6 +425,71 @@ class Worker:
                 notice_markdown=text,
             )
         return reply_ts
+
+    async def _kb_draft(self, item: InboxItem) -> None:
+        if self.pipelines is None:
+            raise RuntimeError("no pipelines: KB articles cannot be drafted here")
+        await knowledge.draft(self.store, self.slack, self.pipelines.pipelines.kb_drafts, item)
+
+    # ---- tickets from anywhere ---------------------------------------------------------
+
+    async def _ticket(self, item: InboxItem, extra: dict[str, object]) -> str | None:
+        """A ticket asked for by a 🎫 reaction, the message shortcut or the App Home form:
+        made into the message it stands for, then answered like one (in the message's thread,
+        or in a new DM thread for the form)."""
+        message: InboxItem | None
+        if item.payload.get("source") == "home":
+            message = await self._request_thread(item)
+        else:
+            message = await self._from_message(item)
+        if message is None:
+            return None
+        extra.update(slack_thread=message.thread_key, source=item.payload.get("source"))
+        return await self._answer(message, extra)
+
+    async def _from_message(self, item: InboxItem) -> InboxItem | None:
+        payload = dict(item.payload)
+        message_ts = str(payload.get("message_ts") or item.thread_ts)
+        text, thread_ts = item.text, item.thread_ts
+        extra = {"channel": item.channel, "inbox_id": item.id}
+        if not payload.get("fetched"):
+            message = await self.slack.message(item.channel, message_ts)
+            if message is None or message.get("bot_id") or message.get("subtype") == "bot_message":
+                log.info("no ticket: the message is gone or not a person's", extra=extra)
+                return None
+            text, notes = clean_user_text(message.get("text"), None)
+            payload.update(notes)
+            thread_ts = str(message.get("thread_ts") or message_ts)
+        existing = await self.store.tickets.by_thread(item.channel, thread_ts)
+        if existing is not None and existing.created_at < item.received_at:
+            log.info("no ticket: the thread has one", extra={**extra, "ticket_id": existing.id})
+            return None
+        if not text.strip():
+            log.info("no ticket: the message has no text", extra=extra)
+            return None
+        link = await self.slack.permalink(item.channel, message_ts)
+        opening = f"{text}\n\n(Ticket opened from this message: {link})" if link else text
+        requested_by = str(payload.get("requested_by") or "")
+        payload["to_staff"] = (
+            self.options.ticket_emoji_by_staff == "queue"
+            and requested_by != item.user_id
+            and self.staff is not None
+            and await self.staff.directory.is_staff(requested_by)
+        )
+        return replace(
+            item, kind="message", ts=message_ts, thread_ts=thread_ts, text=opening, payload=payload
+        )
+
+    async def _request_thread(self, item: InboxItem) -> InboxItem:
+        """The App Home form's request: a DM message shows it, and its thread is the ticket's."""
+        channel = await self.slack.open_dm(item.user_id)
+        ts = await self.slack.find_request(channel, item.id) if item.attempts > 1 else None
+        if ts is None:
+            about = str(item.payload.get("about") or "")
+            urgency = str(item.payload.get("urgency") or "normal")
+            text, request = blocks.request_message(about, urgency)
+            ts = await self.slack.post_request(channel, text, request, item.id)
+        return replace(item, kind="message", channel=channel, ts=ts, thread_ts=ts)
 
     async def _command(self, item: InboxItem) -> str | None:
         """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also

@@ -163,6 +163,10 @@ class FakeSlack:
             "reactions.remove": self._reactions_remove,
             "users.info": self._users_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
+            "conversations.open": self._conversations_open,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
             "conversations.members": self._conversations_members,
             "conversations.info": self._conversations_info,
             "usergroups.users.list": self._usergroups_users_list,
@@ -301,6 +305,8 @@ class FakeSlack:
         self._reactions: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.modals: list[dict[str, Any]] = []  # views.open, in order
+        self.triggers: set[str] = set()  # trigger ids sent by SlackEvents, not yet used
         self.statuses: dict[tuple[str, str], str] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
@@ -770,6 +776,90 @@ class FakeSlack:
             answer["response_metadata"] = {"next_cursor": next_cursor}
         return answer
 
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first; thread replies only show in `replies`."""
+        channel = self._channel(params.get("channel"))
+        if BOT_USER_ID not in self.members.get(channel, [BOT_USER_ID]):
+            raise _SlackError("not_in_channel")
+        inclusive = _truthy(params.get("inclusive"))
+        try:
+            latest = _ts_key(str(params["latest"])) if params.get("latest") else None
+            oldest = _ts_key(str(params["oldest"])) if params.get("oldest") else None
+            limit = int(params.get("limit") or 100)
+        except (ValueError, InvalidOperation):
+            raise _SlackError("invalid_arguments") from None
+        if not 1 <= limit <= 999:
+            raise _SlackError("invalid_limit")
+
+        def wanted(ts: Decimal) -> bool:
+            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+                return False
+            return oldest is None or ts > oldest or (ts == oldest and inclusive)
+
+        metadata = _truthy(params.get("include_all_metadata"))
+        found = [
+            self._public(m, metadata=metadata)
+            for (ch, ts), m in self._messages.items()
+            if ch == channel
+            and m.get("thread_ts", ts) == ts
+            and m.get("subtype") != "thread_broadcast"
+            and wanted(_ts_key(ts))
+        ]
+        found.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if params.get("channel") or len(users) != 1:
+            raise _SlackError("invalid_arguments")  # the desk opens one-to-one DMs only
+        user = self.users.get(users[0])
+        if user is None:
+            raise _SlackError("user_not_found")
+        if user["is_bot"]:
+            raise _SlackError("cannot_dm_bot")
+        return {"ok": True, "channel": {"id": "D" + users[0][1:]}}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        trigger, view = str(params.get("trigger_id") or ""), params.get("view")
+        if not trigger or not isinstance(view, dict):
+            raise _SlackError("invalid_arguments")
+        if trigger not in self.triggers:
+            raise _SlackError("invalid_trigger_id")  # unknown, or used already
+        self._check_modal(view)
+        self.triggers.discard(trigger)
+        stored = {"id": _rand_id("V"), "team_id": TEAM_ID, "app_id": APP_ID, **view}
+        self.modals.append(stored)
+        return {"ok": True, "view": stored}
+
+    def _check_modal(self, view: dict[str, Any]) -> None:
+        """Slack's checks of a modal: its type, title, blocks, and inputs with a submit."""
+        title, blocks = view.get("title") or {}, view.get("blocks")
+        if (
+            view.get("type") != "modal"
+            or title.get("type") != "plain_text"
+            or not 0 < len(str(title.get("text") or "")) <= 24
+            or not isinstance(blocks, list)
+            or len(blocks) > 100
+        ):
+            raise _SlackError("invalid_arguments")
+        inputs = [b for b in blocks if b.get("type") == "input"]
+        if any(not b.get("label") or not b.get("element") for b in inputs):
+            raise _SlackError("invalid_arguments")
+        if inputs and not view.get("submit"):
+            raise _SlackError("invalid_arguments")  # a modal with inputs needs a submit button
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view_id, view = str(params.get("view_id") or ""), params.get("view")
+        if not view_id or not isinstance(view, dict):
+            raise _SlackError("invalid_arguments")
+        found = next((m for m in self.modals if m["id"] == view_id), None)
+        if found is None:
+            raise _SlackError("not_found")
+        self._check_modal(view)
+        found.clear()
+        found.update({"id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, **view})
+        return {"ok": True, "view": dict(found)}
+
     def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params.get("channel"))
         return {
@@ -1131,7 +1221,7 @@ class SlackEvents:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self._response_url(),
-            "trigger_id": _trigger_id(),
+            "trigger_id": self._trigger(),
         }
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self.raw(urlencode(form).encode(), headers, bad_signature=bad_signature)
@@ -1172,7 +1262,7 @@ class SlackEvents:
             "api_app_id": self.api_app_id,
             "token": "verification-token",
             "container": container,
-            "trigger_id": _trigger_id(),
+            "trigger_id": self._trigger(),
             "team": {"id": self.team_id, "domain": "demo"},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -1194,6 +1284,124 @@ class SlackEvents:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return await self.raw(body, headers, bad_signature=bad_signature)
+
+    def _trigger(self) -> str:
+        """A new trigger id, known to the fake Slack (valid for one `views.open`)."""
+        trigger = _trigger_id()
+        if self.slack is not None:
+            self.slack.triggers.add(trigger)
+        return trigger
+
+    def _user_object(self, user: str) -> dict[str, Any]:
+        return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id}
+
+    async def _interactive(self, payload: dict[str, Any], bad_signature: bool) -> tuple[int, str]:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self.raw(body, headers, bad_signature=bad_signature)
+
+    async def reaction_added(
+        self,
+        user: str,
+        channel: str,
+        ts: str,
+        reaction: str = "ticket",
+        *,
+        item_user: str | None = None,
+        event_id: str | None = None,
+    ) -> tuple[int, str, str]:
+        """Send a `reaction_added` on the message at (channel, ts); `item_user` defaults to
+        its author in the fake Slack. Returns (status, body, event_id)."""
+        if item_user is None and self.slack is not None:
+            found = self.slack.get_message(channel, ts)
+            item_user = found.get("user") if found else None
+        event: dict[str, Any] = {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": reaction,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": new_ts(),
+        }
+        if item_user:
+            event["item_user"] = item_user
+        return await self.send_event(event, event_id=event_id)
+
+    async def message_shortcut(
+        self,
+        user: str,
+        callback_id: str,
+        channel: str,
+        message_ts: str,
+        *,
+        bad_signature: bool = False,
+    ) -> tuple[int, str]:
+        """A message shortcut (`message_action`) on a message of the fake Slack."""
+        message: dict[str, Any] = {"type": "message", "ts": message_ts, "text": ""}
+        if self.slack is not None and (found := self.slack.get_message(channel, message_ts)):
+            message = {k: v for k, v in found.items() if k not in ("channel", "metadata")}
+        payload = {
+            "type": "message_action",
+            "token": "verification-token",
+            "action_ts": new_ts(),
+            "team": {"id": self.team_id, "domain": "demo"},
+            "user": self._user_object(user),
+            "channel": {"id": channel, "name": channel.lower()},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self._trigger(),
+            "response_url": self._response_url(),
+            "message_ts": message_ts,
+            "message": message,
+        }
+        return await self._interactive(payload, bad_signature)
+
+    async def view_submission(
+        self,
+        user: str,
+        callback_id: str,
+        texts: Mapping[str, str],
+        selects: Mapping[str, str] | None = None,
+        *,
+        view_id: str | None = None,
+        field: str = "value",
+        view_extra: Mapping[str, Any] | None = None,
+        bad_signature: bool = False,
+    ) -> tuple[int, str]:
+        """Submit a modal: `texts` are plain-text inputs and `selects` static selects, by
+        block id (each input's action id is `field`). The same `view_id` is a redelivery;
+        `view_extra` adds fields to the view (its `private_metadata`)."""
+        values: dict[str, Any] = {
+            block: {field: {"type": "plain_text_input", "value": value}}
+            for block, value in texts.items()
+        }
+        for block, value in (selects or {}).items():
+            option = {"text": {"type": "plain_text", "text": value}, "value": value}
+            values[block] = {field: {"type": "static_select", "selected_option": option}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "demo"},
+            "user": self._user_object(user),
+            "api_app_id": self.api_app_id,
+            "token": "verification-token",
+            "trigger_id": self._trigger(),
+            "view": {
+                "id": view_id or _rand_id("V"),
+                "team_id": self.team_id,
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": "",
+                "state": {"values": values},
+                "hash": _rand_id("", 16),
+                "app_id": self.api_app_id,
+                "bot_id": BOT_ID,
+                **(view_extra or {}),
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return await self._interactive(payload, bad_signature)
 
 
 def _rich_text(text: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Build the labelled routing data and its train / dev / test split.
 
-    python scripts/build_routing_data.py          # rewrites agents_config/data/routing_*.jsonl
+    python scripts/build_routing_data.py  # rewrites agents_config/data/routing_*.jsonl and
+                                          # agents_config/data/answers_{dev,test}.jsonl
 
 Sources (see agents_config/data/README.md for their licences): the original shipped set
 `routing_eval.jsonl` and the team's text files in `agents_config/data/sources/` (one request a
@@ -11,6 +12,9 @@ are ordered by a salted SHA-256 of their normalised text, and the first 20% go t
 next 15% to dev, the rest to train. Adding rows to one source never moves rows of another, and
 a row keeps its part as long as its text does. Duplicates (same normalised text) are kept once;
 the same text with two labels is an error.
+
+The labelled answer set `answers.jsonl` (request -> expected tools and KB article, written by
+the team; nothing is trained on it) is split the same way into dev and test, half each.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "agents_config" / "data"
 SOURCES = DATA / "sources"
 ORIGINAL = DATA / "routing_eval.jsonl"
 SALT = "support-desk-split-v1"
 SHARES = (("test", 0.20), ("dev", 0.15))  # the rest is train
+ANSWERS = DATA / "answers.jsonl"
+ANSWER_SHARES = (("test", 0.5),)  # the rest is dev: the answer set has no training part
 DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
 
 
@@ -84,22 +91,27 @@ def deduplicated(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def split(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+def split(
+    rows: list[dict[str, Any]],
+    shares: tuple[tuple[str, float], ...] = SHARES,
+    rest: str = "train",
+) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["dept"], row["source"])].append(row)
-    parts: dict[str, list[dict[str, str]]] = {"train": [], "dev": [], "test": []}
+    parts: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in shares}
+    parts.setdefault(rest, [])
     for key in sorted(groups):
         group = sorted(
             groups[key],
             key=lambda r: hashlib.sha256(f"{SALT}:{normalised(r['text'])}".encode()).hexdigest(),
         )
         start = 0
-        for part, share in SHARES:
+        for part, share in shares:
             size = round(len(group) * share)
             parts[part] += group[start : start + size]
             start += size
-        parts["train"] += group[start:]
+        parts[rest] += group[start:]
     order = {row["id"]: i for i, row in enumerate(rows)}
     return {name: sorted(part, key=lambda r: order[r["id"]]) for name, part in parts.items()}
 
@@ -116,6 +128,17 @@ def main() -> None:
             f"{path.name}: {len(part)} rows ({', '.join(f'{d} {counts[d]}' for d in DEPARTMENTS)})"
         )
     print(f"all: {len(rows)} rows")
+    answers = [
+        {**json.loads(line), "source": ANSWERS.name}
+        for line in ANSWERS.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    for name, part in split(deduplicated(answers), ANSWER_SHARES, rest="dev").items():
+        path = DATA / f"answers_{name}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for row in part:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"{path.name}: {len(part)} rows")
 
 
 if __name__ == "__main__":

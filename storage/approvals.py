@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from storage.db import Database, Row
+from storage.redaction import scrub, scrub_json
 
-ApprovalStatus = Literal["pending", "confirmed", "cancelled", "superseded", "expired"]
+ApprovalStatus = Literal[
+    "pending", "awaiting_staff", "confirmed", "cancelled", "rejected", "superseded", "expired"
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class Approval:
     decided_turn: int | None
     created_at: float
     expires_at: float
+    review: dict[str, Any] | None = None  # {policy, reasoning}: staff must approve too
+    staff_channel: str | None = None
+    staff_ts: str | None = None
+    reviewed_by: str | None = None
+    reviewed_turn: int | None = None
+    review_note: str | None = None
+    awaiting_since: float | None = None
+    reminders: int = 0
 
     @property
     def thread_key(self) -> str:
@@ -71,6 +82,14 @@ class Approval:
             decided_turn=row["decided_turn"],
             created_at=row["created_at"],
             expires_at=row["expires_at"],
+            review=json.loads(row["review"]) if row["review"] else None,
+            staff_channel=row["staff_channel"],
+            staff_ts=row["staff_ts"],
+            reviewed_by=row["reviewed_by"],
+            reviewed_turn=row["reviewed_turn"],
+            review_note=row["review_note"],
+            awaiting_since=row["awaiting_since"],
+            reminders=row["reminders"],
         )
 
 
@@ -91,12 +110,13 @@ class ApprovalRepo:
         actions: list[PlannedAction],
         state: dict[str, Any],
         ttl_s: float,
+        review: dict[str, Any] | None = None,
     ) -> Approval:
         now = time.time()
         new_id = await self._db.insert(
             "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
-            " start_agent, actions, state, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " start_agent, actions, state, created_at, expires_at, review)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ticket_id,
                 channel,
@@ -109,6 +129,7 @@ class ApprovalRepo:
                 json.dumps(state),
                 now,
                 now + ttl_s,
+                json.dumps(scrub_json(review)) if review else None,
             ),
         )
         assert new_id is not None  # no ON CONFLICT: an insert that fails raises
@@ -134,12 +155,73 @@ class ApprovalRepo:
     ) -> bool:
         """Take the approval out of `pending`. True for the one caller that did it, and again
         for the same `turn` (an inbox row answered a second time after a crash)."""
+        now = time.time()
         changed = await self._db.execute(
-            "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?"
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?,"
+            " awaiting_since = CASE WHEN ? = 'awaiting_staff'"
+            " THEN CAST(? AS DOUBLE PRECISION) END"
             " WHERE id = ? AND (status = 'pending' OR (status = ? AND decided_turn = ?))",
-            (status, user, turn, time.time(), approval_id, status, turn),
+            (status, user, turn, now, status, now, approval_id, status, turn),
         )
         return changed == 1
+
+    async def review(
+        self,
+        approval_id: int,
+        status: Literal["confirmed", "rejected"],
+        *,
+        user: str,
+        turn: int,
+        note: str | None = None,
+    ) -> bool:
+        """A staff member's Approve / Reject of an approval `awaiting_staff`: True for the one
+        click that did it, and again for the same `turn` (its inbox row run after a crash)."""
+        changed = await self._db.execute(
+            "UPDATE approvals SET status = ?, reviewed_by = ?, reviewed_turn = ?,"
+            " reviewed_at = ?, review_note = ?"
+            " WHERE id = ? AND (status = 'awaiting_staff' OR (status = ? AND reviewed_turn = ?))",
+            (
+                status,
+                user,
+                turn,
+                time.time(),
+                scrub(note) if note else None,
+                approval_id,
+                status,
+                turn,
+            ),
+        )
+        return changed == 1
+
+    async def set_staff_message(
+        self, approval_id: int, channel: str, ts: str, *, next_reminder_at: float
+    ) -> None:
+        await self._db.execute(
+            "UPDATE approvals SET staff_channel = ?, staff_ts = ?, next_reminder_at = ?"
+            " WHERE id = ?",
+            (channel, ts, next_reminder_at, approval_id),
+        )
+
+    async def awaiting_staff(self, *, now: float, grace_s: float) -> list[Approval]:
+        """Approvals waiting for staff whose card is due again, or was never posted."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM approvals WHERE status = 'awaiting_staff' AND ("
+            " (staff_ts IS NOT NULL AND next_reminder_at <= ?)"
+            " OR (staff_ts IS NULL AND awaiting_since <= ?)) ORDER BY id",
+            (now, now - grace_s),
+        )
+        return [Approval.from_row(r) for r in rows]
+
+    async def take_reminder(self, approval_id: int, *, now: float, every_s: float) -> bool:
+        """Claim the reminder that is due (one process wins; the next is `every_s` later)."""
+        return (
+            await self._db.execute(
+                "UPDATE approvals SET reminders = reminders + 1, next_reminder_at = ?"
+                " WHERE id = ? AND status = 'awaiting_staff' AND next_reminder_at <= ?",
+                (now + every_s, approval_id, now),
+            )
+            == 1
+        )
 
     async def set_message(self, approval_id: int, message_ts: str) -> None:
         await self._db.execute(

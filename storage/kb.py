@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.db import Database, Row, is_database_error
+from storage.redaction import scrub
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ STOPWORDS = frozenset(
     want need help hi hello thanks""".split()
 )
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5's unicode61 tokenizer keeps
+# A word with its clitic ("can't", "user's", "we're"): read as one word, not two.
+_WORD_WITH_CLITIC = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_IRREGULAR_NEGATIONS = {"can't": "can", "won't": "will", "shan't": "shall", "ain't": "is"}
+_CLITIC = re.compile(r"(?:n't|'s|'re|'ll|'ve|'d|'m|'t)$")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
 
@@ -40,9 +45,21 @@ class Article:
     body: str
 
 
+def _base_word(token: str) -> str:
+    """A word without its clitic: "can't" -> "can", "doesn't" -> "does", "user's" -> "user"."""
+    token = token.lower().replace("’", "'")
+    if token in _IRREGULAR_NEGATIONS:
+        return _IRREGULAR_NEGATIONS[token]
+    base = _CLITIC.sub("", token)
+    return base.replace("'", "") or token.replace("'", "")
+
+
 def query_terms(text: str) -> list[str]:
-    """The distinct search words of `text`, lower-cased, stopwords dropped (unless all are)."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    """The distinct search words of `text`, lower-cased, stopwords dropped (unless all are).
+
+    A contraction is one word ("can't" is "can", never "can" and a stray "t"), so the
+    apostrophe cannot turn a clitic into a search term."""
+    words = list(dict.fromkeys(_base_word(w) for w in _WORD_WITH_CLITIC.findall(text)))
     meaningful = [w for w in words if w not in STOPWORDS]
     return (meaningful or words)[:MAX_QUERY_TERMS]
 
@@ -192,6 +209,26 @@ class KnowledgeBase:
             rows,
         )
         return len(rows)
+
+    async def publish(self, *, title: str, body: str, origin_ticket_id: int, author: str) -> str:
+        """An article written from a solved ticket, searchable at once (the FTS triggers);
+        publishing again from the same ticket replaces it. Returns its slug."""
+        slug = f"ticket-{origin_ticket_id}"
+        await self._db.execute(
+            "INSERT INTO kb_articles (slug, title, category, body, updated_at, origin_ticket_id,"
+            " author) VALUES (?, ?, 'From solved tickets', ?, ?, ?, ?)"
+            " ON CONFLICT (slug) DO UPDATE SET title = excluded.title, body = excluded.body,"
+            " updated_at = excluded.updated_at, author = excluded.author",
+            (slug, scrub(title), scrub(body), time.time(), origin_ticket_id, author),
+        )
+        return slug
+
+    async def origin(self, slug: str) -> tuple[int | None, str | None]:
+        """The ticket an article was written from, and who published it."""
+        row = await self._db.fetchone(
+            "SELECT origin_ticket_id, author FROM kb_articles WHERE slug = ?", (slug,)
+        )
+        return (row["origin_ticket_id"], row["author"]) if row else (None, None)
 
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT COUNT(*) AS n FROM kb_articles")

@@ -19,6 +19,7 @@ dates, amounts, ticket numbers and Slack timestamps are left alone by `redact_se
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +171,27 @@ def deidentify(text: str) -> str:
     text = redact_personal(text)
     text = _RECORD_ID.sub(RECORD_ID, text)
     return _TICKET_NUMBER.sub(RECORD_ID, text)
+
+
+_AMOUNT = re.compile(
+    r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)?\s?(?:USD|EUR|GBP|CHF|dollars?|euros?)\b)",
+    re.I,
+)
+AMOUNT = "[amount removed]"
+
+
+def deidentify_customer(text: str, names: Iterable[str] = ()) -> str:
+    """`deidentify`, and amounts of money and the customer's own names (their Slack name,
+    account and company) too: text written from one customer's ticket for everyone."""
+    text = _AMOUNT.sub(AMOUNT, deidentify(text))
+    for name in sorted(
+        {n.strip() for n in names if n and len(n.strip()) > 2}, key=len, reverse=True
+    ):
+        text = re.sub(re.escape(name), "the customer", text, flags=re.I)
+        for part in name.split():
+            if len(part) > 2:
+                text = re.sub(rf"\b{re.escape(part)}\b", "the customer", text, flags=re.I)
+    return text
 
 
 def scrub_json(value: Any) -> Any:

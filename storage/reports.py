@@ -16,6 +16,7 @@ from typing import Any, Literal
 from storage.db import Database, Row
 from storage.kb import query_terms
 from storage.redaction import redact_personal, scrub, scrub_json
+from storage.tickets import SlaTargets
 
 ReportStatus = Literal["running", "complete", "partial", "failed"]
 DAY_S = 86400.0
@@ -104,6 +105,7 @@ class DeskStats:
     csat_count: int
     csat_average: float | None
     csat_satisfied: int  # ratings of 4 or 5
+    sla: tuple[SlaRow, ...] = ()  # with SLA targets: attainment per priority and department
 
     @property
     def escalation_rate(self) -> float | None:
@@ -112,6 +114,19 @@ class DeskStats:
     @property
     def csat_satisfied_share(self) -> float | None:
         return self.csat_satisfied / self.csat_count if self.csat_count else None
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    """SLA attainment of the escalated tickets of one priority and department: met and missed
+    per clock (a clock still running and not yet due counts as neither)."""
+
+    priority: str
+    department: str
+    first_met: int = 0
+    first_missed: int = 0
+    resolution_met: int = 0
+    resolution_missed: int = 0
 
 
 @dataclass(frozen=True)
@@ -236,7 +251,12 @@ class ReportRepo:
     # ---- what the pipelines report on (read only) -----------------------------------
 
     async def desk_stats(
-        self, *, days: int, now: float | None = None, include_dms: bool = True
+        self,
+        *,
+        days: int,
+        now: float | None = None,
+        include_dms: bool = True,
+        sla: SlaTargets | None = None,
     ) -> DeskStats:
         """The numbers of tickets opened in the last `days` days (without `include_dms`,
         tickets opened in a DM with the desk are not counted)."""
@@ -297,6 +317,40 @@ class ReportRepo:
             csat_count=csat["n"],
             csat_average=csat["avg"],
             csat_satisfied=csat["good"] or 0,
+            sla=await self._sla(window, span, sla, until) if sla else (),
+        )
+
+    async def _sla(
+        self, window: str, span: tuple[float, float], sla: SlaTargets, now: float
+    ) -> tuple[SlaRow, ...]:
+        """Per priority and department: escalated tickets claimed and resolved within their
+        targets, counted from the first escalation."""
+        rows = await self._db.fetchall(
+            "SELECT t.priority, COALESCE(t.department, 'unrouted') AS department,"
+            " t.claimed_at, t.resolved_at,"
+            " (SELECT MIN(e.created_at) FROM escalations e WHERE e.ticket_id = t.id) AS since"
+            f" FROM tickets t WHERE {window}"
+            " AND EXISTS (SELECT 1 FROM escalations e WHERE e.ticket_id = t.id)",
+            span,
+        )
+        counts: dict[tuple[str, str], list[int]] = {}
+        for row in rows:
+            tally = counts.setdefault((row["priority"], row["department"]), [0, 0, 0, 0])
+            for offset, clock, done in (
+                (0, "first_response", row["claimed_at"] or row["resolved_at"]),
+                (2, "resolution", row["resolved_at"]),
+            ):
+                target = sla.target(clock, row["priority"])  # type: ignore[arg-type]
+                if target is None:
+                    continue
+                due = row["since"] + target
+                if done is not None and done <= due:
+                    tally[offset] += 1
+                elif done is not None or now > due:
+                    tally[offset + 1] += 1
+        return tuple(
+            SlaRow(priority, department, *tally)
+            for (priority, department), tally in sorted(counts.items())
         )
 
     async def recent_tickets(

@@ -24,6 +24,39 @@ MAX_ESCALATION_SUMMARY_CHARS = 3000
 RatingResult = Literal["rated", "no_ticket", "not_requester", "not_resolved", "not_prompt"]
 
 
+NoteKind = Literal["note", "reply"]
+SlaClock = Literal["first_response", "resolution"]
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Service-level targets per priority, in seconds, for tickets handed to staff: the first
+    response (a person claims it) and the resolution, each counted from the escalation.
+    `warn_at`: the share of a target after which staff are warned (0.8: at 80 %)."""
+
+    first_response_s: dict[str, float]
+    resolution_s: dict[str, float]
+    warn_at: float = 0.8
+
+    def target(self, clock: SlaClock, priority: str) -> float | None:
+        table = self.first_response_s if clock == "first_response" else self.resolution_s
+        return table.get(priority)
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a staff member wrote about a ticket: an internal `note`, or a `reply` relayed."""
+
+    ticket_id: int
+    author: str
+    kind: NoteKind
+    text: str
+    created_at: float
+
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
 @dataclass(frozen=True)
 class Ticket:
     id: int
@@ -196,11 +229,45 @@ class TicketRepo:
         row = await self._db.fetchone("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
         return Ticket.from_row(row) if row else None
 
+    async def opening_text(self, ticket_id: int) -> str | None:
+        """The whole first message of the ticket's thread (secrets removed), if recorded."""
+        row = await self._db.fetchone("SELECT opening_text FROM tickets WHERE id = ?", (ticket_id,))
+        return row["opening_text"] if row else None
+
     async def by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
         row = await self._db.fetchone(
             "SELECT * FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
         )
         return Ticket.from_row(row) if row else None
+
+    async def by_staff_message(self, channel: str, ts: str) -> Ticket | None:
+        """The ticket whose escalation was posted to staff as the message (channel, ts)."""
+        row = await self._db.fetchone(
+            "SELECT t.* FROM tickets t JOIN escalations e ON e.ticket_id = t.id"
+            " WHERE e.staff_channel = ? AND e.staff_ts = ? LIMIT 1",
+            (channel, ts),
+        )
+        return Ticket.from_row(row) if row else None
+
+    async def add_note(
+        self, ticket_id: int, *, author: str, kind: NoteKind, text: str, source_ts: str
+    ) -> bool:
+        """Keep a staff note or relayed reply; False when that message was recorded before."""
+        return bool(
+            await self._db.execute(
+                "INSERT INTO ticket_notes (ticket_id, author, kind, text, source_ts, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (ticket_id, author, kind, scrub(text), source_ts, time.time()),
+            )
+        )
+
+    async def notes(self, ticket_id: int) -> list[Note]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM ticket_notes WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        )
+        return [
+            Note(r["ticket_id"], r["author"], r["kind"], r["text"], r["created_at"]) for r in rows
+        ]
 
     async def for_user(self, user_id: str, limit: int = 20) -> list[Ticket]:
         rows = await self._db.fetchall(
@@ -460,6 +527,37 @@ class TicketRepo:
         return entries
 
     # ---- reminders of unclaimed escalations ----------------------------------------------
+
+    async def sla_running(self) -> list[tuple[Escalation, Ticket]]:
+        """Posted escalations whose SLA clocks still run (not resolved), with their tickets."""
+        rows = await self._db.fetchall(
+            "SELECT e.id AS escalation_id FROM escalations e JOIN tickets t ON t.id = e.ticket_id"
+            f" WHERE t.status IN ('escalated', 'claimed') AND e.staff_ts IS NOT NULL AND {_LATEST}"
+            " AND (e.sla_first_warned_at IS NULL OR e.sla_resolution_warned_at IS NULL)"
+            " ORDER BY e.id"
+        )
+        found = []
+        for row in rows:
+            escalation = await self._escalation(row["escalation_id"])
+            ticket = await self.get(escalation.ticket_id) if escalation else None
+            if escalation is not None and ticket is not None:
+                found.append((escalation, ticket))
+        return found
+
+    async def take_sla_warning(self, escalation_id: int, clock: SlaClock, *, now: float) -> bool:
+        """Book the one warning of this clock (False: booked before, here or elsewhere)."""
+        column = "sla_first_warned_at" if clock == "first_response" else "sla_resolution_warned_at"
+        return (
+            await self._db.execute(
+                f"UPDATE escalations SET {column} = ? WHERE id = ? AND {column} IS NULL",
+                (now, escalation_id),
+            )
+            == 1
+        )
+
+    async def _escalation(self, escalation_id: int) -> Escalation | None:
+        row = await self._db.fetchone("SELECT * FROM escalations WHERE id = ?", (escalation_id,))
+        return Escalation.from_row(row) if row else None
 
     async def due_reminders(self, *, now: float, every_s: float) -> list[Escalation]:
         """Posted escalations still unclaimed whose next reminder time has come."""

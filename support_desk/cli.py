@@ -309,9 +309,11 @@ async def _local_turn(
     *,
     answer: Answer | None = None,
     approval_id: int | None = None,
+    reviewer: str | None = None,
 ) -> TurnOutcome:
     """One terminal message (or y/N answer) through the same inbox and desk as in Slack
-    (secrets removed before the inbox write, as in Slack)."""
+    (secrets removed before the inbox write, as in Slack). `reviewer`: the terminal's
+    operator, approving as staff (there are no staff channel members in a terminal)."""
     redacted = redact_secrets(text)
     text = redacted.text
     ts = f"{time.time():.6f}"
@@ -327,7 +329,15 @@ async def _local_turn(
     )
     assert inbox_id is not None
     turn = Turn(
-        inbox_id, LOCAL_CHANNEL, thread, caller, text, answer=answer, approval_id=approval_id
+        inbox_id,
+        LOCAL_CHANNEL,
+        thread,
+        caller,
+        text,
+        answer=answer,
+        approval_id=approval_id,
+        reviewer=reviewer,
+        reviewer_is_staff=reviewer is not None,
     )
     outcome = await desk.handle(turn)
     await desk.store.inbox.mark_answered(inbox_id, None)
@@ -363,17 +373,40 @@ async def _converse(
         reply = outcome.reply or outcome.private or "(a person owns this conversation now)"
         print(f"{prefix}{reply}")
         print(f"{' ' * len(prefix)}{_describe(outcome)}")
+        waiting = (
+            outcome.review if outcome.review and outcome.review.status == "awaiting_staff" else None
+        )
+        if waiting is not None:  # over REFUND_APPROVAL_LIMIT: the operator approves as staff
+            print(f"Needs a staff approval: {(waiting.review or {}).get('policy', '')}")
+            yes = await _yes("Approve as support staff? [y/N] ")
+            answer: Answer = "approve" if yes else "reject"
+            reason = answer if yes else "not approved at the terminal"
+            outcome = await _local_turn(
+                desk,
+                caller,
+                thread,
+                reason,
+                answer=answer,
+                approval_id=waiting.id,
+                reviewer="local:operator",
+            )
+            continue
         if outcome.confirmation is None:
             return outcome
-        try:
-            typed = await asyncio.to_thread(input, "Confirm? [y/N] ")
-        except EOFError:
-            typed = ""
-            print()
-        answer: Answer = "confirm" if typed.strip().lower() in ("y", "yes") else "cancel"
+        answer = "confirm" if await _yes("Confirm? [y/N] ") else "cancel"
         outcome = await _local_turn(
             desk, caller, thread, answer, answer=answer, approval_id=outcome.confirmation.id
         )
+
+
+async def _yes(prompt: str) -> bool:
+    """A typed y/yes; anything else, and the end of input, is a no."""
+    try:
+        typed = await asyncio.to_thread(input, prompt)
+    except EOFError:
+        typed = ""
+        print()
+    return typed.strip().lower() in ("y", "yes")
 
 
 async def _refuse_thread(desk: Desk, caller: Caller, thread: str, command: str) -> bool:

@@ -6,6 +6,7 @@ message names the variable to set. Secrets are `SecretStr`, so they never reach 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SLACK_API_URL = "https://slack.com/api/"
+_PRIORITIES = ("urgent", "high", "normal", "low")  # storage.tickets.PRIORITIES
 
 
 class ConfigError(Exception):
@@ -72,6 +74,19 @@ class Settings(BaseSettings):
     escalation_remind_minutes: int = Field(default=30, ge=1)
     confirmation_ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
+    # Staff desk
+    ticket_emoji: str = Field(default="ticket", pattern=r"^:?[a-z0-9_+'-]{1,100}:?$")
+    ticket_emoji_by_staff: Literal["answer", "queue"] = "answer"
+    staff_reply_prefix: str = Field(default=">>", min_length=1, max_length=20)
+    sla_first_response_minutes: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"urgent": 15.0, "high": 60.0, "normal": 240.0, "low": 480.0}
+    )
+    sla_resolution_hours: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"urgent": 4.0, "high": 8.0, "normal": 24.0, "low": 72.0}
+    )
+    sla_warning_percent: int = Field(default=80, ge=1, le=100)
+    refund_approval_limit: Decimal = Field(default=Decimal("200.00"), ge=0, decimal_places=2)
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -83,6 +98,38 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("ticket_emoji")
+    @classmethod
+    def _emoji_name(cls, value: str) -> str:
+        return value.strip(":")
+
+    @field_validator("sla_first_response_minutes", "sla_resolution_hours", mode="before")
+    @classmethod
+    def _per_priority(cls, value: object) -> object:
+        """`urgent=15,high=60,normal=240,low=480`: a target per priority (others have none)."""
+        if not isinstance(value, str):
+            return value
+        targets: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, _, number = part.partition("=")
+            name = name.strip().lower()
+            if name not in _PRIORITIES:
+                raise ValueError(f"{name!r} is not a priority ({', '.join(_PRIORITIES)})")
+            try:
+                targets[name] = float(number)
+            except ValueError:
+                raise ValueError(f"{part!r} is not priority=number") from None
+            if not 0 < targets[name] < 1e6:
+                raise ValueError(f"{part!r}: the target must be a positive number")
+        return targets
+
+    @field_validator("staff_reply_prefix")
+    @classmethod
+    def _prefix_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a visible prefix such as >>")
+        return value.strip()
 
     @field_validator("slack_api_url")
     @classmethod

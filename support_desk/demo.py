@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -35,6 +36,7 @@ class Message:
     text: str
     follow_up: bool = False  # continue the previous conversation's thread
     clicks: str | None = None  # then click this button (action_id) on the desk's reply
+    approved_by: str | None = None  # then this staff member approves it on the staff card
 
 
 SCRIPT: tuple[Message, ...] = (
@@ -48,6 +50,7 @@ SCRIPT: tuple[Message, ...] = (
         "Yes please, refund ORD-1001.",
         follow_up=True,
         clicks=blocks.CONFIRM,  # no refund is issued before this click
+        approved_by="U_ERIN",  # $450 is over REFUND_APPROVAL_LIMIT: staff approve it too
     ),
     Message("U_BOB", "Bob (Contoso)", "I need a refund for order ORD-1002."),
     Message("U_BOB", "Bob (Contoso)", "Why was my card payment PAY-3003 declined?"),
@@ -141,6 +144,8 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                         answers += await _print_turn(runtime, slack, message, thread, out)
                         if message.clicks:
                             await _click(runtime, slack, events, message, thread, out)
+                        if message.approved_by:
+                            await _approve(runtime, slack, events, message, thread, out)
                     for user, command, text in COMMANDS:
                         answers += await _run_command(runtime, events, user, command, text, out)
             finally:
@@ -179,6 +184,46 @@ async def _click(
     out("  desk:")
     out(_indent(slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]["text"]))
     out("")
+
+
+async def _approve(
+    runtime: DeskRuntime,
+    slack: FakeSlack,
+    events: SlackEvents,
+    message: Message,
+    thread_ts: str,
+    out: Callable[[str], None],
+) -> None:
+    """A staff member approves the request on its staff card, and what the user is told."""
+    assert message.approved_by is not None
+    card = next(
+        m
+        for m in reversed(slack.messages(STAFF_CHANNEL))
+        if any(
+            e.get("action_id") == blocks.APPROVE
+            for b in m.get("blocks") or []
+            if b.get("type") == "actions"
+            for e in b["elements"]
+        )
+    )
+    await events.block_action(
+        message.approved_by, blocks.APPROVE, _approval_id(card), STAFF_CHANNEL, card["ts"]
+    )
+    await drain(runtime.store, runtime.worker, 60)
+    out("── staff card in #support-staff:")
+    out(_indent(card.get("text", "")))
+    out("── Erin (support staff) clicks [Approve]")
+    out("  desk:")
+    out(_indent(slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]["text"]))
+    out("")
+
+
+def _approval_id(card: dict[str, Any]) -> str:
+    for block in card.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == blocks.APPROVE:
+                return str(element["value"])
+    raise ValueError("not an approval card")
 
 
 async def _print_turn(

@@ -14,29 +14,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
 from agents import set_tracing_disabled
 
+from agents_config.desk import Desk
 from agents_config.evaluation import (
+    ANSWER_SPLITS,
     ATTACK_SET,
     DEFAULT_CALLER,
     DEPARTMENTS,
     SHIPPED_SET,
     SPLITS,
+    DeskFactory,
     EvalInputError,
     EvalRun,
     Example,
     RowResult,
     load_examples,
-    run_eval,
+    run_sharded,
     slowest,
 )
 from storage.store import Store
@@ -102,7 +108,20 @@ def add_parsers(sub: Any) -> None:
         "--concurrency",
         type=_positive_int,
         default=8,
-        help="rows answered at the same time (default 8)",
+        help="rows answered at the same time in each process (default 8)",
+    )
+    ev.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=None,
+        help="worker processes, each with its own copy of the demo data (default: one per "
+        "CPU core, at most 4, for the offline engine; 1 with --model)",
+    )
+    ev.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="skip the labelled answer set (right tool, right article) that runs beside a "
+        "shipped split",
     )
     ev.add_argument(
         "--jsonl",
@@ -198,11 +217,49 @@ def engine_name(settings: Settings) -> str:
     return f"model {settings.triage_model} ({where})"
 
 
+def answer_set(args: argparse.Namespace, source: Path) -> Path | None:
+    """The answer set that runs beside a shipped split (the same split), or None (a file of
+    your own, `--no-answers`, or the train split, which has no answer set)."""
+    if getattr(args, "no_answers", False):
+        return None
+    split = next((name for name, path in SPLITS.items() if path == source), None)
+    return ANSWER_SPLITS.get(split) if split else None
+
+
+def processes_for(args: argparse.Namespace) -> int:
+    if getattr(args, "processes", None) is not None:
+        return int(args.processes)
+    if args.model is not None:
+        return 1  # a real model waits on the network: concurrency is enough
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def desk_factory(settings: Settings, folder: Path) -> DeskFactory:
+    """Opens desks for `run_sharded`: each on its own new database in `folder` (the demo
+    data, seeded on open; never one an earlier run wrote to), with these settings."""
+
+    @contextlib.asynccontextmanager
+    async def fresh_desk(shard: int) -> AsyncIterator[Desk]:
+        db = folder / f"eval-{shard}-{uuid.uuid4().hex[:12]}.db"
+        store = await Store.open(db)
+        try:
+            yield await open_desk(
+                settings.model_copy(update={"support_desk_db": db, "database_url": None}),
+                store=store,
+            )
+        finally:
+            await store.close()
+
+    return fresh_desk
+
+
 async def evaluate(
     settings: Settings, args: argparse.Namespace, source: Path, examples: list[Example]
 ) -> int:
     if args.min_accuracy is not None and not any(e.dept for e in examples):
         raise EvalInputError(f"{source}: --min-accuracy needs labelled rows, and none has one")
+    answers_source = answer_set(args, source)
+    answers = load_examples(answers_source) if answers_source else []
     set_tracing_disabled(True)  # hundreds of eval runs would bury the real traces
     out = sys.stdout
     report = sys.stderr if args.jsonl else sys.stdout
@@ -217,28 +274,78 @@ async def evaluate(
                 os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         progress.tick()
 
+    processes = processes_for(args)
     with tempfile.TemporaryDirectory(prefix="support-desk-eval-") as tmp:
         local = eval_settings(
             settings, db=Path(tmp) / "eval.db", router=args.router, model=args.model
         )
-        store = await Store.open(local.database)
+
+        fresh_desk = desk_factory(local, Path(tmp))
         try:
-            desk = await open_desk(local, store=store)
-            run_ = await run_eval(
-                desk, examples, caller_email=args.email, concurrency=args.concurrency, on_row=on_row
+            run_ = await run_sharded(
+                fresh_desk,
+                examples,
+                processes=processes,
+                caller_email=args.email,
+                concurrency=args.concurrency,
+                on_row=on_row,
             )
+            answers_run = None
+            if answers:
+                answers_run = await run_sharded(
+                    fresh_desk,
+                    answers,
+                    processes=1,  # a few dozen rows: a second process would not pay off
+                    caller_email=args.email,
+                    concurrency=args.concurrency,
+                    on_row=None,  # --jsonl lists the rows of the set asked for
+                    thread_prefix="answers",
+                )
         finally:
             progress.done()
-            await store.close()
     header = (
         f"{len(examples)} rows from {source} · {engine_name(local)} · router "
-        f"{local.routing_mode} · concurrency {run_.concurrency} · "
-        f"{run_.elapsed_s:.1f} s"
+        f"{local.routing_mode} · {processes} process{'es' if processes > 1 else ''} × "
+        f"concurrency {args.concurrency} · {run_.elapsed_s:.1f} s"
     )
     report.write(
         format_summary(run_, header, slowest_count=args.slowest, show_predictions=not args.jsonl)
     )
-    return exit_code(run_, args.min_accuracy, report)
+    code = exit_code(run_, args.min_accuracy, report)
+    if run_.scores.tool_rows or run_.scores.article_rows:  # a --file with answer-set rows
+        report.write("\n" + format_answers(run_, source))
+    if answers_run is not None and answers_source is not None:
+        report.write("\n" + format_answers(answers_run, answers_source))
+        code = max(code, exit_code(answers_run, None, report))
+    return code
+
+
+def format_answers(run_: EvalRun, source: Path) -> str:
+    """The answer set's figures: right tool, right article, and the rows that missed."""
+    scores = run_.scores
+    lines = [
+        f"Answer set: {scores.total} rows from {source} · {run_.elapsed_s:.1f} s",
+        f"  right tool     {_pct(scores.tool_accuracy):>6}  ({scores.right_tools} of "
+        f"{scores.tool_rows} rows used every expected tool)",
+        f"  right article  {_pct(scores.article_accuracy):>6}  ({scores.right_articles} of "
+        f"{scores.article_rows} rows cite the expected help-centre article)",
+        f"  tool-policy violations: {len(run_.violations)}",
+    ]
+    lines += [f"    {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
+    missed = [r for r in run_.rows if r.right_tool is False or r.right_article is False]
+    for row in missed[:MISROUTED_SHOWN]:
+        wanted = []
+        if row.right_tool is False:
+            wanted.append(
+                f"tools {', '.join(row.example.tools or ())} (ran: "
+                f"{', '.join(row.tools) or 'none'})"
+            )
+        if row.right_article is False:
+            wanted.append(f"article {row.example.article}")
+        lines.append(
+            f"  {row.example.id}  wanted {'; '.join(wanted)}  {_excerpt(row.example.text, 50)}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def exit_code(run_: EvalRun, min_accuracy: float | None, report: IO[str]) -> int:

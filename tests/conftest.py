@@ -48,6 +48,9 @@ def desk_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Setting
         "database_url": database_url(tmp_path / "desk.db"),
         "model_provider": "offline",
         "shutdown_grace_s": 5,
+        # The demo data's one refundable order is $450: the refund tests confirm it without a
+        # staff approval; tests of approvals set REFUND_APPROVAL_LIMIT themselves.
+        "refund_approval_limit": "1000.00",
         "_env_file": None,
     }
     values.update(overrides)

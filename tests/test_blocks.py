@@ -94,7 +94,8 @@ def test_claimed_and_resolved_messages_mention_the_staff_member() -> None:
     resolved = dataclasses.replace(TICKET, status="resolved", assignee="U_ERIN")
     _, message = blocks.escalation_message(resolved, ESCALATION)
     assert "*Resolved by <@U_ERIN>*" in json.dumps(message)
-    assert not [b for b in message if b["type"] == "actions"]
+    actions = [e["action_id"] for b in message if b["type"] == "actions" for e in b["elements"]]
+    assert actions == [blocks.DRAFT_KB]  # no Claim / Resolve any more; a KB draft instead
 
 
 def test_thread_link_of_a_dm_and_of_a_thread_without_permalink() -> None:

@@ -63,6 +63,8 @@ ROW_KEYS = {
     "clarifying_question",
     "latency_ms",
     "error",
+    "right_tool",
+    "right_article",
 }
 
 

@@ -341,6 +341,31 @@ async def test_socket_mode_payloads_are_checked_too(
     assert tracebacks(caplog) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        json.dumps(
+            {"type": "event_callback", "team_id": "T1", "event": {"type": "pin_added"}}
+        ).encode(),
+    ],
+)
+async def test_a_request_no_listener_takes_is_one_log_line(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    desk = await start_desk()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        status, _ = await desk.events.raw(body, JSON)
+    assert status == 404
+    lines = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.INFO and r.name.startswith(("slack_bolt", "bot"))
+    ]
+    assert [r.getMessage() for r in lines] == ["request not handled"]
+
+
 class _SocketModeClient:
     """Records the acks the handler sends back over the WebSocket."""
 

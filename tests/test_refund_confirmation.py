@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
@@ -54,11 +55,20 @@ async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) 
     assert status == 200
 
 
-async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd like to know if ORD-1001 could be refunded, I'm not sure yet",
+        "could ORD-1001 be refunded?",
+        "Do not refund ORD-1001",
+        "I don't want a refund for ORD-1001",
+        "What happens if I refund ORD-1001?",
+    ],
+)
+async def test_a_question_about_a_refund_issues_nothing(start_desk: DeskFactory, text: str) -> None:
+    """Questions, hesitations and refusals get the eligibility, not a Confirm button."""
     desk = await start_desk()
-    _, reply = await ask_alice(
-        desk, "I'd like to know if ORD-1001 could be refunded, I'm not sure yet"
-    )
+    _, reply = await ask_alice(desk, text)
     assert "eligible" in reply["text"]
     assert buttons(reply) == {}
     assert await refund_of(desk) is None
@@ -213,7 +223,11 @@ async def test_chat_asks_y_n_in_the_terminal(tmp_path: Path) -> None:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={"SUPPORT_DESK_DB": str(tmp_path / "chat.db"), "PATH": "/usr/bin:/bin"},
+            env={
+                "SUPPORT_DESK_DB": str(tmp_path / "chat.db"),
+                "PATH": "/usr/bin:/bin",
+                "REFUND_APPROVAL_LIMIT": "1000.00",  # no staff approval for the $450 order
+            },
         )
         out, err = await asyncio.wait_for(process.communicate(lines.encode()), 120)
         assert process.returncode == 0, err.decode()

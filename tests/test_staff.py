@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.testing import assistant_message
 
+from bot import blocks
 from fakes.slack import STAFF_GROUP_ID
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
@@ -230,7 +231,8 @@ async def test_resolve_closes_notifies_and_stores_csat(start_desk: DeskFactory) 
     assert all(a.at <= b.at for a, b in itertools.pairwise(events))
 
     final = staff_message(desk)
-    assert "Resolved by <@U_ERIN>" in block_text(final) and action_ids(final) == []
+    assert "Resolved by <@U_ERIN>" in block_text(final)
+    assert action_ids(final) == [blocks.DRAFT_KB]  # no Claim / Resolve: a KB draft instead
     notice, prompt = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert f"Ticket #{ticket.id} was resolved by <@U_ERIN>" in notice["text"]
     assert action_ids(prompt) == [f"csat_{n}" for n in range(1, 6)]

@@ -22,7 +22,8 @@ Every text answer ends with `MARKER`, so readers know the offline engine wrote i
 same output: no randomness, no clock, no network.
 """
 
-from agents_config.offline.model import CLARIFYING_QUESTION, OfflineModel
+from agents_config.offline.answers import CLARIFYING_QUESTION
+from agents_config.offline.model import OfflineModel
 from agents_config.offline.routing import ROUTE_THRESHOLD, choose_route, route_scores
 from agents_config.offline.structured import structured_output
 from agents_config.offline.text import MARKER, content_stems, stem

@@ -5,8 +5,26 @@ from __future__ import annotations
 import re
 
 from agents_config.offline.conversation import Call, Conversation
-from agents_config.offline.text import ID_PREFIXES, NAMED, SENTENCE, VAGUE, content_stems, signed
-from agents_config.offline.tools import TOOL_RULES, affirmative
+from agents_config.offline.text import (
+    ID,
+    ID_PREFIXES,
+    NAMED,
+    SENTENCE,
+    VAGUE,
+    content_stems,
+    join_words,
+    signed,
+    words,
+)
+from agents_config.offline.tools import (
+    DEFECT_SIGNS,
+    STATUS_TOOL,
+    TOOL_RULES,
+    affirmative,
+    bug_details_given,
+    search_query,
+    weight,
+)
 
 _NOTHING_FOUND = re.compile(
     r"^\W*no\b[\w\s-]{0,30}\b(?:articles?|results?|match(?:es)?)\b|nothing (?:found|matched)", re.I
@@ -26,13 +44,18 @@ def found_nothing(call: Call, request: str) -> bool:
 
 def relevant_article(output: str, request: str) -> str | None:
     """The search result's first article that fits the request: its title shares a word with
-    it, or its text two. The search returns anything sharing one word, which is not enough."""
-    wanted = set(content_stems(request)) - VAGUE
+    it, or its text two. The search returns anything sharing one word, which is not enough.
+    The request is read in the help centre's words too ("log in" is "sign in")."""
+    wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
+    best: tuple[int, str] | None = None
     for article in re.split(r"\n\s*-{3,}\s*\n", output.strip()):
         title, _, body = article.strip().partition("\n")
-        if wanted & set(content_stems(title)) or len(wanted & set(content_stems(body))) >= 2:
-            return article
-    return None
+        in_title = len(wanted & set(content_stems(title)))
+        if in_title and (best is None or in_title > best[0]):
+            best = (in_title, article)  # the title that names most of what was asked
+        elif best is None and len(wanted & set(content_stems(body))) >= 2:
+            best = (0, article)
+    return best[1] if best else None
 
 
 def _key_passage(output: str, request: str, sentences: int = 3) -> str:
@@ -58,31 +81,112 @@ def _for_user(output: str) -> str:
     return re.sub(r"(?:^|(?<=[.!?]) )[^.!?\n]*\bthe user\b[^.!?\n]*[.!?]", "", output).strip()
 
 
-def _present(call: Call, request: str, *, titled: bool) -> str:
-    """One tool's output for the user; `titled` (several outputs) heads it with the step."""
+def _present(call: Call, request: str) -> str:
+    """One tool's output for the user (in the user's terms: no tool names)."""
     output = _for_user((call.output or "").strip())
     if is_knowledge_tool(call.name):
         return _key_passage(output, request)
     if call.name == "escalate_to_human":
         return output
-    output = _focus(output, request)
+    verdict = plan_verdict(output, request) if call.name in PLAN_TOOLS else ""
+    output = "\n\n".join(p for p in (verdict, _focus(output, request)) if p)
     if len(output) > 1500:
         output = output[:1499].rstrip() + "…"
-    if not titled:
-        return output
-    title = call.name.replace("_", " ").capitalize()
-    return f"**{title}**\n{output}"
+    return output
 
 
 def _focus(output: str, request: str) -> str:
-    """Of a bulleted list, only the items naming what the request names ("the Business plan")."""
+    """Of a bulleted list, only the items naming what the request names ("the Business plan",
+    "RF-4001"); a record id the request names that the list does not show is said so."""
     named = {n.lower() for n in NAMED.findall(request)}
+    asked_ids = {public(m) for m in ID.finditer(request)}
     lines = output.splitlines()
     items = [ln for ln in lines if ln.startswith("- ")]
-    hits = [ln for ln in items if {n.lower() for n in NAMED.findall(ln[:40])} & named]
+    hits = [
+        ln
+        for ln in items
+        if {n.lower() for n in NAMED.findall(ln[:40])} & named
+        or any(i in public_ids(ln) for i in asked_ids)
+    ]
+    missing = sorted(i for i in asked_ids if i not in public_ids(output))
+    note = [f"I couldn't find {i} on your account." for i in missing if items]
     if not hits or len(hits) == len(items):
-        return output
-    return "\n".join([ln for ln in lines if not ln.startswith("- ")] + hits)
+        return "\n".join([*note, output])
+    return "\n".join([*note, *(ln for ln in lines if not ln.startswith("- ")), *hits])
+
+
+def public(match: re.Match[str]) -> str:
+    """An id as the desk writes it: "rf 4001" -> "RF-4001"."""
+    return re.sub(r"[-\s]?(\d+)$", r"-\1", match.group(0).upper())
+
+
+def public_ids(text: str) -> set[str]:
+    return {public(m) for m in ID.finditer(text)}
+
+
+PLAN_TOOLS = frozenset({"list_plans", "compare_plans"})
+_PLAN_NAMES = ("starter", "pro", "business", "enterprise")
+_YES_NO = re.compile(
+    r"^\W*(?:does|do|is|are|can|will|has|have)\b.*\b(?:include|includ\w*|have|has|come with|"
+    r"support\w*|offer\w*|get|allow\w*|available|there|part of|on)\b",
+    re.I,
+)
+_NOT_FEATURE = frozenset(
+    content_stems(
+        "does do is are can will has have include includes including come with support supports "
+        "offer offers get allow allows available plan plans tier tiers there on in our we part"
+    )
+)
+
+
+def plan_verdict(output: str, request: str) -> str:
+    """A yes or no first, for "Does the Pro plan include SSO?": whether the plan named has the
+    feature asked about, and which plans do. "" when the question is not of that kind, or the
+    catalogue does not speak to the feature."""
+    if not _YES_NO.search(request):
+        return ""
+    plans = dict(_plan_features(output))
+    asked = [w for w in words(request) if w in _PLAN_NAMES and w.capitalize() in plans]
+    feature = set(content_stems(request)) - _NOT_FEATURE - set(content_stems(" ".join(_PLAN_NAMES)))
+    if not asked or not feature:
+        return ""
+    having = [
+        name
+        for name, features in plans.items()
+        if any(feature <= set(content_stems(f)) or _mentions(f, feature) for f in features)
+    ]
+    if not having:
+        return ""
+    plan = asked[0].capitalize()
+    thing = next(
+        f
+        for name in having
+        for f in plans[name]
+        if feature <= set(content_stems(f)) or _mentions(f, feature)
+    )
+    if plan in having:
+        return f"Yes: the {plan} plan includes {thing}."
+    return (
+        f"No: the {plan} plan doesn't include {thing}. It is on the "
+        f"{join_words(having)} plan{'s' if len(having) > 1 else ''}."
+    )
+
+
+def _mentions(feature: str, wanted: set[str]) -> bool:
+    stems = set(content_stems(feature))
+    return bool(stems) and all(
+        any(s.startswith(w) or w.startswith(s) for s in stems) for w in wanted
+    )
+
+
+def _plan_features(output: str) -> list[tuple[str, list[str]]]:
+    """(plan name, features) of each "- Pro: $49.00/month, … Features: a; b." line."""
+    found = []
+    for line in output.splitlines():
+        match = re.match(r"^- (\w+):.*?Features: (.*?)\.?$", line)
+        if match:
+            found.append((match.group(1), [f.strip() for f in match.group(2).split(";")]))
+    return found
 
 
 def compose_answer(
@@ -98,7 +202,7 @@ def compose_answer(
         )
     names = {c.name for c in conversation.calls}
     # An output only read to find an id (list_payments before investigate_payment) is not shown.
-    sources = {r.chain_from for r in TOOL_RULES if r.tool in names}
+    sources = {r.chain_from for r in TOOL_RULES if r.tool in names and not r.shows_source}
     useful = [
         c
         for c in conversation.calls
@@ -113,10 +217,9 @@ def compose_answer(
             "I can't help with this one offline: none of my tools or help-centre "
             "articles cover it. Ask for a person and I'll hand it to our staff."
         )
-    titled = len(useful) > 1
     parts = [
         greeting(conversation),
-        *(_present(c, conversation.request, titled=titled) for c in useful),
+        *(_present(c, conversation.request) for c in useful),
         question,
         note or "",
     ]
@@ -133,48 +236,80 @@ def greeting(conversation: Conversation) -> str:
 
 # Offline, answers are in English; a request in another language is still routed by its
 # meaning, and told so politely in its own language.
-_LANGUAGE_NOTES: tuple[tuple[re.Pattern[str], str], ...] = (
+_LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("ja", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")),
     (
-        re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),
-        "お問い合わせありがとうございます。担当の部署にお繋ぎしました。以下は英語でのご案内です。",
-    ),
-    (
+        "es",
         re.compile(
             r"[ñ¿¡]|\b(?:quiero|necesito|tengo|cobraron|factura|contraseña|hola|puedo|"
             r"cuánto|gracias|por favor|veces|este mes|olvidé|cargo|reembolso|tarjeta|cuesta|"
-            r"iniciar|sesión|cuenta|pago|correo|tienen|hay)\b",
+            r"iniciar|sesión|cuenta|pago|correo|tienen|hay|ayuda|buenos|buenas|problema)\b",
             re.I,
         ),
-        "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
-        "a continuación le respondemos en inglés.",
     ),
     (
+        "de",
         re.compile(
             r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|meine|wurde|möchte|danke|hallo|gibt es|"
-            r"konto|passwort|zahlung|kostet)\b",
+            r"konto|passwort|zahlung|kostet|hilfe|frage|habe|guten)\b",
             re.I,
         ),
-        "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
-        "weitergeleitet; die Antwort folgt auf Englisch.",
     ),
     (
+        "fr",
         re.compile(
             r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
-            r"remboursement|compte|mot de passe|débité|votre)\b",
+            r"remboursement|compte|mot de passe|débité|votre|salut|aide|question|problème)\b",
             re.I,
         ),
-        "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
-        "concernée ; la réponse suit en anglais.",
     ),
 )
+_NOTES = {
+    "ja": "お問い合わせありがとうございます。担当の部署にお繋ぎしました。"
+    "以下は英語でのご案内です。",
+    "es": "¡Hola! Gracias por escribirnos. Hemos dirigido su consulta al equipo adecuado; "
+    "a continuación le respondemos en inglés.",
+    "de": "Hallo! Danke für Ihre Nachricht. Wir haben Ihr Anliegen an das zuständige Team "
+    "weitergeleitet; die Antwort folgt auf Englisch.",
+    "fr": "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
+    "concernée ; la réponse suit en anglais.",
+}
+CLARIFYING_QUESTION = (
+    "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
+    "problem, plans and pricing, or would you like to talk to a person?"
+)
+_CLARIFYING_QUESTIONS = {
+    "ja": "お問い合わせありがとうございます。ご用件は請求（請求書・お支払い・返金）、技術的な問題、"
+    "プランと料金のどれでしょうか? 担当者との会話をご希望でしたらお知らせください。",
+    "es": "¡Con gusto le ayudamos! ¿Se trata de facturación (una factura, un pago o un "
+    "reembolso), de un problema técnico, de planes y precios, o prefiere hablar con una persona?",
+    "de": "Gern helfen wir! Geht es um die Abrechnung (eine Rechnung, eine Zahlung oder eine "
+    "Erstattung), ein technisches Problem, Tarife und Preise, oder möchten Sie mit einer Person "
+    "sprechen?",
+    "fr": "Avec plaisir ! S'agit-il de facturation (une facture, un paiement ou un "
+    "remboursement), d'un problème technique, des offres et tarifs, ou souhaitez-vous parler à "
+    "une personne ?",
+}
+
+
+def language_of(text: str) -> str:
+    """The request's language among those the offline engine speaks (ja, es, de, fr), or
+    "en" (English, and any other)."""
+    for language, pattern in _LANGUAGES:
+        if pattern.search(text):
+            return language
+    return "en"
 
 
 def language_note(text: str) -> str:
     """The polite line in the request's language (es, de, fr, ja), or "" for English."""
-    for pattern, note in _LANGUAGE_NOTES:
-        if pattern.search(text):
-            return note
-    return ""
+    return _NOTES.get(language_of(text), "")
+
+
+def clarifying_question(text: str) -> str:
+    """Triage's one clarifying question, in the request's language when the engine speaks
+    it (English otherwise)."""
+    return _CLARIFYING_QUESTIONS.get(language_of(text), CLARIFYING_QUESTION)
 
 
 _INTAKE: dict[str, str] = {
@@ -192,6 +327,18 @@ _INTAKE: dict[str, str] = {
         "the amount, a duplicate, a failed payment or a refund?"
     ),
 }
+
+
+def bug_intake(conversation: Conversation) -> str | None:
+    """The tech intake question when the user describes a defect (a 5xx, a crash, "bug")
+    without what a bug report needs, and the service status shows no incident that explains
+    it: engineering gets a report only once the steps, environment and request id are known."""
+    if bug_details_given(conversation) or not weight(conversation.request, DEFECT_SIGNS):
+        return None
+    status = conversation.output_of(STATUS_TOOL)
+    if status is not None and "Open incidents:" in status:
+        return None  # a known incident: nothing to report
+    return _INTAKE["tech"]
 
 
 def intake_answer(conversation: Conversation, department: str | None) -> str | None:

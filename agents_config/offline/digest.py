@@ -105,3 +105,22 @@ def _suggestion(analyses: dict[str, Any], numbers: dict[str, str]) -> str:
             "article, since that topic comes up most."
         )
     return "Suggestion: keep watching the numbers; nothing stands out yet."
+
+
+def kb_article(ticket: str) -> str:
+    """An article from the ticket the desk gives the KB writer (`Subject:`, `Request:`,
+    `Summary:`, `Staff:` lines): the problem, what caused it, the steps staff took."""
+    fields: dict[str, list[str]] = {}
+    for line in ticket.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("Subject", "Request", "Summary", "Staff") and value.strip():
+            fields.setdefault(key.strip(), []).append(value.strip())
+    subject = (fields.get("Subject") or ["A support question"])[0]
+    problem = " ".join(fields.get("Request") or [subject])
+    cause = " ".join(fields.get("Summary") or ["Not recorded on the ticket."])
+    steps = fields.get("Staff") or ["Contact support: a person will follow up."]
+    numbered = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1))
+    return (
+        f"# {subject[:120]}\n\n## Problem\n{problem}\n\n## Cause\n{cause}\n\n"
+        f"## Steps\n{numbered}\n\n_(drafted by the offline engine)_"
+    )

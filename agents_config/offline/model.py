@@ -23,7 +23,13 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from agents_config.offline.answers import compose_answer, found_nothing, intake_answer
+from agents_config.offline.answers import (
+    bug_intake,
+    clarifying_question,
+    compose_answer,
+    found_nothing,
+    intake_answer,
+)
 from agents_config.offline.conversation import Conversation, read_conversation
 from agents_config.offline.research import analyst
 from agents_config.offline.roles import role_for
@@ -39,10 +45,6 @@ from agents_config.offline.tools import next_step
 from agents_config.offline.turn import Reply, Structured, ToolCall, Turn
 from agents_config.routing import AGENT_DEPARTMENTS, TRIAGE_ROUTES
 
-CLARIFYING_QUESTION = (
-    "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
-    "problem, plans and pricing, or would you like to talk to a person?"
-)
 _CLARIFY = re.compile(r"clarifying question", re.I)
 
 
@@ -135,7 +137,7 @@ class OfflineModel(Model):
             return [_item(role(turn), digest)]
         if not function_tools and schema is None:
             if handoffs or _CLARIFY.search(turn.instructions):  # triage, with or without handoffs
-                return [_message(signed(CLARIFYING_QUESTION), digest)]
+                return [_message(signed(clarifying_question(conversation.request)), digest)]
             return [_item(analyst(turn), digest)]  # plain text to work on: its key points
         if schema is not None:
             return [_item(Structured(structured_output(schema, conversation.request)), digest)]
@@ -162,6 +164,8 @@ class OfflineModel(Model):
             and all(found_nothing(c, conversation.request) for c in conversation.calls[:-1])
         ):
             note = SALES_OFFER
+        if BUG_TOOL in function_tools and BUG_TOOL not in {c.name for c in conversation.calls}:
+            note = bug_intake(conversation) or note  # a defect: ask what the report needs
         return [_message(compose_answer(conversation, step.missing, note=note), digest)]
 
     def _handoff_target(
@@ -200,6 +204,7 @@ class OfflineModel(Model):
 
 
 CATALOGUE_TOOL = "list_plans"
+BUG_TOOL = "report_bug"
 SALES_OFFER = (
     "For anything the plans above don't cover (special pricing, programmes, procurement or "
     'hosting questions), our sales team can help: say "book a demo" and I\'ll set up a call.'

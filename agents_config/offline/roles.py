@@ -11,11 +11,16 @@ from __future__ import annotations
 import re
 
 from agents_config.offline import debate
-from agents_config.offline.digest import digest_writer
+from agents_config.offline.digest import digest_writer, kb_article
 from agents_config.offline.research import analyst, coordinator, evaluator, researcher, writer
 from agents_config.offline.text import first_sentence
 from agents_config.offline.turn import Reply, Role, Turn
 from agents_config.routing import AGENT_DEPARTMENTS
+
+
+def kb_writer(turn: Turn) -> Reply:
+    """A help-centre article from a (de-identified) solved ticket: its words, arranged."""
+    return kb_article(turn.request)
 
 
 def optimist(turn: Turn) -> Reply:
@@ -40,6 +45,7 @@ ROLES_BY_NAME: dict[str, Role] = {
     "skeptic": skeptic,
     "moderator": moderator,
     "digest_writer": digest_writer,
+    "kb_writer": kb_writer,
 }
 # (pattern of the instructions' first sentence, role, needs tools); the first match wins.
 ROLES_BY_INSTRUCTIONS: tuple[tuple[re.Pattern[str], Role, bool], ...] = tuple(

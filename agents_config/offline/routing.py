@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from agents.handoffs import Handoff
 
-from agents_config.offline.classifier import classify
+from agents_config.offline.classifier import classify, normalise
 from agents_config.offline.text import VAGUE, content_stems, phrase, terms
 from agents_config.routing import (
     BILLING_ROUTES,
@@ -114,14 +114,69 @@ class Decision:
     reason: str
 
 
+# Words that carry no topic: greetings, politeness, "help", "a problem", "it doesn't work",
+# "anyone there?" (in the supported languages). A short message made only of these is
+# content-free, whatever the classifier makes of it: triage asks what it is about.
+_NO_TOPIC = frozenset(
+    """
+    a an the i im me my we our us you u your ya yall it its this that these there here is are am
+    be was do does did can could would will should may might have has had got get getting gotta
+    hi hii hiya hey heya hello helo hallo hola olá ola bonjour salut ciao moin yo sup howdy
+    good morning afternoon evening day night buenos buenas días dias tardes noches guten tag
+    morgen abend bonsoir please pls plz thanks thank thx ty cheers ok okay k kk sure yes hmm um
+    uh erm help helps helping heeelp halp assistance assist support ayuda ayudar hilfe aide
+    aider question questions quick one sec second minute moment concern query ask asking
+    problem problems issue issues trouble something thing stuff wrong off up weird strange odd
+    broke broken break breaks work works working worked not doesnt dont didnt isnt wont cant
+    cannot again still same before anymore urgent asap emergency important now today right
+    anyone anybody someone somebody around team guys folks everyone channel correct place who
+    where what look looking check see need needs needed want wanted with about for to of on at
+    from by and or but so just also really tengo un una problema pregunta necesito ich habe ein
+    eine frage je jai une problème test testing ping wave anything any currently current
+    having
+    """.split()
+)
+_NO_TOPIC_CJK = (
+    "こんにちは",
+    "おはようございます",
+    "こんばんは",
+    "すみません",
+    "質問があります",
+    "質問",
+    "ありがとうございます",
+    "ありがとう",
+    "お願いします",
+    "助けて",
+    "問題があります",
+    "問題",
+)
+_NO_TOPIC_MAX_WORDS = 12
+_TOKEN = re.compile(r"\w+(?:'\w+)?")
+_EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:")
+
+
+def content_free(text: str) -> bool:
+    """A short message with no topic at all ("hi, anyone there?", "it broke", "ayuda")."""
+    lowered = _EMOJI_CODE.sub(" ", normalise(text))
+    for phrase_ in _NO_TOPIC_CJK:
+        lowered = lowered.replace(phrase_, " ")
+    tokens = [re.sub(r"'(?:s|t|m|re|ve|ll|d)$|'", "", t) for t in _TOKEN.findall(lowered)]
+    if len(tokens) > _NO_TOPIC_MAX_WORDS:
+        return False
+    return all(t in _NO_TOPIC for t in tokens)
+
+
 def decide(text: str) -> Decision:
     """The offline router: the escalation signs of `agents_config.routing` first (they only
-    ever send a request to a person), then the classifier; a department it is less than
-    ROUTER_MIN_CONFIDENCE sure of becomes a clarifying question."""
+    ever send a request to a person), then a content-free message is asked about, then the
+    classifier; a department it is less than ROUTER_MIN_CONFIDENCE sure of becomes a
+    clarifying question."""
     signs = escalation_signs(text)
     prediction = classify(text)
     if signs:
         return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
+    if content_free(text):
+        return Decision("clarify", 1.0, "no topic: greetings, help or trouble words only")
     if prediction.label != "clarify" and prediction.probability < ROUTER_MIN_CONFIDENCE:
         return Decision(
             "clarify",
@@ -135,11 +190,25 @@ def decide(text: str) -> Decision:
     )
 
 
+# "and when is it due?", "what about ORD-1004?", "ok and for Business?": a short message that
+# continues the thread's request rather than starting a new one.
+FOLLOW_UP = re.compile(
+    r"^\W*(?:and|also|plus|ok(?:ay)?|so|then|what about|how about|same (?:for|with)|"
+    r"and what about|the other|that one|this one|it)\b",
+    re.IGNORECASE,
+)
+FOLLOW_UP_MAX_WORDS = 10
+
+
 def decide_in_context(request: str, earlier: list[str]) -> Decision:
     """A follow-up ("what about ORD-1004?", "yes please do it") is routed with the thread:
-    when the request alone is content-free, the previous user message decides."""
+    when the request alone is content-free, or is a short continuation ("and when is it
+    due?") that shows no escalation sign, the previous user message decides."""
     decision = decide(request)
-    if decision.department != "clarify" or not earlier:
+    if not earlier or (decision.department == "human" and escalation_signs(request)):
+        return decision
+    continuation = FOLLOW_UP.search(request) and len(request.split()) <= FOLLOW_UP_MAX_WORDS
+    if decision.department != "clarify" and not continuation:
         return decision
     previous = decide(earlier[-1])
     if previous.department == "clarify":

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import FunctionTool
 
 from agents_config.offline.conversation import Call, Conversation
-from agents_config.offline.routing import PERSON_REQUEST
+from agents_config.offline.routing import PERSON_REQUEST, content_free
 from agents_config.offline.text import (
     AMOUNT,
     DATE,
@@ -82,17 +82,36 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
     return (middle or list(values))[0]
 
 
-# The help centre's words for what users often say differently.
+# Single sign-on in the user's words. Sign-in trouble that names it is SSO trouble: the SSO
+# article, not the password one.
+_SSO = re.compile(r"\bsso\b|\bsingle sign[\s-]?on\b|\bsaml\b|\bokta\b|\bazure ad\b|\bentra\b")
+_PASSWORD_TERMS = "reset password sign in"
+# The help centre's words for what users often say differently (and, for the articles' key
+# terms, in the other languages the desk routes: the help centre is in English).
 _QUERY_SYNONYMS = (
+    (re.compile(r"contraseña|passwort|mot de passe|パスワード"), " password "),
+    (re.compile(r"iniciar sesión|anmelden|einloggen|connecter|connexion|ログイン"), " sign in "),
+    (re.compile(r"exportar|exportieren|exporter|エクスポート"), " export "),
+    (re.compile(r"\bdatos\b|\bdaten\b|données|データ"), " data "),
+    (
+        re.compile(r"doble factor|zwei-?faktor|double authentification|二段階認証|二要素"),
+        " two-factor authentication ",
+    ),
+    (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
+    (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
+    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
+    (re.compile(r"cancelar|kündigen|résilier|解約"), " cancel subscription "),
     (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
     # Sign-in trouble in the user's words: the password article.
     (
         re.compile(
             r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
-            r"can'?t (?:get|log) in|\bcan'?t access\b|\bget in\b|verification e-?mail|"
+            r"(?:can'?t|cannot|unable to|couldn'?t) (?:get|log|sign) in|"
+            r"\bsign in (?:error|problem|issue|fail\w*|not work\w*|does\s?n.?t work)|"
+            r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
             r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
         ),
-        "reset password sign in",
+        _PASSWORD_TERMS,
     ),
     (
         re.compile(
@@ -107,8 +126,12 @@ def search_query(text: str) -> str:
     """A knowledge-base query from a request: its content words, in the help centre's terms
     ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
     lowered = text.lower()
+    sso = bool(_SSO.search(lowered))
+    if sso:
+        lowered = _SSO.sub(" sso saml ", lowered)
     for pattern, replacement in _QUERY_SYNONYMS:
-        lowered = pattern.sub(replacement, lowered)
+        if not (sso and replacement == _PASSWORD_TERMS):
+            lowered = pattern.sub(replacement, lowered)
     kept = [w for w in words(lowered) if w not in STOPWORDS and stem(w) not in VAGUE]
     return " ".join(dict.fromkeys(kept)) or text.strip()
 
@@ -262,8 +285,11 @@ class ToolRule:
     a last resort). `unless`: words that rule it out. `after`: only once that tool ran this turn
     and answered affirmatively (issue a refund after a positive eligibility check).
     `chain_from`: may also run after that tool, taking ids from its output (investigate the
-    failed payment that `list_payments` showed). `ask`: when its id is missing, ask the user
-    for it (otherwise another rule, such as a listing, may serve).
+    failed payment that `list_payments` showed); that tool's output is then not shown unless
+    `shows_source`. `ask`: when its id is missing, ask the user for it (otherwise another rule,
+    such as a listing, may serve). `ids`: id prefixes whose mention calls for it (RF- for the
+    orders with their refunds). `needs`: a condition on the conversation (a bug report only
+    once the user gave the details engineering needs).
     """
 
     tool: str
@@ -273,6 +299,9 @@ class ToolRule:
     chain_from: str | None = None
     offer: str | None = None  # said when `after` allowed it but the user did not ask for it
     ask: bool = False
+    ids: tuple[str, ...] = ()
+    needs: Callable[[Conversation], bool] | None = None
+    shows_source: bool = False
 
 
 _REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
@@ -280,13 +309,56 @@ _PAYMENT_TROUBLE = (
     "declined",
     "failed",
     "pending",
-    "twice",
-    "double",
     "rejected",
     "bounced",
     "insufficient",
     "not go through",
 )
+_DUPLICATE_CHARGE = (
+    "twice",
+    "double",
+    "doubled",
+    "duplicate",
+    "charged twice",
+    "two charges",
+    "identical charges",
+    "charged again",
+    "charged two times",
+    "billed twice",
+    "same charge",
+    "dos veces",
+    "doble",
+    "zweimal",
+    "doppelt",
+    "deux fois",
+    "二重",
+)
+# Symptoms of a defect: with the details (see `bug_details_given`) they make a bug report.
+DEFECT_SIGNS = ("bug", "crash", "defect", "glitch", "500", "502", "503", "exception", "stack trace")
+_REQUEST_ID = re.compile(
+    r"\b(?:req|request)[_-]?(?:id)?[\s:=#_-]*[A-Za-z0-9]{4,}\b|\breq_\w+", re.I
+)
+_STEPS = re.compile(
+    r"\b(?:steps?|click(?:ed)?|when i|after i|then|reproduce|repro|every time|each time)\b"
+    r"|^\s*\d[.)]",
+    re.I | re.M,
+)
+_ENVIRONMENT = re.compile(
+    r"\b(?:chrome|firefox|safari|edge|brave|ios|android|iphone|ipad|windows|macos|mac|linux|"
+    r"ubuntu|python|node|java|curl|sdk|browser|app version|version|v\d+(?:\.\d+)+|\d+\.\d+\.\d+)\b",
+    re.I,
+)
+
+
+def bug_details_given(conversation: Conversation) -> bool:
+    """Whether the user gave what a bug report needs: the request id, or the steps and the
+    environment (in this message or earlier in the thread)."""
+    said = "\n".join(conversation.user_texts)
+    if _REQUEST_ID.search(said):
+        return True
+    return bool(_STEPS.search(said) and _ENVIRONMENT.search(said))
+
+
 TOOL_RULES: tuple[ToolRule, ...] = (
     ToolRule("escalate_to_human"),
     ToolRule("check_refund_eligibility", _REFUND, ask=True),
@@ -311,18 +383,31 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "thinking about",
             "considering",
             "maybe",
+            # …nor is a refusal, or a question about what a refund would do.
+            "don't",
+            "dont",
+            "do not",
+            "not want",
+            "no refund",
+            "what happens",
+            "what if",
+            "be refunded",
+            "refundable",
+            "should i",
         ),
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
     ),
-    ToolRule("list_orders", ("order", "purchase", "bought")),
+    ToolRule("list_orders", ("order", "purchase", "bought", "refund status"), ids=("RF",)),
+    ToolRule("check_duplicate_charges", _DUPLICATE_CHARGE),
     ToolRule(
         "investigate_payment",
         (*_PAYMENT_TROUBLE, "payment", "charge", "card"),
         chain_from="list_payments",
+        ids=("PAY",),
     ),
     ToolRule("list_payments", (*_PAYMENT_TROUBLE, "payment", "paid", "pay", "card", "charge")),
-    ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax")),
+    ToolRule("get_invoice", ("invoice", "bill", "receipt", "vat", "tax"), ids=("INV",)),
     ToolRule("list_invoices", ("invoice", "bill", "receipt", "statement", "overdue", "unpaid")),
     ToolRule(
         "get_account_overview",
@@ -352,11 +437,25 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "503",
             "not load",
             "incident",
+            "not arriving",
+            "not receiving",
+            "not working",
+            "having problems",
+            "having issues",
+            "stopped receiving",
         ),
     ),
-    ToolRule("report_bug", ("bug", "crash", "defect", "glitch")),
+    ToolRule(
+        "report_bug",
+        DEFECT_SIGNS,
+        chain_from="get_service_status",
+        needs=bug_details_given,
+        shows_source=True,
+    ),
     ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
-    ToolRule("compare_plans", ("compare", "difference", "vs", "versus", "between")),
+    ToolRule(
+        "compare_plans", ("compare", "difference", "vs", "versus", "between", "add over", "than")
+    ),
     ToolRule(
         "list_plans",
         (
@@ -368,8 +467,14 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "seat",
             "tier",
             "cheaper",
-            "trial",
             "feature",
+            "include",
+            "included",
+            # a plan named: what it has ("Can Pro users enforce 2FA?")
+            "starter",
+            "pro",
+            "business plan",
+            "enterprise",
         ),
     ),
     ToolRule("search_knowledge_base"),
@@ -388,10 +493,14 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
     return [rule for rule in TOOL_RULES if rule.tool in tools] + extra
 
 
-def _weight(text: str, keywords: Iterable[str]) -> int:
-    """How strongly `text` calls for something: matched words count 1, phrases 2."""
+def weight(text: str, keywords: Iterable[str], ids: Iterable[str] = ()) -> int:
+    """How strongly `text` calls for something: matched words count 1, phrases 2, and a
+    named id of one of `ids` (RF-4001) 2."""
     phrases = [phrase(w) for w in keywords]
-    return sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
+    weight = sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
+    lowered = text.lower()
+    weight += sum(2 for k in phrases if not k.isascii() and k in lowered)  # CJK: no words
+    return weight + sum(2 for prefix in ids if _ids(text, prefix))
 
 
 def affirmative(output: str | None) -> bool:
@@ -405,7 +514,14 @@ def affirmative(output: str | None) -> bool:
     return bool(re.search(r"\beligible|can be refunded|refundable|\bok\b|\byes\b", lowered))
 
 
-HOW_TO = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|can|should|to)|where (?:do|can))\b", re.I)
+# A how-to or policy question: the help centre first ("how long do refunds take?", "what
+# does insufficient_funds mean?", "what happens when the trial ends?").
+HOW_TO = re.compile(
+    r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|does|can|should|to|long)|where (?:do|can)|"
+    r"what happens|when (?:are|is|do|does)\b.*\b(?:issued|due|charged|billed)|"
+    r"what (?:does|do|is)\b.{1,60}\bmean)\b",
+    re.I,
+)
 
 
 def _general_question(text: str) -> bool:
@@ -422,6 +538,53 @@ class Step:
     missing: str | None = None  # the kind of id the user should give ("order")
 
 
+KNOWLEDGE_TOOL = "search_knowledge_base"
+# Tools whose triggers say more than an article could ("is the API down?", "Pro vs Business"):
+# a question that calls for one of them is not sent to the help centre first.
+_PRECISE_TOOLS = frozenset(
+    {
+        "get_service_status",
+        "compare_plans",
+        "request_demo",
+        "list_plans",
+        "report_bug",
+        "check_duplicate_charges",
+    }
+)
+# A question about the user's own records ("which of my invoices…", "my payment failed"):
+# the account tools answer it, not the help centre.
+_OWN_RECORDS = re.compile(
+    r"\b(?:show|list|send|give)\b|\bwhich of (?:my|our)\b"
+    r"|\b(?:my|our) (?:\w+ ){0,2}(?:invoices?|payments?|orders?|balance|seats?|subscription|"
+    r"charges?|refunds?|bills?|plan|account)\b"
+    r"|\b(?:do|did|have) (?:i|we) (?:have|owe|pay)\b|\bwhat do (?:i|we) owe\b"
+    r"|\b(?:am i|are we) on\b|\bhow many seats\b|\b(?:i|we) (?:was|were|got) (?:charged|billed)\b"
+    r"|\b(?:my|our)\b.*\b(?:pending|failed|declined|bounced|twice|double|duplicate)\b",
+    re.I,
+)
+_QUESTION = re.compile(
+    r"\?\s*$|^\W*(?:can|could|do|does|did|is|are|will|would|should|why|what|when|where|which|"
+    r"how)\b",
+    re.I,
+)
+# Catalogue questions (prices, what a plan includes) are the plan tools' to answer.
+_CATALOGUE = re.compile(
+    r"\bhow much\b|\bprice|\bcost|\bpricing\b|\b(?:include|includes|included|come with)\b", re.I
+)
+
+
+def policy_question(request: str) -> bool:
+    """A question about how things work (policies, billing rules, limits), not about the
+    user's own records nor the catalogue: the help centre first ("can I pay by bank
+    transfer?", "why is there VAT on my invoice?")."""
+    return (
+        bool(_QUESTION.search(request))
+        and not ID.search(request)
+        and not _OWN_RECORDS.search(request)
+        and not _CATALOGUE.search(request)
+    )
+
+
 def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
     done = {(c.name, _key(c.arguments)) for c in conversation.turn_calls}
     called = {c.name for c in conversation.calls}
@@ -430,15 +593,36 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     missing: str | None = None
     rules = _rules_for(tools)
     last_resort = [r for r in rules if not r.triggers]
-    if not called and HOW_TO.search(conversation.request):  # how-to: the help centre first
+    request = conversation.request
+    named_record = ID.search(conversation.with_context())  # also a follow-up on one named before
+    kb_first = not named_record and (
+        HOW_TO.search(request)
+        or (
+            policy_question(request)
+            and not any(
+                weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS
+            )
+        )
+    )
+    if not called and kb_first:  # how-to or policy: the help centre first
         step = _first_usable(last_resort, conversation, agent, tools)
         if step is not None:
             return step
+    if called == {KNOWLEDGE_TOOL} and kb_first and not HOW_TO.search(conversation.request):
+        from agents_config.offline.answers import found_nothing  # (answers imports this module)
+
+        if all(found_nothing(c, conversation.request) for c in conversation.calls):
+            called = set()  # no article for it: the tools may still know
     # The request alone first, then with the previous message (a follow-up like "ORD-1001").
     for text in dict.fromkeys([conversation.request, conversation.with_context()]):
-        weights = {r.tool: _weight(text, r.triggers) for r in rules}
+        # An id named in the thread calls for its tool even when this message does not
+        # repeat it ("was it paid?" after "show me INV-2002").
+        context = conversation.with_context()
+        weights = {r.tool: weight(text, r.triggers) + weight(context, (), r.ids) for r in rules}
         for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
-            if rule.unless and _weight(conversation.request, rule.unless):
+            if rule.unless and weight(conversation.request, rule.unless):
+                continue
+            if rule.needs is not None and not rule.needs(conversation):
                 continue
             if rule.after and not affirmative(conversation.output_of(rule.after)):
                 continue
@@ -451,11 +635,26 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
             if (called and not follow_up) or (rule.tool, _key(arguments)) in done:
                 continue  # after the first call, only calls that build on an output
             return Step(tools[rule.tool], arguments)
-        if missing and not _general_question(conversation.request):
+        if missing and not _general_question(conversation.request) and not _ids(text, "RF"):
+            # (a refund id names a refund that exists: its order is not to be asked for)
             return Step(missing=missing)
     if not called:  # the last resort (knowledge base; escalation for `fallback`)
         return _first_usable(last_resort, conversation, agent, tools) or Step()
+    if called == {STATUS_TOOL}:  # after the service status: the help centre's steps for the
+        # symptom (the status answered "is it down?", so those words are not searched)
+        symptom = _STATUS_WORDS.sub(" ", conversation.request)
+        if not content_free(NAMED.sub(" ", symptom)):  # more than "is the API down?"
+            asked = replace(conversation, request=symptom)
+            return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
+
+
+_STATUS_WORDS = re.compile(
+    r"\b(?:is there an? |any )?(?:outage|incident|status|down|degraded)s?\b|\bduring\b", re.I
+)
+
+
+STATUS_TOOL = "get_service_status"
 
 
 def _first_usable(

@@ -29,12 +29,14 @@ from agents_config.pipelines.base import (
     Steps,
 )
 from agents_config.pipelines.debate import DEFAULT_ROUNDS, DebatePipeline, DebateResult
+from agents_config.pipelines.kb_draft import KbDraftPipeline
 from agents_config.pipelines.research import ResearchPipeline, ResearchResult
 from agents_config.pipelines.support_report import (
     DEFAULT_DAYS,
     SupportReportPipeline,
     SupportReportResult,
 )
+from storage.tickets import SlaTargets
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -57,6 +59,7 @@ class PipelineOptions:
     web_search: bool = False  # the hosted WebSearchTool: only with OpenAI's Responses API
     max_turns: int = 10
     trace_sensitive_data: bool = False
+    sla: SlaTargets | None = None  # /support-report shows attainment of these targets
 
 
 class Pipelines:
@@ -79,7 +82,8 @@ class Pipelines:
         self._debate = DebatePipeline(
             resolver, calls("debate"), max_rounds=options.debate_max_rounds
         )
-        self._report = SupportReportPipeline(resolver, calls("support-report"))
+        self._report = SupportReportPipeline(resolver, calls("support-report"), sla=options.sla)
+        self.kb_drafts = KbDraftPipeline(resolver, calls("kb-draft"))
 
     @property
     def agents(self) -> dict[str, Agent[DeskContext]]:
@@ -97,6 +101,7 @@ class Pipelines:
             report.topics,
             report.entities,
             report.digest,
+            self.kb_drafts.writer,
         )
         return {agent.name: agent for agent in team}
 

@@ -33,6 +33,7 @@ from agents_config.pipelines.base import (
     user,
 )
 from storage.reports import DeskStats, TicketDigestRow
+from storage.tickets import SlaTargets
 
 DEFAULT_DAYS = 7
 DIGEST_TICKETS = 40
@@ -127,8 +128,11 @@ class SupportReportResult(PipelineResult):
 
 
 class SupportReportPipeline:
-    def __init__(self, resolver: ModelResolver, calls: AgentCalls) -> None:
+    def __init__(
+        self, resolver: ModelResolver, calls: AgentCalls, *, sla: SlaTargets | None = None
+    ) -> None:
         self.calls = calls
+        self.sla = sla
         self.sentiment = build_agent(SENTIMENT, resolver, output_type=SentimentAnalysis)
         self.topics = build_agent(TOPICS, resolver, output_type=TopicAnalysis)
         self.entities = build_agent(ENTITIES, resolver, output_type=EntityAnalysis)
@@ -145,7 +149,8 @@ class SupportReportPipeline:
         )
         try:
             stats = await steps.run(
-                "numbers", partial(reports.desk_stats, days=days, now=now, include_dms=staff)
+                "numbers",
+                partial(reports.desk_stats, days=days, now=now, include_dms=staff, sla=self.sla),
             )
         except StepFailed:
             result.steps, result.notes = steps.records, steps.notes
@@ -230,6 +235,8 @@ def render(result: SupportReportResult) -> str:
         f"_{_day(stats.since)} to {_day(stats.until)} (UTC)_",
         "## Tickets\n\n" + _numbers(stats),
     ]
+    if stats.sla:
+        sections.append("## SLA attainment (tickets handed to staff)\n\n" + _sla(stats))
     if result.digest:
         sections.append(f"## Digest of {result.tickets_analysed} recent tickets\n\n{result.digest}")
     elif result.sentiment or result.topics or result.entities:
@@ -271,6 +278,18 @@ def _numbers(stats: DeskStats) -> str:
     else:
         lines.append("- CSAT: no ratings yet")
     return "\n".join(lines)
+
+
+def _sla(stats: DeskStats) -> str:
+    def share(met: int, missed: int) -> str:
+        return f"{met}/{met + missed} ({met / (met + missed):.0%})" if met + missed else "—"
+
+    return "\n".join(
+        f"- {row.priority} · {row.department}: first response "
+        f"{share(row.first_met, row.first_missed)}, resolution "
+        f"{share(row.resolution_met, row.resolution_missed)} within target"
+        for row in stats.sla
+    )
 
 
 def _tickets(count: int) -> str:

@@ -15,14 +15,20 @@ from agents_config.tools.billing import (
     list_payments,
 )
 from agents_config.tools.knowledge import search_knowledge_base
-from agents_config.tools.payments import investigate_payment
+from agents_config.tools.payments import check_duplicate_charges, investigate_payment
 from agents_config.tools.refunds import check_refund_eligibility, issue_refund, list_orders
 from agents_config.tools.sales import compare_plans, list_plans, request_demo
 from agents_config.tools.tech import get_service_status, report_bug
 
-BILLING_TOOLS: list[Tool] = [get_account_overview, list_invoices, get_invoice, list_payments]
+BILLING_TOOLS: list[Tool] = [
+    get_account_overview,
+    list_invoices,
+    get_invoice,
+    list_payments,
+    check_duplicate_charges,
+]
 REFUND_TOOLS: list[Tool] = [list_orders, check_refund_eligibility, issue_refund]
-PAYMENT_TOOLS: list[Tool] = [list_payments, investigate_payment]
+PAYMENT_TOOLS: list[Tool] = [list_payments, check_duplicate_charges, investigate_payment]
 TECH_TOOLS: list[Tool] = [get_service_status, report_bug]
 SALES_TOOLS: list[Tool] = [list_plans, compare_plans, request_demo]
 KNOWLEDGE_TOOLS: list[Tool] = [search_knowledge_base]

@@ -34,6 +34,17 @@ def payment_line(payment: Payment) -> str:
     )
 
 
+def not_found(kind: str, wanted: str, yours: list[str]) -> str:
+    """A record the caller named is not on their account: say so and show theirs, so the
+    user can pick the right one (no tool names, no example id that could be the one asked)."""
+    a = "an" if kind[:1] in "aeiou" else "a"
+    missing = f"I couldn't find {a} {kind} {wanted}: it is not on your account"
+    if not yours:
+        return f"{missing}, and there are no {kind}s on it."
+    listed = "\n".join(f"- {line}" for line in yours)
+    return f"{missing}. Your {kind}s:\n{listed}"
+
+
 def _plan_line(plan: Plan | None, sub: Subscription) -> str:
     name = plan.name if plan else sub.plan_code
     price = (
@@ -110,9 +121,8 @@ async def get_invoice(ctx: Ctx, invoice_id: str) -> str:
     wanted = public_id(invoice_id)
     invoice = await repo.invoice(customer_id, wanted)
     if invoice is None:
-        return (
-            f"I couldn't find an invoice {wanted} on your account. Invoice ids look like "
-            "INV-2001; list_invoices shows all of yours."
+        return not_found(
+            "invoice", wanted, [invoice_line(i) for i in await repo.invoices_for(customer_id)]
         )
     lines = [f"Invoice {invoice_line(invoice)}"]
     if invoice.paid_at:

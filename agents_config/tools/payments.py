@@ -6,17 +6,25 @@ payment), so the billing team follows up even if the conversation ends here.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from agents_config.tools._common import (
     Ctx,
     account_id,
     business,
     day,
+    days_between,
     desk_tool,
     money,
+    now,
     public_id,
     relative_day,
 )
+from agents_config.tools.billing import not_found, payment_line
 from storage.business import Payment
+
+DUPLICATE_LOOKBACK_DAYS = 90
+DUPLICATE_WINDOW_DAYS = 3  # the same amount charged again within this many days looks doubled
 
 # Decline code → (what it means, what to do). Codes are the card networks' / processor's.
 DECLINES: dict[str, tuple[str, str]] = {
@@ -86,8 +94,9 @@ def _pending(payment: Payment) -> str:
 
 def _succeeded(payment: Payment) -> str:
     return (
-        "It succeeded; nothing went wrong with it. If the user sees a charge they don't "
-        "recognise or a duplicate, compare the invoice id and amount on the bank statement."
+        "It succeeded: it went through normally. If your bank statement shows a charge you "
+        "don't recognise "
+        "or a second one, compare its amount and date with the invoice above."
     )
 
 
@@ -120,9 +129,8 @@ async def investigate_payment(ctx: Ctx, payment_id: str) -> str:
     wanted = public_id(payment_id)
     payment = await repo.payment(customer_id, wanted)
     if payment is None:
-        return (
-            f"I couldn't find a payment {wanted} on your account. Payment ids look like "
-            "PAY-3001; list_payments shows all of yours."
+        return not_found(
+            "payment", wanted, [payment_line(p) for p in await repo.payments_for(customer_id)]
         )
     lines = [
         f"{payment.id}: {money(payment.amount_cents, payment.currency)} for invoice "
@@ -145,5 +153,68 @@ async def investigate_payment(ctx: Ctx, payment_id: str) -> str:
             lines.append(
                 f"Payment investigation {opened.investigation.id} is open for it since "
                 f"{day(opened.investigation.created_at)}; the billing team is on it."
+            )
+    return "\n".join(lines)
+
+
+def duplicate_pairs(payments: list[Payment]) -> list[tuple[Payment, Payment]]:
+    """Pairs of charges that look like one charge taken twice: two payments that went
+    through (or are pending) for the same invoice, or for the same amount within
+    DUPLICATE_WINDOW_DAYS days of each other."""
+    charged = sorted(
+        (p for p in payments if p.status in ("succeeded", "pending")), key=lambda p: p.created_at
+    )
+    pairs = []
+    for i, first in enumerate(charged):
+        for second in charged[i + 1 :]:
+            same_invoice = first.invoice_id == second.invoice_id
+            close = (
+                first.amount_cents == second.amount_cents
+                and first.currency == second.currency
+                and abs(days_between(first.created_at, second.created_at)) <= DUPLICATE_WINDOW_DAYS
+            )
+            if same_invoice or close:
+                pairs.append((first, second))
+    return pairs
+
+
+@desk_tool()
+async def check_duplicate_charges(ctx: Ctx) -> str:
+    """Look for a duplicate charge on the caller's account (the same invoice paid twice, or
+    the same amount charged twice within a few days) over the last 90 days. Use it when the
+    user says they were charged twice or see a double charge. A duplicate found gets a payment
+    investigation (INVQ-...) so the billing team returns the extra charge.
+    """
+    repo = business(ctx)
+    customer_id = account_id(ctx)
+    since = now() - timedelta(days=DUPLICATE_LOOKBACK_DAYS)
+    payments = [p for p in await repo.payments_for(customer_id) if p.created_at >= since]
+    pairs = duplicate_pairs(payments)
+    if not pairs:
+        listed = "\n".join(f"- {payment_line(p)}" for p in payments) or "- none"
+        return (
+            "I looked for a duplicate charge and found none: no invoice was paid twice, and no "
+            f"amount was charged twice within {DUPLICATE_WINDOW_DAYS} days. Your charges of the "
+            f"last {DUPLICATE_LOOKBACK_DAYS} days:\n{listed}\n"
+            "If your bank shows two charges, compare them with these: a card pre-authorisation "
+            "can look like a second charge and disappears from the statement within a few days."
+        )
+    lines = []
+    for first, second in pairs:
+        lines.append(
+            f"Possible duplicate charge: {first.id} and {second.id}, "
+            f"{money(second.amount_cents, second.currency)} each, on {day(first.created_at)} "
+            f"and {day(second.created_at)} (invoices {first.invoice_id} and {second.invoice_id})."
+        )
+        opened = await repo.open_payment_investigation(
+            customer_id,
+            second.id,
+            f"possible duplicate of {first.id} (asked via Slack by "
+            f"{ctx.context.caller.slack_user_id})",
+        )
+        if opened is not None:
+            lines.append(
+                f"Payment investigation {opened.investigation.id} is open for it: the billing "
+                "team checks it and returns the extra charge to the card it came from."
             )
     return "\n".join(lines)

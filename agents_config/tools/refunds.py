@@ -136,7 +136,22 @@ async def propose_refund(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
         action=(
             f"Refund {order.id} ({order.description}) in full: "
             f"{money(order.amount_cents, order.currency)} back to {order.payment_method}."
-        )
+        ),
+        review=_over_limit(ctx, order),
+    )
+
+
+def _over_limit(ctx: Ctx, order: Order) -> str | None:
+    """Why a staff member must approve this refund too (with the policy check), or None."""
+    limit = ctx.context.refund_approval_limit_cents
+    if limit is None or order.amount_cents <= limit:
+        return None
+    age = days_between(order.created_at, now())
+    return (
+        f"{money(order.amount_cents, order.currency)} is over the approval limit of "
+        f"{money(limit, order.currency)}. Policy check: passed — the customer's own order, "
+        f"placed {day(order.created_at)} ({age} of {REFUND_WINDOW_DAYS} days), not refunded "
+        "before."
     )
 
 
@@ -160,6 +175,8 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
     if decision.refusal is not None or decision.order is None:
         return f"Refund not issued. {decision.refusal}"
     order = decision.order
+    if _over_limit(ctx, order) and not ctx.context.staff_approved:  # the gate holds in code too
+        return f"Refund not issued: {order.id} needs a staff member's approval first."
     result = await repo.create_refund(
         customer_id,
         order.id,

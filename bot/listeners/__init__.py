@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.intake import Intake
-from bot.listeners import actions, commands, events, home
+from bot.listeners import actions, commands, events, home, tickets
 from bot.listeners.commands import CommandOptions
 from bot.staff import StaffDesk
 
@@ -16,6 +16,7 @@ def register_listeners(
     events.register(app, intake)
     actions.register(app, staff, intake)
     home.register(app, staff)
+    tickets.register(app, intake, staff.slack)
     commands.register(
         app, intake, commands_options or CommandOptions(), is_staff=staff.directory.is_staff
     )

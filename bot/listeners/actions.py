@@ -16,10 +16,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import blocks
+from bot import blocks, knowledge
 from bot.intake import Intake, NotOurButton
-from bot.payloads import whole_number
-from bot.staff import Outcome, StaffDesk
+from bot.payloads import view_value, whole_number
+from bot.staff import NOT_STAFF, Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,110 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
 
     app.action(blocks.CONFIRM)(on_confirmation("confirm"))
     app.action(blocks.CANCEL)(on_confirmation("cancel"))
+
+    @app.action(blocks.APPROVE)
+    async def on_approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff's Approve: recorded like a Confirm; the worker checks who clicked."""
+        approval_id = whole_number(_value(action), 1)
+        if approval_id is None:
+            await ack()
+            await _tell(staff, body, _NOT_OURS)
+            return
+        try:
+            await intake.confirmation(
+                approval_id=approval_id,
+                answer="approve",
+                user_id=_user(body),
+                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                message=_container(body),
+            )
+        except NotOurButton:
+            await ack()
+            await _tell(staff, body, _NOT_OURS)
+            return
+        await ack()
+
+    @app.action(blocks.DRAFT_KB)
+    async def on_draft_kb(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff only: a "drafting" modal at once; the worker puts the AI's draft in it."""
+        await ack()
+        ticket_id = _ticket_id(action)
+        if ticket_id is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        if not await staff.directory.is_staff(_user(body)):
+            await _tell(staff, body, Outcome(False, NOT_STAFF))
+            return
+        view_id = await staff.slack.open_view_id(
+            str(body.get("trigger_id") or ""), blocks.kb_modal(ticket_id)
+        )
+        await intake.kb_draft(ticket_id=ticket_id, view_id=view_id, user_id=_user(body))
+
+    @app.view(blocks.DRAFT_KB)
+    async def on_publish_kb(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        ticket_id = whole_number(str(view.get("private_metadata") or ""), 1)
+        values = (view.get("state") or {}).get("values") or {}
+        title = view_value(values, blocks.KB_TITLE, blocks.REQUEST_FIELD).strip()
+        text = view_value(values, blocks.KB_BODY, blocks.REQUEST_FIELD).strip()
+        errors = {}
+        if not title:
+            errors[blocks.KB_TITLE] = "An article needs a title."
+        if not text:
+            errors[blocks.KB_BODY] = "An article needs a text."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        user = _user(body)
+        if ticket_id is None or not await staff.directory.is_staff(user):
+            await ack(response_action="errors", errors={blocks.KB_BODY: NOT_STAFF})
+            return
+        await knowledge.publish(
+            intake.store, ticket_id=ticket_id, title=title, body=text, author=user
+        )
+        await ack()
+
+    @app.action(blocks.REJECT)
+    async def on_reject(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff's Reject opens a modal for the reason the requester will be told."""
+        await ack()
+        approval_id = whole_number(_value(action), 1)
+        if approval_id is None:
+            await _tell(staff, body, _NOT_OURS)
+            return
+        if not await staff.directory.is_staff(_user(body)):
+            await _tell(staff, body, Outcome(False, NOT_STAFF))
+            return
+        channel, ts = _container(body)  # the card: checked again when the reason comes
+        await staff.slack.open_view(
+            str(body.get("trigger_id") or ""), blocks.reject_modal(approval_id, channel, ts)
+        )
+
+    @app.view(blocks.REJECT_VIEW)
+    async def on_reject_reason(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        approval_id, card = blocks.reject_modal_card(str(view.get("private_metadata") or ""))
+        values = (view.get("state") or {}).get("values") or {}
+        reason = view_value(values, blocks.REJECT_REASON, blocks.REQUEST_FIELD).strip()
+        if not reason or len(reason) > blocks.REASON_CHARS:
+            await ack(
+                response_action="errors",
+                errors={blocks.REJECT_REASON: "Give the requester a short reason."},
+            )
+            return
+        if approval_id is not None and isinstance(view.get("id"), str):
+            try:
+                await intake.confirmation(
+                    approval_id=approval_id,
+                    answer="reject",
+                    user_id=_user(body),
+                    action_ts=f"view-{view['id']}",
+                    message=card,
+                    reason=reason,
+                )
+            except NotOurButton:
+                log.warning("rejection of an approval from another card ignored")
+        await ack()
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

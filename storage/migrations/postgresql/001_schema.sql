@@ -1,4 +1,4 @@
--- The whole schema of SQLite's migrations 001-009, for PostgreSQL. From here on a change of
+-- The whole schema of SQLite's migrations 001-008 and 013, for PostgreSQL. From here on a change of
 -- schema is a pair of files: migrations/sqlite/NNN_x.sql and migrations/postgresql/NNN_x.sql.
 -- Timestamps are epoch seconds (DOUBLE PRECISION), as SQLite's REAL; ids are identities.
 

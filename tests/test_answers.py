@@ -1,0 +1,205 @@
+"""Answers that answer: the labelled answer set's floors, and each known bad answer of the
+offline engine, fixed, through the real desk (agents, tools, demo data)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agents_config.context import Caller
+from agents_config.desk import Desk, Turn, TurnOutcome
+from agents_config.evaluation import ANSWER_SPLITS, load_examples, run_eval
+from agents_config.offline.answers import clarifying_question
+from agents_config.routing import closes_ticket
+from storage.kb import query_terms
+from storage.store import Store
+from support_desk.config import load_settings
+from support_desk.runtime import open_desk
+
+ALICE = "alice@northwind.example"
+CAROL = "carol@fabrikam.example"
+TOOL_NAMES = re.compile(
+    r"\b(?:list_payments|list_invoices|list_orders|investigate_payment|get_invoice|"
+    r"check_duplicate_charges|search_knowledge_base|get_service_status|report_bug)\b"
+)
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    settings = load_settings(
+        _env_file=None, support_desk_db=tmp_path / "desk.db", model_provider="offline"
+    )
+    store = await Store.open(settings.support_desk_db)
+    try:
+        yield await open_desk(settings, store=store)
+    finally:
+        await store.close()
+
+
+class Thread:
+    """One Slack-like thread of one customer, turn after turn."""
+
+    def __init__(self, desk: Desk, email: str = ALICE, name: str = "t1") -> None:
+        self.desk, self.email, self.name, self.turns = desk, email, name, 0
+
+    async def say(self, text: str) -> TurnOutcome:
+        customer = await self.desk.store.business.customer_by_email(self.email)
+        assert customer is not None
+        self.turns += 1
+        caller = Caller(f"U_{self.email.split('@')[0].upper()}", self.email, None, customer.id)
+        return await self.desk.handle(Turn(self.turns, "C1", self.name, caller, text))
+
+
+async def ask(desk: Desk, text: str, email: str = ALICE) -> TurnOutcome:
+    return await Thread(desk, email).say(text)
+
+
+# --- the labelled answer set ---------------------------------------------------------------
+
+
+async def test_answer_set_floors_on_its_held_out_split(desk: Desk) -> None:
+    """Right tool and right article on the answer set's test split (the floors hold what the
+    engine reaches on rows it was not tuned on; the goal, 85% on both, is not reached yet),
+    and the dev split it was tuned on."""
+    for split, floor in (("test", 0.7), ("dev", 0.9)):
+        examples = load_examples(ANSWER_SPLITS[split])
+        assert len(examples) >= 40 and all(e.expects_answer for e in examples)
+        run = await run_eval(desk, examples, thread_prefix=f"answers-{split}")
+        scores = run.scores
+        assert run.violations == []
+        assert scores.tool_accuracy is not None and scores.tool_accuracy >= floor, split
+        assert scores.article_accuracy is not None and scores.article_accuracy >= floor, split
+
+
+def test_answer_set_is_big_enough_and_split_without_overlap() -> None:
+    dev, test = (load_examples(ANSWER_SPLITS[s]) for s in ("dev", "test"))
+    assert len(dev) + len(test) >= 80
+    assert not {e.text for e in dev} & {e.text for e in test}
+    assert {e.dept for e in dev} == {e.dept for e in test} == {"billing", "tech", "sales"}
+
+
+# --- the known bad answers ---------------------------------------------------------------
+
+
+async def test_charged_twice_looks_for_a_duplicate_and_greets(desk: Desk) -> None:
+    outcome = await ask(desk, "I was charged twice this month")
+    reply = outcome.reply or ""
+    assert "check_duplicate_charges" in outcome.tools_called
+    assert reply.startswith("Hi")
+    assert "duplicate charge" in reply and "found none" in reply  # looked for, ruled out
+    assert "PAY-3002" in reply and "PAY-3001" in reply  # the charges it compared
+    assert "nothing went wrong" not in reply
+
+
+async def test_login_error_during_an_outage_gets_the_sign_in_article(desk: Desk) -> None:
+    outcome = await ask(desk, "I get a login error, is there an outage?")
+    reply = outcome.reply or ""
+    assert outcome.tools_called[:1] == ["get_service_status"]
+    assert "SSO login: operational" in reply
+    assert "*Resetting your password*" in reply and "Mobile app" not in reply
+
+
+async def test_a_401_gets_the_api_errors_article_not_rate_limits(desk: Desk) -> None:
+    reply = (await ask(desk, "I'm getting a 401 from the API")).reply or ""
+    assert "*API errors (401, 403, 404, 500) and request ids*" in reply
+    assert "rate limit" not in reply.lower()
+
+
+async def test_a_500_checks_status_and_asks_for_the_request_id_before_a_bug_report(
+    desk: Desk,
+) -> None:
+    thread = Thread(desk)
+    first = await thread.say("I get a 500 on an API call")
+    reply = first.reply or ""
+    assert "get_service_status" in first.tools_called and "report_bug" not in first.tools_called
+    assert "API: operational" in reply
+    assert "request id" in reply and "steps" in reply and "environment" in reply
+    second = await thread.say("request id is req_91b2c3d4, GET /v1/tasks at 14:05 UTC")
+    assert "report_bug" in second.tools_called
+    assert re.search(r"Filed bug report BUG-\d+", second.reply or "")
+
+
+async def test_where_is_my_refund_shows_it_without_a_placeholder(desk: Desk) -> None:
+    mine = (await ask(desk, "Where is my refund RF-4001?", CAROL)).reply or ""
+    assert "ORD-1003" in mine and "refunded (RF-4001)" in mine
+    assert "Which order" not in mine and "ORD-…" not in mine
+    other = (await ask(desk, "Where is my refund RF-4001?")).reply or ""
+    assert "I couldn't find RF-4001 on your account" in other
+    assert "ORD-1003" not in other  # Carol's order stays Carol's
+
+
+async def test_answers_name_no_internal_tools_nor_the_asked_id_as_an_example(
+    desk: Desk,
+) -> None:
+    reply = (await ask(desk, "what happened to payment PAY-9999?", CAROL)).reply or ""
+    assert "couldn't find a payment PAY-9999" in reply
+    assert "PAY-3006" in reply  # Carol's own payments, to pick from
+    assert not TOOL_NAMES.search(reply)
+    assert "look like PAY-9999" not in reply and "looks like PAY-9999" not in reply
+
+
+async def test_plan_question_gets_a_yes_or_no_first(desk: Desk) -> None:
+    reply = (await ask(desk, "Does the Pro plan include SSO?")).reply or ""
+    assert re.search(
+        r"\n\nNo: the Pro plan doesn't include SSO \(SAML\)\. It is on the "
+        r"Business and Enterprise plans\.",
+        reply,
+    )
+    yes = (await ask(desk, "Does Business include an audit log?")).reply or ""
+    assert "Yes: the Business plan includes Audit log." in yes
+
+
+def test_kb_query_reads_contractions_as_one_word() -> None:
+    assert query_terms("I can't sign in") == ["sign"]
+    assert "t" not in query_terms("it doesn't load and won't sync")
+    assert query_terms("the user's key") == ["user", "key"]
+
+
+# --- conversations ---------------------------------------------------------------------
+
+
+async def test_follow_up_uses_the_record_named_before(desk: Desk) -> None:
+    thread = Thread(desk)
+    await thread.say("Can you show me invoice INV-2002?")
+    outcome = await thread.say("was it paid?")
+    assert "get_invoice" in outcome.tools_called and "INV-2002" in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("hola, necesito ayuda", "¿Se trata de facturación"),
+        ("Hallo, ich habe eine Frage", "Geht es um die Abrechnung"),
+        ("bonjour", "S'agit-il de facturation"),
+        ("こんにちは", "ご用件は"),
+    ],
+)
+async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, words: str) -> None:
+    outcome = await ask(desk, text)
+    assert outcome.agent_path == ["triage"]  # kept to ask, not routed
+    assert words in (outcome.reply or "") and words in clarifying_question(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "closes"),
+    [
+        ("thanks, that solved it", True),
+        ("Thanks! That fixed it", True),
+        ("works now, thank you", True),
+        ("gracias, eso lo resolvió", True),
+        ("Danke, das hat geholfen", True),
+        ("merci, ça a marché", True),
+        ("解決しました、ありがとうございます", True),
+        ("thanks, but it still fails", False),
+        ("did that fix it?", False),
+        ("that did not solve it", False),
+        ("It solved nothing", False),
+        ("thanks", False),
+        ("thanks, that solved it. Now how do I export my data to CSV for the board?", False),
+    ],
+)
+def test_what_closes_a_ticket(text: str, closes: bool) -> None:
+    assert closes_ticket(text) is closes

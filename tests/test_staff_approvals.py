@@ -1,0 +1,172 @@
+"""Refunds that need a person: over REFUND_APPROVAL_LIMIT the requester confirms, then a staff
+member approves (the saved run resumes and the refund is issued once) or rejects (the user is
+told why). Signed clicks and view submissions to the real Bolt app, the fake Slack around it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from bot import blocks
+from storage.approvals import Approval
+from tests.conftest import Desk, DeskFactory
+from tests.test_refund_confirmation import ask_alice, buttons, click, refund_of
+
+STAFF = "C_STAFF"
+LIMIT = {"refund_approval_limit": "200.00"}  # the product's default; ORD-1001 is $450
+
+
+async def confirmed_by_alice(desk: Desk) -> tuple[str, dict[str, Any]]:
+    """Alice asks for the $450 refund and confirms; returns (her thread, the staff card)."""
+    thread, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)
+    await desk.settle()
+    assert await refund_of(desk) is None  # her yes is not enough
+    assert "needs the approval" in desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"]
+    [card] = [m for m in desk.slack.messages(STAFF) if blocks.APPROVE in buttons(m)]
+    return thread, card
+
+
+async def staff_click(desk: Desk, user: str, action_id: str, card: dict[str, Any]) -> None:
+    status, _ = await desk.events.block_action(
+        user, action_id, buttons(card)[action_id], STAFF, card["ts"]
+    )
+    assert status == 200
+
+
+async def approval(desk: Desk, card: dict[str, Any]) -> Approval:
+    found = await desk.runtime.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
+    assert found is not None
+    return found
+
+
+async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk(**LIMIT)
+    desk.slack.add_user("U_FRANK", "Frank Staff", "frank@support-desk.example")
+    desk.slack.members[STAFF].append("U_FRANK")
+    thread, card = await confirmed_by_alice(desk)
+    text = json.dumps(card["blocks"])
+    assert "$450.00" in text and "over the approval limit of $200.00" in text
+    assert "Policy check" in text and "AI's reasoning" in text
+    # Someone who is not staff cannot approve it.
+    await staff_click(desk, "U_BOB", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "Only support staff" in desk.slack.ephemerals[-1]["text"]
+    # A double click and a second staff member at once: one refund.
+    await asyncio.gather(
+        staff_click(desk, "U_ERIN", blocks.APPROVE, card),
+        staff_click(desk, "U_ERIN", blocks.APPROVE, card),
+        staff_click(desk, "U_FRANK", blocks.APPROVE, card),
+    )
+    await desk.settle()
+    refund = await refund_of(desk)
+    assert refund is not None and refund.amount_cents == 45000
+    refunds = await desk.runtime.store.db.fetchall(
+        "SELECT id FROM refunds WHERE order_id = 'ORD-1001'"
+    )
+    assert len(refunds) == 1
+    issued = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
+    assert len(issued) == 1
+    already = [e for e in desk.slack.ephemerals if "already approved" in e["text"]]
+    assert len(already) == 2 and all(e["channel"] == STAFF for e in already)
+    decided = await approval(desk, card)
+    assert decided.status == "confirmed" and decided.decided_by == "U_ALICE"
+    assert decided.reviewed_by in ("U_ERIN", "U_FRANK")  # the audit trail: who, and when
+    redrawn = desk.slack.get_message(STAFF, card["ts"])
+    assert redrawn is not None and "Approved by" in json.dumps(redrawn["blocks"])
+    assert blocks.APPROVE not in buttons(redrawn)
+
+
+async def test_a_restart_between_confirm_and_approve_issues_it_once(
+    start_desk: DeskFactory,
+) -> None:
+    first = await start_desk(**LIMIT)
+    _, card = await confirmed_by_alice(first)
+    await first.close()
+    desk = await start_desk(**LIMIT)
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    refund = await refund_of(desk)
+    assert refund is not None
+    refunds = await desk.runtime.store.db.fetchall(
+        "SELECT id FROM refunds WHERE order_id = 'ORD-1001'"
+    )
+    assert len(refunds) == 1
+
+
+async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    thread, card = await confirmed_by_alice(desk)
+    await staff_click(desk, "U_BOB", blocks.REJECT, card)  # not staff: no form
+    assert "Only support staff" in desk.slack.responses[-1]["text"]
+    assert desk.slack.modals == []
+    await staff_click(desk, "U_ERIN", blocks.REJECT, card)
+    await desk.slack.wait_for("views.open")
+    [modal] = desk.slack.modals
+    assert modal["callback_id"] == blocks.REJECT_VIEW
+    status, body = await desk.events.view_submission(
+        "U_ERIN", blocks.REJECT_VIEW, {blocks.REJECT_REASON: " "}
+    )
+    assert "errors" in body  # a reason is required
+    view = {"private_metadata": modal["private_metadata"]}
+    status, _ = await desk.events.view_submission(
+        "U_ERIN",
+        blocks.REJECT_VIEW,
+        {blocks.REJECT_REASON: "The onboarding already took place last week."},
+        view_extra=view,
+    )
+    assert status == 200
+    await desk.settle()
+    assert await refund_of(desk) is None
+    told = desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"]
+    assert "could not approve" in told and "onboarding already took place" in told
+    decided = await approval(desk, card)
+    assert decided.status == "rejected" and decided.reviewed_by == "U_ERIN"
+    assert decided.review_note == "The onboarding already took place last week."
+    # A late Approve does nothing.
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is None
+
+
+async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) -> None:
+    desk = await start_desk(escalation_remind_minutes=30, **LIMIT)
+    _, card = await confirmed_by_alice(desk)
+    staff = desk.runtime.staff
+    assert await staff.send_reminders(now=time.time() + 60) == 0  # not yet
+    assert await staff.send_reminders(now=time.time() + 31 * 60) == 1
+    assert await staff.send_reminders(now=time.time() + 32 * 60) == 0  # once per interval
+    [reminder] = desk.slack.replies_in(STAFF, card["ts"])
+    assert "waited" in reminder["text"]
+
+
+async def test_nobody_approves_their_own_refund(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    desk.slack.members[STAFF].append("U_ALICE")  # Alice is staff and a customer
+    _, card = await confirmed_by_alice(desk)
+    await staff_click(desk, "U_ALICE", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    assert "another staff member" in desk.slack.ephemerals[-1]["text"]
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
+async def test_an_approve_forged_on_another_message_is_refused(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    thread, card = await confirmed_by_alice(desk)
+    question = desk.slack.replies_in("C_SUPPORT", thread)[0]  # Alice's own Confirm message
+    value = buttons(card)[blocks.APPROVE]
+    status, _ = await desk.events.block_action(
+        "U_ERIN", blocks.APPROVE, value, "C_SUPPORT", question["ts"]
+    )
+    assert status == 200 and "not one I sent" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert await refund_of(desk) is None

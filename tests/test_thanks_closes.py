@@ -1,0 +1,67 @@
+""" "Thanks, that solved it" through Slack: signed events to the real Bolt app, the offline
+engine answering, the fake Slack Web API recording what the desk posts."""
+
+from __future__ import annotations
+
+from tests.conftest import DeskFactory
+from tests.test_staff import action_ids, click
+
+
+async def test_thanks_that_solved_it_resolves_and_asks_for_one_rating(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    store = desk.runtime.store
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
+    [answer] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert "Resetting your password" in answer["text"]
+
+    await desk.events.message("U_ALICE", "thanks, that solved it", thread_ts=event["ts"])
+    await desk.settle()
+    resolved = await store.tickets.get(ticket.id)
+    assert resolved is not None and resolved.status == "resolved"
+    assert resolved.resolved_at is not None and resolved.assignee is None
+    last = (await store.tickets.events(ticket.id))[-1]
+    assert (last.status, last.actor) == ("resolved", "U_ALICE")  # resolved by the user
+
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    prompts = [m for m in replies if action_ids(m) == [f"csat_{n}" for n in range(1, 6)]]
+    assert len(prompts) == 1 and len(replies) == 3  # answer, "closed", one rating request
+    assert f"closed ticket #{ticket.id}" in replies[1]["text"]
+
+    # The rating request works like staff's: the requester's click is stored.
+    await click(desk, "U_ALICE", "csat_5", f"{ticket.id}:5", prompts[0])
+    [rating] = await store.tickets.ratings(ticket.id)
+    assert (rating.user_id, rating.score) == ("U_ALICE", 5)
+
+
+async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    store = desk.runtime.store
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    await desk.events.message(
+        "U_ALICE", "thanks, but the reset link still doesn't arrive", thread_ts=event["ts"]
+    )
+    await desk.settle()
+    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert len(replies) == 2 and not any(action_ids(m) for m in replies)
+
+
+async def test_only_the_requester_closes_the_ticket(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    store = desk.runtime.store
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    await desk.events.message("U_BOB", "thanks, that solved it", thread_ts=event["ts"])
+    await desk.settle()
+    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
+    assert all(e.actor != "U_BOB" for e in await store.tickets.events(ticket.id))
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert not any(action_ids(m) for m in replies)  # no rating request

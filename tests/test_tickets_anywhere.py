@@ -1,0 +1,194 @@
+"""Tickets from anywhere: a 🎫 reaction, the "Create support ticket" message shortcut and the
+App Home's "New request" form, as signed requests to the real Bolt app and the fake Slack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot import blocks
+from bot.intake import Intake, IntakeOptions
+from bot.slack import REQUEST_EVENT_TYPE
+from fakes.slack import BOT_USER_ID, FakeSlack
+from storage.store import Store
+from tests.conftest import Desk, DeskFactory
+
+GENERAL = "C_GENERAL"  # a channel the desk is in, but not a support channel
+REQUEST = "My invoice INV-2001 shows the wrong VAT number, can you fix it?"
+
+
+def add_general(slack: FakeSlack) -> None:
+    slack.add_channel(GENERAL, "general", members=["U_ALICE", "U_BOB", "U_ERIN", BOT_USER_ID])
+
+
+async def post(desk: Desk, user: str, text: str, channel: str = GENERAL) -> str:
+    """Someone writes in a channel (the desk hears it but does not answer); returns its ts."""
+    _, _, event = await desk.events.message(user, text, channel=channel)
+    return str(event["ts"])
+
+
+def desk_replies(desk: Desk, channel: str, ts: str) -> list[dict[str, Any]]:
+    return desk.slack.replies_in(channel, ts)
+
+
+async def test_a_ticket_reaction_opens_one_ticket_answered_once(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    add_general(desk.slack)
+    ts = await post(desk, "U_ALICE", REQUEST)
+    await desk.settle()
+    assert desk_replies(desk, GENERAL, ts) == []  # not a support channel: not answered alone
+    for _ in range(2):  # Bob reacts, then Erin: the second does nothing new
+        status, _, _ = await desk.events.reaction_added("U_BOB", GENERAL, ts)
+        assert status == 200
+    await desk.events.reaction_added("U_ERIN", GENERAL, ts)
+    await desk.settle()
+    store = desk.runtime.store
+    ticket = await store.tickets.by_thread(GENERAL, ts)
+    assert ticket is not None and ticket.user_id == "U_ALICE"  # the author's, not the reactor's
+    replies = desk_replies(desk, GENERAL, ts)
+    assert len(replies) == 1
+    row = await store.db.fetchone("SELECT opening_text FROM tickets WHERE id = ?", (ticket.id,))
+    opening = row["opening_text"] if row else ""
+    assert REQUEST in opening and f"archives/{GENERAL}/p{ts.replace('.', '')}" in opening
+    assert desk.slack.calls_to("conversations.history")  # the message was read from Slack
+    # The shortcut on the same message does nothing new either.
+    await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, GENERAL, ts)
+    await desk.settle()
+    assert len(desk_replies(desk, GENERAL, ts)) == 1
+    # Alice's reply in that thread is answered, as in a support channel.
+    await desk.events.message("U_ALICE", "thanks, and what about INV-2002?", GENERAL, ts)
+    await desk.settle()
+    assert len(desk_replies(desk, GENERAL, ts)) == 2
+
+
+async def test_other_reactions_bot_messages_and_the_staff_channel_open_nothing(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    add_general(desk.slack)
+    ts = await post(desk, "U_ALICE", REQUEST)
+    await desk.events.reaction_added("U_BOB", GENERAL, ts, reaction="thumbsup")
+    bot_ts = desk.slack.inject_message(GENERAL, "U_OTHERBOT", "deploy done", bot_id="B_OTHER")["ts"]
+    await desk.events.reaction_added("U_BOB", GENERAL, bot_ts, item_user=BOT_USER_ID)
+    staff_ts = await post(desk, "U_ERIN", "note to self", channel="C_STAFF")
+    await desk.events.reaction_added("U_ERIN", "C_STAFF", staff_ts)
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {}
+    assert not desk.slack.calls_to("chat.postMessage")
+
+
+async def test_staff_can_send_a_message_straight_to_the_queue(start_desk: DeskFactory) -> None:
+    desk = await start_desk(ticket_emoji_by_staff="queue", ticket_emoji="admission_tickets")
+    add_general(desk.slack)
+    ts = await post(desk, "U_ALICE", REQUEST)
+    await desk.events.reaction_added("U_ERIN", GENERAL, ts, reaction="admission_tickets")
+    await desk.settle()
+    ticket = await desk.runtime.store.tickets.by_thread(GENERAL, ts)
+    assert ticket is not None and ticket.status == "escalated" and ticket.agent_path == []
+    [reply] = desk_replies(desk, GENERAL, ts)
+    assert f"#{ticket.id}" in reply["text"] and "a person will follow up" in reply["text"]
+    staff = [m for m in desk.slack.messages("C_STAFF") if m.get("bot_id")]
+    assert len(staff) == 1  # announced to staff once; the AI wrote nothing
+    # A non-staff reaction in queue mode is answered by the desk as usual.
+    other = await post(desk, "U_ALICE", "How do I reset my password?")
+    await desk.events.reaction_added("U_BOB", GENERAL, other, reaction="admission_tickets")
+    await desk.settle()
+    other_ticket = await desk.runtime.store.tickets.by_thread(GENERAL, other)
+    assert other_ticket is not None and other_ticket.status == "answered"
+
+
+async def test_the_message_shortcut_opens_a_ticket_and_refuses_app_messages(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    add_general(desk.slack)
+    ts = await post(desk, "U_BOB", "Our webhooks stopped arriving since this morning")
+    status, _ = await desk.events.message_shortcut("U_ERIN", blocks.CREATE_TICKET, GENERAL, ts)
+    assert status == 200
+    await desk.settle()
+    ticket = await desk.runtime.store.tickets.by_thread(GENERAL, ts)
+    assert ticket is not None and ticket.user_id == "U_BOB"
+    assert len(desk_replies(desk, GENERAL, ts)) == 1
+    assert "opening a support ticket" in desk.slack.responses[-1]["text"]
+    bot_ts = desk.slack.inject_message(GENERAL, "U_OTHERBOT", "deploy done", bot_id="B_OTHER")["ts"]
+    await desk.events.message_shortcut("U_ERIN", blocks.CREATE_TICKET, GENERAL, bot_ts)
+    await desk.settle()
+    assert "people's messages only" in desk.slack.responses[-1]["text"]
+    assert await desk.runtime.store.tickets.by_thread(GENERAL, bot_ts) is None
+    # Not from a DM the desk is not part of, nor from the staff channel.
+    dm_ts = desk.slack.inject_message("D_BOB", "U_ALICE", "between us: my password")["ts"]
+    await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, "D_BOB", dm_ts)
+    assert "not from direct messages" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {"answered": 1}
+
+
+async def test_the_app_home_form_opens_a_ticket_in_a_dm_thread(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    await desk.events.block_action("U_CAROL", blocks.NEW_REQUEST, "new")
+    await desk.slack.wait_for("views.open")
+    [modal] = desk.slack.modals
+    assert modal["callback_id"] == blocks.NEW_REQUEST
+    # An empty subject is refused in the form itself, and nothing is recorded.
+    status, body = await desk.events.view_submission(
+        "U_CAROL", blocks.NEW_REQUEST, {"about": " ", "description": "x"}, {"urgency": "high"}
+    )
+    assert status == 200 and '"response_action":"errors"' in body.replace(" ", "")
+    texts = {"about": "Refund question", "description": "Can I get a refund for ORD-1001?"}
+    for _ in range(2):  # a redelivered submission is the same request
+        await desk.events.view_submission(
+            "U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "high"}, view_id="V_FORM1"
+        )
+    await desk.settle()
+    dm = "D_CAROL"
+    [header] = [m for m in desk.slack.messages(dm) if m.get("thread_ts") in (None, m["ts"])]
+    assert "Refund question" in header["text"]
+    ticket = await desk.runtime.store.tickets.by_thread(dm, header["ts"])
+    assert ticket is not None and ticket.user_id == "U_CAROL" and ticket.priority == "high"
+    assert len(desk_replies(desk, dm, header["ts"])) == 1
+
+
+async def test_tickets_recorded_before_a_crash_are_answered_once_after_restart(
+    start_desk: DeskFactory, slack: FakeSlack, tmp_path: Path
+) -> None:
+    # The receiver recorded a 🎫 reaction and a form; the worker claimed both, posted the
+    # form's DM message, then died.
+    add_general(slack)
+    message = slack.inject_message(GENERAL, "U_ALICE", REQUEST)
+    store = await Store.open(tmp_path / "desk.db")
+    intake = Intake(store, IntakeOptions(frozenset({"C_SUPPORT"})), on_accepted=lambda: None)
+    reaction = {
+        "type": "reaction_added",
+        "user": "U_BOB",
+        "reaction": "ticket",
+        "item_user": "U_ALICE",
+        "item": {"type": "message", "channel": GENERAL, "ts": message["ts"]},
+    }
+    assert await intake.reaction(reaction, event_id="EvCRASH1", bot_user_id=BOT_USER_ID)
+    form = await intake.new_request(
+        user_id="U_CAROL",
+        view_id="V_CRASH",
+        about="Password reset",
+        description="The reset e-mail never arrives",
+        urgency="normal",
+    )
+    assert form is not None
+    assert len(await store.inbox.claim(10)) == 2
+    await store.close()
+    header = slack.inject_message(
+        "D_CAROL",
+        BOT_USER_ID,
+        "New request: Password reset",
+        bot_id="B_BOT",
+        metadata={"event_type": REQUEST_EVENT_TYPE, "event_payload": {"turn": form}},
+    )
+
+    desk = await start_desk()
+    await desk.settle()
+    assert len(desk_replies(desk, GENERAL, message["ts"])) == 1
+    top_level = [
+        m["ts"] for m in slack.messages("D_CAROL") if m.get("thread_ts") in (None, m["ts"])
+    ]
+    assert top_level == [header["ts"]]
+    assert len(desk_replies(desk, "D_CAROL", header["ts"])) == 1
+    assert await desk.runtime.store.inbox.counts() == {"answered": 2}
