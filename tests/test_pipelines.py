@@ -367,7 +367,7 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     _, resolver = by_agent(researcher=[gated(gate, "never")])
     desk = await start(start_desk, resolver, shutdown_grace_s=0)
     await command(desk, "/research", "refunds")
-    await desk.slack.wait_for("chat.postMessage")
+    await desk.slack.wait_for("chat.postMessage", timeout=30)  # generous: a loaded machine
     await desk.close()  # SIGTERM mid-run: the row goes back to the inbox
 
     _, resolver2 = by_agent(
