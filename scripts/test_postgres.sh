@@ -32,7 +32,7 @@ bindir() {
 
 as_user() {
     if [ "$(id -u)" = 0 ]; then
-        su -s /bin/sh "$OS_USER" -c "$*"
+        su -s /bin/sh "$OS_USER" -c "cd /tmp && $*"
     else
         sh -c "$*"
     fi
