@@ -384,7 +384,7 @@ async def run_eval(
     `on_row` gets the results in input order, each as soon as it and the ones before it are
     done. The desk's store should be a throwaway one."""
     store = desk.store
-    audit = AuditRepo(store.db)
+    audit = store.audit
     customers = {}
     for email in dict.fromkeys([caller_email, *(ex.caller for ex in examples if ex.caller)]):
         customers[email] = await store.business.customer_by_email(email)

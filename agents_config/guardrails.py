@@ -45,7 +45,6 @@ from agents import (
 from agents_config.context import DeskContext
 from agents_config.tools.escalation import record_escalation
 from storage.audit import AuditRepo
-from storage.db import Database
 from storage.redaction import redact_secrets
 
 MARKERS_TTL_S = 10.0
@@ -180,18 +179,18 @@ def _contains(text: str, marker: str) -> bool:
 
 # ---- the business data: whose is what --------------------------------------------------------
 
-_markers: weakref.WeakKeyDictionary[Database, tuple[float, dict[int, set[str]]]] = (
+_markers: weakref.WeakKeyDictionary[AuditRepo, tuple[float, dict[int, set[str]]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 async def foreign_markers(context: DeskContext) -> set[str]:
     """The markers of every customer other than the caller (all of them without an account)."""
-    db = context.store.db
-    cached = _markers.get(db)
+    audit = context.store.audit
+    cached = _markers.get(audit)
     if cached is None or time.monotonic() - cached[0] > MARKERS_TTL_S:
-        cached = (time.monotonic(), await AuditRepo(db).account_markers())
-        _markers[db] = cached
+        cached = (time.monotonic(), await audit.account_markers())
+        _markers[audit] = cached
     mine = context.caller.customer_id
     return {m for owner, found in cached[1].items() if owner != mine for m in found}
 

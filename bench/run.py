@@ -6,6 +6,8 @@ this script sets. Figures are ratios measured in one run, so a noisy machine mat
 
     .venv/bin/python bench/run.py            # all figures (a few minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # smaller sizes, for a smoke run
+    .venv/bin/python bench/run.py --database-url postgresql://…/empty_db
+        # the same figures on PostgreSQL, plus answers/s of two worker processes vs one
 """
 
 from __future__ import annotations
@@ -50,8 +52,21 @@ QUESTION = "I was charged twice on my last invoice, can you check?"
 class Desk:
     """`support-desk serve --http` (receiver + worker process) for one benchmark."""
 
-    def __init__(self, tmp: Path, slack: FakeSlack, model: FakeOpenAI, port: int) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        slack: FakeSlack,
+        model: FakeOpenAI,
+        port: int,
+        *,
+        database_url: str | None = None,
+        workers: int | None = None,
+    ) -> None:
+        """`workers`: that many `support-desk work` processes beside a `serve --no-worker`
+        (PostgreSQL); None: `serve` with its own worker child, as by default."""
         self.port = port
+        self.workers = workers
+        self.worker_processes: list[asyncio.subprocess.Process] = []
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))},
             "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -64,6 +79,8 @@ class Desk:
             "WORKERS": "256",
             "LOG_LEVEL": "WARNING",
         }
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -71,19 +88,19 @@ class Desk:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
     async def __aenter__(self) -> Desk:
+        alone = () if self.workers is None else ("--no-worker",)
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "support_desk.cli",
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
+            *(sys.executable, "-m", "support_desk.cli", "serve", "--http", *alone),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
             env=self.env,
             cwd=ROOT,
         )
+        for _ in range(self.workers or 0):
+            self.worker_processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "support_desk.cli", "work", env=self.env, cwd=ROOT
+                )
+            )
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
                 try:
@@ -97,8 +114,10 @@ class Desk:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        await self.process.wait()
+        for process in [self.process, *self.worker_processes]:
+            process.send_signal(signal.SIGTERM)
+        for process in [self.process, *self.worker_processes]:
+            await process.wait()
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the receiver and its worker process, summed."""
@@ -228,20 +247,43 @@ def line(name: str, value: str, target: str, ok: bool | None) -> None:
     print(f"{name:<34} {value:<32} {target:<22} {verdict}")
 
 
-async def main(quick: bool) -> None:
+async def worker_scaling(tmp: Path, database_url: str, count: int) -> None:
+    """Answers/s with a zero-latency model: two `work` processes vs one, on PostgreSQL."""
+    rates: dict[int, float] = {}
+    for workers in (1, 2):
+        async with FakeSlack() as slack, FakeOpenAI() as model:
+            async with (
+                Desk(
+                    tmp, slack, model, 18740 + workers, database_url=database_url, workers=workers
+                ) as desk,
+                SlackEvents(desk.events_url, SECRET, slack=slack) as events,
+            ):
+                await send_and_wait(events, slack, 10)  # warm up every worker
+                rates[workers] = count / await send_and_wait(events, slack, count)
+    ratio = rates[2] / rates[1]
+    line(
+        "2 workers / 1 worker (PostgreSQL)",
+        f"{ratio:.2f}  ({rates[2]:.0f} vs {rates[1]:.0f} answers/s)",
+        ">= 1.6",
+        ratio >= 1.6,
+    )
+
+
+async def main(quick: bool, database_url: str | None = None) -> None:
     scale = 4 if quick else 1
     set_tracing_disabled(True)  # as in the desk, whose model server is not OpenAI's
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}"
     )
+    print(f"database: {'PostgreSQL' if database_url else 'SQLite'}")
     print(f"{'figure':<34} {'measured':<32} {'target':<22}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         store = await Store.open(tmp / "bare.db")
         async with FakeSlack() as slack, FakeOpenAI() as model:
             async with (
-                Desk(tmp, slack, model, 18731) as desk,
+                Desk(tmp, slack, model, 18731, database_url=database_url) as desk,
                 SlackEvents(desk.events_url, SECRET, slack=slack) as events,
             ):
                 bare = bare_agents(model.url)
@@ -366,6 +408,8 @@ async def main(quick: bool) -> None:
                 )
                 print(f"answers posted in this run: {answered + len(sends) + turns}")
         await store.close()
+        if database_url:
+            await worker_scaling(tmp, database_url, 200 // scale)
 
 
 def bare_in_process(url: str, count: int) -> list[float]:
@@ -386,9 +430,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--bare-first-token", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--database-url", help="run the desk on this (empty) PostgreSQL database instead"
+    )
     args = parser.parse_args()
     if args.bare_first_token:
         url, count = args.bare_first_token
         print(json.dumps(bare_first_token(url, int(count))))
     else:
-        asyncio.run(main(args.quick))
+        asyncio.run(main(args.quick, args.database_url))

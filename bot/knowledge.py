@@ -41,9 +41,9 @@ async def customer_names(store: Store, ticket: Ticket) -> list[str]:
 async def ticket_source(store: Store, ticket: Ticket) -> str:
     """The ticket as the drafter sees it, de-identified: subject, request, the escalation's
     summary, and what staff wrote (notes and replies)."""
-    row = await store.db.fetchone("SELECT opening_text FROM tickets WHERE id = ?", (ticket.id,))
+    opening = await store.tickets.opening_text(ticket.id)
     escalation = await store.tickets.latest_escalation(ticket.id)
-    lines = [f"Subject: {ticket.subject}", f"Request: {row['opening_text'] if row else ''}"]
+    lines = [f"Subject: {ticket.subject}", f"Request: {opening or ''}"]
     if escalation is not None:
         lines.append(f"Summary: {escalation.summary}")
     lines += [f"Staff: {note.text}" for note in await store.tickets.notes(ticket.id)]

@@ -433,6 +433,12 @@ class StaffDesk:
         staff message never got out. Returns how many reminders were posted."""
         if not self.options.escalation_channel:
             return 0
+        # One process of the cluster sweeps at a time, and each reads what is due inside: a
+        # missed announcement is posted once (reminders are also booked atomically).
+        async with self.store.exclusive("escalation-reminders"):
+            return await self._send_reminders(now)
+
+    async def _send_reminders(self, now: float | None) -> int:
         now = self.now() if now is None else now
         every = self.options.remind_after_s
         tickets = self.store.tickets

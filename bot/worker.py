@@ -54,6 +54,11 @@ LOADING = ["Reading your message…", "Checking your account…", "Writing the a
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
 
+# How often a worker that LISTENs for new rows (PostgreSQL) still looks, in case a
+# notification was lost with its connection.
+LISTENING_POLL_S = 5.0
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     concurrency: int = 64
@@ -123,6 +128,13 @@ class Worker:
         """Claim and dispatch inbox rows until `stop()`; keep the heartbeat going meanwhile."""
         if self._keepalive is None:
             self._keepalive = asyncio.create_task(self._keep_alive(), name="heartbeat")
+        poll_s = self.options.poll_interval_s
+        try:
+            if await self.store.inbox.on_new_work(self.notify):
+                # Woken by the database itself: polling is only a safety net.
+                poll_s = max(poll_s, LISTENING_POLL_S)
+        except Exception as exc:
+            log.warning("cannot listen for new messages; polling", extra={"error": repr(exc)})
         while not self._stopping:
             room = self.options.concurrency * 2 - self.pending
             try:
@@ -136,7 +148,7 @@ class Worker:
             if len(items) < room or room <= 0:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.options.poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), poll_s)
                 except TimeoutError:
                     pass
 
@@ -220,6 +232,7 @@ class Worker:
                     done = await self.process(item)
                 queue.popleft()
                 self._in_flight.discard(item.id)
+                self._wake.set()  # the thread's next message (maybe not claimed yet) may go
                 if not done:  # the thread's later messages wait too, so its order holds
                     while queue:
                         later = queue.popleft()

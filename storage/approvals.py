@@ -113,7 +113,7 @@ class ApprovalRepo:
         review: dict[str, Any] | None = None,
     ) -> Approval:
         now = time.time()
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
             " start_agent, actions, state, created_at, expires_at, review)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -132,6 +132,7 @@ class ApprovalRepo:
                 json.dumps(scrub_json(review)) if review else None,
             ),
         )
+        assert new_id is not None  # no ON CONFLICT: an insert that fails raises
         created = await self.get(new_id)
         assert created is not None
         return created
@@ -155,9 +156,10 @@ class ApprovalRepo:
         """Take the approval out of `pending`. True for the one caller that did it, and again
         for the same `turn` (an inbox row answered a second time after a crash)."""
         now = time.time()
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?,"
-            " awaiting_since = CASE WHEN ? = 'awaiting_staff' THEN ? END"
+            " awaiting_since = CASE WHEN ? = 'awaiting_staff'"
+            " THEN CAST(? AS DOUBLE PRECISION) END"
             " WHERE id = ? AND (status = 'pending' OR (status = ? AND decided_turn = ?))",
             (status, user, turn, now, status, now, approval_id, status, turn),
         )
@@ -174,7 +176,7 @@ class ApprovalRepo:
     ) -> bool:
         """A staff member's Approve / Reject of an approval `awaiting_staff`: True for the one
         click that did it, and again for the same `turn` (its inbox row run after a crash)."""
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE approvals SET status = ?, reviewed_by = ?, reviewed_turn = ?,"
             " reviewed_at = ?, review_note = ?"
             " WHERE id = ? AND (status = 'awaiting_staff' OR (status = ? AND reviewed_turn = ?))",
@@ -213,7 +215,7 @@ class ApprovalRepo:
     async def take_reminder(self, approval_id: int, *, now: float, every_s: float) -> bool:
         """Claim the reminder that is due (one process wins; the next is `every_s` later)."""
         return (
-            await self._db.execute_rowcount(
+            await self._db.execute(
                 "UPDATE approvals SET reminders = reminders + 1, next_reminder_at = ?"
                 " WHERE id = ? AND status = 'awaiting_staff' AND next_reminder_at <= ?",
                 (now + every_s, approval_id, now),

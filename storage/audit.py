@@ -95,20 +95,34 @@ class AuditRepo:
         """Every `table.column` of the database (every table, the FTS index and migrations
         included) where some value contains `needle`: for checking that a secret was never
         stored anywhere."""
-        tables = await self._db.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-        )
-        found: list[str] = []
-        for table in tables:
-            name = str(table["name"]).replace('"', '""')
-            columns = await self._db.fetchall(f'PRAGMA table_info("{name}")')
-            for column in columns:
-                col = str(column["name"]).replace('"', '""')
-                hit = await self._db.fetchone(
-                    f'SELECT 1 AS hit FROM "{name}" WHERE instr(CAST("{col}" AS TEXT), ?) > 0'
-                    " LIMIT 1",
-                    (needle,),
+        if self._db.dialect == "postgresql":
+            columns = [
+                (r["table_name"], r["column_name"])
+                for r in await self._db.fetchall(
+                    "SELECT table_name, column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
                 )
-                if hit is not None:
-                    found.append(f"{table['name']}.{column['name']}")
+            ]
+            contains = "strpos"
+        else:
+            columns = []
+            tables = await self._db.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+            for table in tables:
+                name = str(table["name"]).replace('"', '""')
+                for column in await self._db.fetchall(f'PRAGMA table_info("{name}")'):
+                    columns.append((table["name"], column["name"]))
+            contains = "instr"
+        found: list[str] = []
+        for table_name, column_name in columns:
+            name = str(table_name).replace('"', '""')
+            col = str(column_name).replace('"', '""')
+            hit = await self._db.fetchone(
+                f'SELECT 1 AS hit FROM "{name}" WHERE {contains}(CAST("{col}" AS TEXT), ?) > 0'
+                " LIMIT 1",
+                (needle,),
+            )
+            if hit is not None:
+                found.append(f"{table_name}.{column_name}")
         return found

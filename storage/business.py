@@ -9,15 +9,12 @@ timestamps as aware UTC datetimes and money as integer cents.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-import aiosqlite
-
-from storage.db import Database, Row
+from storage.db import Database, IntegrityError, Row, Tx
 
 InvoiceStatus = Literal["paid", "open", "overdue", "void"]
 PaymentStatus = Literal["succeeded", "failed", "pending", "refunded"]
@@ -195,6 +192,8 @@ MAX_COMPANY_SIZE_CHARS = 100
 MAX_REASON_CHARS = 500
 MAX_NOTE_CHARS = 1000
 MAX_NAME_CHARS = 200
+# Numbering a new record (see `_next_id`) is retried when a concurrent one took the number.
+ID_ATTEMPTS = 5
 
 
 def _cap(text: str | None, limit: int) -> str | None:
@@ -219,18 +218,16 @@ def _record(cls: type[T], row: Row | dict[str, Any]) -> T:
     return cls(**values)
 
 
-async def _next_id(conn: aiosqlite.Connection, table: str, prefix: str, first: int) -> str:
+async def _next_id(tx: Tx, table: str, prefix: str, first: int) -> str:
     """The next public id of `table` ("RF-4001", "RF-4002", ...). Call inside a transaction.
 
     `table` and `prefix` are constants of this module, never user text.
     """
-    cursor = await conn.execute(
+    row = await tx.fetchone(
         f"SELECT MAX(CAST(SUBSTR(id, {len(prefix) + 1}) AS INTEGER)) AS n"
         f" FROM {table} WHERE id LIKE ?",
         (f"{prefix}%",),
     )
-    row = await cursor.fetchone()
-    await cursor.close()
     last = row["n"] if row and row["n"] is not None else first - 1
     return f"{prefix}{last + 1}"
 
@@ -338,33 +335,30 @@ class BusinessRepo:
             "SELECT * FROM payment_investigations"
             " WHERE payment_id = ? AND customer_id = ? AND status = 'open'"
         )
-        async with self._db.transaction() as conn:
-            owned = await conn.execute(
+
+        async def body(tx: Tx) -> InvestigationResult | None:
+            found = await tx.fetchone(
                 "SELECT 1 FROM payments p JOIN invoices i ON i.id = p.invoice_id"
                 " WHERE p.id = ? AND i.customer_id = ?",
                 (payment_id, customer_id),
             )
-            found = await owned.fetchone()
-            await owned.close()
             if found is None:
                 return None
-            cursor = await conn.execute(select_open, (payment_id, customer_id))
-            existing = await cursor.fetchone()
-            await cursor.close()
+            existing = await tx.fetchone(select_open, (payment_id, customer_id))
             if existing is not None:
                 return InvestigationResult(_record(PaymentInvestigation, existing), created=False)
-            new_id = await _next_id(conn, "payment_investigations", "INVQ-", 5001)
-            await conn.execute(
+            new_id = await _next_id(tx, "payment_investigations", "INVQ-", 5001)
+            await tx.execute(
                 "INSERT INTO payment_investigations"
                 " (id, payment_id, customer_id, status, note, created_at)"
                 " VALUES (?, ?, ?, 'open', ?, ?)",
                 (new_id, payment_id, customer_id, _cap(note, MAX_NOTE_CHARS), time.time()),
             )
-            cursor = await conn.execute(select_open, (payment_id, customer_id))
-            row = await cursor.fetchone()
-            await cursor.close()
-        assert row is not None
-        return InvestigationResult(_record(PaymentInvestigation, row), created=True)
+            row = await tx.fetchone(select_open, (payment_id, customer_id))
+            assert row is not None
+            return InvestigationResult(_record(PaymentInvestigation, row), created=True)
+
+        return await self._db.atomic(body)
 
     # -- orders and refunds ----------------------------------------------------------------
 
@@ -400,35 +394,42 @@ class BusinessRepo:
         guarantees ownership and one refund per order — `refunds.order_id` is UNIQUE, so a
         concurrent second attempt fails in the database and comes back `already_refunded`.
         """
-        try:
-            async with self._db.transaction() as conn:
-                cursor = await conn.execute(
-                    "SELECT amount_cents, currency FROM orders WHERE id = ? AND customer_id = ?",
-                    (order_id, customer_id),
-                )
-                order = await cursor.fetchone()
-                await cursor.close()
-                if order is None:
-                    return RefundResult("order_not_found")
-                refund_id = await _next_id(conn, "refunds", "RF-", 4001)
-                await conn.execute(
-                    "INSERT INTO refunds (id, order_id, amount_cents, currency, reason, status,"
-                    " requested_by, created_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?)",
-                    (
-                        refund_id,
-                        order_id,
-                        order["amount_cents"],
-                        order["currency"],
-                        _cap(reason, MAX_REASON_CHARS),
-                        requested_by,
-                        time.time(),
-                    ),
-                )
-        except sqlite3.IntegrityError:
-            return RefundResult(
-                "already_refunded", await self.refund_for_order(customer_id, order_id)
+
+        async def body(tx: Tx) -> bool:
+            order = await tx.fetchone(
+                "SELECT amount_cents, currency FROM orders WHERE id = ? AND customer_id = ?",
+                (order_id, customer_id),
             )
-        return RefundResult("created", await self.refund_for_order(customer_id, order_id))
+            if order is None:
+                return False
+            refund_id = await _next_id(tx, "refunds", "RF-", 4001)
+            await tx.execute(
+                "INSERT INTO refunds (id, order_id, amount_cents, currency, reason, status,"
+                " requested_by, created_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?)",
+                (
+                    refund_id,
+                    order_id,
+                    order["amount_cents"],
+                    order["currency"],
+                    _cap(reason, MAX_REASON_CHARS),
+                    requested_by,
+                    time.time(),
+                ),
+            )
+            return True
+
+        for _ in range(ID_ATTEMPTS):
+            try:
+                if not await self._db.atomic(body):
+                    return RefundResult("order_not_found")
+                return RefundResult("created", await self.refund_for_order(customer_id, order_id))
+            except IntegrityError:
+                existing = await self.refund_for_order(customer_id, order_id)
+                if existing is not None:
+                    return RefundResult("already_refunded", existing)
+                # Another order's refund took the same number at the same moment (possible
+                # on PostgreSQL, where transactions run side by side): number it again.
+        raise RuntimeError(f"could not number a refund after {ID_ATTEMPTS} attempts")
 
     # -- service health --------------------------------------------------------------------
 
@@ -454,25 +455,21 @@ class BusinessRepo:
         details: str,
         severity: Severity,
     ) -> BugReport:
-        async with self._db.transaction() as conn:
-            bug_id = await _next_id(conn, "bug_reports", "BUG-", 7001)
-            await conn.execute(
-                "INSERT INTO bug_reports (id, customer_id, slack_user_id, title, details,"
-                " severity, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
-                (
-                    bug_id,
-                    customer_id,
-                    slack_user_id,
-                    _cap(title, MAX_TITLE_CHARS),
-                    _cap(details, MAX_DETAILS_CHARS),
-                    severity,
-                    time.time(),
-                ),
-            )
-            cursor = await conn.execute("SELECT * FROM bug_reports WHERE id = ?", (bug_id,))
-            row = await cursor.fetchone()
-            await cursor.close()
-        assert row is not None
+        row = await self._create_numbered(
+            "bug_reports",
+            "BUG-",
+            7001,
+            "INSERT INTO bug_reports (id, customer_id, slack_user_id, title, details,"
+            " severity, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
+            (
+                customer_id,
+                slack_user_id,
+                _cap(title, MAX_TITLE_CHARS),
+                _cap(details, MAX_DETAILS_CHARS),
+                severity,
+                time.time(),
+            ),
+        )
         return _record(BugReport, row)
 
     async def create_demo_request(
@@ -485,25 +482,43 @@ class BusinessRepo:
         company_size: str,
         notes: str,
     ) -> DemoRequest:
-        async with self._db.transaction() as conn:
-            demo_id = await _next_id(conn, "demo_requests", "DEMO-", 8001)
-            await conn.execute(
-                "INSERT INTO demo_requests (id, customer_id, slack_user_id, name, email,"
-                " company_size, notes, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?)",
-                (
-                    demo_id,
-                    customer_id,
-                    slack_user_id,
-                    _cap(name, MAX_NAME_CHARS),
-                    _cap(email, MAX_NAME_CHARS),
-                    _cap(company_size, MAX_COMPANY_SIZE_CHARS),
-                    _cap(notes, MAX_NOTES_CHARS),
-                    time.time(),
-                ),
-            )
-            cursor = await conn.execute("SELECT * FROM demo_requests WHERE id = ?", (demo_id,))
-            row = await cursor.fetchone()
-            await cursor.close()
-        assert row is not None
+        row = await self._create_numbered(
+            "demo_requests",
+            "DEMO-",
+            8001,
+            "INSERT INTO demo_requests (id, customer_id, slack_user_id, name, email,"
+            " company_size, notes, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?)",
+            (
+                customer_id,
+                slack_user_id,
+                _cap(name, MAX_NAME_CHARS),
+                _cap(email, MAX_NAME_CHARS),
+                _cap(company_size, MAX_COMPANY_SIZE_CHARS),
+                _cap(notes, MAX_NOTES_CHARS),
+                time.time(),
+            ),
+        )
         return _record(DemoRequest, row)
+
+    async def _create_numbered(
+        self, table: str, prefix: str, first: int, insert: str, values: tuple[object, ...]
+    ) -> Row:
+        """Insert a record under the next public id of `table` (the first `?` of `insert`)
+        and return it. Two records numbered at the same moment on PostgreSQL can pick the
+        same id; the loser's insert fails on the primary key and is numbered again."""
+
+        async def body(tx: Tx) -> Row:
+            new_id = await _next_id(tx, table, prefix, first)
+            await tx.execute(insert, (new_id, *values))
+            row = await tx.fetchone(f"SELECT * FROM {table} WHERE id = ?", (new_id,))
+            assert row is not None
+            return row
+
+        for attempt in range(1, ID_ATTEMPTS + 1):
+            try:
+                return await self._db.atomic(body)
+            except IntegrityError:
+                if attempt == ID_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")

@@ -13,11 +13,10 @@ two things the plain SDK sessions do not:
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Row, Tx
 from storage.redaction import scrub_json
 
 Item = dict[str, Any]
@@ -51,37 +50,37 @@ class ConversationRepo:
             (thread_key, turn, json.dumps(scrub_json(item), default=str), now) for item in items
         ]
 
-        def body(conn: sqlite3.Connection) -> None:
-            conn.executemany(
+        async def body(tx: Tx) -> None:
+            await tx.executemany(
                 "INSERT INTO conversation_items (thread_key, turn, item, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 encoded,
             )
-            newest_old = conn.execute(
+            newest_old = await tx.fetchall(
                 "SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
                 " ORDER BY turn DESC LIMIT 1 OFFSET ?",
                 (thread_key, keep_turns),
-            ).fetchall()
+            )
             if not newest_old:
                 return
-            existing = conn.execute(
+            existing = await tx.fetchall(
                 "SELECT summary, upto_turn FROM thread_summaries WHERE thread_key = ?",
                 (thread_key,),
-            ).fetchall()
+            )
             upto = existing[0]["upto_turn"] if existing else -1
             newest = newest_old[0]["turn"]
             if newest <= upto:
                 return
             folded = [
                 json.loads(r["item"])
-                for r in conn.execute(
+                for r in await tx.fetchall(
                     "SELECT item FROM conversation_items WHERE thread_key = ? AND turn > ?"
                     " AND turn <= ? ORDER BY turn, id",
                     (thread_key, upto, newest),
-                ).fetchall()
+                )
             ]
             summary = _fold(existing[0]["summary"] if existing else "", folded)
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO thread_summaries (thread_key, summary, upto_turn, updated_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (thread_key) DO UPDATE SET"
                 " summary = excluded.summary, upto_turn = excluded.upto_turn,"
@@ -92,28 +91,30 @@ class ConversationRepo:
         await self._db.atomic(body)
 
     async def discard_turn(self, thread_key: str, turn: int) -> int:
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "DELETE FROM conversation_items WHERE thread_key = ? AND turn = ?", (thread_key, turn)
         )
 
     async def pop_last(self, thread_key: str) -> Item | None:
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        async def body(tx: Tx) -> Row | None:
+            row = await tx.fetchone(
                 "SELECT id, item FROM conversation_items WHERE thread_key = ?"
                 " ORDER BY id DESC LIMIT 1",
                 (thread_key,),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
-            if row is None:
-                return None
-            await conn.execute("DELETE FROM conversation_items WHERE id = ?", (row["id"],))
-        return json.loads(row["item"])
+            if row is not None:
+                await tx.execute("DELETE FROM conversation_items WHERE id = ?", (row["id"],))
+            return row
+
+        row = await self._db.atomic(body)
+        return None if row is None else json.loads(row["item"])
 
     async def clear(self, thread_key: str) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM conversation_items WHERE thread_key = ?", (thread_key,))
-            await conn.execute("DELETE FROM thread_summaries WHERE thread_key = ?", (thread_key,))
+        async def body(tx: Tx) -> None:
+            await tx.execute("DELETE FROM conversation_items WHERE thread_key = ?", (thread_key,))
+            await tx.execute("DELETE FROM thread_summaries WHERE thread_key = ?", (thread_key,))
+
+        await self._db.atomic(body)
 
 
 def _text_of(item: Item) -> str:

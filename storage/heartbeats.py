@@ -43,7 +43,7 @@ class HeartbeatRepo:
     async def end_process(self, pid: int) -> int:
         """A supervisor whose worker child died removes that child's heartbeat at once, so its
         rows are taken over without waiting for the heartbeat to go stale."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "DELETE FROM worker_heartbeats WHERE host = ? AND pid = ?", (socket.gethostname(), pid)
         )
 
@@ -68,6 +68,6 @@ class HeartbeatRepo:
 
     async def prune(self, older_than_s: float = 3600.0) -> int:
         """Forget heartbeats of workers long dead."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "DELETE FROM worker_heartbeats WHERE beat_at < ?", (time.time() - older_than_s,)
         )

@@ -7,13 +7,12 @@ on `(channel, ts)` is what makes a retried or duplicated delivery a no-op.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from storage.db import Database, Row
+from storage.db import Database, Row, Tx
 from storage.heartbeats import HEARTBEAT_STALE_S
 from storage.redaction import scrub, scrub_json
 
@@ -61,9 +60,19 @@ class InboxItem:
         )
 
 
+# Signalled (PostgreSQL: by a trigger) when a row is added or changes status.
+NEW_WORK_CHANNEL = "support_desk_inbox"
+
+
 class InboxRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def on_new_work(self, wake: Callable[[], None]) -> bool:
+        """Call `wake` whenever any process adds a row or finishes one; False when the
+        backend cannot tell (SQLite: the worker polls, and the receiver in the same process
+        wakes it directly)."""
+        return await self._db.listen(NEW_WORK_CHANNEL, wake)
 
     async def accept(
         self,
@@ -78,7 +87,7 @@ class InboxRepo:
         payload: dict[str, Any] | None = None,
     ) -> int | None:
         """Record an event; return its inbox id, or None when it was delivered before."""
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO inbox (kind, event_id, channel, ts, thread_ts, user_id, text, payload,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
@@ -108,7 +117,7 @@ class InboxRepo:
         """Record a slash command unless the user already has `max_open_per_user` commands
         received or running (one statement, so concurrent commands cannot both slip in).
         Returns the inbox id, or None when refused (or delivered before)."""
-        new_id = await self._db.execute(
+        new_id = await self._db.insert(
             "INSERT INTO inbox (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
             " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
             "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
@@ -137,15 +146,29 @@ class InboxRepo:
         return int(row["n"]) if row else 0
 
     async def claim(self, limit: int, worker_id: str | None = None) -> list[InboxItem]:
-        """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`."""
+        """Take up to `limit` received rows, oldest first, and mark them running by `worker_id`.
 
-        def body(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            rows = conn.execute(
-                "SELECT * FROM inbox WHERE status = 'received' ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
+        A row is taken only when every earlier unfinished row of its thread is running here:
+        so one thread's messages are answered one at a time and in order, whichever worker
+        (of any number, on any machine) takes them, and a thread's next message waits for
+        the worker answering the one before. On PostgreSQL the rows are locked as they are
+        read and rows other workers are claiming at this moment skipped (`FOR UPDATE SKIP
+        LOCKED`): concurrent claims never take the same row, and never wait for each other.
+        A claim is a lease kept by the worker's heartbeat (see `requeue_orphans`)."""
+
+        async def body(tx: Tx) -> list[Row]:
+            rows = await tx.fetchall(
+                "SELECT * FROM inbox r WHERE r.status = 'received' AND NOT EXISTS ("
+                " SELECT 1 FROM inbox o WHERE o.channel = r.channel"
+                " AND o.thread_ts = r.thread_ts AND o.id < r.id"
+                " AND (o.status = 'received' OR (o.status = 'running'"
+                " AND (o.claimed_by IS NULL OR o.claimed_by != ?))))"
+                f" ORDER BY r.id LIMIT ?{self._db.skip_locked}",
+                (worker_id or "", limit),
+            )
             if rows:
                 marks = ",".join("?" for _ in rows)
-                conn.execute(
+                await tx.execute(
                     f"UPDATE inbox SET status = 'running', attempts = attempts + 1,"
                     f" started_at = ?, claimed_by = ? WHERE id IN ({marks})",
                     (time.time(), worker_id, *(r["id"] for r in rows)),
@@ -164,7 +187,7 @@ class InboxRepo:
         if not ids:
             return 0
         marks = ",".join("?" for _ in ids)
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             f"UPDATE inbox SET status = 'received', claimed_by = NULL"
             f" WHERE status = 'running' AND id IN ({marks})",
             ids,
@@ -172,7 +195,7 @@ class InboxRepo:
 
     async def release_claimed(self, worker_id: str) -> int:
         """A worker stopping: every row it still holds goes back to received."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "UPDATE inbox SET status = 'received', claimed_by = NULL"
             " WHERE status = 'running' AND claimed_by = ?",
             (worker_id,),
@@ -190,7 +213,7 @@ class InboxRepo:
         row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM inbox WHERE {orphaned}", params)
         if not row or not row["n"]:
             return 0
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             f"UPDATE inbox SET status = 'received', claimed_by = NULL WHERE {orphaned}", params
         )
 
@@ -208,7 +231,7 @@ class InboxRepo:
     async def request_stop(self, channel: str, stream_ts: str, user_id: str) -> bool:
         """The requester asks to stop the answer being streamed in that message. False when
         no answer of theirs is being written there (finished, or someone else's)."""
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE inbox SET stop_requested = 1 WHERE channel = ? AND stream_ts = ?"
             " AND user_id = ? AND status = 'running'",
             (channel, stream_ts, user_id),
@@ -242,7 +265,7 @@ class InboxRepo:
 
     async def prune(self, older_than_s: float) -> int:
         """Forget finished rows older than the retention (Slack retries come within minutes)."""
-        return await self._db.execute_rowcount(
+        return await self._db.execute(
             "DELETE FROM inbox WHERE status IN ('answered', 'failed') AND received_at < ?",
             (time.time() - older_than_s,),
         )

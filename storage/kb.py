@@ -1,4 +1,5 @@
-"""`KnowledgeBase`: help-centre articles with full-text search (SQLite FTS5, bm25 ranking).
+"""`KnowledgeBase`: help-centre articles with full-text search (SQLite FTS5 with bm25 ranking,
+or PostgreSQL's tsvector with a GIN index and ts_rank: `search` is the one interface).
 
 User text never reaches FTS5 as syntax: `fts_query` keeps only the words, quotes each one and
 ORs them, so `"refund" OR (* NEAR` is searched as the words refund, or, near — never parsed.
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from storage.db import Database
+from storage.db import Database, Row, is_database_error
 from storage.redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -158,14 +158,29 @@ class KnowledgeBase:
         match = fts_query(query)
         if not match or limit <= 0:
             return []
-        try:
-            rows = await self._db.fetchall(
+        if self._db.dialect == "postgresql":
+            # The same words ORed, as a tsquery; each is letters and digits only, so none is
+            # syntax. Scores negated so that, as with bm25, lower is better.
+            sql = (
+                "SELECT slug, title, category, body,"
+                " -ts_rank(search, to_tsquery('english', ?)) AS score"
+                " FROM kb_articles WHERE search @@ to_tsquery('english', ?)"
+                " ORDER BY score, id LIMIT ?"
+            )
+            words = " | ".join(query_terms(query))
+            params: tuple[object, ...] = (words, words, limit)
+        else:
+            sql = (
                 "SELECT a.slug, a.title, a.category, a.body, bm25(kb_fts, 4.0, 1.0) AS score"
                 " FROM kb_fts JOIN kb_articles a ON a.id = kb_fts.rowid"
-                " WHERE kb_fts MATCH ? ORDER BY score LIMIT ?",
-                (match, limit),
+                " WHERE kb_fts MATCH ? ORDER BY score LIMIT ?"
             )
-        except sqlite3.OperationalError:  # should not happen with fts_query; never crash a tool
+            params = (match, limit)
+        try:
+            rows = await self._db.fetchall(sql, params)
+        except Exception as exc:  # should not happen with fts_query; never crash a tool
+            if not is_database_error(exc):
+                raise
             log.warning("knowledge base search failed", extra={"match": match}, exc_info=True)
             return []
         if not rows:
@@ -220,5 +235,5 @@ class KnowledgeBase:
         return int(row["n"]) if row else 0
 
 
-def _article(row: sqlite3.Row) -> Article:
+def _article(row: Row) -> Article:
     return Article(slug=row["slug"], title=row["title"], category=row["category"], body=row["body"])

@@ -310,7 +310,8 @@ class ReportRepo:
             span,
         )
         csat = await self._db.fetchone(
-            "SELECT COUNT(*) AS n, AVG(score) AS avg, SUM(score >= 4) AS good FROM csat_ratings r"
+            "SELECT COUNT(*) AS n, AVG(score) AS avg,"
+            " SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS good FROM csat_ratings r"
             " WHERE rated_at >= ? AND rated_at < ?"
             + (
                 ""
@@ -400,10 +401,14 @@ class ReportRepo:
         terms = query_terms(query)[:8]
         if not terms:
             return []
-        likes = " + ".join("(t.subject LIKE ? ESCAPE '\\')" for _ in terms)
+        # Terms are lower-case; LOWER() makes LIKE case-blind on PostgreSQL too.
+        likes = " + ".join(
+            "CASE WHEN LOWER(t.subject) LIKE ? ESCAPE '\\' THEN 1 ELSE 0 END" for _ in terms
+        )
         where = "" if include_dms else f" WHERE {_NOT_A_DM}"
         rows = await self._db.fetchall(
             f"SELECT * FROM ({_DIGEST_COLUMNS}, ({likes}) AS hits FROM tickets t{where})"
+            " AS matched"
             " WHERE hits > 0 ORDER BY hits DESC, created_at DESC, id DESC LIMIT ?",
             (*(f"%{_like_escape(term)}%" for term in terms), limit),
         )

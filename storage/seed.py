@@ -20,7 +20,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Tx
 from storage.kb import Article, KnowledgeBase, parse_article
 
 DAY = 86_400.0
@@ -222,13 +222,16 @@ async def seed_demo_data(db: Database) -> bool:
     the inserts share one write transaction, so two processes opening a new file at the same
     time cannot both seed it.
     """
-    async with db.transaction() as conn:
-        cursor = await conn.execute("SELECT COUNT(*) AS n FROM customers")
-        row = await cursor.fetchone()
-        await cursor.close()
+
+    async def body(tx: Tx) -> bool:
+        row = await tx.fetchone("SELECT COUNT(*) AS n FROM customers")
         if row is not None and row["n"] > 0:
             return False
         for sql, rows in _rows(time.time()).values():
-            await conn.executemany(sql, rows)
+            await tx.executemany(sql, rows)
+        return True
+
+    if not await db.atomic(body):
+        return False
     await KnowledgeBase(db).load_articles(packaged_articles())
     return True

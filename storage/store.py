@@ -5,16 +5,17 @@ It groups small repositories, one per concern; each owns its tables and its SQL.
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.approvals import ApprovalRepo
 from storage.assistant import AssistantThreadRepo
+from storage.audit import AuditRepo
 from storage.business import BusinessRepo
 from storage.conversations import ConversationRepo
-from storage.db import Database, StorageError, is_busy
+from storage.db import Database, StorageError, is_busy, is_database_error, open_database
 from storage.feedback import FeedbackRepo
 from storage.heartbeats import HeartbeatRepo
 from storage.inbox import InboxRepo
@@ -37,18 +38,19 @@ class Store:
     heartbeats: HeartbeatRepo
     feedback: FeedbackRepo
     assistant_threads: AssistantThreadRepo
+    audit: AuditRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
         """Open (and migrate) the database; with `seed`, load the demo data when it is empty."""
-        db = await Database.open(path)
+        db = await open_database(path)
         try:
             return await cls._assemble(db, seed=seed)
         except BaseException as exc:  # an open connection would keep the process from exiting
             await db.close()
-            if isinstance(exc, sqlite3.Error):
+            if is_database_error(exc):
                 raise StorageError(
-                    f"cannot load the demo data into SUPPORT_DESK_DB={path}: {exc}",
+                    f"cannot load the demo data into {db.name}: {exc}",
                     transient=is_busy(exc),
                 ) from exc
             raise
@@ -68,12 +70,23 @@ class Store:
             heartbeats=HeartbeatRepo(db),
             feedback=FeedbackRepo(db),
             assistant_threads=AssistantThreadRepo(db),
+            audit=AuditRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data
 
             await seed_demo_data(db)
         return store
+
+    def exclusive(self, job: str) -> AbstractAsyncContextManager[None]:
+        """`async with store.exclusive("job"):` one process of the cluster at a time, so
+        scheduled work (reminders, pruning) that reads its state inside runs once, not once
+        per replica."""
+        return self.db.exclusive(job)
+
+    async def prepare_for_acks(self) -> None:
+        """Tune the database handle of a process that must ack Slack quickly."""
+        await self.db.prepare_for_acks()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query (for /readyz)."""

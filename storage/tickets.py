@@ -11,12 +11,11 @@ are in `csat_ratings`, one per ticket, from the rating request posted on resolve
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Literal
 
-from storage.db import Database, Row
+from storage.db import Database, Row, Tx
 from storage.redaction import scrub
 
 TicketStatus = Literal["open", "answered", "escalated", "claimed", "resolved"]
@@ -201,23 +200,23 @@ class TicketRepo:
         subject = scrub(subject)
         opening_text = scrub(opening_text) if opening_text else opening_text
 
-        def body(conn: sqlite3.Connection) -> bool:
+        async def body(tx: Tx) -> bool:
             # Look first: an insert that conflicts would still use up a ticket number.
-            if conn.execute(
+            if await tx.fetchone(
                 "SELECT 1 FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
-            ).fetchall():
+            ):
                 return False
-            cursor = conn.execute(
+            ticket_id = await tx.insert(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now, now),
             )
-            if cursor.rowcount != 1:
+            if ticket_id is None:
                 return False
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, at) VALUES (?, ?, ?, ?)",
-                (cursor.lastrowid, "open", user_id, now),
+                (ticket_id, "open", user_id, now),
             )
             return True
 
@@ -229,6 +228,11 @@ class TicketRepo:
     async def get(self, ticket_id: int) -> Ticket | None:
         row = await self._db.fetchone("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
         return Ticket.from_row(row) if row else None
+
+    async def opening_text(self, ticket_id: int) -> str | None:
+        """The whole first message of the ticket's thread (secrets removed), if recorded."""
+        row = await self._db.fetchone("SELECT opening_text FROM tickets WHERE id = ?", (ticket_id,))
+        return row["opening_text"] if row else None
 
     async def by_thread(self, channel: str, thread_ts: str) -> Ticket | None:
         row = await self._db.fetchone(
@@ -250,7 +254,7 @@ class TicketRepo:
     ) -> bool:
         """Keep a staff note or relayed reply; False when that message was recorded before."""
         return bool(
-            await self._db.execute_rowcount(
+            await self._db.execute(
                 "INSERT INTO ticket_notes (ticket_id, author, kind, text, source_ts, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (ticket_id, author, kind, scrub(text), source_ts, time.time()),
@@ -286,7 +290,7 @@ class TicketRepo:
             "UPDATE tickets SET status = ?, updated_at = ?,"
             " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
             "   ELSE first_response_at END,"
-            " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END"
+            " resolved_at = CASE WHEN ? = 'resolved' THEN CAST(? AS DOUBLE PRECISION) END"
             " WHERE id = ? AND status != ?",
             (status, now, responded, now, status, now, ticket_id, status),
             ticket_id=ticket_id,
@@ -309,10 +313,10 @@ class TicketRepo:
     ) -> bool:
         """Run a guarded UPDATE; when it changed the ticket, record the transition with it."""
 
-        def body(conn: sqlite3.Connection) -> bool:
-            if conn.execute(update, params).rowcount != 1:
+        async def body(tx: Tx) -> bool:
+            if await tx.execute(update, params) != 1:
                 return False
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (ticket_id, status, actor, note, at),
@@ -340,11 +344,9 @@ class TicketRepo:
     async def add_escalation(
         self, ticket_id: int, *, reason: str, summary: str, priority: str = "normal"
     ) -> int:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id)
-            )
-            cursor = await conn.execute(
+        async def body(tx: Tx) -> int:
+            await tx.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id))
+            new_id = await tx.insert(
                 "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (
@@ -354,7 +356,9 @@ class TicketRepo:
                     time.time(),
                 ),
             )
-            return cursor.lastrowid or 0
+            return new_id or 0
+
+        return await self._db.atomic(body)
 
     async def set_escalation_message(self, escalation_id: int, channel: str, ts: str) -> None:
         await self._db.execute(
@@ -451,18 +455,18 @@ class TicketRepo:
         recorded as a `department` event. Returns (changed now, the ticket after)."""
         now = time.time()
 
-        def body(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
+        async def body(tx: Tx) -> bool:
+            row = await tx.fetchone(
                 "SELECT COALESCE(corrected_department, department) FROM tickets WHERE id = ?",
                 (ticket_id,),
-            ).fetchone()
+            )
             if row is None or row[0] == department:
                 return False
-            conn.execute(
+            await tx.execute(
                 "UPDATE tickets SET corrected_department = ?, updated_at = ? WHERE id = ?",
                 (department, now, ticket_id),
             )
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
                 " VALUES (?, 'department', ?, ?, ?)",
                 (
@@ -544,7 +548,7 @@ class TicketRepo:
         """Book the one warning of this clock (False: booked before, here or elsewhere)."""
         column = "sla_first_warned_at" if clock == "first_response" else "sla_resolution_warned_at"
         return (
-            await self._db.execute_rowcount(
+            await self._db.execute(
                 f"UPDATE escalations SET {column} = ? WHERE id = ? AND {column} IS NULL",
                 (now, escalation_id),
             )
@@ -567,7 +571,7 @@ class TicketRepo:
 
     async def take_reminder(self, escalation_id: int, *, now: float, every_s: float) -> bool:
         """Book the reminder that is due (False: another process booked it first)."""
-        changed = await self._db.execute_rowcount(
+        changed = await self._db.execute(
             "UPDATE escalations SET reminders = reminders + 1, reminded_at = ?,"
             " next_reminder_at = ? WHERE id = ?"
             " AND COALESCE(next_reminder_at, created_at + ?) <= ?",
@@ -605,12 +609,12 @@ class TicketRepo:
             raise ValueError(f"a rating is 1 to 5, not {score}")
         now = time.time()
 
-        def body(conn: sqlite3.Connection) -> RatingResult:
-            row = conn.execute(
+        async def body(tx: Tx) -> RatingResult:
+            row = await tx.fetchone(
                 "SELECT user_id, status, csat_prompt_channel, csat_prompt_ts FROM tickets"
                 " WHERE id = ?",
                 (ticket_id,),
-            ).fetchone()
+            )
             if row is None:
                 return "no_ticket"
             if row[0] != user_id:
@@ -619,7 +623,7 @@ class TicketRepo:
                 return "not_resolved"
             if (row[2], row[3]) != prompt:
                 return "not_prompt"
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts, rated_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET"
                 " score = excluded.score, prompt_ts = excluded.prompt_ts,"

@@ -20,7 +20,7 @@ from typing import TypeVar
 from agents_config.approvals import Answer
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
-from storage.db import StorageError
+from storage.db import StorageError, open_database
 from storage.redaction import redact_secrets
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
@@ -54,8 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve Bolt's HTTP endpoint")
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="only receive events: `support-desk work` answers them (elsewhere)",
+    )
 
     sub.add_parser("work", help="only answer the inbox (serve starts this itself)")
+    sub.add_parser(
+        "migrate", help="create or update the schema of DATABASE_URL (or SUPPORT_DESK_DB)"
+    )
     sub.add_parser("demo", help="play realistic conversations through a local Slack simulation")
 
     for name, text in (
@@ -115,7 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sensitive=settings.log_sensitive_data,
         )
         if args.command == "serve":
-            return asyncio.run(serve(settings, http=args.http, host=args.host, port=args.port))
+            return asyncio.run(
+                serve(
+                    settings,
+                    http=args.http,
+                    host=args.host,
+                    port=args.port,
+                    worker=not args.no_worker,
+                )
+            )
+        if args.command == "migrate":
+            return asyncio.run(migrate(settings))
         if args.command == "work":
             return asyncio.run(work(settings))
         if args.command == "demo":
@@ -152,7 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- serve ----------------------------------------------------------------------------------
 
 
-async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
+async def migrate(settings: Settings) -> int:
+    """Bring the database's schema up to date (every process also does so as it starts)."""
+    db = await open_database(settings.database)
+    await db.close()
+    print(f"support-desk: the schema of {db.name} is up to date", file=sys.stderr)
+    return 0
+
+
+async def serve(
+    settings: Settings, *, http: bool, host: str, port: int, worker: bool = True
+) -> int:
+    """Receive Slack's events; with `worker`, also answer them (a worker child process, or
+    in this process with WORKER_MODE=inline). Without it, `support-desk work` answers them."""
     settings.require("slack_bot_token", why="to post answers in Slack")
     if http:
         settings.require("slack_signing_secret", why="to verify requests in HTTP mode")
@@ -162,7 +192,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
             "(or run `support-desk serve --http` with SLACK_SIGNING_SECRET)."
         )
     stop = _stop_event()  # first: SIGTERM stops startup too
-    inline = settings.worker_mode == "inline"
+    inline = settings.worker_mode == "inline" and worker
     # Everything opened goes on the stack and is closed in reverse order, whatever happens:
     # stop taking events, then stop the worker (SHUTDOWN_GRACE_S), then close the database.
     async with contextlib.AsyncExitStack() as stack:
@@ -180,11 +210,12 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
             return 0
         if isinstance(runtime, DeskRuntime):
             await runtime.start()
-        else:  # this process only receives (its writes must stay quick) and supervises
-            await receiver.store.db.leave_checkpoints_to_others()
-            supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
-            await supervisor.start()
-            stack.push_async_callback(supervisor.stop)
+        else:  # this process only receives (its writes must stay quick), maybe supervises
+            await receiver.store.prepare_for_acks()
+            if worker:
+                supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
+                await supervisor.start()
+                stack.push_async_callback(supervisor.stop)
         pruner = asyncio.create_task(_prune_forever(receiver))
         stack.callback(pruner.cancel)
 
@@ -210,9 +241,6 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> int:
 async def work(settings: Settings) -> int:
     """Answer the inbox until SIGTERM (started by `serve`, or on its own beside it)."""
     die_with_parent()
-    # The database runs on aiosqlite's thread; with the default 5 ms GIL switch interval a
-    # busy event loop makes every query wait up to 5 ms for its result. 0.5 ms keeps them short.
-    sys.setswitchinterval(0.0005)
     settings.require("slack_bot_token", why="to post answers in Slack")
     stop = _stop_event()
     runtime = await _unless_stopped(stop, WorkerRuntime.create(settings))
@@ -256,10 +284,11 @@ async def _prune_forever(receiver: Receiver) -> None:
     retention_s = receiver.settings.inbox_retention_days * 86400
     while True:
         with contextlib.suppress(Exception):
-            pruned = await receiver.store.inbox.prune(retention_s)
-            if pruned:
-                log.info("pruned old inbox rows", extra={"count": pruned})
-            await receiver.store.heartbeats.prune()
+            async with receiver.store.exclusive("inbox-pruning"):  # one receiver at a time
+                pruned = await receiver.store.inbox.prune(retention_s)
+                if pruned:
+                    log.info("pruned old inbox rows", extra={"count": pruned})
+                await receiver.store.heartbeats.prune()
         await asyncio.sleep(PRUNE_EVERY_S)
 
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     # Storage
     support_desk_db: Path = Path("./support_desk.db")
+    # sqlite:///path/to/desk.db or postgresql://user:pass@host:5432/db; unset: SUPPORT_DESK_DB.
+    database_url: str | None = None
 
     # Models
     model_provider: Literal["openai", "offline"] | None = None
@@ -136,6 +138,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL, e.g. https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must be sqlite:///path/to/desk.db or postgresql://user:password@host:port/db"
+            )
+        return value or None
+
+    @property
+    def database(self) -> str:
+        """Where the desk's data lives: DATABASE_URL, else the SQLite file SUPPORT_DESK_DB."""
+        return self.database_url or str(self.support_desk_db)
 
     @property
     def provider(self) -> Literal["openai", "offline"]:

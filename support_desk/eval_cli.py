@@ -192,6 +192,7 @@ def eval_settings(
     """The settings of the throwaway desk: offline unless `model` is given."""
     update: dict[str, Any] = {
         "support_desk_db": db,
+        "database_url": None,  # a throwaway SQLite file, whatever the desk itself uses
         "routing_mode": router or settings.routing_mode,
         # Measure exactly the model asked for: no BACKUP_MODEL, and no offline engine quietly
         # answering for a model that is down (those rows fail and are counted as errors).
@@ -242,7 +243,10 @@ def desk_factory(settings: Settings, folder: Path) -> DeskFactory:
         db = folder / f"eval-{shard}-{uuid.uuid4().hex[:12]}.db"
         store = await Store.open(db)
         try:
-            yield await open_desk(settings.model_copy(update={"support_desk_db": db}), store=store)
+            yield await open_desk(
+                settings.model_copy(update={"support_desk_db": db, "database_url": None}),
+                store=store,
+            )
         finally:
             await store.close()
 
@@ -520,7 +524,7 @@ def _guardrail_lines(run_: EvalRun) -> list[str]:
 # --- export-tickets ---------------------------------------------------------------------------
 
 
-async def _resolved_tickets(path: Path, days: int) -> list[LabelledTicket]:
+async def _resolved_tickets(path: str, days: int) -> list[LabelledTicket]:
     store = await Store.open(path, seed=False)
     try:
         return await store.tickets.resolved_since(time.time() - days * 86400)
@@ -530,9 +534,9 @@ async def _resolved_tickets(path: Path, days: int) -> list[LabelledTicket]:
 
 def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
     path = settings.support_desk_db
-    if not Path(path).exists():
+    if settings.database_url is None and not Path(path).exists():
         raise EvalInputError(f"SUPPORT_DESK_DB={path} does not exist: no tickets to export")
-    tickets = asyncio.run(_resolved_tickets(path, days))
+    tickets = asyncio.run(_resolved_tickets(settings.database, days))
     empty = [t for t in tickets if not t.text.strip()]
     tickets = [t for t in tickets if t.text.strip()]
     rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]

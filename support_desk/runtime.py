@@ -60,7 +60,7 @@ async def open_desk(
     settings: Settings, *, resolver: ModelResolver | None = None, store: Store | None = None
 ) -> Desk:
     """The desk alone (no Slack): for `chat`, `ask`, `eval` and the runtime below."""
-    store = store or await Store.open(settings.support_desk_db)
+    store = store or await Store.open(settings.database)
     resolver = resolver or model_resolver(model_options(settings))
     agents = build_agents(resolver)
     options = DeskOptions(
@@ -234,7 +234,7 @@ class Receiver:
     ) -> Receiver:
         """`on_accepted`: called after an event is recorded (inline: wakes the worker)."""
         owns = store is None
-        store = store or await Store.open(settings.support_desk_db)
+        store = store or await Store.open(settings.database)
         try:
             slack = slack or make_gateway(settings)
             staff = staff or make_staff(settings, store, slack)
@@ -359,7 +359,7 @@ class WorkerRuntime:
         staff: StaffDesk | None = None,
     ) -> WorkerRuntime:
         owns = store is None
-        store = store or await Store.open(settings.support_desk_db)
+        store = store or await Store.open(settings.database)
         try:
             hosted_tools = resolver is None  # a resolver given by tests or benches: no hosted tools
             resolver = resolver or model_resolver(model_options(settings))
@@ -430,7 +430,7 @@ class DeskRuntime:
     async def create(
         cls, settings: Settings, *, resolver: ModelResolver | None = None, socket_mode: bool = False
     ) -> DeskRuntime:
-        store = await Store.open(settings.support_desk_db)
+        store = await Store.open(settings.database)
         slack = make_gateway(settings)
         try:
             workers = await WorkerRuntime.create(

@@ -18,14 +18,23 @@ from fakes.drain import drain
 from fakes.slack import FakeSlack, SlackEvents
 from support_desk.config import Settings, load_settings
 from support_desk.runtime import DeskRuntime
+from tests.databases import BACKEND, database_url, drop_databases
 
 SIGNING_SECRET = "test-signing-secret"
 
 # The tests must not depend on the developer's environment or a .env file.
 for _name in list(os.environ):
-    if _name.startswith(("SLACK_", "OPENAI_", "SUPPORT_", "MODEL_", "ESCALATION_")):
+    if _name.startswith(("SLACK_", "OPENAI_", "SUPPORT_", "MODEL_", "ESCALATION_", "DATABASE_")):
         del os.environ[_name]
 set_tracing_disabled(True)
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {BACKEND}"
+
+
+def pytest_sessionfinish() -> None:
+    drop_databases()
 
 
 def desk_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Settings:
@@ -36,6 +45,7 @@ def desk_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Setting
         "support_channels": "C_SUPPORT",
         "escalation_channel": "C_STAFF",
         "support_desk_db": tmp_path / "desk.db",
+        "database_url": database_url(tmp_path / "desk.db"),
         "model_provider": "offline",
         "shutdown_grace_s": 5,
         # The demo data's one refundable order is $450: the refund tests confirm it without a

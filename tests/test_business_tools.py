@@ -26,6 +26,7 @@ from agents_config.tools import (
 from storage.kb import fts_query
 from storage.seed import packaged_articles, seed_demo_data
 from storage.store import Store
+from tests.databases import database_for
 
 ALL_TOOLS = list(
     {
@@ -51,7 +52,7 @@ Call = tuple[str, Mapping[str, Any]]
 
 @pytest.fixture
 async def store(tmp_path: Any) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "t.db")
+    store = await Store.open(database_for(tmp_path / "t.db"))
     yield store
     await store.close()
 
@@ -119,7 +120,9 @@ async def test_seed_is_idempotent(store: Store, tmp_path: Any) -> None:
     assert before["customers"] == 4
     assert before["kb_articles"] == len(packaged_articles()) >= 20
     assert await seed_demo_data(store.db) is False
-    reopened = await Store.open(tmp_path / "t.db")  # a second process opening the same file
+    reopened = await Store.open(
+        database_for(tmp_path / "t.db")
+    )  # a second process opening the same file
     await reopened.close()
     assert await counts() == before
 

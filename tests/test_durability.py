@@ -19,6 +19,7 @@ from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET, DeskFactory
+from tests.databases import database_for, database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,9 @@ def serve_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, 
             "LOG_LEVEL": "WARNING",
         }
     )
+    url = database_url(tmp_path / "desk.db")
+    if url:
+        env["DATABASE_URL"] = url
     return env
 
 
@@ -149,7 +153,7 @@ async def test_resumed_message_already_answered_in_slack_is_not_answered_again(
     start_desk: DeskFactory, slack: FakeSlack, tmp_path: Path
 ) -> None:
     # A desk accepted a message, claimed it, posted the answer, then died before recording it.
-    store = await Store.open(tmp_path / "desk.db")
+    store = await Store.open(database_for(tmp_path / "desk.db"))
     inbox_id = await store.inbox.accept(
         kind="message",
         channel="C_SUPPORT",
@@ -314,7 +318,7 @@ async def test_provider_outage_falls_back_to_backup_then_offline(
 
 
 async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "prune.db")
+    store = await Store.open(database_for(tmp_path / "prune.db"))
     ids = [
         await store.inbox.accept(
             kind="message", channel="C1", ts=f"1.{n}", thread_ts=f"1.{n}", user_id="U1", text="hi"
@@ -333,7 +337,7 @@ async def test_old_handled_inbox_rows_are_pruned(tmp_path: Path) -> None:
 
 
 async def test_ticket_numbers_stay_consecutive(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "numbers.db")
+    store = await Store.open(database_for(tmp_path / "numbers.db"))
     opened = [
         await store.tickets.open_for_thread(
             channel="C1", thread_ts=ts, user_id="U1", subject="s", customer_id=None

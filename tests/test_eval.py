@@ -30,6 +30,7 @@ from support_desk import eval_cli
 from support_desk.cli import main
 from support_desk.config import load_settings
 from tests.conftest import DeskFactory, desk_settings
+from tests.databases import database_for
 from tests.scripting import call, handoff, scripted, tool_output
 from tests.test_staff import action_ids, block_text, click, escalation_steps, staff_message
 
@@ -328,7 +329,7 @@ async def _scripted_run(
     tmp_path: Path, examples: list[Example], *steps: Any
 ) -> tuple[evaluation.EvalRun, ScriptedModel]:
     model, resolver = scripted(*steps)
-    store = await Store.open(tmp_path / "scripted.db")
+    store = await Store.open(database_for(tmp_path / "scripted.db"))
     try:
         desk = Desk(store, build_agents(resolver), DeskOptions())
         return await run_eval(desk, examples, concurrency=1), model

@@ -27,6 +27,7 @@ from agents_config.offline import (
 )
 from agents_config.routing import TRIAGE_ROUTES
 from storage.store import Store
+from tests.databases import database_for
 
 set_tracing_disabled(True)
 
@@ -37,7 +38,7 @@ EVAL_FILE = Path(__file__).parent.parent / "agents_config" / "data" / "routing_e
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "t.db")
+    store = await Store.open(database_for(tmp_path / "t.db"))
     yield store
     await store.close()
 
@@ -205,7 +206,7 @@ async def test_a_greeting_gets_one_clarifying_question(store: Store) -> None:
 async def test_same_input_same_output(tmp_path: Path) -> None:
     answers, items = [], []
     for name in ("a", "b"):
-        store = await Store.open(tmp_path / f"{name}.db")
+        store = await Store.open(database_for(tmp_path / f"{name}.db"))
         try:
             out = await ask(store, BOB, "my card was declined")
         finally:

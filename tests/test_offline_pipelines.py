@@ -24,6 +24,7 @@ from agents_config.pipelines.base import user
 from agents_config.pipelines.classifier import CLARIFY
 from agents_config.pipelines.research import EVALUATOR, WRITER, Evaluation
 from storage.store import Store
+from tests.databases import database_for
 
 set_tracing_disabled(True)
 
@@ -33,7 +34,7 @@ REFUSAL = "I can't help with this one offline"
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "t.db")
+    store = await Store.open(database_for(tmp_path / "t.db"))
     yield store
     await store.close()
 

@@ -17,6 +17,7 @@ from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
 from bot.listeners.commands import CommandOptions, UsageError, parse
+from storage.store import Store
 from support_desk.config import load_settings
 from support_desk.runtime import pipeline_options
 from tests.conftest import Desk, DeskFactory
@@ -344,15 +345,14 @@ async def test_resumed_command_does_not_post_a_second_report(
     [first] = report_messages(desk)
     await desk.close()
 
-    store_path = desk.runtime.settings.support_desk_db
     # A crash after the report was finished and shown, before it was marked delivered and the
     # inbox row answered: on restart, nothing runs again and nothing new is posted.
-    import aiosqlite
-
-    async with aiosqlite.connect(store_path) as db:
-        await db.execute("UPDATE reports SET delivered_at = NULL")
-        await db.execute("UPDATE inbox SET status = 'running', reply_ts = NULL")
-        await db.commit()
+    store = await Store.open(desk.runtime.settings.database, seed=False)
+    try:
+        await store.db.execute("UPDATE reports SET delivered_at = NULL")
+        await store.db.execute("UPDATE inbox SET status = 'running', reply_ts = NULL")
+    finally:
+        await store.close()
     posts = len(desk.slack.calls_to("chat.postMessage"))
     restarted = await start(start_desk, by_agent()[1])  # any model call would fail
     await restarted.settle()
@@ -367,7 +367,7 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     _, resolver = by_agent(researcher=[gated(gate, "never")])
     desk = await start(start_desk, resolver, shutdown_grace_s=0)
     await command(desk, "/research", "refunds")
-    await desk.slack.wait_for("chat.postMessage")
+    await desk.slack.wait_for("chat.postMessage", timeout=30)  # generous: a loaded machine
     await desk.close()  # SIGTERM mid-run: the row goes back to the inbox
 
     _, resolver2 = by_agent(

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from bot.pipelines import STAFF_ONLY_TEXT
-from storage.audit import AuditRepo
 from storage.redaction import CARD_NUMBER, PASSWORD, PHONE
 from tests.conftest import Desk, DeskFactory
 
@@ -116,7 +115,7 @@ async def test_a_pasted_card_number_is_never_stored_and_the_user_is_told(
     _, _, event = await desk.events.message("U_BOB", PRIVATE)
     await desk.settle()
 
-    audit = AuditRepo(desk.runtime.store.db)
+    audit = desk.runtime.store.audit
     digits = CARD.replace(" ", "")
     for needle in (CARD, digits, SECRET, "4111 1111", "4111111111"):
         assert await audit.places_holding(needle) == [], needle
@@ -138,5 +137,5 @@ async def test_secrets_in_a_slash_command_are_not_stored(start_desk: DeskFactory
     ack = await command(desk, "/debate", f"should we store {CARD}? rounds=1", "U_ALICE")
     assert "I removed a card number" in ack["text"] and "4111" not in ack["text"]
     await desk.settle()
-    assert await AuditRepo(desk.runtime.store.db).places_holding("4111 1111") == []
+    assert await desk.runtime.store.audit.places_holding("4111 1111") == []
     assert PASSWORD  # (imported marker constants are the module's contract)

@@ -15,7 +15,14 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
-from tests.serving import DeskProcess, wait_for_readiness, wait_until
+from tests.databases import (
+    TEST_DATABASE_URL,
+    database_for,
+    in_use,
+    postgres_only,
+    sqlite_only,
+)
+from tests.serving import DeskProcess, wait_for_readiness
 from tests.test_durability import free_port, serve_env
 
 
@@ -61,6 +68,7 @@ async def test_unreachable_slack_is_retried_then_exits(tmp_path: Path, model: Fa
     assert f"SLACK_API_URL={closed}" in desk.lines[-1]
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", ["not a database", "a directory"])
 async def test_bad_database_file_exits_with_one_line(
     tmp_path: Path, model: FakeOpenAI, kind: str
@@ -78,6 +86,7 @@ async def test_bad_database_file_exits_with_one_line(
     assert f"SUPPORT_DESK_DB={path}" in line
 
 
+@sqlite_only
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 async def test_unreadable_database_file_exits_with_one_line(
     tmp_path: Path, model: FakeOpenAI
@@ -92,6 +101,7 @@ async def test_unreadable_database_file_exits_with_one_line(
     assert f"SUPPORT_DESK_DB={path}" in one_line(desk)
 
 
+@sqlite_only
 async def test_failed_migration_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
     # A database that says it has the first migrations but lacks their tables: the next
     # migration (which alters `tickets`) cannot apply.
@@ -109,6 +119,89 @@ async def test_failed_migration_exits_with_one_line(tmp_path: Path, model: FakeO
     with sqlite3.connect(path) as conn:  # nothing of the failed migration was kept
         applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
     assert "005_labels.sql" not in applied
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://desk@localhost/desk", "sqlite:/relative.db", "postgres ql://x"]
+)
+async def test_database_url_of_an_unknown_kind_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI, url: str
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert "DATABASE_URL" in line and "postgresql://" in line
+
+
+async def test_unreachable_postgresql_exits_with_one_line_without_the_password(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    url = f"postgresql://desk:s3cret-pw@127.0.0.1:{free_port()}/desk"  # nothing listens there
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait(timeout_s=60) == 2
+    line = one_line(desk)
+    assert "cannot reach PostgreSQL" in line and "DATABASE_URL=postgresql://desk:***@" in line
+    assert "s3cret-pw" not in desk.stderr
+
+
+async def test_migrate_brings_the_schema_up_to_date_and_can_run_again(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model)
+    for _ in range(2):
+        desk = await DeskProcess.run(env, "migrate")
+        assert await desk.wait() == 0
+        assert "is up to date" in desk.stderr
+    from storage.store import Store
+
+    store = await Store.open(database_for(tmp_path / "desk.db"), seed=False)
+    try:
+        assert await store.ping() and await store.takes_writes()
+    finally:
+        await store.close()
+
+
+@postgres_only
+async def test_postgresql_user_without_create_permission_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    url = database_for(tmp_path / "empty.db")  # a database migrated already: make a new one
+    admin = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS desk_no_create")
+        await admin.execute("CREATE DATABASE desk_no_create")
+        await admin.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'desk_reader')"
+            " THEN CREATE ROLE desk_reader LOGIN; END IF; END $$"
+        )
+    finally:
+        await admin.close()
+    parts = urlsplit(url)
+    reader = urlunsplit(
+        parts._replace(netloc=f"desk_reader@{parts.hostname}:{parts.port}", path="/desk_no_create")
+    )
+    try:
+        async with FakeSlack() as slack:
+            env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": reader}
+            desk = await DeskProcess.run(env, *http_serve())
+            assert await desk.wait() == 2
+        line = one_line(desk)
+        assert "may not change the schema" in line and "DATABASE_URL=" in line
+    finally:
+        admin = await asyncpg.connect(TEST_DATABASE_URL)
+        try:
+            await admin.execute("DROP DATABASE IF EXISTS desk_no_create WITH (FORCE)")
+        finally:
+            await admin.close()
 
 
 def socket_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, str]:
@@ -214,7 +307,10 @@ async def test_chat_waiting_for_input_stops_on_a_signal(
         env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
     desk = await DeskProcess.run(env, "chat", terminal=True)
     try:
-        await wait_until(lambda: (tmp_path / "desk.db").exists(), timeout_s=30)
+        for _ in range(300):  # until it opened its database
+            if await in_use(tmp_path / "desk.db"):
+                break
+            await asyncio.sleep(0.1)
         await asyncio.sleep(1)  # let it reach its prompt (a signal earlier also must stop it)
         assert await desk.signal(sig, timeout_s=20) in (130, -signal.SIGTERM)
     finally:

@@ -19,6 +19,7 @@ from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
+from tests.databases import database_for, sqlite_only
 from tests.serving import DeskProcess, wait_for_readiness
 from tests.test_durability import free_port, serve_env, wait_for_replies
 
@@ -40,7 +41,7 @@ async def serve(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> tuple[De
 
 
 async def rows(path: Path) -> dict[str, int]:
-    store = await Store.open(path, seed=False)
+    store = await Store.open(database_for(path), seed=False)
     try:
         return await store.inbox.counts()
     finally:
@@ -94,6 +95,7 @@ async def test_worker_killed_alone_is_restarted_and_its_messages_answered(
     assert "Traceback" not in desk.stderr
 
 
+@sqlite_only  # the file limit stops SQLite's writes; a PostgreSQL server is not this process
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
 async def test_database_refusing_writes_holds_messages_until_it_recovers(
     tmp_path: Path, slack: FakeSlack, model: FakeOpenAI

@@ -12,6 +12,7 @@ from bot.slack import REQUEST_EVENT_TYPE
 from fakes.slack import BOT_USER_ID, FakeSlack
 from storage.store import Store
 from tests.conftest import Desk, DeskFactory
+from tests.databases import database_for
 
 GENERAL = "C_GENERAL"  # a channel the desk is in, but not a support channel
 REQUEST = "My invoice INV-2001 shows the wrong VAT number, can you fix it?"
@@ -155,7 +156,7 @@ async def test_tickets_recorded_before_a_crash_are_answered_once_after_restart(
     # form's DM message, then died.
     add_general(slack)
     message = slack.inject_message(GENERAL, "U_ALICE", REQUEST)
-    store = await Store.open(tmp_path / "desk.db")
+    store = await Store.open(database_for(tmp_path / "desk.db"))
     intake = Intake(store, IntakeOptions(frozenset({"C_SUPPORT"})), on_accepted=lambda: None)
     reaction = {
         "type": "reaction_added",

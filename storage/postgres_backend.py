@@ -1,0 +1,290 @@
+"""The PostgreSQL backend: an asyncpg pool, for many processes on many machines.
+
+Repositories' portable SQL arrives with `?` placeholders and leaves as `$1, $2, …`
+(`to_numbered`). Every statement outside `atomic` is its own transaction on a pooled
+connection; `atomic` holds one connection in a transaction (READ COMMITTED, PostgreSQL's
+default) for its body. NUMERIC results (SUM, AVG) come back as floats, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from storage.db import Database, IntegrityError, Params, Row, StorageError
+
+try:  # only PostgreSQL deployments need the driver
+    import asyncpg  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - asyncpg is a dependency; this keeps errors clear
+    asyncpg = None
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+POOL_MIN = 1
+POOL_MAX = 10
+CONNECT_TIMEOUT_S = 10.0
+DEADLOCK_ATTEMPTS = 3
+# A constant key for `pg_advisory_xact_lock` while migrating (any processes starting together
+# apply each migration once).
+MIGRATION_LOCK_KEY = 0x5D_E5_C0_01
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache(maxsize=2048)
+def to_numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2, …`; a `?` inside a string literal or a
+    quoted identifier stays as it is."""
+    out: list[str] = []
+    n = 0
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+_COUNT = re.compile(r"(\d+)$")
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command status ("UPDATE 3", "INSERT 0 1", "DELETE 0")."""
+    found = _COUNT.search(status or "")
+    return int(found.group(1)) if found else 0
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    return asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Whether `exc` says the server cannot take writes now (unreachable, shutting down,
+    out of disk or connections, read-only) rather than that the statement is wrong."""
+    if asyncpg is None:
+        return False
+    exceptions = asyncpg.exceptions
+    return isinstance(
+        exc,
+        exceptions.PostgresConnectionError
+        | exceptions.ConnectionDoesNotExistError
+        | exceptions.InsufficientResourcesError
+        | exceptions.OperatorInterventionError
+        | exceptions.ReadOnlySQLTransactionError
+        | exceptions.LockNotAvailableError,
+    ) or (isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError))
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec(
+        "numeric", encoder=str, decoder=float, schema="pg_catalog", format="text"
+    )
+
+
+class _PostgresTx:
+    """A transaction on one pooled connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._conn.fetchrow(to_numbered(sql), *params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._conn.fetch(to_numbered(sql), *params))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        try:
+            return _rowcount(await self._conn.execute(to_numbered(sql), *params))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        try:
+            row = await self._conn.fetchrow(to_numbered(f"{sql} RETURNING id"), *params)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from exc
+        return int(row[0]) if row else None
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        try:
+            await self._conn.executemany(to_numbered(sql), [tuple(r) for r in rows])
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+
+class PostgresDatabase(Database):
+    """The PostgreSQL backend (see the module's docstring)."""
+
+    dialect = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, pool: Any, url: str) -> None:
+        self._pool = pool
+        self._listeners: list[Any] = []  # connections of their own, outside the pool
+        self.url = url
+        self.name = f"DATABASE_URL={redact_url(url)}"
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresDatabase:
+        """Connect and migrate. A bad URL, an unreachable server, a refused login, a missing
+        database or a missing permission raises `StorageError` naming `DATABASE_URL`."""
+        if asyncpg is None:
+            raise StorageError("DATABASE_URL is a PostgreSQL URL but asyncpg is not installed")
+        shown = redact_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=POOL_MIN,
+                max_size=POOL_MAX,
+                timeout=CONNECT_TIMEOUT_S,
+                init=_init_connection,
+            )
+        except (TimeoutError, OSError) as exc:
+            raise StorageError(
+                f"cannot reach PostgreSQL at DATABASE_URL={shown}: {exc}", transient=True
+            ) from exc
+        except asyncpg.InvalidPasswordError as exc:
+            raise StorageError(f"PostgreSQL refused the login of DATABASE_URL={shown}") from exc
+        except asyncpg.CannotConnectNowError as exc:
+            raise StorageError(
+                f"PostgreSQL at DATABASE_URL={shown} is starting up: {exc}", transient=True
+            ) from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise StorageError(f"cannot use DATABASE_URL={shown}: {exc}") from exc
+        db = cls(pool, url)
+        try:
+            await db.migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        for conn in self._listeners:
+            await conn.close()
+        self._listeners.clear()
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[None]:
+        """A session advisory lock named after `job`, held on its own connection for the
+        block (a lock dies with its session, so a process that dies frees it)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", job)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", job)
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
+        """LISTEN on a connection of its own (a pooled one would be handed to others). If it
+        breaks, the caller's polling still finds the work, only later."""
+        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        await conn.add_listener(channel, lambda *_: on_notify())
+        self._listeners.append(conn)
+        return True
+
+    async def migrate(self) -> list[str]:
+        """Apply the packaged `migrations/postgresql/NNN_*.sql` files not applied yet, each in
+        its own transaction with its record, under an advisory lock (processes starting
+        together apply each one once)."""
+        folder = resources.files("storage") / "migrations" / "postgresql"
+        names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+        applied: list[str] = []
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                for name in names:
+                    async with conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+                        if await conn.fetchval(
+                            "SELECT 1 FROM schema_migrations WHERE name = $1", name
+                        ):
+                            continue
+                        await conn.execute((folder / name).read_text(encoding="utf-8"))
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+                            name,
+                            time.time(),
+                        )
+                    applied.append(name)
+                    log.info("applied migration", extra={"migration": name, "db": self.name})
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise StorageError(
+                f"the user of {self.name} may not change the schema ({exc}); grant it CREATE"
+                " on the database, or run `support-desk migrate` as its owner"
+            ) from exc
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise StorageError(f"migrating {self.name} failed: {exc}") from exc
+        return applied
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._pool.fetchrow(to_numbered(sql), *params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._pool.fetch(to_numbered(sql), *params))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async def body(tx: Any) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.atomic(body)
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        async def body(tx: Any) -> int | None:
+            return await tx.insert(sql, params)
+
+        return await self.atomic(body)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async def body(tx: Any) -> None:
+            await tx.executemany(sql, rows)
+
+        await self.atomic(body)
+
+    async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `body` in one transaction on one connection; a deadlock (two bodies locking
+        the same rows in opposite orders) is retried: PostgreSQL rolled the loser back.
+
+        A write once started completes even if the caller is cancelled (a shutdown that
+        cancels an answer mid-way), as on SQLite, whose statements finish on their thread:
+        otherwise a reply posted to Slack could lose the record that it was posted."""
+        return await asyncio.shield(self._atomic(body))
+
+    async def _atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await body(_PostgresTx(conn))
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                log.info("transaction deadlocked; retrying", extra={"attempt": attempt})
+        raise AssertionError("unreachable")
