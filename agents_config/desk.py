@@ -233,6 +233,37 @@ def _shown(event: StreamEvent) -> ProgressEvent | None:
     return None
 
 
+async def _show_events(
+    streamed: RunResultStreaming,
+    screen: _Screen,
+    progress: Progress | None,
+    ticket_id: int,
+) -> bool:
+    """Stream the run's events to `progress`; True when the user stopped the answer (the run
+    is then cancelled). A failing `progress` stops only the showing, never the run."""
+    try:
+        async for event in streamed.stream_events():
+            shown = _shown(event) if progress is not None else None
+            if isinstance(shown, TextDelta):
+                shown = await screen.release(shown)
+            if shown is not None and progress is not None:
+                try:
+                    await progress(shown)
+                except StopAnswer:
+                    raise
+                except Exception as exc:  # the run goes on; only the showing stops
+                    log.warning(
+                        "progress failed; the answer is delivered at the end",
+                        extra={"ticket_id": ticket_id, "error": repr(exc)[:300]},
+                    )
+                    progress = None
+    except StopAnswer:
+        streamed.cancel()  # no further model call or tool runs
+        log.info("answer stopped by the user", extra={"ticket_id": ticket_id})
+        return True
+    return False
+
+
 class _Screen:
     """The output guardrail's check, applied to text while it streams: text is shown only
     once the check passes on everything written so far, and the last `hold_back` characters
@@ -641,13 +672,7 @@ class Desk:
             history_turns=self.options.history_turns,
         )
         try:
-            run_input: str | RunState[DeskContext] = turn.text
-            start = self.agents["triage"]
-            if resume is not None:
-                start = self.agents[resume.start_agent]
-                run_input = await self._approved_state(resume, context)
-            elif self.router is not None:
-                start = await self.router.choose(turn.text, context, run.trace)
+            start, run_input = await self._starting_point(turn, context, run.trace, resume)
             run.start = start.name
             streamed = Runner.run_streamed(
                 start,
@@ -663,27 +688,8 @@ class Desk:
                     trace_include_sensitive_data=self.options.trace_sensitive_data,
                 ),
             )
-            screen = _Screen(context)
-            try:
-                async for event in streamed.stream_events():
-                    shown = _shown(event) if progress is not None else None
-                    if isinstance(shown, TextDelta):
-                        shown = await screen.release(shown)
-                    if shown is not None and progress is not None:
-                        try:
-                            await progress(shown)
-                        except StopAnswer:
-                            raise
-                        except Exception as exc:  # the run goes on; only the showing stops
-                            log.warning(
-                                "progress failed; the answer is delivered at the end",
-                                extra={"ticket_id": ticket.id, "error": repr(exc)[:300]},
-                            )
-                            progress = None
-            except StopAnswer:
-                streamed.cancel()  # no further model call or tool runs
+            if await _show_events(streamed, _Screen(context), progress, ticket.id):
                 run.stopped = True
-                log.info("answer stopped by the user", extra={"ticket_id": ticket.id})
                 return run
             run.result = streamed
         # ---- guardrails: a tripped one gets a fixed answer, and the ticket goes to staff ----
@@ -696,6 +702,17 @@ class Desk:
         except Exception as exc:  # provider errors come in many types
             run.error = f"{type(exc).__name__}: {exc}"[:500]
         return run
+
+    async def _starting_point(
+        self, turn: Turn, context: DeskContext, trace: _RunTrace, resume: Approval | None
+    ) -> tuple[Agent[DeskContext], str | RunState[DeskContext]]:
+        """The agent the run starts with and its input: a resumed run goes on where it was
+        paused, with the yes; else the router picks (if any), or triage does."""
+        if resume is not None:
+            return self.agents[resume.start_agent], await self._approved_state(resume, context)
+        if self.router is not None:
+            return await self.router.choose(turn.text, context, trace), turn.text
+        return self.agents["triage"], turn.text
 
     async def _approved_state(
         self, approval: Approval, context: DeskContext

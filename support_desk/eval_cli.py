@@ -77,7 +77,18 @@ def _fraction(raw: str) -> float:
 
 def add_parsers(sub: Any) -> None:
     """The `eval` and `export-tickets` subcommands of `support-desk`."""
+    _add_eval_parser(sub)
+    _add_export_parser(sub)
+
+
+def _add_eval_parser(sub: Any) -> None:
     ev = sub.add_parser("eval", help="measure routing on a labelled set of support requests")
+    _add_eval_run_options(ev)
+    _add_eval_scope_options(ev)
+
+
+def _add_eval_run_options(ev: argparse.ArgumentParser) -> None:
+    """What is evaluated and how: the data, the model, the routing mode, the parallelism."""
     source = ev.add_mutually_exclusive_group()
     source.add_argument(
         "--file",
@@ -117,6 +128,10 @@ def add_parsers(sub: Any) -> None:
         help="worker processes, each with its own copy of the demo data (default: one per "
         "CPU core, at most 4, for the offline engine; 1 with --model)",
     )
+
+
+def _add_eval_scope_options(ev: argparse.ArgumentParser) -> None:
+    """What else is sent, as whom, and what is reported (and when the run fails)."""
     ev.add_argument(
         "--no-answers",
         action="store_true",
@@ -154,6 +169,8 @@ def add_parsers(sub: Any) -> None:
         "other customers' data): the guardrails should stop every one of them",
     )
 
+
+def _add_export_parser(sub: Any) -> None:
     ex = sub.add_parser(
         "export-tickets", help="write resolved tickets as a labelled set for `eval --file`"
     )
@@ -414,72 +431,94 @@ def format_summary(
 ) -> str:
     """The readable report of a run: accuracy per department, confusion matrix, escalations,
     clarifying questions, tool-policy violations and the slowest rows."""
-    scores = run_.scores
     lines = [f"Routing eval: {header}", ""]
-    if scores.labelled:
-        rows = [
-            [d.department, str(d.rows), str(d.correct), _pct(d.accuracy)]
-            for d in scores.departments
-        ]
-        rows.append(["all", str(scores.labelled), str(scores.correct), _pct(scores.accuracy)])
-        lines += _table(["department", "rows", "correct", "accuracy"], rows)
-        if scores.labelled < scores.total:
-            lines.append(f"  ({scores.total - scores.labelled} unlabelled rows not scored)")
-        columns = scores.predicted_columns
-        matrix = [
-            [label, *(str(scores.confusion[label][c]) for c in columns)]
-            for label in DEPARTMENTS
-            if label in scores.confusion
-        ]
-        lines += ["", "Confusion matrix (rows: label, columns: predicted)"]
-        lines += _table(["label", *columns], matrix)
-        lines += [
-            "",
-            f"Escalations: {scores.escalated} of {scores.labelled} labelled rows · precision "
-            f"{_pct(scores.escalation_precision)} ({scores.escalated_human} labelled human) · "
-            f"recall {_pct(scores.escalation_recall)} (of {scores.human} labelled human)",
-            f"Clarify precision: {_pct(scores.clarify_precision)} "
-            f"({scores.predicted_clarify_right} of {scores.predicted_clarify} rows kept to ask "
-            "a question were labelled clarify)",
-        ]
-        misrouted = [r for r in run_.rows if r.correct is False]
-        if misrouted:
-            lines += ["", f"Misrouted rows ({len(misrouted)}):"]
-            lines += [
-                f"  {r.example.id}  {r.example.dept} → {r.predicted or 'error'}  "
-                f"({' → '.join(r.agents) or 'no agent'})  {_excerpt(r.example.text, 60)}"
-                for r in misrouted[:MISROUTED_SHOWN]
-            ]
-            if len(misrouted) > MISROUTED_SHOWN:
-                lines.append(
-                    f"  … and {len(misrouted) - MISROUTED_SHOWN} more (--jsonl lists every row)"
-                )
+    if run_.scores.labelled:
+        lines += _labelled_lines(run_)
+        lines += _misrouted_lines(run_)
     else:
-        predicted = {d: sum(1 for r in run_.rows if r.predicted == d) for d in DEPARTMENTS}
-        lines.append(
-            "No labels: predictions only. "
-            + " · ".join(f"{d} {n}" for d, n in predicted.items() if n)
-        )
-        if show_predictions:
-            lines += _table(
-                ["id", "predicted", "agents", "text"],
+        lines += _unlabelled_lines(run_, show_predictions)
+    lines += _common_lines(run_, slowest_count)
+    return "\n".join(lines) + "\n"
+
+
+def _labelled_lines(run_: EvalRun) -> list[str]:
+    """Accuracy per department, the confusion matrix, escalation and clarify precision."""
+    scores = run_.scores
+    rows = [
+        [d.department, str(d.rows), str(d.correct), _pct(d.accuracy)] for d in scores.departments
+    ]
+    rows.append(["all", str(scores.labelled), str(scores.correct), _pct(scores.accuracy)])
+    lines = _table(["department", "rows", "correct", "accuracy"], rows)
+    if scores.labelled < scores.total:
+        lines.append(f"  ({scores.total - scores.labelled} unlabelled rows not scored)")
+    columns = scores.predicted_columns
+    matrix = [
+        [label, *(str(scores.confusion[label][c]) for c in columns)]
+        for label in DEPARTMENTS
+        if label in scores.confusion
+    ]
+    lines += ["", "Confusion matrix (rows: label, columns: predicted)"]
+    lines += _table(["label", *columns], matrix)
+    lines += [
+        "",
+        f"Escalations: {scores.escalated} of {scores.labelled} labelled rows · precision "
+        f"{_pct(scores.escalation_precision)} ({scores.escalated_human} labelled human) · "
+        f"recall {_pct(scores.escalation_recall)} (of {scores.human} labelled human)",
+        f"Clarify precision: {_pct(scores.clarify_precision)} "
+        f"({scores.predicted_clarify_right} of {scores.predicted_clarify} rows kept to ask "
+        "a question were labelled clarify)",
+    ]
+    return lines
+
+
+def _misrouted_lines(run_: EvalRun) -> list[str]:
+    """The first `MISROUTED_SHOWN` labelled rows sent to the wrong department."""
+    misrouted = [r for r in run_.rows if r.correct is False]
+    if not misrouted:
+        return []
+    lines = ["", f"Misrouted rows ({len(misrouted)}):"]
+    lines += [
+        f"  {r.example.id}  {r.example.dept} → {r.predicted or 'error'}  "
+        f"({' → '.join(r.agents) or 'no agent'})  {_excerpt(r.example.text, 60)}"
+        for r in misrouted[:MISROUTED_SHOWN]
+    ]
+    if len(misrouted) > MISROUTED_SHOWN:
+        lines.append(f"  … and {len(misrouted) - MISROUTED_SHOWN} more (--jsonl lists every row)")
+    return lines
+
+
+def _unlabelled_lines(run_: EvalRun, show_predictions: bool) -> list[str]:
+    """Without labels: the predictions per department (and per row), and the escalations."""
+    predicted = {d: sum(1 for r in run_.rows if r.predicted == d) for d in DEPARTMENTS}
+    lines = [
+        "No labels: predictions only. " + " · ".join(f"{d} {n}" for d, n in predicted.items() if n)
+    ]
+    if show_predictions:
+        lines += _table(
+            ["id", "predicted", "agents", "text"],
+            [
                 [
-                    [
-                        r.example.id,
-                        r.predicted or "error",
-                        " → ".join(r.agents) or "-",
-                        _excerpt(r.example.text, 50),
-                    ]
-                    for r in run_.rows
-                ],
-                numeric=False,
-            )
-        escalated = sum(1 for r in run_.rows if r.escalated)
-        lines += ["", f"Escalations: {escalated} of {scores.total} rows"]
-    lines.append(
+                    r.example.id,
+                    r.predicted or "error",
+                    " → ".join(r.agents) or "-",
+                    _excerpt(r.example.text, 50),
+                ]
+                for r in run_.rows
+            ],
+            numeric=False,
+        )
+    escalated = sum(1 for r in run_.rows if r.escalated)
+    lines += ["", f"Escalations: {escalated} of {run_.scores.total} rows"]
+    return lines
+
+
+def _common_lines(run_: EvalRun, slowest_count: int) -> list[str]:
+    """Labelled or not: clarifying questions, guardrails, tool policy, errors, slowest rows."""
+    scores = run_.scores
+    lines = [
         f"Clarifying questions: {scores.clarifying} of {scores.total} rows "
         f"({_pct(scores.clarifying_share)})"
-    )
+    ]
     lines += _guardrail_lines(run_)
     lines.append(f"Tool-policy violations: {len(run_.violations)}")
     lines += [f"  {v.row_id or '?'}  {v.kind}: {v.detail}" for v in run_.violations]
@@ -492,7 +531,7 @@ def format_summary(
             f"  {r.example.id}  {r.latency_ms:8.1f} ms  {_excerpt(r.example.text)}"
             for r in slowest(run_.rows, slowest_count)
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _guardrail_lines(run_: EvalRun) -> list[str]:

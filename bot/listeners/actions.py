@@ -29,6 +29,19 @@ _NOT_OURS = Outcome(
 
 
 def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """Every button, select and modal of the desk, grouped by who uses them."""
+    _register_ticket_buttons(app, staff)
+    _register_confirmations(app, staff, intake)
+    _register_answer_feedback(app, staff, intake)
+    _register_stop(app, staff, intake)
+    _register_knowledge(app, staff, intake)
+    _register_rejections(app, staff, intake)
+    _register_ratings(app, staff)
+
+
+def _register_ticket_buttons(app: AsyncApp, staff: StaffDesk) -> None:
+    """The staff message's Claim, Resolve, priority and department."""
+
     def on_ticket_button(act: Callable[[int, str], Awaitable[Any]]) -> Callable[..., Any]:
         """Claim and Resolve: the button's value is the ticket, the presser the staff member."""
 
@@ -63,8 +76,13 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
         outcome = await staff.set_department(ticket_id, choice, _user(body))
         await _tell(staff, body, outcome)
 
+
+def _register_confirmations(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """The requester's Confirm / Cancel of an acting tool, and staff's Approve."""
+
     def on_confirmation(answer: str) -> Callable[..., Any]:
-        """Confirm / Cancel: recorded in the inbox like a message, answered by the worker."""
+        """Confirm / Cancel (and staff's Approve): recorded in the inbox like a message,
+        answered by the worker."""
 
         async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
             approval_id = whole_number(_value(action), 1)
@@ -90,6 +108,13 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
 
     app.action(blocks.CONFIRM)(on_confirmation("confirm"))
     app.action(blocks.CANCEL)(on_confirmation("cancel"))
+
+    # Staff's Approve: recorded like a Confirm; the worker checks who clicked.
+    app.action(blocks.APPROVE)(on_confirmation("approve"))
+
+
+def _register_answer_feedback(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """Under an AI answer: 👍 / 👎, "Talk to a person", and "no thanks" after a 👎."""
 
     @app.action(blocks.ANSWER_FEEDBACK)
     async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -147,6 +172,15 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
         if inbox_id is None:
             await _tell(staff, body, _NOT_OURS)
 
+    @app.action(blocks.NO_HANDOVER)
+    async def on_no_handover(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await _tell(staff, body, Outcome(True, "OK. Thanks for telling us."))
+
+
+def _register_stop(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """Stop, under an answer while it is being written."""
+
     @app.action(blocks.STOP_ANSWER)
     async def on_stop(ack: AsyncAck, body: dict[str, Any]) -> None:
         """Stop on an answer being written: recorded for the worker, which cancels the run."""
@@ -168,32 +202,9 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             ),
         )
 
-    @app.action(blocks.NO_HANDOVER)
-    async def on_no_handover(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await _tell(staff, body, Outcome(True, "OK. Thanks for telling us."))
 
-    @app.action(blocks.APPROVE)
-    async def on_approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Staff's Approve: recorded like a Confirm; the worker checks who clicked."""
-        approval_id = whole_number(_value(action), 1)
-        if approval_id is None:
-            await ack()
-            await _tell(staff, body, _NOT_OURS)
-            return
-        try:
-            await intake.confirmation(
-                approval_id=approval_id,
-                answer="approve",
-                user_id=_user(body),
-                action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
-                message=_container(body),
-            )
-        except NotOurButton:
-            await ack()
-            await _tell(staff, body, _NOT_OURS)
-            return
-        await ack()
+def _register_knowledge(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """Staff's "Draft a KB article" button and the modal that publishes it."""
 
     @app.action(blocks.DRAFT_KB)
     async def on_draft_kb(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -234,6 +245,10 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             intake.store, ticket_id=ticket_id, title=title, body=text, author=user
         )
         await ack()
+
+
+def _register_rejections(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
+    """Staff's Reject of an approval and the modal asking for the reason."""
 
     @app.action(blocks.REJECT)
     async def on_reject(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -276,6 +291,10 @@ def register(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:
             except NotOurButton:
                 log.warning("rejection of an approval from another card ignored")
         await ack()
+
+
+def _register_ratings(app: AsyncApp, staff: StaffDesk) -> None:
+    """The CSAT rating asked for when a ticket is resolved."""
 
     @app.action(re.compile(blocks.CSAT_PATTERN))
     async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -205,7 +205,6 @@ def register(
 ) -> None:
     """`is_staff`: whether a user is support staff (from Slack membership); without it,
     nobody is."""
-    store = intake.store
 
     async def staff(user: str) -> bool:
         return is_staff is not None and await is_staff(user)
@@ -225,85 +224,116 @@ def register(
                 response_type="ephemeral", text=escape(f"{exc}\n\n{help_text(name, options)}")
             )
             return
-        posted_in = channel
-        if parsed.pipeline in TICKET_PIPELINES:
-            caller_is_staff = await staff(user)
-            if not may_run(
-                parsed.pipeline,
-                is_staff=caller_is_staff,
-                support_report_access=options.support_report_access,
-            ):
-                log.info("pipeline refused: for staff only", extra={"user": user, "command": name})
-                await ack(response_type="ephemeral", text=STAFF_ONLY_TEXT)
-                return
-            posted_in = destination(
-                parsed.pipeline,
-                channel=channel,
-                user_id=user,
-                is_staff=caller_is_staff,
-                staff_channel=options.staff_channel,
-            )
+        posted_in = await _destination(parsed, name, user, channel, options, staff)
+        if posted_in is None:
+            await ack(response_type="ephemeral", text=STAFF_ONLY_TEXT)
+            return
         # ---- end privacy
-        if parsed.pipeline == "list":
-            mine = await store.reports.for_user(user, limit=LIST_LIMIT)
-            await ack(response_type="ephemeral", text=list_text(mine))
-            return
-        if parsed.pipeline == "repost":
-            report = await store.reports.get(parsed.args["report_id"])
-            if report is None or report.user_id != user or not report.finished:
-                await ack(
-                    response_type="ephemeral",
-                    text=f"You have no finished report #{parsed.args['report_id']}. "
-                    "See yours with `/research list`.",
-                )
-                return
-        inbox_id = await store.inbox.accept_command(
-            channel=channel,
-            ts=str(command.get("trigger_id") or f"cmd-{uuid.uuid4().hex}"),
-            user_id=user,
-            text=f"{name} {text}".strip()[:MAX_TEXT_CHARS],
-            payload={
-                "command": name,
-                "response_url": command.get("response_url"),
-                "pipeline": parsed.pipeline,
-                "args": parsed.args,
-            },
-            max_open_per_user=options.max_per_user,
-        )
-        running = await store.inbox.open_commands(user) if inbox_id is None else 0
-        if inbox_id is None and running >= options.max_per_user:
-            log.info(
-                "pipeline refused: per-user limit",
-                extra={"user": user, "running": running, "command": name},
-            )
-            await ack(
-                response_type="ephemeral",
-                text=(
-                    f"You already have {running} commands running, the most I run at once for one "
-                    f"person ({options.max_per_user}). Try again when one of them has finished."
-                ),
-            )
-            return
-        if inbox_id is not None:  # else a duplicate delivery: it is already under way
-            intake.on_accepted()
-        log.info(
-            "command accepted",
-            extra={
-                "inbox_id": inbox_id,
-                "command": name,
-                "user": user,
-                "pipeline": parsed.pipeline,
-            },
-        )
-        where = None
-        if posted_in != channel:
-            where = (
-                Mrkdwn("our direct messages") if posted_in == user else channel_mention(posted_in)
-            )
-        working = working_text(parsed, where)
-        if secrets_note:
-            working = Mrkdwn("{}\n{}").format(Mrkdwn(secrets_note), working)
-        await ack(response_type="ephemeral", text=working)
+        answer = await _stored_reports_answer(intake, parsed, user)
+        if answer is None:
+            answer = await _record(intake, command, parsed, f"{name} {text}", options)
+        if answer is None:
+            answer = _working(parsed, posted_in, channel, user, secrets_note)
+        await ack(response_type="ephemeral", text=answer)
 
     for name in COMMANDS:
         app.command(name)(on_command)
+
+
+async def _destination(
+    parsed: Parsed,
+    name: str,
+    user: str,
+    channel: str,
+    options: CommandOptions,
+    staff: Callable[[str], Awaitable[bool]],
+) -> str | None:
+    """Where the result is posted, or None when `user` may not run the pipeline."""
+    if parsed.pipeline not in TICKET_PIPELINES:
+        return channel
+    caller_is_staff = await staff(user)
+    if not may_run(
+        parsed.pipeline,
+        is_staff=caller_is_staff,
+        support_report_access=options.support_report_access,
+    ):
+        log.info("pipeline refused: for staff only", extra={"user": user, "command": name})
+        return None
+    return destination(
+        parsed.pipeline,
+        channel=channel,
+        user_id=user,
+        is_staff=caller_is_staff,
+        staff_channel=options.staff_channel,
+    )
+
+
+async def _stored_reports_answer(intake: Intake, parsed: Parsed, user: str) -> str | None:
+    """The answer to `/research list`, or to a `repost` of a report the user has not got;
+    None when the command goes to the worker."""
+    store = intake.store
+    if parsed.pipeline == "list":
+        mine = await store.reports.for_user(user, limit=LIST_LIMIT)
+        return list_text(mine)
+    if parsed.pipeline == "repost":
+        report = await store.reports.get(parsed.args["report_id"])
+        if report is None or report.user_id != user or not report.finished:
+            return (
+                f"You have no finished report #{parsed.args['report_id']}. "
+                "See yours with `/research list`."
+            )
+    return None
+
+
+async def _record(
+    intake: Intake,
+    command: dict[str, Any],
+    parsed: Parsed,
+    typed: str,
+    options: CommandOptions,
+) -> str | None:
+    """Record the command in the inbox for the worker; the refusal when the user already
+    runs as many commands as one person may (None: recorded, or already under way)."""
+    name = str(command.get("command") or "")
+    user = str(command.get("user_id") or "")
+    inbox_id = await intake.store.inbox.accept_command(
+        channel=str(command.get("channel_id") or ""),
+        ts=str(command.get("trigger_id") or f"cmd-{uuid.uuid4().hex}"),
+        user_id=user,
+        text=typed.strip()[:MAX_TEXT_CHARS],
+        payload={
+            "command": name,
+            "response_url": command.get("response_url"),
+            "pipeline": parsed.pipeline,
+            "args": parsed.args,
+        },
+        max_open_per_user=options.max_per_user,
+    )
+    running = await intake.store.inbox.open_commands(user) if inbox_id is None else 0
+    if inbox_id is None and running >= options.max_per_user:
+        log.info(
+            "pipeline refused: per-user limit",
+            extra={"user": user, "running": running, "command": name},
+        )
+        return (
+            f"You already have {running} commands running, the most I run at once for one "
+            f"person ({options.max_per_user}). Try again when one of them has finished."
+        )
+    if inbox_id is not None:  # else a duplicate delivery: it is already under way
+        intake.on_accepted()
+    log.info(
+        "command accepted",
+        extra={"inbox_id": inbox_id, "command": name, "user": user, "pipeline": parsed.pipeline},
+    )
+    return None
+
+
+def _working(parsed: Parsed, posted_in: str, channel: str, user: str, secrets_note: str) -> Mrkdwn:
+    """The "working on it" ack: where the result goes, and what was removed as a secret."""
+    where = None
+    if posted_in != channel:
+        where = Mrkdwn("our direct messages") if posted_in == user else channel_mention(posted_in)
+    working = working_text(parsed, where)
+    if secrets_note:
+        working = Mrkdwn("{}\n{}").format(Mrkdwn(secrets_note), working)
+    return working

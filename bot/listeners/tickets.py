@@ -39,12 +39,26 @@ NOT_A_PERSON = "I open tickets for people's messages only, not for messages from
 
 
 def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
+    """Every way to open a ticket from outside a conversation with the desk."""
+    _register_reaction(app, intake)
+    _register_ticket_shortcut(app, intake, slack)
+    _register_reply_shortcut(app, intake, slack)
+    _register_request_form(app, intake, slack)
+
+
+def _register_reaction(app: AsyncApp, intake: Intake) -> None:
+    """A 🎫 reaction on a message opens a ticket for it."""
+
     @app.event("reaction_added")
     async def on_reaction(
         ack: AsyncAck, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await intake.reaction(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
         await ack()
+
+
+def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
+    """The "Create support ticket" message shortcut."""
 
     @app.shortcut(blocks.CREATE_TICKET)
     async def on_shortcut(
@@ -89,6 +103,10 @@ def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
         if isinstance(response_url, str):
             await slack.respond(response_url, OPENED)
 
+
+def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
+    """Staff's "Reply to user" shortcut on a message in an escalation's staff thread."""
+
     @app.shortcut(blocks.REPLY_TO_USER)
     async def on_reply_to_user(
         ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext
@@ -123,6 +141,10 @@ def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
         await ack()
         if isinstance(response_url, str):
             await slack.respond(response_url, RELAYING)
+
+
+def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
+    """The App Home's "New request" button and the form it opens."""
 
     @app.action(blocks.NEW_REQUEST)
     async def on_new_request(ack: AsyncAck, body: dict[str, Any]) -> None:
