@@ -34,3 +34,12 @@ class AssistantThreadRepo:
             (channel, thread_ts),
         )
         return row is not None
+
+    async def context_channel(self, channel: str, thread_ts: str) -> str | None:
+        """The channel the user was viewing when they last opened or moved the assistant
+        thread (None when unknown, or when the thread was never started)."""
+        row = await self._db.fetchone(
+            "SELECT context_channel FROM assistant_threads WHERE channel = ? AND thread_ts = ?",
+            (channel, thread_ts),
+        )
+        return row["context_channel"] if row else None

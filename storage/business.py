@@ -232,6 +232,7 @@ async def _next_id(tx: Tx, table: str, prefix: str, first: int) -> str:
     return f"{prefix}{last + 1}"
 
 
+_COUNTED_TABLES = ("customers", "invoices", "payments", "orders", "refunds")
 _ORDER_QUERY = (
     "SELECT o.id, o.customer_id, o.description, o.amount_cents, o.currency, o.payment_method,"
     " o.created_at, r.id AS refund_id"
@@ -360,6 +361,11 @@ class BusinessRepo:
 
         return await self._db.atomic(body)
 
+    async def payment_investigations(self) -> list[PaymentInvestigation]:
+        """Every payment investigation, open or not, of every account, oldest first."""
+        rows = await self._db.fetchall("SELECT * FROM payment_investigations ORDER BY id")
+        return [_record(PaymentInvestigation, row) for row in rows]
+
     # -- orders and refunds ----------------------------------------------------------------
 
     async def orders_for(self, customer_id: int) -> list[Order]:
@@ -384,6 +390,14 @@ class BusinessRepo:
             (order_id, customer_id),
         )
         return _record(Refund, row) if row else None
+
+    async def refunds(self, order_id: str | None = None) -> list[Refund]:
+        """Every refund recorded (of the order, when given), whoever's account it is, oldest
+        first: what an audit of the refunds issued reads. For a caller's own refund use
+        `refund_for_order`, which checks the account."""
+        where, params = (" WHERE r.order_id = ?", (order_id,)) if order_id else ("", ())
+        rows = await self._db.fetchall(f"{_REFUND_QUERY}{where} ORDER BY r.id", params)
+        return [_record(Refund, row) for row in rows]
 
     async def create_refund(
         self, customer_id: int, order_id: str, reason: str, *, requested_by: str | None = None
@@ -500,6 +514,20 @@ class BusinessRepo:
             ),
         )
         return _record(DemoRequest, row)
+
+    async def demo_requests(self) -> list[DemoRequest]:
+        """Every demo request recorded, oldest first (what sales follows up)."""
+        rows = await self._db.fetchall("SELECT * FROM demo_requests ORDER BY id")
+        return [_record(DemoRequest, row) for row in rows]
+
+    async def record_counts(self) -> dict[str, int]:
+        """How many records each business table holds (customers, invoices, payments,
+        orders, refunds): whether the demo data is loaded, and once only."""
+        counts: dict[str, int] = {}
+        for table in _COUNTED_TABLES:  # constants of this module, never user text
+            row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+            counts[table] = row["n"] if row else 0
+        return counts
 
     async def _create_numbered(
         self, table: str, prefix: str, first: int, insert: str, values: tuple[object, ...]

@@ -252,6 +252,11 @@ class InboxRepo:
         row = await self._db.fetchone("SELECT * FROM inbox WHERE id = ?", (inbox_id,))
         return InboxItem.from_row(row) if row else None
 
+    async def items(self, *, limit: int = 100) -> list[InboxItem]:
+        """The oldest `limit` rows of the inbox, whatever their status, in the order received."""
+        rows = await self._db.fetchall("SELECT * FROM inbox ORDER BY id LIMIT ?", (limit,))
+        return [InboxItem.from_row(r) for r in rows]
+
     async def has_thread(self, channel: str, thread_ts: str) -> bool:
         """Whether the desk accepted a message of this thread (its ticket may not exist yet)."""
         row = await self._db.fetchone(

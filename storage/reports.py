@@ -265,6 +265,12 @@ class ReportRepo:
         )
         return [Report.from_row(r) for r in rows]
 
+    async def recent(self, *, limit: int = 50) -> list[Report]:
+        """Every user's reports, re-posts included, newest first (what a privacy review of
+        the stored reports reads)."""
+        rows = await self._db.fetchall("SELECT * FROM reports ORDER BY id DESC LIMIT ?", (limit,))
+        return [Report.from_row(r) for r in rows]
+
     # ---- what the pipelines report on (read only) -----------------------------------
 
     async def desk_stats(

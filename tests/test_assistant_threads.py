@@ -68,10 +68,9 @@ async def test_a_context_change_is_recorded(start_desk: DeskFactory) -> None:
     thread_ts = event["assistant_thread"]["thread_ts"]
     status, _ = await desk.events.assistant_context_changed("U_ALICE", thread_ts, "C_RANDOM")
     assert status == 200
-    row = await desk.runtime.store.db.fetchone(
-        "SELECT context_channel FROM assistant_threads WHERE thread_ts = ?", (thread_ts,)
-    )
-    assert row is not None and row["context_channel"] == "C_RANDOM"
+    channel = event["assistant_thread"]["channel_id"]
+    threads = desk.runtime.store.assistant_threads
+    assert await threads.context_channel(channel, thread_ts) == "C_RANDOM"
 
 
 async def test_a_plain_dm_gets_no_status_or_title(start_desk: DeskFactory) -> None:

@@ -10,7 +10,6 @@ from agents.testing import assistant_message
 
 from agents_config.evaluation import ATTACK_SET, SHIPPED_SET, load_examples
 from agents_config.guardrails import INPUT_BLOCKED, OUTPUT_BLOCKED, check_answer, check_request
-from storage.audit import AuditRepo
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
 
@@ -91,8 +90,8 @@ async def test_a_tripped_input_guardrail_runs_no_model_and_no_tool(
     [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
     assert escalation.reason.startswith("guardrail: ")
     assert len(await staff_messages(desk)) == 1  # staff are told
-    refunds = await desk.runtime.store.db.fetchall("SELECT id FROM refunds WHERE id != 'RF-4001'")
-    assert refunds == []
+    refunds = await desk.runtime.store.business.refunds()
+    assert [r.id for r in refunds if r.id != "RF-4001"] == []
 
 
 async def test_the_output_guardrail_stops_another_customers_email(
@@ -112,7 +111,7 @@ async def test_the_output_guardrail_stops_another_customers_email(
     assert reply["text"] == OUTPUT_BLOCKED.format(ticket=ticket.id)
     assert "bob@contoso.example" not in json.dumps(desk.slack.calls)
     # Nor kept in the thread's memory: only the business data holds it.
-    places = await AuditRepo(desk.runtime.store.db).places_holding("bob@contoso.example")
+    places = await desk.runtime.store.audit.places_holding("bob@contoso.example")
     assert places == ["customers.email"]
     assert len(await staff_messages(desk)) == 1
     model.assert_complete()

@@ -571,8 +571,7 @@ async def test_a_megabyte_argument_is_refused_and_nothing_stored(
     )
     assert output.startswith("Not done: `company_size` is 1,048,576 characters long")
     assert f"at most {MAX_COMPANY_SIZE_CHARS}" in output
-    rows = await store.db.fetchall("SELECT company_size FROM demo_requests")
-    assert rows == []
+    assert await store.business.demo_requests() == []
 
 
 async def test_repositories_store_at_most_the_limit(store: Store) -> None:

@@ -119,9 +119,9 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     # Acked while the researcher is still waiting: the work runs after the ack, from the inbox.
     await desk.slack.wait_for("chat.postMessage")
     assert not gate.is_set() and models["analyst"].remaining_steps == 1
-    rows = await desk.runtime.store.db.fetchall("SELECT kind, status, payload FROM inbox")
-    assert [(r["kind"], r["status"]) for r in rows] == [("command", "running")]
-    assert json.loads(rows[0]["payload"])["args"] == {"topic": "our refund policy"}
+    rows = await desk.runtime.store.inbox.items()
+    assert [(r.kind, r.status) for r in rows] == [("command", "running")]
+    assert rows[0].payload["args"] == {"topic": "our refund policy"}
     gate.set()
     await desk.settle()
 
@@ -140,8 +140,8 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
         model.assert_complete()
     report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.data["iterations"], report.data["chosen"]) == ("complete", 1, 1)
-    inbox = await desk.runtime.store.db.fetchone("SELECT status, reply_ts FROM inbox")
-    assert inbox is not None and (inbox["status"], inbox["reply_ts"]) == ("answered", message["ts"])
+    [inbox] = await desk.runtime.store.inbox.items()
+    assert (inbox.status, inbox.reply_ts) == ("answered", message["ts"])
 
 
 async def test_evaluator_sends_drafts_back_until_one_passes(start_desk: DeskFactory) -> None:
@@ -358,8 +358,8 @@ async def test_resumed_command_does_not_post_a_second_report(
     await restarted.settle()
     assert len(restarted.slack.calls_to("chat.postMessage")) == posts
     assert [m["ts"] for m in report_messages(restarted)] == [first["ts"]]
-    row = await restarted.runtime.store.db.fetchone("SELECT status, reply_ts FROM inbox")
-    assert row is not None and (row["status"], row["reply_ts"]) == ("answered", first["ts"])
+    [row] = await restarted.runtime.store.inbox.items()
+    assert (row.status, row.reply_ts) == ("answered", first["ts"])
 
 
 async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskFactory) -> None:

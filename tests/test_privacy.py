@@ -3,6 +3,7 @@ Slack recording every call, the SQLite file walked table by table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -46,8 +47,8 @@ async def private_messages(desk: Desk) -> None:
 
 
 async def reports_text(desk: Desk) -> str:
-    rows = await desk.runtime.store.db.fetchall("SELECT * FROM reports")
-    return json.dumps([dict(r) for r in rows], ensure_ascii=False).lower()
+    reports = await desk.runtime.store.reports.recent()
+    return json.dumps([dataclasses.asdict(r) for r in reports], ensure_ascii=False).lower()
 
 
 async def test_non_staff_never_see_another_users_words(start_desk: DeskFactory) -> None:
@@ -82,7 +83,7 @@ async def test_support_report_is_for_staff_by_default(start_desk: DeskFactory) -
 
     assert ack == {"response_type": "ephemeral", "text": STAFF_ONLY_TEXT}
     await desk.settle()
-    assert await desk.runtime.store.db.fetchall("SELECT id FROM reports") == []
+    assert await desk.runtime.store.reports.recent() == []
     assert [c for c, _ in desk.slack.calls[since:] if c.startswith("chat.")] == []
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from agents.testing import assistant_message
 
+import storage.approvals
 from bot import blocks
 from storage.business import Refund
 from tests.conftest import Desk, DeskFactory
@@ -183,10 +186,14 @@ async def test_typed_yes_confirms_and_anything_else_closes_the_question(
     assert await refund_of(desk) is not None
 
 
-async def test_expired_confirmation_is_refused(start_desk: DeskFactory) -> None:
+async def test_expired_confirmation_is_refused(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     desk = await start_desk()
     _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
-    await desk.runtime.store.db.execute("UPDATE approvals SET expires_at = 0")
+    # The click comes after the confirmation's time ran out: the approvals' clock moves on.
+    later = time.time() + desk.runtime.settings.confirmation_ttl_minutes * 60 + 1
+    monkeypatch.setattr(storage.approvals, "time", SimpleNamespace(time=lambda: later))
     await click(desk, "U_ALICE", blocks.CONFIRM, question)
     await desk.settle()
     assert await refund_of(desk) is None

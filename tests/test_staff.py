@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
@@ -308,12 +309,20 @@ async def test_reminder_loop_uses_the_injected_clock(start_desk: DeskFactory) ->
     assert "has waited 1 h for a person" in params["text"]
 
 
-async def test_escalation_never_posted_is_announced_later(start_desk: DeskFactory) -> None:
+async def test_escalation_never_posted_is_announced_later(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
-    _, ticket = await escalate(desk)
-    # As if the desk had crashed between the reply and the staff message.
-    await desk.runtime.store.db.execute("UPDATE escalations SET staff_ts = NULL")
+
+    async def crashed(escalation_id: int, channel: str, ts: str) -> None:
+        """As if the desk had crashed after posting the staff message, before recording it."""
+
+    with monkeypatch.context() as patch:
+        patch.setattr(desk.runtime.store.tickets, "set_escalation_message", crashed)
+        _, ticket = await escalate(desk)
+    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    assert escalation.staff_ts is None
     await desk.runtime.staff.send_reminders(now=time.time() + 5 * 60)
     posted = [
         m

@@ -66,10 +66,7 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None and refund.amount_cents == 45000
-    refunds = await desk.runtime.store.db.fetchall(
-        "SELECT id FROM refunds WHERE order_id = 'ORD-1001'"
-    )
-    assert len(refunds) == 1
+    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
     issued = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
     assert len(issued) == 1
     already = [e for e in desk.slack.ephemerals if "already approved" in e["text"]]
@@ -94,10 +91,7 @@ async def test_a_restart_between_confirm_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None
-    refunds = await desk.runtime.store.db.fetchall(
-        "SELECT id FROM refunds WHERE order_id = 'ORD-1001'"
-    )
-    assert len(refunds) == 1
+    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
 
 
 async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFactory) -> None:

@@ -48,8 +48,7 @@ async def test_a_ticket_reaction_opens_one_ticket_answered_once(start_desk: Desk
     assert ticket is not None and ticket.user_id == "U_ALICE"  # the author's, not the reactor's
     replies = desk_replies(desk, GENERAL, ts)
     assert len(replies) == 1
-    row = await store.db.fetchone("SELECT opening_text FROM tickets WHERE id = ?", (ticket.id,))
-    opening = row["opening_text"] if row else ""
+    opening = await store.tickets.opening_text(ticket.id) or ""
     assert REQUEST in opening and f"archives/{GENERAL}/p{ts.replace('.', '')}" in opening
     assert desk.slack.calls_to("conversations.history")  # the message was read from Slack
     # The shortcut on the same message does nothing new either.
