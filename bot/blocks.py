@@ -739,19 +739,6 @@ def reject_modal_card(metadata: str) -> tuple[int | None, tuple[str | None, str 
 def request_modal() -> dict[str, Any]:
     """The "New request" modal: what it is about, a description, the urgency."""
 
-    def text_input(block_id: str, label: str, limit: int, *, multiline: bool) -> Block:
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "label": plain(label),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": REQUEST_FIELD,
-                "multiline": multiline,
-                "max_length": limit,
-            },
-        }
-
     options = [{"text": plain(p.capitalize()), "value": p} for p in PRIORITIES]
     return {
         "type": "modal",
@@ -760,8 +747,8 @@ def request_modal() -> dict[str, Any]:
         "submit": plain("Open ticket", 24),
         "close": plain("Cancel", 24),
         "blocks": [
-            text_input(REQUEST_ABOUT, "What is it about?", ABOUT_CHARS, multiline=False),
-            text_input(REQUEST_DESCRIPTION, "Description", DESCRIPTION_CHARS, multiline=True),
+            _text_input(REQUEST_ABOUT, "What is it about?", ABOUT_CHARS, multiline=False),
+            _text_input(REQUEST_DESCRIPTION, "Description", DESCRIPTION_CHARS, multiline=True),
             {
                 "type": "input",
                 "block_id": REQUEST_URGENCY,
@@ -847,24 +834,10 @@ def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) 
         ]
         return view
 
-    def text_input(block_id: str, label: str, value: str, limit: int, multiline: bool) -> Block:
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "label": plain(label),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": REQUEST_FIELD,
-                "multiline": multiline,
-                "max_length": limit,
-                "initial_value": value[:limit],
-            },
-        }
-
     view["submit"] = plain("Publish", 24)
     view["blocks"] = [
-        text_input(KB_TITLE, "Title", title, KB_TITLE_CHARS, False),
-        text_input(KB_BODY, "Article (Markdown)", body, KB_BODY_CHARS, True),
+        _text_input(KB_TITLE, "Title", KB_TITLE_CHARS, multiline=False, value=title),
+        _text_input(KB_BODY, "Article (Markdown)", KB_BODY_CHARS, multiline=True, value=body),
         context(
             Mrkdwn(
                 "Drafted by the AI from ticket #{}, de-identified. Published, it is searchable "
@@ -873,3 +846,18 @@ def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) 
         ),
     ]
     return view
+
+
+def _text_input(
+    block_id: str, label: str, limit: int, *, multiline: bool, value: str | None = None
+) -> Block:
+    """A modal's text field (its value read back with `REQUEST_FIELD`), prefilled with `value`."""
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": REQUEST_FIELD,
+        "multiline": multiline,
+        "max_length": limit,
+    }
+    if value is not None:
+        element["initial_value"] = value[:limit]
+    return {"type": "input", "block_id": block_id, "label": plain(label), "element": element}

@@ -77,6 +77,13 @@ MAX_ID = 2**53
 """Largest number accepted from a user or a button: a row id fits in SQLite's 64-bit integer."""
 
 
+def slack_id(value: Any) -> str | None:
+    """An id Slack sends either as a string or as an object with an "id"."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def whole_number(raw: str, low: int = 0, high: int = MAX_ID) -> int | None:
     """`raw` as an int from `low` to `high`, or None. ASCII digits only: `str.isdigit()` is
     also true of "²" and "٣", which `int()` then refuses or reads as another number."""

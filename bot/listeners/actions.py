@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks, knowledge
 from bot.intake import Intake, NotOurButton
-from bot.payloads import view_value, whole_number
+from bot.payloads import slack_id, view_value, whole_number
 from bot.staff import NOT_STAFF, Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
@@ -309,15 +309,8 @@ def _register_ratings(app: AsyncApp, staff: StaffDesk) -> None:
         await _tell(staff, body, outcome)
 
 
-def _id(value: Any) -> str | None:
-    """An id Slack sends either as a string or as an object with an "id"."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
 def _user(body: dict[str, Any]) -> str:
-    return _id(body.get("user")) or ""
+    return slack_id(body.get("user")) or ""
 
 
 def _value(action: dict[str, Any]) -> str:
@@ -345,7 +338,7 @@ def _pair(action: dict[str, Any]) -> tuple[int | None, str | None]:
 
 def _container(body: dict[str, Any]) -> tuple[str | None, str | None]:
     container = body.get("container") or {}
-    channel = container.get("channel_id") or _id(body.get("channel"))
+    channel = container.get("channel_id") or slack_id(body.get("channel"))
     return channel, container.get("message_ts")
 
 

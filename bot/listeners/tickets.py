@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.intake import Intake
 from bot.mrkdwn import Mrkdwn
-from bot.payloads import view_value
+from bot.payloads import slack_id, view_value
 from bot.slack import SlackGateway
 from storage.tickets import PRIORITIES
 
@@ -65,9 +65,9 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
         ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         message = shortcut.get("message") or {}
-        channel = _id(shortcut.get("channel"))
+        channel = slack_id(shortcut.get("channel"))
         ts, author = message.get("ts"), message.get("user")
-        user = _id(shortcut.get("user")) or ""
+        user = slack_id(shortcut.get("user")) or ""
         response_url = shortcut.get("response_url")
         if not channel or not isinstance(ts, str):
             log.warning("ticket shortcut without a message", extra={"user": user})
@@ -112,7 +112,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
         ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         message = shortcut.get("message") or {}
-        channel = _id(shortcut.get("channel"))
+        channel = slack_id(shortcut.get("channel"))
         ts, thread_ts, author = message.get("ts"), message.get("thread_ts"), message.get("user")
         response_url = shortcut.get("response_url")
         in_thread = (
@@ -134,7 +134,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             message_ts=ts,
             thread_ts=thread_ts,
             author=str(author),
-            requested_by=_id(shortcut.get("user")) or "",
+            requested_by=slack_id(shortcut.get("user")) or "",
             text=str(message.get("text") or ""),
             bot_user_id=context.bot_user_id,
         )
@@ -157,7 +157,7 @@ def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -
         except SlackApiError as exc:
             log.warning(
                 "request form not opened",
-                extra={"user": _id(body.get("user")), "error": exc.response.get("error")},
+                extra={"user": slack_id(body.get("user")), "error": exc.response.get("error")},
             )
 
     @app.view(blocks.NEW_REQUEST)
@@ -178,7 +178,7 @@ def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -
             )
         if urgency not in PRIORITIES:
             errors[blocks.REQUEST_URGENCY] = "Pick one of the urgencies."
-        user = _id(body.get("user"))
+        user = slack_id(body.get("user"))
         view_id = view.get("id")
         if not errors and (not user or not isinstance(view_id, str)):
             log.warning("request form without a user or a view id")
@@ -192,12 +192,6 @@ def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -
             user_id=user, view_id=view_id, about=about, description=description, urgency=urgency
         )
         await ack()
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
 
 
 def _field(values: dict[str, Any], block_id: str) -> str:
