@@ -331,7 +331,7 @@ async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
 
 
 async def test_resumed_command_does_not_post_a_second_report(
-    start_desk: DeskFactory,
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, resolver = by_agent(
         researcher=[say("notes")],
@@ -340,19 +340,31 @@ async def test_resumed_command_does_not_post_a_second_report(
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    await command(desk, "/research", "refunds")
-    await desk.settle()
-    [first] = report_messages(desk)
-    await desk.close()
 
     # A crash after the report was finished and shown, before it was marked delivered and the
-    # inbox row answered: on restart, nothing runs again and nothing new is posted.
-    store = await Store.open(desk.runtime.settings.database, seed=False)
-    try:
-        await store.db.execute("UPDATE reports SET delivered_at = NULL")
-        await store.db.execute("UPDATE inbox SET status = 'running', reply_ts = NULL")
-    finally:
-        await store.close()
+    # inbox row answered.
+    done = asyncio.Event()
+
+    async def not_delivered(report_id: int) -> None:
+        """The crash: delivery is not recorded."""
+
+    async def not_answered(inbox_id: int, reply_ts: str | None) -> None:
+        """The crash: the answer is not recorded."""
+        done.set()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(desk.runtime.store.reports, "mark_delivered", not_delivered)
+        patch.setattr(desk.runtime.store.inbox, "mark_answered", not_answered)
+        await command(desk, "/research", "refunds")
+        async with asyncio.timeout(30):
+            await done.wait()
+        [first] = report_messages(desk)
+        [report] = await desk.runtime.store.reports.for_user("U_ALICE")
+        [row] = await desk.runtime.store.inbox.items()
+        assert report.delivered_at is None and (row.status, row.reply_ts) == ("running", None)
+        await desk.close()
+
+    # On restart, nothing runs again and nothing new is posted.
     posts = len(desk.slack.calls_to("chat.postMessage"))
     restarted = await start(start_desk, by_agent()[1])  # any model call would fail
     await restarted.settle()
