@@ -17,7 +17,8 @@ from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
 from bot.listeners.commands import CommandOptions, UsageError, parse
-from storage.store import Store
+from storage.feedback import Answer
+from storage.tickets import TicketStatus
 from support_desk.config import load_settings
 from support_desk.runtime import pipeline_options
 from tests.conftest import Desk, DeskFactory
@@ -478,10 +479,11 @@ async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory)
 
 async def seed_tickets(desk: Desk) -> None:
     """Tickets with known times: five in the last 7 days, one older."""
-    db = desk.runtime.store.db
+    tickets, feedback = desk.runtime.store.tickets, desk.runtime.store.feedback
     now = time.time()
     day = 86400.0
-    rows = [  # subject, department, status, age in days, first answer after, resolved after
+    rows: list[tuple[str, str | None, TicketStatus, float, float | None, float | None]] = [
+        # subject, department, status, age in days, first answer after, resolved after
         ("Invoice INV-2001 is wrong", "billing", "answered", 2, 10.0, None),
         ("API returns 500 errors", "tech", "escalated", 1, 30.0, None),
         ("How much is the Pro plan?", "sales", "resolved", 1, 20.0, 3600.0),
@@ -489,54 +491,59 @@ async def seed_tickets(desk: Desk) -> None:
         ("hello?", None, "open", 0.5, None, None),
         ("Old question about VAT", "billing", "answered", 30, 5.0, None),
     ]
+    ids = []
     for i, (subject, department, status, age, first, resolved) in enumerate(rows, 1):
         created = now - age * day
-        await db.execute(
-            "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
-            " created_at, updated_at, first_response_at, resolved_at)"
-            " VALUES (?, 'C_SUPPORT', ?, 'U_ALICE', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                i,
-                f"{i}.0",
-                status,
-                department,
-                subject,
-                created,
-                created,
-                created + first if first else None,
-                created + resolved if resolved else None,
-            ),
+        ticket, _ = await tickets.open_for_thread(
+            channel="C_SUPPORT",
+            thread_ts=f"{i}.0",
+            user_id="U_ALICE",
+            subject=subject,
+            customer_id=None,
+            now=created,
         )
-    await db.execute(
-        "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
-        " VALUES (2, 'API outage', 'summary', ?)",
-        (now - day,),
-    )
-    for ticket_id, score in ((3, 5), (4, 2)):
-        await db.execute(
-            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts,"
-            " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
-            (ticket_id, score, now - day / 2),
+        ids.append(ticket.id)
+        if department:
+            await tickets.record_route(ticket.id, department=department, agent_path=[])
+        if status == "escalated":
+            await tickets.add_escalation(
+                ticket.id, reason="API outage", summary="summary", now=now - day
+            )
+        if first is not None:
+            answered = "escalated" if status == "escalated" else "answered"
+            await tickets.set_status(ticket.id, answered, now=created + first)
+        if resolved is not None:
+            await tickets.set_status(ticket.id, "resolved", now=created + resolved)
+    for ticket_id, score in ((ids[2], 5), (ids[3], 2)):
+        await tickets.set_csat_prompt(ticket_id, "C_SUPPORT", "p")
+        rated = await tickets.rate(
+            ticket_id, "U_ALICE", score, ("C_SUPPORT", "p"), now=now - day / 2
         )
+        assert rated == "rated"
     # 👍 / 👎 on AI answers: billing 2 of 3 helpful, one of them 10 days ago (not counted)
     answers = [  # ts, ticket, department, path, helpful, rated days ago
-        ("a1", 1, "billing", '["triage", "billing_specialist"]', 1, 1),
-        ("a2", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 0, 1),
-        ("a3", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 1, 1),
-        ("a4", 3, "sales", '["triage", "sales"]', 1, 1),
-        ("a5", 3, "sales", '["triage", "sales"]', 0, 10),
+        ("a1", ids[0], "billing", ["triage", "billing_specialist"], True, 1),
+        ("a2", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], False, 1),
+        ("a3", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], True, 1),
+        ("a4", ids[2], "sales", ["triage", "sales"], True, 1),
+        ("a5", ids[2], "sales", ["triage", "sales"], False, 10),
     ]
     for ts, ticket_id, department, path, helpful, rated in answers:
-        await db.execute(
-            "INSERT INTO answers (channel, ts, ticket_id, inbox_id, requester, department,"
-            " agent_path, created_at) VALUES ('C_SUPPORT', ?, ?, 0, 'U_ALICE', ?, ?, ?)",
-            (ts, ticket_id, department, path, now - rated * day),
+        await feedback.record_answer(
+            Answer(
+                "C_SUPPORT",
+                ts,
+                ticket_id,
+                0,
+                "U_ALICE",
+                department,
+                path,
+                [],
+                None,
+                now - rated * day,
+            )
         )
-        await db.execute(
-            "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
-            " VALUES ('C_SUPPORT', ?, 'U_ALICE', ?, ?)",
-            (ts, helpful, now - rated * day),
-        )
+        await feedback.rate("C_SUPPORT", ts, "U_ALICE", helpful=helpful, now=now - rated * day)
 
 
 async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactory) -> None:
