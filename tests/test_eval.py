@@ -403,7 +403,7 @@ async def test_export_labels_follow_staff_correction(
 ) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     opening = (
         "I want to talk to a human please: our invoice INV-2001 lists 32 seats but we "
         "only have 20 people, and this has been going on for three months now, which is "

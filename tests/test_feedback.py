@@ -46,7 +46,7 @@ async def test_a_thumbs_up_is_stored_with_the_answers_path_tools_and_model(
         action_type="feedback_buttons",
     )
     assert status == 200
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is True
     answer = await store.feedback.answer("C_SUPPORT", reply["ts"])
     assert answer is not None
@@ -68,7 +68,7 @@ async def test_a_thumbs_down_offers_a_person_and_yes_escalates_with_context(
         message_ts=reply["ts"],
         action_type="feedback_buttons",
     )
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is False
     [offer] = desk.slack.ephemerals
     assert offer["user"] == "U_ALICE" and "Should a person take a look?" in offer["text"]
@@ -99,7 +99,7 @@ async def test_talk_to_a_person_under_an_answer_hands_over_once(start_desk: Desk
             "U_ALICE", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"]
         )
         await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
     assert ticket is not None and ticket.status == "escalated"
     notes = [r for r in desk.slack.replies_in("C_SUPPORT", reply["thread_ts"]) if "#" in r["text"]]
     assert len(notes) == 1
@@ -118,7 +118,7 @@ async def test_only_the_asker_rates_or_hands_over(start_desk: DeskFactory) -> No
     )
     await desk.events.block_action("U_BOB", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"])
     await desk.settle()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_BOB") is None
     ticket = await store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])
     assert ticket is not None and ticket.status == "answered"
@@ -129,7 +129,7 @@ async def test_no_feedback_under_an_apology(start_desk: DeskFactory) -> None:
     desk = await start_desk(resolver)
     reply = await _answered(desk, "hello?")
     assert reply["text"].startswith("Sorry") and not _has_feedback(reply.get("blocks"))
-    assert await desk.runtime.store.feedback.answer("C_SUPPORT", reply["ts"]) is None
+    assert await desk.runtime.receiver.store.feedback.answer("C_SUPPORT", reply["ts"]) is None
 
 
 async def test_a_click_on_a_message_that_is_no_answer_does_nothing(
@@ -142,4 +142,4 @@ async def test_a_click_on_a_message_that_is_no_answer_does_nothing(
     assert status == 200
     await desk.events.block_action("U_ALICE", blocks.TALK_TO_PERSON, "1234.5678")
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}

@@ -73,7 +73,7 @@ def text_of(model_call: ModelCall) -> str:
 
 async def start(start_desk: DeskFactory, resolver: ModelResolver, **overrides: Any) -> Desk:
     desk = await start_desk(resolver, **overrides)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.update_interval_s = 0  # every progress event shows
     return desk
@@ -120,7 +120,7 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     # Acked while the researcher is still waiting: the work runs after the ack, from the inbox.
     await desk.slack.wait_for("chat.postMessage")
     assert not gate.is_set() and models["analyst"].remaining_steps == 1
-    rows = await desk.runtime.store.inbox.items()
+    rows = await desk.runtime.receiver.store.inbox.items()
     assert [(r.kind, r.status) for r in rows] == [("command", "running")]
     assert rows[0].payload["args"] == {"topic": "our refund policy"}
     gate.set()
@@ -139,9 +139,9 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     assert "refund-policy" in text_of(models["analyst"].calls[0])  # the notes reach the analyst
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.data["iterations"], report.data["chosen"]) == ("complete", 1, 1)
-    [inbox] = await desk.runtime.store.inbox.items()
+    [inbox] = await desk.runtime.receiver.store.inbox.items()
     assert (inbox.status, inbox.reply_ts) == ("answered", message["ts"])
 
 
@@ -181,7 +181,7 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
 
     for model in models.values():
         model.assert_complete()  # three drafts, three reviews, then it stops
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.data["iterations"], report.data["chosen"], report.data["passed"]) == (
         3,
         2,
@@ -206,7 +206,7 @@ async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
     for model in models.values():
         model.assert_complete()
     assert any("analysis — " in text and "retrying" in text for text in updates(desk))
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.notes, report.body) == ("complete", [], "The report.")
 
 
@@ -227,7 +227,7 @@ async def test_a_step_failing_twice_gives_what_finished_and_a_note(
     shown = block_text(message)
     assert "Not everything finished" in shown and "The draft 1 step failed twice" in shown
     assert "Refunds within 30 days" in shown and "The window matters." in shown
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert report.status == "partial"
 
 
@@ -268,14 +268,14 @@ async def test_long_report_is_uploaded_as_markdown(start_desk: DeskFactory) -> N
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.message_chars = 2000
     await command(desk, "/research", "everything")
     await desk.settle()
 
     [message] = report_messages(desk)
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert f"report-{report.id}.md" in block_text(message)
     assert len(block_text(message)) < len(long)
     [stored] = desk.slack.files.values()
@@ -294,7 +294,7 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
     await desk.settle()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
 
     listing = await command(desk, "/research", "list")
     assert listing["response_type"] == "ephemeral"
@@ -307,7 +307,9 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     await desk.settle()
     [again] = report_messages(desk, "C_RANDOM")
     assert "Stored report." in block_text(again)
-    assert len(await desk.runtime.store.reports.for_user("U_ALICE")) == 1  # re-posts not listed
+    assert (
+        len(await desk.runtime.receiver.store.reports.for_user("U_ALICE")) == 1
+    )  # re-posts not listed
 
 
 async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
@@ -354,14 +356,14 @@ async def test_resumed_command_does_not_post_a_second_report(
         done.set()
 
     with monkeypatch.context() as patch:
-        patch.setattr(desk.runtime.store.reports, "mark_delivered", not_delivered)
-        patch.setattr(desk.runtime.store.inbox, "mark_answered", not_answered)
+        patch.setattr(desk.runtime.receiver.store.reports, "mark_delivered", not_delivered)
+        patch.setattr(desk.runtime.receiver.store.inbox, "mark_answered", not_answered)
         await command(desk, "/research", "refunds")
         async with asyncio.timeout(30):
             await done.wait()
         [first] = report_messages(desk)
-        [report] = await desk.runtime.store.reports.for_user("U_ALICE")
-        [row] = await desk.runtime.store.inbox.items()
+        [report] = await desk.runtime.receiver.store.reports.for_user("U_ALICE")
+        [row] = await desk.runtime.receiver.store.inbox.items()
         assert report.delivered_at is None and (row.status, row.reply_ts) == ("running", None)
         await desk.close()
 
@@ -371,7 +373,7 @@ async def test_resumed_command_does_not_post_a_second_report(
     await restarted.settle()
     assert len(restarted.slack.calls_to("chat.postMessage")) == posts
     assert [m["ts"] for m in report_messages(restarted)] == [first["ts"]]
-    [row] = await restarted.runtime.store.inbox.items()
+    [row] = await restarted.runtime.receiver.store.inbox.items()
     assert (row.status, row.reply_ts) == ("answered", first["ts"])
 
 
@@ -440,7 +442,7 @@ async def test_usage_errors_get_help_and_no_inbox_row(start_desk: DeskFactory) -
         answer = await command(desk, name, text)
         assert answer["response_type"] == "ephemeral"
         assert expected in answer["text"] and f"*{name}*" in answer["text"], (name, text)
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
 
 
 async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory) -> None:
@@ -479,7 +481,7 @@ async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory)
 
 async def seed_tickets(desk: Desk) -> None:
     """Tickets with known times: five in the last 7 days, one older."""
-    tickets, feedback = desk.runtime.store.tickets, desk.runtime.store.feedback
+    tickets, feedback = desk.runtime.receiver.store.tickets, desk.runtime.receiver.store.feedback
     now = time.time()
     day = 86400.0
     rows: list[tuple[str, str | None, TicketStatus, float, float | None, float | None]] = [
@@ -592,7 +594,7 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
     assert "Outages." in digest_input and "Pro" in digest_input
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ERIN"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ERIN"))[0]
     assert report.data["stats"]["tickets"] == 5 and report.data["stats"]["escalated"] == 1
 
 
@@ -626,7 +628,7 @@ async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> N
         ]
     )
     desk = await start_desk(lambda spec: model, routing_mode="classifier")
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
 
     _, _, confident = await desk.events.message("U_ALICE", "what is my balance?")
     await desk.settle()

@@ -26,7 +26,7 @@ ALICE = "alice@northwind.example"
 
 
 async def refund_of(desk: Desk, order_id: str = "ORD-1001") -> Refund | None:
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     customer = await store.business.customer_by_email(ALICE)
     assert customer is not None
     return await store.business.refund_for_order(customer.id, order_id)
@@ -192,7 +192,7 @@ async def test_expired_confirmation_is_refused(
     desk = await start_desk()
     _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
     # The click comes after the confirmation's time ran out: the approvals' clock moves on.
-    later = time.time() + desk.runtime.settings.confirmation_ttl_minutes * 60 + 1
+    later = time.time() + desk.runtime.receiver.settings.confirmation_ttl_minutes * 60 + 1
     monkeypatch.setattr(storage.approvals, "time", SimpleNamespace(time=lambda: later))
     await click(desk, "U_ALICE", blocks.CONFIRM, question)
     await desk.settle()
