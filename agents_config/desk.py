@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agents import (
@@ -767,18 +767,8 @@ class Desk:
     async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
         """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
         if run.stopped:  # the user stopped it: nothing more is said, and the ticket stays open
-            await self.store.tickets.record_route(
-                ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
-            )
-            return TurnOutcome(
-                ticket=await self.store.tickets.get(ticket.id) or ticket,
-                opened=opened,
-                reply=STOPPED_NOTE,
-                agent_path=run.trace.path,
-                tools_called=run.trace.tools,
-                model_calls=run.trace.model_calls,
-                stopped=True,
-            )
+            stopped = await self._routed(ticket, run, opened=opened, reply=STOPPED_NOTE)
+            return replace(stopped, stopped=True)
         confirmation = None
         reply: str | None = None
         if run.result is not None and run.result.interruptions:
@@ -804,9 +794,6 @@ class Desk:
             current = await self.store.tickets.get(ticket.id)
             if current is not None and current.status != "escalated":  # still with staff
                 await self.store.tickets.set_status(ticket.id, "answered", actor="desk")
-        await self.store.tickets.record_route(
-            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
-        )
         log.info(
             "turn answered",
             extra={
@@ -818,17 +805,29 @@ class Desk:
                 "confirmation": confirmation.id if confirmation else None,
             },
         )
+        outcome = await self._routed(ticket, run, opened=opened, reply=reply)
+        return replace(
+            outcome,
+            escalation=context.escalation,
+            error=run.error,
+            confirmation=confirmation,
+            model=self._model_of(run.trace.path),
+        )
+
+    async def _routed(
+        self, ticket: Ticket, run: _Run, *, opened: bool, reply: str | None
+    ) -> TurnOutcome:
+        """The run's route kept on the ticket; the outcome of what the run did."""
+        await self.store.tickets.record_route(
+            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+        )
         return TurnOutcome(
             ticket=await self.store.tickets.get(ticket.id) or ticket,
             opened=opened,
             reply=reply,
             agent_path=run.trace.path,
             tools_called=run.trace.tools,
-            escalation=context.escalation,
-            error=run.error,
             model_calls=run.trace.model_calls,
-            confirmation=confirmation,
-            model=self._model_of(run.trace.path),
         )
 
     def _model_of(self, path: list[str]) -> str | None:
