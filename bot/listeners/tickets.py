@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.intake import Intake
+from bot.listeners.events import recording
 from bot.mrkdwn import Mrkdwn
 from bot.payloads import slack_id, view_value
 from bot.slack import SlackGateway
@@ -48,13 +49,7 @@ def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
 
 def _register_reaction(app: AsyncApp, intake: Intake) -> None:
     """A 🎫 reaction on a message opens a ticket for it."""
-
-    @app.event("reaction_added")
-    async def on_reaction(
-        ack: AsyncAck, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        await intake.reaction(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
-        await ack()
+    app.event("reaction_added")(recording(intake.reaction))
 
 
 def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
@@ -74,9 +69,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             await ack()
             return
         if channel.startswith("D") or channel == intake.options.staff_channel:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_HERE)
+            await _ack_and_tell(ack, slack, response_url, NOT_HERE)
             return
         if (
             message.get("bot_id")
@@ -84,9 +77,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             or not author
             or author == context.bot_user_id
         ):
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_A_PERSON)
+            await _ack_and_tell(ack, slack, response_url, NOT_A_PERSON)
             return
         thread_ts = message.get("thread_ts")
         await intake.ticket_from_message(
@@ -99,9 +90,16 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             thread_ts=thread_ts if isinstance(thread_ts, str) else None,
             bot_user_id=context.bot_user_id,
         )
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, OPENED)
+        await _ack_and_tell(ack, slack, response_url, OPENED)
+
+
+async def _ack_and_tell(
+    ack: AsyncAck, slack: SlackGateway, response_url: object, text: str
+) -> None:
+    """Ack the shortcut, then tell the person who used it, privately (its response_url)."""
+    await ack()
+    if isinstance(response_url, str):
+        await slack.respond(response_url, text)
 
 
 def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
@@ -124,9 +122,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             and await intake.store.tickets.by_staff_message(channel, thread_ts) is not None
         )
         if not in_thread:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_IN_STAFF_THREAD)
+            await _ack_and_tell(ack, slack, response_url, NOT_IN_STAFF_THREAD)
             return
         assert channel and isinstance(ts, str) and isinstance(thread_ts, str)
         await intake.relay_request(
@@ -138,9 +134,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             text=str(message.get("text") or ""),
             bot_user_id=context.bot_user_id,
         )
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, RELAYING)
+        await _ack_and_tell(ack, slack, response_url, RELAYING)
 
 
 def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
