@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bot import blocks
 from bot.http import bound_port, start_http
 from fakes.drain import drain
-from fakes.slack import FakeSlack, SlackEvents
+from fakes.slack import FakeSlack, SlackEvents, control, controls
 from support_desk.config import Settings
 from support_desk.runtime import DeskRuntime
 
@@ -166,14 +166,9 @@ async def _click(
     out: Callable[[str], None],
 ) -> None:
     """The user clicks a button of the desk's last reply (Confirm), and what follows."""
+    assert message.clicks is not None
     reply = slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]
-    button = next(
-        element
-        for block in reply.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-        if element["action_id"] == message.clicks
-    )
+    button = control(reply, message.clicks)
     await events.block_action(
         message.user, button["action_id"], button["value"], SUPPORT_CHANNEL, reply["ts"]
     )
@@ -219,12 +214,7 @@ async def _approve(
     card = next(
         m
         for m in reversed(slack.messages(STAFF_CHANNEL))
-        if any(
-            e.get("action_id") == blocks.APPROVE
-            for b in m.get("blocks") or []
-            if b.get("type") == "actions"
-            for e in b["elements"]
-        )
+        if any(c.get("action_id") == blocks.APPROVE for c in controls(m))
     )
     await events.block_action(
         message.approved_by, blocks.APPROVE, _approval_id(card), STAFF_CHANNEL, card["ts"]

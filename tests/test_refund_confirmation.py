@@ -18,6 +18,7 @@ from agents.testing import assistant_message
 
 import storage.approvals
 from bot import blocks
+from fakes.slack import controls
 from storage.business import Refund
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -43,12 +44,7 @@ async def ask_alice(desk: Desk, text: str) -> tuple[str, dict[str, Any]]:
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
     """action_id → value of the buttons in a message."""
-    return {
-        element["action_id"]: element["value"]
-        for block in message.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-    }
+    return {c["action_id"]: c["value"] for c in controls(message)}
 
 
 async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
-from fakes.slack import STAFF_GROUP_ID
+from fakes.slack import STAFF_GROUP_ID, control, controls
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -52,12 +52,7 @@ def is_reply(message: dict[str, Any]) -> bool:
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        element["action_id"]
-        for block in message.get("blocks") or []
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
+    return [c["action_id"] for c in controls(message)]
 
 
 def block_text(message: dict[str, Any]) -> str:
@@ -107,13 +102,7 @@ async def test_escalation_posts_staff_message_with_buttons(start_desk: DeskFacto
         "ticket_priority",
         "ticket_department",
     ]
-    [select] = [
-        e
-        for b in message["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "ticket_priority"
-    ]
+    select = control(message, "ticket_priority")
     assert select["initial_option"]["value"] == f"{ticket.id}:high"
 
     escalation = (await desk.runtime.receiver.store.tickets.escalations(ticket.id))[0]
