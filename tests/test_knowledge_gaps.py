@@ -4,6 +4,7 @@ from tickets escalated through the real desk (signed events, offline engine, fak
 from __future__ import annotations
 
 import json
+
 from agents_config.pipelines.gaps import OTHER_TOPICS, knowledge_gaps
 from storage.reports import TicketDigestRow
 from tests.conftest import Desk, DeskFactory

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 OPENED = Mrkdwn(
     ":ticket: Got it: I'm opening a support ticket for that message and will answer in its thread."
 )
+OPENED_FOR_AUTHOR = Mrkdwn(
+    ":ticket: Got it: I'm opening a support ticket for that message. Its author gets the answer "
+    "in a direct message, since it may involve their account; the thread gets a short note."
+)
 RELAYING = Mrkdwn(":outbox_tray: Sending that message to the user, with your name on it.")
 NOT_IN_STAFF_THREAD = (
     "Reply to user works on a message in the staff thread of an escalation: it sends that "
@@ -101,7 +105,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
         )
         await ack()
         if isinstance(response_url, str):
-            await slack.respond(response_url, OPENED)
+            await slack.respond(response_url, OPENED if user == author else OPENED_FOR_AUTHOR)
 
 
 def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
