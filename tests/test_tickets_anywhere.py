@@ -266,3 +266,29 @@ async def test_tickets_recorded_before_a_crash_are_answered_once_after_restart(
     assert top_level == [header["ts"]]
     assert len(desk_replies(desk, "D_CAROL", header["ts"])) == 1
     assert await desk.runtime.store.inbox.counts() == {"answered": 2}
+
+
+async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFactory) -> None:
+    """TICKETS_FROM_MESSAGES_PER_HOUR: more are refused with a private note; a repeated
+    request for the same message is no new ticket and not counted; others are not limited."""
+    desk = await start_desk(tickets_from_messages_per_hour=2)
+    add_general(desk.slack)
+    messages = [await post(desk, "U_ALICE", f"Question {n}: how do I export data?") for n in "123"]
+    for ts in messages[:2]:
+        await desk.events.reaction_added("U_BOB", GENERAL, ts)
+    await desk.events.reaction_added("U_BOB", GENERAL, messages[0])  # the same message: a dup
+    assert desk.slack.ephemerals == []
+    await desk.events.reaction_added("U_BOB", GENERAL, messages[2])  # his third: refused
+    await desk.slack.wait_for("chat.postEphemeral")
+    [note] = desk.slack.ephemerals
+    assert note["user"] == "U_BOB" and note["channel"] == GENERAL
+    assert "2 support tickets from messages in the last hour" in note["text"]
+    await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, GENERAL, messages[2])
+    assert "in the last hour" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {"answered": 2}
+    assert desk_replies(desk, GENERAL, messages[2]) == []
+    # Someone else may still open one for that message.
+    await desk.events.reaction_added("U_ERIN", GENERAL, messages[2])
+    await desk.settle()
+    assert await desk.runtime.store.inbox.counts() == {"answered": 3}
