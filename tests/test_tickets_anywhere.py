@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot import blocks
 from bot.intake import Intake, IntakeOptions
 from bot.slack import NOTE_EVENT_TYPE, REQUEST_EVENT_TYPE
@@ -292,3 +294,35 @@ async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFact
     await desk.events.reaction_added("U_ERIN", GENERAL, messages[2])
     await desk.settle()
     assert await desk.runtime.store.inbox.counts() == {"answered": 3}
+
+
+async def test_a_form_is_recorded_before_its_ack(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "New request" form is acked only once it is in the inbox: when the write fails,
+    Slack gets no ack (it keeps the form open, with an error, for the user to send again) and
+    the request is not lost; sent again, and redelivered, it is one ticket answered once."""
+    desk = await start_desk()
+    store = desk.runtime.store
+    accept = store.inbox.accept
+
+    async def crash(**_: Any) -> int | None:
+        raise RuntimeError("the receiver died before the inbox write")
+
+    monkeypatch.setattr(store.inbox, "accept", crash)
+    texts = {"about": "Password reset", "description": "The reset e-mail never arrives"}
+    status, body = await desk.events.view_submission(
+        "U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"}, view_id="V_FORM2"
+    )
+    assert status != 200 and "response_action" not in body  # no ack: Slack shows an error
+    assert await store.inbox.counts() == {}
+    monkeypatch.setattr(store.inbox, "accept", accept)
+    for _ in range(2):  # sent again, then redelivered
+        status, _ = await desk.events.view_submission(
+            "U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"}, view_id="V_FORM2"
+        )
+        assert status == 200
+    await desk.settle()
+    header = dm_thread(desk, "D_CAROL")
+    assert len(desk_replies(desk, "D_CAROL", header)) == 1
+    assert await store.inbox.counts() == {"answered": 1}
