@@ -197,7 +197,8 @@ class Intake:
         self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
     ) -> int | None:
         """A `reaction_added`: the ticket emoji on a person's message opens a ticket for its
-        author (the worker fetches the message). Any other reaction is ignored."""
+        author (the worker fetches the message). Any other reaction is ignored. Raises
+        `TicketLimitReached` past TICKETS_FROM_MESSAGES_PER_HOUR for whoever reacted."""
         item = event.get("item") or {}
         channel, ts = item.get("channel"), item.get("ts")
         author, reactor = event.get("item_user"), event.get("user")
