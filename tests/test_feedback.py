@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.testing import assistant_message
-
 from bot import blocks
 from tests.conftest import Desk, DeskFactory
-from tests.scripting import call, handoff, scripted
+from tests.scripting import REFUND_QUESTION, refund_check, scripted
 
 
 def _has_feedback(slack_blocks: list[dict[str, Any]] | None) -> bool:
     return any(b.get("type") == "context_actions" for b in slack_blocks or [])
 
 
-async def _answered(desk: Desk, text: str = "Can I get my money back for ORD-1001?") -> dict:
+async def _answered(desk: Desk, text: str = REFUND_QUESTION) -> dict:
     _, _, event = await desk.events.message("U_ALICE", text)
     await desk.settle()
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
@@ -23,13 +21,20 @@ async def _answered(desk: Desk, text: str = "Can I get my money back for ORD-100
 
 
 async def _billing_desk(start_desk: DeskFactory) -> Desk:
-    _, resolver = scripted(
-        handoff("billing_specialist"),
-        handoff("refund_processor"),
-        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
-        [assistant_message("ORD-1001 can be refunded.")],
-    )
+    _, resolver = scripted(*refund_check("ORD-1001 can be refunded."))
     return await start_desk(resolver)
+
+
+async def _rate(desk: Desk, user: str, reply: dict[str, Any], value: str) -> int:
+    """`user` clicks 👍 ("good") or 👎 ("bad") under `reply`; the HTTP status."""
+    status, _ = await desk.events.block_action(
+        user,
+        blocks.ANSWER_FEEDBACK,
+        value,
+        message_ts=reply["ts"],
+        action_type="feedback_buttons",
+    )
+    return status
 
 
 async def test_a_thumbs_up_is_stored_with_the_answers_path_tools_and_model(
@@ -38,14 +43,7 @@ async def test_a_thumbs_up_is_stored_with_the_answers_path_tools_and_model(
     desk = await _billing_desk(start_desk)
     reply = await _answered(desk)
     assert _has_feedback(reply.get("blocks"))
-    status, _ = await desk.events.block_action(
-        "U_ALICE",
-        blocks.ANSWER_FEEDBACK,
-        "good",
-        message_ts=reply["ts"],
-        action_type="feedback_buttons",
-    )
-    assert status == 200
+    assert await _rate(desk, "U_ALICE", reply, "good") == 200
     store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is True
     answer = await store.feedback.answer("C_SUPPORT", reply["ts"])
@@ -61,13 +59,7 @@ async def test_a_thumbs_down_offers_a_person_and_yes_escalates_with_context(
 ) -> None:
     desk = await _billing_desk(start_desk)
     reply = await _answered(desk)
-    await desk.events.block_action(
-        "U_ALICE",
-        blocks.ANSWER_FEEDBACK,
-        "bad",
-        message_ts=reply["ts"],
-        action_type="feedback_buttons",
-    )
+    await _rate(desk, "U_ALICE", reply, "bad")
     store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_ALICE") is False
     [offer] = desk.slack.ephemerals
@@ -109,13 +101,7 @@ async def test_talk_to_a_person_under_an_answer_hands_over_once(start_desk: Desk
 async def test_only_the_asker_rates_or_hands_over(start_desk: DeskFactory) -> None:
     desk = await _billing_desk(start_desk)
     reply = await _answered(desk)
-    await desk.events.block_action(
-        "U_BOB",
-        blocks.ANSWER_FEEDBACK,
-        "bad",
-        message_ts=reply["ts"],
-        action_type="feedback_buttons",
-    )
+    await _rate(desk, "U_BOB", reply, "bad")
     await desk.events.block_action("U_BOB", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"])
     await desk.settle()
     store = desk.runtime.receiver.store

@@ -8,18 +8,15 @@ import json
 from agents.testing import ModelStep, assistant_message
 
 from tests.conftest import DeskFactory
-from tests.scripting import call, handoff, scripted, tool_output
+from tests.scripting import REFUND_QUESTION, call, handoff, refund_check, scripted, tool_output
 
 
 async def test_billing_question_routed_to_refund_processor(start_desk: DeskFactory) -> None:
     model, resolver = scripted(
-        handoff("billing_specialist"),
-        handoff("refund_processor"),
-        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
-        [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
+        *refund_check("Good news: **ORD-1001** can be refunded. Shall I go ahead?")
     )
     desk = await start_desk(resolver)
-    status, _, event = await desk.events.message("U_ALICE", "Can I get my money back for ORD-1001?")
+    status, _, event = await desk.events.message("U_ALICE", REFUND_QUESTION)
     assert status == 200
     await desk.settle()
 

@@ -14,7 +14,7 @@ from bot.slack import REPLY_EVENT_TYPE
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import TEAM_ID, FakeSlack, SlackEvents
 from tests.conftest import SIGNING_SECRET, DeskFactory
-from tests.scripting import call, handoff, scripted
+from tests.scripting import REFUND_QUESTION, refund_check, scripted
 from tests.test_durability import ServeProcess, free_port, openai_settings, serve_env
 
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
@@ -42,13 +42,10 @@ async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_too
     start_desk: DeskFactory,
 ) -> None:
     model, resolver = scripted(
-        handoff("billing_specialist"),
-        handoff("refund_processor"),
-        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
-        [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
+        *refund_check("Good news: **ORD-1001** can be refunded. Shall I go ahead?")
     )
     desk = await start_desk(resolver)
-    _, _, event = await desk.events.message("U_ALICE", "Can I get my money back for ORD-1001?")
+    _, _, event = await desk.events.message("U_ALICE", REFUND_QUESTION)
     await desk.settle()
 
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
