@@ -16,11 +16,10 @@ from functools import lru_cache
 
 from agents.handoffs import Handoff
 
-from agents_config.offline.classifier import classify, normalise
+from agents_config.offline.classifier import RouterModel, classify, load_model, normalise
 from agents_config.offline.text import VAGUE, content_stems, phrase, terms
 from agents_config.routing import (
     BILLING_ROUTES,
-    ROUTER_MIN_CONFIDENCE,
     TRIAGE_ROUTES,
     Route,
     escalation_signs,
@@ -166,18 +165,19 @@ def content_free(text: str) -> bool:
     return all(t in _NO_TOPIC for t in tokens)
 
 
-def decide(text: str) -> Decision:
+def decide(text: str, model: RouterModel | None = None) -> Decision:
     """The offline router: the escalation signs of `agents_config.routing` first (they only
     ever send a request to a person), then a content-free message is asked about, then the
-    classifier; a department it is less than ROUTER_MIN_CONFIDENCE sure of becomes a
-    clarifying question."""
+    classifier (the shipped one, or `model`: the training script's candidates); a department
+    it is less than its `min_confidence` sure of becomes a clarifying question."""
     signs = escalation_signs(text)
-    prediction = classify(text)
     if signs:
         return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
     if content_free(text):
         return Decision("clarify", 1.0, "no topic: greetings, help or trouble words only")
-    if prediction.label != "clarify" and prediction.probability < ROUTER_MIN_CONFIDENCE:
+    model = model or load_model()
+    prediction = model.department(classify(text) if model is load_model() else model.predict(text))
+    if prediction.label != "clarify" and prediction.probability < model.min_confidence:
         return Decision(
             "clarify",
             1 - prediction.probability,
