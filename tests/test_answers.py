@@ -203,3 +203,19 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
 )
 def test_what_closes_a_ticket(text: str, closes: bool) -> None:
     assert closes_ticket(text) is closes
+
+
+async def test_a_typed_yes_confirms_the_pending_refund(desk: Desk) -> None:
+    thread = Thread(desk)
+    asked = await thread.say("Can I get a refund for ORD-1001?")
+    assert asked.confirmation is not None
+    done = await thread.say("yes please do it")
+    assert re.search(r"Refund RF-\d+", done.reply or "")
+
+
+async def test_a_follow_up_names_another_order(desk: Desk) -> None:
+    thread = Thread(desk)
+    await thread.say("is ORD-1001 refundable?")
+    outcome = await thread.say("what about ORD-1004?")
+    assert "check_refund_eligibility" in outcome.tools_called
+    assert "ORD-1004 is not eligible" in (outcome.reply or "")

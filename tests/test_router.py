@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agents_config.approvals import typed_answer
 from agents_config.evaluation import SPLITS, load_examples
 from agents_config.offline.answers import intake_answer, language_note
 from agents_config.offline.classifier import features, load_model
@@ -135,3 +136,23 @@ def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
     later = intake_answer(Conversation(request="again", earlier=["error"]), "tech") or ""
     assert not later.startswith("Hi")
     assert intake_answer(Conversation(request="x"), "sales") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("yes please do it", "confirm"),
+        ("Yes please!", "confirm"),
+        ("ok go ahead, thanks", "confirm"),
+        ("sí, por favor", "confirm"),
+        ("はい、お願いします", "confirm"),
+        ("no, don't", "cancel"),
+        ("nope, cancel it", "cancel"),
+        ("yes, but which card?", None),
+        ("no I want the refund", None),
+        ("please refund ORD-1004 instead", None),
+        ("not sure", None),
+    ],
+)
+def test_a_typed_yes_or_no_in_the_users_words(text: str, answer: str | None) -> None:
+    assert typed_answer(text) == answer
