@@ -91,8 +91,7 @@ _YES_WORDS = frozenset(
 )
 _NO_CORE = frozenset("no n nope nah cancel stop don't dont not never nein non いいえ".split())
 _NO_WORDS = frozenset(
-    "thanks thank you please pls do it that mind nevermind now gracias "
-    "danke merci".split()
+    "thanks thank you please pls do it that mind nevermind now gracias danke merci".split()
 )
 
 

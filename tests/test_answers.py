@@ -220,3 +220,18 @@ async def test_a_follow_up_names_another_order(desk: Desk) -> None:
     outcome = await thread.say("what about ORD-1004?")
     assert "check_refund_eligibility" in outcome.tools_called
     assert "ORD-1004 is not eligible" in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "tool"),
+    [
+        ("¿Dónde está mi factura de noviembre?", "list_invoices"),
+        ("返金をお願いします ORD-1001", "check_refund_eligibility"),
+        ("Ich wurde diesen Monat doppelt belastet", "check_duplicate_charges"),
+        ("need the PDF of invoice 2002 for our accountant", "get_invoice"),
+    ],
+)
+async def test_requests_in_other_words_and_languages_reach_their_tool(
+    desk: Desk, text: str, tool: str
+) -> None:
+    assert tool in (await ask(desk, text)).tools_called

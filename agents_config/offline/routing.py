@@ -17,7 +17,7 @@ from functools import lru_cache
 from agents.handoffs import Handoff
 
 from agents_config.offline.classifier import RouterModel, classify, load_model, normalise
-from agents_config.offline.text import VAGUE, content_stems, phrase, terms
+from agents_config.offline.text import VAGUE, content_stems, in_english, phrase, terms
 from agents_config.routing import (
     BILLING_ROUTES,
     TRIAGE_ROUTES,
@@ -66,7 +66,7 @@ def route_scores(text: str, routes: Iterable[Route]) -> list[tuple[Route, float]
     """
     routes = tuple(routes)
     docs, idf, avgdl = _route_index(routes)
-    found = terms(text, idf, id_nouns=True)
+    found = terms(in_english(text), idf, id_nouns=True)
     k1, b = 1.2, 0.75
     scored: list[tuple[Route, float]] = []
     for route, doc in zip(routes, docs, strict=True):

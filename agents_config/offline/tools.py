@@ -20,6 +20,7 @@ from agents_config.offline.text import (
     AMOUNT,
     DATE,
     EMAIL,
+    FOREIGN_TERMS,
     ID,
     ID_PREFIXES,
     NAMED,
@@ -28,6 +29,7 @@ from agents_config.offline.text import (
     VAGUE,
     content_stems,
     first_sentence,
+    in_english,
     phrase,
     stem,
     terms,
@@ -96,19 +98,7 @@ _PASSWORD_TERMS = "reset password sign in"
 # The help centre's words for what users often say differently (and, for the articles' key
 # terms, in the other languages the desk routes: the help centre is in English).
 _QUERY_SYNONYMS = (
-    (re.compile(r"contraseña|passwort|mot de passe|パスワード"), " password "),
-    (re.compile(r"iniciar sesión|anmelden|einloggen|connecter|connexion|ログイン"), " sign in "),
-    (re.compile(r"exportar|exportieren|exporter|エクスポート"), " export "),
-    (re.compile(r"\bdatos\b|\bdaten\b|données|データ"), " data "),
-    (
-        re.compile(r"doble factor|zwei-?faktor|double authentification|二段階認証|二要素"),
-        " two-factor authentication ",
-    ),
-    (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
-    (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
-    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
-    (re.compile(r"cancel\w+|kündig\w*|résilier|解約"), " cancel subscription "),
-    (re.compile(r"suscripci[oó]n|abonnement|abo\b"), " subscription "),
+    *FOREIGN_TERMS,
     (re.compile(r"too many requests|throttl\w*"), " rate limits 429 "),
     (
         re.compile(r"testphase|probezeit|prueba gratis|essai gratuit|無料トライアル|お試し"),
@@ -550,7 +540,8 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
 
 def weight(text: str, keywords: Iterable[str], ids: Iterable[str] = ()) -> int:
     """How strongly `text` calls for something: matched words count 1, phrases 2, and a
-    named id of one of `ids` (RF-4001) 2."""
+    named id of one of `ids` (RF-4001) 2. Key terms in other languages count as their English."""
+    text = in_english(text)
     phrases = [phrase(w) for w in keywords]
     weight = sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
     lowered = text.lower()
@@ -575,7 +566,9 @@ HOW_TO = re.compile(
     r"(?:^|[,.;:!?]\s)\W*(?:\w+\W+){0,2}?(?:how (?:do|does|can|should|to|long|many days)|"
     r"where (?:do|can)|how (?:is|are)\b.{1,40}\b(?:calculated|prorated|charged|billed)|"
     r"what happens|when (?:are|is|do|does)\b.*\b(?:issued|due|charged|billed)|"
-    r"what (?:does|do|is)\b.{1,60}\bmean)\b",
+    r"what (?:does|do|is)\b.{1,60}\bmean)\b"
+    # …and in the other languages the desk routes: "¿Cómo cancelo…?", "Wie ändere ich…?"
+    r"|^\W*(?:cómo|wie\s+\w+\s+ich|comment)\b|どうすれば|どうやって|方法",
     re.I,
 )
 
@@ -633,11 +626,12 @@ def policy_question(request: str) -> bool:
     """A question about how things work (policies, billing rules, limits), not about the
     user's own records nor the catalogue: the help centre first ("can I pay by bank
     transfer?", "why is there VAT on my invoice?")."""
+    english = in_english(request)
     return (
         bool(_QUESTION.search(request))
         and not ID.search(request)
-        and not _OWN_RECORDS.search(request)
-        and not _CATALOGUE.search(request)
+        and not _OWN_RECORDS.search(english)
+        and not _CATALOGUE.search(english)
     )
 
 
