@@ -168,7 +168,7 @@ STOPPED_NOTE = "_(Stopped. Ask again whenever you like.)_"
 CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
 NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
 AWAITING_STAFF_REPLY = (
-    "Thanks, confirmed. A refund of this size needs the approval of a member of our support "
+    "Thanks, confirmed. This refund needs the approval of a member of our support "
     "staff as well; I've asked them, and I'll tell you here as soon as they have decided. "
     "Nothing is done until then."
 )

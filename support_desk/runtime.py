@@ -252,6 +252,7 @@ class Receiver:
                     support_channels=frozenset(settings.support_channels),
                     ticket_emoji=settings.ticket_emoji,
                     staff_channel=settings.escalation_channel,
+                    tickets_per_hour=settings.tickets_from_messages_per_hour,
                 ),
                 on_accepted=on_accepted,
             )

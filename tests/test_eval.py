@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -253,16 +252,13 @@ def test_shipped_set_offline(capsys: pytest.CaptureFixture[str]) -> None:
     examples = load_examples(SHIPPED_SET)
     assert len(examples) >= 200
     assert {e.dept for e in examples} == set(evaluation.DEPARTMENTS)
-    started = time.perf_counter()
     assert eval_main("--jsonl") == 0  # no violation, no failed row
-    elapsed = time.perf_counter() - started
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == len(examples) and not any(r["error"] for r in rows)
     accuracy = sum(r["predicted"] == r["expected"] for r in rows) / len(rows)
     assert accuracy >= 0.85, err  # README reports the measured figure
-    assert "Tool-policy violations: 0" in err
-    assert elapsed < 30
+    assert "Tool-policy violations: 0" in err  # its speed is bench/routing.py's to print
 
 
 # --- one process, concurrency, a real model's API -----------------------------------------------
@@ -307,15 +303,13 @@ async def test_whole_file_runs_in_one_desk_concurrently_with_model(
             email="alice@northwind.example",
             slowest=3,
         )
-        started = time.perf_counter()
         code = await eval_cli.evaluate(settings, args, path, load_examples(path))
-        elapsed = time.perf_counter() - started
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(opened) == 1  # one desk, one process, for the whole file
     assert len(model.calls) >= 2 * len(rows)  # triage and a specialist for each row
-    # Sequentially: 12 rows × 2 calls × 0.25 s = 6 s; concurrently about 0.5 s.
-    assert elapsed < 3.0, elapsed
+    # Rows are answered at the same time (each call waits 0.25 s at the model), not in turn.
+    assert model.most_in_flight >= 6, model.most_in_flight
     assert "model fake-model" in err and "concurrency 12" in err
     results = [json.loads(line) for line in out.splitlines()]
     assert [r["predicted"] for r in results] == [r["dept"] for r in rows]
@@ -468,7 +462,7 @@ async def test_model_that_is_down_fails_rows_instead_of_falling_back_offline(
         args = argparse.Namespace(
             model="fake-model",
             router="handoffs",
-            concurrency=1,
+            concurrency=12,
             jsonl=False,
             min_accuracy=None,
             email="alice@northwind.example",
