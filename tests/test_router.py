@@ -175,3 +175,16 @@ def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
 )
 def test_a_typed_yes_or_no_in_the_users_words(text: str, answer: str | None) -> None:
     assert typed_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("Me cobraron dos veces este mes", "billing"),
+        ("Ich habe mein Passwort vergessen", "tech"),
+        ("料金プランを教えてください", "sales"),
+        ("Quiero hablar con una persona", "human"),
+    ],
+)
+def test_requests_in_other_languages_reach_their_department(text: str, department: str) -> None:
+    assert decide(text).department == department
