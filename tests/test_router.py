@@ -188,3 +188,16 @@ def test_a_typed_yes_or_no_in_the_users_words(text: str, answer: str | None) -> 
 )
 def test_requests_in_other_languages_reach_their_department(text: str, department: str) -> None:
     assert decide(text).department == department
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("it isn't working", "clarify"),
+        ("still doesn't work", "clarify"),
+        ("hi, it won't work", "clarify"),
+        ("the app doesn't load", "tech"),
+    ],
+)
+def test_a_negation_is_no_topic_but_its_object_is(text: str, department: str) -> None:
+    assert decide(text).department == department

@@ -159,7 +159,11 @@ def content_free(text: str) -> bool:
     lowered = _EMOJI_CODE.sub(" ", normalise(text))
     for phrase_ in _NO_TOPIC_CJK:
         lowered = lowered.replace(phrase_, " ")
-    tokens = [re.sub(r"'(?:s|t|m|re|ve|ll|d)$|'", "", t) for t in _TOKEN.findall(lowered)]
+    # "doesn't" is "doesnt" (a no-topic word), not "doesn": the clitic goes, the negation stays
+    tokens = [
+        re.sub(r"'(?:s|m|re|ve|ll|d)$|'", "", re.sub(r"n't$", "nt", t))
+        for t in _TOKEN.findall(lowered)
+    ]
     if len(tokens) > _NO_TOPIC_MAX_WORDS:
         return False
     return all(t in _NO_TOPIC for t in tokens)
