@@ -404,7 +404,7 @@ class Worker:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, ts)
+            await self.store.inbox.set_stream(item.id, item.channel, ts)
 
         async def stop_requested() -> bool:
             return await self.store.inbox.stop_requested(item.id)
