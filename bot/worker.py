@@ -486,6 +486,7 @@ class Worker:
                         tools=outcome.tools_called,
                         model=outcome.model,
                         created_at=time.time(),
+                        question=item.text,
                     )
                 )
         else:
