@@ -1,4 +1,4 @@
--- SQLite's migration 015 (Stop anywhere, the questions of answers), for PostgreSQL.
+-- SQLite's migration 016 (Stop anywhere, the questions of answers), for PostgreSQL.
 -- The conversation of the answer's streamed message. It is not always the inbox row's own
 -- channel: a request from the App Home form is answered in a DM thread the desk opens. Stop
 -- on a streamed answer finds the answer by this channel and the stream's ts.
