@@ -353,3 +353,21 @@ async def test_stop_works_in_the_dm_thread_the_app_home_form_opens(
     assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
     ticket = await desk.runtime.receiver.store.tickets.by_thread(dm, header_ts)
     assert ticket is not None and ticket.status == "open"
+
+
+async def test_a_429_that_outlives_the_retries_is_finished_once_by_update(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    desk.slack.rate_limit("chat.appendStream", times=99, retry_after=0)
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    assert reply_turn(reply) is not None
+    appends = desk.slack.calls_to("chat.appendStream")
+    assert 1 < len(appends) <= 4  # retried by the client, then no storm of further appends
+    assert desk.slack.calls_to("chat.postMessage") == []
+    assert len(desk.slack.calls_to("chat.update")) == 1
