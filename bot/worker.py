@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
+from agents_config.progress import agent_label
 from bot import blocks, knowledge
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
@@ -50,6 +51,7 @@ FAILED_REPLY = (
 )
 RETRY_DELAYS_S = (0.5, 2.0)
 WORKING_STATUS = "is working on your request…"
+WORKING_STEP = agent_label("triage")  # a slow answer's first step, until the real ones show
 LOADING = ["Reading your message…", "Checking your account…", "Writing the answer…"]
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
@@ -404,7 +406,7 @@ class Worker:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, ts)
+            await self.store.inbox.set_stream(item.id, item.channel, ts)
 
         async def stop_requested() -> bool:
             return await self.store.inbox.stop_requested(item.id)
@@ -486,6 +488,7 @@ class Worker:
                         tools=outcome.tools_called,
                         model=outcome.model,
                         created_at=time.time(),
+                        question=item.text,
                     )
                 )
         else:
@@ -622,11 +625,11 @@ class Worker:
     async def _working_indicator(
         self, item: InboxItem, *, show: bool, streaming: AnswerStream | None = None
     ) -> AsyncIterator[None]:
-        """Show 👀 on the message while the answer takes longer than the indicator delay.
-
-        A sub-second answer needs no indicator (it would only flicker, and cost two Slack
-        calls); a slow one shows it until the answer is posted, unless its stream already
-        shows the desk at work.
+        """Show that the desk is at work when the answer takes longer than the indicator
+        delay: its streamed reply starts with the steps so far ("Reading your request"), or,
+        where nothing can be streamed (a stream left by an earlier attempt), 👀 on the message
+        until the answer is posted. A sub-second answer needs no indicator (it would only
+        flicker, and cost Slack calls).
         """
         shown = False
         if not show:  # a click has no message of its own to react to
@@ -636,8 +639,8 @@ class Worker:
         async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
-            if streaming is not None and streaming.ts is not None:
-                return
+            if streaming is not None and await streaming.show_working(WORKING_STEP):
+                return  # the streamed reply shows the desk at work
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 

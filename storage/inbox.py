@@ -291,17 +291,22 @@ class InboxRepo:
             (reply_ts, time.time(), inbox_id),
         )
 
-    async def set_stream(self, inbox_id: int, stream_ts: str) -> None:
-        """Record the answer's streamed message before anything is appended to it."""
-        await self._db.execute("UPDATE inbox SET stream_ts = ? WHERE id = ?", (stream_ts, inbox_id))
+    async def set_stream(self, inbox_id: int, channel: str, stream_ts: str) -> None:
+        """Record the answer's streamed message (its conversation may not be the row's: the
+        App Home form's DM) before anything is appended to it."""
+        await self._db.execute(
+            "UPDATE inbox SET stream_channel = ?, stream_ts = ? WHERE id = ?",
+            (channel, stream_ts, inbox_id),
+        )
 
     async def request_stop(self, channel: str, stream_ts: str, user_id: str) -> bool:
-        """The requester asks to stop the answer being streamed in that message. False when
-        no answer of theirs is being written there (finished, or someone else's)."""
+        """The requester asks to stop the answer being streamed in that message, wherever the
+        desk answers. False when no answer of theirs is being written there (finished, or
+        someone else's)."""
         changed = await self._db.execute(
-            "UPDATE inbox SET stop_requested = 1 WHERE channel = ? AND stream_ts = ?"
-            " AND user_id = ? AND status = 'running'",
-            (channel, stream_ts, user_id),
+            "UPDATE inbox SET stop_requested = 1 WHERE stream_ts = ?"
+            " AND COALESCE(stream_channel, channel) = ? AND user_id = ? AND status = 'running'",
+            (stream_ts, channel, user_id),
         )
         return changed > 0
 

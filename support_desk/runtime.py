@@ -384,6 +384,7 @@ class WorkerRuntime:
                     slack,
                     Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
                     RunnerOptions(
+                        flush_interval_s=settings.stream_flush_ms / 1000,
                         staff_channel=settings.escalation_channel,
                         support_report_access=settings.support_report_access,
                     ),
