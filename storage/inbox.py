@@ -115,26 +115,32 @@ class InboxRepo:
         max_open_per_user: int,
     ) -> int | None:
         """Record a slash command unless the user already has `max_open_per_user` commands
-        received or running (one statement, so concurrent commands cannot both slip in).
+        received or running. The count and the insert are one statement, under a lock per
+        user, so concurrent commands (on any receiver of the cluster) cannot both slip in.
         Returns the inbox id, or None when refused (or delivered before)."""
-        new_id = await self._db.insert(
-            "INSERT INTO inbox (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
-            " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
-            "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
-            " ON CONFLICT DO NOTHING",
-            (
-                channel,
-                ts,
-                ts,
-                user_id,
-                scrub(text),
-                json.dumps(scrub_json(payload)),
-                time.time(),
-                user_id,
-                max_open_per_user,
-            ),
-        )
-        return new_id or None
+
+        async def record(tx: Tx) -> int | None:
+            await tx.lock(f"commands-of:{user_id}")
+            return await tx.insert(
+                "INSERT INTO inbox"
+                " (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
+                " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
+                "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running'))"
+                " < ? ON CONFLICT DO NOTHING",
+                (
+                    channel,
+                    ts,
+                    ts,
+                    user_id,
+                    scrub(text),
+                    json.dumps(scrub_json(payload)),
+                    time.time(),
+                    user_id,
+                    max_open_per_user,
+                ),
+            )
+
+        return await self._db.atomic(record) or None
 
     async def open_commands(self, user_id: str) -> int:
         """How many of the user's commands are received or running."""

@@ -135,6 +135,10 @@ class _PostgresTx:
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
 
+    async def lock(self, name: str) -> None:
+        """A transaction advisory lock named after `name` (freed at commit or rollback)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
 
 class PostgresDatabase(Database):
     """The PostgreSQL backend (see the module's docstring)."""
