@@ -118,7 +118,7 @@ async def test_the_limit_of_commands_per_person_holds_across_receivers(
             max_open_per_user=2,
         )
 
-    accepted = await asyncio.gather(*(command(two_stores[n % 2], n) for n in range(12)))
+    accepted = await asyncio.gather(*(command(two_stores[n % 2], n) for n in range(40)))
     assert len([i for i in accepted if i is not None]) == 2
     assert await two_stores[0].inbox.open_commands("U_ALICE") == 2
 
