@@ -1,13 +1,17 @@
 """Several replicas on one PostgreSQL: receivers (`serve --http --no-worker`) and workers
 (`work`) started separately, as real subprocesses, some of them killed with SIGKILL half-way.
-Every message is answered exactly once, in order within its thread."""
+Every message is answered exactly once, in order within its thread. And the commands the
+README's "Running several replicas" shows, run as written."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import shlex
+import shutil
 import signal
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +22,8 @@ from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents, new_ts
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
-from tests.databases import database_for, postgres_only
-from tests.serving import DeskProcess, wait_for_readiness, wait_until
+from tests.databases import TEST_DATABASE_URL, database_for, postgres_only
+from tests.serving import ROOT, DeskProcess, wait_for_readiness, wait_until
 from tests.test_durability import free_port, serve_env
 
 pytestmark = postgres_only
@@ -118,3 +122,96 @@ async def test_two_receivers_three_workers_killed_half_way_answer_everything_onc
             await desk.kill()
     for desk in processes:
         assert "Traceback" not in desk.stderr, desk.stderr[-3000:]
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's "Running several replicas" block, comments removed."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Running several replicas\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    lines = (line.split(" #", 1)[0].strip() for line in block.splitlines()[1:])
+    return [line for line in lines if line]
+
+
+async def test_the_readme_commands_run_several_replicas_and_a_rolling_restart(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
+) -> None:
+    """`createdb`, `export DATABASE_URL=…`, `support-desk migrate`, `serve --http
+    --no-worker`, `work` as the README shows them, on this test's server: its host, port and
+    user in place of the example's, and a database name of its own. Then the rolling restart
+    it describes: new processes first, then SIGTERM to the old ones; nothing lost."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    assert TEST_DATABASE_URL is not None
+    server = urlsplit(TEST_DATABASE_URL)
+    commands = readme_commands()
+    assert [c.split()[0] for c in commands] == [
+        "createdb",
+        "export",
+        "support-desk",
+        "support-desk",
+        "support-desk",
+    ]
+    name = f"support_desk_{uuid.uuid4().hex[:8]}"
+    env = serve_env(tmp_path, slack, model) | {
+        "PGHOST": str(server.hostname),
+        "PGPORT": str(server.port),
+        "PGUSER": str(server.username),
+    }
+    createdb = shlex.split(commands[0].replace("support_desk", name))
+    await run_createdb(createdb, env)
+    example = urlsplit(commands[1].split("=", 1)[1])
+    env["DATABASE_URL"] = urlunsplit(example._replace(netloc=server.netloc, path=f"/{name}"))
+
+    migrate = await DeskProcess.run(env, *shlex.split(commands[2])[1:])
+    assert await migrate.wait() == 0, migrate.stderr
+    processes: list[DeskProcess] = []
+    try:
+        *old, url = await replicas(env, commands, processes)
+        await answered_through(url, slack)
+        *_, url = await replicas(env, commands, processes)  # the new version's first
+        for desk in old:  # then the old ones, one by one
+            assert await desk.signal(signal.SIGTERM) == 0, desk.stderr
+        await answered_through(url, slack)
+    finally:
+        for desk in processes:
+            await desk.kill()
+    for desk in processes:
+        assert "Traceback" not in desk.stderr, desk.stderr[-3000:]
+
+
+async def run_createdb(command: list[str], env: dict[str, str]) -> None:
+    """`createdb NAME` (PostgreSQL's client; its SQL when the client is not installed)."""
+    if shutil.which(command[0]) is None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        conn = await asyncpg.connect(TEST_DATABASE_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{command[-1]}"')
+        finally:
+            await conn.close()
+        return
+    created = await asyncio.create_subprocess_exec(*command, env=env)
+    assert await created.wait() == 0
+
+
+async def replicas(
+    env: dict[str, str], commands: list[str], processes: list[DeskProcess]
+) -> tuple[DeskProcess, DeskProcess, str]:
+    """A receiver (`serve --http --no-worker`, on a free port) and a worker, both ready."""
+    port = free_port()
+    serve = [*shlex.split(commands[3])[1:], "--host", "127.0.0.1", "--port", str(port)]
+    receiver = await DeskProcess.run(env, *serve)
+    worker = await DeskProcess.run(env, *shlex.split(commands[4])[1:])
+    processes += [receiver, worker]
+    url = f"http://127.0.0.1:{port}"
+    await wait_for_readiness(url, 200, timeout_s=60)  # ready: some worker's heartbeat is fresh
+    return receiver, worker, url
+
+
+async def answered_through(url: str, slack: FakeSlack) -> None:
+    """A message sent to the receiver at `url` gets one answer."""
+    async with SlackEvents(f"{url}/slack/events", SIGNING_SECRET, slack=slack) as events:
+        _, _, event = await events.message("U_ALICE", "Where is my invoice?")
+    await slack.wait_for_replies("C_SUPPORT", event["ts"], 1, timeout=60)
+    assert len(slack.replies_in("C_SUPPORT", event["ts"])) == 1
