@@ -1,16 +1,19 @@
 """Several replicas on one PostgreSQL: receivers (`serve --http --no-worker`) and workers
 (`work`) started separately, as real subprocesses, some of them killed with SIGKILL half-way.
-Every message is answered exactly once, in order within its thread. And the commands the
+Every message is answered exactly once, in order within its thread, and the escalations
+waiting meanwhile are reminded once per due time (on a fast clock). And the commands the
 README's "Running several replicas" shows, run as written."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shlex
 import shutil
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 import pytest
 
 from fakes.openai_server import FakeOpenAI
-from fakes.slack import FakeSlack, SlackEvents, new_ts
+from fakes.slack import BOT_ID, BOT_USER_ID, FakeSlack, SlackEvents, new_ts
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
 from tests.databases import TEST_DATABASE_URL, database_for, postgres_only
@@ -31,6 +34,9 @@ pytestmark = postgres_only
 THREADS = 60
 PER_THREAD = 5
 _ASKED = re.compile(r"thread (\d+) message (\d+)")
+WAITING = 6  # escalations nobody claims during the run
+CLOCK_SPEED = 30  # the workers' staff clock: a reminder every minute is one every 2 s
+_WAITED = re.compile(r"has waited (?:(\d+) h)? ?(?:(\d+) min)?")
 
 
 @pytest.fixture
@@ -47,14 +53,70 @@ async def receiver(env: dict[str, str]) -> tuple[DeskProcess, str]:
     return desk, f"http://127.0.0.1:{port}"
 
 
+async def waiting_escalations(store: Store, slack: FakeSlack) -> dict[int, str]:
+    """Tickets escalated, announced in the staff channel and never claimed: the workers
+    remind staff of them every ESCALATION_REMIND_MINUTES. Ticket id → staff message ts."""
+    waiting: dict[int, str] = {}
+    for n in range(WAITING):
+        ticket, _ = await store.tickets.open_for_thread(
+            channel="C_SUPPORT",
+            thread_ts=new_ts(),
+            user_id=f"U_WAITING{n}",
+            subject=f"Waiting {n}",
+            customer_id=None,
+        )
+        await store.tickets.set_status(ticket.id, "escalated")
+        escalation_id = await store.tickets.add_escalation(
+            ticket.id, reason="needs a person", summary="The customer asked for a person."
+        )
+        posted = slack.inject_message(
+            "C_STAFF", BOT_USER_ID, f"Ticket #{ticket.id} needs a person", bot_id=BOT_ID
+        )
+        await store.tickets.set_escalation_message(escalation_id, "C_STAFF", posted["ts"])
+        waiting[ticket.id] = posted["ts"]
+    return waiting
+
+
+def waited_minutes(text: str) -> int:
+    found = _WAITED.search(text)
+    assert found is not None and found.group(0).strip() != "has waited", text
+    return int(found.group(1) or 0) * 60 + int(found.group(2) or 0)
+
+
+async def assert_reminded_once_per_due_time(
+    store: Store, slack: FakeSlack, waiting: dict[int, str]
+) -> None:
+    """Each reminder of an escalation is one due time later than the one before (a doubled
+    one would repeat a due time), and each was booked: one booking at most (the SIGKILLed
+    worker's, between its booking and its post) has no post."""
+    booked = posted = 0
+    for ticket_id, staff_ts in waiting.items():
+        minutes = [waited_minutes(m["text"]) for m in slack.replies_in("C_STAFF", staff_ts)]
+        assert len(minutes) >= 3, (ticket_id, minutes)  # reminded all along the run
+        assert all(b > a for a, b in itertools.pairwise(minutes)), (ticket_id, minutes)
+        escalation = await store.tickets.latest_escalation(ticket_id)
+        assert escalation is not None
+        booked, posted = booked + escalation.reminders, posted + len(minutes)
+    assert booked - 1 <= posted <= booked, (booked, posted)
+
+
 async def test_two_receivers_three_workers_killed_half_way_answer_everything_once_in_order(
     tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
 ) -> None:
-    env = serve_env(tmp_path, slack, model)
+    env = serve_env(tmp_path, slack, model) | {"ESCALATION_REMIND_MINUTES": "1"}
+    # The workers' staff desks share one fast clock, from now (see tests/fast_clock.py).
+    fast = {"FAST_CLOCK_SPEED": str(CLOCK_SPEED), "FAST_CLOCK_START": str(time.time())}
+    store = await Store.open(database_for(tmp_path / "desk.db"))
+    try:
+        waiting = await waiting_escalations(store, slack)
+    finally:
+        await store.close()
     processes: list[DeskProcess] = []
     try:
         (first, first_url), (second, second_url) = [await receiver(env) for _ in range(2)]
-        workers = [await DeskProcess.run(env, "work") for _ in range(3)]
+        workers = [
+            await DeskProcess.run(env | fast, "work", module="tests.fast_clock") for _ in range(3)
+        ]
         processes += [first, second, *workers]
         for url in (first_url, second_url):
             await wait_for_readiness(url, 200, timeout_s=60)
@@ -112,9 +174,12 @@ async def test_two_receivers_three_workers_killed_half_way_answer_everything_onc
             ]
             assert asked == [(thread, n) for n in range(PER_THREAD)], (thread, asked)
 
+        for worker in workers[1:]:  # the survivors finish their sweep and stop
+            assert await worker.signal(signal.SIGTERM) == 0, worker.stderr[-3000:]
         store = await Store.open(database_for(tmp_path / "desk.db"), seed=False)
         try:
             assert await store.inbox.counts() == {"answered": total}
+            await assert_reminded_once_per_due_time(store, slack, waiting)
         finally:
             await store.close()
     finally:
