@@ -186,6 +186,14 @@ class InboxRepo:
             for item in map(InboxItem.from_row, await self._db.atomic(body))
         ]
 
+    async def held_by(self, inbox_id: int, worker_id: str) -> bool:
+        """Whether the row is still running in the hands of `worker_id` (not taken over)."""
+        row = await self._db.fetchone(
+            "SELECT 1 AS held FROM inbox WHERE id = ? AND status = 'running' AND claimed_by = ?",
+            (inbox_id, worker_id),
+        )
+        return row is not None
+
     async def release(self, inbox_ids: Iterable[int]) -> int:
         """Rows this worker claimed but could not finish go back to received (answered again,
         as a resumption: a reply already posted is found, not posted twice)."""
@@ -230,9 +238,15 @@ class InboxRepo:
             (reply_ts, time.time(), inbox_id),
         )
 
-    async def set_stream(self, inbox_id: int, stream_ts: str) -> None:
-        """Record the answer's streamed message before anything is appended to it."""
-        await self._db.execute("UPDATE inbox SET stream_ts = ? WHERE id = ?", (stream_ts, inbox_id))
+    async def set_stream(self, inbox_id: int, stream_ts: str, worker_id: str) -> bool:
+        """Record the answer's streamed message before anything is appended to it. False
+        (nothing recorded) when the row is no longer running in `worker_id`'s hands: another
+        worker took it over."""
+        changed = await self._db.execute(
+            "UPDATE inbox SET stream_ts = ? WHERE id = ? AND status = 'running' AND claimed_by = ?",
+            (stream_ts, inbox_id, worker_id),
+        )
+        return changed == 1
 
     async def request_stop(self, channel: str, stream_ts: str, user_id: str) -> bool:
         """The requester asks to stop the answer being streamed in that message. False when
