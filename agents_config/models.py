@@ -261,16 +261,11 @@ class FallbackModel(Model):
 
     async def get_response(self, *args: Any, **kwargs: Any) -> Any:
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and await self.health.is_down(label):
-                continue
+        async for position, label, model in self._candidates():
             try:
                 response = await model.get_response(*args, **kwargs)
             except OUTAGE_ERRORS as exc:
-                if is_last:
-                    raise
-                await self._moved_on(position, exc)
+                await self._move_on(position, exc)
                 last = exc
                 continue
             await self.health.mark_up(label)
@@ -284,10 +279,7 @@ class FallbackModel(Model):
         token has been passed on, a failure is the run's: nothing can take back what was said.
         """
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and await self.health.is_down(label):
-                continue
+        async for position, label, model in self._candidates():
             events = model.stream_response(*args, **kwargs)
             held: list[Any] = []
             try:
@@ -297,9 +289,7 @@ class FallbackModel(Model):
                         if getattr(event, "type", "") not in _PREAMBLE_EVENTS:
                             break
                 except OUTAGE_ERRORS as exc:
-                    if is_last:
-                        raise
-                    await self._moved_on(position, exc)
+                    await self._move_on(position, exc)
                     last = exc
                     continue
                 await self.health.mark_up(label)
@@ -313,7 +303,18 @@ class FallbackModel(Model):
         assert last is not None
         raise last
 
-    async def _moved_on(self, position: int, exc: Exception) -> None:
+    async def _candidates(self) -> AsyncIterator[tuple[int, str, Model]]:
+        """(position, label, model) of the models to try, in order: those marked down are
+        skipped, except the last (someone must answer)."""
+        for position, (label, model) in enumerate(self.chain):
+            if position == len(self.chain) - 1 or not await self.health.is_down(label):
+                yield position, label, model
+
+    async def _move_on(self, position: int, exc: Exception) -> None:
+        """An outage of the model at `position`: it is marked down and the call goes to the
+        next one. The last one's outage is the run's (raised again)."""
+        if position == len(self.chain) - 1:
+            raise exc
         label = self.chain[position][0]
         await self.health.mark_down(label)
         log.warning(

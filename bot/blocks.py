@@ -773,6 +773,35 @@ def request_message(about: str, urgency: str) -> tuple[Mrkdwn, list[Block]]:
     ]
 
 
+def ticket_for_you(
+    channel: str, requested_by: str, permalink: str | None
+) -> tuple[Mrkdwn, list[Block]]:
+    """The DM message that starts the thread of a ticket someone else opened from the user's
+    message (a 🎫 or the shortcut): the answer may need their account, so it is given here."""
+    message = link(permalink, "your message") if permalink else Mrkdwn("your message")
+    text = Mrkdwn(":ticket: {} opened a support ticket for {} in {}.").format(
+        mention(requested_by), message, channel_mention(channel)
+    )
+    return text, [
+        section(text),
+        context(
+            Mrkdwn(
+                "I'm answering here, privately, since it may be about your account; reply in "
+                "this thread to add anything."
+            )
+        ),
+    ]
+
+
+def ticket_opened_privately(author: str) -> tuple[Mrkdwn, list[Block]]:
+    """The public thread's note when someone else opened a ticket for the author's message."""
+    text = Mrkdwn(
+        ":ticket: A support ticket is open for this message. I'll follow up with {} in a "
+        "direct message, since it may involve their account."
+    ).format(mention(author))
+    return text, [context(text)]
+
+
 # ---- the staff thread: replies relayed to the user, the user's DM shown to staff ----------
 
 

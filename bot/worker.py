@@ -27,7 +27,7 @@ from agents_config.desk import Desk, Turn, TurnOutcome
 from bot import blocks, knowledge
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
-from bot.slack import SlackGateway
+from bot.slack import NOTE_EVENT_TYPE, SlackGateway
 from bot.staff import StaffDesk
 from bot.streaming import AnswerStream
 from storage.db import refuses_writes
@@ -562,6 +562,8 @@ class Worker:
             message = await self._request_thread(item)
         else:
             message = await self._from_message(item)
+            if message is not None and _for_someone_else(message):
+                message = await self._private_thread(item, message)
         if message is None:
             return None
         extra.update(slack_thread=message.thread_key, source=item.payload.get("source"))
@@ -589,6 +591,7 @@ class Worker:
             return None
         link = await self.slack.permalink(item.channel, message_ts)
         opening = f"{text}\n\n(Ticket opened from this message: {link})" if link else text
+        payload["permalink"] = link
         requested_by = str(payload.get("requested_by") or "")
         payload["to_staff"] = (
             self.options.ticket_emoji_by_staff == "queue"
@@ -599,6 +602,31 @@ class Worker:
         return replace(
             item, kind="message", ts=message_ts, thread_ts=thread_ts, text=opening, payload=payload
         )
+
+    async def _private_thread(self, item: InboxItem, message: InboxItem) -> InboxItem:
+        """A ticket someone else opened from the author's message: answered in a DM thread
+        with the author (the answer may hold their account's data), and the public thread
+        gets a short note saying so. Each message is posted once, also after a restart."""
+        channel = await self.slack.open_dm(message.user_id)
+        ts = await self.slack.find_request(channel, item.id) if item.attempts > 1 else None
+        if ts is None:
+            text, header = blocks.ticket_for_you(
+                message.channel,
+                str(message.payload.get("requested_by")),
+                message.payload.get("permalink"),
+            )
+            ts = await self.slack.post_request(channel, text, header, item.id)
+        noted = item.attempts > 1 and await self.slack.find_reply(
+            message.channel, message.thread_ts, item.id, NOTE_EVENT_TYPE
+        )
+        if not noted:
+            text, note = blocks.ticket_opened_privately(message.user_id)
+            await self.slack.post_note(message.channel, message.thread_ts, text, note, item.id)
+        log.info(
+            "ticket for someone else's message answered in a DM",
+            extra={"inbox_id": item.id, "channel": message.channel},
+        )
+        return replace(message, channel=channel, ts=ts, thread_ts=ts)
 
     async def _request_thread(self, item: InboxItem) -> InboxItem:
         """The App Home form's request: a DM message shows it, and its thread is the ticket's."""
@@ -672,6 +700,18 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
+
+
+def _for_someone_else(message: InboxItem) -> bool:
+    """A ticket asked for by someone other than the message's author (and not sent straight
+    to the staff queue): the desk must not post the author's account data publicly on
+    another person's initiative, so it answers the author in a DM."""
+    requested_by = str(message.payload.get("requested_by") or "")
+    return (
+        bool(requested_by)
+        and requested_by != message.user_id
+        and not message.payload.get("to_staff")
+    )
 
 
 def _is_ai_answer(outcome: TurnOutcome) -> bool:

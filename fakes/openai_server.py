@@ -47,6 +47,8 @@ class FakeOpenAI:
         self.stall_after_tokens: int | None = None  # a stream that stops sending mid-way
         self.answer_tail = ""  # appended to every answer (a longer answer to stream)
         self.calls: list[ModelCallRecord] = []
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most calls the server was answering at one time
         self._host = host
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
@@ -95,6 +97,14 @@ class FakeOpenAI:
         await self.stop()
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = json.loads(raw)
         tools = [t["function"]["name"] for t in body.get("tools") or []]

@@ -60,6 +60,16 @@ class InboxItem:
         )
 
 
+@dataclass(frozen=True)
+class TicketAccepted:
+    """What became of a ticket asked for from a message (`InboxRepo.accept_ticket`)."""
+
+    outcome: Literal["accepted", "duplicate", "limited"]
+    inbox_id: int | None = None
+
+
+DAY_S = 86400.0
+
 # Signalled (PostgreSQL: by a trigger) when a row is added or changes status.
 NEW_WORK_CHANNEL = "support_desk_inbox"
 
@@ -103,6 +113,65 @@ class InboxRepo:
             ),
         )
         return new_id or None
+
+    async def accept_ticket(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        thread_ts: str,
+        user_id: str,
+        text: str,
+        payload: dict[str, Any],
+        requested_by: str,
+        max_per_hour: int,
+        event_id: str | None = None,
+    ) -> TicketAccepted:
+        """Record a ticket asked for from a message (see `accept`), unless `requested_by`
+        already asked for `max_per_hour` in the last hour (0: no limit). A repeated request
+        for the same message is a duplicate, never counted nor refused."""
+        now = time.time()
+
+        async def body(tx: Tx) -> TicketAccepted:
+            # One count at a time per person, on any receiver: two cannot both slip in.
+            await tx.lock(f"tickets-asked-by:{requested_by}")
+            if (
+                await tx.fetchone("SELECT 1 FROM inbox WHERE channel = ? AND ts = ?", (channel, ts))
+                is not None
+            ):
+                return TicketAccepted("duplicate")
+            recent = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM ticket_requests"
+                " WHERE requested_by = ? AND requested_at >= ?",
+                (requested_by, now - 3600),
+            )
+            if max_per_hour and recent is not None and recent["n"] >= max_per_hour:
+                return TicketAccepted("limited")
+            new_id = await tx.insert(
+                "INSERT INTO inbox (kind, event_id, channel, ts, thread_ts, user_id, text,"
+                " payload, received_at) VALUES ('ticket', ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    event_id,
+                    channel,
+                    ts,
+                    thread_ts,
+                    user_id,
+                    scrub(text),
+                    json.dumps(scrub_json(payload)),
+                    now,
+                ),
+            )
+            if not new_id:
+                return TicketAccepted("duplicate")
+            await tx.execute(
+                "INSERT INTO ticket_requests (requested_by, inbox_id, requested_at)"
+                " VALUES (?, ?, ?)",
+                (requested_by, new_id, now),
+            )
+            return TicketAccepted("accepted", new_id)
+
+        return await self._db.atomic(body)
 
     async def accept_command(
         self,
@@ -289,7 +358,11 @@ class InboxRepo:
         return {r["status"]: r["n"] for r in rows}
 
     async def prune(self, older_than_s: float) -> int:
-        """Forget finished rows older than the retention (Slack retries come within minutes)."""
+        """Forget finished rows older than the retention (Slack retries come within minutes),
+        and the ticket requests counted for the hourly limit once they are a day old."""
+        await self._db.execute(
+            "DELETE FROM ticket_requests WHERE requested_at < ?", (time.time() - DAY_S,)
+        )
         return await self._db.execute(
             "DELETE FROM inbox WHERE status IN ('answered', 'failed') AND received_at < ?",
             (time.time() - older_than_s,),

@@ -123,6 +123,26 @@ async def test_the_limit_of_commands_per_person_holds_across_receivers(
     assert await two_stores[0].inbox.open_commands("U_ALICE") == 2
 
 
+async def test_the_limit_of_tickets_asked_for_per_hour_holds_across_receivers(
+    two_stores: tuple[Store, Store],
+) -> None:
+    async def ask(store: Store, n: int) -> str:
+        accepted = await store.inbox.accept_ticket(
+            channel="C_GENERAL",
+            ts=f"1700000000.{n:06d}",
+            thread_ts=f"1700000000.{n:06d}",
+            user_id="U_BOB",
+            text="It is broken",
+            payload={},
+            requested_by="U_ALICE",
+            max_per_hour=2,
+        )
+        return accepted.outcome
+
+    asked = await asyncio.gather(*(ask(two_stores[n % 2], n) for n in range(40)))
+    assert asked.count("accepted") == 2
+
+
 async def test_slack_users_read_by_one_desk_are_known_to_another(
     start_desk: DeskFactory,
 ) -> None:

@@ -211,7 +211,7 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
     if lowered in ("input", "prompt", "request", "instructions", "task"):  # Agent.as_tool
         return text.strip() or None
     if lowered in ("reason", "cause", "why"):
-        return ctx.reason() if ctx.agent == "fallback" else first_sentence(text, 200)
+        return ctx.reason() if ctx.agent == "fallback" else _reason(text)
     if lowered in ("summary", "details", "description", "notes", "message", "context", "body"):
         return ctx.summary()
     if lowered in ("title", "subject", "headline"):
@@ -224,6 +224,12 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
         names = NAMED.findall(text)
         return names[int(second)] if len(names) > int(second) else schema.get("default")
     return schema.get("default")
+
+
+def _reason(text: str) -> str:
+    """The user's reason: the sentences that explain ("I was in hospital"), else the first."""
+    explaining = [s for s in re.split(r"(?<=[.!?])\s+", text) if EXCEPTION_ASKED.search(s)]
+    return " ".join(explaining)[:500] if explaining else first_sentence(text, 200)
 
 
 def fill_arguments(tool: FunctionTool, ctx: ArgContext) -> dict[str, Any] | None:
@@ -289,7 +295,8 @@ class ToolRule:
     `shows_source`. `ask`: when its id is missing, ask the user for it (otherwise another rule,
     such as a listing, may serve). `ids`: id prefixes whose mention calls for it (RF- for the
     orders with their refunds). `needs`: a condition on the conversation (a bug report only
-    once the user gave the details engineering needs).
+    once the user gave the details engineering needs). `after_answer`: what `after`'s output
+    must say (affirmative by default; an order refused only for its age, for an exception).
     """
 
     tool: str
@@ -302,6 +309,7 @@ class ToolRule:
     ids: tuple[str, ...] = ()
     needs: Callable[[Conversation], bool] | None = None
     shows_source: bool = False
+    after_answer: Callable[[str | None], bool] = lambda output: affirmative(output)
 
 
 _REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
@@ -348,6 +356,25 @@ _ENVIRONMENT = re.compile(
     r"ubuntu|python|node|java|curl|sdk|browser|app version|version|v\d+(?:\.\d+)+|\d+\.\d+\.\d+)\b",
     re.I,
 )
+
+
+# The user explains a late refund or asks for an exception ("I was in hospital", "because…").
+EXCEPTION_ASKED = re.compile(
+    r"\bexception\b|\bbecause\b|\bdue to\b|\bsince i\b|\bhospital|\bsick\b|\bill\b|"
+    r"\b(?:i|we) (?:was|were) (?:away|travel\w*|abroad|on leave)|\bcould(?:n'?t| not)\b|"
+    r"\bunable to\b|\bmake an? exception|\bbend the (?:rule|policy)|\bjust (?:a few|\d+) days?",
+    re.I,
+)
+_OUTSIDE_WINDOW = re.compile(r"refunds are possible within \d+ days", re.I)
+
+
+def asks_for_exception(conversation: Conversation) -> bool:
+    return bool(EXCEPTION_ASKED.search(conversation.request))
+
+
+def outside_window(output: str | None) -> bool:
+    """The eligibility check refused the order only for its age (the policy's window)."""
+    return bool(_OUTSIDE_WINDOW.search(output or ""))
 
 
 def bug_details_given(conversation: Conversation) -> bool:
@@ -397,6 +424,18 @@ TOOL_RULES: tuple[ToolRule, ...] = (
         ),
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
+    ),
+    ToolRule(
+        "request_refund_exception",
+        _REFUND,
+        unless=("don't", "dont", "do not", "not want", "no refund", "what happens", "what if"),
+        after="check_refund_eligibility",
+        after_answer=outside_window,
+        needs=asks_for_exception,
+        offer=(
+            "If there is a reason the refund comes late, tell me and I can ask our staff for an "
+            "exception for {order_id}."
+        ),
     ),
     ToolRule("list_orders", ("order", "purchase", "bought", "refund status"), ids=("RF",)),
     ToolRule("check_duplicate_charges", _DUPLICATE_CHARGE),
@@ -624,7 +663,7 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
                 continue
             if rule.needs is not None and not rule.needs(conversation):
                 continue
-            if rule.after and not affirmative(conversation.output_of(rule.after)):
+            if rule.after and not rule.after_answer(conversation.output_of(rule.after)):
                 continue
             ctx = ArgContext(conversation, agent, from_outputs=rule.chain_from in called)
             arguments = fill_arguments(tools[rule.tool], ctx)
