@@ -200,6 +200,12 @@ class Worker:
             return True
         return await self.store.inbox.held_by(item.id, self.worker_id)
 
+    async def _hold_or_halt(self, item: InboxItem, stream: AnswerStream) -> None:
+        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over."""
+        if not await self._still_ours(item):
+            await stream.halt()
+            raise LeaseLost
+
     async def _keep_alive(self) -> None:
         """About every second: the heartbeat; rows of dead workers taken over; rows stranded
         by a database that refused writes handed back once it takes writes again."""
@@ -409,9 +415,7 @@ class Worker:
         if assistant and outcome.opened and outcome.ticket is not None:
             title = f"#{outcome.ticket.id} {outcome.ticket.subject}"
             await self.slack.set_title(item.channel, item.thread_ts, title[:120])
-        if not await self._still_ours(item):
-            await stream.halt()
-            raise LeaseLost
+        await self._hold_or_halt(item, stream)
         reply_ts = await self._post_outcome(item, outcome, caller, stream)
         if assistant and reply_ts is None:  # nothing posted: clear the status ourselves
             await self.slack.set_status(item.channel, item.thread_ts, "")

@@ -187,21 +187,21 @@ async def test_a_worker_whose_message_was_taken_over_does_not_reply_too(
     reply to the other: one answer, not two."""
     slow = await start_desk()
     entered, release = asyncio.Event(), asyncio.Event()
-    real_handle = slow.runtime.desk.handle
+    real_handle = slow.runtime.workers.desk.handle
 
     async def held(turn, progress=None):  # type: ignore[no-untyped-def]
         entered.set()
         await release.wait()
         return await real_handle(turn, progress)
 
-    monkeypatch.setattr(slow.runtime.desk, "handle", held)
+    monkeypatch.setattr(slow.runtime.workers.desk, "handle", held)
     _, _, event = await slow.events.message("U_ALICE", "Where is my invoice?")
     await asyncio.wait_for(entered.wait(), 20)
-    worker = slow.runtime.worker
+    worker = slow.runtime.workers.worker
     assert worker._keepalive is not None
     worker._keepalive.cancel()  # its heartbeat stops, as in a process starved of CPU
     worker._lease_until = 0.0
-    await slow.runtime.store.heartbeats.end(worker.worker_id)
+    await slow.runtime.workers.store.heartbeats.end(worker.worker_id)
 
     other = await start_desk()  # takes the message over (its heartbeat is gone) and answers
     await other.slack.wait_for_replies("C_SUPPORT", event["ts"], 1, timeout=20)
