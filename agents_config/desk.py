@@ -58,10 +58,13 @@ from agents_config.progress import (
     tool_label,
 )
 from agents_config.routing import closes_ticket, department_of
+from agents_config.sdk import install as install_sdk_speedups
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
 from storage.tickets import PRIORITIES, Ticket
+
+install_sdk_speedups()
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class DeskProcess:
     def __init__(
         self,
@@ -57,6 +61,9 @@ class DeskProcess:
             stdin=asyncio.subprocess.PIPE if self.terminal else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            # As a background job of a script or CI starts it: with SIGINT ignored, which the
+            # desk must undo for Ctrl-C / `kill -INT` to stop it.
+            preexec_fn=_ignore_sigint,
         )
         self._reader = asyncio.create_task(self._read())
 
