@@ -279,7 +279,7 @@ class PipelineRunner:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, report.channel, ts)
+            await self.store.inbox.set_stream(item, report.channel, ts)
 
         return AnswerStream(
             self.slack,

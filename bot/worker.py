@@ -33,8 +33,8 @@ from bot.staff import StaffDesk
 from bot.streaming import AnswerStream
 from storage.db import refuses_writes
 from storage.feedback import Answer
-from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
-from storage.inbox import InboxItem
+from storage.heartbeats import HEARTBEAT_EVERY_S, HEARTBEAT_STALE_S, new_worker_id
+from storage.inbox import InboxItem, LeaseLost
 from storage.redaction import Redacted
 from storage.store import Store
 from storage.tickets import SlackUser
@@ -59,6 +59,9 @@ TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} charact
 # How often a worker that LISTENs for new rows (PostgreSQL) still looks, in case a
 # notification was lost with its connection.
 LISTENING_POLL_S = 5.0
+# A worker whose last heartbeat is older than the stale limit less this margin no longer
+# trusts its claims without asking the database (an answer may take this long to post).
+LEASE_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class Worker:
         self._database_down = False
         self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
+        # Until when the other workers surely see this one alive (its last heartbeat written
+        # + HEARTBEAT_STALE_S): its claims are its own until then.
+        self._lease_until = 0.0
 
     def notify(self) -> None:
         """Wake the worker: the inbox has new rows (called by the receiver in-process)."""
@@ -183,12 +189,29 @@ class Worker:
         """Whether any thread is being answered (or waits for the database) in this process."""
         return bool(self._tasks) or bool(self._stranded)
 
+    async def _still_ours(self, item: InboxItem) -> bool:
+        """Whether this worker still holds the row it claimed. Free while its heartbeat is
+        fresh (no other worker may take the row yet); once the heartbeat is late (a starved
+        process, a slow database) the database is asked, and a row another worker took over
+        is left to that worker: answering it here too would post a second reply."""
+        if time.time() < self._lease_until - LEASE_MARGIN_S:
+            return True
+        return await self.store.inbox.held_by(item.id, self.worker_id)
+
+    async def _hold_or_halt(self, item: InboxItem, stream: AnswerStream) -> None:
+        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over."""
+        if not await self._still_ours(item):
+            await stream.halt()
+            raise LeaseLost
+
     async def _keep_alive(self) -> None:
         """About every second: the heartbeat; rows of dead workers taken over; rows stranded
         by a database that refused writes handed back once it takes writes again."""
         while True:
             try:
+                beat_from = time.time()
                 await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+                self._lease_until = beat_from + HEARTBEAT_STALE_S
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()
@@ -253,6 +276,9 @@ class Worker:
         the user. When the database refuses writes the row is held, not failed, and answered
         once it recovers. Never raises (but for cancellation); False when the row is held."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
+        if not await self._still_ours(item):
+            log.info("another worker took this message over", extra=extra)
+            return True
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 if item.kind == "command":
@@ -268,6 +294,9 @@ class Worker:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                log.info("another worker took this message over before its reply", extra=extra)
+                return True
             except SlackApiError as exc:  # Slack said no (rate limits were already retried)
                 error = str(exc.response.get("error"))
                 log.error("Slack refused the reply", extra={**extra, "error": error})
@@ -384,6 +413,7 @@ class Worker:
         if assistant and outcome.opened and outcome.ticket is not None:
             title = f"#{outcome.ticket.id} {outcome.ticket.subject}"
             await self.slack.set_title(item.channel, item.thread_ts, title[:120])
+        await self._hold_or_halt(item, stream)
         reply_ts = await self._post_outcome(item, outcome, caller, stream)
         if assistant and reply_ts is None:  # nothing posted: clear the status ourselves
             await self.slack.set_status(item.channel, item.thread_ts, "")
@@ -406,7 +436,8 @@ class Worker:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, item.channel, ts)
+            # LeaseLost when another worker took the row over: the stream is deleted, it answers
+            await self.store.inbox.set_stream(item, item.channel, ts)
 
         async def stop_requested() -> bool:
             return await self.store.inbox.stop_requested(item.id)

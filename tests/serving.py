@@ -23,17 +23,30 @@ def _ignore_sigint() -> None:
 
 
 class DeskProcess:
-    def __init__(self, env: dict[str, str], *args: str, terminal: bool = False) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *args: str,
+        terminal: bool = False,
+        module: str = "support_desk.cli",
+    ) -> None:
         self.env = env
         self.args = args
         self.terminal = terminal  # stdin stays open (nothing typed yet), as in a terminal
+        self.module = module  # `python -m` this (tests.fast_clock: the same on a fast clock)
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []  # stderr, line by line
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def run(cls, env: dict[str, str], *args: str, terminal: bool = False) -> DeskProcess:
-        desk = cls(env, *args, terminal=terminal)
+    async def run(
+        cls,
+        env: dict[str, str],
+        *args: str,
+        terminal: bool = False,
+        module: str = "support_desk.cli",
+    ) -> DeskProcess:
+        desk = cls(env, *args, terminal=terminal, module=module)
         await desk.start()
         return desk
 
@@ -41,7 +54,7 @@ class DeskProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "support_desk.cli",
+            self.module,
             *self.args,
             env=self.env,
             cwd=ROOT,
