@@ -73,7 +73,8 @@ async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_too
 
 
 async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> None:
-    desk = await start_desk()
+    # No "Reading your request" step first, however loaded the machine: this is about the words.
+    desk = await start_desk(working_indicator_delay_s=60)
     _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?", "D_ALICE")
     await desk.settle()
     [reply] = desk.slack.replies_in("D_ALICE", event["ts"])
