@@ -663,6 +663,7 @@ class Desk:
             thread_ts=turn.thread_ts,
             refund_approval_limit_cents=self.options.refund_approval_limit_cents,
             staff_approved=staff_approved,
+            approval_id=resume.id if resume else None,
         )
         run = _Run(context, _RunTrace())
         session = ThreadSession(

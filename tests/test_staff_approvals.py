@@ -42,6 +42,15 @@ async def approval(desk: Desk, card: dict[str, Any]) -> Approval:
     return found
 
 
+async def approval_trail(desk: Desk, ticket_id: int) -> list[tuple[str, str | None, str]]:
+    """The approval's steps in the ticket's history (the audit trail): (kind, actor, note)."""
+    return [
+        (e.status, e.actor, e.note or "")
+        for e in await desk.runtime.store.tickets.events(ticket_id)
+        if e.status.startswith(("approval_", "refund_"))
+    ]
+
+
 async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     start_desk: DeskFactory,
 ) -> None:
@@ -74,6 +83,18 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     decided = await approval(desk, card)
     assert decided.status == "confirmed" and decided.decided_by == "U_ALICE"
     assert decided.reviewed_by in ("U_ERIN", "U_FRANK")  # the audit trail: who, and when
+    # The ticket's history has each step once, in order (three clicks: one approval).
+    trail = await approval_trail(desk, decided.ticket_id)
+    assert [(kind, actor) for kind, actor, _ in trail] == [
+        ("approval_requested", "U_ALICE"),
+        ("approval_confirmed", "U_ALICE"),
+        ("approval_approved", decided.reviewed_by),
+        ("refund_issued", "desk"),
+    ]
+    requested, confirmed, _, issued = (note for *_, note in trail)
+    assert "issue_refund" in requested and "ORD-1001" in requested and "$450.00" in requested
+    assert "waiting for a staff member" in confirmed
+    assert refund.id in issued and "450.00 USD" in issued and f"#{decided.id}" in issued
     redrawn = desk.slack.get_message(STAFF, card["ts"])
     assert redrawn is not None and "Approved by" in json.dumps(redrawn["blocks"])
     assert blocks.APPROVE not in buttons(redrawn)
@@ -123,10 +144,18 @@ async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFact
     decided = await approval(desk, card)
     assert decided.status == "rejected" and decided.reviewed_by == "U_ERIN"
     assert decided.review_note == "The onboarding already took place last week."
-    # A late Approve does nothing.
+    trail = await approval_trail(desk, decided.ticket_id)
+    assert [(kind, actor) for kind, actor, _ in trail] == [
+        ("approval_requested", "U_ALICE"),
+        ("approval_confirmed", "U_ALICE"),
+        ("approval_rejected", "U_ERIN"),
+    ]
+    assert "onboarding already took place" in trail[-1][2]
+    # A late Approve does nothing (nor adds to the history).
     await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
     await desk.settle()
     assert await refund_of(desk) is None
+    assert await approval_trail(desk, decided.ticket_id) == trail
 
 
 async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) -> None:
