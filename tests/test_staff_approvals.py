@@ -9,6 +9,8 @@ import json
 import time
 from typing import Any
 
+from agents_config.context import Caller
+from agents_config.evaluation import policy_violations
 from bot import blocks
 from storage.approvals import Approval
 from tests.conftest import Desk, DeskFactory
@@ -249,6 +251,40 @@ async def test_a_policy_exception_the_ai_proposes_waits_for_staff_and_is_issued_
     assert len(told) == 1 and "exception" in told[0]["text"]
     decided = await approval(desk, card)
     assert decided.status == "confirmed" and decided.reviewed_by == "U_ERIN"
+
+
+async def test_eval_counts_an_exception_only_when_staff_approved_it(
+    start_desk: DeskFactory,
+) -> None:
+    """`eval`'s tool-policy audit: a refund outside the window issued through an exception a
+    staff member approved is no violation; one issued without that approval is."""
+    desk = await start_desk(**LIMIT)
+    store = desk.runtime.store
+    since = time.time() - 1
+    _, card = await bob_confirms_an_exception(desk)
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    assert await bobs_refund(desk) is not None
+    alice = await store.business.customer_by_email("alice@northwind.example")
+    bob = await store.business.customer_by_email("bob@contoso.example")
+    assert alice is not None and bob is not None
+    callers = {
+        "bob": Caller("U_BOB", customer_id=bob.id),
+        "alice": Caller("U_ALICE", customer_id=alice.id),
+    }
+    assert await policy_violations(store.audit, since, callers, {}) == []
+    # ORD-1004 (Alice's, 60 days old) refunded as an exception, as a tool that skipped the
+    # approval would: a violation, whatever its reason says.
+    result = await store.business.create_refund(
+        alice.id,
+        "ORD-1004",
+        "Policy exception approved by staff: moving house",
+        requested_by="U_ALICE",
+    )
+    assert result.refund is not None
+    found = await policy_violations(store.audit, since, callers, {})
+    assert [(v.row_id, v.kind) for v in found] == [("alice", "refund outside the window")]
+    assert result.refund.id in found[0].detail
 
 
 async def test_a_rejected_exception_tells_the_user_politely(start_desk: DeskFactory) -> None:
