@@ -304,16 +304,18 @@ class Intake:
         )
         return self._accepted(inbox_id, {"source": "relay", "channel": channel, "ts": message_ts})
 
-    async def kb_draft(self, *, ticket_id: int, view_id: str, user_id: str) -> int | None:
-        """ "Draft KB article": the worker drafts it into the modal `view_id` (once per modal)."""
+    async def kb_draft(self, *, ticket_id: int, external_id: str, user_id: str) -> int | None:
+        """ "Draft KB article": recorded before its modal opens (once per click), so a crash
+        in between leaves no "drafting…" modal behind; the worker drafts the article into the
+        modal opened with `external_id`."""
         inbox_id = await self.store.inbox.accept(
             kind="kb_draft",
             channel=user_id,
-            ts=f"kb-{view_id}",
-            thread_ts=f"kb-{view_id}",
+            ts=external_id,
+            thread_ts=external_id,
             user_id=user_id,
             text="",
-            payload={"ticket_id": ticket_id, "view_id": view_id},
+            payload={"ticket_id": ticket_id, "external_id": external_id},
         )
         return self._accepted(inbox_id, {"source": "kb_draft", "ticket_id": ticket_id})
 
