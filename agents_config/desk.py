@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agents import (
@@ -182,6 +183,18 @@ _CLOSING_WHY = {
     "superseded": "the conversation moved on",
     "expired": "the confirmation expired",
 }
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """An answer to a confirmation, as the store took it: the requester's Confirm or Cancel,
+    or (`by_staff`) a staff member's Approve or Reject."""
+
+    status: Literal["confirmed", "cancelled", "awaiting_staff", "rejected"]
+    recorded: bool  # False: another answer was recorded first
+    too_late: Callable[[Approval | None], Awaitable[str]]  # what to say when not recorded
+    closing_reply: str  # the thread's reply when the answer closes the run
+    by_staff: bool = False
 
 
 class _RunTrace(RunHooks[DeskContext]):
@@ -429,52 +442,66 @@ class Desk:
                 private=f"Ticket #{ticket.id} is already with our support staff; a person "
                 "will follow up in this thread.",
             )
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-        )
         route = " → ".join(ticket.agent_path) or "none"
-        await record_escalation(
-            context,
+        outcome = await self._queue_for_staff(
+            turn,
+            ticket,
             reason=reason,
             summary=f"Request: {ticket.subject}\nThe desk's route: {route}",
-            priority="normal",
+            opened=False,
         )
         log.info(
             "handed to a person at the user's request",
             extra={"slack_thread": turn.thread_key, "ticket_id": ticket.id},
         )
-        return TurnOutcome(
-            ticket=await self.store.tickets.get(ticket.id) or ticket,
-            opened=False,
-            reply=handover_note(ticket.id),
-            agent_path=ticket.agent_path,
-            escalation=context.escalation,
-        )
+        outcome.agent_path = ticket.agent_path
+        return outcome
 
     async def _to_staff(self, turn: Turn, ticket: Ticket, *, opened: bool) -> TurnOutcome:
         """Straight to the staff queue, unanswered by the AI (staff opened it for the queue)."""
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-        )
-        await record_escalation(
-            context,
+        outcome = await self._queue_for_staff(
+            turn,
+            ticket,
             reason="opened by staff for the queue",
             summary=f"Request: {turn.text[:1500]}",
+            opened=opened,
         )
         log.info("ticket queued for staff", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+        return outcome
+
+    async def _queue_for_staff(
+        self, turn: Turn, ticket: Ticket, *, reason: str, summary: str, opened: bool
+    ) -> TurnOutcome:
+        """Escalated in code, no model run: the request is kept for staff and the thread gets
+        the hand-over note."""
+        context = self._context(turn, ticket)
+        await record_escalation(context, reason=reason, summary=summary)
         return TurnOutcome(
             ticket=await self.store.tickets.get(ticket.id) or ticket,
             opened=opened,
             reply=handover_note(ticket.id),
             escalation=context.escalation,
+        )
+
+    def _context(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        *,
+        staff_approved: bool = False,
+        approval_id: int | None = None,
+    ) -> DeskContext:
+        """What the agents' tools see of this turn: its ticket, thread and caller (and the
+        approval a resumed run goes on after)."""
+        return DeskContext(
+            store=self.store,
+            caller=turn.caller,
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
+            staff_approved=staff_approved,
+            approval_id=approval_id,
         )
 
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
@@ -520,30 +547,15 @@ class Desk:
         if status == "confirmed" and approval.approver == "staff":
             status = "awaiting_staff"  # the requester's yes, then a staff member's
         user = turn.caller.slack_user_id
-        if not await self.store.approvals.decide(approval.id, status, user=user, turn=turn.turn_id):
-            lost = await self.store.approvals.get(approval.id)  # another answer came first
-            refusal = await self._refusal(turn, lost, ticket) or "This was already answered."
-            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=refusal)
-        settled = await self.store.approvals.get(approval.id)
-        log.info(
-            "confirmation answered",
-            extra={"ticket_id": ticket.id, "approval_id": approval.id, "answer": status},
+        recorded = await self.store.approvals.decide(
+            approval.id, status, user=user, turn=turn.turn_id
         )
-        if status == "cancelled":
-            await self._write_closing(approval, "cancelled")
-            return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
-        if status == "awaiting_staff":
-            return TurnOutcome(
-                ticket=ticket,
-                opened=False,
-                reply=AWAITING_STAFF_REPLY,
-                settled=settled,
-                review=settled,
-            )
-        run = await self._run(turn, ticket, resume=approval, progress=progress)
-        outcome = await self._settle(turn, ticket, run, opened=False)
-        outcome.settled = settled
-        return outcome
+
+        async def too_late(lost: Approval | None) -> str:
+            return await self._refusal(turn, lost, ticket) or "This was already answered."
+
+        decision = _Decision(status, recorded, too_late, closing_reply=CANCELLED_REPLY)
+        return await self._act_on(turn, ticket, approval, decision, progress)
 
     async def _refusal(
         self, turn: Turn, approval: Approval | None, ticket: Ticket | None
@@ -594,29 +606,70 @@ class Desk:
         )
         reason = " ".join(turn.text.split())[:500] or "no reason given"
         note = reason if status == "rejected" else None
-        if not await self.store.approvals.review(
+        recorded = await self.store.approvals.review(
             approval.id, status, user=reviewer, turn=turn.turn_id, note=note
-        ):
-            lost = await self.store.approvals.get(approval.id)  # another click came first
-            private = _reviewed_already(lost) if lost else "This was already decided."
+        )
+
+        async def too_late(lost: Approval | None) -> str:
+            return _reviewed_already(lost) if lost else "This was already decided."
+
+        decision = _Decision(
+            status,
+            recorded,
+            too_late,
+            closing_reply=REJECTED_REPLY.format(reason=reason),
+            by_staff=True,
+        )
+        return await self._act_on(turn, ticket, approval, decision)
+
+    async def _act_on(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        approval: Approval,
+        decision: _Decision,
+        progress: Progress | None = None,
+    ) -> TurnOutcome:
+        """What follows an answer to `approval` (the requester's, or a staff member's review):
+        refused when another answer was recorded first; else the run is closed (cancelled,
+        rejected), waits for staff, or resumes with the yes."""
+        if not decision.recorded:
+            lost = await self.store.approvals.get(approval.id)  # another answer came first
+            private = await decision.too_late(lost)
             return TurnOutcome(ticket=ticket, opened=False, reply=None, private=private)
         settled = await self.store.approvals.get(approval.id)
         log.info(
-            "approval reviewed by staff",
-            extra={"ticket_id": ticket.id, "approval_id": approval.id, "status": status},
+            "approval reviewed by staff" if decision.by_staff else "confirmation answered",
+            extra={
+                "ticket_id": ticket.id,
+                "approval_id": approval.id,
+                "status" if decision.by_staff else "answer": decision.status,
+            },
         )
-        if status == "rejected":
-            await self._write_closing(approval, "rejected")
+        # Staff's card is drawn again once they reviewed, or when it now waits for them.
+        review = settled if decision.by_staff or decision.status == "awaiting_staff" else None
+        if decision.status in ("cancelled", "rejected"):
+            await self._write_closing(approval, decision.status)
             return TurnOutcome(
                 ticket=ticket,
                 opened=False,
-                reply=REJECTED_REPLY.format(reason=reason),
+                reply=decision.closing_reply,
                 settled=settled,
-                review=settled,
+                review=review,
             )
-        run = await self._run(turn, ticket, resume=approval, staff_approved=True)
+        if decision.status == "awaiting_staff":
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=AWAITING_STAFF_REPLY,
+                settled=settled,
+                review=review,
+            )
+        run = await self._run(
+            turn, ticket, resume=approval, staff_approved=decision.by_staff, progress=progress
+        )
         outcome = await self._settle(turn, ticket, run, opened=False)
-        outcome.settled, outcome.review = settled, settled
+        outcome.settled, outcome.review = settled, review
         return outcome
 
     async def _close(self, approval: Approval, status: Closing) -> Approval | None:
@@ -655,15 +708,8 @@ class Desk:
         The run is streamed (`Runner.run_streamed`): its events go to `progress` as they come.
         A failing `progress` (the Slack side) never fails the run.
         """
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
-            staff_approved=staff_approved,
-            approval_id=resume.id if resume else None,
+        context = self._context(
+            turn, ticket, staff_approved=staff_approved, approval_id=resume.id if resume else None
         )
         run = _Run(context, _RunTrace())
         session = ThreadSession(
@@ -732,18 +778,8 @@ class Desk:
     async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
         """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
         if run.stopped:  # the user stopped it: nothing more is said, and the ticket stays open
-            await self.store.tickets.record_route(
-                ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
-            )
-            return TurnOutcome(
-                ticket=await self.store.tickets.get(ticket.id) or ticket,
-                opened=opened,
-                reply=STOPPED_NOTE,
-                agent_path=run.trace.path,
-                tools_called=run.trace.tools,
-                model_calls=run.trace.model_calls,
-                stopped=True,
-            )
+            stopped = await self._routed(ticket, run, opened=opened, reply=STOPPED_NOTE)
+            return replace(stopped, stopped=True)
         confirmation = None
         reply: str | None = None
         if run.result is not None and run.result.interruptions:
@@ -769,9 +805,6 @@ class Desk:
             current = await self.store.tickets.get(ticket.id)
             if current is not None and current.status != "escalated":  # still with staff
                 await self.store.tickets.set_status(ticket.id, "answered", actor="desk")
-        await self.store.tickets.record_route(
-            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
-        )
         log.info(
             "turn answered",
             extra={
@@ -783,17 +816,29 @@ class Desk:
                 "confirmation": confirmation.id if confirmation else None,
             },
         )
+        outcome = await self._routed(ticket, run, opened=opened, reply=reply)
+        return replace(
+            outcome,
+            escalation=context.escalation,
+            error=run.error,
+            confirmation=confirmation,
+            model=self._model_of(run.trace.path),
+        )
+
+    async def _routed(
+        self, ticket: Ticket, run: _Run, *, opened: bool, reply: str | None
+    ) -> TurnOutcome:
+        """The run's route kept on the ticket; the outcome of what the run did."""
+        await self.store.tickets.record_route(
+            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+        )
         return TurnOutcome(
             ticket=await self.store.tickets.get(ticket.id) or ticket,
             opened=opened,
             reply=reply,
             agent_path=run.trace.path,
             tools_called=run.trace.tools,
-            escalation=context.escalation,
-            error=run.error,
             model_calls=run.trace.model_calls,
-            confirmation=confirmation,
-            model=self._model_of(run.trace.path),
         )
 
     def _model_of(self, path: list[str]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,16 +199,11 @@ class FallbackModel(Model):
 
     async def get_response(self, *args: Any, **kwargs: Any) -> Any:
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and self.health.is_down(label):
-                continue
+        for position, label, model in self._candidates():
             try:
                 response = await model.get_response(*args, **kwargs)
             except OUTAGE_ERRORS as exc:
-                if is_last:
-                    raise
-                self._moved_on(position, exc)
+                self._move_on(position, exc)
                 last = exc
                 continue
             self.health.mark_up(label)
@@ -222,10 +217,7 @@ class FallbackModel(Model):
         token has been passed on, a failure is the run's: nothing can take back what was said.
         """
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and self.health.is_down(label):
-                continue
+        for position, label, model in self._candidates():
             events = model.stream_response(*args, **kwargs)
             held: list[Any] = []
             try:
@@ -235,9 +227,7 @@ class FallbackModel(Model):
                         if getattr(event, "type", "") not in _PREAMBLE_EVENTS:
                             break
                 except OUTAGE_ERRORS as exc:
-                    if is_last:
-                        raise
-                    self._moved_on(position, exc)
+                    self._move_on(position, exc)
                     last = exc
                     continue
                 self.health.mark_up(label)
@@ -251,7 +241,18 @@ class FallbackModel(Model):
         assert last is not None
         raise last
 
-    def _moved_on(self, position: int, exc: Exception) -> None:
+    def _candidates(self) -> Iterator[tuple[int, str, Model]]:
+        """(position, label, model) of the models to try, in order: those marked down are
+        skipped, except the last (someone must answer)."""
+        for position, (label, model) in enumerate(self.chain):
+            if position == len(self.chain) - 1 or not self.health.is_down(label):
+                yield position, label, model
+
+    def _move_on(self, position: int, exc: Exception) -> None:
+        """An outage of the model at `position`: it is marked down and the call goes to the
+        next one. The last one's outage is the run's (raised again)."""
+        if position == len(self.chain) - 1:
+            raise exc
         label = self.chain[position][0]
         self.health.mark_down(label)
         log.warning(

@@ -81,17 +81,29 @@ class Database(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
-    @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; return how many rows it changed."""
 
-    @abstractmethod
+        async def body(tx: Tx) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.atomic(body)
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Like `Tx.insert`, in a transaction of its own."""
 
-    @abstractmethod
+        async def body(tx: Tx) -> int | None:
+            return await tx.insert(sql, params)
+
+        return await self.atomic(body)
+
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement per row, all in one transaction."""
+
+        async def body(tx: Tx) -> None:
+            await tx.executemany(sql, rows)
+
+        await self.atomic(body)
 
     @abstractmethod
     async def atomic(self, body: Callable[[Tx], Awaitable[T]]) -> T:

@@ -68,13 +68,15 @@ class FeedbackRepo:
         )
         return Answer.from_row(row) if row else None
 
-    async def rate(self, channel: str, ts: str, user_id: str, *, helpful: bool) -> None:
-        """Store (or change) one person's rating of an answer."""
+    async def rate(
+        self, channel: str, ts: str, user_id: str, *, helpful: bool, now: float | None = None
+    ) -> None:
+        """Store (or change) one person's rating of an answer (rated now, or at `now`)."""
         await self._db.execute(
             "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, ts, user_id) DO UPDATE SET"
             " helpful = excluded.helpful, rated_at = excluded.rated_at",
-            (channel, ts, user_id, int(helpful), time.time()),
+            (channel, ts, user_id, int(helpful), time.time() if now is None else now),
         )
 
     async def rating(self, channel: str, ts: str, user_id: str) -> bool | None:

@@ -251,24 +251,6 @@ class PostgresDatabase(Database):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._pool.fetch(to_numbered(sql), *params))
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        async def body(tx: Any) -> int:
-            return await tx.execute(sql, params)
-
-        return await self.atomic(body)
-
-    async def insert(self, sql: str, params: Params = ()) -> int | None:
-        async def body(tx: Any) -> int | None:
-            return await tx.insert(sql, params)
-
-        return await self.atomic(body)
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async def body(tx: Any) -> None:
-            await tx.executemany(sql, rows)
-
-        await self.atomic(body)
-
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one transaction on one connection; a deadlock (two bodies locking
         the same rows in opposite orders) is retried: PostgreSQL rolled the loser back.

@@ -249,18 +249,6 @@ class SqliteDatabase(Database):
                 raise IntegrityError(str(exc)) from exc
             return cursor.rowcount
 
-    async def insert(self, sql: str, params: Params = ()) -> int | None:
-        async def body(tx: Any) -> int | None:
-            return await tx.insert(sql, params)
-
-        return await self.atomic(body)
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async def body(tx: Any) -> None:
-            await tx.executemany(sql, rows)
-
-        await self.atomic(body)
-
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None

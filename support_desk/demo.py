@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bot import blocks
 from bot.http import bound_port, start_http
 from fakes.drain import drain
-from fakes.slack import FakeSlack, SlackEvents
+from fakes.slack import FakeSlack, SlackEvents, control, controls
 from support_desk.config import Settings
 from support_desk.runtime import DeskRuntime
 
@@ -78,10 +78,10 @@ async def _run_command(
 ) -> int:
     """A slash command: its ack, then the report the pipeline stored and posted."""
     _, ack = await events.slash_command(command, text, user, SUPPORT_CHANNEL)
-    await drain(runtime.store, runtime.worker, 300)
+    await drain(runtime.receiver.store, runtime.workers.worker, 300)
     out(f"── Erin runs {command} {text}")
     out(f"  ack (only Erin sees it): {_ack_text(ack)}")
-    reports = await runtime.store.reports.for_user(user, limit=1)
+    reports = await runtime.receiver.store.reports.for_user(user, limit=1)
     if not reports:
         out("  (no report)\n")
         return 0
@@ -125,9 +125,11 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                 }
             )
             runtime = await DeskRuntime.create(demo_settings)
-            await runtime.check_slack()
+            await runtime.receiver.check_slack()
             await runtime.start()
-            runner = await start_http(runtime.app, runtime.readiness, "127.0.0.1", 0)
+            runner = await start_http(
+                runtime.receiver.app, runtime.receiver.readiness, "127.0.0.1", 0
+            )
             url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
             out(f"support-desk demo · models: {demo_settings.provider} · Slack: local simulation")
             out(f"Events are signed and sent to {url}\n")
@@ -140,7 +142,7 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                             message.user, message.text, SUPPORT_CHANNEL, thread_ts=thread_ts
                         )
                         thread = thread_ts or event["ts"]
-                        await drain(runtime.store, runtime.worker, 60)
+                        await drain(runtime.receiver.store, runtime.workers.worker, 60)
                         answers += await _print_turn(runtime, slack, message, thread, out)
                         if message.clicks:
                             await _click(runtime, slack, events, message, thread, out)
@@ -164,18 +166,13 @@ async def _click(
     out: Callable[[str], None],
 ) -> None:
     """The user clicks a button of the desk's last reply (Confirm), and what follows."""
+    assert message.clicks is not None
     reply = slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]
-    button = next(
-        element
-        for block in reply.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-        if element["action_id"] == message.clicks
-    )
+    button = control(reply, message.clicks)
     await events.block_action(
         message.user, button["action_id"], button["value"], SUPPORT_CHANNEL, reply["ts"]
     )
-    await drain(runtime.store, runtime.worker, 60)
+    await drain(runtime.receiver.store, runtime.workers.worker, 60)
     label = button["text"]["text"]
     out(f"── {message.who} clicks [{label}]")
     settled = slack.get_message(SUPPORT_CHANNEL, reply["ts"]) or {}
@@ -217,17 +214,12 @@ async def _approve(
     card = next(
         m
         for m in reversed(slack.messages(STAFF_CHANNEL))
-        if any(
-            e.get("action_id") == blocks.APPROVE
-            for b in m.get("blocks") or []
-            if b.get("type") == "actions"
-            for e in b["elements"]
-        )
+        if any(c.get("action_id") == blocks.APPROVE for c in controls(m))
     )
     await events.block_action(
         message.approved_by, blocks.APPROVE, _approval_id(card), STAFF_CHANNEL, card["ts"]
     )
-    await drain(runtime.store, runtime.worker, 60)
+    await drain(runtime.receiver.store, runtime.workers.worker, 60)
     out("── staff card in #support-staff:")
     out(_indent(card.get("text", "")))
     out("── Erin (support staff) clicks [Approve]")
@@ -251,7 +243,7 @@ async def _print_turn(
     thread_ts: str,
     out: Callable[[str], None],
 ) -> int:
-    ticket = await runtime.store.tickets.by_thread(SUPPORT_CHANNEL, thread_ts)
+    ticket = await runtime.receiver.store.tickets.by_thread(SUPPORT_CHANNEL, thread_ts)
     replies = slack.replies_in(SUPPORT_CHANNEL, thread_ts)
     out(f"── {message.who} in #support{' (same thread)' if message.follow_up else ''}")
     out(_indent(message.text, "  > "))

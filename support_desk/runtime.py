@@ -422,7 +422,8 @@ class WorkerRuntime:
 class DeskRuntime:
     """Inline mode (`WORKER_MODE=inline`, the tests, the demo): both composition roots in one
     process, sharing one store, one Slack client and one staff desk; an accepted event wakes
-    the worker directly."""
+    the worker directly. What Slack talks to is reached through `receiver`; what answers,
+    through `workers`."""
 
     receiver: Receiver
     workers: WorkerRuntime
@@ -451,48 +452,6 @@ class DeskRuntime:
             raise
         return cls(receiver, workers)
 
-    @property
-    def settings(self) -> Settings:
-        return self.receiver.settings
-
-    @property
-    def store(self) -> Store:
-        return self.receiver.store
-
-    @property
-    def app(self) -> DeskApp:
-        return self.receiver.app
-
-    @property
-    def slack(self) -> SlackGateway:
-        return self.receiver.slack
-
-    @property
-    def staff(self) -> StaffDesk:
-        return self.receiver.staff
-
-    @property
-    def desk(self) -> Desk:
-        return self.workers.desk
-
-    @property
-    def worker(self) -> Worker:
-        return self.workers.worker
-
-    @property
-    def slack_ready(self) -> bool:
-        return self.receiver.slack_ready
-
-    @slack_ready.setter
-    def slack_ready(self, value: bool) -> None:
-        self.receiver.slack_ready = value
-
-    async def check_slack(self) -> bool:
-        return await self.receiver.check_slack()
-
-    async def readiness(self) -> dict[str, bool]:
-        return await self.receiver.readiness()
-
     async def start(self) -> None:
         await self.workers.start()
 
@@ -501,10 +460,11 @@ class DeskRuntime:
         try:
             await self.workers.stop()
         finally:
-            await self.slack.close()
-            await self.store.close()
+            await self.receiver.slack.close()
+            await self.receiver.store.close()
 
     async def close(self) -> None:
+        """`stop`, under the name `Receiver.close` has (`serve` closes whichever it built)."""
         await self.stop()
 
 

@@ -24,6 +24,7 @@ from agents_config.evaluation import (
 )
 from agents_config.tools import refunds
 from fakes.openai_server import FakeOpenAI
+from fakes.slack import control
 from storage.store import Store
 from support_desk import eval_cli
 from support_desk.cli import main
@@ -397,7 +398,7 @@ async def test_export_labels_follow_staff_correction(
 ) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     opening = (
         "I want to talk to a human please: our invoice INV-2001 lists 32 seats but we "
         "only have 20 people, and this has been going on for three months now, which is "
@@ -419,13 +420,7 @@ async def test_export_labels_follow_staff_correction(
     await click(desk, "U_ERIN", "ticket_department", f"{ticket.id}:billing", message)
     corrected = staff_message(desk)
     assert "billing (corrected; the desk said human)" in block_text(corrected)
-    [select] = [
-        e
-        for b in corrected["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "ticket_department"
-    ]
+    select = control(corrected, "ticket_department")
     assert select["initial_option"]["value"] == f"{ticket.id}:billing"
     *_, event_row = await store.tickets.events(ticket.id)
     assert (event_row.status, event_row.actor) == ("department", "U_ERIN")

@@ -31,7 +31,7 @@ def modal_values(modal: dict[str, Any]) -> dict[str, str]:
 async def resolved_ticket(desk: Desk) -> tuple[int, dict[str, Any]]:
     _, _, event = await desk.events.message("U_ALICE", REQUEST)
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     staff = staff_message(desk)
     await click(desk, "U_ERIN", blocks.CLAIM, str(ticket.id), staff)
@@ -75,7 +75,7 @@ async def test_a_kb_draft_is_published_and_found_without_the_customer(
         view_extra={"private_metadata": modal["private_metadata"]},
     )
     assert status == 200 and "Only support staff" in refused
-    published = await desk.runtime.store.kb.search("free refunds for all", limit=5)
+    published = await desk.runtime.receiver.store.kb.search("free refunds for all", limit=5)
     assert all(a.title != "Free refunds for all" for a in published)
     # The staff member edits and publishes (adding the e-mail back by mistake).
     body = draft[blocks.KB_BODY] + "\nWrite to alice@northwind.example if stuck."
@@ -86,7 +86,7 @@ async def test_a_kb_draft_is_published_and_found_without_the_customer(
         view_extra={"private_metadata": modal["private_metadata"]},
     )
     assert status == 200
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     [found] = await store.kb.search("webhooks secret rotation", limit=1)
     assert found.title == "Webhooks stop after a secret rotation"
     assert "alice@" not in found.body and "ORD-1001" not in found.body
@@ -112,7 +112,7 @@ async def test_a_publish_is_written_before_its_ack_and_once(
     await desk.slack.wait_for("views.update", timeout=20)
     await desk.settle()
     [modal] = desk.slack.modals
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     publish = store.kb.publish
     before = await store.kb.count()
 

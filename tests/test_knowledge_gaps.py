@@ -80,7 +80,9 @@ async def test_the_support_report_lists_knowledge_gaps(start_desk: DeskFactory) 
     for user, text in (*ZAPIER, REFUND):
         await desk.events.message(user, text)
     await desk.settle()
-    escalated = await desk.runtime.store.reports.recent_tickets(days=1, escalated_only=True)
+    escalated = await desk.runtime.receiver.store.reports.recent_tickets(
+        days=1, escalated_only=True
+    )
     assert len(escalated) == 4
     await command(desk, "U_ERIN", "C_STAFF")
     gaps = section(last_report(desk, "C_STAFF"))
@@ -91,7 +93,7 @@ async def test_the_support_report_lists_knowledge_gaps(start_desk: DeskFactory) 
     assert "zapier" not in public and "#" not in public
     assert "other topics (named for support staff only): 3 escalations" in public
     # A published article on it closes the gap.
-    await desk.runtime.store.kb.publish(
+    await desk.runtime.receiver.store.kb.publish(
         title="Zapier connector: rows missing",
         body="Reconnect it.",
         origin_ticket_id=1,

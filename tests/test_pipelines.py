@@ -17,7 +17,8 @@ from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
 from bot.listeners.commands import CommandOptions, UsageError, parse
-from storage.store import Store
+from storage.feedback import Answer
+from storage.tickets import TicketStatus
 from support_desk.config import load_settings
 from support_desk.runtime import pipeline_options
 from tests.conftest import Desk, DeskFactory
@@ -72,7 +73,7 @@ def text_of(model_call: ModelCall) -> str:
 
 async def start(start_desk: DeskFactory, resolver: ModelResolver, **overrides: Any) -> Desk:
     desk = await start_desk(resolver, **overrides)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.update_interval_s = 0  # every progress event shows
     return desk
@@ -119,7 +120,7 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     # Acked while the researcher is still waiting: the work runs after the ack, from the inbox.
     await desk.slack.wait_for("chat.postMessage")
     assert not gate.is_set() and models["analyst"].remaining_steps == 1
-    rows = await desk.runtime.store.inbox.items()
+    rows = await desk.runtime.receiver.store.inbox.items()
     assert [(r.kind, r.status) for r in rows] == [("command", "running")]
     assert rows[0].payload["args"] == {"topic": "our refund policy"}
     gate.set()
@@ -138,9 +139,9 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     assert "refund-policy" in text_of(models["analyst"].calls[0])  # the notes reach the analyst
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.data["iterations"], report.data["chosen"]) == ("complete", 1, 1)
-    [inbox] = await desk.runtime.store.inbox.items()
+    [inbox] = await desk.runtime.receiver.store.inbox.items()
     assert (inbox.status, inbox.reply_ts) == ("answered", message["ts"])
 
 
@@ -180,7 +181,7 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
 
     for model in models.values():
         model.assert_complete()  # three drafts, three reviews, then it stops
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.data["iterations"], report.data["chosen"], report.data["passed"]) == (
         3,
         2,
@@ -205,7 +206,7 @@ async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
     for model in models.values():
         model.assert_complete()
     assert any("analysis — " in text and "retrying" in text for text in updates(desk))
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.notes, report.body) == ("complete", [], "The report.")
 
 
@@ -226,7 +227,7 @@ async def test_a_step_failing_twice_gives_what_finished_and_a_note(
     shown = block_text(message)
     assert "Not everything finished" in shown and "The draft 1 step failed twice" in shown
     assert "Refunds within 30 days" in shown and "The window matters." in shown
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert report.status == "partial"
 
 
@@ -267,14 +268,14 @@ async def test_long_report_is_uploaded_as_markdown(start_desk: DeskFactory) -> N
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.message_chars = 2000
     await command(desk, "/research", "everything")
     await desk.settle()
 
     [message] = report_messages(desk)
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert f"report-{report.id}.md" in block_text(message)
     assert len(block_text(message)) < len(long)
     [stored] = desk.slack.files.values()
@@ -293,7 +294,7 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
     await desk.settle()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
 
     listing = await command(desk, "/research", "list")
     assert listing["response_type"] == "ephemeral"
@@ -306,7 +307,9 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     await desk.settle()
     [again] = report_messages(desk, "C_RANDOM")
     assert "Stored report." in block_text(again)
-    assert len(await desk.runtime.store.reports.for_user("U_ALICE")) == 1  # re-posts not listed
+    assert (
+        len(await desk.runtime.receiver.store.reports.for_user("U_ALICE")) == 1
+    )  # re-posts not listed
 
 
 async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
@@ -331,7 +334,7 @@ async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
 
 
 async def test_resumed_command_does_not_post_a_second_report(
-    start_desk: DeskFactory,
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, resolver = by_agent(
         researcher=[say("notes")],
@@ -340,25 +343,37 @@ async def test_resumed_command_does_not_post_a_second_report(
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    await command(desk, "/research", "refunds")
-    await desk.settle()
-    [first] = report_messages(desk)
-    await desk.close()
 
     # A crash after the report was finished and shown, before it was marked delivered and the
-    # inbox row answered: on restart, nothing runs again and nothing new is posted.
-    store = await Store.open(desk.runtime.settings.database, seed=False)
-    try:
-        await store.db.execute("UPDATE reports SET delivered_at = NULL")
-        await store.db.execute("UPDATE inbox SET status = 'running', reply_ts = NULL")
-    finally:
-        await store.close()
+    # inbox row answered.
+    done = asyncio.Event()
+
+    async def not_delivered(report_id: int) -> None:
+        """The crash: delivery is not recorded."""
+
+    async def not_answered(inbox_id: int, reply_ts: str | None) -> None:
+        """The crash: the answer is not recorded."""
+        done.set()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(desk.runtime.receiver.store.reports, "mark_delivered", not_delivered)
+        patch.setattr(desk.runtime.receiver.store.inbox, "mark_answered", not_answered)
+        await command(desk, "/research", "refunds")
+        async with asyncio.timeout(30):
+            await done.wait()
+        [first] = report_messages(desk)
+        [report] = await desk.runtime.receiver.store.reports.for_user("U_ALICE")
+        [row] = await desk.runtime.receiver.store.inbox.items()
+        assert report.delivered_at is None and (row.status, row.reply_ts) == ("running", None)
+        await desk.close()
+
+    # On restart, nothing runs again and nothing new is posted.
     posts = len(desk.slack.calls_to("chat.postMessage"))
     restarted = await start(start_desk, by_agent()[1])  # any model call would fail
     await restarted.settle()
     assert len(restarted.slack.calls_to("chat.postMessage")) == posts
     assert [m["ts"] for m in report_messages(restarted)] == [first["ts"]]
-    [row] = await restarted.runtime.store.inbox.items()
+    [row] = await restarted.runtime.receiver.store.inbox.items()
     assert (row.status, row.reply_ts) == ("answered", first["ts"])
 
 
@@ -427,7 +442,7 @@ async def test_usage_errors_get_help_and_no_inbox_row(start_desk: DeskFactory) -
         answer = await command(desk, name, text)
         assert answer["response_type"] == "ephemeral"
         assert expected in answer["text"] and f"*{name}*" in answer["text"], (name, text)
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
 
 
 async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory) -> None:
@@ -466,10 +481,11 @@ async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory)
 
 async def seed_tickets(desk: Desk) -> None:
     """Tickets with known times: five in the last 7 days, one older."""
-    db = desk.runtime.store.db
+    tickets, feedback = desk.runtime.receiver.store.tickets, desk.runtime.receiver.store.feedback
     now = time.time()
     day = 86400.0
-    rows = [  # subject, department, status, age in days, first answer after, resolved after
+    rows: list[tuple[str, str | None, TicketStatus, float, float | None, float | None]] = [
+        # subject, department, status, age in days, first answer after, resolved after
         ("Invoice INV-2001 is wrong", "billing", "answered", 2, 10.0, None),
         ("API returns 500 errors", "tech", "escalated", 1, 30.0, None),
         ("How much is the Pro plan?", "sales", "resolved", 1, 20.0, 3600.0),
@@ -477,54 +493,59 @@ async def seed_tickets(desk: Desk) -> None:
         ("hello?", None, "open", 0.5, None, None),
         ("Old question about VAT", "billing", "answered", 30, 5.0, None),
     ]
+    ids = []
     for i, (subject, department, status, age, first, resolved) in enumerate(rows, 1):
         created = now - age * day
-        await db.execute(
-            "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
-            " created_at, updated_at, first_response_at, resolved_at)"
-            " VALUES (?, 'C_SUPPORT', ?, 'U_ALICE', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                i,
-                f"{i}.0",
-                status,
-                department,
-                subject,
-                created,
-                created,
-                created + first if first else None,
-                created + resolved if resolved else None,
-            ),
+        ticket, _ = await tickets.open_for_thread(
+            channel="C_SUPPORT",
+            thread_ts=f"{i}.0",
+            user_id="U_ALICE",
+            subject=subject,
+            customer_id=None,
+            now=created,
         )
-    await db.execute(
-        "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
-        " VALUES (2, 'API outage', 'summary', ?)",
-        (now - day,),
-    )
-    for ticket_id, score in ((3, 5), (4, 2)):
-        await db.execute(
-            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts,"
-            " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
-            (ticket_id, score, now - day / 2),
+        ids.append(ticket.id)
+        if department:
+            await tickets.record_route(ticket.id, department=department, agent_path=[])
+        if status == "escalated":
+            await tickets.add_escalation(
+                ticket.id, reason="API outage", summary="summary", now=now - day
+            )
+        if first is not None:
+            answered = "escalated" if status == "escalated" else "answered"
+            await tickets.set_status(ticket.id, answered, now=created + first)
+        if resolved is not None:
+            await tickets.set_status(ticket.id, "resolved", now=created + resolved)
+    for ticket_id, score in ((ids[2], 5), (ids[3], 2)):
+        await tickets.set_csat_prompt(ticket_id, "C_SUPPORT", "p")
+        rated = await tickets.rate(
+            ticket_id, "U_ALICE", score, ("C_SUPPORT", "p"), now=now - day / 2
         )
+        assert rated == "rated"
     # 👍 / 👎 on AI answers: billing 2 of 3 helpful, one of them 10 days ago (not counted)
     answers = [  # ts, ticket, department, path, helpful, rated days ago
-        ("a1", 1, "billing", '["triage", "billing_specialist"]', 1, 1),
-        ("a2", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 0, 1),
-        ("a3", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 1, 1),
-        ("a4", 3, "sales", '["triage", "sales"]', 1, 1),
-        ("a5", 3, "sales", '["triage", "sales"]', 0, 10),
+        ("a1", ids[0], "billing", ["triage", "billing_specialist"], True, 1),
+        ("a2", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], False, 1),
+        ("a3", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], True, 1),
+        ("a4", ids[2], "sales", ["triage", "sales"], True, 1),
+        ("a5", ids[2], "sales", ["triage", "sales"], False, 10),
     ]
     for ts, ticket_id, department, path, helpful, rated in answers:
-        await db.execute(
-            "INSERT INTO answers (channel, ts, ticket_id, inbox_id, requester, department,"
-            " agent_path, created_at) VALUES ('C_SUPPORT', ?, ?, 0, 'U_ALICE', ?, ?, ?)",
-            (ts, ticket_id, department, path, now - rated * day),
+        await feedback.record_answer(
+            Answer(
+                "C_SUPPORT",
+                ts,
+                ticket_id,
+                0,
+                "U_ALICE",
+                department,
+                path,
+                [],
+                None,
+                now - rated * day,
+            )
         )
-        await db.execute(
-            "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
-            " VALUES ('C_SUPPORT', ?, 'U_ALICE', ?, ?)",
-            (ts, helpful, now - rated * day),
-        )
+        await feedback.rate("C_SUPPORT", ts, "U_ALICE", helpful=helpful, now=now - rated * day)
 
 
 async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactory) -> None:
@@ -573,7 +594,7 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
     assert "Outages." in digest_input and "Pro" in digest_input
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ERIN"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ERIN"))[0]
     assert report.data["stats"]["tickets"] == 5 and report.data["stats"]["escalated"] == 1
 
 
@@ -607,7 +628,7 @@ async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> N
         ]
     )
     desk = await start_desk(lambda spec: model, routing_mode="classifier")
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
 
     _, _, confident = await desk.events.message("U_ALICE", "what is my balance?")
     await desk.settle()

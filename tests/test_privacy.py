@@ -58,7 +58,7 @@ async def private_messages(desk: Desk) -> None:
 
 
 async def reports_text(desk: Desk) -> str:
-    reports = await desk.runtime.store.reports.recent()
+    reports = await desk.runtime.receiver.store.reports.recent()
     return readable([dataclasses.asdict(r) for r in reports])
 
 
@@ -81,7 +81,7 @@ async def test_non_staff_never_see_another_users_words(start_desk: DeskFactory) 
     assert len(posted) == 2
     assert "matching past tickets" in stored and "refund policy" in stored
     assert "opened: 3" in stored  # the numbers leave out the DM
-    rows = await desk.runtime.store.reports.for_user("U_ALICE")
+    rows = await desk.runtime.receiver.store.reports.for_user("U_ALICE")
     assert {r.data["audience"] for r in rows} == {"everyone"}
 
 
@@ -94,7 +94,7 @@ async def test_support_report_is_for_staff_by_default(start_desk: DeskFactory) -
 
     assert ack == {"response_type": "ephemeral", "text": STAFF_ONLY_TEXT}
     await desk.settle()
-    assert await desk.runtime.store.reports.recent() == []
+    assert await desk.runtime.receiver.store.reports.recent() == []
     assert [c for c, _ in desk.slack.calls[since:] if c.startswith("chat.")] == []
 
 
@@ -127,7 +127,7 @@ async def test_a_pasted_card_number_is_never_stored_and_the_user_is_told(
     _, _, event = await desk.events.message("U_BOB", PRIVATE)
     await desk.settle()
 
-    audit = desk.runtime.store.audit
+    audit = desk.runtime.receiver.store.audit
     digits = CARD.replace(" ", "")
     for needle in (CARD, digits, SECRET, "4111 1111", "4111111111"):
         assert await audit.places_holding(needle) == [], needle
@@ -149,5 +149,5 @@ async def test_secrets_in_a_slash_command_are_not_stored(start_desk: DeskFactory
     ack = await command(desk, "/debate", f"should we store {CARD}? rounds=1", "U_ALICE")
     assert "I removed a card number" in ack["text"] and "4111" not in ack["text"]
     await desk.settle()
-    assert await desk.runtime.store.audit.places_holding("4111 1111") == []
+    assert await desk.runtime.receiver.store.audit.places_holding("4111 1111") == []
     assert PASSWORD  # (imported marker constants are the module's contract)

@@ -39,7 +39,7 @@ async def staff_click(desk: Desk, user: str, action_id: str, card: dict[str, Any
 
 
 async def approval(desk: Desk, card: dict[str, Any]) -> Approval:
-    found = await desk.runtime.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
+    found = await desk.runtime.receiver.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
     assert found is not None
     return found
 
@@ -77,7 +77,7 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None and refund.amount_cents == 45000
-    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1001")) == 1
     issued = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
     assert len(issued) == 1
     already = [e for e in desk.slack.ephemerals if "already approved" in e["text"]]
@@ -114,7 +114,7 @@ async def test_a_restart_between_confirm_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None
-    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1001")) == 1
 
 
 async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFactory) -> None:
@@ -163,7 +163,7 @@ async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFact
 async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) -> None:
     desk = await start_desk(escalation_remind_minutes=30, **LIMIT)
     _, card = await confirmed_by_alice(desk)
-    staff = desk.runtime.staff
+    staff = desk.runtime.workers.staff
     assert await staff.send_reminders(now=time.time() + 60) == 0  # not yet
     assert await staff.send_reminders(now=time.time() + 31 * 60) == 1
     assert await staff.send_reminders(now=time.time() + 32 * 60) == 0  # once per interval
@@ -221,7 +221,7 @@ async def bob_confirms_an_exception(desk: Desk) -> tuple[str, dict[str, Any]]:
 
 
 async def bobs_refund(desk: Desk) -> Any:
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     bob = await store.business.customer_by_email("bob@contoso.example")
     assert bob is not None
     return await store.business.refund_for_order(bob.id, "ORD-1002")
@@ -246,7 +246,7 @@ async def test_a_policy_exception_the_ai_proposes_waits_for_staff_and_is_issued_
     await desk.settle()
     refund = await bobs_refund(desk)
     assert refund is not None and refund.amount_cents == 12000
-    assert len(await desk.runtime.store.business.refunds("ORD-1002")) == 1
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1002")) == 1
     told = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
     assert len(told) == 1 and "exception" in told[0]["text"]
     decided = await approval(desk, card)

@@ -8,7 +8,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -204,6 +204,17 @@ async def test_postgresql_user_without_create_permission_exits_with_one_line(
             await admin.close()
 
 
+async def stops_cleanly(desk: DeskProcess, sig: int, *, once: Awaitable[object]) -> None:
+    """Once `once` is done, `sig` stops the desk: exit code 0, no traceback (a desk that
+    does not stop is killed)."""
+    try:
+        await once
+        assert await desk.signal(sig, timeout_s=20) == 0
+    finally:
+        await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
 def socket_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, str]:
     env = serve_env(tmp_path, slack, model)
     env.pop("SLACK_SIGNING_SECRET")
@@ -252,12 +263,11 @@ async def test_sigterm_while_socket_mode_is_still_connecting(
         slack.fail("apps.connections.open", "internal_error", times=1000)
         env = socket_env(tmp_path, slack, model) | {"LOG_LEVEL": "WARNING"}
         desk = await DeskProcess.run(env, "serve")
-        try:
-            await desk.wait_for_line("connecting in Socket Mode failed; retrying")
-            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk,
+            signal.SIGTERM,
+            once=desk.wait_for_line("connecting in Socket Mode failed; retrying"),
+        )
 
 
 async def test_sigterm_while_slack_is_unreachable_at_startup(
@@ -267,36 +277,27 @@ async def test_sigterm_while_slack_is_unreachable_at_startup(
         env = serve_env(tmp_path, slack, model)
     env |= {"SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"}
     desk = await DeskProcess.run(env, *http_serve())
-    try:
-        await desk.wait_for_line("connecting to Slack failed; retrying")
-        assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
-    finally:
-        await desk.kill()
-    assert "Traceback" not in desk.stderr
+    await stops_cleanly(
+        desk, signal.SIGINT, once=desk.wait_for_line("connecting to Slack failed; retrying")
+    )
 
 
 async def test_worker_alone_stops_on_sigterm(tmp_path: Path, model: FakeOpenAI) -> None:
     async with FakeSlack() as slack:
         env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
         desk = await DeskProcess.run(env, "work")
-        try:
-            await desk.wait_for_line("worker answering the inbox")
-            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk, signal.SIGTERM, once=desk.wait_for_line("worker answering the inbox")
+        )
 
 
 async def test_http_desk_stops_on_sigint(tmp_path: Path, model: FakeOpenAI) -> None:
     port = free_port()
     async with FakeSlack() as slack:
         desk = await DeskProcess.run(serve_env(tmp_path, slack, model), *http_serve(port))
-        try:
-            await wait_for_readiness(f"http://127.0.0.1:{port}", 200)
-            assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk, signal.SIGINT, once=wait_for_readiness(f"http://127.0.0.1:{port}", 200)
+        )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

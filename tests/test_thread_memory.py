@@ -95,7 +95,7 @@ async def test_a_turn_is_never_cut_between_a_tool_call_and_its_output(
 
 async def test_the_summary_stays_bounded_on_a_very_long_thread(start_desk: DeskFactory) -> None:
     desk = await start_desk(history_turns=1)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     session_key = "C_SUPPORT:1.0"
     for turn in range(1, 60):
         session = ThreadSession(store.conversations, session_key, turn=turn, history_turns=1)

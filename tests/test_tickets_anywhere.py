@@ -52,7 +52,7 @@ async def test_a_ticket_reaction_opens_one_ticket_answered_once(start_desk: Desk
         assert status == 200
     await desk.events.reaction_added("U_ERIN", GENERAL, ts)
     await desk.settle()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     # Bob opened it, so Alice's answer (her invoice) goes to her privately, by DM; the
     # public thread only gets a note naming her.
     header = dm_thread(desk, "D_ALICE")
@@ -87,7 +87,7 @@ async def test_a_ticket_reaction_on_your_own_message_is_answered_in_its_thread(
     ts = await post(desk, "U_ALICE", REQUEST)
     await desk.events.reaction_added("U_ALICE", GENERAL, ts)
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread(GENERAL, ts)
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(GENERAL, ts)
     assert ticket is not None and ticket.user_id == "U_ALICE"
     [answer] = desk_replies(desk, GENERAL, ts)
     assert "INV-2001" in answer["text"]
@@ -109,7 +109,7 @@ async def test_other_reactions_bot_messages_and_the_staff_channel_open_nothing(
     staff_ts = await post(desk, "U_ERIN", "note to self", channel="C_STAFF")
     await desk.events.reaction_added("U_ERIN", "C_STAFF", staff_ts)
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
     assert not desk.slack.calls_to("chat.postMessage")
 
 
@@ -121,7 +121,7 @@ async def test_staff_can_send_a_message_straight_to_the_queue(start_desk: DeskFa
     ts = await post(desk, "U_ALICE", REQUEST)
     await desk.events.reaction_added("U_ERIN", GENERAL, ts, reaction="admission_tickets")
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread(GENERAL, ts)
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(GENERAL, ts)
     assert ticket is not None and ticket.status == "escalated" and ticket.agent_path == []
     [reply] = desk_replies(desk, GENERAL, ts)
     assert f"#{ticket.id}" in reply["text"] and "a person will follow up" in reply["text"]
@@ -132,7 +132,9 @@ async def test_staff_can_send_a_message_straight_to_the_queue(start_desk: DeskFa
     other = await post(desk, "U_ALICE", "How do I reset my password?")
     await desk.events.reaction_added("U_BOB", GENERAL, other, reaction="admission_tickets")
     await desk.settle()
-    other_ticket = await desk.runtime.store.tickets.by_thread("D_ALICE", dm_thread(desk, "D_ALICE"))
+    other_ticket = await desk.runtime.receiver.store.tickets.by_thread(
+        "D_ALICE", dm_thread(desk, "D_ALICE")
+    )
     assert other_ticket is not None and other_ticket.status == "answered"
 
 
@@ -147,7 +149,7 @@ async def test_by_default_a_staff_members_ticket_is_answered_by_the_desk(
     await desk.events.reaction_added("U_ERIN", GENERAL, ts)
     await desk.settle()
     header = dm_thread(desk, "D_ALICE")
-    ticket = await desk.runtime.store.tickets.by_thread("D_ALICE", header)
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("D_ALICE", header)
     assert ticket is not None and ticket.status == "answered" and ticket.agent_path
     assert len(desk_replies(desk, "D_ALICE", header)) == 1
     assert not [m for m in desk.slack.messages("C_STAFF") if m.get("bot_id")]
@@ -162,7 +164,7 @@ async def test_the_message_shortcut_opens_a_ticket_and_refuses_app_messages(
     status, _ = await desk.events.message_shortcut("U_ERIN", blocks.CREATE_TICKET, GENERAL, ts)
     assert status == 200
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("D_BOB", dm_thread(desk, "D_BOB"))
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("D_BOB", dm_thread(desk, "D_BOB"))
     assert ticket is not None and ticket.user_id == "U_BOB"
     assert len(desk_replies(desk, GENERAL, ts)) == 1  # the note: Bob is answered by DM
     told = desk.slack.responses[-1]["text"]
@@ -171,13 +173,13 @@ async def test_the_message_shortcut_opens_a_ticket_and_refuses_app_messages(
     await desk.events.message_shortcut("U_ERIN", blocks.CREATE_TICKET, GENERAL, bot_ts)
     await desk.settle()
     assert "people's messages only" in desk.slack.responses[-1]["text"]
-    assert await desk.runtime.store.tickets.by_thread(GENERAL, bot_ts) is None
+    assert await desk.runtime.receiver.store.tickets.by_thread(GENERAL, bot_ts) is None
     # Not from a DM the desk is not part of, nor from the staff channel.
     dm_ts = desk.slack.inject_message("D_BOB", "U_ALICE", "between us: my password")["ts"]
     await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, "D_BOB", dm_ts)
     assert "not from direct messages" in desk.slack.responses[-1]["text"]
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {"answered": 1}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 1}
 
 
 async def test_the_app_home_form_opens_a_ticket_in_a_dm_thread(start_desk: DeskFactory) -> None:
@@ -200,7 +202,7 @@ async def test_the_app_home_form_opens_a_ticket_in_a_dm_thread(start_desk: DeskF
     dm = "D_CAROL"
     [header] = [m for m in desk.slack.messages(dm) if m.get("thread_ts") in (None, m["ts"])]
     assert "Refund question" in header["text"]
-    ticket = await desk.runtime.store.tickets.by_thread(dm, header["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(dm, header["ts"])
     assert ticket is not None and ticket.user_id == "U_CAROL" and ticket.priority == "high"
     assert len(desk_replies(desk, dm, header["ts"])) == 1
 
@@ -268,7 +270,7 @@ async def test_tickets_recorded_before_a_crash_are_answered_once_after_restart(
     ]
     assert top_level == [header["ts"]]
     assert len(desk_replies(desk, "D_CAROL", header["ts"])) == 1
-    assert await desk.runtime.store.inbox.counts() == {"answered": 2}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 2}
 
 
 async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFactory) -> None:
@@ -289,12 +291,12 @@ async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFact
     await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, GENERAL, messages[2])
     assert "in the last hour" in desk.slack.responses[-1]["text"]
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {"answered": 2}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 2}
     assert desk_replies(desk, GENERAL, messages[2]) == []
     # Someone else may still open one for that message.
     await desk.events.reaction_added("U_ERIN", GENERAL, messages[2])
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {"answered": 3}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 3}
 
 
 async def test_the_request_form_is_limited_per_person(start_desk: DeskFactory) -> None:
@@ -333,7 +335,7 @@ async def test_a_form_is_recorded_before_its_ack(
     Slack gets no ack (it keeps the form open, with an error, for the user to send again) and
     the request is not lost; sent again, and redelivered, it is one ticket answered once."""
     desk = await start_desk()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     accept = store.inbox.accept_ticket
 
     async def crash(**_: Any) -> int | None:

@@ -93,9 +93,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             await ack()
             return
         if channel.startswith("D") or channel == intake.options.staff_channel:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_HERE)
+            await _ack_and_tell(ack, slack, response_url, NOT_HERE)
             return
         if (
             message.get("bot_id")
@@ -103,9 +101,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             or not author
             or author == context.bot_user_id
         ):
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_A_PERSON)
+            await _ack_and_tell(ack, slack, response_url, NOT_A_PERSON)
             return
         thread_ts = message.get("thread_ts")
         told: str = OPENED if user == author else OPENED_FOR_AUTHOR
@@ -122,9 +118,16 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             )
         except TicketLimitReached:
             told = TICKET_LIMIT_NOTE.format(limit=intake.options.tickets_per_hour)
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, told)
+        await _ack_and_tell(ack, slack, response_url, told)
+
+
+async def _ack_and_tell(
+    ack: AsyncAck, slack: SlackGateway, response_url: object, text: str
+) -> None:
+    """Ack the shortcut, then tell the person who used it, privately (its response_url)."""
+    await ack()
+    if isinstance(response_url, str):
+        await slack.respond(response_url, text)
 
 
 def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
@@ -147,9 +150,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             and await intake.store.tickets.by_staff_message(channel, thread_ts) is not None
         )
         if not in_thread:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_IN_STAFF_THREAD)
+            await _ack_and_tell(ack, slack, response_url, NOT_IN_STAFF_THREAD)
             return
         assert channel and isinstance(ts, str) and isinstance(thread_ts, str)
         await intake.relay_request(
@@ -161,9 +162,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             text=str(message.get("text") or ""),
             bot_user_id=context.bot_user_id,
         )
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, RELAYING)
+        await _ack_and_tell(ack, slack, response_url, RELAYING)
 
 
 def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
