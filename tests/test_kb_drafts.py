@@ -143,7 +143,7 @@ async def test_a_draft_is_recorded_before_its_modal_opens(
     the draft gets it all the same."""
     desk = await start_desk()
     ticket_id, staff = await resolved_ticket(desk)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     accept = store.inbox.accept
 
     async def crash(**_: Any) -> int | None:

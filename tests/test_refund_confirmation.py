@@ -194,7 +194,7 @@ async def test_expired_confirmation_is_refused(
     await desk.settle()
     assert await refund_of(desk) is None
     assert "expired" in desk.slack.ephemerals[-1]["text"]
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     ticket = await store.tickets.by_thread("C_SUPPORT", question["thread_ts"])
     assert ticket is not None
     kinds = [e.status for e in await store.tickets.events(ticket.id)]

@@ -48,7 +48,7 @@ async def approval_trail(desk: Desk, ticket_id: int) -> list[tuple[str, str | No
     """The approval's steps in the ticket's history (the audit trail): (kind, actor, note)."""
     return [
         (e.status, e.actor, e.note or "")
-        for e in await desk.runtime.store.tickets.events(ticket_id)
+        for e in await desk.runtime.receiver.store.tickets.events(ticket_id)
         if e.status.startswith(("approval_", "refund_"))
     ]
 
@@ -259,7 +259,7 @@ async def test_eval_counts_an_exception_only_when_staff_approved_it(
     """`eval`'s tool-policy audit: a refund outside the window issued through an exception a
     staff member approved is no violation; one issued without that approval is."""
     desk = await start_desk(**LIMIT)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     since = time.time() - 1
     _, card = await bob_confirms_an_exception(desk)
     await staff_click(desk, "U_ERIN", blocks.APPROVE, card)

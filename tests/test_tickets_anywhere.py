@@ -322,10 +322,10 @@ async def test_the_request_form_is_limited_per_person(start_desk: DeskFactory) -
     assert refused["response_action"] == "errors"
     assert "2 support tickets in the last hour" in refused["errors"][blocks.REQUEST_DESCRIPTION]
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {"answered": 2}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 2}
     assert "errors" not in await submit("U_ERIN", "V_LIMIT3")  # someone else may
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {"answered": 3}
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 3}
 
 
 async def test_a_form_is_recorded_before_its_ack(
