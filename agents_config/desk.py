@@ -17,8 +17,10 @@ A turn, in order (`handle`):
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -58,10 +60,13 @@ from agents_config.progress import (
     tool_label,
 )
 from agents_config.routing import closes_ticket, department_of
+from agents_config.sdk import install as install_sdk_speedups
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
 from storage.tickets import PRIORITIES, Ticket
+
+install_sdk_speedups()
 
 log = logging.getLogger(__name__)
 
@@ -279,12 +284,15 @@ async def _show_events(
 
 class _Screen:
     """The output guardrail's check, applied to text while it streams: text is shown only
-    once the check passes on everything written so far, and the last `hold_back` characters
-    wait, so an identifier (another customer's e-mail, a card number) is whole, and caught,
-    before any of it is shown. Once the check trips nothing more is shown; the answer that
+    once the check passes on everything written so far, and what could still become another
+    customer's identifier or a card number waits, so it is whole, and caught, before any of
+    it is shown: a tail that is the start of an identifier ("bob@cont…"), and every digit
+    until `DIGIT_WINDOW` characters follow it (a card number, or a security code written
+    before its name: "123 is my CVV"). Everything else goes at once, so the first words show
+    with the model's first token. Once the check trips nothing more is shown; the answer that
     counts is the run's (the guardrail's fixed answer replaces what was streamed)."""
 
-    MIN_HOLD_BACK = 40
+    DIGIT_WINDOW = 40
     CHECK_EVERY = 32  # characters: the check runs on the whole text, not on every token
 
     def __init__(self, context: DeskContext) -> None:
@@ -293,7 +301,8 @@ class _Screen:
         self.released = 0
         self.tripped = False
         self._markers: set[str] | None = None
-        self._hold_back = self.MIN_HOLD_BACK
+        self._starts: list[str] | None = None  # the markers lower-cased, sorted (by prefix)
+        self._longest = 0
 
     async def release(self, delta: TextDelta) -> TextDelta | None:
         self.text += delta.text
@@ -301,8 +310,7 @@ class _Screen:
             return None
         if self._markers is None:
             self._markers = await foreign_markers(self.context)
-            self._hold_back = max([self.MIN_HOLD_BACK, *(len(m) + 8 for m in self._markers)])
-        end = len(self.text) - self._hold_back
+        end = self._safe_end()
         # the first words go as soon as they are safe; then the check runs every few words
         if end <= self.released or (self.released and end - self.released < self.CHECK_EVERY):
             return None
@@ -313,6 +321,26 @@ class _Screen:
         shown = self.text[self.released : end]
         self.released = end
         return TextDelta(shown)
+
+    def _safe_end(self) -> int:
+        """How much of the text may show: up to its first digit of the last `DIGIT_WINDOW`
+        characters, and up to the earliest tail that starts one of the markers."""
+        text = self.text
+        digit = _DIGIT.search(text, max(0, len(text) - self.DIGIT_WINDOW))
+        end = digit.start() if digit else len(text)
+        if self._starts is None:
+            self._starts = sorted({m.lower() for m in self._markers or () if m})
+            self._longest = max((len(m) for m in self._starts), default=0)
+        lowered = text.lower()
+        for start in range(max(0, len(text) - self._longest), end):
+            tail = lowered[start:]
+            found = bisect.bisect_left(self._starts, tail)
+            if found < len(self._starts) and self._starts[found].startswith(tail):
+                return start
+        return end
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def _get(raw: Any, key: str) -> Any:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from agents_config.pipelines import StepEvent
@@ -646,24 +645,33 @@ def step_line(name: str, status: str, elapsed: float, detail: str | None) -> Mrk
     return Mrkdwn("{} ({})").format(line, detail) if detail else line
 
 
-def progress_message(
-    report: Report, steps: Iterable[StepEvent], total_s: float, *, resumed: bool
-) -> tuple[Mrkdwn, list[Block]]:
-    """A pipeline's message while it runs: each step's latest state."""
-    lines = [step_line(e.step, e.status, e.elapsed_s, e.detail) for e in steps]
-    state = f"working… {duration(total_s)} so far" if lines else "working…"
-    if not lines:
-        start = "Resuming after a restart…" if resumed else "Starting…"
-        lines = [Mrkdwn(":hourglass_flowing_sand: {}").format(start)]
+def pipeline_started(report: Report, *, resumed: bool) -> tuple[Mrkdwn, list[Block]]:
+    """A pipeline's message while it runs; its steps stream in the message's thread, and the
+    message becomes the report when it is done."""
+    start = "Resuming after a restart…" if resumed else "Working on it…"
     blocks = [
-        section(Mrkdwn("*{}*\n{}").format(report.title, Mrkdwn("\n").join(lines))),
-        context(
-            Mrkdwn("Requested by {} · {} · report #{}").format(
-                mention(report.user_id), state, report.id
+        section(
+            Mrkdwn("*{}*\n:hourglass_flowing_sand: {} The steps show in this thread.").format(
+                report.title, start
             )
         ),
+        context(Mrkdwn("Requested by {} · report #{}").format(mention(report.user_id), report.id)),
     ]
     return Mrkdwn("{} — working on it").format(report.title), blocks
+
+
+def step_title(event: StepEvent) -> str:
+    """A pipeline step as a task in its stream: "review 1 — 3.0 s (passes · 9/10)". Its
+    detail (a verdict, an error) may carry a model's words: escaped like any other text."""
+    if event.status == "running":
+        return f"{event.step} — running…"
+    title = f"{event.step} — {duration(event.elapsed_s)}"
+    if event.status in ("retrying", "skipped"):
+        title += f" — {event.status}"
+    if event.detail:
+        detail = " ".join(event.detail.split())
+        title += f" ({detail if len(detail) <= 120 else detail[:119] + '…'})"
+    return str(escape(title))
 
 
 def report_message(report: Report, filename: str | None) -> tuple[Mrkdwn, list[Block]]:

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
+from agents_config.progress import agent_label
 from bot import blocks, knowledge
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
@@ -32,8 +33,8 @@ from bot.staff import StaffDesk
 from bot.streaming import AnswerStream
 from storage.db import refuses_writes
 from storage.feedback import Answer
-from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
-from storage.inbox import InboxItem
+from storage.heartbeats import HEARTBEAT_EVERY_S, HEARTBEAT_STALE_S, new_worker_id
+from storage.inbox import InboxItem, LeaseLost
 from storage.redaction import Redacted
 from storage.store import Store
 from storage.tickets import SlackUser
@@ -50,6 +51,7 @@ FAILED_REPLY = (
 )
 RETRY_DELAYS_S = (0.5, 2.0)
 WORKING_STATUS = "is working on your request…"
+WORKING_STEP = agent_label("triage")  # a slow answer's first step, until the real ones show
 LOADING = ["Reading your message…", "Checking your account…", "Writing the answer…"]
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
@@ -57,6 +59,9 @@ TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} charact
 # How often a worker that LISTENs for new rows (PostgreSQL) still looks, in case a
 # notification was lost with its connection.
 LISTENING_POLL_S = 5.0
+# A worker whose last heartbeat is older than the stale limit less this margin no longer
+# trusts its claims without asking the database (an answer may take this long to post).
+LEASE_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class Worker:
         self._database_down = False
         self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
+        # Until when the other workers surely see this one alive (its last heartbeat written
+        # + HEARTBEAT_STALE_S): its claims are its own until then.
+        self._lease_until = 0.0
 
     def notify(self) -> None:
         """Wake the worker: the inbox has new rows (called by the receiver in-process)."""
@@ -181,12 +189,29 @@ class Worker:
         """Whether any thread is being answered (or waits for the database) in this process."""
         return bool(self._tasks) or bool(self._stranded)
 
+    async def _still_ours(self, item: InboxItem) -> bool:
+        """Whether this worker still holds the row it claimed. Free while its heartbeat is
+        fresh (no other worker may take the row yet); once the heartbeat is late (a starved
+        process, a slow database) the database is asked, and a row another worker took over
+        is left to that worker: answering it here too would post a second reply."""
+        if time.time() < self._lease_until - LEASE_MARGIN_S:
+            return True
+        return await self.store.inbox.held_by(item.id, self.worker_id)
+
+    async def _hold_or_halt(self, item: InboxItem, stream: AnswerStream) -> None:
+        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over."""
+        if not await self._still_ours(item):
+            await stream.halt()
+            raise LeaseLost
+
     async def _keep_alive(self) -> None:
         """About every second: the heartbeat; rows of dead workers taken over; rows stranded
         by a database that refused writes handed back once it takes writes again."""
         while True:
             try:
+                beat_from = time.time()
                 await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+                self._lease_until = beat_from + HEARTBEAT_STALE_S
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()
@@ -251,6 +276,9 @@ class Worker:
         the user. When the database refuses writes the row is held, not failed, and answered
         once it recovers. Never raises (but for cancellation); False when the row is held."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
+        if not await self._still_ours(item):
+            log.info("another worker took this message over", extra=extra)
+            return True
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 if item.kind == "command":
@@ -266,6 +294,9 @@ class Worker:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                log.info("another worker took this message over before its reply", extra=extra)
+                return True
             except SlackApiError as exc:  # Slack said no (rate limits were already retried)
                 error = str(exc.response.get("error"))
                 log.error("Slack refused the reply", extra={**extra, "error": error})
@@ -382,6 +413,7 @@ class Worker:
         if assistant and outcome.opened and outcome.ticket is not None:
             title = f"#{outcome.ticket.id} {outcome.ticket.subject}"
             await self.slack.set_title(item.channel, item.thread_ts, title[:120])
+        await self._hold_or_halt(item, stream)
         reply_ts = await self._post_outcome(item, outcome, caller, stream)
         if assistant and reply_ts is None:  # nothing posted: clear the status ourselves
             await self.slack.set_status(item.channel, item.thread_ts, "")
@@ -404,7 +436,8 @@ class Worker:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, ts)
+            # LeaseLost when another worker took the row over: the stream is deleted, it answers
+            await self.store.inbox.set_stream(item, item.channel, ts)
 
         async def stop_requested() -> bool:
             return await self.store.inbox.stop_requested(item.id)
@@ -486,6 +519,7 @@ class Worker:
                         tools=outcome.tools_called,
                         model=outcome.model,
                         created_at=time.time(),
+                        question=item.text,
                     )
                 )
         else:
@@ -622,11 +656,11 @@ class Worker:
     async def _working_indicator(
         self, item: InboxItem, *, show: bool, streaming: AnswerStream | None = None
     ) -> AsyncIterator[None]:
-        """Show 👀 on the message while the answer takes longer than the indicator delay.
-
-        A sub-second answer needs no indicator (it would only flicker, and cost two Slack
-        calls); a slow one shows it until the answer is posted, unless its stream already
-        shows the desk at work.
+        """Show that the desk is at work when the answer takes longer than the indicator
+        delay: its streamed reply starts with the steps so far ("Reading your request"), or,
+        where nothing can be streamed (a stream left by an earlier attempt), 👀 on the message
+        until the answer is posted. A sub-second answer needs no indicator (it would only
+        flicker, and cost Slack calls).
         """
         shown = False
         if not show:  # a click has no message of its own to react to
@@ -636,8 +670,8 @@ class Worker:
         async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
-            if streaming is not None and streaming.ts is not None:
-                return
+            if streaming is not None and await streaming.show_working(WORKING_STEP):
+                return  # the streamed reply shows the desk at work
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 

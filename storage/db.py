@@ -64,6 +64,12 @@ class Tx(Protocol):
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
 
+    async def lock(self, name: str) -> None:
+        """Hold the lock `name` until this transaction ends, waiting for a transaction of
+        another process that holds it: a check-then-write on rows that do not exist yet (a
+        limit on how many a user may add) then counts what the other one wrote."""
+        ...
+
 
 class Database(ABC):
     """The handle every repository gets. Each method outside `atomic` is its own transaction."""

@@ -118,6 +118,10 @@ class _SqliteTx:
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
+    async def lock(self, name: str) -> None:
+        """Nothing to do: a write transaction (BEGIN IMMEDIATE) is the only writer."""
+        return None
+
 
 def _drive(coro: Awaitable[T]) -> T:
     """Run a transaction body's coroutine to its end without an event loop: its awaits are

@@ -70,6 +70,7 @@ REPORT_LINES = 24  # of each report, in the transcript
 
 async def _run_command(
     runtime: DeskRuntime,
+    slack: FakeSlack,
     events: SlackEvents,
     user: str,
     command: str,
@@ -91,6 +92,9 @@ async def _run_command(
         f"  report #{report.id} · {report.status} · steps: "
         + ", ".join(str(step.get("name")) for step in report.steps)
     )
+    if report.message_ts is not None:  # its steps, streamed in the message's thread
+        for reply in slack.replies_in(report.channel, report.message_ts):
+            _print_stream(slack, reply, out, report.channel)
     out(_indent("\n".join(lines[:REPORT_LINES])))
     if len(lines) > REPORT_LINES:
         out(f"    … ({len(lines) - REPORT_LINES} more lines in Slack)")
@@ -149,7 +153,9 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                         if message.approved_by:
                             await _approve(runtime, slack, events, message, thread, out)
                     for user, command, text in COMMANDS:
-                        answers += await _run_command(runtime, events, user, command, text, out)
+                        answers += await _run_command(
+                            runtime, slack, events, user, command, text, out
+                        )
             finally:
                 await runner.cleanup()
                 await runtime.stop()
@@ -186,9 +192,14 @@ async def _click(
 _STEP_MARK = {"complete": "✓", "error": "✗", "in_progress": "…", "pending": "·"}
 
 
-def _print_stream(slack: FakeSlack, reply: dict[str, Any], out: Callable[[str], None]) -> None:
+def _print_stream(
+    slack: FakeSlack,
+    reply: dict[str, Any],
+    out: Callable[[str], None],
+    channel: str = SUPPORT_CHANNEL,
+) -> None:
     """How a streamed answer grew: its Slack calls, and each step it showed as a task."""
-    stream = slack.stream_of(SUPPORT_CHANNEL, reply["ts"])
+    stream = slack.stream_of(channel, reply["ts"])
     if stream is None:
         return
     calls = [

@@ -61,7 +61,7 @@ async def open_desk(
 ) -> Desk:
     """The desk alone (no Slack): for `chat`, `ask`, `eval` and the runtime below."""
     store = store or await Store.open(settings.database)
-    resolver = resolver or model_resolver(model_options(settings))
+    resolver = resolver or model_resolver(model_options(settings), store.model_outages)
     agents = build_agents(resolver)
     options = DeskOptions(
         history_turns=settings.history_turns,
@@ -363,7 +363,7 @@ class WorkerRuntime:
         store = store or await Store.open(settings.database)
         try:
             hosted_tools = resolver is None  # a resolver given by tests or benches: no hosted tools
-            resolver = resolver or model_resolver(model_options(settings))
+            resolver = resolver or model_resolver(model_options(settings), store.model_outages)
             desk = await open_desk(settings, resolver=resolver, store=store)
             slack = slack or make_gateway(settings)
             staff = staff or make_staff(settings, store, slack)
@@ -384,6 +384,7 @@ class WorkerRuntime:
                     slack,
                     Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
                     RunnerOptions(
+                        flush_interval_s=settings.stream_flush_ms / 1000,
                         staff_channel=settings.escalation_channel,
                         support_report_access=settings.support_report_access,
                     ),

@@ -284,17 +284,25 @@ async def test_transient_failure_is_retried_in_place(
 async def test_working_indicator_only_while_an_answer_is_slow(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
+    """A slow answer shows the desk at work in its streamed reply, started at once with a
+    first step (no 👀: one Slack call, not two); a quick one costs nothing extra."""
     # Wide margins: a loaded machine (tests on several processes) must not make "fast" slow.
     desk = await start_desk(working_indicator_delay_s=1.5, **openai_settings(model))
     _, _, _fast = await desk.events.message("U_ALICE", "fast one")
     await desk.settle()
-    assert desk.slack.calls_to("reactions.add") == []
+    [quick] = desk.slack.calls_to("chat.startStream")
+    assert all(c.get("id") != "agent:working" for c in quick.get("chunks") or [])
     model.latency_s = 2.0
     _, _, slow = await desk.events.message("U_ALICE", "slow one")
     await desk.settle()
-    [added] = desk.slack.calls_to("reactions.add")
-    [removed] = desk.slack.calls_to("reactions.remove")
-    assert added["timestamp"] == removed["timestamp"] == slow["ts"]
+    _, started = desk.slack.calls_to("chat.startStream")
+    titles = [c["title"] for c in started["chunks"] if c["type"] == "task_update"]
+    assert titles == ["Reading your request"] and not started.get("markdown_text")
+    [reply] = desk.slack.replies_in("C_SUPPORT", slow["ts"])
+    stream = desk.slack.stream_of("C_SUPPORT", reply["ts"])
+    assert stream is not None and stream["tasks"]["agent:working"]["status"] == "complete"
+    assert reply["text"].startswith("Here is my answer to: slow one")
+    assert desk.slack.calls_to("reactions.add") == []
     assert desk.slack.reactions("C_SUPPORT", slow["ts"]) == []
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from agents_config.evaluation import load_examples
 from bot import blocks
-from tests.conftest import Desk, DeskFactory
+from support_desk import eval_cli
+from support_desk.cli import main
+from tests.conftest import Desk, DeskFactory, desk_settings
 from tests.scripting import REFUND_QUESTION, refund_check, scripted
+from tests.test_staff import click, staff_message
 
 
 def _has_feedback(slack_blocks: list[dict[str, Any]] | None) -> bool:
@@ -129,3 +138,49 @@ async def test_a_click_on_a_message_that_is_no_answer_does_nothing(
     await desk.events.block_action("U_ALICE", blocks.TALK_TO_PERSON, "1234.5678")
     await desk.settle()
     assert await desk.runtime.receiver.store.inbox.counts() == {}
+
+
+async def test_thumbs_down_answers_export_as_labelled_rows_for_eval(
+    start_desk: DeskFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`export-tickets --unhelpful`: each 👎-rated answer as the message it answered, labelled
+    by staff's correction of its ticket's department (else unlabelled), no user or channel
+    ids; `eval` reads the file back."""
+    desk = await start_desk()  # the offline engine
+    wrong = await _answered(desk, "How do I reset my password?")
+    unlabelled = await _answered(desk, "Which plans include SSO?")
+    liked = await _answered(desk, "Where can I see my invoices?")
+    for reply, value in ((wrong, "bad"), (unlabelled, "bad"), (liked, "good")):
+        assert await _rate(desk, "U_ALICE", reply, value) == 200
+    # The first 👎: a person takes a look, and staff correct the department.
+    await desk.events.block_action(
+        "U_ALICE", blocks.TALK_TO_PERSON, "answer", message_ts=wrong["ts"]
+    )
+    await desk.settle()
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", wrong["thread_ts"])
+    assert ticket is not None and ticket.status == "escalated"
+    await click(desk, "U_ERIN", "ticket_department", f"{ticket.id}:billing", staff_message(desk))
+
+    settings = desk_settings(tmp_path, desk.slack)
+    out = tmp_path / "unhelpful.jsonl"
+    monkeypatch.setenv("SUPPORT_DESK_DB", str(tmp_path / "none.db"))
+    assert await asyncio.to_thread(main, ["export-tickets", "--days", "1", "--unhelpful"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert await asyncio.to_thread(eval_cli.export_unhelpful, settings, 1, out) == 0
+    assert "Exported 2 answers rated 👎" in capsys.readouterr().err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["text"], r["dept"], r["desk_dept"]) for r in rows] == [
+        ("How do I reset my password?", "billing", "tech"),
+        ("Which plans include SSO?", None, "sales"),
+    ]
+    assert rows[0]["desk_agents"][0] == "triage"
+    for private in ("U_ALICE", "C_SUPPORT", wrong["ts"]):
+        assert private not in out.read_text()
+    examples = load_examples(out)
+    assert [(e.text, e.dept) for e in examples] == [(r["text"], r["dept"]) for r in rows]
+    as_csv = tmp_path / "unhelpful.csv"
+    assert await asyncio.to_thread(eval_cli.export_unhelpful, settings, 1, as_csv) == 0
+    assert [(e.id, e.dept) for e in load_examples(as_csv)] == [(r["id"], r["dept"]) for r in rows]

@@ -75,7 +75,7 @@ async def start(start_desk: DeskFactory, resolver: ModelResolver, **overrides: A
     desk = await start_desk(resolver, **overrides)
     runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
-    runner.options.update_interval_s = 0  # every progress event shows
+    runner.options.flush_interval_s = 0  # every step shows at once
     return desk
 
 
@@ -95,8 +95,32 @@ def report_messages(desk: Desk, channel: str = "C_SUPPORT") -> list[dict[str, An
     ]
 
 
-def updates(desk: Desk) -> list[str]:
-    return [block_text(params) for params in desk.slack.calls_to("chat.update")]
+STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
+
+
+def steps_streamed(desk: Desk) -> list[tuple[str, str]]:
+    """(title, status) of every task update streamed under a report, in the order sent."""
+    return [
+        (chunk["title"], chunk["status"])
+        for method, params in desk.slack.calls
+        if method in STREAM_METHODS
+        for chunk in params.get("chunks") or []
+        if chunk.get("type") == "task_update"
+    ]
+
+
+def titles(desk: Desk) -> list[str]:
+    return [title for title, _ in steps_streamed(desk)]
+
+
+def steps_stream(desk: Desk, report: dict[str, Any], channel: str = "C_SUPPORT") -> dict[str, Any]:
+    """The one streamed message in a report's thread: its steps, ending with the closing line."""
+    [reply] = [
+        m
+        for m in desk.slack.replies_in(channel, report["ts"])
+        if desk.slack.stream_of(channel, m["ts"])
+    ]
+    return reply
 
 
 # ---- /research ------------------------------------------------------------------------------
@@ -131,11 +155,24 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     assert message["blocks"][0]["text"]["text"] == "Research: our refund policy"
     assert "Orders can be refunded within *30 days*." in shown
     assert "research" in shown and "review 1" in shown  # the steps, with their times
-    seen = updates(desk)
+    # The steps streamed in the report's thread as tasks (no chat.update per step): each
+    # starts in progress and ends complete, in the order they ran.
+    seen = steps_streamed(desk)
     order = ["research — running", "analysis — running", "draft 1 — running", "review 1 — running"]
-    firsts = [next(i for i, text in enumerate(seen) if step in text) for step in order]
+    firsts = [next(i for i, (title, _) in enumerate(seen) if step in title) for step in order]
     assert firsts == sorted(firsts)
-    assert any("review 1 — " in text and "passes · 9/10" in text for text in seen)
+    assert all(status == "in_progress" for title, status in seen if "running" in title)
+    assert any("review 1 — " in t and "passes · 9/10" in t and s == "complete" for t, s in seen)
+    [started] = desk.slack.calls_to("chat.startStream")
+    assert (started["thread_ts"], started["recipient_user_id"]) == (message["ts"], "U_ALICE")
+    reply = steps_stream(desk, message)
+    stream = desk.slack.stream_of("C_SUPPORT", reply["ts"])
+    assert stream is not None and stream["state"] == "stopped"
+    assert {task["status"] for task in stream["tasks"].values()} == {"complete"}
+    assert reply["text"].startswith("Done: 4 steps in") and "The report is above." in reply["text"]
+    # the report's message: posted once, then made the report once
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert [p["ts"] for p in desk.slack.calls_to("chat.update")] == [message["ts"]]
     assert "refund-policy" in text_of(models["analyst"].calls[0])  # the notes reach the analyst
     for model in models.values():
         model.assert_complete()
@@ -205,7 +242,7 @@ async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
 
     for model in models.values():
         model.assert_complete()
-    assert any("analysis — " in text and "retrying" in text for text in updates(desk))
+    assert any("analysis — " in text and "retrying" in text for text in titles(desk))
     report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.notes, report.body) == ("complete", [], "The report.")
 
@@ -254,7 +291,7 @@ async def test_multi_part_topic_goes_to_the_coordinator(start_desk: DeskFactory)
     assert "Refunds take 30 days." in text_of(models["coordinator"].calls[1])
     sales_tools = {t.name for t in models["sales"].calls[0].tools}
     assert "request_demo" not in sales_tools and not models["sales"].calls[0].handoffs
-    seen = "\n".join(updates(desk))
+    seen = "\n".join(titles(desk))
     assert "part 1 · research" in seen and "coordinate" in seen
     assert "Pro: $49 a month." in block_text(report_messages(desk)[0])
 
@@ -382,7 +419,12 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     _, resolver = by_agent(researcher=[gated(gate, "never")])
     desk = await start(start_desk, resolver, shutdown_grace_s=0)
     await command(desk, "/research", "refunds")
-    await desk.slack.wait_for("chat.postMessage", timeout=30)  # generous: a loaded machine
+    await desk.slack.wait_for("chat.startStream", timeout=30)  # generous: a loaded machine
+    for _ in range(600):  # the stream's ts is recorded on the row right after Slack started it
+        [row] = await desk.runtime.receiver.store.inbox.items()
+        if row.stream_ts:
+            break
+        await asyncio.sleep(0.05)
     await desk.close()  # SIGTERM mid-run: the row goes back to the inbox
 
     _, resolver2 = by_agent(
@@ -396,6 +438,39 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     [message] = report_messages(restarted)
     assert "After the restart." in block_text(message)
     assert len(restarted.slack.calls_to("chat.postMessage")) == 1
+    # The steps' stream of the first run is finished in place, not started again.
+    assert len(restarted.slack.calls_to("chat.startStream")) == 1
+    reply = steps_stream(restarted, message)
+    assert reply["text"].startswith("Done: 4 steps") and reply.get("edited")
+    [row] = await restarted.runtime.receiver.store.inbox.items()
+    assert (row.status, row.reply_ts, row.stream_ts) == ("answered", message["ts"], reply["ts"])
+
+
+async def test_a_steps_stream_slack_closes_midway_still_ends_in_one_report(
+    start_desk: DeskFactory,
+) -> None:
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("The one report.")],
+        evaluator=[review(9, passes=True)],
+    )
+    desk = await start(start_desk, resolver)
+    desk.slack.close_streams_after(1)  # as Slack closes a stream that is too old
+    await command(desk, "/research", "refunds")
+    await desk.settle()
+
+    [message] = report_messages(desk)
+    assert "The one report." in block_text(message)
+    top = [
+        m["ts"] for m in desk.slack.messages("C_SUPPORT") if m.get("thread_ts") in (None, m["ts"])
+    ]
+    assert top == [message["ts"]]  # one top-level message: the report
+    reply = steps_stream(desk, message)
+    assert reply["text"].startswith("Done: 4 steps")  # the closed stream, finished by update
+    assert len(desk.slack.calls_to("chat.startStream")) == 1
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
 
 
 # ---- /debate ---------------------------------------------------------------------------------

@@ -204,6 +204,79 @@ async def test_postgresql_user_without_create_permission_exits_with_one_line(
             await admin.close()
 
 
+def _as_user(url: str, user: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port}", path=f"/{database}")
+    )
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("user", "database", "says"),
+    [
+        ("desk_nobody", "postgres", 'role "desk_nobody" does not exist'),
+        (None, "desk_no_such_database", 'database "desk_no_such_database" does not exist'),
+    ],
+)
+async def test_postgresql_login_refused_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI, user: str | None, database: str, says: str
+) -> None:
+    assert TEST_DATABASE_URL is not None
+    from urllib.parse import urlsplit
+
+    url = _as_user(TEST_DATABASE_URL, user or str(urlsplit(TEST_DATABASE_URL).username), database)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert says in line and "DATABASE_URL=" in line
+
+
+@postgres_only
+async def test_postgresql_user_that_may_not_write_the_tables_exits_until_granted(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    """The owner migrated the database; another user may connect: it gets one line naming
+    DATABASE_URL until it may read and write the tables, then starts without CREATE."""
+    import asyncpg
+
+    assert TEST_DATABASE_URL is not None
+    owner = database_for(tmp_path / "desk.db")  # created and migrated by the owner
+    database = owner.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        await admin.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'desk_writer')"
+            " THEN CREATE ROLE desk_writer LOGIN; END IF; END $$"
+        )
+    finally:
+        await admin.close()
+    writer = _as_user(TEST_DATABASE_URL, "desk_writer", database)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": writer}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+        line = one_line(desk)
+        assert "may not read and write the desk's tables" in line
+        assert "DATABASE_URL=" in line
+
+        conn = await asyncpg.connect(owner)
+        try:
+            await conn.execute(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
+                " TO desk_writer; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO desk_writer"
+            )
+        finally:
+            await conn.close()
+        desk = await DeskProcess.run(env, "migrate")
+        assert await desk.wait() == 0, desk.stderr
+        assert "is up to date" in desk.stderr
+
+
 async def stops_cleanly(desk: DeskProcess, sig: int, *, once: Awaitable[object]) -> None:
     """Once `once` is done, `sig` stops the desk: exit code 0, no traceback (a desk that
     does not stop is killed)."""

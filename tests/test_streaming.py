@@ -318,3 +318,56 @@ async def test_a_hostile_long_answer_stays_escaped_and_within_slacks_limits(
             assert len(chunk.get("text") or "") <= 12_000, method
     shown = "".join(r["text"] for r in replies)
     assert shown.count("&lt;!channel&gt;") == 900
+
+
+async def test_stop_works_in_the_dm_thread_the_app_home_form_opens(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    """The form's inbox row names the user, not the DM its answer streams in: Stop still
+    finds the answer (by the stream's own conversation), and only for the requester."""
+    from agents_config.desk import STOPPED_NOTE
+    from bot import blocks
+
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.05  # about 15 s for the whole answer
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    texts = {"about": "Billing", "description": "Tell me everything about billing"}
+    await desk.events.view_submission("U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"})
+    await desk.slack.wait_for("chat.appendStream", timeout=30)
+    [started] = desk.slack.calls_to("chat.startStream")
+    dm, header_ts = started["channel"], started["thread_ts"]
+    assert dm == "D_CAROL"
+    [streaming] = desk.slack.replies_in(dm, header_ts)
+
+    await desk.events.block_action(
+        "U_BOB", blocks.STOP_ANSWER, "stop", channel=dm, message_ts=streaming["ts"]
+    )
+    assert "only the person who asked" in desk.slack.responses[-1]["text"]
+    await desk.events.block_action(
+        "U_CAROL", blocks.STOP_ANSWER, "stop", channel=dm, message_ts=streaming["ts"]
+    )
+    await desk.settle()
+
+    [reply] = desk.slack.replies_in(dm, header_ts)
+    assert reply["ts"] == streaming["ts"]
+    assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(dm, header_ts)
+    assert ticket is not None and ticket.status == "open"
+
+
+async def test_a_429_that_outlives_the_retries_is_finished_once_by_update(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    desk.slack.rate_limit("chat.appendStream", times=99, retry_after=0)
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    assert reply_turn(reply) is not None
+    appends = desk.slack.calls_to("chat.appendStream")
+    assert 1 < len(appends) <= 4  # retried by the client, then no storm of further appends
+    assert desk.slack.calls_to("chat.postMessage") == []
+    assert len(desk.slack.calls_to("chat.update")) == 1
