@@ -52,8 +52,10 @@ class DeskContext:
     request_text: str = ""  # the user's message, recorded by the input guardrail
     # Refunds above this many cents need a staff member's approval (REFUND_APPROVAL_LIMIT);
     # None: no limit. `staff_approved`: this run resumes after a staff member's Approve.
+    # `approval_id`: the approval this run resumes after (its refund is kept with it).
     refund_approval_limit_cents: int | None = None
     staff_approved: bool = False
+    approval_id: int | None = None
 
     @property
     def thread_key(self) -> str:

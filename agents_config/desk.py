@@ -511,8 +511,16 @@ class Desk:
             escalation=context.escalation,
         )
 
-    def _context(self, turn: Turn, ticket: Ticket, *, staff_approved: bool = False) -> DeskContext:
-        """What the agents' tools see of this turn: its ticket, thread and caller."""
+    def _context(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        *,
+        staff_approved: bool = False,
+        approval_id: int | None = None,
+    ) -> DeskContext:
+        """What the agents' tools see of this turn: its ticket, thread and caller (and the
+        approval a resumed run goes on after)."""
         return DeskContext(
             store=self.store,
             caller=turn.caller,
@@ -521,6 +529,7 @@ class Desk:
             thread_ts=turn.thread_ts,
             refund_approval_limit_cents=self.options.refund_approval_limit_cents,
             staff_approved=staff_approved,
+            approval_id=approval_id,
         )
 
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
@@ -727,7 +736,9 @@ class Desk:
         The run is streamed (`Runner.run_streamed`): its events go to `progress` as they come.
         A failing `progress` (the Slack side) never fails the run.
         """
-        context = self._context(turn, ticket, staff_approved=staff_approved)
+        context = self._context(
+            turn, ticket, staff_approved=staff_approved, approval_id=resume.id if resume else None
+        )
         run = _Run(context, _RunTrace())
         session = ThreadSession(
             self.store.conversations,

@@ -850,9 +850,16 @@ def sla_warning(
 # ---- knowledge from solved tickets -----------------------------------------------------------
 
 
-def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) -> dict[str, Any]:
+def kb_modal(
+    ticket_id: int,
+    title: str | None = None,
+    body: str | None = None,
+    *,
+    external_id: str | None = None,
+) -> dict[str, Any]:
     """The article drafted from a ticket, for staff to edit and publish; without a draft yet,
-    a "drafting" view (the AI's draft replaces it as soon as it is written)."""
+    a "drafting" view (the AI's draft replaces it as soon as it is written). `external_id`:
+    the name the worker finds the modal by (the click's, recorded before the modal opens)."""
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": DRAFT_KB,
@@ -860,6 +867,8 @@ def kb_modal(ticket_id: int, title: str | None = None, body: str | None = None) 
         "title": plain("KB article", 24),
         "close": plain("Cancel", 24),
     }
+    if external_id:
+        view["external_id"] = external_id
     if title is None or body is None:
         view["blocks"] = [
             section(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.payloads import scrub
+from storage.inbox import TicketAccepted
 from storage.redaction import redact_secrets
 from storage.store import Store
 
@@ -37,12 +38,14 @@ class NotOurButton(Exception):
 
 
 class TicketLimitReached(Exception):
-    """Someone asked for more tickets from messages than TICKETS_FROM_MESSAGES_PER_HOUR."""
+    """Someone asked for more tickets (from messages, or with the App Home's form) than
+    TICKETS_FROM_MESSAGES_PER_HOUR."""
 
 
 TICKET_LIMIT_NOTE = (
-    "You've opened {limit} support tickets from messages in the last hour, the most I open "
-    "for one person, so I didn't open this one. Try again later, or write to me directly."
+    "You've asked for {limit} support tickets in the last hour (from messages or the New "
+    "request form), the most I open for one person, so I didn't open this one. Try again "
+    "later, or write to me directly."
 )
 
 
@@ -261,6 +264,13 @@ class Intake:
             max_per_hour=self.options.tickets_per_hour,
         )
         extra = {"source": source, "channel": channel, "ts": message_ts, "user": author}
+        return self._ticket_accepted(accepted, extra, requested_by)
+
+    def _ticket_accepted(
+        self, accepted: TicketAccepted, extra: dict[str, Any], requested_by: str
+    ) -> int | None:
+        """`_accepted` for a ticket asked for: raises `TicketLimitReached` (one log line) when
+        `requested_by` reached TICKETS_FROM_MESSAGES_PER_HOUR."""
         if accepted.outcome == "limited":
             log.warning(
                 "ticket not opened: TICKETS_FROM_MESSAGES_PER_HOUR reached",
@@ -294,35 +304,41 @@ class Intake:
         )
         return self._accepted(inbox_id, {"source": "relay", "channel": channel, "ts": message_ts})
 
-    async def kb_draft(self, *, ticket_id: int, view_id: str, user_id: str) -> int | None:
-        """ "Draft KB article": the worker drafts it into the modal `view_id` (once per modal)."""
+    async def kb_draft(self, *, ticket_id: int, external_id: str, user_id: str) -> int | None:
+        """ "Draft KB article": recorded before its modal opens (once per click), so a crash
+        in between leaves no "drafting…" modal behind; the worker drafts the article into the
+        modal opened with `external_id`."""
         inbox_id = await self.store.inbox.accept(
             kind="kb_draft",
             channel=user_id,
-            ts=f"kb-{view_id}",
-            thread_ts=f"kb-{view_id}",
+            ts=external_id,
+            thread_ts=external_id,
             user_id=user_id,
             text="",
-            payload={"ticket_id": ticket_id, "view_id": view_id},
+            payload={"ticket_id": ticket_id, "external_id": external_id},
         )
         return self._accepted(inbox_id, {"source": "kb_draft", "ticket_id": ticket_id})
 
     async def new_request(
         self, *, user_id: str, view_id: str, about: str, description: str, urgency: str
     ) -> int | None:
-        """The App Home's "New request" form: the worker opens a DM thread for it."""
+        """The App Home's "New request" form: the worker opens a DM thread for it. Counted
+        with the tickets from messages: raises `TicketLimitReached` past
+        TICKETS_FROM_MESSAGES_PER_HOUR (a redelivered submission is neither counted nor
+        refused)."""
         about_text, _ = clean_user_text(" ".join(about.split()), None)
         text, notes = clean_user_text(f"{about}\n\n{description}".strip(), None)
-        inbox_id = await self.store.inbox.accept(
-            kind=TICKET,
+        accepted = await self.store.inbox.accept_ticket(
             channel=user_id,  # the DM is opened by the worker
             ts=f"request-{view_id}",  # a redelivered submission is a duplicate
             thread_ts=f"request-{view_id}",
             user_id=user_id,
             text=text,
             payload={"source": "home", "about": about_text, "urgency": urgency, **notes},
+            requested_by=user_id,
+            max_per_hour=self.options.tickets_per_hour,
         )
-        return self._accepted(inbox_id, {"source": "home", "user": user_id})
+        return self._ticket_accepted(accepted, {"source": "home", "user": user_id}, user_id)
 
     def _accepted(self, inbox_id: int | None, extra: dict[str, Any]) -> int | None:
         """Log the insert's outcome and wake the worker; None for a repeated delivery."""

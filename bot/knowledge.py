@@ -3,13 +3,16 @@ message → the AI drafts an article from the ticket, de-identified in code befo
 sees it and again after → a staff member edits it in a modal and publishes it → it is in the
 knowledge base, searchable by the agents at once, with its origin ticket and author.
 
-The click opens a "drafting" modal and records the draft in the inbox; the worker writes the
-draft (`draft`) and puts it in the modal. Publishing (`publish`) is the staff member's click.
+The click records the draft in the inbox, then opens a "drafting" modal named after the click
+(its `external_id`); the worker writes the draft (`draft`) and puts it in that modal.
+Publishing (`publish`) is the staff member's click.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from agents_config.context import Caller, DeskContext
 from agents_config.pipelines.kb_draft import KbDraftPipeline
@@ -23,6 +26,10 @@ from storage.tickets import Ticket
 log = logging.getLogger(__name__)
 
 KB_DRAFT = "kb_draft"  # inbox kind
+# A click's trigger id opens its modal within 3 s, or never: until then (with a margin) a
+# draft ready before its modal waits for it.
+MODAL_OPENS_WITHIN_S = 6.0
+MODAL_RETRY_S = 0.5
 
 
 async def customer_names(store: Store, ticket: Ticket) -> list[str]:
@@ -56,8 +63,9 @@ async def draft(
 ) -> None:
     """Write the draft of the ticket in `item` and show it in the staff member's modal."""
     ticket = await store.tickets.get(int(item.payload.get("ticket_id") or 0))
-    view_id = str(item.payload.get("view_id") or "")
-    if ticket is None or not view_id:
+    external_id = str(item.payload.get("external_id") or "")
+    view_id = str(item.payload.get("view_id") or "")  # a row recorded before external ids
+    if ticket is None or not (external_id or view_id):
         return
     context = DeskContext(
         store=store,
@@ -68,13 +76,18 @@ async def draft(
     )
     title, body = await drafter.draft(await ticket_source(store, ticket), context)
     names = await customer_names(store, ticket)  # a model may bring a name back: out again
-    await slack.update_view(
-        view_id,
-        blocks.kb_modal(
-            ticket.id, deidentify_customer(title, names), deidentify_customer(body, names)
-        ),
+    view = blocks.kb_modal(
+        ticket.id, deidentify_customer(title, names), deidentify_customer(body, names)
     )
-    log.info("KB article drafted", extra={"ticket_id": ticket.id, "inbox_id": item.id})
+    extra = {"ticket_id": ticket.id, "inbox_id": item.id}
+    while not await slack.update_view(view, view_id=view_id or None, external_id=external_id):
+        # The click is recorded before its modal opens: the draft may be ready first. Past
+        # the trigger id's life the modal will not open any more (or was closed): dropped.
+        if time.time() >= item.received_at + MODAL_OPENS_WITHIN_S:
+            log.warning("KB draft not shown: its form is not open", extra=extra)
+            return
+        await asyncio.sleep(MODAL_RETRY_S)
+    log.info("KB article drafted", extra=extra)
 
 
 async def publish(store: Store, *, ticket_id: int, title: str, body: str, author: str) -> str:

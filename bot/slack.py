@@ -445,19 +445,20 @@ class SlackGateway:
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """Open a modal (`views.open`); the trigger id of a click is valid for 3 seconds."""
-        await self.open_view_id(trigger_id, view)
-
-    async def open_view_id(self, trigger_id: str, view: dict[str, Any]) -> str:
-        """`views.open`, returning the view's id (to update it when its content is ready)."""
         view = {**view, "blocks": safe_blocks(view.get("blocks"))}
-        response = await self.client.views_open(trigger_id=trigger_id, view=view)
-        return str(response["view"]["id"])
+        await self.client.views_open(trigger_id=trigger_id, view=view)
 
-    async def update_view(self, view_id: str, view: dict[str, Any]) -> bool:
-        """`views.update`; False (and a log line) when Slack refuses (the modal was closed)."""
+    async def update_view(
+        self, view: dict[str, Any], *, view_id: str | None = None, external_id: str | None = None
+    ) -> bool:
+        """`views.update` of the modal `view_id`, or the one opened with `external_id`; False
+        (and a log line) when Slack refuses (the modal is not open, or no longer)."""
         view = {**view, "blocks": safe_blocks(view.get("blocks"))}
         try:
-            await self.client.views_update(view_id=view_id, view=view)
+            if view_id:
+                await self.client.views_update(view_id=view_id, view=view)
+            else:
+                await self.client.views_update(external_id=external_id, view=view)
         except SlackApiError as exc:
             log.warning("views.update failed", extra={"error": _error(exc)})
             return False

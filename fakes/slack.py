@@ -1045,6 +1045,13 @@ class FakeSlack:
         if trigger not in self.triggers:
             raise _SlackError("invalid_trigger_id")  # unknown, or used already
         self._check_modal(view)
+        external_id = view.get("external_id")
+        if external_id is not None and (
+            not isinstance(external_id, str) or not 0 < len(external_id) <= 255
+        ):
+            raise _SlackError("invalid_arguments")
+        if external_id and any(m.get("external_id") == external_id for m in self.modals):
+            raise _SlackError("duplicate_external_id")  # unique per team
         self.triggers.discard(trigger)
         stored = {"id": _rand_id("V"), "team_id": TEAM_ID, "app_id": APP_ID, **view}
         self.modals.append(stored)
@@ -1068,15 +1075,26 @@ class FakeSlack:
             raise _SlackError("invalid_arguments")  # a modal with inputs needs a submit button
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """By `view_id` or by the `external_id` it was opened with (exactly one of them)."""
         view_id, view = str(params.get("view_id") or ""), params.get("view")
-        if not view_id or not isinstance(view, dict):
+        external_id = str(params.get("external_id") or "")
+        if bool(view_id) == bool(external_id) or not isinstance(view, dict):
             raise _SlackError("invalid_arguments")
-        found = next((m for m in self.modals if m["id"] == view_id), None)
+        found = next(
+            (
+                m
+                for m in self.modals
+                if (view_id and m["id"] == view_id)
+                or (external_id and m.get("external_id") == external_id)
+            ),
+            None,
+        )
         if found is None:
             raise _SlackError("not_found")
         self._check_modal(view)
+        kept = {"id": found["id"], "external_id": found.get("external_id")}
         found.clear()
-        found.update({"id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, **view})
+        found.update({"team_id": TEAM_ID, "app_id": APP_ID, **view, **kept})
         return {"ok": True, "view": dict(found)}
 
     def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:

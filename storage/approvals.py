@@ -3,6 +3,12 @@
 See `migrations/007_approvals.sql`. `decide` is the one way out of `pending`: a single
 conditional UPDATE, so of two clicks (two devices, a double click, two processes) exactly one
 wins, and the inbox row that won may run again after a crash without a second winner.
+
+Each step is also written to the ticket's history (`ticket_events`), in the same transaction
+and once: `approval_requested` (tool, order, amount), `approval_confirmed` / `_cancelled` by
+the requester, `approval_approved` / `_rejected` by a staff member (with the reason),
+`approval_expired` / `_superseded`; the refund itself adds `refund_issued`
+(`BusinessRepo.create_refund`).
 """
 
 from __future__ import annotations
@@ -12,12 +18,30 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from storage.db import Database, Row
+from storage.db import Database, Row, Tx
 from storage.redaction import scrub, scrub_json
+from storage.tickets import record_event
 
 ApprovalStatus = Literal[
     "pending", "awaiting_staff", "confirmed", "cancelled", "rejected", "superseded", "expired"
 ]
+
+
+# The ticket event of each way out of `pending`, and what it says.
+_DECIDED_EVENTS: dict[str, str] = {
+    "awaiting_staff": "approval_confirmed",
+    "confirmed": "approval_confirmed",
+    "cancelled": "approval_cancelled",
+    "expired": "approval_expired",
+    "superseded": "approval_superseded",
+}
+_DECIDED_NOTES: dict[str, str] = {
+    "awaiting_staff": "confirmed by the requester; waiting for a staff member's approval",
+    "confirmed": "confirmed by the requester",
+    "cancelled": "cancelled by the requester",
+    "expired": "expired before it was answered; nothing was done",
+    "superseded": "closed unanswered: the thread moved on; nothing was done",
+}
 
 
 @dataclass(frozen=True)
@@ -113,25 +137,40 @@ class ApprovalRepo:
         review: dict[str, Any] | None = None,
     ) -> Approval:
         now = time.time()
-        new_id = await self._db.insert(
-            "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
-            " start_agent, actions, state, created_at, expires_at, review)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+
+        async def body(tx: Tx) -> int | None:
+            new_id = await tx.insert(
+                "INSERT INTO approvals (ticket_id, channel, thread_ts, requester, approver, turn,"
+                " start_agent, actions, state, created_at, expires_at, review)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ticket_id,
+                    channel,
+                    thread_ts,
+                    requester,
+                    approver,
+                    turn,
+                    start_agent,
+                    json.dumps([a.__dict__ for a in actions]),
+                    json.dumps(state),
+                    now,
+                    now + ttl_s,
+                    json.dumps(scrub_json(review)) if review else None,
+                ),
+            )
+            what = "; ".join(f"{a.tool}: {a.description}" for a in actions)
+            who = "the requester, then staff" if approver == "staff" else "the requester"
+            await record_event(
+                tx,
                 ticket_id,
-                channel,
-                thread_ts,
-                requester,
-                approver,
-                turn,
-                start_agent,
-                json.dumps([a.__dict__ for a in actions]),
-                json.dumps(state),
-                now,
-                now + ttl_s,
-                json.dumps(scrub_json(review)) if review else None,
-            ),
-        )
+                "approval_requested",
+                actor=requester,
+                note=f"approval #{new_id} ({who} must say yes): {what}",
+                at=now,
+            )
+            return new_id
+
+        new_id = await self._db.atomic(body)
         assert new_id is not None  # no ON CONFLICT: an insert that fails raises
         created = await self.get(new_id)
         assert created is not None
@@ -156,14 +195,18 @@ class ApprovalRepo:
         """Take the approval out of `pending`. True for the one caller that did it, and again
         for the same `turn` (an inbox row answered a second time after a crash)."""
         now = time.time()
-        changed = await self._db.execute(
+        return await self._step(
+            approval_id,
             "UPDATE approvals SET status = ?, decided_by = ?, decided_turn = ?, decided_at = ?,"
             " awaiting_since = CASE WHEN ? = 'awaiting_staff'"
             " THEN CAST(? AS DOUBLE PRECISION) END"
             " WHERE id = ? AND (status = 'pending' OR (status = ? AND decided_turn = ?))",
             (status, user, turn, now, status, now, approval_id, status, turn),
+            leaving="pending",
+            event=_DECIDED_EVENTS.get(status, f"approval_{status}"),
+            actor=user,
+            note=_DECIDED_NOTES.get(status),
         )
-        return changed == 1
 
     async def review(
         self,
@@ -176,7 +219,9 @@ class ApprovalRepo:
     ) -> bool:
         """A staff member's Approve / Reject of an approval `awaiting_staff`: True for the one
         click that did it, and again for the same `turn` (its inbox row run after a crash)."""
-        changed = await self._db.execute(
+        approved = status == "confirmed"
+        return await self._step(
+            approval_id,
             "UPDATE approvals SET status = ?, reviewed_by = ?, reviewed_turn = ?,"
             " reviewed_at = ?, review_note = ?"
             " WHERE id = ? AND (status = 'awaiting_staff' OR (status = ? AND reviewed_turn = ?))",
@@ -190,8 +235,44 @@ class ApprovalRepo:
                 status,
                 turn,
             ),
+            leaving="awaiting_staff",
+            event="approval_approved" if approved else "approval_rejected",
+            actor=user,
+            note=f"{'approved' if approved else 'rejected'} by staff"
+            + (f": {note}" if note else ""),
         )
-        return changed == 1
+
+    async def _step(
+        self,
+        approval_id: int,
+        update: str,
+        params: tuple[object, ...],
+        *,
+        leaving: ApprovalStatus,
+        event: str,
+        actor: str,
+        note: str | None,
+    ) -> bool:
+        """Run a guarded UPDATE of one approval; when it moved the approval out of `leaving`
+        (not when an inbox row runs again), add the step to its ticket's history with it."""
+
+        async def body(tx: Tx) -> bool:
+            before = await tx.fetchone(
+                "SELECT ticket_id, status FROM approvals WHERE id = ?", (approval_id,)
+            )
+            if before is None or await tx.execute(update, params) != 1:
+                return False
+            if before["status"] == leaving:
+                await record_event(
+                    tx,
+                    before["ticket_id"],
+                    event,
+                    actor=actor,
+                    note=f"approval #{approval_id}: {note}" if note else f"approval #{approval_id}",
+                )
+            return True
+
+        return await self._db.atomic(body)
 
     async def set_staff_message(
         self, approval_id: int, channel: str, ts: str, *, next_reminder_at: float

@@ -7,6 +7,7 @@ tables, that no tool call broke a business rule or acted on another customer's r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from storage.db import Database
@@ -23,6 +24,9 @@ class RefundRecord:
     order_customer_id: int
     ordered_at: float
     refunds_of_order: int  # how many refunds that order has in all
+    # The tools of the approval it was issued under, when a staff member approved it (for the
+    # refund's own requester); empty when no staff member did.
+    staff_approved_tools: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,21 @@ class AuditRepo:
             "SELECT r.id, r.order_id, r.requested_by, r.created_at,"
             " o.customer_id AS order_customer_id, o.created_at AS ordered_at,"
             " (SELECT COUNT(*) FROM refunds r2 WHERE r2.order_id = r.order_id)"
-            "   AS refunds_of_order"
+            "   AS refunds_of_order, a.actions AS approved_actions"
             " FROM refunds r JOIN orders o ON o.id = r.order_id"
+            " LEFT JOIN approvals a ON a.id = r.approval_id AND a.status = 'confirmed'"
+            "   AND a.reviewed_by IS NOT NULL AND a.requester = r.requested_by"
             " WHERE r.created_at >= ? ORDER BY r.id",
             (since,),
         )
-        return [RefundRecord(**dict(r)) for r in rows]
+        records = []
+        for row in rows:
+            values = dict(row)
+            actions = json.loads(values.pop("approved_actions") or "[]")
+            records.append(
+                RefundRecord(**values, staff_approved_tools=tuple(a["tool"] for a in actions))
+            )
+        return records
 
     async def account_records_since(self, since: float) -> list[AccountRecord]:
         rows = await self._db.fetchall(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from storage.db import Database, IntegrityError, Row, Tx
+from storage.tickets import record_event
 
 InvoiceStatus = Literal["paid", "open", "overdue", "void"]
 PaymentStatus = Literal["succeeded", "failed", "pending", "refunded"]
@@ -400,13 +401,22 @@ class BusinessRepo:
         return [_record(Refund, row) for row in rows]
 
     async def create_refund(
-        self, customer_id: int, order_id: str, reason: str, *, requested_by: str | None = None
+        self,
+        customer_id: int,
+        order_id: str,
+        reason: str,
+        *,
+        requested_by: str | None = None,
+        approval_id: int | None = None,
+        ticket_id: int | None = None,
     ) -> RefundResult:
         """Refund the whole order to its original payment method, atomically.
 
         The refund policy (window, eligibility) is the caller's to check; this method only
         guarantees ownership and one refund per order — `refunds.order_id` is UNIQUE, so a
         concurrent second attempt fails in the database and comes back `already_refunded`.
+        `approval_id`: the approval it was issued under, kept with it; `ticket_id`: the ticket
+        whose history gets a `refund_issued` step, in the same transaction.
         """
 
         async def body(tx: Tx) -> bool:
@@ -419,7 +429,8 @@ class BusinessRepo:
             refund_id = await _next_id(tx, "refunds", "RF-", 4001)
             await tx.execute(
                 "INSERT INTO refunds (id, order_id, amount_cents, currency, reason, status,"
-                " requested_by, created_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?)",
+                " requested_by, approval_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'processing', ?, ?, ?)",
                 (
                     refund_id,
                     order_id,
@@ -427,9 +438,20 @@ class BusinessRepo:
                     order["currency"],
                     _cap(reason, MAX_REASON_CHARS),
                     requested_by,
+                    approval_id,
                     time.time(),
                 ),
             )
+            if ticket_id is not None:
+                amount = f"{order['amount_cents'] / 100:,.2f} {order['currency']}"
+                under = f" under approval #{approval_id}" if approval_id is not None else ""
+                await record_event(
+                    tx,
+                    ticket_id,
+                    "refund_issued",
+                    actor="desk",
+                    note=f"{refund_id}: {amount} for {order_id}{under}",
+                )
             return True
 
         for _ in range(ID_ATTEMPTS):

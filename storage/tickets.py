@@ -174,6 +174,24 @@ class Rating:
     rated_at: float
 
 
+async def record_event(
+    tx: Tx,
+    ticket_id: int,
+    kind: str,
+    *,
+    actor: str | None,
+    note: str | None = None,
+    at: float | None = None,
+) -> None:
+    """Add one step to the ticket's history (`ticket_events`), inside the caller's transaction:
+    a status it moved to, or another step worth auditing (`department`, the `approval_*` steps
+    of an acting tool's approval, `refund_issued`)."""
+    await tx.execute(
+        "INSERT INTO ticket_events (ticket_id, status, actor, note, at) VALUES (?, ?, ?, ?, ?)",
+        (ticket_id, kind, actor, scrub(note) if note else note, time.time() if at is None else at),
+    )
+
+
 # The latest escalation of a ticket (a ticket reopened and escalated again has several).
 _LATEST = "e.id = (SELECT MAX(id) FROM escalations WHERE ticket_id = e.ticket_id)"
 
@@ -216,10 +234,7 @@ class TicketRepo:
             )
             if ticket_id is None:
                 return False
-            await tx.execute(
-                "INSERT INTO ticket_events (ticket_id, status, actor, at) VALUES (?, ?, ?, ?)",
-                (ticket_id, "open", user_id, now),
-            )
+            await record_event(tx, ticket_id, "open", actor=user_id, at=now)
             return True
 
         opened = await self._db.atomic(body)
@@ -320,11 +335,7 @@ class TicketRepo:
         async def body(tx: Tx) -> bool:
             if await tx.execute(update, params) != 1:
                 return False
-            await tx.execute(
-                "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (ticket_id, status, actor, note, at),
-            )
+            await record_event(tx, ticket_id, status, actor=actor, note=note, at=at)
             return True
 
         return await self._db.atomic(body)
@@ -479,15 +490,13 @@ class TicketRepo:
                 "UPDATE tickets SET corrected_department = ?, updated_at = ? WHERE id = ?",
                 (department, now, ticket_id),
             )
-            await tx.execute(
-                "INSERT INTO ticket_events (ticket_id, status, actor, note, at)"
-                " VALUES (?, 'department', ?, ?, ?)",
-                (
-                    ticket_id,
-                    staff_user,
-                    f"department corrected: {row[0] or 'none'} → {department}",
-                    now,
-                ),
+            await record_event(
+                tx,
+                ticket_id,
+                "department",
+                actor=staff_user,
+                note=f"department corrected: {row[0] or 'none'} → {department}",
+                at=now,
             )
             return True
 

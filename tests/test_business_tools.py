@@ -66,7 +66,17 @@ async def context_for(store: Store, email: str) -> DeskContext:
         name=customer.name if customer else None,
         customer_id=customer.id if customer else None,
     )
-    return DeskContext(store=store, caller=caller, ticket_id=1, channel="C1", thread_ts="1.0")
+    thread_ts = f"1.{caller.slack_user_id}"  # the caller's own ticket: refunds are in its history
+    ticket, _ = await store.tickets.open_for_thread(
+        channel="C1",
+        thread_ts=thread_ts,
+        user_id=caller.slack_user_id,
+        subject="test",
+        customer_id=caller.customer_id,
+    )
+    return DeskContext(
+        store=store, caller=caller, ticket_id=ticket.id, channel="C1", thread_ts=thread_ts
+    )
 
 
 async def run_calls(context: DeskContext, *calls: Call) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot import blocks
+from bot import blocks, knowledge
 from tests.conftest import Desk, DeskFactory
 from tests.test_staff import click, staff_message
 
@@ -132,3 +132,44 @@ async def test_a_publish_is_written_before_its_ack_and_once(
     assert await store.kb.count() == before + 1
     [found] = await store.kb.search("webhooks secret rotation", limit=1)
     assert await store.kb.origin(found.slug) == (ticket_id, "U_ERIN")
+
+
+async def test_a_draft_is_recorded_before_its_modal_opens(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Draft KB article" records the draft before it opens the "drafting…" modal: a failed
+    write opens no modal (none is left drafting forever); a modal Slack did not open leaves a
+    draft that is dropped, and the staff member is told to click again; a modal slower than
+    the draft gets it all the same."""
+    desk = await start_desk()
+    ticket_id, staff = await resolved_ticket(desk)
+    store = desk.runtime.receiver.store
+    accept = store.inbox.accept
+
+    async def crash(**_: Any) -> int | None:
+        raise RuntimeError("the receiver died before the inbox write")
+
+    async def draft_click() -> None:
+        await desk.events.block_action(
+            "U_ERIN", blocks.DRAFT_KB, str(ticket_id), STAFF, staff["ts"]
+        )
+
+    monkeypatch.setattr(store.inbox, "accept", crash)
+    await draft_click()
+    assert desk.slack.modals == []  # nothing recorded: no modal left "drafting…"
+    monkeypatch.setattr(store.inbox, "accept", accept)
+    # Recorded, but Slack does not open the modal (the trigger expired): told to click again.
+    monkeypatch.setattr(knowledge, "MODAL_OPENS_WITHIN_S", 0.0)
+    desk.slack.fail("views.open", "expired_trigger_id", status=200)
+    await draft_click()
+    assert "Click Draft KB article again" in desk.slack.responses[-1]["text"]
+    await desk.settle()
+    assert desk.slack.modals == []
+    # The next click's modal opens after its draft is written: the draft waits for it.
+    monkeypatch.setattr(knowledge, "MODAL_OPENS_WITHIN_S", 20.0)
+    desk.slack.delay("views.open", 1.0)
+    await draft_click()
+    await desk.settle()
+    [modal] = desk.slack.modals
+    assert "signing secret" in modal_values(modal)[blocks.KB_BODY]
+    assert desk.slack.calls_to("views.update")[-1]["external_id"] == modal["external_id"]

@@ -194,6 +194,14 @@ async def test_expired_confirmation_is_refused(
     await desk.settle()
     assert await refund_of(desk) is None
     assert "expired" in desk.slack.ephemerals[-1]["text"]
+    store = desk.runtime.receiver.store
+    ticket = await store.tickets.by_thread("C_SUPPORT", question["thread_ts"])
+    assert ticket is not None
+    kinds = [e.status for e in await store.tickets.events(ticket.id)]
+    assert [k for k in kinds if k.startswith("approval_")] == [
+        "approval_requested",
+        "approval_expired",
+    ]
 
 
 async def test_a_model_that_refunds_unasked_waits_for_confirm(start_desk: DeskFactory) -> None:

@@ -9,6 +9,8 @@ import json
 import time
 from typing import Any
 
+from agents_config.context import Caller
+from agents_config.evaluation import policy_violations
 from bot import blocks
 from storage.approvals import Approval
 from tests.conftest import Desk, DeskFactory
@@ -40,6 +42,15 @@ async def approval(desk: Desk, card: dict[str, Any]) -> Approval:
     found = await desk.runtime.receiver.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
     assert found is not None
     return found
+
+
+async def approval_trail(desk: Desk, ticket_id: int) -> list[tuple[str, str | None, str]]:
+    """The approval's steps in the ticket's history (the audit trail): (kind, actor, note)."""
+    return [
+        (e.status, e.actor, e.note or "")
+        for e in await desk.runtime.receiver.store.tickets.events(ticket_id)
+        if e.status.startswith(("approval_", "refund_"))
+    ]
 
 
 async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
@@ -74,6 +85,18 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     decided = await approval(desk, card)
     assert decided.status == "confirmed" and decided.decided_by == "U_ALICE"
     assert decided.reviewed_by in ("U_ERIN", "U_FRANK")  # the audit trail: who, and when
+    # The ticket's history has each step once, in order (three clicks: one approval).
+    trail = await approval_trail(desk, decided.ticket_id)
+    assert [(kind, actor) for kind, actor, _ in trail] == [
+        ("approval_requested", "U_ALICE"),
+        ("approval_confirmed", "U_ALICE"),
+        ("approval_approved", decided.reviewed_by),
+        ("refund_issued", "desk"),
+    ]
+    requested, confirmed, _, issued = (note for *_, note in trail)
+    assert "issue_refund" in requested and "ORD-1001" in requested and "$450.00" in requested
+    assert "waiting for a staff member" in confirmed
+    assert refund.id in issued and "450.00 USD" in issued and f"#{decided.id}" in issued
     redrawn = desk.slack.get_message(STAFF, card["ts"])
     assert redrawn is not None and "Approved by" in json.dumps(redrawn["blocks"])
     assert blocks.APPROVE not in buttons(redrawn)
@@ -123,10 +146,18 @@ async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFact
     decided = await approval(desk, card)
     assert decided.status == "rejected" and decided.reviewed_by == "U_ERIN"
     assert decided.review_note == "The onboarding already took place last week."
-    # A late Approve does nothing.
+    trail = await approval_trail(desk, decided.ticket_id)
+    assert [(kind, actor) for kind, actor, _ in trail] == [
+        ("approval_requested", "U_ALICE"),
+        ("approval_confirmed", "U_ALICE"),
+        ("approval_rejected", "U_ERIN"),
+    ]
+    assert "onboarding already took place" in trail[-1][2]
+    # A late Approve does nothing (nor adds to the history).
     await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
     await desk.settle()
     assert await refund_of(desk) is None
+    assert await approval_trail(desk, decided.ticket_id) == trail
 
 
 async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) -> None:
@@ -220,6 +251,40 @@ async def test_a_policy_exception_the_ai_proposes_waits_for_staff_and_is_issued_
     assert len(told) == 1 and "exception" in told[0]["text"]
     decided = await approval(desk, card)
     assert decided.status == "confirmed" and decided.reviewed_by == "U_ERIN"
+
+
+async def test_eval_counts_an_exception_only_when_staff_approved_it(
+    start_desk: DeskFactory,
+) -> None:
+    """`eval`'s tool-policy audit: a refund outside the window issued through an exception a
+    staff member approved is no violation; one issued without that approval is."""
+    desk = await start_desk(**LIMIT)
+    store = desk.runtime.receiver.store
+    since = time.time() - 1
+    _, card = await bob_confirms_an_exception(desk)
+    await staff_click(desk, "U_ERIN", blocks.APPROVE, card)
+    await desk.settle()
+    assert await bobs_refund(desk) is not None
+    alice = await store.business.customer_by_email("alice@northwind.example")
+    bob = await store.business.customer_by_email("bob@contoso.example")
+    assert alice is not None and bob is not None
+    callers = {
+        "bob": Caller("U_BOB", customer_id=bob.id),
+        "alice": Caller("U_ALICE", customer_id=alice.id),
+    }
+    assert await policy_violations(store.audit, since, callers, {}) == []
+    # ORD-1004 (Alice's, 60 days old) refunded as an exception, as a tool that skipped the
+    # approval would: a violation, whatever its reason says.
+    result = await store.business.create_refund(
+        alice.id,
+        "ORD-1004",
+        "Policy exception approved by staff: moving house",
+        requested_by="U_ALICE",
+    )
+    assert result.refund is not None
+    found = await policy_violations(store.audit, since, callers, {})
+    assert [(v.row_id, v.kind) for v in found] == [("alice", "refund outside the window")]
+    assert result.refund.id in found[0].detail
 
 
 async def test_a_rejected_exception_tells_the_user_politely(start_desk: DeskFactory) -> None:

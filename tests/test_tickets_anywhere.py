@@ -3,6 +3,7 @@ App Home's "New request" form, as signed requests to the real Bolt app and the f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFact
     await desk.slack.wait_for("chat.postEphemeral")
     [note] = desk.slack.ephemerals
     assert note["user"] == "U_BOB" and note["channel"] == GENERAL
-    assert "2 support tickets from messages in the last hour" in note["text"]
+    assert "2 support tickets in the last hour" in note["text"]
     await desk.events.message_shortcut("U_BOB", blocks.CREATE_TICKET, GENERAL, messages[2])
     assert "in the last hour" in desk.slack.responses[-1]["text"]
     await desk.settle()
@@ -294,6 +295,35 @@ async def test_tickets_from_messages_are_limited_per_person(start_desk: DeskFact
     assert desk_replies(desk, GENERAL, messages[2]) == []
     # Someone else may still open one for that message.
     await desk.events.reaction_added("U_ERIN", GENERAL, messages[2])
+    await desk.settle()
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 3}
+
+
+async def test_the_request_form_is_limited_per_person(start_desk: DeskFactory) -> None:
+    """The App Home's form counts with the tickets from messages (one limit per person):
+    past it, the form says so politely and stays open; nothing is recorded. A redelivered
+    submission is not counted, and others are not limited."""
+    desk = await start_desk(tickets_from_messages_per_hour=2)
+    add_general(desk.slack)
+    asked = await post(desk, "U_ALICE", "How do I export data?")
+    await desk.events.reaction_added("U_CAROL", GENERAL, asked)  # her first ticket
+    texts = {"about": "Password reset", "description": "The reset e-mail never arrives"}
+
+    async def submit(user: str, view_id: str) -> str:
+        status, body = await desk.events.view_submission(
+            user, blocks.NEW_REQUEST, texts, {"urgency": "normal"}, view_id=view_id
+        )
+        assert status == 200
+        return body
+
+    for _ in range(2):  # her second, and its redelivery: accepted once, not counted twice
+        assert "errors" not in await submit("U_CAROL", "V_LIMIT1")
+    refused = json.loads(await submit("U_CAROL", "V_LIMIT2"))
+    assert refused["response_action"] == "errors"
+    assert "2 support tickets in the last hour" in refused["errors"][blocks.REQUEST_DESCRIPTION]
+    await desk.settle()
+    assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 2}
+    assert "errors" not in await submit("U_ERIN", "V_LIMIT3")  # someone else may
     await desk.settle()
     assert await desk.runtime.receiver.store.inbox.counts() == {"answered": 3}
 
@@ -306,19 +336,19 @@ async def test_a_form_is_recorded_before_its_ack(
     the request is not lost; sent again, and redelivered, it is one ticket answered once."""
     desk = await start_desk()
     store = desk.runtime.receiver.store
-    accept = store.inbox.accept
+    accept = store.inbox.accept_ticket
 
     async def crash(**_: Any) -> int | None:
         raise RuntimeError("the receiver died before the inbox write")
 
-    monkeypatch.setattr(store.inbox, "accept", crash)
+    monkeypatch.setattr(store.inbox, "accept_ticket", crash)
     texts = {"about": "Password reset", "description": "The reset e-mail never arrives"}
     status, body = await desk.events.view_submission(
         "U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"}, view_id="V_FORM2"
     )
     assert status != 200 and "response_action" not in body  # no ack: Slack shows an error
     assert await store.inbox.counts() == {}
-    monkeypatch.setattr(store.inbox, "accept", accept)
+    monkeypatch.setattr(store.inbox, "accept_ticket", accept)
     for _ in range(2):  # sent again, then redelivered
         status, _ = await desk.events.view_submission(
             "U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"}, view_id="V_FORM2"

@@ -193,6 +193,8 @@ async def _refund(ctx: Ctx, order: Order, reason: str, *, issued_as: str = "") -
         order.id,
         reason[:MAX_REASON_CHARS],
         requested_by=ctx.context.caller.slack_user_id,
+        approval_id=ctx.context.approval_id,
+        ticket_id=ctx.context.ticket_id or None,  # 0: a run with no ticket (a pipeline)
     )
     if result.status == "already_refunded":  # a concurrent request won the race
         return f"Refund not issued. {_already_refunded(order.id, result.refund)}"

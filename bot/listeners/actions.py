@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot import blocks, knowledge
 from bot.intake import Intake, NotOurButton
@@ -23,6 +24,7 @@ from bot.staff import NOT_STAFF, Outcome, StaffDesk
 
 log = logging.getLogger(__name__)
 
+KB_FORM_NOT_OPENED = "Slack did not open the article's form in time. Click Draft KB article again."
 _NOT_OURS = Outcome(
     False, "That button is not one I sent, so I did nothing. Try the buttons again."
 )
@@ -91,7 +93,7 @@ def _register_confirmations(app: AsyncApp, staff: StaffDesk, intake: Intake) -> 
                     approval_id=approval_id,
                     answer=answer,
                     user_id=_user(body),
-                    action_ts=str(action.get("action_ts") or body.get("trigger_id") or ""),
+                    action_ts=_click_id(body, action),
                     message=_container(body),
                 )
             except NotOurButton:
@@ -213,10 +215,24 @@ def _register_knowledge(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None
         if not await staff.directory.is_staff(_user(body)):
             await _tell(staff, body, Outcome(False, NOT_STAFF))
             return
-        view_id = await staff.slack.open_view_id(
-            str(body.get("trigger_id") or ""), blocks.kb_modal(ticket_id)
-        )
-        await intake.kb_draft(ticket_id=ticket_id, view_id=view_id, user_id=_user(body))
+        # Recorded first (the trigger id lasts 3 s; one insert takes milliseconds), then the
+        # modal, named by the click: a crash in between leaves no "drafting…" modal behind.
+        external_id = f"kb-{ticket_id}-{_click_id(body, action)}"
+        if not await intake.kb_draft(
+            ticket_id=ticket_id, external_id=external_id, user_id=_user(body)
+        ):
+            return  # a repeated delivery of the click: its modal is open already
+        try:
+            await staff.slack.open_view(
+                str(body.get("trigger_id") or ""),
+                blocks.kb_modal(ticket_id, external_id=external_id),
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "KB article form not opened",
+                extra={"ticket_id": ticket_id, "error": exc.response.get("error")},
+            )
+            await _tell(staff, body, Outcome(False, KB_FORM_NOT_OPENED))
 
     @app.view(blocks.DRAFT_KB)
     async def on_publish_kb(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -307,6 +323,11 @@ def _register_ratings(app: AsyncApp, staff: StaffDesk) -> None:
 
 def _user(body: dict[str, Any]) -> str:
     return slack_id(body.get("user")) or ""
+
+
+def _click_id(body: dict[str, Any], action: dict[str, Any]) -> str:
+    """What tells one click from another (a redelivery of it has the same)."""
+    return str(action.get("action_ts") or body.get("trigger_id") or "")
 
 
 def _value(action: dict[str, Any]) -> str:

@@ -210,9 +210,17 @@ def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -
             await ack(response_action="errors", errors=errors)
             return
         assert user and isinstance(view_id, str)
-        await intake.new_request(
-            user_id=user, view_id=view_id, about=about, description=description, urgency=urgency
-        )
+        try:
+            await intake.new_request(
+                user_id=user, view_id=view_id, about=about, description=description, urgency=urgency
+            )
+        except TicketLimitReached:  # said in the form, which stays open with what they wrote
+            limit = intake.options.tickets_per_hour
+            await ack(
+                response_action="errors",
+                errors={blocks.REQUEST_DESCRIPTION: TICKET_LIMIT_NOTE.format(limit=limit)},
+            )
+            return
         await ack()
 
 
