@@ -1,4 +1,4 @@
--- SQLite's migration 016 (models found down, shared by the cluster), for PostgreSQL.
+-- SQLite's migration 017 (models found down, shared by the cluster), for PostgreSQL.
 -- Models found down (a timeout, a 5xx, a refused connection), shared by every worker of the
 -- cluster: a model that failed in one process is skipped by the others until `down_until`.
 CREATE TABLE model_outages (
