@@ -96,7 +96,7 @@ async def test_fallback_moves_down_the_chain_before_the_first_token() -> None:
     model = FallbackModel([("primary", primary), ("backup", backup)], health)
     events = await _drain(model)
     assert events == [CREATED, TOKEN, DONE]  # the primary's created event was not passed on
-    assert health.is_down("primary")
+    assert await health.is_down("primary")
     assert primary.closed == 1
     # the cooldown is shared: the next stream skips the primary without trying it
     await _drain(model)
