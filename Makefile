@@ -17,7 +17,7 @@ test: $(BIN)/support-desk
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 lint: $(BIN)/support-desk
 	$(BIN)/ruff check .
