@@ -57,6 +57,7 @@ from agents_config.progress import (
     tool_label,
 )
 from agents_config.routing import closes_ticket, department_of
+from agents_config.sdk_speedups import install as install_sdk_speedups
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
@@ -340,6 +341,7 @@ class Desk:
         self.agents = agents
         self.options = options
         self.router = router
+        install_sdk_speedups()  # the streamed runs' per-turn snapshots (see the module)
 
     async def handle(self, turn: Turn, progress: Progress | None = None) -> TurnOutcome:
         """Answer one turn. `progress`, when given, sees the answer's text as the model writes
