@@ -733,11 +733,14 @@ class Desk:
     async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
         """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
         if run.stopped:  # the user stopped it: nothing more is said, and the ticket stays open
-            await self.store.tickets.record_route(
-                ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+            current = await self.store.tickets.record_turn(
+                ticket.id,
+                answered=False,
+                department=department_of(run.trace.path),
+                agent_path=run.trace.path,
             )
             return TurnOutcome(
-                ticket=await self.store.tickets.get(ticket.id) or ticket,
+                ticket=current or ticket,
                 opened=opened,
                 reply=STOPPED_NOTE,
                 agent_path=run.trace.path,
@@ -766,12 +769,12 @@ class Desk:
             await self._escalate(context, turn, "handed to a person", reply or "", "normal")
         if context.escalation is not None and reply and f"#{ticket.id}" not in reply:
             reply = f"{reply}\n\n{handover_note(ticket.id)}"  # the user always learns the number
-        if run.error is None and context.escalation is None:
-            current = await self.store.tickets.get(ticket.id)
-            if current is not None and current.status != "escalated":  # still with staff
-                await self.store.tickets.set_status(ticket.id, "answered", actor="desk")
-        await self.store.tickets.record_route(
-            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+        # Answered, unless the ticket is still with staff (escalated); the route; the ticket.
+        current = await self.store.tickets.record_turn(
+            ticket.id,
+            answered=run.error is None and context.escalation is None,
+            department=department_of(run.trace.path),
+            agent_path=run.trace.path,
         )
         log.info(
             "turn answered",
@@ -785,7 +788,7 @@ class Desk:
             },
         )
         return TurnOutcome(
-            ticket=await self.store.tickets.get(ticket.id) or ticket,
+            ticket=current or ticket,
             opened=opened,
             reply=reply,
             agent_path=run.trace.path,

@@ -31,16 +31,19 @@ class ConversationRepo:
 
     async def recent(self, thread_key: str, turns: int) -> tuple[str | None, list[Item]]:
         """The running summary (if any) and the items of the last `turns` turns."""
+        # One query: the summary's row (part 0) first, then the items in order.
         rows = await self._db.fetchall(
-            "SELECT item FROM conversation_items WHERE thread_key = ? AND turn IN ("
+            "SELECT 0 AS part, 0 AS turn, 0 AS id, summary AS body FROM thread_summaries"
+            " WHERE thread_key = ?"
+            " UNION ALL"
+            " SELECT 1, turn, id, item FROM conversation_items WHERE thread_key = ? AND turn IN ("
             " SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
-            " ORDER BY turn DESC LIMIT ?) ORDER BY turn, id",
-            (thread_key, thread_key, turns),
+            " ORDER BY turn DESC LIMIT ?) ORDER BY part, turn, id",
+            (thread_key, thread_key, thread_key, turns),
         )
-        summary = await self._db.fetchone(
-            "SELECT summary FROM thread_summaries WHERE thread_key = ?", (thread_key,)
-        )
-        return (summary["summary"] if summary else None), [json.loads(r["item"]) for r in rows]
+        summary = rows[0]["body"] if rows and rows[0]["part"] == 0 else None
+        items = [json.loads(r["body"]) for r in rows if r["part"] == 1]
+        return summary, items
 
     async def add(self, thread_key: str, turn: int, items: list[Item], keep_turns: int) -> None:
         """Append a turn's items; fold turns that fall out of the window into the summary."""
