@@ -672,7 +672,23 @@ class Desk:
             turn.thread_key,
             turn=resume.turn if resume else turn.turn_id,  # a resumed run is one turn
             history_turns=self.options.history_turns,
+            buffered=True,  # the run's items written in one transaction, when it ends
         )
+        try:
+            return await self._run_with(turn, ticket, run, session, resume, progress)
+        finally:
+            await session.flush()
+
+    async def _run_with(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        run: _Run,
+        session: ThreadSession,
+        resume: Approval | None,
+        progress: Progress | None,
+    ) -> _Run:
+        context = run.context
         try:
             start, run_input = await self._starting_point(turn, context, run.trace, resume)
             run.start = start.name
