@@ -150,7 +150,7 @@ class SqliteDatabase(Database):
         self._lock = asyncio.Lock()
         self.path = path
         self.name = f"SUPPORT_DESK_DB={path}"
-        self._listeners: list[socket.socket] = []
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, socket.socket]] = []
         self._sender: socket.socket | None = None
 
     @classmethod
@@ -218,8 +218,9 @@ class SqliteDatabase(Database):
         await self._conn.execute("PRAGMA wal_autocheckpoint=0")
 
     async def close(self) -> None:
-        for listener in self._listeners:
-            asyncio.get_running_loop().remove_reader(listener.fileno())
+        for loop, listener in self._listeners:
+            if not loop.is_closed():
+                loop.remove_reader(listener.fileno())
             listener.close()
         self._listeners.clear()
         if self._sender is not None:
@@ -253,8 +254,9 @@ class SqliteDatabase(Database):
                     pass
             on_notify()
 
-        asyncio.get_running_loop().add_reader(listener.fileno(), woken)
-        self._listeners.append(listener)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(listener.fileno(), woken)
+        self._listeners.append((loop, listener))
         return True
 
     def notify(self, channel: str) -> None:
