@@ -252,7 +252,8 @@ def percentile(values: list[float], q: int) -> float:
 
 def bare_agents(url: str) -> dict[str, Agent[DeskContext]]:
     """The desk's agents on a plain OpenAI-compatible model: no timeout or fallback wrappers."""
-    client = AsyncOpenAI(api_key="sk-bench", base_url=url, max_retries=2)
+    # A long connect timeout: 200 runs at once on a loaded machine connect slowly.
+    client = AsyncOpenAI(api_key="sk-bench", base_url=url, max_retries=2, timeout=600.0)
     provider = OpenAIProvider(openai_client=client, use_responses=False)
     return build_agents(lambda spec: provider.get_model("gpt-4.1-mini"))
 
