@@ -110,7 +110,7 @@ class Desk:
                 )
             )
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
+            for _ in range(1200):  # two minutes: a loaded machine starts processes slowly
                 try:
                     async with session.get(f"http://127.0.0.1:{self.port}/readyz") as r:
                         if r.status == 200:  # ready includes a live worker process
@@ -559,38 +559,47 @@ async def main(
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         store = await Store.open(tmp / "bare.db")
-        (tmp / "trips").mkdir()
-        async with FakeSlack() as slack, FakeOpenAI() as model:
-            async with (
-                Desk(
-                    tmp, slack, model, 18731, database_url=database_url, trips_dir=tmp / "trips"
-                ) as desk,
-                SlackEvents(desk.events_url, SECRET, slack=slack) as events,
-            ):
-                bare = bare_agents(model.url)
-                # Warm both paths up (connections, imports, caches).
-                await send_and_wait(events, slack, 10)
-                await bare_runs(bare, store, 10)
-                await sequential(desk, events, slack, model, 100 // scale, repeat)
-                await blocks_at_once(events, slack, model, bare, store, 100 // scale)
-                await concurrency(events, slack, model, bare, store, 200 // scale, repeat)
-                model.latency_s = 0.3
-                await ack_latency(events, slack, 100, 5 / scale)
-                model.latency_s = 0
-                if not core:
-                    await long_thread(events, slack, model, 200 // scale)
-                    await streaming(events, slack, model, 50 // scale)
-                    # memory: 1,000 open threads
-                    await send_and_wait(events, slack, 1000 // scale)
-                    line(
-                        f"peak RSS, {1000 // scale} open threads",
-                        f"{desk.peak_rss_mb():.0f} MB (receiver + worker)",
-                        "report",
-                        None,
-                    )
-        await store.close()
+        try:
+            await _figures(tmp, store, scale, database_url, core, repeat)
+        finally:
+            await store.close()  # its thread would keep a failed run from exiting
         if database_url:
             await worker_scaling(tmp, database_url, 200 // scale, repeat)
+
+
+async def _figures(
+    tmp: Path, store: Store, scale: int, database_url: str | None, core: bool, repeat: int
+) -> None:
+    """The figures of one desk (`main`)."""
+    (tmp / "trips").mkdir()
+    async with FakeSlack() as slack, FakeOpenAI() as model:
+        async with (
+            Desk(
+                tmp, slack, model, 18731, database_url=database_url, trips_dir=tmp / "trips"
+            ) as desk,
+            SlackEvents(desk.events_url, SECRET, slack=slack) as events,
+        ):
+            bare = bare_agents(model.url)
+            # Warm both paths up (connections, imports, caches).
+            await send_and_wait(events, slack, 10)
+            await bare_runs(bare, store, 10)
+            await sequential(desk, events, slack, model, 100 // scale, repeat)
+            await blocks_at_once(events, slack, model, bare, store, 100 // scale)
+            await concurrency(events, slack, model, bare, store, 200 // scale, repeat)
+            model.latency_s = 0.3
+            await ack_latency(events, slack, 100, 5 / scale)
+            model.latency_s = 0
+            if not core:
+                await long_thread(events, slack, model, 200 // scale)
+                await streaming(events, slack, model, 50 // scale)
+                # memory: 1,000 open threads
+                await send_and_wait(events, slack, 1000 // scale)
+                line(
+                    f"peak RSS, {1000 // scale} open threads",
+                    f"{desk.peak_rss_mb():.0f} MB (receiver + worker)",
+                    "report",
+                    None,
+                )
 
 
 def bare_in_process(url: str, count: int) -> list[float]:
