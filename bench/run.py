@@ -44,6 +44,7 @@ from agents_config.context import Caller, DeskContext  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.slack import FakeSlack, SlackEvents, new_ts  # noqa: E402
 from storage.store import Store  # noqa: E402
+from support_desk.processes import WORKER_NICENESS  # noqa: E402
 
 SECRET = "bench-signing-secret"
 QUESTION = "I was charged twice on my last invoice, can you check?"
@@ -288,6 +289,8 @@ def bare_runs_alone(url: str, count: int, sequential: bool) -> float:
     async def run() -> float:
         set_tracing_disabled(True)
         agents = bare_agents(url)
+        # The priority of the desk's worker process (on a busy machine it gets less CPU).
+        os.nice(WORKER_NICENESS)
         with tempfile.TemporaryDirectory() as tmp:
             store = await Store.open(Path(tmp) / "bare.db")
             try:
