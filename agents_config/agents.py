@@ -11,7 +11,8 @@ of them are declared here as data and enforced by the desk in code, whatever a m
 
 - `hands_to_staff`: reaching this agent hands the conversation to human staff. The desk records
   the escalation and notifies staff even when the model never calls `escalate_to_human`.
-- acting tools that need a person's yes (`issue_refund`) are declared where the tool is
+- acting tools that need a person's yes (`issue_refund`; `request_refund_exception`, whose
+  `Confirmation` names staff as approver after the requester) are declared where the tool is
   defined, with `desk_tool(confirm=...)` (see `agents_config.approvals`).
 """
 
@@ -98,7 +99,10 @@ AGENT_SPECS: tuple[AgentSpec, ...] = (
             "You process refunds. Ask for the order id (like ORD-1001) if the user did not give "
             "one. Check eligibility first; issue the refund only when the tool says it is "
             "eligible and the user wants it. The refund policy is enforced by the tools: report "
-            "their answer faithfully, including refusals and the reason. " + _STYLE
+            "their answer faithfully, including refusals and the reason. When an order is "
+            "refused only because it is older than the refund window and the user explains why "
+            "or asks for an exception, propose it with `request_refund_exception` and their "
+            "reason: staff decide, so never promise it. " + _STYLE
         ),
         tools=(*REFUND_TOOLS, *KNOWLEDGE_TOOLS),
         handoffs=("fallback",),

@@ -77,14 +77,41 @@ _NO = {
     "no", "n", "nope", "no thanks", "no thank you", "cancel", "cancel it", "no cancel",
     "don't", "do not", "dont", "stop", "never mind", "nevermind", "not now", "no don't",
 }  # fmt: skip
+# Any short mix of these (a yes word, or "go ahead" / "do it", with politeness around it).
+_MAX_ANSWER_WORDS = 8
+_YES_CORE = frozenset(
+    "yes y yep yeah yup sure ok okay confirm confirmed proceed approve approved absolutely "
+    "definitely sí si ja oui はい".split()
+)
+_YES_PHRASES = (" go ahead ", " do it ", " please do ", " do that ")
+_YES_WORDS = frozenset(
+    "please pls plz do it go ahead i that thanks thank you sounds good great perfect fine "
+    "correct right that's thats let's lets and the refund por favor bitte merci gracias danke "
+    "vale claro genau d'accord お願いします".split()
+)
+_NO_CORE = frozenset("no n nope nah cancel stop don't dont not never nein non いいえ".split())
+_NO_WORDS = frozenset(
+    "thanks thank you please pls do it that mind nevermind now gracias danke merci".split()
+)
 
 
 def typed_answer(text: str) -> Answer | None:
-    """A message that is only a yes or a no ("Yes please!", "cancel"); None for anything
-    else, however yes-like it starts ("yes, but which card?" is a new question)."""
+    """A message that is only a yes or a no ("Yes please!", "yes please do it", "no, don't",
+    "sí, por favor"); None for anything else, however yes-like it starts ("yes, but which
+    card?" is a new question): every word must be a yes (or no) word or politeness, with one
+    yes (no) at least, and not both."""
     words = " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
     if words in _YES:
         return "confirm"
     if words in _NO:
+        return "cancel"
+    tokens = set(words.split())
+    if not tokens or len(words.split()) > _MAX_ANSWER_WORDS:
+        return None
+    said_yes = bool(tokens & _YES_CORE) or any(p in f" {words} " for p in _YES_PHRASES)
+    said_no = bool(tokens & _NO_CORE)
+    if said_yes and not said_no and tokens <= _YES_CORE | _YES_WORDS:
+        return "confirm"
+    if said_no and not said_yes and tokens <= _NO_CORE | _NO_WORDS:
         return "cancel"
     return None

@@ -17,9 +17,12 @@ A turn, in order (`handle`):
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
-from dataclasses import dataclass, field
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agents import (
@@ -57,11 +60,13 @@ from agents_config.progress import (
     tool_label,
 )
 from agents_config.routing import closes_ticket, department_of
-from agents_config.sdk_speedups import install as install_sdk_speedups
+from agents_config.sdk import install as install_sdk_speedups
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
 from storage.store import Store
 from storage.tickets import PRIORITIES, Ticket
+
+install_sdk_speedups()
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +171,7 @@ STOPPED_NOTE = "_(Stopped. Ask again whenever you like.)_"
 CANCELLED_REPLY = "OK, I've cancelled that: nothing was done. Anything else I can help with?"
 NOT_CONFIRMED_NOTE = "Not done: the user did not confirm it ({why})."
 AWAITING_STAFF_REPLY = (
-    "Thanks, confirmed. A refund of this size needs the approval of a member of our support "
+    "Thanks, confirmed. This refund needs the approval of a member of our support "
     "staff as well; I've asked them, and I'll tell you here as soon as they have decided. "
     "Nothing is done until then."
 )
@@ -183,6 +188,18 @@ _CLOSING_WHY = {
     "superseded": "the conversation moved on",
     "expired": "the confirmation expired",
 }
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """An answer to a confirmation, as the store took it: the requester's Confirm or Cancel,
+    or (`by_staff`) a staff member's Approve or Reject."""
+
+    status: Literal["confirmed", "cancelled", "awaiting_staff", "rejected"]
+    recorded: bool  # False: another answer was recorded first
+    too_late: Callable[[Approval | None], Awaitable[str]]  # what to say when not recorded
+    closing_reply: str  # the thread's reply when the answer closes the run
+    by_staff: bool = False
 
 
 class _RunTrace(RunHooks[DeskContext]):
@@ -267,12 +284,15 @@ async def _show_events(
 
 class _Screen:
     """The output guardrail's check, applied to text while it streams: text is shown only
-    once the check passes on everything written so far, and the last `hold_back` characters
-    wait, so an identifier (another customer's e-mail, a card number) is whole, and caught,
-    before any of it is shown. Once the check trips nothing more is shown; the answer that
+    once the check passes on everything written so far, and what could still become another
+    customer's identifier or a card number waits, so it is whole, and caught, before any of
+    it is shown: a tail that is the start of an identifier ("bob@cont…"), and every digit
+    until `DIGIT_WINDOW` characters follow it (a card number, or a security code written
+    before its name: "123 is my CVV"). Everything else goes at once, so the first words show
+    with the model's first token. Once the check trips nothing more is shown; the answer that
     counts is the run's (the guardrail's fixed answer replaces what was streamed)."""
 
-    MIN_HOLD_BACK = 40
+    DIGIT_WINDOW = 40
     CHECK_EVERY = 32  # characters: the check runs on the whole text, not on every token
 
     def __init__(self, context: DeskContext) -> None:
@@ -281,7 +301,8 @@ class _Screen:
         self.released = 0
         self.tripped = False
         self._markers: set[str] | None = None
-        self._hold_back = self.MIN_HOLD_BACK
+        self._starts: list[str] | None = None  # the markers lower-cased, sorted (by prefix)
+        self._longest = 0
 
     async def release(self, delta: TextDelta) -> TextDelta | None:
         self.text += delta.text
@@ -289,8 +310,7 @@ class _Screen:
             return None
         if self._markers is None:
             self._markers = await foreign_markers(self.context)
-            self._hold_back = max([self.MIN_HOLD_BACK, *(len(m) + 8 for m in self._markers)])
-        end = len(self.text) - self._hold_back
+        end = self._safe_end()
         # the first words go as soon as they are safe; then the check runs every few words
         if end <= self.released or (self.released and end - self.released < self.CHECK_EVERY):
             return None
@@ -301,6 +321,26 @@ class _Screen:
         shown = self.text[self.released : end]
         self.released = end
         return TextDelta(shown)
+
+    def _safe_end(self) -> int:
+        """How much of the text may show: up to its first digit of the last `DIGIT_WINDOW`
+        characters, and up to the earliest tail that starts one of the markers."""
+        text = self.text
+        digit = _DIGIT.search(text, max(0, len(text) - self.DIGIT_WINDOW))
+        end = digit.start() if digit else len(text)
+        if self._starts is None:
+            self._starts = sorted({m.lower() for m in self._markers or () if m})
+            self._longest = max((len(m) for m in self._starts), default=0)
+        lowered = text.lower()
+        for start in range(max(0, len(text) - self._longest), end):
+            tail = lowered[start:]
+            found = bisect.bisect_left(self._starts, tail)
+            if found < len(self._starts) and self._starts[found].startswith(tail):
+                return start
+        return end
+
+
+_DIGIT = re.compile(r"\d")
 
 
 def _get(raw: Any, key: str) -> Any:
@@ -341,7 +381,6 @@ class Desk:
         self.agents = agents
         self.options = options
         self.router = router
-        install_sdk_speedups()  # the streamed runs' per-turn snapshots (see the module)
 
     async def handle(self, turn: Turn, progress: Progress | None = None) -> TurnOutcome:
         """Answer one turn. `progress`, when given, sees the answer's text as the model writes
@@ -431,52 +470,57 @@ class Desk:
                 private=f"Ticket #{ticket.id} is already with our support staff; a person "
                 "will follow up in this thread.",
             )
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-        )
         route = " → ".join(ticket.agent_path) or "none"
-        await record_escalation(
-            context,
+        outcome = await self._queue_for_staff(
+            turn,
+            ticket,
             reason=reason,
             summary=f"Request: {ticket.subject}\nThe desk's route: {route}",
-            priority="normal",
+            opened=False,
         )
         log.info(
             "handed to a person at the user's request",
             extra={"slack_thread": turn.thread_key, "ticket_id": ticket.id},
         )
-        return TurnOutcome(
-            ticket=await self.store.tickets.get(ticket.id) or ticket,
-            opened=False,
-            reply=handover_note(ticket.id),
-            agent_path=ticket.agent_path,
-            escalation=context.escalation,
-        )
+        outcome.agent_path = ticket.agent_path
+        return outcome
 
     async def _to_staff(self, turn: Turn, ticket: Ticket, *, opened: bool) -> TurnOutcome:
         """Straight to the staff queue, unanswered by the AI (staff opened it for the queue)."""
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-        )
-        await record_escalation(
-            context,
+        outcome = await self._queue_for_staff(
+            turn,
+            ticket,
             reason="opened by staff for the queue",
             summary=f"Request: {turn.text[:1500]}",
+            opened=opened,
         )
         log.info("ticket queued for staff", extra={"ticket_id": ticket.id, "turn": turn.turn_id})
+        return outcome
+
+    async def _queue_for_staff(
+        self, turn: Turn, ticket: Ticket, *, reason: str, summary: str, opened: bool
+    ) -> TurnOutcome:
+        """Escalated in code, no model run: the request is kept for staff and the thread gets
+        the hand-over note."""
+        context = self._context(turn, ticket)
+        await record_escalation(context, reason=reason, summary=summary)
         return TurnOutcome(
             ticket=await self.store.tickets.get(ticket.id) or ticket,
             opened=opened,
             reply=handover_note(ticket.id),
             escalation=context.escalation,
+        )
+
+    def _context(self, turn: Turn, ticket: Ticket, *, staff_approved: bool = False) -> DeskContext:
+        """What the agents' tools see of this turn: its ticket, thread and caller."""
+        return DeskContext(
+            store=self.store,
+            caller=turn.caller,
+            ticket_id=ticket.id,
+            channel=turn.channel,
+            thread_ts=turn.thread_ts,
+            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
+            staff_approved=staff_approved,
         )
 
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
@@ -522,30 +566,15 @@ class Desk:
         if status == "confirmed" and approval.approver == "staff":
             status = "awaiting_staff"  # the requester's yes, then a staff member's
         user = turn.caller.slack_user_id
-        if not await self.store.approvals.decide(approval.id, status, user=user, turn=turn.turn_id):
-            lost = await self.store.approvals.get(approval.id)  # another answer came first
-            refusal = await self._refusal(turn, lost, ticket) or "This was already answered."
-            return TurnOutcome(ticket=ticket, opened=False, reply=None, private=refusal)
-        settled = await self.store.approvals.get(approval.id)
-        log.info(
-            "confirmation answered",
-            extra={"ticket_id": ticket.id, "approval_id": approval.id, "answer": status},
+        recorded = await self.store.approvals.decide(
+            approval.id, status, user=user, turn=turn.turn_id
         )
-        if status == "cancelled":
-            await self._write_closing(approval, "cancelled")
-            return TurnOutcome(ticket=ticket, opened=False, reply=CANCELLED_REPLY, settled=settled)
-        if status == "awaiting_staff":
-            return TurnOutcome(
-                ticket=ticket,
-                opened=False,
-                reply=AWAITING_STAFF_REPLY,
-                settled=settled,
-                review=settled,
-            )
-        run = await self._run(turn, ticket, resume=approval, progress=progress)
-        outcome = await self._settle(turn, ticket, run, opened=False)
-        outcome.settled = settled
-        return outcome
+
+        async def too_late(lost: Approval | None) -> str:
+            return await self._refusal(turn, lost, ticket) or "This was already answered."
+
+        decision = _Decision(status, recorded, too_late, closing_reply=CANCELLED_REPLY)
+        return await self._act_on(turn, ticket, approval, decision, progress)
 
     async def _refusal(
         self, turn: Turn, approval: Approval | None, ticket: Ticket | None
@@ -596,29 +625,70 @@ class Desk:
         )
         reason = " ".join(turn.text.split())[:500] or "no reason given"
         note = reason if status == "rejected" else None
-        if not await self.store.approvals.review(
+        recorded = await self.store.approvals.review(
             approval.id, status, user=reviewer, turn=turn.turn_id, note=note
-        ):
-            lost = await self.store.approvals.get(approval.id)  # another click came first
-            private = _reviewed_already(lost) if lost else "This was already decided."
+        )
+
+        async def too_late(lost: Approval | None) -> str:
+            return _reviewed_already(lost) if lost else "This was already decided."
+
+        decision = _Decision(
+            status,
+            recorded,
+            too_late,
+            closing_reply=REJECTED_REPLY.format(reason=reason),
+            by_staff=True,
+        )
+        return await self._act_on(turn, ticket, approval, decision)
+
+    async def _act_on(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        approval: Approval,
+        decision: _Decision,
+        progress: Progress | None = None,
+    ) -> TurnOutcome:
+        """What follows an answer to `approval` (the requester's, or a staff member's review):
+        refused when another answer was recorded first; else the run is closed (cancelled,
+        rejected), waits for staff, or resumes with the yes."""
+        if not decision.recorded:
+            lost = await self.store.approvals.get(approval.id)  # another answer came first
+            private = await decision.too_late(lost)
             return TurnOutcome(ticket=ticket, opened=False, reply=None, private=private)
         settled = await self.store.approvals.get(approval.id)
         log.info(
-            "approval reviewed by staff",
-            extra={"ticket_id": ticket.id, "approval_id": approval.id, "status": status},
+            "approval reviewed by staff" if decision.by_staff else "confirmation answered",
+            extra={
+                "ticket_id": ticket.id,
+                "approval_id": approval.id,
+                "status" if decision.by_staff else "answer": decision.status,
+            },
         )
-        if status == "rejected":
-            await self._write_closing(approval, "rejected")
+        # Staff's card is drawn again once they reviewed, or when it now waits for them.
+        review = settled if decision.by_staff or decision.status == "awaiting_staff" else None
+        if decision.status in ("cancelled", "rejected"):
+            await self._write_closing(approval, decision.status)
             return TurnOutcome(
                 ticket=ticket,
                 opened=False,
-                reply=REJECTED_REPLY.format(reason=reason),
+                reply=decision.closing_reply,
                 settled=settled,
-                review=settled,
+                review=review,
             )
-        run = await self._run(turn, ticket, resume=approval, staff_approved=True)
+        if decision.status == "awaiting_staff":
+            return TurnOutcome(
+                ticket=ticket,
+                opened=False,
+                reply=AWAITING_STAFF_REPLY,
+                settled=settled,
+                review=review,
+            )
+        run = await self._run(
+            turn, ticket, resume=approval, staff_approved=decision.by_staff, progress=progress
+        )
         outcome = await self._settle(turn, ticket, run, opened=False)
-        outcome.settled, outcome.review = settled, settled
+        outcome.settled, outcome.review = settled, review
         return outcome
 
     async def _close(self, approval: Approval, status: Closing) -> Approval | None:
@@ -657,15 +727,7 @@ class Desk:
         The run is streamed (`Runner.run_streamed`): its events go to `progress` as they come.
         A failing `progress` (the Slack side) never fails the run.
         """
-        context = DeskContext(
-            store=self.store,
-            caller=turn.caller,
-            ticket_id=ticket.id,
-            channel=turn.channel,
-            thread_ts=turn.thread_ts,
-            refund_approval_limit_cents=self.options.refund_approval_limit_cents,
-            staff_approved=staff_approved,
-        )
+        context = self._context(turn, ticket, staff_approved=staff_approved)
         run = _Run(context, _RunTrace())
         session = ThreadSession(
             self.store.conversations,
@@ -749,21 +811,8 @@ class Desk:
     async def _settle(self, turn: Turn, ticket: Ticket, run: _Run, *, opened: bool) -> TurnOutcome:
         """Escalation and status in code, whatever the model wrote; a pending yes is asked."""
         if run.stopped:  # the user stopped it: nothing more is said, and the ticket stays open
-            current = await self.store.tickets.record_turn(
-                ticket.id,
-                answered=False,
-                department=department_of(run.trace.path),
-                agent_path=run.trace.path,
-            )
-            return TurnOutcome(
-                ticket=current or ticket,
-                opened=opened,
-                reply=STOPPED_NOTE,
-                agent_path=run.trace.path,
-                tools_called=run.trace.tools,
-                model_calls=run.trace.model_calls,
-                stopped=True,
-            )
+            stopped = await self._routed(ticket, run, opened=opened, reply=STOPPED_NOTE)
+            return replace(stopped, stopped=True)
         confirmation = None
         reply: str | None = None
         if run.result is not None and run.result.interruptions:
@@ -785,13 +834,6 @@ class Desk:
             await self._escalate(context, turn, "handed to a person", reply or "", "normal")
         if context.escalation is not None and reply and f"#{ticket.id}" not in reply:
             reply = f"{reply}\n\n{handover_note(ticket.id)}"  # the user always learns the number
-        # Answered, unless the ticket is still with staff (escalated); the route; the ticket.
-        current = await self.store.tickets.record_turn(
-            ticket.id,
-            answered=run.error is None and context.escalation is None,
-            department=department_of(run.trace.path),
-            agent_path=run.trace.path,
-        )
         log.info(
             "turn answered",
             extra={
@@ -803,17 +845,41 @@ class Desk:
                 "confirmation": confirmation.id if confirmation else None,
             },
         )
+        # Answered, unless the ticket is still with staff (escalated); the route; the ticket.
+        answered = run.error is None and context.escalation is None
+        outcome = await self._routed(ticket, run, opened=opened, reply=reply, answered=answered)
+        return replace(
+            outcome,
+            escalation=context.escalation,
+            error=run.error,
+            confirmation=confirmation,
+            model=self._model_of(run.trace.path),
+        )
+
+    async def _routed(
+        self,
+        ticket: Ticket,
+        run: _Run,
+        *,
+        opened: bool,
+        reply: str | None,
+        answered: bool = False,
+    ) -> TurnOutcome:
+        """The run's route kept on the ticket (with `answered`, the ticket answered too, unless
+        it is still with staff), in one transaction; the outcome of what the run did."""
+        current = await self.store.tickets.record_turn(
+            ticket.id,
+            answered=answered,
+            department=department_of(run.trace.path),
+            agent_path=run.trace.path,
+        )
         return TurnOutcome(
             ticket=current or ticket,
             opened=opened,
             reply=reply,
             agent_path=run.trace.path,
             tools_called=run.trace.tools,
-            escalation=context.escalation,
-            error=run.error,
             model_calls=run.trace.model_calls,
-            confirmation=confirmation,
-            model=self._model_of(run.trace.path),
         )
 
     def _model_of(self, path: list[str]) -> str | None:

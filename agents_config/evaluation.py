@@ -66,7 +66,8 @@ from storage.business import to_datetime
 DEPARTMENTS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
 DATA_DIR = Path(__file__).parent / "data"
 # The labelled data, split by scripts/build_routing_data.py (see data/README.md). The router is
-# trained on train and tuned on dev; test is only ever read to report figures.
+# trained and calibrated on train (cross-validation), checked on dev; test is only ever read to
+# report figures.
 SPLITS: dict[str, Path] = {
     name: DATA_DIR / f"routing_{name}.jsonl" for name in ("train", "dev", "test")
 }

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import openai
 from agents import Model, OpenAIProvider, set_tracing_disabled
@@ -23,6 +23,7 @@ from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ModelTimeoutError(Exception):
@@ -90,8 +91,9 @@ async def _close(events: AsyncIterator[Any]) -> None:
         await aclose()
 
 
-def model_resolver(options: ModelOptions) -> ModelResolver:
-    """Return the function `build_agents` calls to pick each agent's model."""
+def model_resolver(options: ModelOptions, outages: SharedOutages | None = None) -> ModelResolver:
+    """Return the function `build_agents` calls to pick each agent's model. `outages`: where
+    the workers of a cluster share which models are down (the database)."""
     if options.provider == "offline":
         from agents_config.offline import OfflineModel
 
@@ -117,7 +119,9 @@ def model_resolver(options: ModelOptions) -> ModelResolver:
     )
 
     backup = _backup_model(options.backup_model, provider) if options.backup_model else None
-    health = ModelHealth()  # one per desk: a model down for one agent is down for all
+    # One per desk: a model down for one agent is down for all (and, through `outages`, for
+    # every worker of the cluster).
+    health = ModelHealth(shared=outages)
 
     def resolve(spec: AgentSpec) -> Model:
         from agents_config.offline import OfflineModel
@@ -159,31 +163,89 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     openai.RateLimitError,
 )
 COOLDOWN_S = 30.0
+# How often a worker reads the outages the other workers found (see `ModelHealth`).
+SHARED_READ_EVERY_S = 5.0
 # Stream events that carry nothing for the user yet: held back until the first token, so a
 # model that fails before it can still be replaced by the next one in the chain.
 _PREAMBLE_EVENTS = frozenset({"response.created", "response.in_progress"})
 
 
+class SharedOutages(Protocol):
+    """Where the processes of a cluster share which models are down (`storage.model_outages`)."""
+
+    async def mark_down(self, model: str, *, until: float) -> None: ...
+
+    async def mark_up(self, model: str) -> None: ...
+
+    async def down_now(self) -> dict[str, float]: ...
+
+
 class ModelHealth:
-    """Which models are down, by name, shared by every `FallbackModel` of one desk.
+    """Which models are down, by name, shared by every `FallbackModel` of one desk and, with
+    `shared`, by every process of the cluster.
 
     A model that failed with an outage is skipped by every agent for `COOLDOWN_S`, so a hanging
     provider costs one answer one `MODEL_TIMEOUT_S` (not one per agent on its path), and
-    during an outage answers do not each wait for a timeout.
+    during an outage answers do not each wait for a timeout. With `shared` (the database), an
+    outage found by one worker is written for the others, which read the outages at most
+    every `read_every_s`: no database trip per answer. The clock is the wall clock, which the
+    processes share.
     """
 
-    def __init__(self, cooldown_s: float = COOLDOWN_S) -> None:
+    def __init__(
+        self,
+        cooldown_s: float = COOLDOWN_S,
+        *,
+        shared: SharedOutages | None = None,
+        read_every_s: float = SHARED_READ_EVERY_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.cooldown_s = cooldown_s
+        self.shared = shared
+        self.read_every_s = read_every_s
+        self.clock = clock
         self._down_until: dict[str, float] = {}
+        self._read_at = float("-inf")
+        self._shared_failing = False
 
-    def is_down(self, name: str) -> bool:
-        return self._down_until.get(name, 0.0) > time.monotonic()
+    async def is_down(self, name: str) -> bool:
+        await self._read_shared()
+        return self._down_until.get(name, 0.0) > self.clock()
 
-    def mark_down(self, name: str) -> None:
-        self._down_until[name] = time.monotonic() + self.cooldown_s
+    async def mark_down(self, name: str) -> None:
+        until = self.clock() + self.cooldown_s
+        self._down_until[name] = until
+        if self.shared is not None:
+            await self._share(self.shared.mark_down(name, until=until))
 
-    def mark_up(self, name: str) -> None:
-        self._down_until.pop(name, None)
+    async def mark_up(self, name: str) -> None:
+        """`name` answered; only a model known to have been down is written for the others."""
+        if self._down_until.pop(name, None) is not None and self.shared is not None:
+            await self._share(self.shared.mark_up(name))
+
+    async def _read_shared(self) -> None:
+        if self.shared is None or self.clock() - self._read_at < self.read_every_s:
+            return
+        self._read_at = self.clock()  # before the read: concurrent answers do not all read
+        found = await self._share(self.shared.down_now())
+        if found is not None:  # the cluster's view, this process's own marks included
+            self._down_until = found
+
+    async def _share(self, call: Awaitable[T]) -> T | None:
+        """Run a call on the shared outages; a database that fails leaves this process with
+        what it knows itself (said once in the log, until the database answers again)."""
+        try:
+            result = await call
+        except Exception as exc:
+            if not self._shared_failing:
+                log.warning(
+                    "cannot share model outages with the other workers",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+            self._shared_failing = True
+            return None
+        self._shared_failing = False
+        return result
 
 
 class FallbackModel(Model):
@@ -199,19 +261,14 @@ class FallbackModel(Model):
 
     async def get_response(self, *args: Any, **kwargs: Any) -> Any:
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and self.health.is_down(label):
-                continue
+        async for position, label, model in self._candidates():
             try:
                 response = await model.get_response(*args, **kwargs)
             except OUTAGE_ERRORS as exc:
-                if is_last:
-                    raise
-                self._moved_on(position, exc)
+                await self._move_on(position, exc)
                 last = exc
                 continue
-            self.health.mark_up(label)
+            await self.health.mark_up(label)
             return response
         assert last is not None
         raise last
@@ -222,10 +279,7 @@ class FallbackModel(Model):
         token has been passed on, a failure is the run's: nothing can take back what was said.
         """
         last: Exception | None = None
-        for position, (label, model) in enumerate(self.chain):
-            is_last = position == len(self.chain) - 1
-            if not is_last and self.health.is_down(label):
-                continue
+        async for position, label, model in self._candidates():
             events = model.stream_response(*args, **kwargs)
             held: list[Any] = []
             try:
@@ -235,12 +289,10 @@ class FallbackModel(Model):
                         if getattr(event, "type", "") not in _PREAMBLE_EVENTS:
                             break
                 except OUTAGE_ERRORS as exc:
-                    if is_last:
-                        raise
-                    self._moved_on(position, exc)
+                    await self._move_on(position, exc)
                     last = exc
                     continue
-                self.health.mark_up(label)
+                await self.health.mark_up(label)
                 for event in held:
                     yield event
                 async for event in events:
@@ -251,9 +303,20 @@ class FallbackModel(Model):
         assert last is not None
         raise last
 
-    def _moved_on(self, position: int, exc: Exception) -> None:
+    async def _candidates(self) -> AsyncIterator[tuple[int, str, Model]]:
+        """(position, label, model) of the models to try, in order: those marked down are
+        skipped, except the last (someone must answer)."""
+        for position, (label, model) in enumerate(self.chain):
+            if position == len(self.chain) - 1 or not await self.health.is_down(label):
+                yield position, label, model
+
+    async def _move_on(self, position: int, exc: Exception) -> None:
+        """An outage of the model at `position`: it is marked down and the call goes to the
+        next one. The last one's outage is the run's (raised again)."""
+        if position == len(self.chain) - 1:
+            raise exc
         label = self.chain[position][0]
-        self.health.mark_down(label)
+        await self.health.mark_down(label)
         log.warning(
             "model unavailable; using the next in the fallback chain",
             extra={

@@ -57,6 +57,7 @@ TOOL_LABELS: dict[str, str] = {
     "list_orders": "Looking up your orders",
     "check_refund_eligibility": "Checking refund eligibility for {order_id}",
     "issue_refund": "Refunding {order_id}",
+    "request_refund_exception": "Asking our staff for an exception for {order_id}",
     "search_knowledge_base": "Searching the help centre",
     "list_plans": "Looking up our plans",
     "compare_plans": "Comparing plans",

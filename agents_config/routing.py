@@ -542,11 +542,9 @@ def closes_ticket(text: str) -> bool:
 
 # The offline router: a linear classifier over word and character n-grams (trained by
 # scripts/train_router.py on the train split, weights in data/router_weights.json), whose
-# labels are these departments. Below ROUTER_MIN_CONFIDENCE triage asks one clarifying question.
+# labels are these departments. Below its confidence threshold (chosen with the weights by
+# cross-validation, in the weights file) triage asks one clarifying question.
 ROUTER_LABELS: tuple[str, ...] = ("billing", "tech", "sales", "human", "clarify")
-# 0.25: content-free messages are caught by `offline.routing.content_free` first; on dev the
-# threshold no longer catches any clarify row, and each topic row below it would be mis-sent.
-ROUTER_MIN_CONFIDENCE = 0.25
 
 
 def routes_prompt(routes: tuple[Route, ...]) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from agents_config.pipelines import StepEvent
@@ -646,24 +645,33 @@ def step_line(name: str, status: str, elapsed: float, detail: str | None) -> Mrk
     return Mrkdwn("{} ({})").format(line, detail) if detail else line
 
 
-def progress_message(
-    report: Report, steps: Iterable[StepEvent], total_s: float, *, resumed: bool
-) -> tuple[Mrkdwn, list[Block]]:
-    """A pipeline's message while it runs: each step's latest state."""
-    lines = [step_line(e.step, e.status, e.elapsed_s, e.detail) for e in steps]
-    state = f"working… {duration(total_s)} so far" if lines else "working…"
-    if not lines:
-        start = "Resuming after a restart…" if resumed else "Starting…"
-        lines = [Mrkdwn(":hourglass_flowing_sand: {}").format(start)]
+def pipeline_started(report: Report, *, resumed: bool) -> tuple[Mrkdwn, list[Block]]:
+    """A pipeline's message while it runs; its steps stream in the message's thread, and the
+    message becomes the report when it is done."""
+    start = "Resuming after a restart…" if resumed else "Working on it…"
     blocks = [
-        section(Mrkdwn("*{}*\n{}").format(report.title, Mrkdwn("\n").join(lines))),
-        context(
-            Mrkdwn("Requested by {} · {} · report #{}").format(
-                mention(report.user_id), state, report.id
+        section(
+            Mrkdwn("*{}*\n:hourglass_flowing_sand: {} The steps show in this thread.").format(
+                report.title, start
             )
         ),
+        context(Mrkdwn("Requested by {} · report #{}").format(mention(report.user_id), report.id)),
     ]
     return Mrkdwn("{} — working on it").format(report.title), blocks
+
+
+def step_title(event: StepEvent) -> str:
+    """A pipeline step as a task in its stream: "review 1 — 3.0 s (passes · 9/10)". Its
+    detail (a verdict, an error) may carry a model's words: escaped like any other text."""
+    if event.status == "running":
+        return f"{event.step} — running…"
+    title = f"{event.step} — {duration(event.elapsed_s)}"
+    if event.status in ("retrying", "skipped"):
+        title += f" — {event.status}"
+    if event.detail:
+        detail = " ".join(event.detail.split())
+        title += f" ({detail if len(detail) <= 120 else detail[:119] + '…'})"
+    return str(escape(title))
 
 
 def report_message(report: Report, filename: str | None) -> tuple[Mrkdwn, list[Block]]:
@@ -771,6 +779,35 @@ def request_message(about: str, urgency: str) -> tuple[Mrkdwn, list[Block]]:
         section(text),
         context(Mrkdwn("I'll answer in this thread; reply here to add anything.")),
     ]
+
+
+def ticket_for_you(
+    channel: str, requested_by: str, permalink: str | None
+) -> tuple[Mrkdwn, list[Block]]:
+    """The DM message that starts the thread of a ticket someone else opened from the user's
+    message (a 🎫 or the shortcut): the answer may need their account, so it is given here."""
+    message = link(permalink, "your message") if permalink else Mrkdwn("your message")
+    text = Mrkdwn(":ticket: {} opened a support ticket for {} in {}.").format(
+        mention(requested_by), message, channel_mention(channel)
+    )
+    return text, [
+        section(text),
+        context(
+            Mrkdwn(
+                "I'm answering here, privately, since it may be about your account; reply in "
+                "this thread to add anything."
+            )
+        ),
+    ]
+
+
+def ticket_opened_privately(author: str) -> tuple[Mrkdwn, list[Block]]:
+    """The public thread's note when someone else opened a ticket for the author's message."""
+    text = Mrkdwn(
+        ":ticket: A support ticket is open for this message. I'll follow up with {} in a "
+        "direct message, since it may involve their account."
+    ).format(mention(author))
+    return text, [context(text)]
 
 
 # ---- the staff thread: replies relayed to the user, the user's DM shown to staff ----------

@@ -36,11 +36,22 @@ class NotOurButton(Exception):
     """A click whose button the desk did not send (a forged or stale value)."""
 
 
+class TicketLimitReached(Exception):
+    """Someone asked for more tickets from messages than TICKETS_FROM_MESSAGES_PER_HOUR."""
+
+
+TICKET_LIMIT_NOTE = (
+    "You've opened {limit} support tickets from messages in the last hour, the most I open "
+    "for one person, so I didn't open this one. Try again later, or write to me directly."
+)
+
+
 @dataclass(frozen=True)
 class IntakeOptions:
     support_channels: frozenset[str]
     ticket_emoji: str = "ticket"  # TICKET_EMOJI
     staff_channel: str | None = None  # ESCALATION_CHANNEL: a 🎫 there opens nothing
+    tickets_per_hour: int = 10  # TICKETS_FROM_MESSAGES_PER_HOUR, per person asking; 0: no limit
 
 
 def clean_user_text(raw: object, bot_user_id: str | None) -> tuple[str, dict[str, Any]]:
@@ -186,7 +197,8 @@ class Intake:
         self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
     ) -> int | None:
         """A `reaction_added`: the ticket emoji on a person's message opens a ticket for its
-        author (the worker fetches the message). Any other reaction is ignored."""
+        author (the worker fetches the message). Any other reaction is ignored. Raises
+        `TicketLimitReached` past TICKETS_FROM_MESSAGES_PER_HOUR for whoever reacted."""
         item = event.get("item") or {}
         channel, ts = item.get("channel"), item.get("ts")
         author, reactor = event.get("item_user"), event.get("user")
@@ -226,7 +238,8 @@ class Intake:
         """A ticket for an existing message (🎫 reaction or the "Create support ticket"
         shortcut). One inbox row per message, whichever way and however often it is asked
         for: a second request is a duplicate and does nothing new. Without `text` the worker
-        fetches the message."""
+        fetches the message. Raises `TicketLimitReached` (and logs it once) when
+        `requested_by` asked for `tickets_per_hour` tickets in the last hour already."""
         payload: dict[str, Any] = {
             "source": source,
             "requested_by": requested_by,
@@ -236,8 +249,7 @@ class Intake:
         if text is not None:
             cleaned, notes = clean_user_text(text, bot_user_id)
             payload.update(notes, fetched=True)
-        inbox_id = await self.store.inbox.accept(
-            kind=TICKET,
+        accepted = await self.store.inbox.accept_ticket(
             event_id=event_id,
             channel=channel,
             ts=f"ticket-{message_ts}",
@@ -245,10 +257,17 @@ class Intake:
             user_id=author,
             text=cleaned,
             payload=payload,
+            requested_by=requested_by,
+            max_per_hour=self.options.tickets_per_hour,
         )
-        return self._accepted(
-            inbox_id, {"source": source, "channel": channel, "ts": message_ts, "user": author}
-        )
+        extra = {"source": source, "channel": channel, "ts": message_ts, "user": author}
+        if accepted.outcome == "limited":
+            log.warning(
+                "ticket not opened: TICKETS_FROM_MESSAGES_PER_HOUR reached",
+                extra={**extra, "requested_by": requested_by},
+            )
+            raise TicketLimitReached(requested_by)
+        return self._accepted(accepted.inbox_id, extra)
 
     async def relay_request(
         self,

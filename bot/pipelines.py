@@ -1,15 +1,20 @@
 """Slash-command pipelines in Slack: run a command the worker took from the inbox, show its
 progress in one channel message, and turn that message into the report.
 
-1. The report row is created first (keyed by the command's inbox id), then the progress
-   message is posted and its ts recorded. A command resumed after a crash finds both: a
-   delivered report is not delivered again, a finished one is delivered without running the
-   models again, and an unfinished one runs again in the same message.
-2. Each step's start, retry, end or failure updates the message (`chat.update`, at most once
-   per `update_interval_s`, the latest state last).
-3. The message becomes the report in Block Kit; a report longer than `message_chars` shows
-   its beginning and is uploaded whole as a Markdown file in the message's thread (a resumed
-   command looks for its file there before uploading it again).
+1. The report row is created first (keyed by the command's inbox id), then the report's
+   message is posted ("working on it") and its ts recorded. A command resumed after a crash
+   finds both: a delivered report is not delivered again, a finished one is delivered
+   without running the models again, and an unfinished one runs again in the same message.
+2. The steps stream in that message's thread, as answers do (`bot.streaming.AnswerStream`:
+   chat.startStream / appendStream / stopStream, each step a task update that moves from in
+   progress to done or failed, at most one call per `flush_interval_s`). The stream's ts is
+   recorded on the command's inbox row before anything is appended, so a resumed command
+   finishes that same streamed message (`chat.update`) instead of starting a second one; a
+   stream Slack closes mid-way is finished the same way.
+3. The message becomes the report in Block Kit (one `chat.update`), and the stream ends with
+   a line saying so; a report longer than `message_chars` shows its beginning and is
+   uploaded whole as a Markdown file in the message's thread (a resumed command looks for
+   its file there before uploading it again).
 
 The one window left: a crash between posting a message and recording its ts (one local
 write) leaves that message behind, and the resumed command posts a new one.
@@ -29,9 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -42,12 +45,23 @@ from agents_config.pipelines import (
     DEFAULT_ROUNDS,
     PipelineResult,
     Pipelines,
+    Progress,
     StepEvent,
 )
 from agents_config.pipelines.base import describe
-from bot.blocks import KIND_LABELS, UPLOAD_COMMENT, Block, progress_message, report_message
+from agents_config.progress import Step, StepStatus
+from bot.blocks import (
+    KIND_LABELS,
+    UPLOAD_COMMENT,
+    Block,
+    duration,
+    pipeline_started,
+    report_message,
+    step_title,
+)
 from bot.mrkdwn import Mrkdwn, channel_mention
 from bot.slack import SlackGateway
+from bot.streaming import AnswerStream
 from storage.inbox import InboxItem
 from storage.reports import Report
 from storage.store import Store
@@ -63,7 +77,7 @@ CANNOT_POST = frozenset(
 @dataclass
 class RunnerOptions:
     message_chars: int = 12_000  # longer reports are uploaded as a Markdown file
-    update_interval_s: float = 1.0  # at most one progress update per interval
+    flush_interval_s: float = 0.7  # STREAM_FLUSH_MS: at most one stream call per interval
     staff_channel: str | None = None  # ESCALATION_CHANNEL
     support_report_access: str = "staff"  # SUPPORT_REPORT_ACCESS: staff | everyone
 
@@ -160,43 +174,66 @@ class PipelineRunner:
         if report.delivered_at is not None:
             log.info("report already delivered before a restart", extra=extra)
             return report.message_ts
+        if report.message_ts is None:
+            await self._post_started(report, item)
+            report = await reports.get(report.id) or report
+        elif not report.finished:
+            text, blocks = pipeline_started(report, resumed=True)
+            await self.slack.update_message(report.channel, report.message_ts, text, blocks)
+        stream = await self._stream(report, item, extra)
         if not report.finished:
-            progress = await self._progress(report, item)
-            context = DeskContext(
-                store=self.store,
-                caller=caller,
-                ticket_id=0,
-                channel=report.channel,
-                thread_ts=item.thread_ts,
-            )
-            try:
-                result = await self._execute(kind, args, context, progress)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug or an outage: the user still gets a clear note
-                log.exception("pipeline failed", extra=extra)
-                result = PipelineResult(
-                    kind=kind,
-                    title=report.title,
-                    markdown="",
-                    notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
-                    public=not caller.is_staff,
-                )
-            finally:
-                await progress.close()
-            report = await reports.finish(
-                report.id,
-                status=result.status,
-                title=result.title,
-                body=result.markdown,
-                notes=result.notes,
-                steps=result.step_dicts(),
-                data=result.stored_data(),
-            )
+            report = await self._execute_and_store(report, item, caller, stream, kind, args)
             log.info(
                 "pipeline finished",
                 extra={**extra, "status": report.status, "steps": len(report.steps)},
             )
+        return await self._deliver(report, item, stream)
+
+    async def _execute_and_store(
+        self,
+        report: Report,
+        item: InboxItem,
+        caller: Caller,
+        stream: AnswerStream,
+        kind: str,
+        args: dict[str, Any],
+    ) -> Report:
+        """Run the pipeline, its steps streamed as tasks; store what it made."""
+        context = DeskContext(
+            store=self.store,
+            caller=caller,
+            ticket_id=0,
+            channel=report.channel,
+            thread_ts=item.thread_ts,
+        )
+
+        async def progress(event: StepEvent) -> None:
+            await stream(Step(event.step, step_title(event), STEP_STATUS[event.status]))
+
+        try:
+            result = await self._execute(kind, args, context, progress)
+        except asyncio.CancelledError:  # a shutdown: the resumed command adopts the stream
+            await stream.halt()
+            raise
+        except Exception as exc:  # a bug or an outage: the user still gets a clear note
+            log.exception("pipeline failed", extra={"inbox_id": item.id, "report_id": report.id})
+            result = PipelineResult(
+                kind=kind,
+                title=report.title,
+                markdown="",
+                notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
+                public=not caller.is_staff,
+            )
+        return await self.store.reports.finish(
+            report.id,
+            status=result.status,
+            title=result.title,
+            body=result.markdown,
+            notes=result.notes,
+            steps=result.step_dicts(),
+            data=result.stored_data(),
+        )
+
         return await self._deliver(report, item)
 
     async def _execute(
@@ -204,7 +241,7 @@ class PipelineRunner:
         kind: str,
         args: dict[str, Any],
         context: DeskContext,
-        progress: ProgressMessage,
+        progress: Progress,
     ) -> PipelineResult:
         if kind == "research":
             return await self.pipelines.research(
@@ -221,21 +258,40 @@ class PipelineRunner:
             days=int(args.get("days", DEFAULT_DAYS)), context=context, progress=progress
         )
 
-    # ---- the progress message -----------------------------------------------------------
+    # ---- the report's message and its stream of steps -------------------------------------
 
-    async def _progress(self, report: Report, item: InboxItem) -> ProgressMessage:
-        resumed = report.message_ts is not None
-        progress = ProgressMessage(
-            self.slack, report, self.options.update_interval_s, resumed=resumed
+    async def _post_started(self, report: Report, item: InboxItem) -> None:
+        """The report's message, "working on it", its ts recorded at once."""
+        text, blocks = pipeline_started(report, resumed=False)
+        channel, ts = await self._post(report, item, text, blocks)
+        await self.store.reports.set_message(report.id, channel, ts)
+
+    async def _stream(self, report: Report, item: InboxItem, extra: dict[str, Any]) -> AnswerStream:
+        """The steps' stream in the report message's thread: a new one, or the one an earlier
+        attempt started (its content unknown: it is finished whole, by `chat.update`)."""
+        assert report.message_ts is not None
+        if item.attempts > 1:  # a stream started since this row was claimed is on the row
+            stored = await self.store.inbox.get(item.id)
+            item = replace(item, stream_ts=stored.stream_ts if stored else item.stream_ts)
+        if item.stream_ts:
+            return AnswerStream.adopt(
+                self.slack, report.channel, report.message_ts, item.id, item.stream_ts
+            )
+
+        async def started(ts: str) -> None:
+            await self.store.inbox.set_stream(item, report.channel, ts)
+
+        return AnswerStream(
+            self.slack,
+            report.channel,
+            report.message_ts,
+            item.id,
+            recipient_user_id=item.user_id,
+            recipient_team_id=await self.slack.team_id(),
+            on_started=started,
+            flush_interval_s=self.options.flush_interval_s,
+            log_extra=extra,
         )
-        text, blocks = progress.render()
-        if report.message_ts is not None:
-            await self.slack.update_message(report.channel, report.message_ts, text, blocks)
-        else:
-            channel, ts = await self._post(report, item, text, blocks)
-            await self.store.reports.set_message(report.id, channel, ts)
-            progress.channel, progress.ts = channel, ts
-        return progress
 
     async def _post(
         self, report: Report, item: InboxItem, text: Mrkdwn, blocks: list[Block]
@@ -262,7 +318,12 @@ class PipelineRunner:
 
     # ---- the report -----------------------------------------------------------------------
 
-    async def _deliver(self, report: Report, item: InboxItem) -> str:
+    async def _deliver(
+        self, report: Report, item: InboxItem, stream: AnswerStream | None = None
+    ) -> str:
+        """The message becomes the report (the long ones as a file too); the stream of its
+        steps ends with a line saying so. Marked delivered last: a crash before that
+        delivers it again, into the same messages."""
         long = len(report.body) > self.options.message_chars
         filename = f"report-{report.id}.md"
         text, blocks = report_message(report, filename if long else None)
@@ -290,6 +351,8 @@ class PipelineRunner:
                 comment=UPLOAD_COMMENT,
             )
             await self.store.reports.set_file(report.id, file_id)
+        if stream is not None:
+            await stream.finish(_closing(report), failed=report.status != "complete")
         await self.store.reports.mark_delivered(report.id)
         log.info(
             "report delivered",
@@ -340,62 +403,22 @@ class PipelineRunner:
         return await self._deliver(report, item)
 
 
-class ProgressMessage:
-    """The `Progress` callback of one run: keeps each step's latest event and shows them.
+# A pipeline's step status as a task's status in its stream.
+STEP_STATUS: dict[str, StepStatus] = {
+    "running": "in_progress",
+    "retrying": "in_progress",
+    "done": "complete",
+    "skipped": "complete",
+    "failed": "error",
+}
 
-    Updates are throttled to one per `interval_s`; an event inside the interval is shown by
-    a deferred update, and updates never overlap (the latest state is always shown last).
-    """
 
-    def __init__(
-        self,
-        slack: SlackGateway,
-        report: Report,
-        interval_s: float,
-        *,
-        resumed: bool = False,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.slack = slack
-        self.report = report
-        self.channel, self.ts = report.channel, report.message_ts
-        self.interval_s = interval_s
-        self.resumed = resumed
-        self.clock = clock
-        self.steps: dict[str, StepEvent] = {}
-        self.total_s = 0.0
-        self._last = float("-inf")
-        self._lock = asyncio.Lock()
-        self._deferred: asyncio.Task[None] | None = None
-
-    async def __call__(self, event: StepEvent) -> None:
-        self.steps[event.step] = event
-        self.total_s = max(self.total_s, event.total_s)
-        wait = self._last + self.interval_s - self.clock()
-        if wait <= 0:
-            await self.flush()
-        elif self._deferred is None or self._deferred.done():
-            self._deferred = asyncio.create_task(self._flush_later(wait))
-
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.flush()
-
-    async def flush(self) -> None:
-        if self.ts is None:
-            return
-        async with self._lock:
-            self._last = self.clock()
-            text, blocks = self.render()
-            await self.slack.update_message(self.channel, self.ts, text, blocks)
-
-    async def close(self) -> None:
-        """Stop a deferred update (the report replaces the progress next)."""
-        if self._deferred is not None and not self._deferred.done():
-            self._deferred.cancel()
-            await asyncio.gather(self._deferred, return_exceptions=True)
-
-    def render(self) -> tuple[Mrkdwn, list[Block]]:
-        return progress_message(
-            self.report, self.steps.values(), self.total_s, resumed=self.resumed
-        )
+def _closing(report: Report) -> str:
+    """The last words of the steps' stream (Markdown): how it went, where the report is."""
+    took = duration((report.finished_at or report.created_at) - report.created_at)
+    outcome = {
+        "complete": "Done",
+        "partial": "Done, but not every step finished",
+        "failed": "The report could not be finished",
+    }.get(report.status, "Done")
+    return f"{outcome}: {len(report.steps)} steps in {took}. The report is above."

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 REPLY_EVENT_TYPE = "support_desk_reply"
 MAX_STREAM_CALL_CHARS = 12_000  # Slack's limit of markdown_text in one chat.*Stream call
 REQUEST_EVENT_TYPE = "support_desk_request"  # the DM message that starts an App Home request
+NOTE_EVENT_TYPE = "support_desk_note"  # a note in a thread (a ticket answered in a DM instead)
 WORKING_REACTION = "eyes"
 
 
@@ -253,14 +254,31 @@ class SlackGateway:
         )
         return ts
 
-    async def find_reply(self, channel: str, thread_ts: str, turn: int) -> str | None:
-        """The ts of a reply already posted for `turn` in the thread, if any."""
+    async def find_reply(
+        self, channel: str, thread_ts: str, turn: int, event_type: str = REPLY_EVENT_TYPE
+    ) -> str | None:
+        """The ts of a reply already posted for `turn` in the thread, if any (`event_type`:
+        of the desk's notes, `NOTE_EVENT_TYPE`)."""
         for message in await self._replies(channel, thread_ts, metadata=True):
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == REPLY_EVENT_TYPE and payload.get("turn") == turn:
+            if metadata.get("event_type") == event_type and payload.get("turn") == turn:
                 return str(message["ts"])
         return None
+
+    async def post_note(
+        self, channel: str, thread_ts: str, text: str, blocks: Blocks, turn: int
+    ) -> str:
+        """A note of the desk in a thread, not an answer; its metadata names the turn, so a
+        restarted desk finds it (`find_reply(..., NOTE_EVENT_TYPE)`) and posts it once."""
+        _, ts = await self.post_message(
+            channel,
+            text,
+            blocks,
+            thread_ts=thread_ts,
+            metadata={"event_type": NOTE_EVENT_TYPE, "event_payload": {"turn": turn}},
+        )
+        return ts
 
     async def post_blocks(self, channel: str, text: str, blocks: Blocks) -> str:
         _, ts = await self.post_message(channel, text, blocks)

@@ -131,6 +131,17 @@ class AnswerStream:
             self._timer = asyncio.create_task(self._flush_later())
         await self._check_stop()
 
+    async def show_working(self, title: str) -> bool:
+        """Start the stream now, with the steps so far or else an in-progress `title`, when
+        the answer is slow to show anything (instead of a 👀 reaction: the user sees the desk
+        at work, in the message the answer then grows in). False when it cannot: a stream
+        left by an earlier attempt, or one Slack refused."""
+        if self._ts is None and not self._broken:
+            if not self._tasks:
+                self._task(Step("agent:working", title, "in_progress"))
+            await self._flush()
+        return self._ts is not None and not self._broken
+
     async def _check_stop(self) -> None:
         """Raise `StopAnswer` when the requester clicked Stop (asked at most once per flush
         interval: one small read)."""

@@ -24,16 +24,17 @@ from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
+from agents_config.progress import agent_label
 from bot import blocks, knowledge
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
-from bot.slack import SlackGateway
+from bot.slack import NOTE_EVENT_TYPE, SlackGateway
 from bot.staff import StaffDesk
 from bot.streaming import AnswerStream
 from storage.db import refuses_writes
 from storage.feedback import Answer
-from storage.heartbeats import HEARTBEAT_EVERY_S, new_worker_id
-from storage.inbox import InboxItem
+from storage.heartbeats import HEARTBEAT_EVERY_S, HEARTBEAT_STALE_S, new_worker_id
+from storage.inbox import InboxItem, LeaseLost
 from storage.redaction import Redacted
 from storage.store import Store
 from storage.tickets import SlackUser
@@ -50,6 +51,7 @@ FAILED_REPLY = (
 )
 RETRY_DELAYS_S = (0.5, 2.0)
 WORKING_STATUS = "is working on your request…"
+WORKING_STEP = agent_label("triage")  # a slow answer's first step, until the real ones show
 LOADING = ["Reading your message…", "Checking your account…", "Writing the answer…"]
 TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} characters.)_\n\n"
 
@@ -57,6 +59,9 @@ TRUNCATED_NOTE = "_(Your message was long, so I read its first {limit:,} charact
 # How often a worker that LISTENs for new rows (PostgreSQL) still looks, in case a
 # notification was lost with its connection.
 LISTENING_POLL_S = 5.0
+# A worker whose last heartbeat is older than the stale limit less this margin no longer
+# trusts its claims without asking the database (an answer may take this long to post).
+LEASE_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ class Worker:
         self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
         self._claim_was_full = False  # the last claim took as many rows as it had room for
+        # Until when the other workers surely see this one alive (its last heartbeat written
+        # + HEARTBEAT_STALE_S): its claims are its own until then.
+        self._lease_until = 0.0
 
     def notify(self) -> None:
         """Wake the worker: the inbox has new rows (called by the receiver in-process)."""
@@ -184,12 +192,29 @@ class Worker:
         """Whether any thread is being answered (or waits for the database) in this process."""
         return bool(self._tasks) or bool(self._stranded)
 
+    async def _still_ours(self, item: InboxItem) -> bool:
+        """Whether this worker still holds the row it claimed. Free while its heartbeat is
+        fresh (no other worker may take the row yet); once the heartbeat is late (a starved
+        process, a slow database) the database is asked, and a row another worker took over
+        is left to that worker: answering it here too would post a second reply."""
+        if time.time() < self._lease_until - LEASE_MARGIN_S:
+            return True
+        return await self.store.inbox.held_by(item.id, self.worker_id)
+
+    async def _hold_or_halt(self, item: InboxItem, stream: AnswerStream) -> None:
+        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over."""
+        if not await self._still_ours(item):
+            await stream.halt()
+            raise LeaseLost
+
     async def _keep_alive(self) -> None:
         """About every second: the heartbeat; rows of dead workers taken over; rows stranded
         by a database that refused writes handed back once it takes writes again."""
         while True:
             try:
+                beat_from = time.time()
                 await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+                self._lease_until = beat_from + HEARTBEAT_STALE_S
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()
@@ -255,6 +280,9 @@ class Worker:
         the user. When the database refuses writes the row is held, not failed, and answered
         once it recovers. Never raises (but for cancellation); False when the row is held."""
         extra = {"slack_thread": item.thread_key, "inbox_id": item.id, "user": item.user_id}
+        if not await self._still_ours(item):
+            log.info("another worker took this message over", extra=extra)
+            return True
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 if item.kind == "command":
@@ -270,6 +298,9 @@ class Worker:
                     reply_ts = await self._answer(item, extra)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                log.info("another worker took this message over before its reply", extra=extra)
+                return True
             except SlackApiError as exc:  # Slack said no (rate limits were already retried)
                 error = str(exc.response.get("error"))
                 log.error("Slack refused the reply", extra={**extra, "error": error})
@@ -386,6 +417,7 @@ class Worker:
         if assistant and outcome.opened and outcome.ticket is not None:
             title = f"#{outcome.ticket.id} {outcome.ticket.subject}"
             await self.slack.set_title(item.channel, item.thread_ts, title[:120])
+        await self._hold_or_halt(item, stream)
         reply_ts = await self._post_outcome(item, outcome, caller, stream)
         if assistant and reply_ts is None:  # nothing posted: clear the status ourselves
             await self.slack.set_status(item.channel, item.thread_ts, "")
@@ -408,7 +440,8 @@ class Worker:
             )
 
         async def started(ts: str) -> None:
-            await self.store.inbox.set_stream(item.id, ts)
+            # LeaseLost when another worker took the row over: the stream is deleted, it answers
+            await self.store.inbox.set_stream(item, item.channel, ts)
 
         async def stop_requested() -> bool:
             return await self.store.inbox.stop_requested(item.id)
@@ -490,6 +523,7 @@ class Worker:
                         tools=outcome.tools_called,
                         model=outcome.model,
                         created_at=time.time(),
+                        question=item.text,
                     )
                 )
         else:
@@ -535,6 +569,8 @@ class Worker:
             message = await self._request_thread(item)
         else:
             message = await self._from_message(item)
+            if message is not None and _for_someone_else(message):
+                message = await self._private_thread(item, message)
         if message is None:
             return None
         extra.update(slack_thread=message.thread_key, source=item.payload.get("source"))
@@ -562,6 +598,7 @@ class Worker:
             return None
         link = await self.slack.permalink(item.channel, message_ts)
         opening = f"{text}\n\n(Ticket opened from this message: {link})" if link else text
+        payload["permalink"] = link
         requested_by = str(payload.get("requested_by") or "")
         payload["to_staff"] = (
             self.options.ticket_emoji_by_staff == "queue"
@@ -572,6 +609,31 @@ class Worker:
         return replace(
             item, kind="message", ts=message_ts, thread_ts=thread_ts, text=opening, payload=payload
         )
+
+    async def _private_thread(self, item: InboxItem, message: InboxItem) -> InboxItem:
+        """A ticket someone else opened from the author's message: answered in a DM thread
+        with the author (the answer may hold their account's data), and the public thread
+        gets a short note saying so. Each message is posted once, also after a restart."""
+        channel = await self.slack.open_dm(message.user_id)
+        ts = await self.slack.find_request(channel, item.id) if item.attempts > 1 else None
+        if ts is None:
+            text, header = blocks.ticket_for_you(
+                message.channel,
+                str(message.payload.get("requested_by")),
+                message.payload.get("permalink"),
+            )
+            ts = await self.slack.post_request(channel, text, header, item.id)
+        noted = item.attempts > 1 and await self.slack.find_reply(
+            message.channel, message.thread_ts, item.id, NOTE_EVENT_TYPE
+        )
+        if not noted:
+            text, note = blocks.ticket_opened_privately(message.user_id)
+            await self.slack.post_note(message.channel, message.thread_ts, text, note, item.id)
+        log.info(
+            "ticket for someone else's message answered in a DM",
+            extra={"inbox_id": item.id, "channel": message.channel},
+        )
+        return replace(message, channel=channel, ts=ts, thread_ts=ts)
 
     async def _request_thread(self, item: InboxItem) -> InboxItem:
         """The App Home form's request: a DM message shows it, and its thread is the ticket's."""
@@ -598,11 +660,11 @@ class Worker:
     async def _working_indicator(
         self, item: InboxItem, *, show: bool, streaming: AnswerStream | None = None
     ) -> AsyncIterator[None]:
-        """Show 👀 on the message while the answer takes longer than the indicator delay.
-
-        A sub-second answer needs no indicator (it would only flicker, and cost two Slack
-        calls); a slow one shows it until the answer is posted, unless its stream already
-        shows the desk at work.
+        """Show that the desk is at work when the answer takes longer than the indicator
+        delay: its streamed reply starts with the steps so far ("Reading your request"), or,
+        where nothing can be streamed (a stream left by an earlier attempt), 👀 on the message
+        until the answer is posted. A sub-second answer needs no indicator (it would only
+        flicker, and cost Slack calls).
         """
         shown = False
         if not show:  # a click has no message of its own to react to
@@ -612,8 +674,8 @@ class Worker:
         async def show_it() -> None:
             nonlocal shown
             await asyncio.sleep(self.options.working_indicator_delay_s)
-            if streaming is not None and streaming.ts is not None:
-                return
+            if streaming is not None and await streaming.show_working(WORKING_STEP):
+                return  # the streamed reply shows the desk at work
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 
@@ -645,6 +707,18 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
+
+
+def _for_someone_else(message: InboxItem) -> bool:
+    """A ticket asked for by someone other than the message's author (and not sent straight
+    to the staff queue): the desk must not post the author's account data publicly on
+    another person's initiative, so it answers the author in a DM."""
+    requested_by = str(message.payload.get("requested_by") or "")
+    return (
+        bool(requested_by)
+        and requested_by != message.user_id
+        and not message.payload.get("to_staff")
+    )
 
 
 def _is_ai_answer(outcome: TurnOutcome) -> bool:

@@ -46,7 +46,12 @@ class FakeOpenAI:
         self.words_per_token = 1
         self.stall_after_tokens: int | None = None  # a stream that stops sending mid-way
         self.answer_tail = ""  # appended to every answer (a longer answer to stream)
+        # Tools an answering agent calls first, one a model call, when it has them (by name,
+        # with their JSON arguments): an answer that looks something up before it is written.
+        self.tools_before_answer: list[tuple[str, str]] = []
         self.calls: list[ModelCallRecord] = []
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most calls the server was answering at one time
         self._host = host
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
@@ -95,6 +100,14 @@ class FakeOpenAI:
         await self.stop()
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = json.loads(raw)
         tools = [t["function"]["name"] for t in body.get("tools") or []]
@@ -169,8 +182,12 @@ class FakeOpenAI:
         )
         handed_off = bool(messages) and messages[-1].get("role") == "tool"
         transfer = _choose_transfer(str(last_user.get("content")), tools)
+        lookup = self._next_lookup(messages, tools)
         message: dict[str, Any]
-        if transfer and not handed_off:
+        if (transfer and not handed_off) or lookup:
+            name, arguments = (
+                (transfer, "{}") if transfer and not handed_off else lookup or ("", "")
+            )
             message = {
                 "role": "assistant",
                 "content": None,
@@ -178,7 +195,7 @@ class FakeOpenAI:
                     {
                         "id": f"call_{next(self._ids)}",
                         "type": "function",
-                        "function": {"name": transfer, "arguments": "{}"},
+                        "function": {"name": name, "arguments": arguments},
                     }
                 ],
             }
@@ -195,6 +212,22 @@ class FakeOpenAI:
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
+
+    def _next_lookup(
+        self, messages: list[dict[str, Any]], tools: list[str]
+    ) -> tuple[str, str] | None:
+        """The next of `tools_before_answer` this agent has and has not called this turn."""
+        if "transfer_to_billing_specialist" in tools:
+            return None  # triage routes
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        called = {
+            call["function"]["name"]
+            for m in messages[last_user + 1 :]
+            for call in m.get("tool_calls") or []
+        }
+        return next(
+            ((n, a) for n, a in self.tools_before_answer if n in tools and n not in called), None
+        )
 
 
 def _choose_transfer(text: str, tools: list[str]) -> str | None:

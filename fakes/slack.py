@@ -88,6 +88,22 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def controls(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The buttons and selects of a message's `actions` blocks, in order."""
+    return [
+        element
+        for block in message.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ]
+
+
+def control(message: Mapping[str, Any], action_id: str) -> dict[str, Any]:
+    """The message's one button or select with this `action_id`."""
+    [found] = [c for c in controls(message) if c["action_id"] == action_id]
+    return found
+
+
 def _ts_key(ts: str) -> Decimal:
     try:
         return Decimal(ts)

@@ -14,7 +14,9 @@ a row keeps its part as long as its text does. Duplicates (same normalised text)
 the same text with two labels is an error.
 
 The labelled answer set `answers.jsonl` (request -> expected tools and KB article, written by
-the team; nothing is trained on it) is split the same way into dev and test, half each.
+the team; nothing is trained on it) is split the same way into dev and test, half each. The
+rows of `sources/answers_*.jsonl` (written later, to widen dev) all go to dev: the test part
+stays what it was.
 """
 
 from __future__ import annotations
@@ -133,7 +135,17 @@ def main() -> None:
         for line in ANSWERS.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    for name, part in split(deduplicated(answers), ANSWER_SHARES, rest="dev").items():
+    parts = split(deduplicated(answers), ANSWER_SHARES, rest="dev")
+    seen = {normalised(row["text"]) for row in answers}
+    for path in sorted(SOURCES.glob("answers_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = {**json.loads(line), "source": f"sources/{path.name}"} if line.strip() else None
+            if row is not None and normalised(row["text"]) in seen:
+                sys.exit(f"{path.name}: {row['id']} repeats a row of {ANSWERS.name}")
+            if row is not None:
+                parts["dev"].append(row)
+                seen.add(normalised(row["text"]))
+    for name, part in parts.items():
         path = DATA / f"answers_{name}.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for row in part:

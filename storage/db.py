@@ -64,6 +64,12 @@ class Tx(Protocol):
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
 
+    async def lock(self, name: str) -> None:
+        """Hold the lock `name` until this transaction ends, waiting for a transaction of
+        another process that holds it: a check-then-write on rows that do not exist yet (a
+        limit on how many a user may add) then counts what the other one wrote."""
+        ...
+
 
 class Database(ABC):
     """The handle every repository gets. Each method outside `atomic` is its own transaction."""
@@ -81,17 +87,29 @@ class Database(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
-    @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; return how many rows it changed."""
 
-    @abstractmethod
+        async def body(tx: Tx) -> int:
+            return await tx.execute(sql, params)
+
+        return await self.atomic(body)
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Like `Tx.insert`, in a transaction of its own."""
 
-    @abstractmethod
+        async def body(tx: Tx) -> int | None:
+            return await tx.insert(sql, params)
+
+        return await self.atomic(body)
+
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement per row, all in one transaction."""
+
+        async def body(tx: Tx) -> None:
+            await tx.executemany(sql, rows)
+
+        await self.atomic(body)
 
     @abstractmethod
     async def atomic(self, body: Callable[[Tx], Awaitable[T]]) -> T:

@@ -19,6 +19,10 @@ from storage.redaction import scrub, scrub_json
 InboxStatus = Literal["received", "running", "answered", "failed"]
 
 
+class LeaseLost(Exception):
+    """Another worker took over the row while this one was answering it."""
+
+
 @dataclass(frozen=True)
 class InboxItem:
     id: int
@@ -35,6 +39,7 @@ class InboxItem:
     reply_ts: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     stream_ts: str | None = None  # the answer's streamed message, once Slack started it
+    claimed_by: str | None = None  # the worker holding the row while it runs
 
     @property
     def thread_key(self) -> str:
@@ -57,8 +62,19 @@ class InboxItem:
             reply_ts=row["reply_ts"],
             payload=json.loads(row["payload"] or "{}"),
             stream_ts=row["stream_ts"],
+            claimed_by=row["claimed_by"],
         )
 
+
+@dataclass(frozen=True)
+class TicketAccepted:
+    """What became of a ticket asked for from a message (`InboxRepo.accept_ticket`)."""
+
+    outcome: Literal["accepted", "duplicate", "limited"]
+    inbox_id: int | None = None
+
+
+DAY_S = 86400.0
 
 # Signalled (PostgreSQL: by a trigger) when a row is added or changes status.
 NEW_WORK_CHANNEL = "support_desk_inbox"
@@ -109,6 +125,65 @@ class InboxRepo:
         )
         return self._added(new_id)
 
+    async def accept_ticket(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        thread_ts: str,
+        user_id: str,
+        text: str,
+        payload: dict[str, Any],
+        requested_by: str,
+        max_per_hour: int,
+        event_id: str | None = None,
+    ) -> TicketAccepted:
+        """Record a ticket asked for from a message (see `accept`), unless `requested_by`
+        already asked for `max_per_hour` in the last hour (0: no limit). A repeated request
+        for the same message is a duplicate, never counted nor refused."""
+        now = time.time()
+
+        async def body(tx: Tx) -> TicketAccepted:
+            # One count at a time per person, on any receiver: two cannot both slip in.
+            await tx.lock(f"tickets-asked-by:{requested_by}")
+            if (
+                await tx.fetchone("SELECT 1 FROM inbox WHERE channel = ? AND ts = ?", (channel, ts))
+                is not None
+            ):
+                return TicketAccepted("duplicate")
+            recent = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM ticket_requests"
+                " WHERE requested_by = ? AND requested_at >= ?",
+                (requested_by, now - 3600),
+            )
+            if max_per_hour and recent is not None and recent["n"] >= max_per_hour:
+                return TicketAccepted("limited")
+            new_id = await tx.insert(
+                "INSERT INTO inbox (kind, event_id, channel, ts, thread_ts, user_id, text,"
+                " payload, received_at) VALUES ('ticket', ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    event_id,
+                    channel,
+                    ts,
+                    thread_ts,
+                    user_id,
+                    scrub(text),
+                    json.dumps(scrub_json(payload)),
+                    now,
+                ),
+            )
+            if not new_id:
+                return TicketAccepted("duplicate")
+            await tx.execute(
+                "INSERT INTO ticket_requests (requested_by, inbox_id, requested_at)"
+                " VALUES (?, ?, ?)",
+                (requested_by, new_id, now),
+            )
+            return TicketAccepted("accepted", new_id)
+
+        return await self._db.atomic(body)
+
     async def accept_command(
         self,
         *,
@@ -120,26 +195,32 @@ class InboxRepo:
         max_open_per_user: int,
     ) -> int | None:
         """Record a slash command unless the user already has `max_open_per_user` commands
-        received or running (one statement, so concurrent commands cannot both slip in).
+        received or running. The count and the insert are one statement, under a lock per
+        user, so concurrent commands (on any receiver of the cluster) cannot both slip in.
         Returns the inbox id, or None when refused (or delivered before)."""
-        new_id = await self._db.insert(
-            "INSERT INTO inbox (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
-            " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
-            "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running')) < ?"
-            " ON CONFLICT DO NOTHING",
-            (
-                channel,
-                ts,
-                ts,
-                user_id,
-                scrub(text),
-                json.dumps(scrub_json(payload)),
-                time.time(),
-                user_id,
-                max_open_per_user,
-            ),
-        )
-        return self._added(new_id)
+
+        async def record(tx: Tx) -> int | None:
+            await tx.lock(f"commands-of:{user_id}")
+            return await tx.insert(
+                "INSERT INTO inbox"
+                " (kind, channel, ts, thread_ts, user_id, text, payload, received_at)"
+                " SELECT 'command', ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM inbox"
+                "  WHERE user_id = ? AND kind = 'command' AND status IN ('received', 'running'))"
+                " < ? ON CONFLICT DO NOTHING",
+                (
+                    channel,
+                    ts,
+                    ts,
+                    user_id,
+                    scrub(text),
+                    json.dumps(scrub_json(payload)),
+                    time.time(),
+                    user_id,
+                    max_open_per_user,
+                ),
+            )
+
+        return self._added(await self._db.atomic(record))
 
     async def open_commands(self, user_id: str) -> int:
         """How many of the user's commands are received or running."""
@@ -181,9 +262,17 @@ class InboxRepo:
             return rows
 
         return [
-            replace(item, status="running", attempts=item.attempts + 1)
+            replace(item, status="running", attempts=item.attempts + 1, claimed_by=worker_id)
             for item in map(InboxItem.from_row, await self._db.atomic(body))
         ]
+
+    async def held_by(self, inbox_id: int, worker_id: str) -> bool:
+        """Whether the row is still running in the hands of `worker_id` (not taken over)."""
+        row = await self._db.fetchone(
+            "SELECT 1 AS held FROM inbox WHERE id = ? AND status = 'running' AND claimed_by = ?",
+            (inbox_id, worker_id),
+        )
+        return row is not None
 
     async def release(self, inbox_ids: Iterable[int]) -> int:
         """Rows this worker claimed but could not finish go back to received (answered again,
@@ -229,17 +318,26 @@ class InboxRepo:
             (reply_ts, time.time(), inbox_id),
         )
 
-    async def set_stream(self, inbox_id: int, stream_ts: str) -> None:
-        """Record the answer's streamed message before anything is appended to it."""
-        await self._db.execute("UPDATE inbox SET stream_ts = ? WHERE id = ?", (stream_ts, inbox_id))
+    async def set_stream(self, item: InboxItem, channel: str, stream_ts: str) -> None:
+        """Record the answer's streamed message (its conversation may not be the row's: the
+        App Home form's DM) before anything is appended to it. `LeaseLost` (nothing recorded)
+        when the row is no longer running in the hands of the worker that claimed `item`."""
+        changed = await self._db.execute(
+            "UPDATE inbox SET stream_channel = ?, stream_ts = ?"
+            " WHERE id = ? AND status = 'running' AND claimed_by = ?",
+            (channel, stream_ts, item.id, item.claimed_by),
+        )
+        if changed != 1:
+            raise LeaseLost
 
     async def request_stop(self, channel: str, stream_ts: str, user_id: str) -> bool:
-        """The requester asks to stop the answer being streamed in that message. False when
-        no answer of theirs is being written there (finished, or someone else's)."""
+        """The requester asks to stop the answer being streamed in that message, wherever the
+        desk answers. False when no answer of theirs is being written there (finished, or
+        someone else's)."""
         changed = await self._db.execute(
-            "UPDATE inbox SET stop_requested = 1 WHERE channel = ? AND stream_ts = ?"
-            " AND user_id = ? AND status = 'running'",
-            (channel, stream_ts, user_id),
+            "UPDATE inbox SET stop_requested = 1 WHERE stream_ts = ?"
+            " AND COALESCE(stream_channel, channel) = ? AND user_id = ? AND status = 'running'",
+            (stream_ts, channel, user_id),
         )
         return changed > 0
 
@@ -274,7 +372,11 @@ class InboxRepo:
         return {r["status"]: r["n"] for r in rows}
 
     async def prune(self, older_than_s: float) -> int:
-        """Forget finished rows older than the retention (Slack retries come within minutes)."""
+        """Forget finished rows older than the retention (Slack retries come within minutes),
+        and the ticket requests counted for the hourly limit once they are a day old."""
+        await self._db.execute(
+            "DELETE FROM ticket_requests WHERE requested_at < ?", (time.time() - DAY_S,)
+        )
         return await self._db.execute(
             "DELETE FROM inbox WHERE status IN ('answered', 'failed') AND received_at < ?",
             (time.time() - older_than_s,),

@@ -230,6 +230,11 @@ class KnowledgeBase:
         )
         return (row["origin_ticket_id"], row["author"]) if row else (None, None)
 
+    async def titles(self) -> list[tuple[str, str]]:
+        """(title, category) of every article: what the knowledge gaps are checked against."""
+        rows = await self._db.fetchall("SELECT title, category FROM kb_articles ORDER BY id")
+        return [(row["title"], row["category"]) for row in rows]
+
     async def count(self) -> int:
         row = await self._db.fetchone("SELECT COUNT(*) AS n FROM kb_articles")
         return int(row["n"]) if row else 0

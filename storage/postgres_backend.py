@@ -145,6 +145,10 @@ class _PostgresTx:
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
 
+    async def lock(self, name: str) -> None:
+        """A transaction advisory lock named after `name` (freed at commit or rollback)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
 
 class PostgresDatabase(Database):
     """The PostgreSQL backend (see the module's docstring)."""
@@ -222,17 +226,15 @@ class PostgresDatabase(Database):
     async def migrate(self) -> list[str]:
         """Apply the packaged `migrations/postgresql/NNN_*.sql` files not applied yet, each in
         its own transaction with its record, under an advisory lock (processes starting
-        together apply each one once)."""
+        together apply each one once). A schema up to date needs no CREATE: a user that may
+        only read and write the tables starts against a database its owner migrated."""
         folder = resources.files("storage") / "migrations" / "postgresql"
         names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
         applied: list[str] = []
         try:
             async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations"
-                    " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-                )
-                for name in names:
+                done = await self._applied_migrations(conn)
+                for name in (n for n in names if n not in done):
                     async with conn.transaction():
                         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
                         if await conn.fetchval(
@@ -247,14 +249,50 @@ class PostgresDatabase(Database):
                         )
                     applied.append(name)
                     log.info("applied migration", extra={"migration": name, "db": self.name})
+                await self._check_access(conn)
         except asyncpg.InsufficientPrivilegeError as exc:
             raise StorageError(
                 f"the user of {self.name} may not change the schema ({exc}); grant it CREATE"
-                " on the database, or run `support-desk migrate` as its owner"
+                " on the schema, or run `support-desk migrate` once as the database's owner"
             ) from exc
         except (asyncpg.PostgresError, OSError) as exc:
             raise StorageError(f"migrating {self.name} failed: {exc}") from exc
         return applied
+
+    async def _applied_migrations(self, conn: Any) -> set[str]:
+        """The migrations applied so far (creating their table the first time)."""
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+        try:
+            return {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise self._no_access(str(exc)) from exc
+
+    async def _check_access(self, conn: Any) -> None:
+        """Fail now, naming the tables, when the user may not read and write all of them
+        (rather than at the first answer that needs one)."""
+        missing = await conn.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND ((c.relkind IN ('r', 'p') AND NOT ("
+            "  has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')"
+            "  AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE')"
+            " )) OR (c.relkind = 'S' AND NOT has_sequence_privilege(c.oid, 'USAGE')))"
+            " ORDER BY c.relname"
+        )
+        if missing:
+            shown = ", ".join(r["relname"] for r in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise self._no_access(f"no access to {shown}{more}")
+
+    def _no_access(self, detail: str) -> StorageError:
+        return StorageError(
+            f"the user of {self.name} may not read and write the desk's tables ({detail});"
+            " grant it SELECT, INSERT, UPDATE, DELETE on all tables and USAGE on all sequences"
+            " of the schema"
+        )
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         return await self._pool.fetchrow(to_numbered(sql), *params)
@@ -284,12 +322,6 @@ class PostgresDatabase(Database):
                 return await run(conn)
 
         return await asyncio.shield(self._retrying_deadlocks(attempt))
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async def body(tx: Any) -> None:
-            await tx.executemany(sql, rows)
-
-        await self.atomic(body)
 
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one transaction on one connection; a deadlock (two bodies locking

@@ -387,13 +387,25 @@ class ReportRepo:
         )
 
     async def recent_tickets(
-        self, *, days: int, limit: int = 40, now: float | None = None, include_dms: bool = True
+        self,
+        *,
+        days: int,
+        limit: int = 40,
+        now: float | None = None,
+        include_dms: bool = True,
+        escalated_only: bool = False,
     ) -> list[TicketDigestRow]:
-        """Tickets opened in the last `days` days, newest first (see `desk_stats` on DMs)."""
+        """Tickets opened in the last `days` days, newest first (see `desk_stats` on DMs);
+        with `escalated_only`, those handed to staff."""
         until = time.time() if now is None else now
         rows = await self._db.fetchall(
             f"{_DIGEST_SELECT} WHERE t.created_at >= ? AND t.created_at < ?"
             + ("" if include_dms else f" AND {_NOT_A_DM}")
+            + (
+                " AND EXISTS (SELECT 1 FROM escalations e WHERE e.ticket_id = t.id)"
+                if escalated_only
+                else ""
+            )
             + " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
             (until - days * DAY_S, until, limit),
         )

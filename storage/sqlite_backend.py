@@ -127,6 +127,10 @@ class _SqliteTx:
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
+    async def lock(self, name: str) -> None:
+        """Nothing to do: a write transaction (BEGIN IMMEDIATE) is the only writer."""
+        return None
+
 
 def _drive(coro: Awaitable[T]) -> T:
     """Run a transaction body's coroutine to its end without an event loop: its awaits are
@@ -309,18 +313,6 @@ class SqliteDatabase(Database):
             except sqlite3.IntegrityError as exc:
                 raise IntegrityError(str(exc)) from exc
             return cursor.rowcount
-
-    async def insert(self, sql: str, params: Params = ()) -> int | None:
-        async def body(tx: Any) -> int | None:
-            return await tx.insert(sql, params)
-
-        return await self.atomic(body)
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async def body(tx: Any) -> None:
-            await tx.executemany(sql, rows)
-
-        await self.atomic(body)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)

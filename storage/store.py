@@ -20,6 +20,7 @@ from storage.feedback import FeedbackRepo
 from storage.heartbeats import HeartbeatRepo
 from storage.inbox import InboxRepo
 from storage.kb import KnowledgeBase
+from storage.model_outages import ModelOutageRepo
 from storage.reports import ReportRepo
 from storage.tickets import TicketRepo, UserRepo
 
@@ -39,6 +40,7 @@ class Store:
     feedback: FeedbackRepo
     assistant_threads: AssistantThreadRepo
     audit: AuditRepo
+    model_outages: ModelOutageRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, seed: bool = True) -> Store:
@@ -71,6 +73,7 @@ class Store:
             feedback=FeedbackRepo(db),
             assistant_threads=AssistantThreadRepo(db),
             audit=AuditRepo(db),
+            model_outages=ModelOutageRepo(db),
         )
         if seed:
             from storage.seed import seed_demo_data

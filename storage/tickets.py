@@ -191,12 +191,14 @@ class TicketRepo:
         subject: str,
         customer_id: int | None,
         opening_text: str | None = None,
+        now: float | None = None,
     ) -> tuple[Ticket, bool]:
-        """The thread's ticket, opened now if it has none. Returns (ticket, opened_now).
+        """The thread's ticket, opened now (or at `now`) if it has none. Returns (ticket,
+        opened_now).
 
         `opening_text`: the whole first message (`export-tickets` writes it). Secrets in
         either are removed (the second line: intake removed them already)."""
-        now = time.time()
+        now = time.time() if now is None else now
         subject = scrub(subject)
         opening_text = scrub(opening_text) if opening_text else opening_text
 
@@ -281,9 +283,11 @@ class TicketRepo:
         *,
         actor: str | None = None,
         note: str | None = None,
+        now: float | None = None,
     ) -> None:
-        """Move the ticket to `status` and record the transition (a repeat is not recorded)."""
-        now = time.time()
+        """Move the ticket to `status` and record the transition (a repeat is not recorded),
+        now or at `now`."""
+        now = time.time() if now is None else now
         update, params = _status_update(ticket_id, status, now)
         await self._transition(
             update,
@@ -344,8 +348,17 @@ class TicketRepo:
         return [TicketEvent(r["status"], r["actor"], r["note"], r["at"]) for r in rows]
 
     async def add_escalation(
-        self, ticket_id: int, *, reason: str, summary: str, priority: str = "normal"
+        self,
+        ticket_id: int,
+        *,
+        reason: str,
+        summary: str,
+        priority: str = "normal",
+        now: float | None = None,
     ) -> int:
+        """Hand the ticket to staff (now, or at `now`); the new escalation's id."""
+        created = time.time() if now is None else now
+
         async def body(tx: Tx) -> int:
             await tx.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority, ticket_id))
             new_id = await tx.insert(
@@ -355,7 +368,7 @@ class TicketRepo:
                     ticket_id,
                     scrub(reason)[:MAX_ESCALATION_REASON_CHARS],
                     scrub(summary)[:MAX_ESCALATION_SUMMARY_CHARS],
-                    time.time(),
+                    created,
                 ),
             )
             return new_id or 0
@@ -602,14 +615,21 @@ class TicketRepo:
         )
 
     async def rate(
-        self, ticket_id: int, user_id: str, score: int, prompt: tuple[str, str]
+        self,
+        ticket_id: int,
+        user_id: str,
+        score: int,
+        prompt: tuple[str, str],
+        *,
+        now: float | None = None,
     ) -> RatingResult:
-        """Store the requester's 1-5 rating of a resolved ticket, given on the rating request
-        `prompt` (channel, ts) the desk posted; a later click replaces the score. Checked and
-        written in one transaction, so a concurrent reopen or a replay cannot slip in."""
+        """Store the requester's 1-5 rating of a resolved ticket, given (now, or at `now`) on
+        the rating request `prompt` (channel, ts) the desk posted; a later click replaces the
+        score. Checked and written in one transaction, so a concurrent reopen or a replay
+        cannot slip in."""
         if not 1 <= score <= 5:
             raise ValueError(f"a rating is 1 to 5, not {score}")
-        now = time.time()
+        now = time.time() if now is None else now
 
         async def body(tx: Tx) -> RatingResult:
             row = await tx.fetchone(

@@ -108,6 +108,7 @@ def print_manifest(http: bool, url: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _interruptible()
     if args.command == "manifest":  # needs no settings: it runs before the app is configured
         return print_manifest(args.http, args.url)
     try:
@@ -165,6 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(130)
         return 130
+
+
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) stops every command. A process started by a background job of a
+    non-interactive shell (a script, CI) inherits SIGINT as ignored, and Python then never
+    raises KeyboardInterrupt: `chat` would wait for its prompt forever."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # --- serve ----------------------------------------------------------------------------------

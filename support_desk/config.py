@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     # Staff desk
     ticket_emoji: str = Field(default="ticket", pattern=r"^:?[a-z0-9_+'-]{1,100}:?$")
     ticket_emoji_by_staff: Literal["answer", "queue"] = "answer"
+    tickets_from_messages_per_hour: int = Field(default=10, ge=0, le=10_000)
     staff_reply_prefix: str = Field(default=">>", min_length=1, max_length=20)
     sla_first_response_minutes: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=lambda: {"urgent": 15.0, "high": 60.0, "normal": 240.0, "low": 480.0}

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bot import blocks
 from bot.http import bound_port, start_http
 from fakes.drain import drain
-from fakes.slack import FakeSlack, SlackEvents
+from fakes.slack import FakeSlack, SlackEvents, control, controls
 from support_desk.config import Settings
 from support_desk.runtime import DeskRuntime
 
@@ -70,6 +70,7 @@ REPORT_LINES = 24  # of each report, in the transcript
 
 async def _run_command(
     runtime: DeskRuntime,
+    slack: FakeSlack,
     events: SlackEvents,
     user: str,
     command: str,
@@ -78,10 +79,10 @@ async def _run_command(
 ) -> int:
     """A slash command: its ack, then the report the pipeline stored and posted."""
     _, ack = await events.slash_command(command, text, user, SUPPORT_CHANNEL)
-    await drain(runtime.store, runtime.worker, 300)
+    await drain(runtime.receiver.store, runtime.workers.worker, 300)
     out(f"── Erin runs {command} {text}")
     out(f"  ack (only Erin sees it): {_ack_text(ack)}")
-    reports = await runtime.store.reports.for_user(user, limit=1)
+    reports = await runtime.receiver.store.reports.for_user(user, limit=1)
     if not reports:
         out("  (no report)\n")
         return 0
@@ -91,6 +92,9 @@ async def _run_command(
         f"  report #{report.id} · {report.status} · steps: "
         + ", ".join(str(step.get("name")) for step in report.steps)
     )
+    if report.message_ts is not None:  # its steps, streamed in the message's thread
+        for reply in slack.replies_in(report.channel, report.message_ts):
+            _print_stream(slack, reply, out, report.channel)
     out(_indent("\n".join(lines[:REPORT_LINES])))
     if len(lines) > REPORT_LINES:
         out(f"    … ({len(lines) - REPORT_LINES} more lines in Slack)")
@@ -125,9 +129,11 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                 }
             )
             runtime = await DeskRuntime.create(demo_settings)
-            await runtime.check_slack()
+            await runtime.receiver.check_slack()
             await runtime.start()
-            runner = await start_http(runtime.app, runtime.readiness, "127.0.0.1", 0)
+            runner = await start_http(
+                runtime.receiver.app, runtime.receiver.readiness, "127.0.0.1", 0
+            )
             url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
             out(f"support-desk demo · models: {demo_settings.provider} · Slack: local simulation")
             out(f"Events are signed and sent to {url}\n")
@@ -140,14 +146,16 @@ async def run_demo(settings: Settings, out: Callable[[str], None] = print) -> in
                             message.user, message.text, SUPPORT_CHANNEL, thread_ts=thread_ts
                         )
                         thread = thread_ts or event["ts"]
-                        await drain(runtime.store, runtime.worker, 60)
+                        await drain(runtime.receiver.store, runtime.workers.worker, 60)
                         answers += await _print_turn(runtime, slack, message, thread, out)
                         if message.clicks:
                             await _click(runtime, slack, events, message, thread, out)
                         if message.approved_by:
                             await _approve(runtime, slack, events, message, thread, out)
                     for user, command, text in COMMANDS:
-                        answers += await _run_command(runtime, events, user, command, text, out)
+                        answers += await _run_command(
+                            runtime, slack, events, user, command, text, out
+                        )
             finally:
                 await runner.cleanup()
                 await runtime.stop()
@@ -164,18 +172,13 @@ async def _click(
     out: Callable[[str], None],
 ) -> None:
     """The user clicks a button of the desk's last reply (Confirm), and what follows."""
+    assert message.clicks is not None
     reply = slack.replies_in(SUPPORT_CHANNEL, thread_ts)[-1]
-    button = next(
-        element
-        for block in reply.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-        if element["action_id"] == message.clicks
-    )
+    button = control(reply, message.clicks)
     await events.block_action(
         message.user, button["action_id"], button["value"], SUPPORT_CHANNEL, reply["ts"]
     )
-    await drain(runtime.store, runtime.worker, 60)
+    await drain(runtime.receiver.store, runtime.workers.worker, 60)
     label = button["text"]["text"]
     out(f"── {message.who} clicks [{label}]")
     settled = slack.get_message(SUPPORT_CHANNEL, reply["ts"]) or {}
@@ -189,9 +192,14 @@ async def _click(
 _STEP_MARK = {"complete": "✓", "error": "✗", "in_progress": "…", "pending": "·"}
 
 
-def _print_stream(slack: FakeSlack, reply: dict[str, Any], out: Callable[[str], None]) -> None:
+def _print_stream(
+    slack: FakeSlack,
+    reply: dict[str, Any],
+    out: Callable[[str], None],
+    channel: str = SUPPORT_CHANNEL,
+) -> None:
     """How a streamed answer grew: its Slack calls, and each step it showed as a task."""
-    stream = slack.stream_of(SUPPORT_CHANNEL, reply["ts"])
+    stream = slack.stream_of(channel, reply["ts"])
     if stream is None:
         return
     calls = [
@@ -217,17 +225,12 @@ async def _approve(
     card = next(
         m
         for m in reversed(slack.messages(STAFF_CHANNEL))
-        if any(
-            e.get("action_id") == blocks.APPROVE
-            for b in m.get("blocks") or []
-            if b.get("type") == "actions"
-            for e in b["elements"]
-        )
+        if any(c.get("action_id") == blocks.APPROVE for c in controls(m))
     )
     await events.block_action(
         message.approved_by, blocks.APPROVE, _approval_id(card), STAFF_CHANNEL, card["ts"]
     )
-    await drain(runtime.store, runtime.worker, 60)
+    await drain(runtime.receiver.store, runtime.workers.worker, 60)
     out("── staff card in #support-staff:")
     out(_indent(card.get("text", "")))
     out("── Erin (support staff) clicks [Approve]")
@@ -251,7 +254,7 @@ async def _print_turn(
     thread_ts: str,
     out: Callable[[str], None],
 ) -> int:
-    ticket = await runtime.store.tickets.by_thread(SUPPORT_CHANNEL, thread_ts)
+    ticket = await runtime.receiver.store.tickets.by_thread(SUPPORT_CHANNEL, thread_ts)
     replies = slack.replies_in(SUPPORT_CHANNEL, thread_ts)
     out(f"── {message.who} in #support{' (same thread)' if message.follow_up else ''}")
     out(_indent(message.text, "  > "))

@@ -8,6 +8,9 @@ the line).
 
 `export-tickets` writes the desk's resolved tickets of the last N days as such a labelled set:
 the message that opened each one and its department (staff's correction when there is one).
+With `--unhelpful` it writes the AI answers rated 👎 in the last N days instead: the message
+each one answered, labelled with the department staff corrected its ticket to, or unlabelled
+(for a person to label; the desk's route beside it). Neither has user or channel ids.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from agents_config.evaluation import (
     run_sharded,
     slowest,
 )
+from storage.feedback import UnhelpfulAnswer
 from storage.store import Store
 from storage.tickets import LabelledTicket
 from support_desk.config import ConfigError, Settings
@@ -175,7 +179,15 @@ def _add_export_parser(sub: Any) -> None:
         "export-tickets", help="write resolved tickets as a labelled set for `eval --file`"
     )
     ex.add_argument(
-        "--days", type=_positive_int, required=True, help="tickets resolved in the last N days"
+        "--days",
+        type=_positive_int,
+        required=True,
+        help="tickets resolved (with --unhelpful: answers rated 👎) in the last N days",
+    )
+    ex.add_argument(
+        "--unhelpful",
+        action="store_true",
+        help="export the AI answers rated 👎 (the message each answered) instead of tickets",
     )
     ex.add_argument(
         "--out",
@@ -194,6 +206,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             if args.attacks:
                 examples += load_examples(ATTACK_SET)
             return asyncio.run(evaluate(settings, args, source, examples))
+        if args.unhelpful:
+            return export_unhelpful(settings, args.days, args.out)
         return export_tickets(settings, args.days, args.out)
     except EvalInputError as exc:
         print(f"support-desk {command}: {exc}", file=sys.stderr)
@@ -571,23 +585,48 @@ async def _resolved_tickets(path: str, days: int) -> list[LabelledTicket]:
         await store.close()
 
 
-def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
+async def _unhelpful_answers(path: str, days: int) -> list[UnhelpfulAnswer]:
+    store = await Store.open(path, seed=False)
+    try:
+        return await store.feedback.unhelpful_since(time.time() - days * 86400)
+    finally:
+        await store.close()
+
+
+def _database(settings: Settings) -> str:
     path = settings.support_desk_db
     if settings.database_url is None and not Path(path).exists():
         raise EvalInputError(f"SUPPORT_DESK_DB={path} does not exist: no tickets to export")
-    tickets = asyncio.run(_resolved_tickets(settings.database, days))
-    empty = [t for t in tickets if not t.text.strip()]
-    tickets = [t for t in tickets if t.text.strip()]
-    rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]
+    return settings.database
+
+
+def _write_rows(rows: list[dict[str, Any]], out: Path | None, columns: dict[str, str]) -> None:
+    """JSONL (or CSV for a .csv `out`, with `columns`: JSON key → CSV column) to `out` or
+    stdout, in the format `eval --file` reads."""
     as_csv = out is not None and out.suffix.lower() == ".csv"
     with out.open("w", encoding="utf-8", newline="") if out else _stdout() as stream:
         if as_csv:
             writer = csv.writer(stream)
-            writer.writerow(["id", "text", "department"])
-            writer.writerows([r["id"], r["text"], r["dept"] or ""] for r in rows)
+            writer.writerow(list(columns.values()))
+            for row in rows:
+                writer.writerow(_csv_cell(row.get(key)) for key in columns)
         else:
             for row in rows:
                 stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return " → ".join(value) if isinstance(value, list) else str(value)
+
+
+def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
+    tickets = asyncio.run(_resolved_tickets(_database(settings), days))
+    empty = [t for t in tickets if not t.text.strip()]
+    tickets = [t for t in tickets if t.text.strip()]
+    rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]
+    _write_rows(rows, out, {"id": "id", "text": "text", "dept": "department"})
     corrected = sum(1 for t in tickets if t.corrected)
     unlabelled = sum(1 for t in tickets if t.department is None)
     notes = [f"{corrected} corrected by staff"]
@@ -597,6 +636,37 @@ def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
         notes.append(f"{len(empty)} left out: no text ({', '.join(f'#{t.id}' for t in empty)})")
     print(
         f"Exported {len(rows)} tickets resolved in the last {days} days to "
+        f"{out or 'stdout'} ({'; '.join(notes)}).",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def export_unhelpful(settings: Settings, days: int, out: Path | None) -> int:
+    """The answers rated 👎 as `eval` rows: `dept` is staff's correction of the ticket's
+    department, or null (the row is unlabelled: a person labels it); `desk_dept` and
+    `desk_agents` say where the desk sent it (`eval` ignores them)."""
+    answers = asyncio.run(_unhelpful_answers(_database(settings), days))
+    empty = sum(1 for a in answers if not a.text.strip())
+    answers = [a for a in answers if a.text.strip()]
+    rows = [
+        {
+            "id": f"answer-{a.inbox_id}",
+            "text": a.text,
+            "dept": a.label,
+            "desk_dept": a.desk_department,
+            "desk_agents": a.agent_path,
+        }
+        for a in answers
+    ]
+    columns = {"id": "id", "text": "text", "dept": "department", "desk_dept": "desk_department"}
+    _write_rows(rows, out, {**columns, "desk_agents": "desk_agents"})
+    labelled = sum(1 for a in answers if a.label is not None)
+    notes = [f"{labelled} labelled by staff's correction, {len(rows) - labelled} unlabelled"]
+    if empty:
+        notes.append(f"{empty} left out: no text")
+    print(
+        f"Exported {len(rows)} answers rated 👎 in the last {days} days to "
         f"{out or 'stdout'} ({'; '.join(notes)}).",
         file=sys.stderr,
     )

@@ -61,7 +61,7 @@ async def open_desk(
 ) -> Desk:
     """The desk alone (no Slack): for `chat`, `ask`, `eval` and the runtime below."""
     store = store or await Store.open(settings.database)
-    resolver = resolver or model_resolver(model_options(settings))
+    resolver = resolver or model_resolver(model_options(settings), store.model_outages)
     agents = build_agents(resolver)
     options = DeskOptions(
         history_turns=settings.history_turns,
@@ -252,6 +252,7 @@ class Receiver:
                     support_channels=frozenset(settings.support_channels),
                     ticket_emoji=settings.ticket_emoji,
                     staff_channel=settings.escalation_channel,
+                    tickets_per_hour=settings.tickets_from_messages_per_hour,
                 ),
                 on_accepted=on_accepted,
             )
@@ -362,7 +363,7 @@ class WorkerRuntime:
         store = store or await Store.open(settings.database)
         try:
             hosted_tools = resolver is None  # a resolver given by tests or benches: no hosted tools
-            resolver = resolver or model_resolver(model_options(settings))
+            resolver = resolver or model_resolver(model_options(settings), store.model_outages)
             desk = await open_desk(settings, resolver=resolver, store=store)
             slack = slack or make_gateway(settings)
             staff = staff or make_staff(settings, store, slack)
@@ -383,6 +384,7 @@ class WorkerRuntime:
                     slack,
                     Pipelines(resolver, pipeline_options(settings, hosted_tools=hosted_tools)),
                     RunnerOptions(
+                        flush_interval_s=settings.stream_flush_ms / 1000,
                         staff_channel=settings.escalation_channel,
                         support_report_access=settings.support_report_access,
                     ),
@@ -421,7 +423,8 @@ class WorkerRuntime:
 class DeskRuntime:
     """Inline mode (`WORKER_MODE=inline`, the tests, the demo): both composition roots in one
     process, sharing one store, one Slack client and one staff desk; an accepted event wakes
-    the worker directly."""
+    the worker directly. What Slack talks to is reached through `receiver`; what answers,
+    through `workers`."""
 
     receiver: Receiver
     workers: WorkerRuntime
@@ -450,48 +453,6 @@ class DeskRuntime:
             raise
         return cls(receiver, workers)
 
-    @property
-    def settings(self) -> Settings:
-        return self.receiver.settings
-
-    @property
-    def store(self) -> Store:
-        return self.receiver.store
-
-    @property
-    def app(self) -> DeskApp:
-        return self.receiver.app
-
-    @property
-    def slack(self) -> SlackGateway:
-        return self.receiver.slack
-
-    @property
-    def staff(self) -> StaffDesk:
-        return self.receiver.staff
-
-    @property
-    def desk(self) -> Desk:
-        return self.workers.desk
-
-    @property
-    def worker(self) -> Worker:
-        return self.workers.worker
-
-    @property
-    def slack_ready(self) -> bool:
-        return self.receiver.slack_ready
-
-    @slack_ready.setter
-    def slack_ready(self, value: bool) -> None:
-        self.receiver.slack_ready = value
-
-    async def check_slack(self) -> bool:
-        return await self.receiver.check_slack()
-
-    async def readiness(self) -> dict[str, bool]:
-        return await self.receiver.readiness()
-
     async def start(self) -> None:
         await self.workers.start()
 
@@ -500,10 +461,11 @@ class DeskRuntime:
         try:
             await self.workers.stop()
         finally:
-            await self.slack.close()
-            await self.store.close()
+            await self.receiver.slack.close()
+            await self.receiver.store.close()
 
     async def close(self) -> None:
+        """`stop`, under the name `Receiver.close` has (`serve` closes whichever it built)."""
         await self.stop()
 
 

@@ -69,7 +69,7 @@ class Desk:
 
     async def settle(self, timeout_s: float = 20.0) -> None:
         """Wait until every accepted message has been handled."""
-        await drain(self.runtime.store, self.runtime.worker, timeout_s)
+        await drain(self.runtime.receiver.store, self.runtime.workers.worker, timeout_s)
 
     async def close(self) -> None:
         """Stop like a SIGTERM would (idempotent)."""
@@ -98,9 +98,9 @@ async def start_desk(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[DeskFact
     async def start(resolver: ModelResolver | None = None, **overrides: Any) -> Desk:
         settings = desk_settings(tmp_path, slack, **overrides)
         runtime = await DeskRuntime.create(settings, resolver=resolver)
-        await runtime.check_slack()
+        await runtime.receiver.check_slack()
         await runtime.start()
-        runner = await start_http(runtime.app, runtime.readiness, "127.0.0.1", 0)
+        runner = await start_http(runtime.receiver.app, runtime.receiver.readiness, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
         desk = Desk(runtime, slack, SlackEvents(url, SIGNING_SECRET, slack=slack), runner)
         running.append(desk)

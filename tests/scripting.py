@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from agents.testing import ScriptedModel, function_call
+from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents_config.agents import ModelResolver
 
@@ -20,6 +20,20 @@ def call(name: str, arguments: dict[str, Any] | None = None) -> list[Any]:
 def handoff(agent: str) -> list[Any]:
     """One model step that hands the conversation to `agent`."""
     return call(f"transfer_to_{agent}")
+
+
+REFUND_QUESTION = "Can I get my money back for ORD-1001?"
+
+
+def refund_check(answer: str) -> list[list[Any]]:
+    """The steps of `REFUND_QUESTION`: triage → billing specialist → refund processor, who
+    checks ORD-1001's eligibility, then `answer`."""
+    return [
+        handoff("billing_specialist"),
+        handoff("refund_processor"),
+        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
+        [assistant_message(answer)],
+    ]
 
 
 def scripted(*steps: Any) -> tuple[ScriptedModel, ModelResolver]:

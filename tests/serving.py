@@ -18,18 +18,35 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class DeskProcess:
-    def __init__(self, env: dict[str, str], *args: str, terminal: bool = False) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *args: str,
+        terminal: bool = False,
+        module: str = "support_desk.cli",
+    ) -> None:
         self.env = env
         self.args = args
         self.terminal = terminal  # stdin stays open (nothing typed yet), as in a terminal
+        self.module = module  # `python -m` this (tests.fast_clock: the same on a fast clock)
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []  # stderr, line by line
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def run(cls, env: dict[str, str], *args: str, terminal: bool = False) -> DeskProcess:
-        desk = cls(env, *args, terminal=terminal)
+    async def run(
+        cls,
+        env: dict[str, str],
+        *args: str,
+        terminal: bool = False,
+        module: str = "support_desk.cli",
+    ) -> DeskProcess:
+        desk = cls(env, *args, terminal=terminal, module=module)
         await desk.start()
         return desk
 
@@ -37,13 +54,16 @@ class DeskProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "support_desk.cli",
+            self.module,
             *self.args,
             env=self.env,
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE if self.terminal else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            # As a background job of a script or CI starts it: with SIGINT ignored, which the
+            # desk must undo for Ctrl-C / `kill -INT` to stop it.
+            preexec_fn=_ignore_sigint,
         )
         self._reader = asyncio.create_task(self._read())
 

@@ -18,7 +18,7 @@ async def test_a_started_thread_is_greeted_with_suggested_prompts(start_desk: De
     [greeting] = desk.slack.replies_in(*key)
     assert greeting["text"] == GREETING
     assert desk.slack.assistant_threads[key]["prompts"] == PROMPTS
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     assert await store.assistant_threads.is_assistant_thread(*key)
 
     # the same thread delivered again (a new delivery, not a retry Bolt could drop): greeted once
@@ -53,7 +53,7 @@ async def test_a_question_in_the_thread_shows_a_status_titles_the_thread_and_str
     assert (channel, thread_ts, WORKING_STATUS) in desk.slack.status_history
     assert desk.slack.statuses.get((channel, thread_ts), "") == ""  # the reply cleared it
     assert desk.slack.calls_to("reactions.add") == []  # a status, not 👀
-    ticket = await desk.runtime.store.tickets.by_thread(channel, thread_ts)
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(channel, thread_ts)
     assert ticket is not None
     title = desk.slack.assistant_threads[(channel, thread_ts)]["title"]
     assert title == f"#{ticket.id} How do I reset my password?"
@@ -69,7 +69,7 @@ async def test_a_context_change_is_recorded(start_desk: DeskFactory) -> None:
     status, _ = await desk.events.assistant_context_changed("U_ALICE", thread_ts, "C_RANDOM")
     assert status == 200
     channel = event["assistant_thread"]["channel_id"]
-    threads = desk.runtime.store.assistant_threads
+    threads = desk.runtime.receiver.store.assistant_threads
     assert await threads.context_channel(channel, thread_ts) == "C_RANDOM"
 
 

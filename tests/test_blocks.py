@@ -215,21 +215,17 @@ def test_long_report_shows_its_beginning_and_names_the_file() -> None:
     assert len(whole) <= blocks.MAX_BLOCKS
 
 
-def test_progress_message_shows_each_step() -> None:
-    steps = [
-        StepEvent("research", "done", 12.0, 12.0),
-        StepEvent("review 1", "retrying", 3.0, 15.0, detail=f"timeout {HOSTILE[1]}"),
-        StepEvent("draft 2", "running", 0.0, 15.0),
-    ]
-    text, message = blocks.progress_message(REPORT, steps, 15.0, resumed=False)
+def test_a_pipelines_steps_as_task_titles_and_its_started_message() -> None:
+    assert blocks.step_title(StepEvent("research", "done", 12.0, 12.0)) == "research — 12 s"
+    retrying = StepEvent("review 1", "retrying", 3.0, 15.0, detail=f"timeout {HOSTILE[1]}")
+    assert blocks.step_title(retrying) == "review 1 — 3.0 s — retrying (timeout &lt;!here&gt;)"
+    assert blocks.step_title(StepEvent("draft 2", "running", 0.0, 15.0)) == "draft 2 — running…"
+    text, message = blocks.pipeline_started(REPORT, resumed=False)
     assert text.startswith("Research: &lt;!channel&gt;") and text.endswith("— working on it")
     shown = json.dumps(message, ensure_ascii=False)
-    assert ":white_check_mark: research — 12 s" in shown
-    assert ":repeat: review 1 — 3.0 s — retrying (timeout &lt;!here&gt;)" in shown
-    assert ":hourglass_flowing_sand: draft 2 — running…" in shown
-    assert "working… 15 s so far · report #12" in shown
+    assert "The steps show in this thread." in shown and "report #12" in shown
     assert_only_desk_markup(sent(text, message), mention("U_ALICE"))
-    _, waiting = blocks.progress_message(REPORT, [], 0.0, resumed=True)
+    _, waiting = blocks.pipeline_started(REPORT, resumed=True)
     assert "Resuming after a restart…" in json.dumps(waiting, ensure_ascii=False)
 
 

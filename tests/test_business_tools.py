@@ -163,6 +163,44 @@ async def test_refund_outside_window_is_refused_even_when_the_model_asks(store: 
     assert await store.business.refund_for_order(bob.id, "ORD-1002") is None
 
 
+async def test_a_policy_exception_is_issued_only_in_a_run_staff_approved(store: Store) -> None:
+    """The requester's yes (given by `run_calls`) is not enough for an exception, and the
+    plain refund tool refuses the late order even in a run staff approved."""
+    bob = await store.business.customer_by_email(BOB)
+    assert bob is not None
+    args = {"order_id": "ORD-1002", "reason": "I was in hospital"}
+    output = await ask(store, BOB, "request_refund_exception", **args)
+    assert "needs a staff member's approval" in output
+    assert await store.business.refund_for_order(bob.id, "ORD-1002") is None
+    approved = await context_for(store, BOB)
+    approved.staff_approved = True
+    [plain] = await run_calls(approved, ("issue_refund", args))
+    assert plain.startswith("Refund not issued") and "within 30 days" in plain
+    assert await store.business.refund_for_order(bob.id, "ORD-1002") is None
+    [issued] = await run_calls(approved, ("request_refund_exception", args))
+    assert "issued as an exception to the refund policy" in issued
+    refund = await store.business.refund_for_order(bob.id, "ORD-1002")
+    assert refund is not None and refund.amount_cents == 12000 and "hospital" in refund.reason
+    [again] = await run_calls(approved, ("request_refund_exception", args))
+    assert again.startswith("No exception proposed") and "already refunded" in again
+
+
+async def test_an_exception_is_only_for_orders_refused_for_their_age(store: Store) -> None:
+    context = await context_for(store, ALICE)
+    context.staff_approved = True
+    inside, nobodys, no_reason = await run_calls(
+        context,
+        ("request_refund_exception", {"order_id": "ORD-1001", "reason": "late"}),
+        ("request_refund_exception", {"order_id": "ORD-1002", "reason": "Bob's order"}),
+        ("request_refund_exception", {"order_id": "ORD-1004", "reason": " "}),
+    )
+    assert inside.startswith("No exception needed")
+    assert "couldn't find order ORD-1002" in nobodys
+    assert "needs the customer's reason" in no_reason
+    assert await store.business.refunds("ORD-1001") == []
+    assert await store.business.refunds("ORD-1004") == []
+
+
 async def test_second_refund_on_the_same_order_is_refused(store: Store) -> None:
     carol = await ask(store, CAROL, "issue_refund", order_id="ORD-1003", reason="again")
     assert carol.startswith("Refund not issued")

@@ -29,9 +29,9 @@ async def test_fallback_that_never_calls_the_tool_still_escalates(
     _, _, event = await desk.events.message("U_BOB", "I want to speak to someone about my bill")
     await desk.settle()
 
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert "speak to someone" in escalation.summary
     [staff_post] = desk.slack.messages(channel="C_STAFF")
     assert f"Ticket #{ticket.id}" in staff_post["text"]
@@ -49,9 +49,9 @@ async def test_fallback_that_calls_the_tool_escalates_once(start_desk: DeskFacto
     desk = await start_desk(resolver)
     _, _, event = await desk.events.message("U_BOB", "a person please")
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.reason == "asked for a person"
     assert len(desk.slack.messages(channel="C_STAFF")) == 1
     scripted_model.assert_complete()
@@ -73,7 +73,7 @@ async def test_a_hanging_model_costs_one_timeout_per_answer(
     _, _, event = await desk.events.message("U_ALICE", "What do I owe you at the moment?")
     await desk.settle()
 
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None
     assert ticket.agent_path[:2] == ["triage", "billing_specialist"]
     assert ticket.status == "answered"

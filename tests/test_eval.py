@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from agents_config.evaluation import (
 )
 from agents_config.tools import refunds
 from fakes.openai_server import FakeOpenAI
+from fakes.slack import control
 from storage.store import Store
 from support_desk import eval_cli
 from support_desk.cli import main
@@ -253,16 +253,13 @@ def test_shipped_set_offline(capsys: pytest.CaptureFixture[str]) -> None:
     examples = load_examples(SHIPPED_SET)
     assert len(examples) >= 200
     assert {e.dept for e in examples} == set(evaluation.DEPARTMENTS)
-    started = time.perf_counter()
     assert eval_main("--jsonl") == 0  # no violation, no failed row
-    elapsed = time.perf_counter() - started
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == len(examples) and not any(r["error"] for r in rows)
     accuracy = sum(r["predicted"] == r["expected"] for r in rows) / len(rows)
     assert accuracy >= 0.85, err  # README reports the measured figure
-    assert "Tool-policy violations: 0" in err
-    assert elapsed < 30
+    assert "Tool-policy violations: 0" in err  # its speed is bench/routing.py's to print
 
 
 # --- one process, concurrency, a real model's API -----------------------------------------------
@@ -307,15 +304,13 @@ async def test_whole_file_runs_in_one_desk_concurrently_with_model(
             email="alice@northwind.example",
             slowest=3,
         )
-        started = time.perf_counter()
         code = await eval_cli.evaluate(settings, args, path, load_examples(path))
-        elapsed = time.perf_counter() - started
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(opened) == 1  # one desk, one process, for the whole file
     assert len(model.calls) >= 2 * len(rows)  # triage and a specialist for each row
-    # Sequentially: 12 rows × 2 calls × 0.25 s = 6 s; concurrently about 0.5 s.
-    assert elapsed < 3.0, elapsed
+    # Rows are answered at the same time (each call waits 0.25 s at the model), not in turn.
+    assert model.most_in_flight >= 6, model.most_in_flight
     assert "model fake-model" in err and "concurrency 12" in err
     results = [json.loads(line) for line in out.splitlines()]
     assert [r["predicted"] for r in results] == [r["dept"] for r in rows]
@@ -403,7 +398,7 @@ async def test_export_labels_follow_staff_correction(
 ) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     opening = (
         "I want to talk to a human please: our invoice INV-2001 lists 32 seats but we "
         "only have 20 people, and this has been going on for three months now, which is "
@@ -425,13 +420,7 @@ async def test_export_labels_follow_staff_correction(
     await click(desk, "U_ERIN", "ticket_department", f"{ticket.id}:billing", message)
     corrected = staff_message(desk)
     assert "billing (corrected; the desk said human)" in block_text(corrected)
-    [select] = [
-        e
-        for b in corrected["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "ticket_department"
-    ]
+    select = control(corrected, "ticket_department")
     assert select["initial_option"]["value"] == f"{ticket.id}:billing"
     *_, event_row = await store.tickets.events(ticket.id)
     assert (event_row.status, event_row.actor) == ("department", "U_ERIN")
@@ -468,7 +457,7 @@ async def test_model_that_is_down_fails_rows_instead_of_falling_back_offline(
         args = argparse.Namespace(
             model="fake-model",
             router="handoffs",
-            concurrency=1,
+            concurrency=12,
             jsonl=False,
             min_accuracy=None,
             email="alice@northwind.example",

@@ -83,14 +83,14 @@ async def test_a_tripped_input_guardrail_runs_no_model_and_no_tool(
     await desk.settle()
 
     assert len(model.calls) == 0  # stopped before any model call, so before any tool
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["text"] == INPUT_BLOCKED.format(ticket=ticket.id)
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.reason.startswith("guardrail: ")
     assert len(await staff_messages(desk)) == 1  # staff are told
-    refunds = await desk.runtime.store.business.refunds()
+    refunds = await desk.runtime.receiver.store.business.refunds()
     assert [r.id for r in refunds if r.id != "RF-4001"] == []
 
 
@@ -105,13 +105,13 @@ async def test_the_output_guardrail_stops_another_customers_email(
     _, _, event = await desk.events.message("U_ALICE", "who else uses our plan?")
     await desk.settle()
 
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["text"] == OUTPUT_BLOCKED.format(ticket=ticket.id)
     assert "bob@contoso.example" not in json.dumps(desk.slack.calls)
     # Nor kept in the thread's memory: only the business data holds it.
-    places = await desk.runtime.store.audit.places_holding("bob@contoso.example")
+    places = await desk.runtime.receiver.store.audit.places_holding("bob@contoso.example")
     assert places == ["customers.email"]
     assert len(await staff_messages(desk)) == 1
     model.assert_complete()

@@ -278,7 +278,7 @@ async def test_malformed_signed_body_is_a_4xx_without_traceback(
         status, _ = await desk.events.raw(body, headers)
     assert 200 <= status < 500, (name, status)
     assert tracebacks(caplog) == []
-    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
@@ -332,7 +332,7 @@ async def test_stale_or_wrongly_signed_requests_are_refused(
         forged, _ = await desk.events.raw(body, JSON, bad_signature=True)
     assert (stale, forged) == (401, 401) and tracebacks(caplog) == []
     assert len([r for r in caplog.records if r.name == "bot.http"]) == 2
-    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
 
 
 async def test_slacks_unsigned_ssl_check_is_answered_and_ignored(start_desk: DeskFactory) -> None:
@@ -341,7 +341,7 @@ async def test_slacks_unsigned_ssl_check_is_answered_and_ignored(start_desk: Des
     assert await desk.events.raw(body, FORM, signed=False) == (200, "")
     sneaky = urlencode({"ssl_check": "1", "command": "/research", "text": "x"}).encode()
     assert await desk.events.raw(sneaky, FORM, signed=False) == (200, "")
-    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
 
 
 async def test_socket_mode_payloads_are_checked_too(
@@ -356,7 +356,7 @@ async def test_socket_mode_payloads_are_checked_too(
         {"type": "block_actions", "actions": [None]},
     ):
         request = AsyncBoltRequest(mode="socket_mode", body=payload)
-        response = await desk.runtime.app.async_dispatch(request)
+        response = await desk.runtime.receiver.app.async_dispatch(request)
         assert response.status == 400
     assert tracebacks(caplog) == []
 
@@ -410,7 +410,7 @@ async def test_socket_mode_frames_bolt_cannot_read_are_acked_and_dropped(
 ) -> None:
     """Bolt raises while building a request from these shapes, before dispatch is reached."""
     desk = await start_desk()
-    handler = SocketModeHandler(desk.runtime.app, "xapp-test")
+    handler = SocketModeHandler(desk.runtime.receiver.app, "xapp-test")
     client = _SocketModeClient()
     caplog.clear()
     request = SocketModeRequest(type="events_api", envelope_id="env-1", payload=payload)
@@ -418,7 +418,7 @@ async def test_socket_mode_frames_bolt_cannot_read_are_acked_and_dropped(
     await handler.close_async()
     assert [ack.envelope_id for ack in client.acks] == ["env-1"]
     assert tracebacks(caplog) == []
-    assert sum((await desk.runtime.store.inbox.counts()).values()) == 0
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
 
 
 # ---- slash commands and buttons: numbers are ASCII digits within bounds -------------------
@@ -453,7 +453,7 @@ async def test_bad_numbers_in_commands_get_the_usage(
     assert status == 200 and tracebacks(caplog) == []
     ack = json.loads(body)
     assert ack["response_type"] == "ephemeral" and ack["text"].startswith(answer)
-    assert await desk.runtime.store.inbox.open_commands("U_ALICE") == 0
+    assert await desk.runtime.receiver.store.inbox.open_commands("U_ALICE") == 0
 
 
 @pytest.mark.parametrize("value", ["²", "99999999999999999999999", "", "12:", "x:urgent", "-3"])
@@ -483,7 +483,7 @@ async def test_a_lone_surrogate_is_answered_and_stored(
     assert tracebacks(caplog) == []
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["text"]
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.subject == "What do I owe? \ufffd thanks"
 
 
@@ -502,7 +502,7 @@ async def rate(desk: Desk, user: str, score: int, ticket_id: int, message_ts: st
 async def test_csat_counts_once_from_the_prompt_by_the_requester(start_desk: DeskFactory) -> None:
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
-    tickets = desk.runtime.store.tickets
+    tickets = desk.runtime.receiver.store.tickets
     event, ticket = await escalate(desk)
 
     # Before resolution there is nothing to rate, whatever message is clicked.
@@ -620,7 +620,7 @@ async def test_escalation_with_an_oversized_summary_is_sent_back(
     desk = await start_desk(resolver)
     _, ticket = await escalate(desk)
     assert tool_output(model, "escalate_to_human").startswith("Not done: `summary`")
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.summary == "Wants a person."
 
 

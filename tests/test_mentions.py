@@ -51,7 +51,7 @@ def hostile_escalation() -> list[Any]:
 async def escalate(desk: Desk) -> tuple[dict[str, Any], Ticket]:
     _, _, event = await desk.events.message("U_ALICE", f"I need a human {HOSTILE_TEXT}")
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     assert HOSTILE[0] in ticket.subject  # what the user wrote is kept as they wrote it
     return event, ticket
@@ -102,7 +102,7 @@ async def test_reminders_ping_only_the_staff_group(start_desk: DeskFactory) -> N
     _, resolver = scripted(*hostile_escalation())
     desk = await start_desk(resolver, support_staff_group=STAFF_GROUP_ID)
     await escalate(desk)
-    staff = desk.runtime.staff
+    staff = desk.runtime.workers.staff
     later = time.time() + 3600
     staff.now = lambda: later  # the reminder loop runs on the injected clock
     since = len(desk.slack.calls)
@@ -184,7 +184,7 @@ async def test_research_report_and_its_file_ping_nobody(start_desk: DeskFactory)
         evaluator=[review(9, passes=True, feedback=HOSTILE_TEXT)],
     )
     desk = await start(start_desk, resolver)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.message_chars = 2000  # the report is also uploaded as a file
     ack = await command(desk, "/research", f"pricing {HOSTILE_TEXT}")

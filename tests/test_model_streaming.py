@@ -156,7 +156,6 @@ async def test_streamed_text_never_shows_part_of_another_customers_email() -> No
     text = "Sure, the owner of that account is reachable at bob@contoso.example, call him. " * 2
     screen = _Screen(SimpleNamespace(request_text="who owns it?"))  # type: ignore[arg-type]
     screen._markers = {"bob@contoso.example", "Bob Martin", "Contoso Ltd"}
-    screen._hold_back = max(len(m) + 8 for m in screen._markers)
     shown = ""
     for char in text:  # the worst case: one character a token
         released = await screen.release(TextDelta(char))
@@ -179,4 +178,46 @@ async def test_a_clean_answer_is_released_as_it_is_written() -> None:
         released = await screen.release(TextDelta(word + " "))
         shown += released.text if released else ""
     assert not screen.tripped
-    assert len(shown) >= len(text) - screen._hold_back - screen.CHECK_EVERY
+    assert len(shown) >= len(text) - screen.DIGIT_WINDOW - screen.CHECK_EVERY
+
+
+async def test_the_first_words_show_at_once_and_what_could_become_an_identifier_waits() -> None:
+    from types import SimpleNamespace
+
+    from agents_config.desk import _Screen
+    from agents_config.progress import TextDelta
+
+    screen = _Screen(SimpleNamespace(request_text=""))  # type: ignore[arg-type]
+    screen._markers = {"bob@contoso.example", "Bob Martin", "INV-2002"}
+    first = await screen.release(TextDelta("Hello! "))
+    assert first is not None and first.text == "Hello! "  # nothing in it could be a secret
+    shown = first.text
+    for token in ["Your ", "colleague ", "Bob", " Mar", "tin ", "can ", "help."]:
+        released = await screen.release(TextDelta(token))
+        shown += released.text if released else ""
+        assert "Bob" not in shown and "Mar" not in shown  # a name is never shown in part
+    assert screen.tripped and shown.startswith("Hello! ")
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["Noted: ", "123 ", "is ", "my ", "security ", "code", " and more text " * 4],
+        ["Your card ", "4242 4242 ", "4242 4242 ", "is on file", " and more text " * 4],
+    ],
+)
+async def test_a_security_code_or_card_number_never_shows_while_streaming(
+    tokens: list[str],
+) -> None:
+    from types import SimpleNamespace
+
+    from agents_config.desk import _Screen
+    from agents_config.progress import TextDelta
+
+    screen = _Screen(SimpleNamespace(request_text=""))  # type: ignore[arg-type]
+    screen._markers = set()
+    shown = ""
+    for token in tokens:
+        released = await screen.release(TextDelta(token))
+        shown += released.text if released else ""
+    assert screen.tripped and not any(digit in shown for digit in "1234")

@@ -24,6 +24,7 @@ from agents_config.pipelines.base import user
 from agents_config.pipelines.classifier import CLARIFY
 from agents_config.pipelines.research import EVALUATOR, WRITER, Evaluation
 from storage.store import Store
+from storage.tickets import Ticket, TicketStatus
 from tests.databases import database_for
 
 set_tracing_disabled(True)
@@ -64,15 +65,25 @@ def pipelines(resolver: Any = offline, **options: Any) -> Pipelines:
     return Pipelines(resolver, PipelineOptions(**options))
 
 
-async def seed_tickets(store: Store, subjects: Sequence[tuple[str, str, str]]) -> None:
+async def seed_tickets(
+    store: Store, subjects: Sequence[tuple[str, str, TicketStatus]]
+) -> list[Ticket]:
     """Tickets opened an hour ago: (subject, department, status)."""
     created = time.time() - 3600
+    tickets = []
     for number, (subject, department, status) in enumerate(subjects, 100):
-        await store.db.execute(
-            "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
-            " created_at, updated_at) VALUES (?, 'C1', ?, 'U_ALICE', ?, ?, ?, ?, ?)",
-            (number, f"{number}.0", status, department, subject, created, created),
+        ticket, _ = await store.tickets.open_for_thread(
+            channel="C1",
+            thread_ts=f"{number}.0",
+            user_id="U_ALICE",
+            subject=subject,
+            customer_id=None,
+            now=created,
         )
+        await store.tickets.record_route(ticket.id, department=department, agent_path=[])
+        await store.tickets.set_status(ticket.id, status, now=created)
+        tickets.append(ticket)
+    return tickets
 
 
 # ---- /research ------------------------------------------------------------------------------
@@ -108,7 +119,7 @@ async def test_ticket_topics_search_the_ticket_history(
     store: Store,
     context: DeskContext,
 ) -> None:
-    await seed_tickets(
+    unacceptable, missing = await seed_tickets(
         store,
         [
             ("This is unacceptable, refund ORD-1001 now", "billing", "escalated"),
@@ -119,8 +130,9 @@ async def test_ticket_topics_search_the_ticket_history(
     result = await pipelines().research("customer complaints about refunds", context=context)
 
     assert context.tools_called == ["search_knowledge_base", "search_ticket_history"]
-    assert "Ticket #100" in (result.research_notes or "")
-    assert "Ticket #100" in result.markdown and "Ticket #101" in result.markdown
+    assert f"Ticket #{unacceptable.id}" in (result.research_notes or "")
+    assert f"Ticket #{unacceptable.id}" in result.markdown
+    assert f"Ticket #{missing.id}" in result.markdown
     assert "Trend across the two matching past tickets" in result.markdown
 
     context.tools_called.clear()

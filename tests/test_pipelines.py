@@ -17,7 +17,8 @@ from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
 from bot.listeners.commands import CommandOptions, UsageError, parse
-from storage.store import Store
+from storage.feedback import Answer
+from storage.tickets import TicketStatus
 from support_desk.config import load_settings
 from support_desk.runtime import pipeline_options
 from tests.conftest import Desk, DeskFactory
@@ -72,9 +73,9 @@ def text_of(model_call: ModelCall) -> str:
 
 async def start(start_desk: DeskFactory, resolver: ModelResolver, **overrides: Any) -> Desk:
     desk = await start_desk(resolver, **overrides)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
-    runner.options.update_interval_s = 0  # every progress event shows
+    runner.options.flush_interval_s = 0  # every step shows at once
     return desk
 
 
@@ -94,8 +95,32 @@ def report_messages(desk: Desk, channel: str = "C_SUPPORT") -> list[dict[str, An
     ]
 
 
-def updates(desk: Desk) -> list[str]:
-    return [block_text(params) for params in desk.slack.calls_to("chat.update")]
+STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
+
+
+def steps_streamed(desk: Desk) -> list[tuple[str, str]]:
+    """(title, status) of every task update streamed under a report, in the order sent."""
+    return [
+        (chunk["title"], chunk["status"])
+        for method, params in desk.slack.calls
+        if method in STREAM_METHODS
+        for chunk in params.get("chunks") or []
+        if chunk.get("type") == "task_update"
+    ]
+
+
+def titles(desk: Desk) -> list[str]:
+    return [title for title, _ in steps_streamed(desk)]
+
+
+def steps_stream(desk: Desk, report: dict[str, Any], channel: str = "C_SUPPORT") -> dict[str, Any]:
+    """The one streamed message in a report's thread: its steps, ending with the closing line."""
+    [reply] = [
+        m
+        for m in desk.slack.replies_in(channel, report["ts"])
+        if desk.slack.stream_of(channel, m["ts"])
+    ]
+    return reply
 
 
 # ---- /research ------------------------------------------------------------------------------
@@ -119,7 +144,7 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     # Acked while the researcher is still waiting: the work runs after the ack, from the inbox.
     await desk.slack.wait_for("chat.postMessage")
     assert not gate.is_set() and models["analyst"].remaining_steps == 1
-    rows = await desk.runtime.store.inbox.items()
+    rows = await desk.runtime.receiver.store.inbox.items()
     assert [(r.kind, r.status) for r in rows] == [("command", "running")]
     assert rows[0].payload["args"] == {"topic": "our refund policy"}
     gate.set()
@@ -130,17 +155,30 @@ async def test_research_acks_before_the_work_and_shows_progress(start_desk: Desk
     assert message["blocks"][0]["text"]["text"] == "Research: our refund policy"
     assert "Orders can be refunded within *30 days*." in shown
     assert "research" in shown and "review 1" in shown  # the steps, with their times
-    seen = updates(desk)
+    # The steps streamed in the report's thread as tasks (no chat.update per step): each
+    # starts in progress and ends complete, in the order they ran.
+    seen = steps_streamed(desk)
     order = ["research — running", "analysis — running", "draft 1 — running", "review 1 — running"]
-    firsts = [next(i for i, text in enumerate(seen) if step in text) for step in order]
+    firsts = [next(i for i, (title, _) in enumerate(seen) if step in title) for step in order]
     assert firsts == sorted(firsts)
-    assert any("review 1 — " in text and "passes · 9/10" in text for text in seen)
+    assert all(status == "in_progress" for title, status in seen if "running" in title)
+    assert any("review 1 — " in t and "passes · 9/10" in t and s == "complete" for t, s in seen)
+    [started] = desk.slack.calls_to("chat.startStream")
+    assert (started["thread_ts"], started["recipient_user_id"]) == (message["ts"], "U_ALICE")
+    reply = steps_stream(desk, message)
+    stream = desk.slack.stream_of("C_SUPPORT", reply["ts"])
+    assert stream is not None and stream["state"] == "stopped"
+    assert {task["status"] for task in stream["tasks"].values()} == {"complete"}
+    assert reply["text"].startswith("Done: 4 steps in") and "The report is above." in reply["text"]
+    # the report's message: posted once, then made the report once
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert [p["ts"] for p in desk.slack.calls_to("chat.update")] == [message["ts"]]
     assert "refund-policy" in text_of(models["analyst"].calls[0])  # the notes reach the analyst
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.data["iterations"], report.data["chosen"]) == ("complete", 1, 1)
-    [inbox] = await desk.runtime.store.inbox.items()
+    [inbox] = await desk.runtime.receiver.store.inbox.items()
     assert (inbox.status, inbox.reply_ts) == ("answered", message["ts"])
 
 
@@ -180,7 +218,7 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
 
     for model in models.values():
         model.assert_complete()  # three drafts, three reviews, then it stops
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.data["iterations"], report.data["chosen"], report.data["passed"]) == (
         3,
         2,
@@ -204,8 +242,8 @@ async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
 
     for model in models.values():
         model.assert_complete()
-    assert any("analysis — " in text and "retrying" in text for text in updates(desk))
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    assert any("analysis — " in text and "retrying" in text for text in titles(desk))
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.notes, report.body) == ("complete", [], "The report.")
 
 
@@ -226,7 +264,7 @@ async def test_a_step_failing_twice_gives_what_finished_and_a_note(
     shown = block_text(message)
     assert "Not everything finished" in shown and "The draft 1 step failed twice" in shown
     assert "Refunds within 30 days" in shown and "The window matters." in shown
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert report.status == "partial"
 
 
@@ -253,7 +291,7 @@ async def test_multi_part_topic_goes_to_the_coordinator(start_desk: DeskFactory)
     assert "Refunds take 30 days." in text_of(models["coordinator"].calls[1])
     sales_tools = {t.name for t in models["sales"].calls[0].tools}
     assert "request_demo" not in sales_tools and not models["sales"].calls[0].handoffs
-    seen = "\n".join(updates(desk))
+    seen = "\n".join(titles(desk))
     assert "part 1 · research" in seen and "coordinate" in seen
     assert "Pro: $49 a month." in block_text(report_messages(desk)[0])
 
@@ -267,14 +305,14 @@ async def test_long_report_is_uploaded_as_markdown(start_desk: DeskFactory) -> N
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    runner = desk.runtime.worker.pipelines
+    runner = desk.runtime.workers.worker.pipelines
     assert runner is not None
     runner.options.message_chars = 2000
     await command(desk, "/research", "everything")
     await desk.settle()
 
     [message] = report_messages(desk)
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert f"report-{report.id}.md" in block_text(message)
     assert len(block_text(message)) < len(long)
     [stored] = desk.slack.files.values()
@@ -293,7 +331,7 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     desk = await start(start_desk, resolver)
     await command(desk, "/research", "refunds")
     await desk.settle()
-    report = (await desk.runtime.store.reports.for_user("U_ALICE"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
 
     listing = await command(desk, "/research", "list")
     assert listing["response_type"] == "ephemeral"
@@ -306,7 +344,9 @@ async def test_reports_are_listed_and_reposted(start_desk: DeskFactory) -> None:
     await desk.settle()
     [again] = report_messages(desk, "C_RANDOM")
     assert "Stored report." in block_text(again)
-    assert len(await desk.runtime.store.reports.for_user("U_ALICE")) == 1  # re-posts not listed
+    assert (
+        len(await desk.runtime.receiver.store.reports.for_user("U_ALICE")) == 1
+    )  # re-posts not listed
 
 
 async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
@@ -331,7 +371,7 @@ async def test_report_goes_to_the_dm_when_the_desk_cannot_post(
 
 
 async def test_resumed_command_does_not_post_a_second_report(
-    start_desk: DeskFactory,
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, resolver = by_agent(
         researcher=[say("notes")],
@@ -340,25 +380,37 @@ async def test_resumed_command_does_not_post_a_second_report(
         evaluator=[review(9, passes=True)],
     )
     desk = await start(start_desk, resolver)
-    await command(desk, "/research", "refunds")
-    await desk.settle()
-    [first] = report_messages(desk)
-    await desk.close()
 
     # A crash after the report was finished and shown, before it was marked delivered and the
-    # inbox row answered: on restart, nothing runs again and nothing new is posted.
-    store = await Store.open(desk.runtime.settings.database, seed=False)
-    try:
-        await store.db.execute("UPDATE reports SET delivered_at = NULL")
-        await store.db.execute("UPDATE inbox SET status = 'running', reply_ts = NULL")
-    finally:
-        await store.close()
+    # inbox row answered.
+    done = asyncio.Event()
+
+    async def not_delivered(report_id: int) -> None:
+        """The crash: delivery is not recorded."""
+
+    async def not_answered(inbox_id: int, reply_ts: str | None) -> None:
+        """The crash: the answer is not recorded."""
+        done.set()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(desk.runtime.receiver.store.reports, "mark_delivered", not_delivered)
+        patch.setattr(desk.runtime.receiver.store.inbox, "mark_answered", not_answered)
+        await command(desk, "/research", "refunds")
+        async with asyncio.timeout(30):
+            await done.wait()
+        [first] = report_messages(desk)
+        [report] = await desk.runtime.receiver.store.reports.for_user("U_ALICE")
+        [row] = await desk.runtime.receiver.store.inbox.items()
+        assert report.delivered_at is None and (row.status, row.reply_ts) == ("running", None)
+        await desk.close()
+
+    # On restart, nothing runs again and nothing new is posted.
     posts = len(desk.slack.calls_to("chat.postMessage"))
     restarted = await start(start_desk, by_agent()[1])  # any model call would fail
     await restarted.settle()
     assert len(restarted.slack.calls_to("chat.postMessage")) == posts
     assert [m["ts"] for m in report_messages(restarted)] == [first["ts"]]
-    [row] = await restarted.runtime.store.inbox.items()
+    [row] = await restarted.runtime.receiver.store.inbox.items()
     assert (row.status, row.reply_ts) == ("answered", first["ts"])
 
 
@@ -367,7 +419,12 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     _, resolver = by_agent(researcher=[gated(gate, "never")])
     desk = await start(start_desk, resolver, shutdown_grace_s=0)
     await command(desk, "/research", "refunds")
-    await desk.slack.wait_for("chat.postMessage", timeout=30)  # generous: a loaded machine
+    await desk.slack.wait_for("chat.startStream", timeout=30)  # generous: a loaded machine
+    for _ in range(600):  # the stream's ts is recorded on the row right after Slack started it
+        [row] = await desk.runtime.receiver.store.inbox.items()
+        if row.stream_ts:
+            break
+        await asyncio.sleep(0.05)
     await desk.close()  # SIGTERM mid-run: the row goes back to the inbox
 
     _, resolver2 = by_agent(
@@ -381,6 +438,39 @@ async def test_interrupted_pipeline_reruns_in_the_same_message(start_desk: DeskF
     [message] = report_messages(restarted)
     assert "After the restart." in block_text(message)
     assert len(restarted.slack.calls_to("chat.postMessage")) == 1
+    # The steps' stream of the first run is finished in place, not started again.
+    assert len(restarted.slack.calls_to("chat.startStream")) == 1
+    reply = steps_stream(restarted, message)
+    assert reply["text"].startswith("Done: 4 steps") and reply.get("edited")
+    [row] = await restarted.runtime.receiver.store.inbox.items()
+    assert (row.status, row.reply_ts, row.stream_ts) == ("answered", message["ts"], reply["ts"])
+
+
+async def test_a_steps_stream_slack_closes_midway_still_ends_in_one_report(
+    start_desk: DeskFactory,
+) -> None:
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("The one report.")],
+        evaluator=[review(9, passes=True)],
+    )
+    desk = await start(start_desk, resolver)
+    desk.slack.close_streams_after(1)  # as Slack closes a stream that is too old
+    await command(desk, "/research", "refunds")
+    await desk.settle()
+
+    [message] = report_messages(desk)
+    assert "The one report." in block_text(message)
+    top = [
+        m["ts"] for m in desk.slack.messages("C_SUPPORT") if m.get("thread_ts") in (None, m["ts"])
+    ]
+    assert top == [message["ts"]]  # one top-level message: the report
+    reply = steps_stream(desk, message)
+    assert reply["text"].startswith("Done: 4 steps")  # the closed stream, finished by update
+    assert len(desk.slack.calls_to("chat.startStream")) == 1
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
 
 
 # ---- /debate ---------------------------------------------------------------------------------
@@ -427,7 +517,7 @@ async def test_usage_errors_get_help_and_no_inbox_row(start_desk: DeskFactory) -
         answer = await command(desk, name, text)
         assert answer["response_type"] == "ephemeral"
         assert expected in answer["text"] and f"*{name}*" in answer["text"], (name, text)
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
 
 
 async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory) -> None:
@@ -466,10 +556,11 @@ async def test_per_user_limit_and_two_pipelines_at_once(start_desk: DeskFactory)
 
 async def seed_tickets(desk: Desk) -> None:
     """Tickets with known times: five in the last 7 days, one older."""
-    db = desk.runtime.store.db
+    tickets, feedback = desk.runtime.receiver.store.tickets, desk.runtime.receiver.store.feedback
     now = time.time()
     day = 86400.0
-    rows = [  # subject, department, status, age in days, first answer after, resolved after
+    rows: list[tuple[str, str | None, TicketStatus, float, float | None, float | None]] = [
+        # subject, department, status, age in days, first answer after, resolved after
         ("Invoice INV-2001 is wrong", "billing", "answered", 2, 10.0, None),
         ("API returns 500 errors", "tech", "escalated", 1, 30.0, None),
         ("How much is the Pro plan?", "sales", "resolved", 1, 20.0, 3600.0),
@@ -477,54 +568,59 @@ async def seed_tickets(desk: Desk) -> None:
         ("hello?", None, "open", 0.5, None, None),
         ("Old question about VAT", "billing", "answered", 30, 5.0, None),
     ]
+    ids = []
     for i, (subject, department, status, age, first, resolved) in enumerate(rows, 1):
         created = now - age * day
-        await db.execute(
-            "INSERT INTO tickets (id, channel, thread_ts, user_id, status, department, subject,"
-            " created_at, updated_at, first_response_at, resolved_at)"
-            " VALUES (?, 'C_SUPPORT', ?, 'U_ALICE', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                i,
-                f"{i}.0",
-                status,
-                department,
-                subject,
-                created,
-                created,
-                created + first if first else None,
-                created + resolved if resolved else None,
-            ),
+        ticket, _ = await tickets.open_for_thread(
+            channel="C_SUPPORT",
+            thread_ts=f"{i}.0",
+            user_id="U_ALICE",
+            subject=subject,
+            customer_id=None,
+            now=created,
         )
-    await db.execute(
-        "INSERT INTO escalations (ticket_id, reason, summary, created_at)"
-        " VALUES (2, 'API outage', 'summary', ?)",
-        (now - day,),
-    )
-    for ticket_id, score in ((3, 5), (4, 2)):
-        await db.execute(
-            "INSERT INTO csat_ratings (ticket_id, user_id, score, prompt_ts,"
-            " rated_at) VALUES (?, 'U_ALICE', ?, 'p', ?)",
-            (ticket_id, score, now - day / 2),
+        ids.append(ticket.id)
+        if department:
+            await tickets.record_route(ticket.id, department=department, agent_path=[])
+        if status == "escalated":
+            await tickets.add_escalation(
+                ticket.id, reason="API outage", summary="summary", now=now - day
+            )
+        if first is not None:
+            answered = "escalated" if status == "escalated" else "answered"
+            await tickets.set_status(ticket.id, answered, now=created + first)
+        if resolved is not None:
+            await tickets.set_status(ticket.id, "resolved", now=created + resolved)
+    for ticket_id, score in ((ids[2], 5), (ids[3], 2)):
+        await tickets.set_csat_prompt(ticket_id, "C_SUPPORT", "p")
+        rated = await tickets.rate(
+            ticket_id, "U_ALICE", score, ("C_SUPPORT", "p"), now=now - day / 2
         )
+        assert rated == "rated"
     # 👍 / 👎 on AI answers: billing 2 of 3 helpful, one of them 10 days ago (not counted)
     answers = [  # ts, ticket, department, path, helpful, rated days ago
-        ("a1", 1, "billing", '["triage", "billing_specialist"]', 1, 1),
-        ("a2", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 0, 1),
-        ("a3", 4, "billing", '["triage", "billing_specialist", "refund_processor"]', 1, 1),
-        ("a4", 3, "sales", '["triage", "sales"]', 1, 1),
-        ("a5", 3, "sales", '["triage", "sales"]', 0, 10),
+        ("a1", ids[0], "billing", ["triage", "billing_specialist"], True, 1),
+        ("a2", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], False, 1),
+        ("a3", ids[3], "billing", ["triage", "billing_specialist", "refund_processor"], True, 1),
+        ("a4", ids[2], "sales", ["triage", "sales"], True, 1),
+        ("a5", ids[2], "sales", ["triage", "sales"], False, 10),
     ]
     for ts, ticket_id, department, path, helpful, rated in answers:
-        await db.execute(
-            "INSERT INTO answers (channel, ts, ticket_id, inbox_id, requester, department,"
-            " agent_path, created_at) VALUES ('C_SUPPORT', ?, ?, 0, 'U_ALICE', ?, ?, ?)",
-            (ts, ticket_id, department, path, now - rated * day),
+        await feedback.record_answer(
+            Answer(
+                "C_SUPPORT",
+                ts,
+                ticket_id,
+                0,
+                "U_ALICE",
+                department,
+                path,
+                [],
+                None,
+                now - rated * day,
+            )
         )
-        await db.execute(
-            "INSERT INTO answer_ratings (channel, ts, user_id, helpful, rated_at)"
-            " VALUES ('C_SUPPORT', ?, 'U_ALICE', ?, ?)",
-            (ts, helpful, now - rated * day),
-        )
+        await feedback.rate("C_SUPPORT", ts, "U_ALICE", helpful=helpful, now=now - rated * day)
 
 
 async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactory) -> None:
@@ -573,7 +669,7 @@ async def test_support_report_numbers_and_parallel_digest(start_desk: DeskFactor
     assert "Outages." in digest_input and "Pro" in digest_input
     for model in models.values():
         model.assert_complete()
-    report = (await desk.runtime.store.reports.for_user("U_ERIN"))[0]
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ERIN"))[0]
     assert report.data["stats"]["tickets"] == 5 and report.data["stats"]["escalated"] == 1
 
 
@@ -607,7 +703,7 @@ async def test_classifier_routes_deterministically(start_desk: DeskFactory) -> N
         ]
     )
     desk = await start_desk(lambda spec: model, routing_mode="classifier")
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
 
     _, _, confident = await desk.events.message("U_ALICE", "what is my balance?")
     await desk.settle()

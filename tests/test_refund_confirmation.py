@@ -18,6 +18,7 @@ from agents.testing import assistant_message
 
 import storage.approvals
 from bot import blocks
+from fakes.slack import controls
 from storage.business import Refund
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -26,7 +27,7 @@ ALICE = "alice@northwind.example"
 
 
 async def refund_of(desk: Desk, order_id: str = "ORD-1001") -> Refund | None:
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     customer = await store.business.customer_by_email(ALICE)
     assert customer is not None
     return await store.business.refund_for_order(customer.id, order_id)
@@ -43,12 +44,7 @@ async def ask_alice(desk: Desk, text: str) -> tuple[str, dict[str, Any]]:
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
     """action_id → value of the buttons in a message."""
-    return {
-        element["action_id"]: element["value"]
-        for block in message.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-    }
+    return {c["action_id"]: c["value"] for c in controls(message)}
 
 
 async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) -> None:
@@ -192,7 +188,7 @@ async def test_expired_confirmation_is_refused(
     desk = await start_desk()
     _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
     # The click comes after the confirmation's time ran out: the approvals' clock moves on.
-    later = time.time() + desk.runtime.settings.confirmation_ttl_minutes * 60 + 1
+    later = time.time() + desk.runtime.receiver.settings.confirmation_ttl_minutes * 60 + 1
     monkeypatch.setattr(storage.approvals, "time", SimpleNamespace(time=lambda: later))
     await click(desk, "U_ALICE", blocks.CONFIRM, question)
     await desk.settle()

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agents_config.approvals import typed_answer
 from agents_config.evaluation import SPLITS, load_examples
 from agents_config.offline.answers import intake_answer, language_note
-from agents_config.offline.classifier import features, load_model
+from agents_config.offline.classifier import Prediction, features, load_model
 from agents_config.offline.conversation import Conversation
 from agents_config.offline.routing import decide, decide_in_context
 from agents_config.routing import ROUTER_LABELS, TRIAGE_ROUTES, escalation_signs, routes_prompt
@@ -68,6 +69,25 @@ def test_held_out_test_split_floors() -> None:
     human = [got for label, got in pairs if label == "human"]
     assert accuracy >= 0.85
     assert sum(got == "human" for got in human) / len(human) >= 0.90
+    asked = [label for label, got in pairs if got == "clarify"]
+    assert sum(label == "clarify" for label in asked) / len(asked) >= 0.85
+
+
+def test_thresholds_ship_with_the_weights_and_a_doubtful_clarify_gives_way() -> None:
+    """The model's own "clarify" label, below `clarify_min_confidence`, yields to its best
+    department (content-free messages are caught before the model); a department below
+    `min_confidence` is asked about."""
+    model = load_model()
+    assert model.meta["calibrated_by"].startswith("5-fold cross-validation on routing_train")
+    assert 0 < model.min_confidence < model.clarify_min_confidence <= 1.01
+    doubtful = Prediction(
+        "clarify", 0.5, {"billing": 0.1, "tech": 0.3, "sales": 0.05, "human": 0.05, "clarify": 0.5}
+    )
+    assert model.department(doubtful) == Prediction("tech", 0.6, doubtful.probabilities)
+    sure = Prediction("clarify", 0.95, {**doubtful.probabilities, "clarify": 0.95})
+    assert model.department(sure) is sure
+    assert decide("soc2?").department == "sales"  # short, but it has a department
+    assert decide("hi, anyone there?").department == "clarify"
 
 
 @pytest.mark.parametrize(
@@ -135,3 +155,49 @@ def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
     later = intake_answer(Conversation(request="again", earlier=["error"]), "tech") or ""
     assert not later.startswith("Hi")
     assert intake_answer(Conversation(request="x"), "sales") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("yes please do it", "confirm"),
+        ("Yes please!", "confirm"),
+        ("ok go ahead, thanks", "confirm"),
+        ("sí, por favor", "confirm"),
+        ("はい、お願いします", "confirm"),
+        ("no, don't", "cancel"),
+        ("nope, cancel it", "cancel"),
+        ("yes, but which card?", None),
+        ("no I want the refund", None),
+        ("please refund ORD-1004 instead", None),
+        ("not sure", None),
+    ],
+)
+def test_a_typed_yes_or_no_in_the_users_words(text: str, answer: str | None) -> None:
+    assert typed_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("Me cobraron dos veces este mes", "billing"),
+        ("Ich habe mein Passwort vergessen", "tech"),
+        ("料金プランを教えてください", "sales"),
+        ("Quiero hablar con una persona", "human"),
+    ],
+)
+def test_requests_in_other_languages_reach_their_department(text: str, department: str) -> None:
+    assert decide(text).department == department
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("it isn't working", "clarify"),
+        ("still doesn't work", "clarify"),
+        ("hi, it won't work", "clarify"),
+        ("the app doesn't load", "tech"),
+    ],
+)
+def test_a_negation_is_no_topic_but_its_object_is(text: str, department: str) -> None:
+    assert decide(text).department == department

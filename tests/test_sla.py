@@ -25,8 +25,8 @@ async def test_a_warning_before_each_breach_once(start_desk: DeskFactory) -> Non
     _, ticket = await escalate(desk)
     assert ticket.priority == "normal"
     staff = staff_message(desk)
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
-    start, reminders = escalation.created_at, desk.runtime.staff
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
+    start, reminders = escalation.created_at, desk.runtime.workers.staff
     assert await reminders.send_sla_warnings(now=start + 40 * 60) == 0  # 40 of 60 min: not yet
     assert await reminders.send_sla_warnings(now=start + 50 * 60) == 1  # past 80 %
     assert await reminders.send_sla_warnings(now=start + 55 * 60) == 0  # once

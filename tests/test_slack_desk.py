@@ -8,18 +8,15 @@ import json
 from agents.testing import ModelStep, assistant_message
 
 from tests.conftest import DeskFactory
-from tests.scripting import call, handoff, scripted, tool_output
+from tests.scripting import REFUND_QUESTION, call, handoff, refund_check, scripted, tool_output
 
 
 async def test_billing_question_routed_to_refund_processor(start_desk: DeskFactory) -> None:
     model, resolver = scripted(
-        handoff("billing_specialist"),
-        handoff("refund_processor"),
-        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
-        [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
+        *refund_check("Good news: **ORD-1001** can be refunded. Shall I go ahead?")
     )
     desk = await start_desk(resolver)
-    status, _, event = await desk.events.message("U_ALICE", "Can I get my money back for ORD-1001?")
+    status, _, event = await desk.events.message("U_ALICE", REFUND_QUESTION)
     assert status == 200
     await desk.settle()
 
@@ -28,7 +25,7 @@ async def test_billing_question_routed_to_refund_processor(start_desk: DeskFacto
     # streamed as Markdown (Slack renders it)
     assert replies[0]["text"] == "Good news: **ORD-1001** can be refunded. Shall I go ahead?"
     assert "eligible" in tool_output(model, "check_refund_eligibility").lower()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None
     assert ticket.agent_path == ["triage", "billing_specialist", "refund_processor"]
     assert (ticket.department, ticket.status) == ("billing", "answered")
@@ -81,7 +78,7 @@ async def test_forged_signature_rejected(start_desk: DeskFactory) -> None:
     desk = await start_desk(scripted()[1])
     status, _, _event = await desk.events.message("U_ALICE", "hello", bad_signature=True)
     assert status == 401
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
 
 
 async def test_bots_edits_and_noise_ignored(start_desk: DeskFactory) -> None:
@@ -98,7 +95,7 @@ async def test_bots_edits_and_noise_ignored(start_desk: DeskFactory) -> None:
     results = await asyncio.gather(*sends)
     assert all(r[0] == 200 for r in results)
     await desk.settle()
-    assert await desk.runtime.store.inbox.counts() == {}
+    assert await desk.runtime.receiver.store.inbox.counts() == {}
     assert desk.slack.calls_to("chat.postMessage") == []
 
 
@@ -125,7 +122,7 @@ async def test_model_failure_apologises_and_escalates(start_desk: DeskFactory) -
     await desk.settle()
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert len(replies) == 1 and "passed your request to our support staff" in replies[0]["text"]
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     staff = desk.slack.messages(channel="C_STAFF")
     assert len(staff) == 1 and f"Ticket #{ticket.id}" in staff[0]["text"]
@@ -143,7 +140,7 @@ async def test_refund_outside_window_refused_by_tool(start_desk: DeskFactory) ->
     await desk.settle()
     output = tool_output(model, "issue_refund")
     assert "30 days" in output
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     bob = await store.business.customer_by_email("bob@contoso.example")
     assert bob is not None
     assert await store.business.refund_for_order(bob.id, "ORD-1002") is None
@@ -151,7 +148,7 @@ async def test_refund_outside_window_refused_by_tool(start_desk: DeskFactory) ->
 
 async def test_other_customers_invoice_unreachable(start_desk: DeskFactory) -> None:
     store_probe = await start_desk(scripted()[1])
-    store = store_probe.runtime.store
+    store = store_probe.runtime.receiver.store
     bob = await store.business.customer_by_email("bob@contoso.example")
     assert bob is not None
     bob_invoice = (await store.business.invoices_for(bob.id))[0]

@@ -13,7 +13,7 @@ import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
-from fakes.slack import STAFF_GROUP_ID
+from fakes.slack import STAFF_GROUP_ID, control, controls
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -37,7 +37,7 @@ async def escalate(desk: Desk, user: str = "U_ALICE") -> tuple[dict[str, Any], T
     """The user asks for a person; returns (their message event, the escalated ticket)."""
     _, _, event = await desk.events.message(user, "I want to talk to a human please")
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     return event, ticket
 
@@ -52,12 +52,7 @@ def is_reply(message: dict[str, Any]) -> bool:
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
-    return [
-        element["action_id"]
-        for block in message.get("blocks") or []
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
+    return [c["action_id"] for c in controls(message)]
 
 
 def block_text(message: dict[str, Any]) -> str:
@@ -107,16 +102,10 @@ async def test_escalation_posts_staff_message_with_buttons(start_desk: DeskFacto
         "ticket_priority",
         "ticket_department",
     ]
-    [select] = [
-        e
-        for b in message["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "ticket_priority"
-    ]
+    select = control(message, "ticket_priority")
     assert select["initial_option"]["value"] == f"{ticket.id}:high"
 
-    escalation = (await desk.runtime.store.tickets.escalations(ticket.id))[0]
+    escalation = (await desk.runtime.receiver.store.tickets.escalations(ticket.id))[0]
     assert (escalation.staff_channel, escalation.staff_ts) == (STAFF_CHANNEL, message["ts"])
     assert escalation.agent_path == ("triage", "fallback")
     model.assert_complete()
@@ -146,7 +135,7 @@ async def test_turn_limit_in_a_dm_escalates_with_the_ticket_number(
     desk = await start_desk(resolver, max_turns=2)
     _, _, event = await desk.events.message("U_BOB", "my balance is wrong", channel="D_BOB")
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("D_BOB", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("D_BOB", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
     [notice] = desk.slack.replies_in("D_BOB", event["ts"])
     assert f"ticket #{ticket.id}" in notice["text"]
@@ -163,7 +152,7 @@ async def test_claim_by_staff_assigns_and_silences_the_bot(start_desk: DeskFacto
     message = staff_message(desk)
 
     await click(desk, "U_ERIN", "ticket_claim", str(ticket.id), message)
-    claimed = await desk.runtime.store.tickets.get(ticket.id)
+    claimed = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert claimed is not None
     assert (claimed.status, claimed.assignee) == ("claimed", "U_ERIN")
     updated = staff_message(desk)
@@ -178,7 +167,7 @@ async def test_claim_by_staff_assigns_and_silences_the_bot(start_desk: DeskFacto
     [refusal] = desk.slack.responses
     assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
     assert "<@U_ERIN> has already claimed" in refusal["text"]
-    still = await desk.runtime.store.tickets.get(ticket.id)
+    still = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert still is not None and still.assignee == "U_ERIN"
 
     # The bot stays out of the thread: the user and the staff member talk.
@@ -204,7 +193,7 @@ async def test_claim_by_non_staff_is_refused(start_desk: DeskFactory) -> None:
         "Only support staff" in r["text"] and r["response_type"] == "ephemeral"
         for r in desk.slack.responses
     )
-    unchanged = await desk.runtime.store.tickets.get(ticket.id)
+    unchanged = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert unchanged is not None
     assert (unchanged.status, unchanged.assignee, unchanged.priority) == ("escalated", None, "high")
     assert desk.slack.calls_to("chat.update") == []
@@ -215,7 +204,7 @@ async def test_resolve_closes_notifies_and_stores_csat(start_desk: DeskFactory) 
         *escalation_steps(), [assistant_message("Welcome back! What else can I do?")]
     )
     desk = await start_desk(resolver)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     event, ticket = await escalate(desk)
     message = staff_message(desk)
     await click(desk, "U_ERIN", "ticket_priority", f"{ticket.id}:urgent", message)
@@ -263,7 +252,7 @@ async def test_reminder_for_old_unclaimed_escalation(start_desk: DeskFactory) ->
     desk = await start_desk(resolver, support_staff_group=STAFF_GROUP_ID)
     _, ticket = await escalate(desk)
     message = staff_message(desk)
-    staff = desk.runtime.staff
+    staff = desk.runtime.workers.staff
     now = time.time()
 
     assert await staff.send_reminders(now=now + 29 * 60) == 0  # not yet
@@ -281,12 +270,12 @@ async def test_reminder_for_old_unclaimed_escalation(start_desk: DeskFactory) ->
     # The schedule is in the database: a restarted desk keeps it.
     await desk.close()
     restarted = await start_desk(scripted()[1], support_staff_group=STAFF_GROUP_ID)
-    again = restarted.runtime.staff
+    again = restarted.runtime.workers.staff
     assert await again.send_reminders(now=now + 45 * 60) == 0
     assert await again.send_reminders(now=now + 62 * 60) == 1
     await click(restarted, "U_ERIN", "ticket_claim", str(ticket.id), message)
     assert await again.send_reminders(now=now + 600 * 60) == 0  # claimed: no more reminders
-    [escalation] = await restarted.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await restarted.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.reminders == 2
 
 
@@ -294,7 +283,7 @@ async def test_reminder_loop_uses_the_injected_clock(start_desk: DeskFactory) ->
     _, resolver = scripted(*escalation_steps())
     desk = await start_desk(resolver)
     await escalate(desk)
-    staff = desk.runtime.staff
+    staff = desk.runtime.workers.staff
     later = time.time() + 3600
     staff.now = lambda: later
     stop = asyncio.Event()
@@ -319,18 +308,18 @@ async def test_escalation_never_posted_is_announced_later(
         """As if the desk had crashed after posting the staff message, before recording it."""
 
     with monkeypatch.context() as patch:
-        patch.setattr(desk.runtime.store.tickets, "set_escalation_message", crashed)
+        patch.setattr(desk.runtime.receiver.store.tickets, "set_escalation_message", crashed)
         _, ticket = await escalate(desk)
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.staff_ts is None
-    await desk.runtime.staff.send_reminders(now=time.time() + 5 * 60)
+    await desk.runtime.workers.staff.send_reminders(now=time.time() + 5 * 60)
     posted = [
         m
         for m in desk.slack.messages(STAFF_CHANNEL)
         if m["text"].startswith(f"Ticket #{ticket.id} needs a person")
     ]
     assert len(posted) == 2
-    [escalation] = await desk.runtime.store.tickets.escalations(ticket.id)
+    [escalation] = await desk.runtime.receiver.store.tickets.escalations(ticket.id)
     assert escalation.staff_ts == posted[-1]["ts"]
 
 
@@ -340,11 +329,11 @@ async def test_staff_writing_in_escalated_thread_claims_it(start_desk: DeskFacto
     event, ticket = await escalate(desk)
     await desk.events.message("U_ERIN", "Hi Alice, I'm on it.", thread_ts=event["ts"])
     await desk.settle()
-    claimed = await desk.runtime.store.tickets.get(ticket.id)
+    claimed = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert claimed is not None and (claimed.status, claimed.assignee) == ("claimed", "U_ERIN")
     assert "Claimed by <@U_ERIN>" in block_text(staff_message(desk))
     assert len(desk.slack.replies_in("C_SUPPORT", event["ts"])) == 1
-    [*_, claim] = await desk.runtime.store.tickets.events(ticket.id)
+    [*_, claim] = await desk.runtime.receiver.store.tickets.events(ticket.id)
     assert (claim.status, claim.note) == ("claimed", "wrote in the thread")
     model.assert_complete()
 
@@ -365,10 +354,10 @@ async def test_user_writing_again_before_a_claim_is_not_escalated_twice(
     await desk.settle()
     await desk.events.message("U_ALICE", "what plan am I on?", thread_ts=event["ts"])
     await desk.settle()
-    assert len(await desk.runtime.store.tickets.escalations(ticket.id)) == 1
+    assert len(await desk.runtime.receiver.store.tickets.escalations(ticket.id)) == 1
     staff = desk.slack.messages(channel=STAFF_CHANNEL)
     assert len(staff) == 1
-    waiting = await desk.runtime.store.tickets.get(ticket.id)
+    waiting = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert waiting is not None and waiting.status == "escalated"  # still in the staff queue
 
 

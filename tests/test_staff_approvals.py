@@ -37,7 +37,7 @@ async def staff_click(desk: Desk, user: str, action_id: str, card: dict[str, Any
 
 
 async def approval(desk: Desk, card: dict[str, Any]) -> Approval:
-    found = await desk.runtime.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
+    found = await desk.runtime.receiver.store.approvals.get(int(buttons(card)[blocks.APPROVE]))
     assert found is not None
     return found
 
@@ -66,7 +66,7 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None and refund.amount_cents == 45000
-    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1001")) == 1
     issued = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
     assert len(issued) == 1
     already = [e for e in desk.slack.ephemerals if "already approved" in e["text"]]
@@ -91,7 +91,7 @@ async def test_a_restart_between_confirm_and_approve_issues_it_once(
     await desk.settle()
     refund = await refund_of(desk)
     assert refund is not None
-    assert len(await desk.runtime.store.business.refunds("ORD-1001")) == 1
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1001")) == 1
 
 
 async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFactory) -> None:
@@ -132,7 +132,7 @@ async def test_reject_tells_the_user_why_and_issues_nothing(start_desk: DeskFact
 async def test_a_waiting_approval_is_announced_again(start_desk: DeskFactory) -> None:
     desk = await start_desk(escalation_remind_minutes=30, **LIMIT)
     _, card = await confirmed_by_alice(desk)
-    staff = desk.runtime.staff
+    staff = desk.runtime.workers.staff
     assert await staff.send_reminders(now=time.time() + 60) == 0  # not yet
     assert await staff.send_reminders(now=time.time() + 31 * 60) == 1
     assert await staff.send_reminders(now=time.time() + 32 * 60) == 0  # once per interval
@@ -164,3 +164,103 @@ async def test_an_approve_forged_on_another_message_is_refused(start_desk: DeskF
     assert status == 200 and "not one I sent" in desk.slack.responses[-1]["text"]
     await desk.settle()
     assert await refund_of(desk) is None
+
+
+# ---- exceptions to the refund policy: proposed by the AI, on the same approval mechanism ----
+
+LATE = "Can I get a refund for ORD-1002? I was in hospital for five weeks and couldn't ask sooner."
+
+
+async def bob_confirms_an_exception(desk: Desk) -> tuple[str, dict[str, Any]]:
+    """Bob asks for a refund 15 days late, with his reason, and confirms the proposed
+    exception (a $120 order: under the limit, so only the exception calls for staff)."""
+    _, _, event = await desk.events.message("U_BOB", LATE)
+    await desk.settle()
+    thread = event["ts"]
+    question = desk.slack.replies_in("C_SUPPORT", thread)[-1]
+    assert "as an exception to the refund policy" in question["text"]
+    await desk.events.block_action(
+        "U_BOB", blocks.CONFIRM, buttons(question)[blocks.CONFIRM], "C_SUPPORT", question["ts"]
+    )
+    await desk.settle()
+    assert await bobs_refund(desk) is None  # his yes is not enough
+    assert "needs the approval" in desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"]
+    [card] = [m for m in desk.slack.messages(STAFF) if blocks.APPROVE in buttons(m)]
+    return thread, card
+
+
+async def bobs_refund(desk: Desk) -> Any:
+    store = desk.runtime.receiver.store
+    bob = await store.business.customer_by_email("bob@contoso.example")
+    assert bob is not None
+    return await store.business.refund_for_order(bob.id, "ORD-1002")
+
+
+async def test_a_policy_exception_the_ai_proposes_waits_for_staff_and_is_issued_once(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk(**LIMIT)
+    thread, card = await bob_confirms_an_exception(desk)
+    text = json.dumps(card["blocks"])
+    assert "ORD-1002" in text and "$120.00" in text
+    assert "Exception to the refund policy" in text and "day 45 of 30" in text
+    assert "hospital" in text  # the AI's reasoning: the customer's reason it proposed it with
+    await staff_click(desk, "U_ALICE", blocks.APPROVE, card)  # not staff
+    await desk.settle()
+    assert await bobs_refund(desk) is None
+    await asyncio.gather(
+        staff_click(desk, "U_ERIN", blocks.APPROVE, card),
+        staff_click(desk, "U_ERIN", blocks.APPROVE, card),
+    )
+    await desk.settle()
+    refund = await bobs_refund(desk)
+    assert refund is not None and refund.amount_cents == 12000
+    assert len(await desk.runtime.receiver.store.business.refunds("ORD-1002")) == 1
+    told = [m for m in desk.slack.replies_in("C_SUPPORT", thread) if refund.id in m["text"]]
+    assert len(told) == 1 and "exception" in told[0]["text"]
+    decided = await approval(desk, card)
+    assert decided.status == "confirmed" and decided.reviewed_by == "U_ERIN"
+
+
+async def test_a_rejected_exception_tells_the_user_politely(start_desk: DeskFactory) -> None:
+    desk = await start_desk(**LIMIT)
+    thread, card = await bob_confirms_an_exception(desk)
+    await staff_click(desk, "U_ERIN", blocks.REJECT, card)
+    await desk.slack.wait_for("views.open")
+    [modal] = desk.slack.modals
+    status, _ = await desk.events.view_submission(
+        "U_ERIN",
+        blocks.REJECT_VIEW,
+        {blocks.REJECT_REASON: "The storage was used for the whole period."},
+        view_extra={"private_metadata": modal["private_metadata"]},
+    )
+    assert status == 200
+    await desk.settle()
+    assert await bobs_refund(desk) is None
+    told = desk.slack.replies_in("C_SUPPORT", thread)[-1]["text"]
+    assert "could not approve" in told and "used for the whole period" in told
+
+
+async def test_a_late_refund_without_a_reason_is_refused_with_an_offer(
+    start_desk: DeskFactory,
+) -> None:
+    """No reason, no exception: the policy's refusal, and the offer to ask staff."""
+    desk = await start_desk(**LIMIT)
+    _, _, event = await desk.events.message("U_BOB", "Please refund ORD-1002")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert "not eligible" in reply["text"] and "ask our staff for an exception" in reply["text"]
+    assert blocks.CONFIRM not in buttons(reply)
+    assert not [m for m in desk.slack.messages(STAFF) if blocks.APPROVE in buttons(m)]
+    assert await bobs_refund(desk) is None
+    # His reason in a follow-up: the exception is proposed for him to confirm.
+    await desk.events.message(
+        "U_BOB",
+        "I was in hospital, could you make an exception for the refund?",
+        "C_SUPPORT",
+        event["ts"],
+    )
+    await desk.settle()
+    question = desk.slack.replies_in("C_SUPPORT", event["ts"])[-1]
+    assert "exception to the refund policy" in question["text"]
+    assert blocks.CONFIRM in buttons(question)

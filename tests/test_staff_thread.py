@@ -37,9 +37,9 @@ async def test_an_internal_note_never_reaches_the_user(start_desk: DeskFactory) 
     assert len(desk.slack.replies_in("C_SUPPORT", event["ts"])) == before
     assert "double charged" not in user_side(desk, "C_SUPPORT", event["ts"])
     assert not any("double charged" in m.get("text", "") for m in desk.slack.messages("C_SUPPORT"))
-    notes = await desk.runtime.store.tickets.notes(ticket.id)
+    notes = await desk.runtime.receiver.store.tickets.notes(ticket.id)
     assert [n.kind for n in notes] == ["note", "note"] and notes[0].author == "U_ERIN"
-    current = await desk.runtime.store.tickets.get(ticket.id)
+    current = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert current is not None and current.status == "escalated"  # a note claims nothing
     # With the prefix (Slack sends ">>" as "&gt;&gt;") it reaches the user, with Erin's name.
     await in_staff_thread(
@@ -48,7 +48,7 @@ async def test_an_internal_note_never_reaches_the_user(start_desk: DeskFactory) 
     shown = user_side(desk, "C_SUPPORT", event["ts"])
     assert "Erin Park" in shown and "looking at your invoice now" in shown
     assert "&gt;&gt;" not in shown and "double charged" not in shown
-    current = await desk.runtime.store.tickets.get(ticket.id)
+    current = await desk.runtime.receiver.store.tickets.get(ticket.id)
     assert current is not None and current.status == "claimed" and current.assignee == "U_ERIN"
     # "Reply to user" on the note sends it, once, however often it is used.
     note_ts = await in_staff_thread(desk, "U_ERIN", "We will refund the duplicate charge.", staff)
@@ -58,7 +58,7 @@ async def test_an_internal_note_never_reaches_the_user(start_desk: DeskFactory) 
     await desk.settle()
     shown = user_side(desk, "C_SUPPORT", event["ts"])
     assert shown.count("We will refund the duplicate charge.") == 2  # text and its block, once
-    kinds = [n.kind for n in await desk.runtime.store.tickets.notes(ticket.id)]
+    kinds = [n.kind for n in await desk.runtime.receiver.store.tickets.notes(ticket.id)]
     assert kinds == ["note", "note", "reply", "note", "reply"]
 
 
@@ -75,7 +75,7 @@ async def test_only_staff_replies_are_relayed(start_desk: DeskFactory) -> None:
     assert status == 200 and "staff thread" in desk.slack.responses[-1]["text"]
     await desk.settle()
     assert len(desk.slack.replies_in("C_SUPPORT", event["ts"])) == before
-    assert await desk.runtime.store.tickets.notes(ticket.id) == []
+    assert await desk.runtime.receiver.store.tickets.notes(ticket.id) == []
 
 
 async def test_a_claimed_dm_ticket_is_relayed_both_ways(start_desk: DeskFactory) -> None:
@@ -84,7 +84,7 @@ async def test_a_claimed_dm_ticket_is_relayed_both_ways(start_desk: DeskFactory)
         "U_ALICE", "I want to talk to a human please", "D_ALICE"
     )
     await desk.settle()
-    ticket = await desk.runtime.store.tickets.by_thread("D_ALICE", asked["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("D_ALICE", asked["ts"])
     assert ticket is not None and ticket.status == "escalated"
     staff = staff_message(desk)
     await click(desk, "U_ERIN", blocks.CLAIM, str(ticket.id), staff)

@@ -8,7 +8,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -204,6 +204,90 @@ async def test_postgresql_user_without_create_permission_exits_with_one_line(
             await admin.close()
 
 
+def _as_user(url: str, user: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port}", path=f"/{database}")
+    )
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("user", "database", "says"),
+    [
+        ("desk_nobody", "postgres", 'role "desk_nobody" does not exist'),
+        (None, "desk_no_such_database", 'database "desk_no_such_database" does not exist'),
+    ],
+)
+async def test_postgresql_login_refused_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI, user: str | None, database: str, says: str
+) -> None:
+    assert TEST_DATABASE_URL is not None
+    from urllib.parse import urlsplit
+
+    url = _as_user(TEST_DATABASE_URL, user or str(urlsplit(TEST_DATABASE_URL).username), database)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert says in line and "DATABASE_URL=" in line
+
+
+@postgres_only
+async def test_postgresql_user_that_may_not_write_the_tables_exits_until_granted(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    """The owner migrated the database; another user may connect: it gets one line naming
+    DATABASE_URL until it may read and write the tables, then starts without CREATE."""
+    import asyncpg
+
+    assert TEST_DATABASE_URL is not None
+    owner = database_for(tmp_path / "desk.db")  # created and migrated by the owner
+    database = owner.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        await admin.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'desk_writer')"
+            " THEN CREATE ROLE desk_writer LOGIN; END IF; END $$"
+        )
+    finally:
+        await admin.close()
+    writer = _as_user(TEST_DATABASE_URL, "desk_writer", database)
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": writer}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+        line = one_line(desk)
+        assert "may not read and write the desk's tables" in line
+        assert "DATABASE_URL=" in line
+
+        conn = await asyncpg.connect(owner)
+        try:
+            await conn.execute(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
+                " TO desk_writer; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO desk_writer"
+            )
+        finally:
+            await conn.close()
+        desk = await DeskProcess.run(env, "migrate")
+        assert await desk.wait() == 0, desk.stderr
+        assert "is up to date" in desk.stderr
+
+
+async def stops_cleanly(desk: DeskProcess, sig: int, *, once: Awaitable[object]) -> None:
+    """Once `once` is done, `sig` stops the desk: exit code 0, no traceback (a desk that
+    does not stop is killed)."""
+    try:
+        await once
+        assert await desk.signal(sig, timeout_s=20) == 0
+    finally:
+        await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
 def socket_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, str]:
     env = serve_env(tmp_path, slack, model)
     env.pop("SLACK_SIGNING_SECRET")
@@ -252,12 +336,11 @@ async def test_sigterm_while_socket_mode_is_still_connecting(
         slack.fail("apps.connections.open", "internal_error", times=1000)
         env = socket_env(tmp_path, slack, model) | {"LOG_LEVEL": "WARNING"}
         desk = await DeskProcess.run(env, "serve")
-        try:
-            await desk.wait_for_line("connecting in Socket Mode failed; retrying")
-            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk,
+            signal.SIGTERM,
+            once=desk.wait_for_line("connecting in Socket Mode failed; retrying"),
+        )
 
 
 async def test_sigterm_while_slack_is_unreachable_at_startup(
@@ -267,36 +350,27 @@ async def test_sigterm_while_slack_is_unreachable_at_startup(
         env = serve_env(tmp_path, slack, model)
     env |= {"SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"}
     desk = await DeskProcess.run(env, *http_serve())
-    try:
-        await desk.wait_for_line("connecting to Slack failed; retrying")
-        assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
-    finally:
-        await desk.kill()
-    assert "Traceback" not in desk.stderr
+    await stops_cleanly(
+        desk, signal.SIGINT, once=desk.wait_for_line("connecting to Slack failed; retrying")
+    )
 
 
 async def test_worker_alone_stops_on_sigterm(tmp_path: Path, model: FakeOpenAI) -> None:
     async with FakeSlack() as slack:
         env = serve_env(tmp_path, slack, model) | {"LOG_LEVEL": "INFO"}
         desk = await DeskProcess.run(env, "work")
-        try:
-            await desk.wait_for_line("worker answering the inbox")
-            assert await desk.signal(signal.SIGTERM, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk, signal.SIGTERM, once=desk.wait_for_line("worker answering the inbox")
+        )
 
 
 async def test_http_desk_stops_on_sigint(tmp_path: Path, model: FakeOpenAI) -> None:
     port = free_port()
     async with FakeSlack() as slack:
         desk = await DeskProcess.run(serve_env(tmp_path, slack, model), *http_serve(port))
-        try:
-            await wait_for_readiness(f"http://127.0.0.1:{port}", 200)
-            assert await desk.signal(signal.SIGINT, timeout_s=20) == 0
-        finally:
-            await desk.kill()
-    assert "Traceback" not in desk.stderr
+        await stops_cleanly(
+            desk, signal.SIGINT, once=wait_for_readiness(f"http://127.0.0.1:{port}", 200)
+        )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -14,7 +14,7 @@ from bot.slack import REPLY_EVENT_TYPE
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import TEAM_ID, FakeSlack, SlackEvents
 from tests.conftest import SIGNING_SECRET, DeskFactory
-from tests.scripting import call, handoff, scripted
+from tests.scripting import REFUND_QUESTION, refund_check, scripted
 from tests.test_durability import ServeProcess, free_port, openai_settings, serve_env
 
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
@@ -42,13 +42,10 @@ async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_too
     start_desk: DeskFactory,
 ) -> None:
     model, resolver = scripted(
-        handoff("billing_specialist"),
-        handoff("refund_processor"),
-        call("check_refund_eligibility", {"order_id": "ORD-1001"}),
-        [assistant_message("Good news: **ORD-1001** can be refunded. Shall I go ahead?")],
+        *refund_check("Good news: **ORD-1001** can be refunded. Shall I go ahead?")
     )
     desk = await start_desk(resolver)
-    _, _, event = await desk.events.message("U_ALICE", "Can I get my money back for ORD-1001?")
+    _, _, event = await desk.events.message("U_ALICE", REFUND_QUESTION)
     await desk.settle()
 
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
@@ -70,13 +67,14 @@ async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_too
         "Checking refund eligibility for ORD-1001": "complete",
     }
     # the stopped stream names its turn, so a restarted desk finds it; the inbox has its ts
-    inbox = await desk.runtime.store.inbox.get(reply_turn(reply) or 0)
+    inbox = await desk.runtime.receiver.store.inbox.get(reply_turn(reply) or 0)
     assert inbox is not None and inbox.stream_ts == inbox.reply_ts == reply["ts"]
     model.assert_complete()
 
 
 async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> None:
-    desk = await start_desk()
+    # No "Reading your request" step first, however loaded the machine: this is about the words.
+    desk = await start_desk(working_indicator_delay_s=60)
     _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?", "D_ALICE")
     await desk.settle()
     [reply] = desk.slack.replies_in("D_ALICE", event["ts"])
@@ -121,7 +119,7 @@ async def test_a_stream_slack_closes_midway_is_finished_once_by_update(
     assert reply_turn(reply) is not None
     assert desk.slack.calls_to("chat.postMessage") == []
     assert len(desk.slack.calls_to("chat.update")) == 1
-    assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
 
 
 async def test_when_the_update_is_refused_too_the_answer_is_posted_once(
@@ -168,7 +166,7 @@ async def test_a_failure_after_the_first_token_ends_in_the_apology(
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["text"].startswith("Sorry, I couldn't finish answering this one.")
     assert reply_turn(reply) is not None
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "escalated"
 
 
@@ -250,9 +248,9 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
     assert not reply.get("blocks")  # no Stop any more, and no 👍/👎 under a stopped answer
     assert reply_turn(reply) is not None
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "open"  # stays open, not escalated
-    assert (await desk.runtime.store.inbox.counts()) == {"answered": 1}
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
 
 
 async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_message(
@@ -261,7 +259,7 @@ async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_messag
     model.answer_tail = LONG_TAIL
     model.token_delay_s = 0.01
     desk = await start_desk(stream_flush_ms=50, **openai_settings(model))
-    real_handle = desk.runtime.desk.handle
+    real_handle = desk.runtime.workers.desk.handle
     attempts: list[int] = []
 
     async def fails_once_mid_stream(turn, progress=None):  # type: ignore[no-untyped-def]
@@ -272,7 +270,7 @@ async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_messag
             raise RuntimeError("the desk lost its database mid-answer")
         return outcome
 
-    desk.runtime.desk.handle = fails_once_mid_stream  # type: ignore[method-assign]
+    desk.runtime.workers.desk.handle = fails_once_mid_stream  # type: ignore[method-assign]
     _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
     await desk.settle()
     assert len(attempts) == 2
@@ -285,7 +283,7 @@ async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_messag
 
 async def test_a_failing_progress_never_fails_the_run(start_desk: DeskFactory) -> None:
     desk = await start_desk()
-    real_handle = desk.runtime.desk.handle
+    real_handle = desk.runtime.workers.desk.handle
 
     async def broken_progress(turn, progress=None):  # type: ignore[no-untyped-def]
         async def fails(event):  # type: ignore[no-untyped-def]
@@ -293,12 +291,12 @@ async def test_a_failing_progress_never_fails_the_run(start_desk: DeskFactory) -
 
         return await real_handle(turn, fails)
 
-    desk.runtime.desk.handle = broken_progress  # type: ignore[method-assign]
+    desk.runtime.workers.desk.handle = broken_progress  # type: ignore[method-assign]
     _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?")
     await desk.settle()
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert "password" in reply["text"].lower() and not reply["text"].startswith("Sorry")
-    ticket = await desk.runtime.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "answered"
 
 
@@ -321,3 +319,56 @@ async def test_a_hostile_long_answer_stays_escaped_and_within_slacks_limits(
             assert len(chunk.get("text") or "") <= 12_000, method
     shown = "".join(r["text"] for r in replies)
     assert shown.count("&lt;!channel&gt;") == 900
+
+
+async def test_stop_works_in_the_dm_thread_the_app_home_form_opens(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    """The form's inbox row names the user, not the DM its answer streams in: Stop still
+    finds the answer (by the stream's own conversation), and only for the requester."""
+    from agents_config.desk import STOPPED_NOTE
+    from bot import blocks
+
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.05  # about 15 s for the whole answer
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    texts = {"about": "Billing", "description": "Tell me everything about billing"}
+    await desk.events.view_submission("U_CAROL", blocks.NEW_REQUEST, texts, {"urgency": "normal"})
+    await desk.slack.wait_for("chat.appendStream", timeout=30)
+    [started] = desk.slack.calls_to("chat.startStream")
+    dm, header_ts = started["channel"], started["thread_ts"]
+    assert dm == "D_CAROL"
+    [streaming] = desk.slack.replies_in(dm, header_ts)
+
+    await desk.events.block_action(
+        "U_BOB", blocks.STOP_ANSWER, "stop", channel=dm, message_ts=streaming["ts"]
+    )
+    assert "only the person who asked" in desk.slack.responses[-1]["text"]
+    await desk.events.block_action(
+        "U_CAROL", blocks.STOP_ANSWER, "stop", channel=dm, message_ts=streaming["ts"]
+    )
+    await desk.settle()
+
+    [reply] = desk.slack.replies_in(dm, header_ts)
+    assert reply["ts"] == streaming["ts"]
+    assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
+    ticket = await desk.runtime.receiver.store.tickets.by_thread(dm, header_ts)
+    assert ticket is not None and ticket.status == "open"
+
+
+async def test_a_429_that_outlives_the_retries_is_finished_once_by_update(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    desk.slack.rate_limit("chat.appendStream", times=99, retry_after=0)
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].endswith("Step 39 of the answer is explained here.")
+    assert reply_turn(reply) is not None
+    appends = desk.slack.calls_to("chat.appendStream")
+    assert 1 < len(appends) <= 4  # retried by the client, then no storm of further appends
+    assert desk.slack.calls_to("chat.postMessage") == []
+    assert len(desk.slack.calls_to("chat.update")) == 1

@@ -16,7 +16,7 @@ async def test_thanks_that_solved_it_resolves_and_asks_for_one_rating(
     start_desk: DeskFactory,
 ) -> None:
     desk = await start_desk()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
     await desk.settle()
     ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
@@ -45,7 +45,7 @@ async def test_thanks_that_solved_it_resolves_and_asks_for_one_rating(
 
 async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: DeskFactory) -> None:
     desk = await start_desk()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
     await desk.settle()
     await desk.events.message(
@@ -60,7 +60,7 @@ async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: Desk
 
 async def test_only_the_requester_closes_the_ticket(start_desk: DeskFactory) -> None:
     desk = await start_desk()
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
     await desk.settle()
     await desk.events.message("U_BOB", "thanks, that solved it", thread_ts=event["ts"])

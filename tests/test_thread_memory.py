@@ -98,7 +98,7 @@ async def test_a_turn_is_never_cut_between_a_tool_call_and_its_output(
 
 async def test_the_summary_stays_bounded_on_a_very_long_thread(start_desk: DeskFactory) -> None:
     desk = await start_desk(history_turns=1)
-    store = desk.runtime.store
+    store = desk.runtime.receiver.store
     session_key = "C_SUPPORT:1.0"
     for turn in range(1, 60):
         session = ThreadSession(store.conversations, session_key, turn=turn, history_turns=1)
@@ -121,7 +121,11 @@ async def test_the_summary_stays_bounded_on_a_very_long_thread(start_desk: DeskF
 def _turn_items(turn: int, step: int) -> list[Any]:
     return [
         {"role": "user" if step == 0 else "assistant", "content": f"turn {turn} step {step}"},
-        {"type": "function_call_output", "call_id": f"c{turn}-{step}", "output": "card 4242 4242 4242 4242"},
+        {
+            "type": "function_call_output",
+            "call_id": f"c{turn}-{step}",
+            "output": "card 4242 4242 4242 4242",
+        },
     ]
 
 
@@ -157,7 +161,9 @@ async def test_a_buffered_run_reads_and_stores_exactly_what_an_unbuffered_one_do
                     seen[mode].append(await session.get_items())
                     seen[mode].append(await session.get_items(limit=2))
             assert seen["buffered"] == seen["plain"], earlier
-            assert "4242 4242 4242 4242" not in json.dumps(seen["buffered"])  # stored as stored: scrubbed
+            assert "4242 4242 4242 4242" not in json.dumps(
+                seen["buffered"]
+            )  # stored as stored: scrubbed
             await sessions["buffered"].flush()
             stored = {
                 mode: await store.conversations.recent(key, 100) for mode, key in keys.items()

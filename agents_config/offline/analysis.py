@@ -242,19 +242,25 @@ class Topic:
     examples: list[str] = field(default_factory=list)  # labels of documents about it
 
 
-def topics_of(docs: list[Document], limit: int = 6) -> list[Topic]:
+def topics_of(
+    docs: list[Document], limit: int = 6, *, ignore: frozenset[str] = frozenset()
+) -> list[Topic]:
     """The themes the documents are about, most frequent first; words shared by at least two
-    documents outside every theme become topics too."""
+    documents outside every theme become topics too. Themes named in `ignore` are not looked
+    for, and their words are no topic ("I want a person: …" is about what follows)."""
     found: dict[str, Topic] = {}
     loose: Counter[str] = Counter()
     loose_docs: dict[str, list[Document]] = {}
+    looked_for = [(name, keys) for name, keys in _THEME_PHRASES if name not in ignore]
+    ignored = {k for name, keys in _THEME_PHRASES if name in ignore for k in keys}
     for doc in docs:
         padded = f" {phrase(doc.text)} "
-        themes = [name for name, keys in _THEME_PHRASES if any(f" {k} " in padded for k in keys)]
+        themes = [name for name, keys in looked_for if any(f" {k} " in padded for k in keys)]
         for name in themes:
             _count(found.setdefault(name, Topic(name)), doc)
         if not themes:
-            for word in dict.fromkeys(_content_words(doc.text)):
+            kept = (w for w in _content_words(doc.text) if phrase(w) not in ignored)
+            for word in dict.fromkeys(kept):
                 loose[word] += 1
                 loose_docs.setdefault(word, []).append(doc)
     for word, count in loose.most_common():

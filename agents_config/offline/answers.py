@@ -20,7 +20,6 @@ from agents_config.offline.tools import (
     DEFECT_SIGNS,
     STATUS_TOOL,
     TOOL_RULES,
-    affirmative,
     bug_details_given,
     search_query,
     weight,
@@ -210,7 +209,7 @@ def compose_answer(
     ]
     for rule in TOOL_RULES:
         gate = next((c for c in conversation.calls if c.name == rule.after), None)
-        if rule.offer and gate and rule.tool not in names and affirmative(gate.output):
+        if rule.offer and gate and rule.tool not in names and rule.after_answer(gate.output):
             question = question or rule.offer.format(**gate.arguments)
     if not useful and not question:
         return signed(

@@ -2,8 +2,8 @@
 
 Pure Python at run time (no numpy, no scikit-learn): `features` turns a request into a sparse,
 L2-normalised bag of n-grams, and the weights in `agents_config/data/router_weights.json`
-(trained by `scripts/train_router.py` on the train split, calibrated on the dev split) turn that
-into one probability per department. The same `features` function is used for training, so
+(trained by `scripts/train_router.py` on the train split, calibrated by cross-validation on it)
+turn that into one probability per department. The same `features` function is used for training, so
 what the model saw and what it scores are built by one piece of code.
 
 Word n-grams carry the vocabulary; character n-grams inside words carry typos ("pasword",
@@ -119,29 +119,51 @@ class Prediction:
 
 
 class RouterModel:
-    """A trained linear model: one weight per (feature, label), a bias per label, and the
-    temperature that calibrates its probabilities."""
+    """A trained linear model: one weight per (feature, label), a bias per label, the
+    temperature that calibrates its probabilities, and the two thresholds chosen with it by
+    cross-validation: `min_confidence` (a department less sure than this is asked about) and
+    `clarify_min_confidence` (the model's own "clarify" label is only taken this sure; below,
+    its best department is). Content-free messages are recognised before the model; its
+    "clarify" label, learnt mostly from those, otherwise fires on short topical requests
+    ("glitch", "soc2?") that have a department."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.labels: tuple[str, ...] = tuple(data["labels"])
         self.bias: list[float] = list(data["bias"])
         self.temperature: float = float(data.get("temperature", 1.0))
+        self.min_confidence: float = float(data.get("min_confidence", 0.25))
+        self.clarify_min_confidence: float = float(data.get("clarify_min_confidence", 1.0))
         self.weights: dict[str, list[float]] = data["weights"]
         self.meta: dict[str, Any] = data.get("meta", {})
 
-    def predict(self, text: str) -> Prediction:
+    def scores(self, text: str) -> list[float]:
+        """The model's raw score of each label (before the temperature and the softmax)."""
         scores = list(self.bias)
         for feature, value in features(text).items():
             row = self.weights.get(feature)
             if row is not None:
                 for i, weight in enumerate(row):
                     scores[i] += weight * value
+        return scores
+
+    def predict(self, text: str) -> Prediction:
+        scores = self.scores(text)
         top = max(scores)
         exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)
         probabilities = {label: e / total for label, e in zip(self.labels, exps, strict=True)}
         label = max(probabilities, key=lambda k: probabilities[k])
         return Prediction(label, probabilities[label], probabilities)
+
+    def department(self, prediction: Prediction) -> Prediction:
+        """The prediction as a department: a "clarify" below `clarify_min_confidence` gives
+        way to the best department, its probability taken among the departments."""
+        probabilities = prediction.probabilities
+        if prediction.label != "clarify" or prediction.probability >= self.clarify_min_confidence:
+            return prediction
+        label = max((k for k in probabilities if k != "clarify"), key=lambda k: probabilities[k])
+        share = probabilities[label] / max(1e-12, 1 - probabilities["clarify"])
+        return Prediction(label, share, probabilities)
 
 
 @lru_cache(maxsize=4)

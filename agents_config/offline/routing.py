@@ -16,11 +16,10 @@ from functools import lru_cache
 
 from agents.handoffs import Handoff
 
-from agents_config.offline.classifier import classify, normalise
-from agents_config.offline.text import VAGUE, content_stems, phrase, terms
+from agents_config.offline.classifier import RouterModel, classify, load_model, normalise
+from agents_config.offline.text import VAGUE, content_stems, in_english, phrase, terms
 from agents_config.routing import (
     BILLING_ROUTES,
-    ROUTER_MIN_CONFIDENCE,
     TRIAGE_ROUTES,
     Route,
     escalation_signs,
@@ -67,7 +66,7 @@ def route_scores(text: str, routes: Iterable[Route]) -> list[tuple[Route, float]
     """
     routes = tuple(routes)
     docs, idf, avgdl = _route_index(routes)
-    found = terms(text, idf, id_nouns=True)
+    found = terms(in_english(text), idf, id_nouns=True)
     k1, b = 1.2, 0.75
     scored: list[tuple[Route, float]] = []
     for route, doc in zip(routes, docs, strict=True):
@@ -160,24 +159,29 @@ def content_free(text: str) -> bool:
     lowered = _EMOJI_CODE.sub(" ", normalise(text))
     for phrase_ in _NO_TOPIC_CJK:
         lowered = lowered.replace(phrase_, " ")
-    tokens = [re.sub(r"'(?:s|t|m|re|ve|ll|d)$|'", "", t) for t in _TOKEN.findall(lowered)]
+    # "doesn't" is "doesnt" (a no-topic word), not "doesn": the clitic goes, the negation stays
+    tokens = [
+        re.sub(r"'(?:s|m|re|ve|ll|d)$|'", "", re.sub(r"n't$", "nt", t))
+        for t in _TOKEN.findall(lowered)
+    ]
     if len(tokens) > _NO_TOPIC_MAX_WORDS:
         return False
     return all(t in _NO_TOPIC for t in tokens)
 
 
-def decide(text: str) -> Decision:
+def decide(text: str, model: RouterModel | None = None) -> Decision:
     """The offline router: the escalation signs of `agents_config.routing` first (they only
     ever send a request to a person), then a content-free message is asked about, then the
-    classifier; a department it is less than ROUTER_MIN_CONFIDENCE sure of becomes a
-    clarifying question."""
+    classifier (the shipped one, or `model`: the training script's candidates); a department
+    it is less than its `min_confidence` sure of becomes a clarifying question."""
     signs = escalation_signs(text)
-    prediction = classify(text)
     if signs:
         return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
     if content_free(text):
         return Decision("clarify", 1.0, "no topic: greetings, help or trouble words only")
-    if prediction.label != "clarify" and prediction.probability < ROUTER_MIN_CONFIDENCE:
+    model = model or load_model()
+    prediction = model.department(classify(text) if model is load_model() else model.predict(text))
+    if prediction.label != "clarify" and prediction.probability < model.min_confidence:
         return Decision(
             "clarify",
             1 - prediction.probability,

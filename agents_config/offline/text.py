@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 MARKER = "_(answered by the offline engine)_"
 
@@ -36,6 +37,7 @@ NAMED = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Strip one common suffix, so charge/charged/charges and refund/refunds/refunded meet."""
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("e", "")):
@@ -152,3 +154,31 @@ def number_word(count: int) -> str:
 def counted(count: int, noun: str) -> str:
     """ "two articles", "one article", "no articles"."""
     return f"{number_word(count)} {noun}{'' if count == 1 else 's'}"
+
+
+# The key terms in the other languages the desk routes (the help centre and the tools' triggers
+# are in English).
+FOREIGN_TERMS = (
+    (re.compile(r"\b(?:mi|mis|mein\w*|mon|ma|mio|mia|meu|minha)\b|私の"), " my "),
+    (re.compile(r"contraseña|passwort|mot de passe|パスワード"), " password "),
+    (re.compile(r"iniciar sesión|anmelden|einloggen|connecter|connexion|ログイン"), " sign in "),
+    (re.compile(r"exportar|exportieren|exporter|エクスポート"), " export "),
+    (re.compile(r"\bdatos\b|\bdaten\b|données|データ"), " data "),
+    (
+        re.compile(r"doble factor|zwei-?faktor|double authentification|二段階認証|二要素"),
+        " two-factor authentication ",
+    ),
+    (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
+    (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
+    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
+    (re.compile(r"cancel\w+|kündig\w*|résilier|解約"), " cancel subscription "),
+    (re.compile(r"suscripci[oó]n|abonnement|abo\b"), " subscription "),
+)
+
+
+def in_english(text: str) -> str:
+    """`text` followed by the English of its key terms in the other languages ("factura" adds
+    "invoice"), so that the tools' triggers read them."""
+    lowered = text.lower()
+    found = [english for pattern, english in FOREIGN_TERMS if pattern.search(lowered)]
+    return " ".join(" ".join([text, *found]).split())

@@ -20,6 +20,7 @@ from agents_config.offline.text import (
     AMOUNT,
     DATE,
     EMAIL,
+    FOREIGN_TERMS,
     ID,
     ID_PREFIXES,
     NAMED,
@@ -28,6 +29,7 @@ from agents_config.offline.text import (
     VAGUE,
     content_stems,
     first_sentence,
+    in_english,
     phrase,
     stem,
     terms,
@@ -47,8 +49,15 @@ ENUM_HINTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_NOUN_OF = {prefix: noun for noun, prefix in ID_PREFIXES.items()}
+
+
 def _ids(text: str, prefix: str) -> list[str]:
-    return [f"{prefix}-{n}" for n in re.findall(rf"\b{prefix}[-\s]?(\d+)\b", text, re.I)]
+    """The ids of `prefix` in `text`: "INV-2002", "inv 2002", or with its noun and four digits
+    ("invoice 2002", "order #1004")."""
+    noun = _NOUN_OF.get(prefix.upper(), prefix)
+    pattern = rf"\b{prefix}[-\s]?(\d+)\b|\b{noun}\s?(?:no\.?\s?|#\s?)?(\d{{4}})\b"
+    return [f"{prefix}-{a or b}" for a, b in re.findall(pattern, text, re.I)]
 
 
 def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | None:
@@ -89,18 +98,12 @@ _PASSWORD_TERMS = "reset password sign in"
 # The help centre's words for what users often say differently (and, for the articles' key
 # terms, in the other languages the desk routes: the help centre is in English).
 _QUERY_SYNONYMS = (
-    (re.compile(r"contraseña|passwort|mot de passe|パスワード"), " password "),
-    (re.compile(r"iniciar sesión|anmelden|einloggen|connecter|connexion|ログイン"), " sign in "),
-    (re.compile(r"exportar|exportieren|exporter|エクスポート"), " export "),
-    (re.compile(r"\bdatos\b|\bdaten\b|données|データ"), " data "),
+    *FOREIGN_TERMS,
+    (re.compile(r"too many requests|throttl\w*"), " rate limits 429 "),
     (
-        re.compile(r"doble factor|zwei-?faktor|double authentification|二段階認証|二要素"),
-        " two-factor authentication ",
+        re.compile(r"testphase|probezeit|prueba gratis|essai gratuit|無料トライアル|お試し"),
+        " free trial ",
     ),
-    (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
-    (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
-    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
-    (re.compile(r"cancelar|kündigen|résilier|解約"), " cancel subscription "),
     (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
     # Sign-in trouble in the user's words: the password article.
     (
@@ -122,6 +125,35 @@ _QUERY_SYNONYMS = (
 )
 
 
+# Words that say nothing about which article fits (scikit-learn's English stop-word list, less
+# the words the help centre uses as terms: bill, due, down, amount, name, system, …): a query
+# of "how many days do I have to ask for a refund" is about "days ask refund", not "many".
+QUERY_STOPWORDS = frozenset(
+    """
+    a about above across after afterwards again against all almost alone along already also
+    although always am among amongst amoungst an and another any anyhow anyone anything
+    anyway anywhere are around as at be became because become becomes becoming been before
+    beforehand behind being below beside besides between beyond both but by can cannot cant
+    co con could couldnt cry de do done during each eg eight either eleven else elsewhere
+    enough etc even ever every everyone everything everywhere except few fifteen fifty five
+    for former formerly forty four from further get give go had has hasnt have he hence her
+    here hereafter hereby herein hereupon hers herself him himself his how however hundred i
+    ie if in inc indeed into is it its itself latter latterly least less ltd many may me
+    meanwhile might mill mine more moreover most mostly much must my myself namely neither
+    never nevertheless nine no nobody none noone nor not nothing now nowhere of off often on
+    once one only onto or other others otherwise our ours ourselves out over own per perhaps
+    please put rather re same see seem seemed seeming seems serious several she should since
+    sincere six sixty so some somehow someone something sometime sometimes somewhere still
+    such take ten than that the their them themselves then thence there thereafter thereby
+    therefore therein thereupon these they thick thin third this those though three through
+    throughout thru thus to together too toward towards twelve twenty two un under until up
+    upon us very via was we well were what whatever when whence whenever where whereafter
+    whereas whereby wherein whereupon wherever whether which while whither who whoever whole
+    whom whose why will with within without would yet you your yours yourself yourselves
+    """.split()
+)
+
+
 def search_query(text: str) -> str:
     """A knowledge-base query from a request: its content words, in the help centre's terms
     ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
@@ -132,7 +164,11 @@ def search_query(text: str) -> str:
     for pattern, replacement in _QUERY_SYNONYMS:
         if not (sso and replacement == _PASSWORD_TERMS):
             lowered = pattern.sub(replacement, lowered)
-    kept = [w for w in words(lowered) if w not in STOPWORDS and stem(w) not in VAGUE]
+    kept = [
+        w
+        for w in words(lowered)
+        if w not in STOPWORDS and w not in QUERY_STOPWORDS and stem(w) not in VAGUE
+    ]
     return " ".join(dict.fromkeys(kept)) or text.strip()
 
 
@@ -211,7 +247,7 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
     if lowered in ("input", "prompt", "request", "instructions", "task"):  # Agent.as_tool
         return text.strip() or None
     if lowered in ("reason", "cause", "why"):
-        return ctx.reason() if ctx.agent == "fallback" else first_sentence(text, 200)
+        return ctx.reason() if ctx.agent == "fallback" else _reason(text)
     if lowered in ("summary", "details", "description", "notes", "message", "context", "body"):
         return ctx.summary()
     if lowered in ("title", "subject", "headline"):
@@ -224,6 +260,12 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
         names = NAMED.findall(text)
         return names[int(second)] if len(names) > int(second) else schema.get("default")
     return schema.get("default")
+
+
+def _reason(text: str) -> str:
+    """The user's reason: the sentences that explain ("I was in hospital"), else the first."""
+    explaining = [s for s in re.split(r"(?<=[.!?])\s+", text) if EXCEPTION_ASKED.search(s)]
+    return " ".join(explaining)[:500] if explaining else first_sentence(text, 200)
 
 
 def fill_arguments(tool: FunctionTool, ctx: ArgContext) -> dict[str, Any] | None:
@@ -289,7 +331,8 @@ class ToolRule:
     `shows_source`. `ask`: when its id is missing, ask the user for it (otherwise another rule,
     such as a listing, may serve). `ids`: id prefixes whose mention calls for it (RF- for the
     orders with their refunds). `needs`: a condition on the conversation (a bug report only
-    once the user gave the details engineering needs).
+    once the user gave the details engineering needs). `after_answer`: what `after`'s output
+    must say (affirmative by default; an order refused only for its age, for an exception).
     """
 
     tool: str
@@ -302,9 +345,10 @@ class ToolRule:
     ids: tuple[str, ...] = ()
     needs: Callable[[Conversation], bool] | None = None
     shows_source: bool = False
+    after_answer: Callable[[str | None], bool] = lambda output: affirmative(output)
 
 
-_REFUND = ("refund", "money back", "reimburse", "return", "reverse", "eligible")
+_REFUND = ("refund", "refundable", "money back", "reimburse", "return", "reverse", "eligible")
 _PAYMENT_TROUBLE = (
     "declined",
     "failed",
@@ -326,6 +370,11 @@ _DUPLICATE_CHARGE = (
     "charged two times",
     "billed twice",
     "same charge",
+    "2x",
+    "two times",
+    "two payments",
+    "two debits",
+    "debited twice",
     "dos veces",
     "doble",
     "zweimal",
@@ -348,6 +397,25 @@ _ENVIRONMENT = re.compile(
     r"ubuntu|python|node|java|curl|sdk|browser|app version|version|v\d+(?:\.\d+)+|\d+\.\d+\.\d+)\b",
     re.I,
 )
+
+
+# The user explains a late refund or asks for an exception ("I was in hospital", "because…").
+EXCEPTION_ASKED = re.compile(
+    r"\bexception\b|\bbecause\b|\bdue to\b|\bsince i\b|\bhospital|\bsick\b|\bill\b|"
+    r"\b(?:i|we) (?:was|were) (?:away|travel\w*|abroad|on leave)|\bcould(?:n'?t| not)\b|"
+    r"\bunable to\b|\bmake an? exception|\bbend the (?:rule|policy)|\bjust (?:a few|\d+) days?",
+    re.I,
+)
+_OUTSIDE_WINDOW = re.compile(r"refunds are possible within \d+ days", re.I)
+
+
+def asks_for_exception(conversation: Conversation) -> bool:
+    return bool(EXCEPTION_ASKED.search(conversation.request))
+
+
+def outside_window(output: str | None) -> bool:
+    """The eligibility check refused the order only for its age (the policy's window)."""
+    return bool(_OUTSIDE_WINDOW.search(output or ""))
 
 
 def bug_details_given(conversation: Conversation) -> bool:
@@ -398,6 +466,18 @@ TOOL_RULES: tuple[ToolRule, ...] = (
         after="check_refund_eligibility",
         offer="Reply “refund {order_id}” if you want me to issue the refund.",
     ),
+    ToolRule(
+        "request_refund_exception",
+        _REFUND,
+        unless=("don't", "dont", "do not", "not want", "no refund", "what happens", "what if"),
+        after="check_refund_eligibility",
+        after_answer=outside_window,
+        needs=asks_for_exception,
+        offer=(
+            "If there is a reason the refund comes late, tell me and I can ask our staff for an "
+            "exception for {order_id}."
+        ),
+    ),
     ToolRule("list_orders", ("order", "purchase", "bought", "refund status"), ids=("RF",)),
     ToolRule("check_duplicate_charges", _DUPLICATE_CHARGE),
     ToolRule(
@@ -443,6 +523,9 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "having problems",
             "having issues",
             "stopped receiving",
+            "nothing loads",
+            "your side",
+            "your end",
         ),
     ),
     ToolRule(
@@ -454,7 +537,8 @@ TOOL_RULES: tuple[ToolRule, ...] = (
     ),
     ToolRule("request_demo", ("demo", "walkthrough", "meeting")),
     ToolRule(
-        "compare_plans", ("compare", "difference", "vs", "versus", "between", "add over", "than")
+        "compare_plans",
+        ("compare", "difference", "different", "vs", "versus", "between", "add over", "than"),
     ),
     ToolRule(
         "list_plans",
@@ -495,7 +579,8 @@ def _rules_for(tools: dict[str, FunctionTool]) -> list[ToolRule]:
 
 def weight(text: str, keywords: Iterable[str], ids: Iterable[str] = ()) -> int:
     """How strongly `text` calls for something: matched words count 1, phrases 2, and a
-    named id of one of `ids` (RF-4001) 2."""
+    named id of one of `ids` (RF-4001) 2. Key terms in other languages count as their English."""
+    text = in_english(text)
     phrases = [phrase(w) for w in keywords]
     weight = sum(1 + (" " in p) for p in terms(text, phrases) & set(phrases))
     lowered = text.lower()
@@ -517,9 +602,12 @@ def affirmative(output: str | None) -> bool:
 # A how-to or policy question: the help centre first ("how long do refunds take?", "what
 # does insufficient_funds mean?", "what happens when the trial ends?").
 HOW_TO = re.compile(
-    r"^\W*(?:\w+\W+){0,2}?(?:how (?:do|does|can|should|to|long)|where (?:do|can)|"
+    r"(?:^|[,.;:!?]\s)\W*(?:\w+\W+){0,2}?(?:how (?:do|does|can|should|to|long|many days)|"
+    r"where (?:do|can)|how (?:is|are)\b.{1,40}\b(?:calculated|prorated|charged|billed)|"
     r"what happens|when (?:are|is|do|does)\b.*\b(?:issued|due|charged|billed)|"
-    r"what (?:does|do|is)\b.{1,60}\bmean)\b",
+    r"what (?:does|do|is)\b.{1,60}\bmean)\b"
+    # …and in the other languages the desk routes: "¿Cómo cancelo…?", "Wie ändere ich…?"
+    r"|^\W*(?:cómo|wie\s+\w+\s+ich|comment)\b|どうすれば|どうやって|方法",
     re.I,
 )
 
@@ -556,7 +644,7 @@ _PRECISE_TOOLS = frozenset(
 _OWN_RECORDS = re.compile(
     r"\b(?:show|list|send|give)\b|\bwhich of (?:my|our)\b"
     r"|\b(?:my|our) (?:\w+ ){0,2}(?:invoices?|payments?|orders?|balance|seats?|subscription|"
-    r"charges?|refunds?|bills?|plan|account)\b"
+    r"charges?|refunds?|bills?|plan|account|billing date|renewal)\b"
     r"|\b(?:do|did|have) (?:i|we) (?:have|owe|pay)\b|\bwhat do (?:i|we) owe\b"
     r"|\b(?:am i|are we) on\b|\bhow many seats\b|\b(?:i|we) (?:was|were|got) (?:charged|billed)\b"
     r"|\b(?:my|our)\b.*\b(?:pending|failed|declined|bounced|twice|double|duplicate)\b",
@@ -577,11 +665,12 @@ def policy_question(request: str) -> bool:
     """A question about how things work (policies, billing rules, limits), not about the
     user's own records nor the catalogue: the help centre first ("can I pay by bank
     transfer?", "why is there VAT on my invoice?")."""
+    english = in_english(request)
     return (
         bool(_QUESTION.search(request))
         and not ID.search(request)
-        and not _OWN_RECORDS.search(request)
-        and not _CATALOGUE.search(request)
+        and not _OWN_RECORDS.search(english)
+        and not _CATALOGUE.search(english)
     )
 
 
@@ -624,7 +713,7 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
                 continue
             if rule.needs is not None and not rule.needs(conversation):
                 continue
-            if rule.after and not affirmative(conversation.output_of(rule.after)):
+            if rule.after and not rule.after_answer(conversation.output_of(rule.after)):
                 continue
             ctx = ArgContext(conversation, agent, from_outputs=rule.chain_from in called)
             arguments = fill_arguments(tools[rule.tool], ctx)

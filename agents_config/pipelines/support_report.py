@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
@@ -32,11 +32,13 @@ from agents_config.pipelines.base import (
     seconds,
     user,
 )
+from agents_config.pipelines.gaps import Gap, knowledge_gaps, render_gaps
 from storage.reports import DeskStats, HelpfulRate, TicketDigestRow
 from storage.tickets import SlaTargets
 
 DEFAULT_DAYS = 7
 DIGEST_TICKETS = 40
+GAP_TICKETS = 500  # the latest escalations the knowledge gaps are found in
 
 
 class SentimentAnalysis(BaseModel):
@@ -102,6 +104,7 @@ class SupportReportResult(PipelineResult):
     topics: TopicAnalysis | None = None
     entities: EntityAnalysis | None = None
     digest: str | None = None
+    gaps: list[Gap] = field(default_factory=list)  # topics with the most escalations, no article
 
     def data(self) -> dict[str, Any]:
         stats = self.stats
@@ -130,6 +133,7 @@ class SupportReportResult(PipelineResult):
             "sentiment": self.sentiment.model_dump() if self.sentiment else None,
             "topics": self.topics.model_dump() if self.topics else None,
             "entities": self.entities.model_dump() if self.entities else None,
+            "knowledge_gaps": [[g.topic, g.escalations] for g in self.gaps],
         }
 
 
@@ -162,6 +166,10 @@ class SupportReportPipeline:
             result.steps, result.notes = steps.records, steps.notes
             return result  # nothing to report on: the note says what failed
         result.stats = stats
+        escalated = await reports.recent_tickets(
+            days=days, limit=GAP_TICKETS, now=now, include_dms=staff, escalated_only=True
+        )
+        result.gaps = knowledge_gaps(escalated, await context.store.kb.titles(), staff=staff)
         tickets = await reports.recent_tickets(
             days=days, limit=DIGEST_TICKETS, now=now, include_dms=staff
         )
@@ -243,6 +251,11 @@ def render(result: SupportReportResult) -> str:
     ]
     if stats.sla:
         sections.append("## SLA attainment (tickets handed to staff)\n\n" + _sla(stats))
+    if stats.escalated:
+        sections.append(
+            "## Knowledge gaps (topics with the most escalations and no KB article)\n\n"
+            + render_gaps(result.gaps)
+        )
     if result.digest:
         sections.append(f"## Digest of {result.tickets_analysed} recent tickets\n\n{result.digest}")
     elif result.sentiment or result.topics or result.entities:

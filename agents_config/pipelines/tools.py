@@ -16,7 +16,9 @@ from agents_config.tools._common import Ctx, desk_tool
 from storage.redaction import deidentify, redact_personal
 
 # Tools with side effects: never given to an agent that only researches.
-ACTING_TOOLS = frozenset({"issue_refund", "report_bug", "request_demo", "escalate_to_human"})
+ACTING_TOOLS = frozenset(
+    {"issue_refund", "request_refund_exception", "report_bug", "request_demo", "escalate_to_human"}
+)
 CONSULTED_SPECIALISTS = ("billing_specialist", "tech_support", "sales")
 
 

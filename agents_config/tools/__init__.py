@@ -16,7 +16,12 @@ from agents_config.tools.billing import (
 )
 from agents_config.tools.knowledge import search_knowledge_base
 from agents_config.tools.payments import check_duplicate_charges, investigate_payment
-from agents_config.tools.refunds import check_refund_eligibility, issue_refund, list_orders
+from agents_config.tools.refunds import (
+    check_refund_eligibility,
+    issue_refund,
+    list_orders,
+    request_refund_exception,
+)
 from agents_config.tools.sales import compare_plans, list_plans, request_demo
 from agents_config.tools.tech import get_service_status, report_bug
 
@@ -27,7 +32,12 @@ BILLING_TOOLS: list[Tool] = [
     list_payments,
     check_duplicate_charges,
 ]
-REFUND_TOOLS: list[Tool] = [list_orders, check_refund_eligibility, issue_refund]
+REFUND_TOOLS: list[Tool] = [
+    list_orders,
+    check_refund_eligibility,
+    issue_refund,
+    request_refund_exception,
+]
 PAYMENT_TOOLS: list[Tool] = [list_payments, check_duplicate_charges, investigate_payment]
 TECH_TOOLS: list[Tool] = [get_service_status, report_bug]
 SALES_TOOLS: list[Tool] = [list_plans, compare_plans, request_demo]

@@ -7,6 +7,12 @@
 Refunds are for the full order amount, back to the order's original payment method, and only
 after the user confirmed that exact refund (`REFUND_CONFIRMATION`): the run stops before
 `issue_refund` and the desk asks them, whatever the model decided.
+
+An exception to the window (an order on day 33 of 30, with the customer's reason) is not
+`issue_refund`'s to make: the AI may only propose it with `request_refund_exception`, which is
+declared as needing the requester's yes and then a staff member's Approve
+(`EXCEPTION_CONFIRMATION`, approver "staff"), and refuses in code in any run staff did not
+approve.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Decision:
     order_id: str
     order: Order | None
     refusal: str | None  # why not; None when the order is eligible
+    outside_window: bool = False  # refused only because of its age: staff may make an exception
 
     @property
     def eligible(self) -> bool:
@@ -79,6 +86,7 @@ async def decide(repo: BusinessRepo, customer_id: int, raw_order_id: str) -> Dec
             f"{order_id} is not eligible for a refund: it was placed {age} days ago (on "
             f"{day(order.created_at)}), and refunds are possible within {REFUND_WINDOW_DAYS} "
             "days of the order date.",
+            outside_window=True,
         )
     return Decision(order_id, order, None)
 
@@ -169,18 +177,21 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
         order_id: The order id, like ORD-1001.
         reason: The user's reason for the refund, in their words.
     """
-    repo = business(ctx)
-    customer_id = account_id(ctx)
-    decision = await decide(repo, customer_id, order_id)
+    decision = await decide(business(ctx), account_id(ctx), order_id)
     if decision.refusal is not None or decision.order is None:
         return f"Refund not issued. {decision.refusal}"
     order = decision.order
     if _over_limit(ctx, order) and not ctx.context.staff_approved:  # the gate holds in code too
         return f"Refund not issued: {order.id} needs a staff member's approval first."
-    result = await repo.create_refund(
-        customer_id,
+    return await _refund(ctx, order, reason.strip() or "not given")
+
+
+async def _refund(ctx: Ctx, order: Order, reason: str, *, issued_as: str = "") -> str:
+    """Issue the refund the policy (or staff's approved exception) allowed, once."""
+    result = await business(ctx).create_refund(
+        account_id(ctx),
         order.id,
-        reason.strip()[:MAX_REASON_CHARS] or "not given",
+        reason[:MAX_REASON_CHARS],
         requested_by=ctx.context.caller.slack_user_id,
     )
     if result.status == "already_refunded":  # a concurrent request won the race
@@ -189,7 +200,75 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
         return f"Refund not issued: I couldn't find order {order.id} on your account."
     refund = result.refund
     return (
-        f"Refund {refund.id} issued: {money(refund.amount_cents, refund.currency)} for "
-        f"{order.id} back to {order.payment_method}. It usually appears on the statement "
+        f"Refund {refund.id} issued{issued_as}: {money(refund.amount_cents, refund.currency)} "
+        f"for {order.id} back to {order.payment_method}. It usually appears on the statement "
         f"within {REFUND_ARRIVAL}."
+    )
+
+
+# ---- exceptions to the refund policy: proposed by the AI, decided by staff -----------------
+
+
+async def propose_refund_exception(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
+    """The exception `request_refund_exception` would make (for the user to confirm, then
+    staff to approve, with the policy check on their card); or why it cannot be proposed."""
+    decision = await decide(business(ctx), account_id(ctx), str(arguments.get("order_id", "")))
+    reason = " ".join(str(arguments.get("reason") or "").split())
+    if decision.order is None or (decision.refusal is not None and not decision.outside_window):
+        return Proposal(refusal=f"No exception proposed. {decision.refusal}")
+    order = decision.order
+    if decision.eligible:
+        return Proposal(
+            refusal=f"No exception needed: {order.id} is within the {REFUND_WINDOW_DAYS}-day "
+            "refund window. Use issue_refund for it."
+        )
+    if not reason:
+        return Proposal(
+            refusal="No exception proposed: an exception needs the customer's reason. Ask them "
+            "why the refund comes late, then propose it with their reason."
+        )
+    age = days_between(order.created_at, now())
+    return Proposal(
+        action=(
+            f"Refund {order.id} ({order.description}) in full, as an exception to the refund "
+            f"policy: {money(order.amount_cents, order.currency)} back to {order.payment_method}."
+        ),
+        review=(
+            f"Exception to the refund policy: failed on the window only — placed "
+            f"{day(order.created_at)}, day {age} of {REFUND_WINDOW_DAYS} "
+            f"({age - REFUND_WINDOW_DAYS} day{'s' if age - REFUND_WINDOW_DAYS != 1 else ''} "
+            "late); the customer's own order, not refunded before. Customer's reason: "
+            f"{reason[:MAX_REASON_CHARS]}"
+        ),
+    )
+
+
+# The requester confirms, then a staff member approves: declared here, enforced by the desk
+# (`agents_config.approvals`) and again in the tool's body.
+EXCEPTION_CONFIRMATION = Confirmation(propose=propose_refund_exception, approver="staff")
+
+
+@desk_tool(confirm=EXCEPTION_CONFIRMATION)
+async def request_refund_exception(ctx: Ctx, order_id: str, reason: str) -> str:
+    """Propose an exception to the refund policy for one of the caller's orders that is
+    refused ONLY because it is older than the refund window (e.g. day 33 of 30), when the
+    user explains why or asks for an exception. The user confirms, then a staff member
+    approves or rejects it; nothing is refunded before. Never promise the exception.
+
+    Args:
+        order_id: The order id, like ORD-1002.
+        reason: The user's reason for the late refund, in their words.
+    """
+    decision = await decide(business(ctx), account_id(ctx), order_id)
+    if decision.order is None or not decision.outside_window:
+        proposal = await propose_refund_exception(ctx, {"order_id": order_id, "reason": reason})
+        return proposal.refusal or "No exception proposed."
+    order = decision.order
+    if not ctx.context.staff_approved:  # the gate holds in code, whatever the run
+        return f"Refund not issued: an exception for {order.id} needs a staff member's approval."
+    return await _refund(
+        ctx,
+        order,
+        f"Policy exception approved by staff: {reason.strip()}",
+        issued_as=" as an exception to the refund policy, approved by our staff",
     )

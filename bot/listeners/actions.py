@@ -56,25 +56,21 @@ def _register_ticket_buttons(app: AsyncApp, staff: StaffDesk) -> None:
     app.action(blocks.CLAIM)(on_ticket_button(staff.claim))
     app.action(blocks.RESOLVE)(on_ticket_button(staff.resolve))
 
-    @app.action(blocks.PRIORITY)
-    async def on_priority(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        ticket_id, choice = _pair(action)
-        if ticket_id is None or choice is None:
-            await _tell(staff, body, _NOT_OURS)
-            return
-        outcome = await staff.set_priority(ticket_id, choice, _user(body))
-        await _tell(staff, body, outcome)
+    def on_ticket_choice(act: Callable[[int, str, str], Awaitable[Outcome]]) -> Callable[..., Any]:
+        """Priority and department: the option's value is the ticket and the choice."""
 
-    @app.action(blocks.DEPARTMENT)
-    async def on_department(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        ticket_id, choice = _pair(action)
-        if ticket_id is None or choice is None:
-            await _tell(staff, body, _NOT_OURS)
-            return
-        outcome = await staff.set_department(ticket_id, choice, _user(body))
-        await _tell(staff, body, outcome)
+        async def handler(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            ticket_id, choice = _pair(action)
+            if ticket_id is None or choice is None:
+                await _tell(staff, body, _NOT_OURS)
+                return
+            await _tell(staff, body, await act(ticket_id, choice, _user(body)))
+
+        return handler
+
+    app.action(blocks.PRIORITY)(on_ticket_choice(staff.set_priority))
+    app.action(blocks.DEPARTMENT)(on_ticket_choice(staff.set_department))
 
 
 def _register_confirmations(app: AsyncApp, staff: StaffDesk, intake: Intake) -> None:

@@ -178,8 +178,8 @@ def working_text(parsed: Parsed, where: Mrkdwn | None = None) -> Mrkdwn:
             "progress and the result will be in {}, not in this channel."
         ).format(what, where)
     return Mrkdwn(
-        ":hourglass_flowing_sand: Working on it: {}. The progress shows in this "
-        "channel, and the same message becomes the result."
+        ":hourglass_flowing_sand: Working on it: {}. A message in this channel shows "
+        "the steps in its thread, and becomes the result."
     ).format(what)
 
 

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.intake import Intake
 
 
-def register(app: AsyncApp, intake: Intake) -> None:
-    @app.event("message")
-    async def on_message(
+class Record(Protocol):
+    """An `Intake` method that records one kind of event (`Intake.message`, …)."""
+
+    def __call__(
+        self, event: dict[str, Any], *, event_id: str | None, bot_user_id: str | None
+    ) -> Awaitable[int | None]: ...
+
+
+def recording(record: Record) -> Callable[..., Awaitable[None]]:
+    """The listener of an event that `record` keeps in the inbox: recorded, then acked."""
+
+    async def on_event(
         ack: AsyncAck, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        await intake.message(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
+        await record(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
         await ack()
 
-    @app.event("app_mention")
-    async def on_mention(
-        ack: AsyncAck, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        await intake.mention(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
-        await ack()
+    return on_event
+
+
+def register(app: AsyncApp, intake: Intake) -> None:
+    app.event("message")(recording(intake.message))
+    app.event("app_mention")(recording(intake.mention))

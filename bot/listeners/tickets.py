@@ -8,6 +8,7 @@ ticket and answers in the message's thread, or in a new DM thread for the form.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
-from bot.intake import Intake
+from bot.intake import TICKET_LIMIT_NOTE, Intake, TicketLimitReached
 from bot.mrkdwn import Mrkdwn
 from bot.payloads import slack_id, view_value
 from bot.slack import SlackGateway
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 OPENED = Mrkdwn(
     ":ticket: Got it: I'm opening a support ticket for that message and will answer in its thread."
+)
+OPENED_FOR_AUTHOR = Mrkdwn(
+    ":ticket: Got it: I'm opening a support ticket for that message. Its author gets the answer "
+    "in a direct message, since it may involve their account; the thread gets a short note."
 )
 RELAYING = Mrkdwn(":outbox_tray: Sending that message to the user, with your name on it.")
 NOT_IN_STAFF_THREAD = (
@@ -40,20 +45,34 @@ NOT_A_PERSON = "I open tickets for people's messages only, not for messages from
 
 def register(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
     """Every way to open a ticket from outside a conversation with the desk."""
-    _register_reaction(app, intake)
+    _register_reaction(app, intake, slack)
     _register_ticket_shortcut(app, intake, slack)
     _register_reply_shortcut(app, intake, slack)
     _register_request_form(app, intake, slack)
 
 
-def _register_reaction(app: AsyncApp, intake: Intake) -> None:
+_NOTICES: set[asyncio.Task[None]] = set()  # courtesy notes sent after the ack
+
+
+def _register_reaction(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
     """A 🎫 reaction on a message opens a ticket for it."""
 
     @app.event("reaction_added")
     async def on_reaction(
         ack: AsyncAck, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        await intake.reaction(event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id)
+        try:
+            await intake.reaction(
+                event, event_id=body.get("event_id"), bot_user_id=context.bot_user_id
+            )
+        except TicketLimitReached:
+            # Told privately where they reacted, once the ack is out (a courtesy: Slack's
+            # rate limits must not hold the ack back).
+            channel = str((event.get("item") or {}).get("channel") or "")
+            note = TICKET_LIMIT_NOTE.format(limit=intake.options.tickets_per_hour)
+            task = asyncio.create_task(slack.post_ephemeral(channel, str(event["user"]), note))
+            _NOTICES.add(task)
+            task.add_done_callback(_NOTICES.discard)
         await ack()
 
 
@@ -74,9 +93,7 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             await ack()
             return
         if channel.startswith("D") or channel == intake.options.staff_channel:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_HERE)
+            await _ack_and_tell(ack, slack, response_url, NOT_HERE)
             return
         if (
             message.get("bot_id")
@@ -84,24 +101,33 @@ def _register_ticket_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway
             or not author
             or author == context.bot_user_id
         ):
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_A_PERSON)
+            await _ack_and_tell(ack, slack, response_url, NOT_A_PERSON)
             return
         thread_ts = message.get("thread_ts")
-        await intake.ticket_from_message(
-            source="shortcut",
-            channel=channel,
-            message_ts=ts,
-            author=author,
-            requested_by=user,
-            text=str(message.get("text") or ""),
-            thread_ts=thread_ts if isinstance(thread_ts, str) else None,
-            bot_user_id=context.bot_user_id,
-        )
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, OPENED)
+        told: str = OPENED if user == author else OPENED_FOR_AUTHOR
+        try:
+            await intake.ticket_from_message(
+                source="shortcut",
+                channel=channel,
+                message_ts=ts,
+                author=author,
+                requested_by=user,
+                text=str(message.get("text") or ""),
+                thread_ts=thread_ts if isinstance(thread_ts, str) else None,
+                bot_user_id=context.bot_user_id,
+            )
+        except TicketLimitReached:
+            told = TICKET_LIMIT_NOTE.format(limit=intake.options.tickets_per_hour)
+        await _ack_and_tell(ack, slack, response_url, told)
+
+
+async def _ack_and_tell(
+    ack: AsyncAck, slack: SlackGateway, response_url: object, text: str
+) -> None:
+    """Ack the shortcut, then tell the person who used it, privately (its response_url)."""
+    await ack()
+    if isinstance(response_url, str):
+        await slack.respond(response_url, text)
 
 
 def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
@@ -124,9 +150,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             and await intake.store.tickets.by_staff_message(channel, thread_ts) is not None
         )
         if not in_thread:
-            await ack()
-            if isinstance(response_url, str):
-                await slack.respond(response_url, NOT_IN_STAFF_THREAD)
+            await _ack_and_tell(ack, slack, response_url, NOT_IN_STAFF_THREAD)
             return
         assert channel and isinstance(ts, str) and isinstance(thread_ts, str)
         await intake.relay_request(
@@ -138,9 +162,7 @@ def _register_reply_shortcut(app: AsyncApp, intake: Intake, slack: SlackGateway)
             text=str(message.get("text") or ""),
             bot_user_id=context.bot_user_id,
         )
-        await ack()
-        if isinstance(response_url, str):
-            await slack.respond(response_url, RELAYING)
+        await _ack_and_tell(ack, slack, response_url, RELAYING)
 
 
 def _register_request_form(app: AsyncApp, intake: Intake, slack: SlackGateway) -> None:
