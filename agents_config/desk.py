@@ -745,7 +745,23 @@ class Desk:
             turn.thread_key,
             turn=resume.turn if resume else turn.turn_id,  # a resumed run is one turn
             history_turns=self.options.history_turns,
+            buffered=True,  # the run's items written in one transaction, when it ends
         )
+        try:
+            return await self._run_with(turn, ticket, run, session, resume, progress)
+        finally:
+            await session.flush()
+
+    async def _run_with(
+        self,
+        turn: Turn,
+        ticket: Ticket,
+        run: _Run,
+        session: ThreadSession,
+        resume: Approval | None,
+        progress: Progress | None,
+    ) -> _Run:
+        context = run.context
         try:
             start, run_input = await self._starting_point(turn, context, run.trace, resume)
             run.start = start.name
@@ -829,10 +845,6 @@ class Desk:
             await self._escalate(context, turn, "handed to a person", reply or "", "normal")
         if context.escalation is not None and reply and f"#{ticket.id}" not in reply:
             reply = f"{reply}\n\n{handover_note(ticket.id)}"  # the user always learns the number
-        if run.error is None and context.escalation is None:
-            current = await self.store.tickets.get(ticket.id)
-            if current is not None and current.status != "escalated":  # still with staff
-                await self.store.tickets.set_status(ticket.id, "answered", actor="desk")
         log.info(
             "turn answered",
             extra={
@@ -844,7 +856,9 @@ class Desk:
                 "confirmation": confirmation.id if confirmation else None,
             },
         )
-        outcome = await self._routed(ticket, run, opened=opened, reply=reply)
+        # Answered, unless the ticket is still with staff (escalated); the route; the ticket.
+        answered = run.error is None and context.escalation is None
+        outcome = await self._routed(ticket, run, opened=opened, reply=reply, answered=answered)
         return replace(
             outcome,
             escalation=context.escalation,
@@ -854,14 +868,24 @@ class Desk:
         )
 
     async def _routed(
-        self, ticket: Ticket, run: _Run, *, opened: bool, reply: str | None
+        self,
+        ticket: Ticket,
+        run: _Run,
+        *,
+        opened: bool,
+        reply: str | None,
+        answered: bool = False,
     ) -> TurnOutcome:
-        """The run's route kept on the ticket; the outcome of what the run did."""
-        await self.store.tickets.record_route(
-            ticket.id, department=department_of(run.trace.path), agent_path=run.trace.path
+        """The run's route kept on the ticket (with `answered`, the ticket answered too, unless
+        it is still with staff), in one transaction; the outcome of what the run did."""
+        current = await self.store.tickets.record_turn(
+            ticket.id,
+            answered=answered,
+            department=department_of(run.trace.path),
+            agent_path=run.trace.path,
         )
         return TurnOutcome(
-            ticket=await self.store.tickets.get(ticket.id) or ticket,
+            ticket=current or ticket,
             opened=opened,
             reply=reply,
             agent_path=run.trace.path,

@@ -104,6 +104,7 @@ class Worker:
         self._database_down = False
         self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
+        self._claim_was_full = False  # the last claim took as many rows as it had room for
         # Until when the other workers surely see this one alive (its last heartbeat written
         # + HEARTBEAT_STALE_S): its claims are its own until then.
         self._lease_until = 0.0
@@ -144,6 +145,8 @@ class Worker:
         except Exception as exc:
             log.warning("cannot listen for new messages; polling", extra={"error": repr(exc)})
         while not self._stopping:
+            # Cleared before the claim: a wake-up that comes during it is not lost.
+            self._wake.clear()
             room = self.options.concurrency * 2 - self.pending
             try:
                 items = await self.store.inbox.claim(room, self.worker_id) if room > 0 else []
@@ -153,12 +156,12 @@ class Worker:
                 continue
             for item in items:
                 self._dispatch(item)
-            if len(items) < room or room <= 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), poll_s)
-                except TimeoutError:
-                    pass
+            # A full claim may have left rows behind: look again when a thread finishes.
+            self._claim_was_full = room <= 0 or len(items) == room
+            if self._claim_was_full and room > 0:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_s)
 
     async def stop(self, grace_s: float) -> None:
         """Stop claiming; let running answers finish within `grace_s`; leave the rest queued."""
@@ -257,7 +260,8 @@ class Worker:
                     done = await self.process(item)
                 queue.popleft()
                 self._in_flight.discard(item.id)
-                self._wake.set()  # the thread's next message (maybe not claimed yet) may go
+                if self._claim_was_full:  # room for what the last claim could not take
+                    self._wake.set()
                 if not done:  # the thread's later messages wait too, so its order holds
                     while queue:
                         later = queue.popleft()

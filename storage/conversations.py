@@ -31,24 +31,38 @@ class ConversationRepo:
 
     async def recent(self, thread_key: str, turns: int) -> tuple[str | None, list[Item]]:
         """The running summary (if any) and the items of the last `turns` turns."""
+        summary, rows = await self.recent_by_turn(thread_key, turns)
+        return summary, [item for _, item in rows]
+
+    async def recent_by_turn(
+        self, thread_key: str, turns: int
+    ) -> tuple[str | None, list[tuple[int, Item]]]:
+        """Like `recent`, each item with its turn."""
+        # One query: the summary's row (part 0) first, then the items in order.
         rows = await self._db.fetchall(
-            "SELECT item FROM conversation_items WHERE thread_key = ? AND turn IN ("
+            "SELECT 0 AS part, 0 AS turn, 0 AS id, summary AS body FROM thread_summaries"
+            " WHERE thread_key = ?"
+            " UNION ALL"
+            " SELECT 1, turn, id, item FROM conversation_items WHERE thread_key = ? AND turn IN ("
             " SELECT DISTINCT turn FROM conversation_items WHERE thread_key = ?"
-            " ORDER BY turn DESC LIMIT ?) ORDER BY turn, id",
-            (thread_key, thread_key, turns),
+            " ORDER BY turn DESC LIMIT ?) ORDER BY part, turn, id",
+            (thread_key, thread_key, thread_key, turns),
         )
-        summary = await self._db.fetchone(
-            "SELECT summary FROM thread_summaries WHERE thread_key = ?", (thread_key,)
-        )
-        return (summary["summary"] if summary else None), [json.loads(r["item"]) for r in rows]
+        summary = rows[0]["body"] if rows and rows[0]["part"] == 0 else None
+        items = [(int(r["turn"]), json.loads(r["body"])) for r in rows if r["part"] == 1]
+        return summary, items
+
+    @staticmethod
+    def as_stored(item: Item) -> Item:
+        """The item as `add` stores it and `recent` reads it back (secrets removed)."""
+        loaded: Item = json.loads(_encode(item))
+        return loaded
 
     async def add(self, thread_key: str, turn: int, items: list[Item], keep_turns: int) -> None:
         """Append a turn's items; fold turns that fall out of the window into the summary."""
         now = time.time()
         # Secrets are removed from every item (what the user, the models and the tools said).
-        encoded = [
-            (thread_key, turn, json.dumps(scrub_json(item), default=str), now) for item in items
-        ]
+        encoded = [(thread_key, turn, _encode(item), now) for item in items]
 
         async def body(tx: Tx) -> None:
             await tx.executemany(
@@ -115,6 +129,10 @@ class ConversationRepo:
             await tx.execute("DELETE FROM thread_summaries WHERE thread_key = ?", (thread_key,))
 
         await self._db.atomic(body)
+
+
+def _encode(item: Item) -> str:
+    return json.dumps(scrub_json(item), default=str)
 
 
 def _text_of(item: Item) -> str:

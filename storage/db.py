@@ -133,8 +133,14 @@ class Database(ABC):
 
     async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
         """Call `on_notify` whenever another process signals `channel` (PostgreSQL's
-        LISTEN/NOTIFY). False when the backend cannot: the caller polls instead."""
+        LISTEN/NOTIFY; on SQLite, `notify`). False when the backend cannot: the caller polls
+        instead."""
         return False
+
+    def notify(self, channel: str) -> None:
+        """Signal `channel` to whoever `listen`s (another process on this machine), after a
+        write they wait for has committed. Never raises. PostgreSQL's triggers do it there."""
+        return None
 
     async def prepare_for_acks(self) -> None:
         """Tune this handle for a process whose writes must be quick (the one acking Slack).

@@ -85,10 +85,15 @@ class InboxRepo:
         self._db = db
 
     async def on_new_work(self, wake: Callable[[], None]) -> bool:
-        """Call `wake` whenever any process adds a row or finishes one; False when the
-        backend cannot tell (SQLite: the worker polls, and the receiver in the same process
-        wakes it directly)."""
+        """Call `wake` whenever any process adds a row (PostgreSQL: or finishes one); False
+        when the backend cannot tell: the worker then polls."""
         return await self._db.listen(NEW_WORK_CHANNEL, wake)
+
+    def _added(self, new_id: int | None) -> int | None:
+        """After a row was added: wake the workers (SQLite; PostgreSQL's trigger does it)."""
+        if new_id:
+            self._db.notify(NEW_WORK_CHANNEL)
+        return new_id or None
 
     async def accept(
         self,
@@ -118,7 +123,7 @@ class InboxRepo:
                 time.time(),
             ),
         )
-        return new_id or None
+        return self._added(new_id)
 
     async def accept_ticket(
         self,
@@ -215,7 +220,7 @@ class InboxRepo:
                 ),
             )
 
-        return await self._db.atomic(record) or None
+        return self._added(await self._db.atomic(record))
 
     async def open_commands(self, user_id: str) -> int:
         """How many of the user's commands are received or running."""

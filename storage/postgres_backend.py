@@ -2,8 +2,10 @@
 
 Repositories' portable SQL arrives with `?` placeholders and leaves as `$1, $2, …`
 (`to_numbered`). Every statement outside `atomic` is its own transaction on a pooled
-connection; `atomic` holds one connection in a transaction (READ COMMITTED, PostgreSQL's
-default) for its body. NUMERIC results (SUM, AVG) come back as floats, as on SQLite.
+connection (sent alone: no BEGIN / COMMIT round trips); `atomic` holds one connection in a
+transaction (READ COMMITTED, PostgreSQL's default) for its body. NUMERIC results (SUM, AVG)
+come back as floats, as on SQLite. One round trip a statement: a connection goes back to the
+pool without asyncpg's reset query (see `_keep_session`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,14 @@ async def _init_connection(conn: Any) -> None:
     )
 
 
+async def _keep_session(conn: Any) -> None:
+    """A connection going back to the pool keeps its session as it is: the desk changes no
+    session state on pooled connections (no SET, LISTEN or cursors; the one advisory lock,
+    `exclusive`, is released by its block). asyncpg's default reset would be one more round
+    trip per statement. An open transaction is still rolled back by asyncpg itself."""
+    return None
+
+
 class _PostgresTx:
     """A transaction on one pooled connection."""
 
@@ -166,6 +176,7 @@ class PostgresDatabase(Database):
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT_S,
                 init=_init_connection,
+                reset=_keep_session,
             )
         except (TimeoutError, OSError) as exc:
             raise StorageError(
@@ -198,11 +209,11 @@ class PostgresDatabase(Database):
         """A session advisory lock named after `job`, held on its own connection for the
         block (a lock dies with its session, so a process that dies frees it)."""
         async with self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", job)
             try:
+                await conn.execute("SELECT pg_advisory_lock(hashtext($1))", job)
                 yield
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", job)
+            finally:  # also when cancelled while waiting: the lock may have come meanwhile
+                await conn.execute("SELECT pg_advisory_unlock_all()")
 
     async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
         """LISTEN on a connection of its own (a pooled one would be handed to others). If it
@@ -289,6 +300,29 @@ class PostgresDatabase(Database):
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._pool.fetch(to_numbered(sql), *params))
 
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async def one(conn: Any) -> int:
+            return await _PostgresTx(conn).execute(sql, params)
+
+        return await self._statement(one)
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        async def one(conn: Any) -> int | None:
+            return await _PostgresTx(conn).insert(sql, params)
+
+        return await self._statement(one)
+
+    async def _statement(self, run: Callable[[Any], Awaitable[T]]) -> T:
+        """One write statement, a transaction by itself (no BEGIN / COMMIT round trips), with
+        the same guarantees as `atomic`: completed if the caller is cancelled, a deadlock
+        retried."""
+
+        async def attempt() -> T:
+            async with self._pool.acquire() as conn:
+                return await run(conn)
+
+        return await asyncio.shield(self._retrying_deadlocks(attempt))
+
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one transaction on one connection; a deadlock (two bodies locking
         the same rows in opposite orders) is retried: PostgreSQL rolled the loser back.
@@ -299,12 +333,19 @@ class PostgresDatabase(Database):
         return await asyncio.shield(self._atomic(body))
 
     async def _atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
-        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        async def attempt() -> T:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await body(_PostgresTx(conn))
+
+        return await self._retrying_deadlocks(attempt)
+
+    @staticmethod
+    async def _retrying_deadlocks(attempt: Callable[[], Awaitable[T]]) -> T:
+        for attempt_number in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    return await body(_PostgresTx(conn))
+                return await attempt()
             except asyncpg.DeadlockDetectedError:
-                if attempt == DEADLOCK_ATTEMPTS:
+                if attempt_number == DEADLOCK_ATTEMPTS:
                     raise
-                log.info("transaction deadlocked; retrying", extra={"attempt": attempt})
+                log.info("transaction deadlocked; retrying", extra={"attempt": attempt_number})
         raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from storage.db import Database, Tx
+from storage.db import Database, IntegrityError, Tx
 from storage.kb import Article, KnowledgeBase, parse_article
 
 DAY = 86_400.0
@@ -220,7 +220,8 @@ async def seed_demo_data(db: Database) -> bool:
 
     Idempotent: when any customer exists it does nothing and returns False. The check and
     the inserts share one write transaction, so two processes opening a new file at the same
-    time cannot both seed it.
+    time cannot both seed it (on PostgreSQL both may look at once: the second one's inserts
+    then break the first one's unique keys, and it leaves the data to the first).
     """
 
     async def body(tx: Tx) -> bool:
@@ -231,7 +232,10 @@ async def seed_demo_data(db: Database) -> bool:
             await tx.executemany(sql, rows)
         return True
 
-    if not await db.atomic(body):
+    try:
+        if not await db.atomic(body):
+            return False
+    except IntegrityError:  # PostgreSQL: another process seeded it in the same moment
         return False
     await KnowledgeBase(db).load_articles(packaged_articles())
     return True

@@ -10,13 +10,22 @@ methods are coroutines that never suspend (they call sqlite3 directly), so the b
 to completion there. The write lock is then held for microseconds rather than for as long as
 a busy event loop takes to come back, which keeps other processes' writes (the receiver's
 inbox inserts, hence Slack's acks) from waiting.
+
+Wake-ups (`listen` / `notify`): a process that waits for rows (the worker) binds a Unix
+datagram socket named after the database file and the channel (Linux's abstract namespace: no
+file to clean up); a process that adds rows (the receiver) sends it one byte after the commit.
+The worker is then woken at once instead of at its next poll. Elsewhere, or when another
+process already listens on that file, `listen` says False and the caller polls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
+import socket
 import sqlite3
 import sys
 import time
@@ -145,6 +154,8 @@ class SqliteDatabase(Database):
         self._lock = asyncio.Lock()
         self.path = path
         self.name = f"SUPPORT_DESK_DB={path}"
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, socket.socket]] = []
+        self._sender: socket.socket | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, attempts: int = OPEN_ATTEMPTS) -> SqliteDatabase:
@@ -211,7 +222,57 @@ class SqliteDatabase(Database):
         await self._conn.execute("PRAGMA wal_autocheckpoint=0")
 
     async def close(self) -> None:
+        for loop, listener in self._listeners:
+            if not loop.is_closed():
+                loop.remove_reader(listener.fileno())
+            listener.close()
+        self._listeners.clear()
+        if self._sender is not None:
+            self._sender.close()
         await self._conn.close()
+
+    def _wake_address(self, channel: str) -> bytes | None:
+        """The abstract socket of `channel` on this file; None where there is none (not
+        Linux, an in-memory database)."""
+        if not sys.platform.startswith("linux") or self.path == ":memory:":
+            return None
+        key = f"{os.path.realpath(self.path)}\0{channel}".encode()
+        return b"\0support-desk-" + hashlib.sha256(key).hexdigest()[:32].encode()
+
+    async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
+        """See the module's docstring: False when this process cannot be woken so."""
+        address = self._wake_address(channel)
+        if address is None:
+            return False
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.setblocking(False)
+        try:
+            listener.bind(address)
+        except OSError:  # another process listens on this file already
+            listener.close()
+            return False
+
+        def woken() -> None:
+            with contextlib.suppress(OSError):
+                while listener.recv(64):  # every wake-up waiting, then one call
+                    pass
+            on_notify()
+
+        loop = asyncio.get_running_loop()
+        loop.add_reader(listener.fileno(), woken)
+        self._listeners.append((loop, listener))
+        return True
+
+    def notify(self, channel: str) -> None:
+        address = self._wake_address(channel)
+        if address is None:
+            return
+        if self._sender is None:
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+        # Nobody listening, or a full queue (the listener has wake-ups waiting): nothing to do.
+        with contextlib.suppress(OSError):
+            self._sender.sendto(b"!", address)
 
     async def migrate(self) -> list[str]:
         """Apply the packaged `migrations/sqlite/NNN_*.sql` files not applied yet, in order."""

@@ -220,27 +220,26 @@ class TicketRepo:
         subject = scrub(subject)
         opening_text = scrub(opening_text) if opening_text else opening_text
 
-        async def body(tx: Tx) -> bool:
+        by_thread = "SELECT * FROM tickets WHERE channel = ? AND thread_ts = ?"
+
+        async def body(tx: Tx) -> tuple[Row | None, bool]:
             # Look first: an insert that conflicts would still use up a ticket number.
-            if await tx.fetchone(
-                "SELECT 1 FROM tickets WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
-            ):
-                return False
+            existing = await tx.fetchone(by_thread, (channel, thread_ts))
+            if existing is not None:
+                return existing, False
             ticket_id = await tx.insert(
                 "INSERT INTO tickets (channel, thread_ts, user_id, customer_id, status, subject,"
                 " opening_text, created_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (channel, thread_ts, user_id, customer_id, subject[:200], opening_text, now, now),
             )
-            if ticket_id is None:
-                return False
-            await record_event(tx, ticket_id, "open", actor=user_id, at=now)
-            return True
+            if ticket_id is not None:
+                await record_event(tx, ticket_id, "open", actor=user_id, at=now)
+            return await tx.fetchone(by_thread, (channel, thread_ts)), ticket_id is not None
 
-        opened = await self._db.atomic(body)
-        ticket = await self.by_thread(channel, thread_ts)
-        assert ticket is not None
-        return ticket, opened
+        row, opened = await self._db.atomic(body)
+        assert row is not None
+        return Ticket.from_row(row), opened
 
     async def get(self, ticket_id: int) -> Ticket | None:
         row = await self._db.fetchone("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
@@ -304,14 +303,10 @@ class TicketRepo:
         """Move the ticket to `status` and record the transition (a repeat is not recorded),
         now or at `now`."""
         now = time.time() if now is None else now
-        responded = status in ("answered", "escalated")
+        update, params = _status_update(ticket_id, status, now)
         await self._transition(
-            "UPDATE tickets SET status = ?, updated_at = ?,"
-            " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
-            "   ELSE first_response_at END,"
-            " resolved_at = CASE WHEN ? = 'resolved' THEN CAST(? AS DOUBLE PRECISION) END"
-            " WHERE id = ? AND status != ?",
-            (status, now, responded, now, status, now, ticket_id, status),
+            update,
+            params,
             ticket_id=ticket_id,
             status=status,
             actor=actor,
@@ -333,21 +328,32 @@ class TicketRepo:
         """Run a guarded UPDATE; when it changed the ticket, record the transition with it."""
 
         async def body(tx: Tx) -> bool:
-            if await tx.execute(update, params) != 1:
-                return False
-            await record_event(tx, ticket_id, status, actor=actor, note=note, at=at)
-            return True
+            return await _transition(tx, update, params, ticket_id, status, actor, note, at)
 
         return await self._db.atomic(body)
 
     async def record_route(
         self, ticket_id: int, *, department: str | None, agent_path: list[str]
     ) -> None:
-        await self._db.execute(
-            "UPDATE tickets SET department = COALESCE(?, department), agent_path = ?,"
-            " updated_at = ? WHERE id = ?",
-            (department, json.dumps(agent_path), time.time(), ticket_id),
-        )
+        await self._db.execute(*_route_update(ticket_id, department, agent_path, time.time()))
+
+    async def record_turn(
+        self, ticket_id: int, *, answered: bool, department: str | None, agent_path: list[str]
+    ) -> Ticket | None:
+        """The end of one AI turn, in one transaction: with `answered`, the ticket moves to
+        answered (unless staff have it escalated, or it is answered already); its route is
+        recorded; and the ticket is returned as it now is."""
+        now = time.time()
+
+        async def body(tx: Tx) -> Row | None:
+            if answered:
+                update, params = _status_update(ticket_id, "answered", now, unless="escalated")
+                await _transition(tx, update, params, ticket_id, "answered", "desk", None, now)
+            await tx.execute(*_route_update(ticket_id, department, agent_path, now))
+            return await tx.fetchone("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+
+        row = await self._db.atomic(body)
+        return Ticket.from_row(row) if row else None
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         rows = await self._db.fetchall(
@@ -706,3 +712,57 @@ class UserRepo:
             " name = excluded.name, is_bot = excluded.is_bot, fetched_at = excluded.fetched_at",
             (user.user_id, user.email, user.name, int(user.is_bot), user.fetched_at),
         )
+
+
+def _status_update(
+    ticket_id: int, status: str, now: float, *, unless: str | None = None
+) -> tuple[str, tuple[object, ...]]:
+    """The guarded UPDATE moving a ticket to `status` (not from `status` itself, nor from
+    `unless`), stamping its first response and resolution."""
+    responded = status in ("answered", "escalated")
+    guard = " AND status != ?" if unless else ""
+    return (
+        "UPDATE tickets SET status = ?, updated_at = ?,"
+        " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ?"
+        "   ELSE first_response_at END,"
+        " resolved_at = CASE WHEN ? = 'resolved' THEN CAST(? AS DOUBLE PRECISION) END"
+        f" WHERE id = ? AND status != ?{guard}",
+        (
+            status,
+            now,
+            responded,
+            now,
+            status,
+            now,
+            ticket_id,
+            status,
+            *([unless] if unless else []),
+        ),
+    )
+
+
+async def _transition(
+    tx: Tx,
+    update: str,
+    params: tuple[object, ...],
+    ticket_id: int,
+    status: str,
+    actor: str | None,
+    note: str | None,
+    at: float,
+) -> bool:
+    """In `tx`: a guarded UPDATE, and when it changed the ticket, its transition recorded."""
+    if await tx.execute(update, params) != 1:
+        return False
+    await record_event(tx, ticket_id, status, actor=actor, note=note, at=at)
+    return True
+
+
+def _route_update(
+    ticket_id: int, department: str | None, agent_path: list[str], now: float
+) -> tuple[str, tuple[object, ...]]:
+    return (
+        "UPDATE tickets SET department = COALESCE(?, department), agent_path = ?,"
+        " updated_at = ? WHERE id = ?",
+        (department, json.dumps(agent_path), now, ticket_id),
+    )

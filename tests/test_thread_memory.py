@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from agents.testing import assistant_message
 
 from agents_config.memory import ThreadSession
 from storage.conversations import SUMMARY_LIMIT
+from storage.store import Store
 from tests.conftest import DeskFactory
+from tests.databases import database_for
 from tests.scripting import call, handoff, scripted
 
 
@@ -113,3 +116,73 @@ async def test_the_summary_stays_bounded_on_a_very_long_thread(start_desk: DeskF
     assert "message 58" in summary  # the newest folded turn is kept…
     assert "message 1 " not in summary  # …the oldest ones are dropped
     assert json.dumps(items[1:]).count("message 59") == 1  # the window holds the last turn
+
+
+def _turn_items(turn: int, step: int) -> list[Any]:
+    return [
+        {"role": "user" if step == 0 else "assistant", "content": f"turn {turn} step {step}"},
+        {
+            "type": "function_call_output",
+            "call_id": f"c{turn}-{step}",
+            "output": "card 4242 4242 4242 4242",
+        },
+    ]
+
+
+async def test_a_buffered_run_reads_and_stores_exactly_what_an_unbuffered_one_does(
+    tmp_path: Path,
+) -> None:
+    """The desk's runs buffer their items (one write when the run ends): at every step of a
+    run, and in the database after it, a buffered session is indistinguishable from one that
+    writes each item at once, whether the thread fits in the window or slides out of it."""
+    store = await Store.open(database_for(tmp_path / "desk.db"))
+    window = 3
+    try:
+        for earlier in (0, 1, window - 1, window, window + 2):
+            keys = {mode: f"C_SUPPORT:{earlier}.{mode}" for mode in ("plain", "buffered")}
+            for key in keys.values():  # the same earlier turns in both threads
+                for turn in range(1, earlier + 1):
+                    await store.conversations.add(key, turn, _turn_items(turn, 0), window)
+            sessions = {
+                mode: ThreadSession(
+                    store.conversations,
+                    key,
+                    turn=100,
+                    history_turns=window,
+                    buffered=mode == "buffered",
+                )
+                for mode, key in keys.items()
+            }
+            seen: dict[str, list[Any]] = {"plain": [], "buffered": []}
+            for mode, session in sessions.items():
+                seen[mode].append(await session.get_items())
+                for step in range(3):
+                    await session.add_items(_turn_items(100, step))
+                    seen[mode].append(await session.get_items())
+                    seen[mode].append(await session.get_items(limit=2))
+            assert seen["buffered"] == seen["plain"], earlier
+            assert "4242 4242 4242 4242" not in json.dumps(
+                seen["buffered"]
+            )  # stored as stored: scrubbed
+            await sessions["buffered"].flush()
+            stored = {
+                mode: await store.conversations.recent(key, 100) for mode, key in keys.items()
+            }
+            assert stored["buffered"] == stored["plain"], earlier
+    finally:
+        await store.close()
+
+
+async def test_a_buffered_session_writes_nothing_before_its_flush(tmp_path: Path) -> None:
+    store = await Store.open(database_for(tmp_path / "desk.db"))
+    try:
+        session = ThreadSession(
+            store.conversations, "C_SUPPORT:9.0", turn=7, history_turns=8, buffered=True
+        )
+        await session.add_items(_turn_items(7, 0))
+        assert await store.conversations.recent("C_SUPPORT:9.0", 8) == (None, [])
+        await session.flush()
+        _, items = await store.conversations.recent("C_SUPPORT:9.0", 8)
+        assert [i.get("content") for i in items] == ["turn 7 step 0", None]
+    finally:
+        await store.close()

@@ -1,0 +1,57 @@
+"""A message recorded by one process wakes the worker of another at once (no poll): through
+LISTEN/NOTIFY on PostgreSQL, through a datagram socket named after the file on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from storage.store import Store
+from tests.databases import database_for, sqlite_only
+
+
+async def _accept(store: Store, ts: str) -> int | None:
+    return await store.inbox.accept(
+        kind="message", channel="C_SUPPORT", ts=ts, thread_ts=ts, user_id="U_A", text="hi"
+    )
+
+
+async def test_a_recorded_message_wakes_the_worker_of_another_process(tmp_path: Path) -> None:
+    receiver = await Store.open(database_for(tmp_path / "desk.db"))
+    worker = await Store.open(database_for(tmp_path / "desk.db"), seed=False)
+    woken = asyncio.Event()
+    try:
+        assert await worker.inbox.on_new_work(woken.set)
+        assert await _accept(receiver, "1.0001")
+        await asyncio.wait_for(woken.wait(), 10)
+        woken.clear()
+        assert await _accept(receiver, "1.0001") is None  # a duplicate: nothing new
+        assert await _accept(receiver, "1.0002")
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        await worker.close()
+        await receiver.close()
+
+
+@sqlite_only
+async def test_only_the_workers_of_that_file_are_woken(tmp_path: Path) -> None:
+    stores = [await Store.open(tmp_path / name) for name in ("a.db", "a.db", "b.db", "b.db")]
+    receiver_a, worker_a, receiver_b, worker_b = stores
+    woken = {"a": asyncio.Event(), "b": asyncio.Event()}
+    try:
+        assert await worker_a.inbox.on_new_work(woken["a"].set)
+        assert await worker_b.inbox.on_new_work(woken["b"].set)
+        # a second listener on a file already listened to is refused: it polls instead
+        assert not await receiver_a.inbox.on_new_work(lambda: None)
+        await _accept(receiver_b, "2.0001")
+        await asyncio.wait_for(woken["b"].wait(), 10)
+        await _accept(receiver_a, "2.0002")
+        await asyncio.wait_for(woken["a"].wait(), 10)
+        woken["a"].clear()
+        await _accept(receiver_b, "2.0003")  # b's datagram comes after any a had left
+        woken["b"].clear()
+        await asyncio.wait_for(woken["b"].wait(), 10)
+        assert not woken["a"].is_set()
+    finally:
+        for store in stores:
+            await store.close()
