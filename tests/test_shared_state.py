@@ -15,7 +15,7 @@ from agents_config.models import FallbackModel, ModelHealth
 from fakes.openai_server import FakeOpenAI
 from storage.store import Store
 from tests.conftest import DeskFactory
-from tests.databases import BACKEND, database_for
+from tests.databases import database_for
 from tests.test_durability import openai_settings
 from tests.test_model_streaming import CREATED, DONE, TOKEN, StubModel, _drain, _outage
 
@@ -156,27 +156,6 @@ async def test_slack_users_read_by_one_desk_are_known_to_another(
     await second.events.message("U_ALICE", "And my refund?")
     await second.settle()
     assert len(second.slack.calls_to("users.info")) == 1  # read from the database
-
-
-async def test_a_row_recorded_by_one_process_wakes_the_workers_of_the_others(
-    two_stores: tuple[Store, Store],
-) -> None:
-    """PostgreSQL wakes the workers (LISTEN/NOTIFY), so they need no tight polling; SQLite
-    says it cannot (its worker polls, and a receiver in the same process wakes it)."""
-    receiver, worker = two_stores
-    woken = asyncio.Event()
-    listening = await worker.inbox.on_new_work(woken.set)
-    assert listening == (BACKEND == "postgresql")
-    await receiver.inbox.accept(
-        kind="message",
-        channel="C_SUPPORT",
-        ts="1.000001",
-        thread_ts="1.000001",
-        user_id="U_ALICE",
-        text="hello",
-    )
-    if listening:
-        await asyncio.wait_for(woken.wait(), 30)
 
 
 async def test_a_worker_whose_message_was_taken_over_does_not_reply_too(
