@@ -78,6 +78,7 @@ class AnswerStream:
         self._sent = 0  # how much of `_written` Slack has
         self._tasks: dict[str, dict[str, Any]] = {}  # task_update chunks by id, latest state
         self._pending_tasks: dict[str, dict[str, Any]] = {}
+        self._same_as: dict[str, str] = {}  # a step shown under an earlier one's task
         self._words = False  # the model's first words came (they are sent without waiting)
         self._broken = False  # Slack refused a call: no more streaming, `finish` replaces
         # The stream starts with the model's first words, or with the steps so far once
@@ -154,15 +155,22 @@ class AnswerStream:
             raise StopAnswer()
 
     def _task(self, step: Step, status: str | None = None) -> None:
-        known = self._tasks.get(step.id, {})
+        """Show `step` as a task; a new step titled as an earlier one (the hand-over to our
+        staff, then its tool) moves that task instead of showing the same line twice."""
+        task_id = self._same_as.get(step.id, step.id)
+        if task_id not in self._tasks and step.title:
+            twin = next((t["id"] for t in self._tasks.values() if t["title"] == step.title), None)
+            if twin is not None:
+                self._same_as[step.id] = task_id = twin
+        known = self._tasks.get(task_id, {})
         chunk = {
             "type": "task_update",
-            "id": step.id,
+            "id": task_id,
             "title": step.title or known.get("title") or "Working on it",
             "status": status or step.status,
         }
-        self._tasks[step.id] = chunk
-        self._pending_tasks[step.id] = chunk
+        self._tasks[task_id] = chunk
+        self._pending_tasks[task_id] = chunk
 
     def _due(self) -> bool:
         waiting = len(self._written) - self._sent

@@ -372,3 +372,18 @@ async def test_a_429_that_outlives_the_retries_is_finished_once_by_update(
     assert 1 < len(appends) <= 4  # retried by the client, then no storm of further appends
     assert desk.slack.calls_to("chat.postMessage") == []
     assert len(desk.slack.calls_to("chat.update")) == 1
+
+
+async def test_an_escalation_shows_passing_to_our_staff_once(start_desk: DeskFactory) -> None:
+    # offline, the hand-over to the fallback agent and its escalate tool carry the same label
+    desk = await start_desk()
+    _, _, event = await desk.events.message(
+        "U_ALICE", "This is unacceptable, I want to talk to a human."
+    )
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    stream = desk.slack.stream_of("C_SUPPORT", reply["ts"])
+    assert stream is not None
+    titles = [t["title"] for t in stream["tasks"].values()]
+    assert titles.count("Passing this to our support staff") == 1, titles
+    assert all(t["status"] == "complete" for t in stream["tasks"].values())
