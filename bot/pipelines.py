@@ -327,6 +327,8 @@ class PipelineRunner:
         long = len(report.body) > self.options.message_chars
         filename = f"report-{report.id}.md"
         text, blocks = report_message(report, filename if long else None)
+        if stream is not None:  # the steps are shown before the report they made
+            await stream.flush()
         ts = report.message_ts
         updated = ts is not None and await self.slack.update_message(
             report.channel, ts, text, blocks

@@ -143,6 +143,11 @@ class AnswerStream:
             await self._flush()
         return self._ts is not None and not self._broken
 
+    async def flush(self) -> None:
+        """Send what waits in the buffer now (the steps, before what follows them)."""
+        await self._stop_timer()
+        await self._flush()
+
     async def _check_stop(self) -> None:
         """Raise `StopAnswer` when the requester clicked Stop (asked at most once per flush
         interval: one small read)."""

@@ -804,3 +804,27 @@ def test_hosted_web_search_only_with_openai_responses() -> None:
     assert any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)
     pipelines = Pipelines(resolver, PipelineOptions())
     assert not any(isinstance(t, WebSearchTool) for t in pipelines.agents["researcher"].tools)
+
+
+async def test_offline_research_streams_its_steps_before_the_report(
+    start_desk: DeskFactory,
+) -> None:
+    # the offline engine and the default flush interval: the steps wait in the stream's buffer
+    desk = await start_desk()
+    await command(desk, "/research", "how do refunds work?")
+    await desk.settle()
+
+    [message] = report_messages(desk)
+    calls = desk.slack.calls
+    report_at = next(
+        i for i, (m, p) in enumerate(calls) if m == "chat.update" and p["ts"] == message["ts"]
+    )
+    step_calls = [
+        i
+        for i, (m, p) in enumerate(calls)
+        if m in STREAM_METHODS
+        and any(c.get("type") == "task_update" for c in p.get("chunks") or [])
+    ]
+    assert step_calls and max(step_calls) < report_at  # every step shown, then the report
+    reply = steps_stream(desk, message)
+    assert "The report is above." in reply["text"]
