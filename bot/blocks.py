@@ -641,7 +641,7 @@ def step_line(name: str, status: str, elapsed: float, detail: str | None) -> Mrk
         return Mrkdwn("{} {} — running…").format(icon, name)
     line = Mrkdwn("{} {} — {}").format(icon, name, duration(elapsed))
     if status == "retrying":
-        line += " — retrying"
+        return Mrkdwn("{} — retrying: {}").format(line, detail) if detail else line + " — retrying"
     return Mrkdwn("{} ({})").format(line, detail) if detail else line
 
 
@@ -666,11 +666,15 @@ def step_title(event: StepEvent) -> str:
     if event.status == "running":
         return f"{event.step} — running…"
     title = f"{event.step} — {duration(event.elapsed_s)}"
-    if event.status in ("retrying", "skipped"):
-        title += f" — {event.status}"
-    if event.detail:
-        detail = " ".join(event.detail.split())
-        title += f" ({detail if len(detail) <= 120 else detail[:119] + '…'})"
+    detail = " ".join((event.detail or "").split())
+    detail = detail if len(detail) <= 120 else detail[:119] + "…"
+    if event.status == "retrying":  # "retrying: the model's answer could not be read"
+        title += f" — retrying: {detail}" if detail else " — retrying"
+    else:
+        if event.status == "skipped":
+            title += " — skipped"
+        if detail:
+            title += f" ({detail})"
     return str(escape(title))
 
 

@@ -48,7 +48,7 @@ from agents_config.pipelines import (
     Progress,
     StepEvent,
 )
-from agents_config.pipelines.base import describe
+from agents_config.pipelines.base import in_words
 from agents_config.progress import Step, StepStatus
 from bot.blocks import (
     KIND_LABELS,
@@ -221,7 +221,7 @@ class PipelineRunner:
                 kind=kind,
                 title=report.title,
                 markdown="",
-                notes=[f"The {KIND_LABELS[kind].lower()} failed ({describe(exc)})."],
+                notes=[f"The {KIND_LABELS[kind].lower()} failed ({in_words(exc)})."],
                 public=not caller.is_staff,
             )
         return await self.store.reports.finish(

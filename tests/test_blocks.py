@@ -218,7 +218,7 @@ def test_long_report_shows_its_beginning_and_names_the_file() -> None:
 def test_a_pipelines_steps_as_task_titles_and_its_started_message() -> None:
     assert blocks.step_title(StepEvent("research", "done", 12.0, 12.0)) == "research — 12 s"
     retrying = StepEvent("review 1", "retrying", 3.0, 15.0, detail=f"timeout {HOSTILE[1]}")
-    assert blocks.step_title(retrying) == "review 1 — 3.0 s — retrying (timeout &lt;!here&gt;)"
+    assert blocks.step_title(retrying) == "review 1 — 3.0 s — retrying: timeout &lt;!here&gt;"
     assert blocks.step_title(StepEvent("draft 2", "running", 0.0, 15.0)) == "draft 2 — running…"
     text, message = blocks.pipeline_started(REPORT, resumed=False)
     assert text.startswith("Research: &lt;!channel&gt;") and text.endswith("— working on it")

@@ -229,7 +229,9 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
     assert [s["attempts"] for s in report.steps if s["name"] == "draft 1"] == [2]
 
 
-async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
+async def test_a_failing_step_is_retried_once(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     models, resolver = by_agent(
         researcher=[say("notes")],
         analyst=[ModelStep.raise_error(RuntimeError("provider hiccup")), say("insights")],
@@ -243,6 +245,16 @@ async def test_a_failing_step_is_retried_once(start_desk: DeskFactory) -> None:
     for model in models.values():
         model.assert_complete()
     assert any("analysis — " in text and "retrying" in text for text in titles(desk))
+    # the channel reads what went wrong in words; the exception goes only to the log
+    assert any(
+        text.startswith("review 1 — ")
+        and text.endswith(" — retrying: the model's answer could not be read")
+        for text in titles(desk)
+    ), titles(desk)
+    assert not any("Error" in text for text in titles(desk))
+    logged = [getattr(r, "error", "") for r in caplog.records if r.msg == "pipeline step failed"]
+    assert any(e.startswith("ModelBehaviorError") for e in logged)
+    assert any(e == "RuntimeError: provider hiccup" for e in logged)
     report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
     assert (report.status, report.notes, report.body) == ("complete", [], "The report.")
 

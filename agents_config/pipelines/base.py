@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
+import openai
 from agents import Agent, RunConfig, Runner, RunResult, Tool, TResponseInputItem
+from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 from pydantic import BaseModel
 
 from agents_config.agents import AgentSpec, ModelResolver
@@ -65,7 +67,7 @@ class StepFailed(Exception):
     def __init__(self, step: str, error: BaseException) -> None:
         self.step = step
         self.error = error
-        self.note = f"The {step} step failed twice ({describe(error)})."
+        self.note = f"The {step} step failed twice ({in_words(error)})."
         super().__init__(self.note)
 
 
@@ -76,6 +78,20 @@ class EmptyOutput(Exception):
 def describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def in_words(error: BaseException) -> str:
+    """What went wrong, as the reader of a step or a report reads it (the exception itself
+    goes only to the log: `describe`)."""
+    if isinstance(error, ModelBehaviorError | EmptyOutput):
+        return "the model's answer could not be read"
+    if isinstance(error, MaxTurnsExceeded):
+        return "the model took too many steps"
+    if isinstance(error, TimeoutError | openai.APITimeoutError):
+        return "the model took too long to answer"
+    if isinstance(error, openai.APIError):
+        return "the model service did not answer"
+    return "something went wrong; the details are in the log"
 
 
 class Steps:
@@ -128,7 +144,7 @@ class Steps:
                     extra={"step": name, "attempt": attempt, "error": describe(exc)},
                 )
                 if attempt < self.attempts:
-                    record.status, record.detail = "retrying", describe(exc)
+                    record.status, record.detail = "retrying", in_words(exc)
                     await self._emit(record, start)
                 continue
             record.status = "done"
@@ -137,7 +153,7 @@ class Steps:
             return value
         assert error is not None
         failure = StepFailed(name, error)
-        record.status, record.detail = "failed", describe(error)
+        record.status, record.detail = "failed", in_words(error)
         self.notes.append(failure.note)
         await self._emit(record, start)
         raise failure
