@@ -840,3 +840,16 @@ async def test_offline_research_streams_its_steps_before_the_report(
     assert step_calls and max(step_calls) < report_at  # every step shown, then the report
     reply = steps_stream(desk, message)
     assert "The report is above." in reply["text"]
+
+
+async def test_a_multi_part_offline_report_carries_no_chat_greeting(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    await command(desk, "/research", "1) what is SSO? 2) how do refunds work?")
+    await desk.settle()
+
+    report = (await desk.runtime.receiver.store.reports.for_user("U_ALICE"))[0]
+    assert "coordinate" in [s["name"] for s in report.steps]  # the multi-part path
+    assert "thanks for reaching out" not in report.body.lower(), report.body
+    assert "thanks for reaching out" not in block_text(report_messages(desk)[0]).lower()

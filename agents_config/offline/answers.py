@@ -226,9 +226,9 @@ def compose_answer(
 
 
 def greeting(conversation: Conversation) -> str:
-    """A short greeting on the first turn of a thread (and, for a request in another language,
-    a polite line in it saying the answer follows in English)."""
-    if conversation.earlier:
+    """A short greeting on the first chat turn of a thread (and, for a request in another
+    language, a polite line in it saying the answer follows in English); none in a report."""
+    if conversation.earlier or not conversation.chat:
         return ""
     return language_note(conversation.request) or "Hi, thanks for reaching out!"
 

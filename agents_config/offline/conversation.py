@@ -26,6 +26,7 @@ class Conversation:
     path: list[str] = field(default_factory=list)  # agents handed to during this turn
     calls: list[Call] = field(default_factory=list)  # this turn's tool calls by this agent
     turn_calls: list[Call] = field(default_factory=list)  # all of this turn's tool calls
+    chat: bool = True  # a chat turn; False when consulted by a pipeline (no greeting then)
 
     @property
     def user_texts(self) -> list[str]:

@@ -47,6 +47,8 @@ from agents_config.offline.turn import Reply, Structured, ToolCall, Turn
 from agents_config.routing import AGENT_DEPARTMENTS, TRIAGE_ROUTES
 
 _CLARIFY = re.compile(r"clarifying question", re.I)
+# A specialist asked by a pipeline (`agents_config.pipelines.tools`), not talking to the user.
+_CONSULTED = re.compile(r"consulted by a research coordinator", re.I)
 
 
 class OfflineModel(Model):
@@ -140,6 +142,7 @@ class OfflineModel(Model):
     ) -> list[TResponseOutputItem]:
         """The output items of one model call (pure: the same arguments give the same items)."""
         conversation = read_conversation(input)
+        conversation.chat = not _CONSULTED.search(instructions or "")
         digest = _digest(self.agent_name, input)
         function_tools = {t.name: t for t in tools if isinstance(t, FunctionTool)}
         schema = (
