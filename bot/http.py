@@ -68,7 +68,11 @@ def http_app(app: DeskApp, readiness: Readiness) -> web.Application:
     verifier = SignatureVerifier(secret) if secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:  # Slack's payloads are far smaller
+            log.warning("request refused", extra={"reason": "too large", "bytes": MAX_BODY_BYTES})
+            raise
         headers = request.headers
         rejected = _signature_problem(
             verifier,

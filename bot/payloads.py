@@ -101,6 +101,10 @@ def problem(body: Any) -> str | None:
         return f"nested deeper than {MAX_DEPTH} levels"
     if "event" in body and not isinstance(body["event"], dict):
         return "`event` is not an object"
+    if "type" not in body and "command" not in body:  # every Slack payload names its kind
+        return "neither `type` nor `command`: not a Slack payload"
+    if body.get("type") == "event_callback" and "event" not in body:
+        return "an event callback without its `event`"
     return _object_problem(body, "")
 
 

@@ -181,8 +181,9 @@ def _add_export_parser(sub: Any) -> None:
     ex.add_argument(
         "--days",
         type=_positive_int,
-        required=True,
-        help="tickets resolved (with --unhelpful: answers rated 👎) in the last N days",
+        default=30,
+        help="tickets resolved (with --unhelpful: answers rated 👎) in the last N days "
+        "(default 30)",
     )
     ex.add_argument(
         "--unhelpful",

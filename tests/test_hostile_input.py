@@ -363,11 +363,43 @@ async def test_socket_mode_payloads_are_checked_too(
 
 @pytest.mark.parametrize(
     "body",
+    [b"", b"{}", b'{"type": "event_callback", "team_id": "T1"}', b'{"token": "x"}'],
+)
+async def test_a_signed_body_that_is_no_slack_payload_is_a_400_and_one_line(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    desk = await start_desk()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        status, _ = await desk.events.raw(body, JSON)
+    assert status == 400
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("slack_bolt", "bot"))]
+    assert lines == ["malformed request body"]
+
+
+async def test_a_body_over_the_limit_is_refused_with_one_line(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk = await start_desk()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        status, _ = await desk.events.raw(
+            b'{"type": "x", "pad": "' + b"a" * 2_000_000 + b'"}', JSON
+        )
+    assert status == 413
+    lines = [r for r in caplog.records if r.name.startswith(("slack_bolt", "bot"))]
+    assert [(r.getMessage(), r.__dict__["reason"]) for r in lines] == [
+        ("request refused", "too large")
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
     [
-        b"{}",
         json.dumps(
             {"type": "event_callback", "team_id": "T1", "event": {"type": "pin_added"}}
         ).encode(),
+        b'{"type": "some_new_kind"}',
     ],
 )
 async def test_a_request_no_listener_takes_is_one_log_line(
