@@ -234,8 +234,6 @@ class PipelineRunner:
             data=result.stored_data(),
         )
 
-        return await self._deliver(report, item)
-
     async def _execute(
         self,
         kind: str,
