@@ -100,6 +100,26 @@ class Intake:
                 return None
         return await self._record("message", event, event_id, bot_user_id)
 
+    async def stop_session(self, event: dict[str, Any]) -> bool:
+        """Slack's own stop control on an agent session (`agent_session_stopped`): the same
+        stop as the Stop button, for the requester's own answer only. The messages Slack names,
+        or, when it names none, the requester's answer being written in that thread."""
+        channel, thread_ts = str(event.get("channel") or ""), str(event.get("thread_ts") or "")
+        user = str(event.get("user") or "")
+        if not channel or not thread_ts or not user:
+            log.info("stop without a thread or user ignored", extra={"channel": channel})
+            return False
+        inbox = self.store.inbox
+        named = [str(ts) for ts in event.get("streaming_message_ts") or [] if ts]
+        if named:
+            results = [await inbox.request_stop(channel, ts, user) for ts in named]
+            stopped = any(results)
+        else:
+            stopped = await inbox.request_stop_in_thread(channel, thread_ts, user)
+        extra = {"channel": channel, "thread_ts": thread_ts, "user": user}
+        log.info("stop requested" if stopped else "nothing of theirs to stop", extra=extra)
+        return stopped
+
     async def _known_thread(self, channel: str, thread_ts: str) -> bool:
         if await self.store.inbox.has_thread(channel, thread_ts):
             return True  # accepted, perhaps not answered yet

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -34,6 +34,9 @@ MAX_STREAM_CALL_CHARS = 12_000  # Slack's limit of markdown_text in one chat.*St
 REQUEST_EVENT_TYPE = "support_desk_request"  # the DM message that starts an App Home request
 NOTE_EVENT_TYPE = "support_desk_note"  # a note in a thread (a ticket answered in a DM instead)
 WORKING_REACTION = "eyes"
+SessionStatus = Literal["active", "processing", "suspended", "closed"]
+# Slack's warning when the app shows a stop control it will not hear about
+MISSING_STOP_SUBSCRIPTION = "missing_agent_session_stopped_event_subscription"
 
 
 def make_client(token: str | None, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
@@ -73,6 +76,7 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._team_id: str | None = None
+        self._session_warned = False
 
     async def close(self) -> None:
         await close_client(self.client)
@@ -160,6 +164,33 @@ class SlackGateway:
             thread_ts=thread_ts,
             title=title,
         )
+
+    async def set_session_status(
+        self, channel: str, thread_ts: str, status: SessionStatus, *, user: str | None = None
+    ) -> None:
+        """The agent session of a thread (`agents.sessions.setStatus`): `processing` shows
+        Slack's own stop control while the desk works, `active` once it is done. Cosmetic:
+        any failure is one log line, never the answer's."""
+        extra = {"channel": channel, "thread_ts": thread_ts, "status": status}
+        try:
+            response = await self.client.agents_sessions_setStatus(
+                channel_id=channel,
+                thread_ts=thread_ts,
+                status=status,
+                **({"initiator_user_id": user} if user else {}),
+            )
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            error = _error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("agent session not updated", extra={**extra, "error": error})
+            return
+        warning = str(response.get("warning") or "")
+        if MISSING_STOP_SUBSCRIPTION in warning and not self._session_warned:
+            self._session_warned = True
+            log.warning(
+                "the app does not subscribe to agent_session_stopped: Slack's stop control "
+                "will not reach the desk (update the app from manifest.yml)",
+                extra=extra,
+            )
 
     async def _assistant(self, method: Any, **params: Any) -> None:
         try:

@@ -404,7 +404,8 @@ class Worker:
         if assistant:  # Slack's AI app view: a status line instead of 👀 (a reply clears it)
             await self.slack.set_status(item.channel, item.thread_ts, WORKING_STATUS, LOADING)
         show = not is_click and not assistant
-        async with self._working_indicator(item, show=show, streaming=stream):
+        indicator = self._working_indicator(item, show=show, streaming=stream)
+        async with indicator, self._agent_session(item):
             # A stream left by an earlier attempt is not streamed into again: its content is
             # unknown, so the answer replaces it whole at the end.
             try:
@@ -655,6 +656,31 @@ class Worker:
         # Staff status decides what a pipeline may show: from Slack membership, never text.
         is_staff = self.staff is not None and await self.staff.directory.is_staff(item.user_id)
         return await self.pipelines.run(item, replace(caller, is_staff=is_staff))
+
+    @contextlib.asynccontextmanager
+    async def _agent_session(self, item: InboxItem) -> AsyncIterator[None]:
+        """Slack's agent session of the thread: `processing` (Slack shows its own stop
+        control) once the answer takes longer than the indicator delay, `active` when the run
+        ends, stopped or not. A quick answer costs no session call."""
+        started = False
+
+        async def start() -> None:
+            nonlocal started
+            await asyncio.sleep(self.options.working_indicator_delay_s)
+            started = True
+            await self.slack.set_session_status(
+                item.channel, item.thread_ts, "processing", user=item.user_id
+            )
+
+        task = asyncio.create_task(start())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if started:
+                await self.slack.set_session_status(item.channel, item.thread_ts, "active")
 
     @contextlib.asynccontextmanager
     async def _working_indicator(

@@ -195,6 +195,7 @@ class FakeSlack:
             "assistant.threads.setStatus": self._assistant_set_status,
             "assistant.threads.setSuggestedPrompts": self._assistant_set_prompts,
             "assistant.threads.setTitle": self._assistant_set_title,
+            "agents.sessions.setStatus": self._agents_sessions_set_status,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -333,6 +334,8 @@ class FakeSlack:
         self.statuses: dict[tuple[str, str], str] = {}
         self.status_history: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
         self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}  # prompts, title
+        self.sessions: dict[tuple[str, str], str] = {}  # agents.sessions.setStatus
+        self.session_history: list[tuple[str, str, str]] = []
         self.files: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
@@ -1172,6 +1175,24 @@ class FakeSlack:
         thread["title"] = str(params["title"])
         return {"ok": True}
 
+    def _agents_sessions_set_status(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An agent session's lifecycle status, per (channel, thread_ts); the session is
+        created by its first status. Unknown arguments are refused."""
+        if set(params) - _SESSION_ARGS:
+            raise _SlackError("invalid_arguments")
+        channel = self._channel(params.get("channel_id"))
+        if not params.get("thread_ts"):
+            raise _SlackError("invalid_arguments")  # a session in a channel or DM is a thread
+        status = params.get("status")
+        if status not in SESSION_STATUSES:
+            raise _SlackError("invalid_arguments")
+        if params.get("initiator_user_id") and params["initiator_user_id"] not in self.users:
+            raise _SlackError("user_not_found")
+        key = (channel, str(params["thread_ts"]))
+        self.sessions[key] = str(status)
+        self.session_history.append((*key, str(status)))
+        return {"ok": True}
+
     def _files_get_upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
         filename, length = params.get("filename"), params.get("length")
         if not filename or not str(length or "").isdigit():
@@ -1516,6 +1537,22 @@ class SlackEvents:
         status, body, _ = await self.send_event(event)
         return status, body
 
+    async def agent_session_stopped(
+        self, user: str, channel: str, thread_ts: str, streaming_ts: list[str] | None = None
+    ) -> tuple[int, str]:
+        """The user clicks Slack's own stop control on the app's session in that thread
+        (`streaming_ts`: the messages Slack says are streaming there, maybe none)."""
+        event = {
+            "type": "agent_session_stopped",
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "streaming_message_ts": list(streaming_ts or []),
+            "user": user,
+            "event_ts": new_ts(),
+        }
+        status, body, _ = await self.send_event(event)
+        return status, body
+
     def _response_url(self) -> str:
         if self.slack is not None:
             return f"{self.slack.base_url}response/{_rand_id('R')}"
@@ -1730,6 +1767,19 @@ class SlackEvents:
             "enterprise": None,
         }
         return await self._interactive(payload, bad_signature)
+
+
+SESSION_STATUSES = ("active", "processing", "suspended", "closed")
+_SESSION_ARGS = {
+    "channel_id",
+    "status",
+    "thread_ts",
+    "title",
+    "initiator_user_id",
+    "icon_emoji",
+    "icon_url",
+    "username",
+}
 
 
 def _rich_text(text: str) -> dict[str, Any]:

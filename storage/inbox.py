@@ -341,6 +341,17 @@ class InboxRepo:
         )
         return changed > 0
 
+    async def request_stop_in_thread(self, channel: str, thread_ts: str, user_id: str) -> bool:
+        """The requester asks to stop their answer being streamed in that thread (Slack's own
+        stop control, when it names no message). False when none of theirs is running there."""
+        changed = await self._db.execute(
+            "UPDATE inbox SET stop_requested = 1 WHERE stream_ts IS NOT NULL"
+            " AND COALESCE(stream_channel, channel) = ? AND thread_ts = ? AND user_id = ?"
+            " AND status = 'running'",
+            (channel, thread_ts, user_id),
+        )
+        return changed > 0
+
     async def stop_requested(self, inbox_id: int) -> bool:
         row = await self._db.fetchone("SELECT stop_requested FROM inbox WHERE id = ?", (inbox_id,))
         return bool(row and row["stop_requested"])

@@ -73,6 +73,7 @@ BOT_SCOPES = (
 )
 
 BOT_EVENTS = (
+    "agent_session_stopped",  # Slack's own stop control on the desk's agent session
     "app_home_opened",
     "app_mention",
     "assistant_thread_context_changed",

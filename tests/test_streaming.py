@@ -13,7 +13,7 @@ from agents.testing import assistant_message
 from bot.slack import REPLY_EVENT_TYPE
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import TEAM_ID, FakeSlack, SlackEvents
-from tests.conftest import SIGNING_SECRET, DeskFactory
+from tests.conftest import SIGNING_SECRET, Desk, DeskFactory
 from tests.scripting import REFUND_QUESTION, refund_check, scripted
 from tests.test_durability import ServeProcess, free_port, openai_settings, serve_env
 
@@ -218,15 +218,9 @@ async def test_the_demo_shows_the_streams_steps() -> None:
 async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
-    from agents_config.desk import STOPPED_NOTE
     from bot import blocks
 
-    model.answer_tail = LONG_TAIL
-    model.token_delay_s = 0.05  # about 15 s for the whole answer
-    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
-    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
-    await desk.slack.wait_for("chat.appendStream", timeout=30)
-    [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    desk, event, streaming = await long_answer(start_desk, model)
     stop = [
         e
         for b in streaming["blocks"]
@@ -242,6 +236,29 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     )
     await desk.settle()
 
+    await assert_stopped(desk, event, streaming)
+
+
+async def long_answer(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> tuple[Desk, dict[str, Any], dict[str, Any]]:
+    """Alice's question in the support channel, answered slowly: the desk, her message and
+    the streamed reply, once text is appended to it."""
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.05  # about 15 s for the whole answer
+    desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.slack.wait_for("chat.appendStream", timeout=30)
+    [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    return desk, event, streaming
+
+
+async def assert_stopped(desk: Desk, event: dict[str, Any], streaming: dict[str, Any]) -> None:
+    """The run was cancelled: the streamed message keeps what was shown, marked stopped, and
+    the ticket stays open."""
+    from agents_config.desk import STOPPED_NOTE
+
+    await desk.settle()
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["ts"] == streaming["ts"]
     assert reply["text"].startswith("Here is my answer to")
@@ -251,6 +268,44 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and ticket.status == "open"  # stays open, not escalated
     assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
+
+
+async def stop_recorded(desk: Desk) -> bool:
+    """Whether a stop is recorded for the one answer being written."""
+    inbox = desk.runtime.receiver.store.inbox
+    [running] = [i for i in await inbox.items() if i.status == "running"]
+    return await inbox.stop_requested(running.id)
+
+
+async def test_slacks_own_stop_control_stops_only_the_requesters_answer(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    """`agent_session_stopped` naming the streamed message: someone else's does nothing, the
+    requester's cancels the run as the Stop button does; the session goes back to active."""
+    desk, event, streaming = await long_answer(start_desk, model)
+    thread = ("C_SUPPORT", event["ts"])
+    await desk.slack.wait_for("agents.sessions.setStatus", timeout=30)
+    assert desk.slack.sessions[thread] == "processing"
+
+    status, _ = await desk.events.agent_session_stopped("U_BOB", *thread, [streaming["ts"]])
+    assert status == 200
+    assert not await stop_recorded(desk)
+    status, _ = await desk.events.agent_session_stopped("U_ALICE", *thread, [streaming["ts"]])
+    assert status == 200
+    await assert_stopped(desk, event, streaming)
+    assert desk.slack.session_history == [(*thread, "processing"), (*thread, "active")]
+    [started] = desk.slack.calls_to("agents.sessions.setStatus")[:1]
+    assert started["initiator_user_id"] == "U_ALICE"
+
+
+async def test_slacks_stop_control_naming_no_message_stops_the_answer_in_that_thread(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    desk, event, streaming = await long_answer(start_desk, model)
+    await desk.events.agent_session_stopped("U_BOB", "C_SUPPORT", event["ts"], [])
+    assert not await stop_recorded(desk)
+    await desk.events.agent_session_stopped("U_ALICE", "C_SUPPORT", event["ts"], [])
+    await assert_stopped(desk, event, streaming)
 
 
 async def test_a_turn_that_fails_after_streaming_is_retried_into_the_same_message(

@@ -33,3 +33,10 @@ def recording(record: Record) -> Callable[..., Awaitable[None]]:
 def register(app: AsyncApp, intake: Intake) -> None:
     app.event("message")(recording(intake.message))
     app.event("app_mention")(recording(intake.mention))
+
+    @app.event("agent_session_stopped")
+    async def on_session_stopped(ack: AsyncAck, event: dict[str, Any]) -> None:
+        """Slack's stop control on the desk's session: recorded for the worker, which cancels
+        the run as for the Stop button and then sets the session back to active."""
+        await intake.stop_session(event)
+        await ack()
