@@ -336,6 +336,8 @@ class FakeSlack:
         self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}  # prompts, title
         self.sessions: dict[tuple[str, str], str] = {}  # agents.sessions.setStatus
         self.session_history: list[tuple[str, str, str]] = []
+        # Slack's warning to an app not subscribed to agent_session_stopped (None: subscribed)
+        self.session_warning: str | None = None
         self.files: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
@@ -1191,6 +1193,9 @@ class FakeSlack:
         key = (channel, str(params["thread_ts"]))
         self.sessions[key] = str(status)
         self.session_history.append((*key, str(status)))
+        if self.session_warning:
+            w = self.session_warning
+            return {"ok": True, "warning": w, "response_metadata": {"warnings": [w]}}
         return {"ok": True}
 
     def _files_get_upload_url(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -240,13 +240,16 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
 
 
 async def long_answer(
-    start_desk: DeskFactory, model: FakeOpenAI
+    start_desk: DeskFactory, model: FakeOpenAI, *, failing: str | None = None
 ) -> tuple[Desk, dict[str, Any], dict[str, Any]]:
     """Alice's question in the support channel, answered slowly: the desk, her message and
-    the streamed reply, once text is appended to it."""
+    the streamed reply, once text is appended to it. `failing`: a Slack method that fails
+    from the start."""
     model.answer_tail = LONG_TAIL
     model.token_delay_s = 0.05  # about 15 s for the whole answer
     desk = await start_desk(stream_flush_ms=100, **openai_settings(model))
+    if failing:
+        desk.slack.fail(failing, times=10)
     _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
     await desk.slack.wait_for("chat.appendStream", timeout=30)
     [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
@@ -442,3 +445,56 @@ async def test_an_escalation_shows_passing_to_our_staff_once(start_desk: DeskFac
     titles = [t["title"] for t in stream["tasks"].values()]
     assert titles.count("Passing this to our support staff") == 1, titles
     assert all(t["status"] == "complete" for t in stream["tasks"].values())
+
+
+async def test_a_failing_session_status_never_fails_the_answer(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    desk, event, streaming = await long_answer(
+        start_desk, model, failing="agents.sessions.setStatus"
+    )
+    await desk.slack.wait_for("agents.sessions.setStatus", timeout=30)  # refused
+    model.token_delay_s = 0.001  # the rest of the answer quickly
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["ts"] == streaming["ts"] and reply["text"].endswith(
+        "Step 39 of the answer is explained here."
+    )
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
+    assert desk.slack.sessions == {}  # every session call refused
+
+
+async def test_session_status_is_checked_as_slack_does_and_an_unsubscribed_app_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack import MISSING_STOP_SUBSCRIPTION, SlackGateway
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+        refused = [
+            {"channel_id": "C_SUPPORT", "thread_ts": "1.0", "status": "busy"},
+            {"channel_id": "C_SUPPORT", "status": "active"},
+            {"channel_id": "C_NOWHERE", "thread_ts": "1.0", "status": "active"},
+            {"channel_id": "C_SUPPORT", "thread_ts": "1.0", "status": "active", "colour": "red"},
+            {"channel_id": "C_SUPPORT", "thread_ts": "1.0"},
+        ]
+        for params in refused:
+            with pytest.raises(SlackApiError):
+                await client.api_call("agents.sessions.setStatus", json=params)
+        assert slack.sessions == {}
+
+        gateway = SlackGateway(client)
+        slack.session_warning = MISSING_STOP_SUBSCRIPTION
+        caplog.set_level(logging.WARNING, logger="bot.slack")
+        await gateway.set_session_status("C_SUPPORT", "1.0", "processing", user="U_ALICE")
+        await gateway.set_session_status("C_SUPPORT", "1.0", "active")
+        assert slack.sessions == {("C_SUPPORT", "1.0"): "active"}
+        assert sum("agent_session_stopped" in r.getMessage() for r in caplog.records) == 1
+        slack.fail("agents.sessions.setStatus", "channel_not_found")
+        await gateway.set_session_status("C_SUPPORT", "1.0", "processing")  # logged, not raised
+        assert any(r.getMessage() == "agent session not updated" for r in caplog.records)
