@@ -34,6 +34,7 @@ T = TypeVar("T")
 POOL_MIN = 1
 POOL_MAX = 10
 CONNECT_TIMEOUT_S = 10.0
+CLOSE_WAIT_S = 10.0  # how long closing waits for the writes already started
 DEADLOCK_ATTEMPTS = 3
 # A constant key for `pg_advisory_xact_lock` while migrating (any processes starting together
 # apply each migration once).
@@ -159,6 +160,7 @@ class PostgresDatabase(Database):
     def __init__(self, pool: Any, url: str) -> None:
         self._pool = pool
         self._listeners: list[Any] = []  # connections of their own, outside the pool
+        self._writes: set[asyncio.Task[Any]] = set()  # started, finishing whoever waits
         self.url = url
         self.name = f"DATABASE_URL={redact_url(url)}"
 
@@ -199,6 +201,8 @@ class PostgresDatabase(Database):
         return db
 
     async def close(self) -> None:
+        if self._writes:  # a write once started completes (see `atomic`), before the pool goes
+            await asyncio.wait(set(self._writes), timeout=CLOSE_WAIT_S)
         for conn in self._listeners:
             await conn.close()
         self._listeners.clear()
@@ -321,7 +325,7 @@ class PostgresDatabase(Database):
             async with self._pool.acquire() as conn:
                 return await run(conn)
 
-        return await asyncio.shield(self._retrying_deadlocks(attempt))
+        return await self._completed(self._retrying_deadlocks(attempt))
 
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one transaction on one connection; a deadlock (two bodies locking
@@ -330,7 +334,22 @@ class PostgresDatabase(Database):
         A write once started completes even if the caller is cancelled (a shutdown that
         cancels an answer mid-way), as on SQLite, whose statements finish on their thread:
         otherwise a reply posted to Slack could lose the record that it was posted."""
-        return await asyncio.shield(self._atomic(body))
+        return await self._completed(self._atomic(body))
+
+    def _completed(self, write: Awaitable[T]) -> Awaitable[T]:
+        """`write`, run to its end even if the caller is cancelled; `close` waits for it, and
+        its failure, when nobody waits for it any more, is one log line (not asyncio's
+        "exception was never retrieved" traceback)."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._write_done)
+        return asyncio.shield(task)
+
+    def _write_done(self, task: asyncio.Task[Any]) -> None:
+        self._writes.discard(task)
+        error = None if task.cancelled() else task.exception()  # retrieved here, once
+        if error is not None:
+            log.debug("database write failed", extra={"error": type(error).__name__})
 
     async def _atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         async def attempt() -> T:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agents_config.approvals import Answer
 from agents_config.context import Caller
@@ -226,7 +226,7 @@ async def serve(
                 await supervisor.start()
                 stack.push_async_callback(supervisor.stop)
         pruner = asyncio.create_task(_prune_forever(receiver))
-        stack.callback(pruner.cancel)
+        stack.push_async_callback(_cancel, pruner)  # ended before the database closes
 
         if http:
             from bot.http import bound_port, start_http
@@ -283,10 +283,15 @@ async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
         stopped.cancel()
         return task.result()
     log.info("stopped while starting")
+    await _cancel(task)
+    return None
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has ended."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    return None
 
 
 async def _prune_forever(receiver: Receiver) -> None:
