@@ -166,6 +166,17 @@ def redact_personal(text: str) -> str:
     return _PHONE.sub(_phone, text)
 
 
+# A link to a Slack message (`https://acme.slack.com/archives/C0123/p1700000000000100`, maybe in
+# Slack's `<url|label>` form): it names the channel and the message.
+_SLACK_LINK = re.compile(r"<?https?://[\w.-]*slack\.com/archives/[^\s>|)]+(?:\|[^>]*)?>?")
+SLACK_LINK = "[Slack link]"
+
+
+def without_slack_links(text: str) -> str:
+    """Links to Slack messages replaced (exported text carries no channel or message ids)."""
+    return _SLACK_LINK.sub(SLACK_LINK, text)
+
+
 def deidentify(text: str) -> str:
     """`redact_personal`, and record ids and ticket numbers too (text anyone may read)."""
     text = redact_personal(text)

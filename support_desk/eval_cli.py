@@ -49,6 +49,7 @@ from agents_config.evaluation import (
     slowest,
 )
 from storage.feedback import UnhelpfulAnswer
+from storage.redaction import without_slack_links
 from storage.store import Store
 from storage.tickets import LabelledTicket
 from support_desk.config import ConfigError, Settings
@@ -626,7 +627,10 @@ def export_tickets(settings: Settings, days: int, out: Path | None) -> int:
     tickets = asyncio.run(_resolved_tickets(_database(settings), days))
     empty = [t for t in tickets if not t.text.strip()]
     tickets = [t for t in tickets if t.text.strip()]
-    rows = [{"id": f"ticket-{t.id}", "text": t.text, "dept": t.department} for t in tickets]
+    rows = [
+        {"id": f"ticket-{t.id}", "text": without_slack_links(t.text), "dept": t.department}
+        for t in tickets
+    ]
     _write_rows(rows, out, {"id": "id", "text": "text", "dept": "department"})
     corrected = sum(1 for t in tickets if t.corrected)
     unlabelled = sum(1 for t in tickets if t.department is None)
@@ -653,7 +657,7 @@ def export_unhelpful(settings: Settings, days: int, out: Path | None) -> int:
     rows = [
         {
             "id": f"answer-{a.inbox_id}",
-            "text": a.text,
+            "text": without_slack_links(a.text),
             "dept": a.label,
             "desk_dept": a.desk_department,
             "desk_agents": a.agent_path,

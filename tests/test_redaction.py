@@ -19,6 +19,7 @@ from storage.redaction import (
     redact_personal,
     redact_secrets,
     scrub_json,
+    without_slack_links,
 )
 
 
@@ -133,3 +134,18 @@ def test_json_values_are_scrubbed_keys_kept() -> None:
         "items": [{"card": CARD_NUMBER}],
         "n": 3,
     }
+
+
+def test_exported_text_carries_no_link_to_a_slack_message() -> None:
+    opened = (
+        "export is broken\n\n(Ticket opened from this message: "
+        "https://acme.slack.com/archives/C0123ABC/p1700000000000100)"
+    )
+    assert without_slack_links(opened) == (
+        "export is broken\n\n(Ticket opened from this message: [Slack link])"
+    )
+    marked_up = "see <https://acme.slack.com/archives/C9/p17?thread_ts=1.2|this thread> please"
+    assert without_slack_links(marked_up) == "see [Slack link] please"
+    assert without_slack_links("docs at https://example.com/archives/x") == (
+        "docs at https://example.com/archives/x"  # other sites' links are the user's words
+    )
