@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from fakes.slack import FakeSlack, SlackEvents
 from support_desk.config import Settings, load_settings
 from support_desk.runtime import DeskRuntime
 from tests.databases import BACKEND, database_url, drop_databases
+from tests.serving import kill_leftovers
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -35,6 +36,12 @@ def pytest_report_header() -> str:
 
 def pytest_sessionfinish() -> None:
     drop_databases()
+
+
+@pytest.fixture(autouse=True)
+def no_desk_process_outlives_its_test() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 def desk_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Settings:

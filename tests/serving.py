@@ -4,13 +4,14 @@ stderr read through a pipe (a file would be subject to the limits some tests put
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -20,6 +21,33 @@ T = TypeVar("T")
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_started: list[asyncio.subprocess.Process] = []
+
+
+async def desk_subprocess(
+    *args: str, module: str = "support_desk.cli", **options: Any
+) -> asyncio.subprocess.Process:
+    """`python -m support_desk.cli ARGS` from the project's folder, as a background job of a
+    script or CI starts it: with SIGINT ignored, which the desk must undo for Ctrl-C / `kill
+    -INT` to stop it. Killed after the test if still running (`kill_leftovers`)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, cwd=ROOT, preexec_fn=_ignore_sigint, **options
+    )
+    _started.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    """SIGKILL every desk process a test started and left running (a test that failed before
+    stopping it): none may outlive its test and slow down the next ones. A worker child dies
+    with its `serve` (parent-death signal)."""
+    for process in _started:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+    _started.clear()
 
 
 class DeskProcess:
@@ -51,19 +79,13 @@ class DeskProcess:
         return desk
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
+        self.process = await desk_subprocess(
             *self.args,
+            module=self.module,
             env=self.env,
-            cwd=ROOT,
             stdin=asyncio.subprocess.PIPE if self.terminal else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            # As a background job of a script or CI starts it: with SIGINT ignored, which the
-            # desk must undo for Ctrl-C / `kill -INT` to stop it.
-            preexec_fn=_ignore_sigint,
         )
         self._reader = asyncio.create_task(self._read())
 

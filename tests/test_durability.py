@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,8 +19,7 @@ from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET, DeskFactory
 from tests.databases import database_for, database_url
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.serving import desk_subprocess
 
 
 @pytest.fixture
@@ -53,18 +51,8 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "support_desk.cli",
-            "serve",
-            "--http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            env=self.env,
-            cwd=ROOT,
+        self.process = await desk_subprocess(
+            "serve", "--http", "--host", "127.0.0.1", "--port", str(self.port), env=self.env
         )
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as session:
