@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -666,19 +666,15 @@ class Worker:
 
         async def start() -> None:
             nonlocal started
-            await asyncio.sleep(self.options.working_indicator_delay_s)
             started = True
             await self.slack.set_session_status(
                 item.channel, item.thread_ts, "processing", user=item.user_id
             )
 
-        task = asyncio.create_task(start())
         try:
-            yield
+            async with self._once_slow(start):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             if started:
                 await self.slack.set_session_status(item.channel, item.thread_ts, "active")
 
@@ -689,8 +685,7 @@ class Worker:
         """Show that the desk is at work when the answer takes longer than the indicator
         delay: its streamed reply starts with the steps so far ("Reading your request"), or,
         where nothing can be streamed (a stream left by an earlier attempt), 👀 on the message
-        until the answer is posted. A sub-second answer needs no indicator (it would only
-        flicker, and cost Slack calls).
+        until the answer is posted.
         """
         shown = False
         if not show:  # a click has no message of its own to react to
@@ -699,21 +694,35 @@ class Worker:
 
         async def show_it() -> None:
             nonlocal shown
-            await asyncio.sleep(self.options.working_indicator_delay_s)
             if streaming is not None and await streaming.show_working(WORKING_STEP):
                 return  # the streamed reply shows the desk at work
             shown = True
             await self.slack.mark_working(item.channel, item.ts, True)
 
-        task = asyncio.create_task(show_it())
+        try:
+            async with self._once_slow(show_it):
+                yield
+        finally:
+            if shown:
+                await self.slack.mark_working(item.channel, item.ts, False)
+
+    @contextlib.asynccontextmanager
+    async def _once_slow(self, job: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """Run `job` if the block is still running after the indicator delay; the block's end
+        cancels it (waiting for it to stop). A sub-second answer needs no indicator: it would
+        only flicker, and cost Slack calls."""
+
+        async def later() -> None:
+            await asyncio.sleep(self.options.working_indicator_delay_s)
+            await job()
+
+        task = asyncio.create_task(later())
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            if shown:
-                await self.slack.mark_working(item.channel, item.ts, False)
 
     async def _caller(self, user_id: str) -> Caller:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""
