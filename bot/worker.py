@@ -123,8 +123,10 @@ class Worker:
         return len(self._stranded)
 
     async def recover(self) -> int:
-        """On start: rows left running by a worker that is gone are queued again."""
+        """On start: the first heartbeat (so `/readyz` is ready once the worker has started),
+        then rows left running by a worker that is gone are queued again."""
         try:
+            await self._beat()
             count = await self.store.inbox.requeue_orphans(self.worker_id)
         except Exception as exc:  # the heartbeat loop tries again every second
             self._database_failed("could not take over unanswered messages; retrying", exc)
@@ -207,14 +209,18 @@ class Worker:
             await stream.halt()
             raise LeaseLost
 
+    async def _beat(self) -> None:
+        """One heartbeat; the rows this worker claimed are its own until it goes stale."""
+        beat_from = time.time()
+        await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+        self._lease_until = beat_from + HEARTBEAT_STALE_S
+
     async def _keep_alive(self) -> None:
         """About every second: the heartbeat; rows of dead workers taken over; rows stranded
         by a database that refused writes handed back once it takes writes again."""
         while True:
             try:
-                beat_from = time.time()
-                await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
-                self._lease_until = beat_from + HEARTBEAT_STALE_S
+                await self._beat()
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()
