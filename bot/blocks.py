@@ -579,14 +579,7 @@ def home_view(
         },
     ]
     if waiting is not None and mine is not None:
-        blocks.append(header(f"Waiting for a person ({len(waiting)})"))
-        blocks.extend(_queue_item(e, now, claimed=False) for e in waiting[:HOME_LIMIT])
-        if not waiting:
-            blocks.append(context(Mrkdwn("Nothing waiting. :tada:")))
-        blocks.append(header(f"Claimed by you ({len(mine)})"))
-        blocks.extend(_queue_item(e, now, claimed=True) for e in mine[:HOME_LIMIT])
-        if not mine:
-            blocks.append(context(Mrkdwn("You hold no tickets.")))
+        blocks.extend(_staff_queue(waiting, mine, now))
         blocks.append({"type": "divider"})
     blocks.append(header("Your tickets"))
     for ticket in own[:HOME_LIMIT]:
@@ -607,6 +600,30 @@ def home_view(
     if not own:
         blocks.append(context(Mrkdwn("You have no tickets yet.")))
     return {"type": "home", "blocks": blocks}
+
+
+def queue_message(
+    waiting: list[QueueEntry], mine: list[QueueEntry], now: float
+) -> tuple[Mrkdwn, list[Block]]:
+    """The open queue as a message to a staff member (their "Show the open queue")."""
+    text = Mrkdwn("The open queue: {} waiting for a person, {} claimed by you.").format(
+        len(waiting), len(mine)
+    )
+    more = Mrkdwn("Claim from the staff channel's cards; the App Home shows this queue too.")
+    return text, [*_staff_queue(waiting, mine, now), context(more)]
+
+
+def _staff_queue(waiting: list[QueueEntry], mine: list[QueueEntry], now: float) -> list[Block]:
+    """Escalations nobody has claimed, then those the staff member holds (`HOME_LIMIT` each)."""
+    blocks: list[Block] = [header(f"Waiting for a person ({len(waiting)})")]
+    blocks.extend(_queue_item(e, now, claimed=False) for e in waiting[:HOME_LIMIT])
+    if not waiting:
+        blocks.append(context(Mrkdwn("Nothing waiting. :tada:")))
+    blocks.append(header(f"Claimed by you ({len(mine)})"))
+    blocks.extend(_queue_item(e, now, claimed=True) for e in mine[:HOME_LIMIT])
+    if not mine:
+        blocks.append(context(Mrkdwn("You hold no tickets.")))
+    return blocks
 
 
 def _queue_item(entry: QueueEntry, now: float, *, claimed: bool) -> Block:

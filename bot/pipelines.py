@@ -272,9 +272,8 @@ class PipelineRunner:
             stored = await self.store.inbox.get(item.id)
             item = replace(item, stream_ts=stored.stream_ts if stored else item.stream_ts)
         if item.stream_ts:
-            return AnswerStream.adopt(
-                self.slack, report.channel, report.message_ts, item.id, item.stream_ts
-            )
+            thread = _typed_in(item, report) or report.message_ts
+            return AnswerStream.adopt(self.slack, report.channel, thread, item.id, item.stream_ts)
 
         async def started(ts: str) -> None:
             await self.store.inbox.set_stream(item, report.channel, ts)
@@ -282,7 +281,7 @@ class PipelineRunner:
         return AnswerStream(
             self.slack,
             report.channel,
-            report.message_ts,
+            _typed_in(item, report) or report.message_ts,
             item.id,
             recipient_user_id=item.user_id,
             recipient_team_id=await self.slack.team_id(),
@@ -297,7 +296,13 @@ class PipelineRunner:
         """Post in the report's channel, or in the user's DM when the desk cannot post there."""
         metadata = {"event_type": REPORT_EVENT_TYPE, "event_payload": {"report": report.id}}
         try:
-            return await self.slack.post_message(report.channel, text, blocks, metadata=metadata)
+            return await self.slack.post_message(
+                report.channel,
+                text,
+                blocks,
+                thread_ts=_typed_in(item, report),
+                metadata=metadata,
+            )
         except SlackApiError as exc:
             if exc.response.get("error") not in CANNOT_POST:
                 raise
@@ -337,14 +342,15 @@ class PipelineRunner:
             report = await self.store.reports.get(report.id) or report
         assert ts is not None
         if long and report.file_id is None:
+            thread = _typed_in(item, report) or ts
             found = (
-                await self.slack.find_file(report.channel, ts, filename)
+                await self.slack.find_file(report.channel, thread, filename)
                 if item.attempts > 1
                 else None
             )
             file_id = found or await self.slack.upload_file(
                 report.channel,
-                ts,
+                thread,
                 content=report.body,
                 filename=filename,
                 title=report.title,
@@ -361,10 +367,13 @@ class PipelineRunner:
         return ts
 
     async def _tell(self, item: InboxItem, text: Mrkdwn) -> None:
-        """A private note to the user who ran the command, through its response_url."""
-        url = item.payload.get("response_url")
+        """A note to the user who ran the command: privately through its response_url, or
+        in the DM thread the command was typed in."""
+        url, thread = item.payload.get("response_url"), item.payload.get("thread_ts")
         if url:
             await self.slack.respond(str(url), text)
+        elif thread:
+            await self.slack.post_in_thread(item.channel, str(thread), text)
 
     async def _repost(self, item: InboxItem, source_id: int) -> str:
         """Post a stored report again, in the channel the command came from."""
@@ -401,6 +410,13 @@ class PipelineRunner:
                 data=source.data,
             )
         return await self._deliver(report, item)
+
+
+def _typed_in(item: InboxItem, report: Report) -> str | None:
+    """The DM thread a command was typed in (its report and steps go there), when the report
+    is posted in that DM."""
+    thread = item.payload.get("thread_ts")
+    return str(thread) if thread and report.channel == item.channel else None
 
 
 # A pipeline's step status as a task's status in its stream.

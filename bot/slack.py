@@ -274,8 +274,8 @@ class SlackGateway:
     async def post_prompt(
         self, channel: str, thread_ts: str, text: str, blocks: Blocks, turn: int
     ) -> str:
-        """A reply with buttons (a confirmation), with the turn's metadata like `post_reply`,
-        so a restarted desk does not ask twice."""
+        """A reply in blocks (a confirmation, the staff queue), with the turn's metadata like
+        `post_reply`, so a restarted desk does not post it twice."""
         _, ts = await self.post_message(
             channel,
             text,

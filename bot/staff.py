@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,9 +32,25 @@ from bot.slack import SlackGateway
 from storage.approvals import Approval
 from storage.inbox import InboxItem
 from storage.store import Store
-from storage.tickets import Escalation, SlaClock, SlaTargets, Ticket
+from storage.tickets import Escalation, QueueEntry, SlaClock, SlaTargets, Ticket
 
 log = logging.getLogger(__name__)
+
+# Staff asking for the queue in a DM ("Show the open queue", their suggested prompt): the
+# whole message, so a customer's sentence that mentions a queue is never taken for it.
+_QUEUE_REQUEST = re.compile(
+    r"(?:(?:please|can you|could you)\s+)?"
+    r"(?:(?:show|list|see|view|give|get|open|display)\s+(?:me\s+|us\s+)?)?"
+    r"(?:the\s+|my\s+|our\s+)?(?:open\s+|support\s+|staff\s+|ticket\s+|escalation\s+)*"
+    r"(?:queue|tickets\s+waiting)(?:\s+please)?"
+)
+
+
+def asks_for_queue(text: str) -> bool:
+    """Whether a message is only a request for the open queue."""
+    words = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    return _QUEUE_REQUEST.fullmatch(words) is not None
+
 
 STAFF_CACHE_S = 60.0
 ANNOUNCE_GRACE_S = 120.0  # an escalation this old with no staff message was never announced
@@ -517,13 +534,25 @@ class StaffDesk:
     # ---- App Home ----------------------------------------------------------------------
 
     async def home_view(self, user_id: str) -> dict[str, Any]:
-        tickets = self.store.tickets
-        own = await tickets.for_user(user_id, limit=blocks.HOME_LIMIT)
+        own = await self.store.tickets.for_user(user_id, limit=blocks.HOME_LIMIT)
         waiting = mine = None
         if await self.directory.is_staff(user_id):
-            waiting = await tickets.queue(limit=blocks.HOME_LIMIT)
-            mine = await tickets.claimed_by(user_id, limit=blocks.HOME_LIMIT)
+            waiting, mine = await self._queue(user_id)
         return blocks.home_view(own=own, waiting=waiting, mine=mine, now=self.now())
+
+    async def queue_message(self, user_id: str) -> tuple[Mrkdwn, list[blocks.Block]] | None:
+        """The open queue for a staff member who asks for it in a DM; None for anyone else
+        (it names other people's tickets)."""
+        if not await self.directory.is_staff(user_id):
+            return None
+        waiting, mine = await self._queue(user_id)
+        return blocks.queue_message(waiting, mine, self.now())
+
+    async def _queue(self, user_id: str) -> tuple[list[QueueEntry], list[QueueEntry]]:
+        """Escalations nobody has claimed, and those `user_id` holds."""
+        tickets = self.store.tickets
+        waiting = await tickets.queue(limit=blocks.HOME_LIMIT)
+        return waiting, await tickets.claimed_by(user_id, limit=blocks.HOME_LIMIT)
 
     async def publish_home(self, user_id: str) -> None:
         await self.slack.publish_home(user_id, await self.home_view(user_id))

@@ -26,10 +26,11 @@ from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from agents_config.progress import agent_label
 from bot import blocks, knowledge
+from bot.commands import Commands, Request, typed_command
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
 from bot.slack import NOTE_EVENT_TYPE, SlackGateway
-from bot.staff import StaffDesk
+from bot.staff import StaffDesk, asks_for_queue
 from bot.streaming import AnswerStream
 from storage.db import refuses_writes
 from storage.feedback import Answer
@@ -83,6 +84,7 @@ class Worker:
         *,
         staff: StaffDesk | None = None,
         pipelines: PipelineRunner | None = None,
+        commands: Commands | None = None,
     ) -> None:
         self.store = store
         self.desk = desk
@@ -90,6 +92,7 @@ class Worker:
         self.options = options
         self.staff = staff  # posts escalations to staff and knows who is staff
         self.pipelines = pipelines  # runs slash commands (inbox rows of kind "command")
+        self.commands = commands  # takes commands typed out in a DM
         self.worker_id = new_worker_id()  # names this worker's heartbeat and claimed rows
         self._started_at = time.time()
         self._wake = asyncio.Event()
@@ -362,19 +365,15 @@ class Worker:
         """A message, or a click on Confirm / Cancel (kind "action"): the desk's turn, then
         its outcome in Slack."""
         if item.attempts > 1:
-            stored = await self.store.inbox.get(item.id)
-            if stored is not None:  # a reply or a stream it started since this was claimed
-                # Only these: the item may already point at the DM thread a form opened.
-                item = replace(
-                    item, reply_ts=item.reply_ts or stored.reply_ts, stream_ts=stored.stream_ts
-                )
-            already = item.reply_ts or await self.slack.find_reply(
-                item.channel, item.thread_ts, item.id
-            )
+            item, already = await self._resumed(item)
             if already:
                 log.info("already answered before a restart", extra=extra)
                 return already
         is_click = item.kind == "action"
+        if not is_click and item.channel.startswith("D"):
+            handled, reply_ts = await self._without_agents(item)
+            if handled:
+                return reply_ts
         if not is_click and self.staff is not None:
             await self.staff.claim_if_staff_wrote(item)
         caller = await self._caller(item.user_id)
@@ -652,6 +651,50 @@ class Worker:
             text, request = blocks.request_message(about, urgency)
             ts = await self.slack.post_request(channel, text, request, item.id)
         return replace(item, kind="message", channel=channel, ts=ts, thread_ts=ts)
+
+    async def _resumed(self, item: InboxItem) -> tuple[InboxItem, str | None]:
+        """A row tried before: as stored now (a reply or a stream started since it was
+        claimed), and the ts of its reply if one was posted."""
+        stored = await self.store.inbox.get(item.id)
+        if stored is not None:
+            # Only these: the item may already point at the DM thread a form opened.
+            item = replace(
+                item, reply_ts=item.reply_ts or stored.reply_ts, stream_ts=stored.stream_ts
+            )
+        already = item.reply_ts or await self.slack.find_reply(
+            item.channel, item.thread_ts, item.id
+        )
+        return item, already
+
+    async def _without_agents(self, item: InboxItem) -> tuple[bool, str | None]:
+        """A DM message the agents do not answer: a command typed out ("/support-report",
+        which Slack's assistant threads cannot run as a command), or staff asking for the
+        open queue. (True, the reply's ts) when it was one of those."""
+        typed = typed_command(item.text)
+        if typed is not None and self.commands is not None:
+            name, rest = typed
+            request = Request(
+                name, rest, item.user_id, item.channel, f"typed-{item.id}", thread_ts=item.thread_ts
+            )
+            taken = await self.commands.take(request)
+            if taken.accepted:  # its report's message follows in this thread
+                self._wake.set()
+                return True, None
+            reply = [blocks.section(taken.answer)]
+            return True, await self.slack.post_prompt(
+                item.channel, item.thread_ts, taken.answer, reply, item.id
+            )
+        queue = (
+            await self.staff.queue_message(item.user_id)
+            if self.staff is not None and asks_for_queue(item.text)
+            else None
+        )
+        if queue is None:
+            return False, None
+        text, queue_blocks = queue
+        return True, await self.slack.post_prompt(
+            item.channel, item.thread_ts, text, queue_blocks, item.id
+        )
 
     async def _command(self, item: InboxItem) -> str | None:
         """A slash command: its pipeline runs, and reports, in `bot.pipelines` (which also

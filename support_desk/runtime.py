@@ -27,9 +27,9 @@ from agents_config.models import ModelOptions, model_resolver, warm_up_streaming
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.classifier import build_classifier_router
 from bot.app import DeskApp, SocketModeHandler
+from bot.commands import CommandOptions, Commands
 from bot.intake import Intake, IntakeOptions
 from bot.listeners import register_listeners
-from bot.listeners.commands import CommandOptions
 from bot.pipelines import PipelineRunner, RunnerOptions
 from bot.slack import SlackGateway, make_client
 from bot.staff import StaffDesk, StaffOptions
@@ -79,6 +79,15 @@ async def open_desk(
             trace_sensitive_data=settings.trace_sensitive_data,
         )
     return Desk(store, agents, options, router=router)
+
+
+def command_options(settings: Settings) -> CommandOptions:
+    return CommandOptions(
+        max_per_user=settings.pipeline_max_per_user,
+        debate_max_rounds=settings.debate_max_rounds,
+        staff_channel=settings.escalation_channel,
+        support_report_access=settings.support_report_access,
+    )
 
 
 def pipeline_options(settings: Settings, *, hosted_tools: bool) -> PipelineOptions:
@@ -256,17 +265,10 @@ class Receiver:
                 ),
                 on_accepted=on_accepted,
             )
-            register_listeners(
-                app,
-                intake,
-                staff,
-                CommandOptions(
-                    max_per_user=settings.pipeline_max_per_user,
-                    debate_max_rounds=settings.debate_max_rounds,
-                    staff_channel=settings.escalation_channel,
-                    support_report_access=settings.support_report_access,
-                ),
+            commands = Commands(
+                store, command_options(settings), staff.directory.is_staff, on_accepted
             )
+            register_listeners(app, intake, staff, commands)
         except BaseException:
             if owns:
                 await store.close()
@@ -379,6 +381,7 @@ class WorkerRuntime:
                     ticket_emoji_by_staff=settings.ticket_emoji_by_staff,
                 ),
                 staff=staff,
+                commands=Commands(store, command_options(settings), staff.directory.is_staff),
                 pipelines=PipelineRunner(
                     store,
                     slack,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.listeners.assistant import GREETING, PROMPTS, STAFF_PROMPTS
+from bot.pipelines import STAFF_ONLY_TEXT
 from bot.worker import WORKING_STATUS
-from tests.conftest import DeskFactory
+from tests.conftest import Desk, DeskFactory
+from tests.test_staff import block_text
 
 
 async def test_a_started_thread_is_greeted_with_suggested_prompts(start_desk: DeskFactory) -> None:
@@ -33,7 +35,9 @@ async def test_staff_get_their_own_prompts(start_desk: DeskFactory) -> None:
     _, _, event = await desk.events.assistant_thread_started("U_ERIN")
     thread = event["assistant_thread"]
     key = (thread["channel_id"], thread["thread_ts"])
-    assert desk.slack.assistant_threads[key]["prompts"] == STAFF_PROMPTS
+    prompts = desk.slack.assistant_threads[key]["prompts"]
+    assert prompts == STAFF_PROMPTS
+    assert {"Show the open queue", "/support-report"} <= {p["title"] for p in prompts}
 
 
 async def test_a_question_in_the_thread_shows_a_status_titles_the_thread_and_streams(
@@ -96,3 +100,87 @@ async def test_a_malformed_assistant_event_is_dropped_not_a_server_error(
         assert status in (200, 400)  # acked and dropped, or refused by the shape checks; no 500
     assert desk.slack.calls_to("chat.postMessage") == []
     assert desk.slack.calls_to("assistant.threads.setSuggestedPrompts") == []
+
+
+# ---- staff's prompts: the open queue and /support-report, answered in the thread ----------
+
+
+async def started_thread(desk: Desk, user: str) -> tuple[str, str]:
+    _, _, event = await desk.events.assistant_thread_started(user)
+    thread = event["assistant_thread"]
+    return thread["channel_id"], thread["thread_ts"]
+
+
+async def escalated_ticket(desk: Desk, user: str, subject: str) -> int:
+    tickets = desk.runtime.receiver.store.tickets
+    ticket, _ = await tickets.open_for_thread(
+        channel="C_SUPPORT", thread_ts="1.0", user_id=user, subject=subject, customer_id=None
+    )
+    await tickets.add_escalation(ticket.id, reason="asked for a person", summary="s")
+    await tickets.set_status(ticket.id, "escalated")
+    return ticket.id
+
+
+async def test_staff_see_the_open_queue_in_their_thread(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    ticket_id = await escalated_ticket(desk, "U_BOB", "Card charged twice")
+    channel, thread_ts = await started_thread(desk, "U_ERIN")
+    await desk.events.message("U_ERIN", "Show the open queue", channel, thread_ts=thread_ts)
+    await desk.settle()
+
+    queue = desk.slack.replies_in(channel, thread_ts)[-1]
+    shown = block_text(queue)
+    assert "Waiting for a person (1)" in shown and f"*#{ticket_id}* Card charged twice" in shown
+    assert "<@U_BOB>" in shown
+    store = desk.runtime.receiver.store
+    assert await store.tickets.by_thread(channel, thread_ts) is None  # not a ticket of Erin's
+    assert desk.slack.calls_to("chat.startStream") == []  # no agent ran
+
+
+async def test_a_customer_asking_for_the_queue_sees_no_one_elses_ticket(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    await escalated_ticket(desk, "U_BOB", "Card charged twice")
+    channel, thread_ts = await started_thread(desk, "U_ALICE")
+    await desk.events.message("U_ALICE", "Show the open queue", channel, thread_ts=thread_ts)
+    await desk.settle()
+
+    answer = desk.slack.replies_in(channel, thread_ts)[-1]
+    shown = answer["text"] + block_text(answer)
+    assert "Card charged twice" not in shown and "Waiting for a person" not in shown
+    assert "U_BOB" not in shown
+
+
+async def test_the_support_report_prompt_runs_the_report_in_the_thread(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    await escalated_ticket(desk, "U_BOB", "Card charged twice")
+    channel, thread_ts = await started_thread(desk, "U_ERIN")
+    await desk.events.message("U_ERIN", "/support-report", channel, thread_ts=thread_ts)
+    await desk.settle()
+
+    replies = desk.slack.replies_in(channel, thread_ts)
+    [report] = [m for m in replies if "Support report: last 7 days" in block_text(m)]
+    assert "Opened: 1" in block_text(report)
+    steps = desk.slack.stream_of(channel, replies[-1]["ts"])
+    assert steps is not None and steps["state"] == "stopped"  # the steps, in the same thread
+    assert desk.slack.messages("C_STAFF") == []  # asked in a DM: answered there
+    [stored] = await desk.runtime.receiver.store.reports.for_user("U_ERIN")
+    assert stored.channel == channel and stored.delivered_at is not None
+
+
+async def test_a_typed_command_is_refused_or_explained_in_the_thread(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    channel, thread_ts = await started_thread(desk, "U_ALICE")
+    await desk.events.message("U_ALICE", "/support-report", channel, thread_ts=thread_ts)
+    await desk.events.message("U_ALICE", "/research", channel, thread_ts=thread_ts)
+    await desk.settle()
+
+    refused, usage = desk.slack.replies_in(channel, thread_ts)[-2:]
+    assert refused["text"] == STAFF_ONLY_TEXT
+    assert "Tell me what to research." in usage["text"] and "/research list" in usage["text"]
+    assert await desk.runtime.receiver.store.reports.for_user("U_ALICE") == []

@@ -16,7 +16,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
-from bot.listeners.commands import CommandOptions, UsageError, parse
+from bot.commands import CommandOptions, UsageError, parse
 from storage.feedback import Answer
 from storage.tickets import TicketStatus
 from support_desk.config import load_settings

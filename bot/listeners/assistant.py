@@ -27,8 +27,9 @@ GREETING = Mrkdwn(
     "I answer here as I work, and a person takes over whenever you ask."
 )
 STAFF_GREETING = Mrkdwn(
-    "Hi! You're on the support staff. The queue is in my App Home, and /support-report "
-    "gives the desk's numbers. Ask me anything a customer would, to see what they get."
+    "Hi! You're on the support staff. Ask me for the open queue, or type /support-report "
+    "(with days=N for another period) for the desk's numbers: both answer here. Ask anything "
+    "a customer would, to see what they get."
 )
 ASSISTANT_EVENTS = frozenset({"assistant_thread_started", "assistant_thread_context_changed"})
 PROMPTS_TITLE = "Try one of these:"
@@ -38,14 +39,15 @@ PROMPTS = [
     {"title": "Report a problem", "message": "Something is not working: can you help?"},
     {"title": "Talk to a person", "message": "I'd like to talk to a person, please."},
 ]
-# Staff: what the desk can answer for them here (the queue is the App Home's, the numbers
-# /support-report's: a prompt only sends a message, it cannot run a command).
+# Staff: the queue and the report, answered in the thread (a prompt only sends a message:
+# the worker takes "/support-report" typed out as the command, and the queue request from
+# staff only), then what customers ask most.
 STAFF_PROMPTS = [
+    {"title": "Show the open queue", "message": "Show the open queue"},
+    {"title": "/support-report", "message": "/support-report"},
     {"title": "Service status", "message": "Is there an incident right now?"},
     {"title": "Refund policy", "message": "What is the refund policy?"},
-    {"title": "Plans and pricing", "message": "Which plans do we offer, and at what price?"},
 ]
-
 
 def register(app: AsyncApp, intake: Intake, staff: StaffDesk) -> None:
     assistant = AsyncAssistant()
