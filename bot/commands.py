@@ -323,8 +323,12 @@ class Commands:
             max_open_per_user=limit,
         )
         extra = {"user": user, "command": request.name, "pipeline": parsed.pipeline}
+        # Delivered before (a typed command's message resumed after a restart): its own row
+        # counts among the running ones, so it must not be refused as one too many. A command
+        # row's thread is its key.
+        again = inbox_id is None and await self.store.inbox.has_thread(request.channel, request.key)
         running = await self.store.inbox.open_commands(user) if inbox_id is None else 0
-        if inbox_id is None and running >= limit:
+        if inbox_id is None and not again and running >= limit:
             log.info("pipeline refused: per-user limit", extra={**extra, "running": running})
             return Mrkdwn(
                 "You already have {} commands running, the most I run at once for one "
