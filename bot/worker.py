@@ -515,7 +515,9 @@ class Worker:
                 text, feedback, failed=outcome.error is not None, stopped=outcome.stopped
             )
             if reply_ts is None:  # nothing was streamed: posted as a message
-                reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
+                reply_ts = await self.slack.post_reply(
+                    item.channel, item.thread_ts, text, item.id, feedback=feedback
+                )
             if ai_answer and outcome.ticket is not None:
                 await self.store.feedback.record_answer(
                     Answer(
