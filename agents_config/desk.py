@@ -17,10 +17,12 @@ A turn, in order (`handle`):
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -51,11 +53,13 @@ from agents_config.guardrails import check_answer, foreign_markers, guardrail_tr
 from agents_config.memory import ThreadSession
 from agents_config.models import model_label
 from agents_config.progress import (
+    WAITING_TICK_S,
     Progress,
     ProgressEvent,
     Step,
     StopAnswer,
     TextDelta,
+    Waiting,
     agent_label,
     tool_label,
 )
@@ -259,8 +263,11 @@ async def _show_events(
 ) -> bool:
     """Stream the run's events to `progress`; True when the user stopped the answer (the run
     is then cancelled). A failing `progress` stops only the showing, never the run."""
+    quiet = _QuietWatch(streamed, progress) if progress is not None else None
     try:
         async for event in streamed.stream_events():
+            if quiet is not None:
+                quiet.heard()
             shown = _shown(event) if progress is not None else None
             if isinstance(shown, TextDelta):
                 shown = await screen.release(shown)
@@ -275,11 +282,56 @@ async def _show_events(
                         extra={"ticket_id": ticket_id, "error": repr(exc)[:300]},
                     )
                     progress = None
+                    if quiet is not None:
+                        quiet.end()
     except StopAnswer:
         streamed.cancel()  # no further model call or tool runs
         log.info("answer stopped by the user", extra={"ticket_id": ticket_id})
         return True
+    finally:
+        if quiet is not None:
+            quiet.end()
+    if quiet is not None and quiet.stopped:
+        log.info(
+            "answer stopped by the user while the run was quiet", extra={"ticket_id": ticket_id}
+        )
+        return True
     return False
+
+
+class _QuietWatch:
+    """While a run sends no event for `WAITING_TICK_S` (a slow model or tool, a stall), tells
+    `progress` so (`Waiting`) every tick: a Stop clicked meanwhile cancels the run then, not
+    at the next event. One task a run, not one per event."""
+
+    def __init__(self, streamed: RunResultStreaming, progress: Progress) -> None:
+        self.streamed = streamed
+        self.progress = progress
+        self.stopped = False
+        self._last = time.monotonic()
+        self._task: asyncio.Task[None] | None = asyncio.create_task(self._watch())
+
+    def heard(self) -> None:
+        self._last = time.monotonic()
+
+    def end(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WAITING_TICK_S)
+            if time.monotonic() - self._last < WAITING_TICK_S:
+                continue
+            try:
+                await self.progress(Waiting())
+            except StopAnswer:
+                self.stopped = True
+                self.streamed.cancel()  # the event loop above ends with the run
+                return
+            except Exception:  # the showing failed: the events' loop says so if it goes on
+                return
 
 
 class _Screen:

@@ -33,7 +33,15 @@ class Step:
     status: StepStatus
 
 
-ProgressEvent = TextDelta | Step
+@dataclass(frozen=True)
+class Waiting:
+    """Nothing new from the run for `WAITING_TICK_S` (a slow model or tool, a stall): the
+    callback may check whether the user stopped the answer meanwhile."""
+
+
+WAITING_TICK_S = 0.5
+
+ProgressEvent = TextDelta | Step | Waiting
 Progress = Callable[[ProgressEvent], Awaitable[None]]
 
 # Who took over, as the user reads it.

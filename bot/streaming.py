@@ -28,7 +28,7 @@ from typing import Any
 
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 
-from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta
+from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta, Waiting
 from bot.blocks import answer_blocks
 from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
 from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
@@ -120,6 +120,9 @@ class AnswerStream:
 
     async def __call__(self, event: ProgressEvent) -> None:
         if self._broken:
+            return
+        if isinstance(event, Waiting):  # the run is quiet: only a Stop to look for
+            await self._check_stop()
             return
         first_words = False
         if isinstance(event, TextDelta):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -264,6 +265,32 @@ async def test_stop_cancels_the_run_and_keeps_what_was_shown(
     await desk.settle()
 
     await assert_stopped(desk, event, streaming)
+
+
+async def test_stop_cancels_a_run_whose_model_went_silent(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    """Stop is honoured while nothing arrives (a stalled model, a slow tool), not only at
+    the next token: the run is cancelled long before the model's timeout."""
+    from agents_config.desk import STOPPED_NOTE
+    from bot import blocks
+
+    model.answer_tail = LONG_TAIL
+    model.stall_after_tokens = 10  # then nothing more, for an hour
+    desk = await start_desk(stream_flush_ms=100, model_timeout_s=60, **openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
+    await desk.slack.wait_for("chat.appendStream", timeout=30)
+    [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    await asyncio.sleep(1.0)  # the model is silent now
+    await desk.events.block_action(
+        "U_ALICE", blocks.STOP_ANSWER, "stop", message_ts=streaming["ts"]
+    )
+    await desk.settle(timeout_s=20)  # far less than the 60 s the model would be waited for
+
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["ts"] == streaming["ts"] and reply["text"].endswith(STOPPED_NOTE)
+    ticket = await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "open"  # not escalated as a failure
 
 
 async def long_answer(
