@@ -687,7 +687,12 @@ class Worker:
             taken = await self.commands.take(request)
             if taken.accepted:  # its report's message follows in this thread
                 self._wake.set()
-                return True, None
+                note = self._note(item).strip()  # the secrets removed from what was typed
+                if not note:
+                    return True, None
+                return True, await self.slack.post_reply(
+                    item.channel, item.thread_ts, note, item.id
+                )
             reply = [blocks.section(taken.answer)]
             return True, await self.slack.post_prompt(
                 item.channel, item.thread_ts, taken.answer, reply, item.id

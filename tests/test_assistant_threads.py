@@ -9,6 +9,7 @@ import pytest
 from bot.listeners.assistant import GREETING, PROMPTS, STAFF_PROMPTS
 from bot.pipelines import STAFF_ONLY_TEXT
 from bot.worker import WORKING_STATUS
+from storage.redaction import SECRETS_NOTICE
 from tests.conftest import Desk, DeskFactory
 from tests.test_pipelines import by_agent, gated, review, say, start
 from tests.test_staff import block_text
@@ -229,3 +230,19 @@ async def test_a_typed_command_resumed_after_a_crash_is_not_refused_as_its_own_d
         "Research: refunds — report #1"
     ]
     assert not any("already have" in t for t in texts)
+
+
+async def test_a_typed_command_says_which_secrets_were_removed(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    channel, thread_ts = await started_thread(desk, "U_ALICE")
+    typed = "/research refunds, my password is hunter2 card 4242 4242 4242 4242"
+    await desk.events.message("U_ALICE", typed, channel, thread_ts=thread_ts)
+    await desk.settle()
+
+    replies = desk.slack.replies_in(channel, thread_ts)
+    notices = [m for m in replies if m["text"].startswith(SECRETS_NOTICE.split("{")[0])]
+    assert len(notices) == 1 and "card number" in notices[0]["text"]
+    shown = " ".join(m["text"] + block_text(m) for m in replies)
+    assert "4242" not in shown and "hunter2" not in shown
+    [report] = await desk.runtime.receiver.store.reports.for_user("U_ALICE")
+    assert "4242" not in report.request and "hunter2" not in report.request
