@@ -615,7 +615,7 @@ def queue_message(
 ) -> tuple[Mrkdwn, list[Block]]:
     """The open queue as a message to a staff member (their "Show the open queue")."""
     text = Mrkdwn("The open queue: {} waiting for a person, {} claimed by you.").format(
-        len(waiting), len(mine)
+        _count(waiting), _count(mine)
     )
     more = Mrkdwn("Claim from the staff channel's cards; the App Home shows this queue too.")
     return text, [*_staff_queue(waiting, mine, now), context(more)]
@@ -623,15 +623,20 @@ def queue_message(
 
 def _staff_queue(waiting: list[QueueEntry], mine: list[QueueEntry], now: float) -> list[Block]:
     """Escalations nobody has claimed, then those the staff member holds (`HOME_LIMIT` each)."""
-    blocks: list[Block] = [header(f"Waiting for a person ({len(waiting)})")]
+    blocks: list[Block] = [header(f"Waiting for a person ({_count(waiting)})")]
     blocks.extend(_queue_item(e, now, claimed=False) for e in waiting[:HOME_LIMIT])
     if not waiting:
         blocks.append(context(Mrkdwn("Nothing waiting. :tada:")))
-    blocks.append(header(f"Claimed by you ({len(mine)})"))
+    blocks.append(header(f"Claimed by you ({_count(mine)})"))
     blocks.extend(_queue_item(e, now, claimed=True) for e in mine[:HOME_LIMIT])
     if not mine:
         blocks.append(context(Mrkdwn("You hold no tickets.")))
     return blocks
+
+
+def _count(entries: list[QueueEntry]) -> str:
+    """How many, as shown: "15+" when there are more than the list shows."""
+    return f"{HOME_LIMIT}+" if len(entries) > HOME_LIMIT else str(len(entries))
 
 
 def _queue_item(entry: QueueEntry, now: float, *, claimed: bool) -> Block:

@@ -551,8 +551,9 @@ class StaffDesk:
     async def _queue(self, user_id: str) -> tuple[list[QueueEntry], list[QueueEntry]]:
         """Escalations nobody has claimed, and those `user_id` holds."""
         tickets = self.store.tickets
-        waiting = await tickets.queue(limit=blocks.HOME_LIMIT)
-        return waiting, await tickets.claimed_by(user_id, limit=blocks.HOME_LIMIT)
+        more = blocks.HOME_LIMIT + 1  # one more than shown: the count says "15+", not "15"
+        waiting = await tickets.queue(limit=more)
+        return waiting, await tickets.claimed_by(user_id, limit=more)
 
     async def publish_home(self, user_id: str) -> None:
         await self.slack.publish_home(user_id, await self.home_view(user_id))

@@ -264,3 +264,13 @@ def test_the_gateway_escapes_text_objects_nobody_vouched_for() -> None:
     assert safe[3]["elements"][0]["text"] == "a &amp; b"
     assert built[0]["text"]["text"] == "<!channel> from a str"  # the input is not changed
     assert safe_blocks(None) is None
+
+
+def test_the_queue_says_when_it_holds_more_than_it_lists() -> None:
+    many = [QueueEntry(dataclasses.replace(TICKET, id=n), ESCALATION) for n in range(1, 17)]
+    text, shown = blocks.queue_message(many, many[:3], NOW)
+    headers = [b["text"]["text"] for b in shown if b["type"] == "header"]
+    assert headers == ["Waiting for a person (15+)", "Claimed by you (3)"]
+    assert "15+ waiting for a person, 3 claimed by you" in text
+    listed = [b for b in shown if b["type"] == "section"]
+    assert len(listed) == blocks.HOME_LIMIT + 3
