@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 
 BOT_USER_ID = "U_BOT"
 BOT_ID = "B_BOT"
@@ -154,6 +154,11 @@ class FakeSlack:
         self._tokens = set(tokens) if tokens is not None else None
         self._app_tokens = set(app_tokens) if app_tokens is not None else None
         self.socket_connections = 0  # Socket Mode WebSocket connections accepted so far
+        # Open Socket Mode connections, and the acks awaited by envelope id (`deliver`).
+        self._sockets: list[web.WebSocketResponse] = []
+        self._next_socket = 0
+        self._acks: dict[str, asyncio.Future[None]] = {}
+        self.socket_deliveries: list[tuple[int, dict[str, Any]]] = []  # (connection, envelope)
         self._host = host
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -590,21 +595,67 @@ class FakeSlack:
 
     async def _socket_mode(self, request: web.Request) -> web.StreamResponse:
         """A Socket Mode WebSocket: says hello, then keeps the connection (and answers pings)
-        until the client closes it. Events are not delivered over it (the tests use HTTP)."""
+        until the client closes it. Events reach it through `deliver`; its acks (a frame
+        naming the envelope) are read here."""
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self.socket_connections += 1
         await self._record("socket_mode.connect", {"ticket": request.match_info["ticket"]})
         hello = {
             "type": "hello",
-            "num_connections": 1,
+            "num_connections": len(self._sockets) + 1,
             "connection_info": {"app_id": APP_ID},
             "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
         }
         await ws.send_json(hello)
-        async for _ in ws:  # envelope acks from the client: nothing to do
-            pass
+        self._sockets.append(ws)
+        try:
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                envelope_id = str(json.loads(frame.data).get("envelope_id") or "")
+                waiting = self._acks.get(envelope_id)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
+        finally:
+            self._sockets.remove(ws)
         return ws
+
+    async def deliver(
+        self, payload: dict[str, Any], *, ack_timeout_s: float = 3.0, attempts: int = 4
+    ) -> int:
+        """Send an Events API payload over Socket Mode as Slack does with several open
+        connections: to one of them (in turn), then wait for its ack; one not acked within
+        `ack_timeout_s`, or whose connection is gone, is sent again on another connection with
+        `retry_attempt` counted (Slack retries three times). Returns the attempt acked (0 for
+        the first); raises `TimeoutError` when no attempt was."""
+        for attempt in range(attempts):
+            open_sockets = [ws for ws in self._sockets if not ws.closed]
+            if not open_sockets:
+                await asyncio.sleep(ack_timeout_s)
+                continue
+            self._next_socket = (self._next_socket + 1) % len(open_sockets)
+            ws = open_sockets[self._next_socket]
+            envelope_id = str(uuid.uuid4())
+            envelope = {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": attempt,
+                "retry_reason": "timeout" if attempt else "",
+                "payload": payload,
+            }
+            acked = self._acks[envelope_id] = asyncio.get_running_loop().create_future()
+            self.socket_deliveries.append((self._sockets.index(ws), envelope))
+            try:
+                await ws.send_json(envelope)
+                await asyncio.wait_for(acked, ack_timeout_s)
+                return attempt
+            except (TimeoutError, ConnectionError, RuntimeError):
+                continue  # no ack in time, or the connection went away: Slack retries
+            finally:
+                del self._acks[envelope_id]
+        raise TimeoutError(f"no Socket Mode connection acked the event in {attempts} attempts")
 
     def _token_ok(self, token: str | None) -> bool:
         if not token:
@@ -1270,7 +1321,13 @@ class SlackEvents:
         api_app_id: str = APP_ID,
         bot_user_id: str = BOT_USER_ID,
         timeout: float = 30.0,
+        socket_mode: bool = False,
     ) -> None:
+        """`socket_mode`: events go to the app over the Socket Mode connections `slack`
+        serves (`FakeSlack.deliver`), not to `endpoint_url`."""
+        if socket_mode and slack is None:
+            raise ValueError("socket_mode needs the FakeSlack the app connects to")
+        self.socket_mode = socket_mode
         self.endpoint_url = endpoint_url
         self.signing_secret = signing_secret
         self.slack = slack
@@ -1315,6 +1372,9 @@ class SlackEvents:
 
         `headers` override the generated ones; `timestamp` forges the request time.
         """
+        if self.socket_mode and self.slack is not None:  # no HTTP: the payload as Slack sends it
+            attempt = await self.slack.deliver(json.loads(body))
+            return 200, f"acked on attempt {attempt}"
         stamp = int(time.time()) if timestamp is None else timestamp
         sent: dict[str, str] = {"User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
         if signed:
