@@ -710,19 +710,15 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     named_record = ID.search(conversation.with_context())  # also a follow-up on one named before
     intent = tool_intent(conversation.with_context())
     wanted_tool = best_tool(intent)
+    precise = any(weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS)
     if intent.probabilities.get(KB_INTENT, 0.0) >= KB_INTENT_MIN:
-        kb_first = not named_record  # the model is sure: the help centre answers it
+        # the model is sure the help centre answers it (unless a precise tool is asked for)
+        kb_first = not named_record and not precise
     elif wanted_tool is not None:
         kb_first = False  # …or sure that an account tool does
     else:  # unsure: the rules
         kb_first = not named_record and bool(
-            HOW_TO.search(request)
-            or (
-                policy_question(request)
-                and not any(
-                    weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS
-                )
-            )
+            HOW_TO.search(request) or (policy_question(request) and not precise)
         )
     if not called and kb_first:  # how-to or policy: the help centre first
         step = _first_usable(last_resort, conversation, agent, tools)
