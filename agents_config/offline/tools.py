@@ -1,6 +1,8 @@
 """Which tool a desk agent calls next, and with which arguments.
 
-A small table (`TOOL_RULES`) maps request words to preferred tools; arguments are read from the
+The tool-intent model (`intents`) says which tool a request calls for when it is sure; a small
+table (`TOOL_RULES`) maps request words to preferred tools for the rest, and carries the gates
+(confirmation, eligibility first, bug details) every choice goes through; arguments are read from the
 conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's JSON schema.
 """
 
