@@ -266,10 +266,17 @@ def bare_agents(url: str) -> dict[str, Agent[DeskContext]]:
 
 
 async def bare_runs(
-    agents: dict[str, Agent[DeskContext]], store: Store, count: int, *, sequential: bool = False
+    agents: dict[str, Agent[DeskContext]],
+    store: Store,
+    count: int,
+    *,
+    sequential: bool = False,
+    streamed: bool = False,
 ) -> float:
     """Seconds for `count` `Runner.run`s of the same agents and model calls: all at once
-    (`asyncio.gather`), or one after the other (`sequential`)."""
+    (`asyncio.gather`), or one after the other (`sequential`). `streamed`: `Runner.run_streamed`
+    with its events read, as the desk runs them to stream its answers (the model's answers
+    come as server-sent events, each chunk parsed by the client and the SDK)."""
     ticket, _ = await store.tickets.open_for_thread(
         channel="bench", thread_ts="1", user_id="U_ALICE", subject="bench", customer_id=1
     )
@@ -277,7 +284,13 @@ async def bare_runs(
 
     async def one(n: int) -> None:
         context = DeskContext(store, caller, ticket.id, "bench", str(n))
-        await Runner.run(agents["triage"], f"{QUESTION} #{n}", context=context, max_turns=10)
+        question = f"{QUESTION} #{n}"
+        if not streamed:
+            await Runner.run(agents["triage"], question, context=context, max_turns=10)
+            return
+        run = Runner.run_streamed(agents["triage"], question, context=context, max_turns=10)
+        async for _ in run.stream_events():
+            pass
 
     started = time.perf_counter()
     if sequential:
@@ -288,7 +301,7 @@ async def bare_runs(
     return time.perf_counter() - started
 
 
-def bare_runs_alone(url: str, count: int, sequential: bool) -> float:
+def bare_runs_alone(url: str, count: int, sequential: bool, streamed: bool) -> float:
     """`bare_runs` in this process, on a store of its own, after a warm-up (the body of
     `bare_in_own_process`)."""
 
@@ -300,18 +313,22 @@ def bare_runs_alone(url: str, count: int, sequential: bool) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             store = await Store.open(Path(tmp) / "bare.db")
             try:
-                await bare_runs(agents, store, 10)
-                return await bare_runs(agents, store, count, sequential=sequential)
+                await bare_runs(agents, store, 10, streamed=streamed)
+                return await bare_runs(
+                    agents, store, count, sequential=sequential, streamed=streamed
+                )
             finally:
                 await store.close()
 
     return asyncio.run(run())
 
 
-async def bare_in_own_process(url: str, count: int, *, sequential: bool) -> float:
+async def bare_in_own_process(
+    url: str, count: int, *, sequential: bool, streamed: bool = False
+) -> float:
     """Seconds of `count` bare runs in a process of their own: not in the event loop that
     also serves the fake Slack and the fake model (as the issue asks)."""
-    mode = "sequential" if sequential else "gather"
+    mode = ("sequential" if sequential else "gather") + ("+streamed" if streamed else "")
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, __file__, "--bare-runs", url, str(count), mode),
         stdout=asyncio.subprocess.PIPE,
@@ -382,33 +399,37 @@ async def sequential(
     `repeat` times. Also the database round trips per answer, counted in the desk's
     processes."""
     model.latency_s = 0
-    ratios, overheads, desk_rates, bare_rates = [], [], [], []
+    desk_rates: list[float] = []
+    bare_rates: dict[bool, list[float]] = {False: [], True: []}  # by `streamed`
     trips = [0, 0]
     for _ in range(repeat):
         before = await desk.trips()
         t_desk = await one_at_a_time(events, slack, count)
         after = await desk.trips()
         trips = [trips[0] + after[0] - before[0], trips[1] + after[1] - before[1]]
-        t_bare = await bare_in_own_process(model.url, count, sequential=True)
-        ratios.append(t_bare / t_desk)
-        overheads.append((t_desk - t_bare) / count * 1000)
         desk_rates.append(count / t_desk)
-        bare_rates.append(count / t_bare)
-    ratio = statistics.median(ratios)
-    line(
-        "sequential: desk / bare rate",
-        f"{ratio:.2f}  ({statistics.median(desk_rates):.0f} vs "
-        f"{statistics.median(bare_rates):.0f} answers/s)",
-        ">= 0.8",
-        ratio >= 0.8,
-    )
-    print(f"    {median_of(ratios)}; {count} messages, bare in its own process")
-    line(
-        "sequential: desk's own ms/answer",
-        f"{statistics.median(overheads):.1f} ms (bare {1000 / statistics.median(bare_rates):.1f})",
-        "report",
-        None,
-    )
+        for streamed, rates in bare_rates.items():
+            t_bare = await bare_in_own_process(model.url, count, sequential=True, streamed=streamed)
+            rates.append(count / t_bare)
+    desk_rate = statistics.median(desk_rates)
+    for streamed, rates in bare_rates.items():
+        ratios = [d / b for d, b in zip(desk_rates, rates, strict=True)]
+        ratio = statistics.median(ratios)
+        line(
+            "sequential: desk / bare rate" + (" (streamed)" if streamed else ""),
+            f"{ratio:.2f}  ({desk_rate:.0f} vs {statistics.median(rates):.0f} answers/s)",
+            ">= 0.8",
+            ratio >= 0.8,
+        )
+        how = "Runner.run_streamed, events read" if streamed else "Runner.run"
+        print(f"    {median_of(ratios)}; {count} messages, bare ({how}) in its own process")
+        bare_ms = 1000 / statistics.median(rates)
+        line(
+            "    desk's own ms/answer",
+            f"{1000 / desk_rate - bare_ms:.1f} ms (bare {bare_ms:.1f})",
+            "report",
+            None,
+        )
     answers = count * repeat
     line(
         "database round trips per answer",
@@ -460,22 +481,26 @@ async def concurrency(
     runs in a process of its own, and (the old way) in this process's loop."""
     model.latency_s = 0.3
     t1 = await send_and_wait(events, slack, 1)
-    own, in_loop, fulls = [], [], []
+    own: dict[bool, list[float]] = {False: [], True: []}  # by `streamed`
+    in_loop, fulls = [], []
     for _ in range(repeat):
         t_full = await send_and_wait(events, slack, n)
-        t_own = await bare_in_own_process(model.url, n, sequential=False)
+        for streamed, ratios in own.items():
+            t_own = await bare_in_own_process(model.url, n, sequential=False, streamed=streamed)
+            ratios.append(t_full / t_own)
         t_loop = await bare_runs(bare, store, n)
         fulls.append(t_full)
-        own.append(t_full / t_own)
         in_loop.append(t_full / t_loop)
-    ratio = statistics.median(own)
-    line(
-        f"{n} at once / bare gather",
-        f"{ratio:.2f}  (desk {statistics.median(fulls):.2f}s)",
-        "<= 1.2",
-        ratio <= 1.2,
-    )
-    print(f"    {median_of(own)}; 300 ms model, bare in its own process")
+    for streamed, ratios in own.items():
+        ratio = statistics.median(ratios)
+        line(
+            f"{n} at once / bare gather" + (" (streamed)" if streamed else ""),
+            f"{ratio:.2f}  (desk {statistics.median(fulls):.2f}s)",
+            "<= 1.2",
+            ratio <= 1.2,
+        )
+        how = "Runner.run_streamed" if streamed else "Runner.run"
+        print(f"    {median_of(ratios)}; 300 ms model, bare ({how}) in its own process")
     line(
         f"old way: {n} at once / bare in loop",
         f"{statistics.median(in_loop):.2f}",
@@ -673,7 +698,14 @@ if __name__ == "__main__":
         print(json.dumps(bare_first_token(url, int(count))))
     elif args.bare_runs:
         url, count, mode = args.bare_runs
-        print(bare_runs_alone(url, int(count), sequential=mode == "sequential"))
+        print(
+            bare_runs_alone(
+                url,
+                int(count),
+                sequential=mode.startswith("sequential"),
+                streamed=mode.endswith("+streamed"),
+            )
+        )
     elif args.streaming:
         asyncio.run(streaming_only(args.quick))
     else:

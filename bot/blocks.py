@@ -386,6 +386,14 @@ def answer_feedback() -> list[Block]:
     ]
 
 
+def answer_blocks(text: Mrkdwn, feedback: list[Block] | None) -> list[Block]:
+    """A posted part of an answer as blocks (sections of at most 3,000 characters, Slack's
+    limit), with the feedback under it when it is the answer's last part. Blocks, not only
+    text: `chat.update` keeps a message's old blocks (the Stop button) unless given new ones."""
+    parts = split_message(text, limit=SECTION_CHARS, max_parts=4)  # a part is <= 3,500
+    return [*(section(part) for part in parts), *(feedback or [])]
+
+
 def stop_control() -> list[Block]:
     """On an answer while it is written: Stop (only the requester's click counts)."""
     button = {"type": "button", "action_id": STOP_ANSWER, "text": plain("Stop"), "value": "stop"}

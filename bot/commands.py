@@ -221,9 +221,12 @@ class Taken:
 
 def typed_command(text: str) -> tuple[str, str] | None:
     """(command, the rest) when a message is a command typed out ("/support-report days=3")."""
-    first, _, rest = text.strip().partition(" ")
-    name = first.lower()
-    return (name, rest) if name in COMMANDS else None
+    # Any whitespace ends the name ("/research" alone on the first line, then the topic);
+    # str.split() also takes a no-break space, and a zero-width space before it is dropped.
+    words = text.replace("\u200b", "").split(maxsplit=1)
+    if not words or words[0].lower() not in COMMANDS:
+        return None
+    return words[0].lower(), words[1] if len(words) > 1 else ""
 
 
 class Commands:
@@ -323,13 +326,17 @@ class Commands:
             max_open_per_user=limit,
         )
         extra = {"user": user, "command": request.name, "pipeline": parsed.pipeline}
+        # Delivered before (a typed command's message resumed after a restart): its own row
+        # counts among the running ones, so it must not be refused as one too many. A command
+        # row's thread is its key.
+        again = inbox_id is None and await self.store.inbox.has_thread(request.channel, request.key)
         running = await self.store.inbox.open_commands(user) if inbox_id is None else 0
-        if inbox_id is None and running >= limit:
+        if inbox_id is None and not again and running >= limit:
             log.info("pipeline refused: per-user limit", extra={**extra, "running": running})
             return Mrkdwn(
-                "You already have {} commands running, the most I run at once for one "
-                "person ({}). Try again when one of them has finished."
-            ).format(running, limit)
+                "You already have {} running, the most I run at once for one person ({}). "
+                "Try again when one of them has finished."
+            ).format("1 command" if running == 1 else f"{running} commands", limit)
         if inbox_id is not None:  # else a duplicate delivery: it is already under way
             self.on_accepted()
         log.info("command accepted", extra={**extra, "inbox_id": inbox_id})

@@ -24,7 +24,8 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.mrkdwn import escape, split_message, to_mrkdwn
+from bot.blocks import answer_blocks
+from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
 from storage.tickets import SlackUser
 
 log = logging.getLogger(__name__)
@@ -253,18 +254,43 @@ class SlackGateway:
             buffer_size=MAX_STREAM_CALL_CHARS,
         )
 
-    async def post_reply(self, channel: str, thread_ts: str, markdown: str, turn: int) -> str:
+    async def post_reply(
+        self,
+        channel: str,
+        thread_ts: str,
+        markdown: str,
+        turn: int,
+        *,
+        feedback: Blocks | None = None,
+    ) -> str:
         """Post the answer in the thread, split to Slack's limits; return the first part's ts.
 
         Each part carries metadata naming the turn, so a restarted desk can tell that it has
         already answered (see `find_reply`). The asker's own thread: a model's Markdown links
-        stay links.
+        stay links. `feedback`: the buttons under the answer's last part.
         """
+        return await self.post_parts(
+            channel, thread_ts, split_message(to_mrkdwn(markdown)), turn, feedback=feedback
+        )
+
+    async def post_parts(
+        self,
+        channel: str,
+        thread_ts: str,
+        parts: list[Mrkdwn],
+        turn: int,
+        *,
+        feedback: Blocks | None = None,
+    ) -> str:
+        """Post an answer's parts (mrkdwn, each within Slack's limits) in the thread, the
+        last with `feedback` under it; the first part's ts."""
         first_ts = ""
-        for part in split_message(to_mrkdwn(markdown)):
+        for n, part in enumerate(parts, 1):
+            last = n == len(parts) and feedback is not None
             _, ts = await self.post_message(
                 channel,
                 part,
+                answer_blocks(part, feedback) if last else None,
                 thread_ts=thread_ts,
                 metadata=reply_metadata(turn),
             )

@@ -29,6 +29,7 @@ from typing import Any
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 
 from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta
+from bot.blocks import answer_blocks
 from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
 from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
 
@@ -278,11 +279,13 @@ class AnswerStream:
                     head[len(shown) :], blocks if not rest else None, metadata=True
                 ):
                     if rest:  # a long answer continues below, as posted answers do
-                        await self.slack.post_reply(self.channel, self.thread_ts, rest, self.turn)
+                        await self.slack.post_reply(
+                            self.channel, self.thread_ts, rest, self.turn, feedback=blocks
+                        )
                     return self._ts
             elif not self._broken:
                 await self._stop("", None, metadata=False)  # what follows replaces it
-            return await self._replace(markdown)
+            return await self._replace(markdown, blocks)
 
     async def close_quietly(self) -> None:
         """End the stream without an answer of its own (the answer is another message: a
@@ -292,7 +295,8 @@ class AnswerStream:
             if self._ts is None:
                 return
             if self._broken:  # a stream Slack closed, or one left by a restart: tidy it
-                await self.slack.update_message(self.channel, self._ts, ANSWERED_BELOW)
+                below = answer_blocks(ANSWERED_BELOW, None)  # blocks: the Stop button goes
+                await self.slack.update_message(self.channel, self._ts, ANSWERED_BELOW, below)
                 return
             for task in list(self._tasks.values()):
                 if task["status"] == "in_progress":
@@ -322,24 +326,27 @@ class AnswerStream:
             return False
         return True
 
-    async def _replace(self, markdown: str) -> str:
+    async def _replace(self, markdown: str, feedback: Blocks | None) -> str:
         """The whole answer in place of what was streamed (`chat.update` on the stream's
-        ts, the rest below it); posted instead only when Slack refuses the update. Without
-        the feedback buttons: blocks would replace the text."""
+        ts, in blocks so the Stop button goes; the rest below it, the feedback under the
+        last part); posted instead only when Slack refuses the update."""
         assert self._ts is not None
         parts = split_message(to_mrkdwn(markdown))
         first, rest = parts[0], parts[1:]
+        shown = answer_blocks(first, None if rest else feedback)
         self.calls += 1
-        if await self.slack.update_message(self.channel, self._ts, first, turn=self.turn):
-            for part in rest:
-                await self.slack.post_message(
-                    self.channel, part, thread_ts=self.thread_ts, metadata=reply_metadata(self.turn)
+        if await self.slack.update_message(self.channel, self._ts, first, shown, turn=self.turn):
+            if rest:
+                await self.slack.post_parts(
+                    self.channel, self.thread_ts, rest, self.turn, feedback=feedback
                 )
             return self._ts
         log.warning(
             "the streamed message could not be replaced; posting the answer", extra=self.extra
         )
-        return await self.slack.post_reply(self.channel, self.thread_ts, markdown, self.turn)
+        return await self.slack.post_reply(
+            self.channel, self.thread_ts, markdown, self.turn, feedback=feedback
+        )
 
     async def halt(self) -> None:
         """Send nothing more (the turn failed: its retry adopts this message)."""

@@ -515,23 +515,11 @@ class Worker:
                 text, feedback, failed=outcome.error is not None, stopped=outcome.stopped
             )
             if reply_ts is None:  # nothing was streamed: posted as a message
-                reply_ts = await self.slack.post_reply(item.channel, item.thread_ts, text, item.id)
-            if ai_answer and outcome.ticket is not None:
-                await self.store.feedback.record_answer(
-                    Answer(
-                        channel=item.channel,
-                        ts=reply_ts,
-                        ticket_id=outcome.ticket.id,
-                        inbox_id=item.id,
-                        requester=item.user_id,
-                        department=outcome.department,
-                        agent_path=outcome.agent_path,
-                        tools=outcome.tools_called,
-                        model=outcome.model,
-                        created_at=time.time(),
-                        question=item.text,
-                    )
+                reply_ts = await self.slack.post_reply(
+                    item.channel, item.thread_ts, text, item.id, feedback=feedback
                 )
+            if ai_answer:
+                await self._rateable(item, outcome, reply_ts)
         else:
             await stream.close_quietly()
         if outcome.review is not None and self.staff is not None:
@@ -651,6 +639,26 @@ class Worker:
             text, request = blocks.request_message(about, urgency)
             ts = await self.slack.post_request(channel, text, request, item.id)
         return replace(item, kind="message", channel=channel, ts=ts, thread_ts=ts)
+
+    async def _rateable(self, item: InboxItem, outcome: TurnOutcome, reply_ts: str) -> None:
+        """Record an AI answer, so its 👍 / 👎 is stored with its agents, tools and model."""
+        if outcome.ticket is None:
+            return
+        await self.store.feedback.record_answer(
+            Answer(
+                channel=item.channel,
+                ts=reply_ts,
+                ticket_id=outcome.ticket.id,
+                inbox_id=item.id,
+                requester=item.user_id,
+                department=outcome.department,
+                agent_path=outcome.agent_path,
+                tools=outcome.tools_called,
+                model=outcome.model,
+                created_at=time.time(),
+                question=item.text,
+            )
+        )
 
     async def _resumed(self, item: InboxItem) -> tuple[InboxItem, str | None]:
         """A row tried before: as stored now (a reply or a stream started since it was

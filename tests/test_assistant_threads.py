@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from bot.listeners.assistant import GREETING, PROMPTS, STAFF_PROMPTS
 from bot.pipelines import STAFF_ONLY_TEXT
 from bot.worker import WORKING_STATUS
 from tests.conftest import Desk, DeskFactory
+from tests.test_pipelines import by_agent, gated, review, say, start
 from tests.test_staff import block_text
 
 
@@ -184,3 +189,43 @@ async def test_a_typed_command_is_refused_or_explained_in_the_thread(
     assert refused["text"] == STAFF_ONLY_TEXT
     assert "Tell me what to research." in usage["text"] and "/research list" in usage["text"]
     assert await desk.runtime.receiver.store.reports.for_user("U_ALICE") == []
+
+
+async def test_a_typed_command_resumed_after_a_crash_is_not_refused_as_its_own_duplicate(
+    start_desk: DeskFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the typed command was recorded, before its message was marked answered:
+    the resumed message finds its command under way, even at the per-user limit."""
+    gate = asyncio.Event()
+    _, resolver = by_agent(researcher=[gated(gate, "never")])
+    desk = await start(start_desk, resolver, pipeline_max_per_user=1, shutdown_grace_s=0)
+    inbox = desk.runtime.receiver.store.inbox
+    mark_answered, crashed = inbox.mark_answered, asyncio.Event()
+
+    async def not_for_messages(inbox_id: int, reply_ts: str | None) -> None:
+        item = await inbox.get(inbox_id)
+        if item is not None and item.kind == "message":
+            crashed.set()  # the crash: the message's row is not marked answered
+            return
+        await mark_answered(inbox_id, reply_ts)
+
+    monkeypatch.setattr(inbox, "mark_answered", not_for_messages)
+    _, _, event = await desk.events.message("U_ALICE", "/research refunds", "D_ALICE")
+    async with asyncio.timeout(30):
+        await crashed.wait()
+    await desk.close()
+    monkeypatch.undo()
+
+    _, resolver = by_agent(
+        researcher=[say("notes")],
+        analyst=[say("insights")],
+        writer=[say("The one report.")],
+        evaluator=[review(9, passes=True)],
+    )
+    restarted = await start(start_desk, resolver, pipeline_max_per_user=1)
+    await restarted.settle()
+    texts = [m["text"] for m in restarted.slack.replies_in("D_ALICE", event["ts"])]
+    assert [t for t in texts if t.startswith("Research: refunds")] == [
+        "Research: refunds — report #1"
+    ]
+    assert not any("already have" in t for t in texts)

@@ -16,7 +16,7 @@ from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_messag
 from agents_config.agents import AgentSpec, ModelResolver
 from agents_config.pipelines import PipelineOptions, Pipelines
 from agents_config.pipelines.research import Draft, Evaluation, best_draft, topic_parts
-from bot.commands import CommandOptions, UsageError, parse
+from bot.commands import CommandOptions, UsageError, parse, typed_command
 from storage.feedback import Answer
 from storage.tickets import TicketStatus
 from support_desk.config import load_settings
@@ -853,3 +853,25 @@ async def test_a_multi_part_offline_report_carries_no_chat_greeting(
     assert "coordinate" in [s["name"] for s in report.steps]  # the multi-part path
     assert "thanks for reaching out" not in report.body.lower(), report.body
     assert "thanks for reaching out" not in block_text(report_messages(desk)[0]).lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "/research\nhow do refunds work?\nand VAT?",
+            ("/research", "how do refunds work?\nand VAT?"),
+        ),
+        ("/Support-Report  days=3", ("/support-report", "days=3")),
+        ("/research\u00a0refunds", ("/research", "refunds")),
+        ("\u200b/debate free plan?", ("/debate", "free plan?")),
+        ("/support-report", ("/support-report", "")),
+        ("please run /research refunds", None),
+        ("/researching refunds", None),
+        ("", None),
+    ],
+)
+def test_a_command_typed_as_a_message_is_recognised(
+    text: str, expected: tuple[str, str] | None
+) -> None:
+    assert typed_command(text) == expected

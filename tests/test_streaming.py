@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from agents.testing import assistant_message
 
+from bot.blocks import ANSWER_FEEDBACK, TALK_TO_PERSON
 from bot.slack import REPLY_EVENT_TYPE
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import TEAM_ID, FakeSlack, SlackEvents
 from tests.conftest import SIGNING_SECRET, Desk, DeskFactory
 from tests.scripting import REFUND_QUESTION, refund_check, scripted
 from tests.test_durability import ServeProcess, free_port, openai_settings, serve_env
+from tests.test_staff import block_text
 
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 LONG_TAIL = ". " + " ".join(f"Step {i} of the answer is explained here." for i in range(40))
@@ -29,6 +31,24 @@ async def model() -> AsyncIterator[FakeOpenAI]:
 
 def stream_calls(slack: FakeSlack) -> list[tuple[str, dict[str, Any]]]:
     return [(m, p) for m, p in slack.calls if m in STREAM_METHODS or m == "chat.update"]
+
+
+def action_ids(message: dict[str, Any]) -> set[str]:
+    """The action ids of the buttons a message shows (feedback buttons, Stop, …)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("action_id"), str):
+                found.add(node["action_id"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks") or [])
+    return found
 
 
 def reply_turn(message: dict[str, Any]) -> int | None:
@@ -119,6 +139,9 @@ async def test_a_stream_slack_closes_midway_is_finished_once_by_update(
     assert reply_turn(reply) is not None
     assert desk.slack.calls_to("chat.postMessage") == []
     assert len(desk.slack.calls_to("chat.update")) == 1
+    # the update replaces the blocks too: no Stop button left, the feedback under the answer
+    assert action_ids(reply) == {ANSWER_FEEDBACK, TALK_TO_PERSON}
+    assert "Step 39 of the answer" in block_text(reply)
     assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
 
 
@@ -136,6 +159,7 @@ async def test_when_the_update_is_refused_too_the_answer_is_posted_once(
     finished = [r for r in replies if reply_turn(r) is not None]
     assert len(finished) == 1 and finished[0]["text"].endswith("explained here.")
     assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert action_ids(finished[0]) == {ANSWER_FEEDBACK, TALK_TO_PERSON}
 
 
 async def test_an_answer_longer_than_a_stream_continues_below(
@@ -149,6 +173,9 @@ async def test_an_answer_longer_than_a_stream_continues_below(
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert len(replies) >= 2
     assert all(reply_turn(r) is not None for r in replies)
+    # the feedback is under the answer's last part, and only there
+    assert [action_ids(r) for r in replies][-1] == {ANSWER_FEEDBACK, TALK_TO_PERSON}
+    assert all(not action_ids(r) & {ANSWER_FEEDBACK, "stop_answer"} for r in replies[:-1])
     for method, params in stream_calls(desk.slack):
         assert len(params.get("markdown_text") or "") <= 12_000, method
         for chunk in params.get("chunks") or []:

@@ -49,6 +49,7 @@ STAFF_PROMPTS = [
     {"title": "Refund policy", "message": "What is the refund policy?"},
 ]
 
+
 def register(app: AsyncApp, intake: Intake, staff: StaffDesk) -> None:
     assistant = AsyncAssistant()
 
