@@ -2,8 +2,8 @@
 
 The tool-intent model (`intents`) says which tool a request calls for when it is sure; a small
 table (`TOOL_RULES`) maps request words to preferred tools for the rest, and carries the gates
-(confirmation, eligibility first, bug details) every choice goes through; arguments are read from the
-conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's JSON schema.
+(confirmation, eligibility first, bug details) every choice goes through; arguments are read
+from the conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's schema.
 """
 
 from __future__ import annotations
