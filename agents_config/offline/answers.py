@@ -44,26 +44,32 @@ def found_nothing(call: Call, request: str) -> bool:
 
 def relevant_article(output: str, request: str) -> str | None:
     """The search result's article that fits the request: the one the article model rates
-    highest, when it rates it at all (`intents`); else the first whose title shares a word
-    with the request, or whose text shares two. The search returns anything sharing one word,
-    which is not enough. The request is read in the help centre's words too ("log in" is
-    "sign in")."""
+    highest, when it rates it at all (`intents`), unless an article published since the model
+    was fitted names more of the request in its title; else the first whose title shares a
+    word with the request, or whose text shares two. The search returns anything sharing one
+    word, which is not enough. The request is read in the help centre's words too ("log in"
+    is "sign in")."""
     articles = [a.strip() for a in re.split(r"\n\s*-{3,}\s*\n", output.strip())]
+    wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
     probabilities = article_intent(request).probabilities
     rated = [(probabilities.get(_slug(a), 0.0), a) for a in articles]
     best_rated = max(rated, key=lambda pair: pair[0], default=None)
     if best_rated is not None and best_rated[0] >= RATED_MIN:
-        return best_rated[1]
-    wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
+        newer = [a for a in articles if _slug(a) not in probabilities]
+        return max([best_rated[1], *newer], key=lambda a: _in_title(a, wanted))
     best: tuple[int, str] | None = None
     for article in articles:
-        title, _, body = article.partition("\n")
-        in_title = len(wanted & set(content_stems(title)))
+        in_title = _in_title(article, wanted)
         if in_title and (best is None or in_title > best[0]):
             best = (in_title, article)  # the title that names most of what was asked
-        elif best is None and len(wanted & set(content_stems(body))) >= 2:
+        elif best is None and len(wanted & set(content_stems(article.partition("\n")[2]))) >= 2:
             best = (0, article)
     return best[1] if best else None
+
+
+def _in_title(article: str, wanted: set[str]) -> int:
+    """How many of the wanted stems the article's title (its first line) names."""
+    return len(wanted & set(content_stems(article.partition("\n")[0])))
 
 
 RATED_MIN = 0.1  # among the articles the search returned, the model's choice counts from here
