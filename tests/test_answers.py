@@ -235,3 +235,51 @@ async def test_requests_in_other_words_and_languages_reach_their_tool(
     desk: Desk, text: str, tool: str
 ) -> None:
     assert tool in (await ask(desk, text)).tools_called
+
+
+# --- learnt tool and article choice (agents_config.offline.intents) ------------------------
+
+
+async def test_a_question_about_unpaid_bills_lists_the_invoices(desk: Desk) -> None:
+    """No keyword rule reads "bills we haven't paid" as the invoice list; the tool model does."""
+    outcome = await ask(desk, "which bills haven't we paid yet")
+    assert outcome.tools_called[:1] == ["list_invoices"]
+    assert "INV-2003" in (outcome.reply or "")
+
+
+async def test_a_decline_code_question_gets_the_declines_article_not_an_investigation(
+    desk: Desk,
+) -> None:
+    outcome = await ask(
+        desk, "our card issuer says the charge was rejected with code do_not_honor, what now"
+    )
+    assert outcome.tools_called == ["search_knowledge_base"]
+    assert "*Failed payments and card declines*" in (outcome.reply or "")
+
+
+def test_billing_hands_a_request_to_the_agent_holding_the_tool_it_calls_for() -> None:
+    from agents_config.offline.intents import intent_holder
+
+    billing = {"get_account_overview", "list_invoices", "get_invoice", "list_payments"}
+    agents = {"refund_processor", "payment_investigator", "fallback"}
+    assert intent_holder("my card payment got declined, why?", billing, agents) == (
+        "payment_investigator"
+    )
+    assert intent_holder("I'd like my money back for ORD-1001", billing, agents) == (
+        "refund_processor"
+    )
+    assert intent_holder("show me all our invoices", billing, agents) is None  # at hand
+
+
+def test_the_answer_models_cover_every_article_and_are_fitted_on_dev_only() -> None:
+    import json
+
+    from agents_config.offline.intents import WEIGHTS_FILE, article_intent, load_models
+
+    models = load_models()
+    slugs = {p.stem for p in (Path(__file__).parent.parent / "storage" / "kb").glob("*.md")}
+    assert set(models.articles.labels) == slugs == set(models.titles)
+    for slug, title in models.titles.items():
+        assert article_intent(title).label == slug  # each article recognised by its title
+    meta = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["tools"]["meta"]
+    assert not any("test" in s or "holdout" in s for s in meta["trained_on"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from agents_config.offline.conversation import Call, Conversation
+from agents_config.offline.intents import article_intent
 from agents_config.offline.text import (
     ID,
     ID_PREFIXES,
@@ -42,19 +43,42 @@ def found_nothing(call: Call, request: str) -> bool:
 
 
 def relevant_article(output: str, request: str) -> str | None:
-    """The search result's first article that fits the request: its title shares a word with
-    it, or its text two. The search returns anything sharing one word, which is not enough.
-    The request is read in the help centre's words too ("log in" is "sign in")."""
+    """The search result's article that fits the request: the one the article model rates
+    highest, when it rates it at all (`intents`), unless an article published since the model
+    was fitted names more of the request in its title; else the first whose title shares a
+    word with the request, or whose text shares two. The search returns anything sharing one
+    word, which is not enough. The request is read in the help centre's words too ("log in"
+    is "sign in")."""
+    articles = [a.strip() for a in re.split(r"\n\s*-{3,}\s*\n", output.strip())]
     wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
+    probabilities = article_intent(request).probabilities
+    rated = [(probabilities.get(_slug(a), 0.0), a) for a in articles]
+    best_rated = max(rated, key=lambda pair: pair[0], default=None)
+    if best_rated is not None and best_rated[0] >= RATED_MIN:
+        newer = [a for a in articles if _slug(a) not in probabilities]
+        return max([best_rated[1], *newer], key=lambda a: _in_title(a, wanted))
     best: tuple[int, str] | None = None
-    for article in re.split(r"\n\s*-{3,}\s*\n", output.strip()):
-        title, _, body = article.strip().partition("\n")
-        in_title = len(wanted & set(content_stems(title)))
+    for article in articles:
+        in_title = _in_title(article, wanted)
         if in_title and (best is None or in_title > best[0]):
             best = (in_title, article)  # the title that names most of what was asked
-        elif best is None and len(wanted & set(content_stems(body))) >= 2:
+        elif best is None and len(wanted & set(content_stems(article.partition("\n")[2]))) >= 2:
             best = (0, article)
     return best[1] if best else None
+
+
+def _in_title(article: str, wanted: set[str]) -> int:
+    """How many of the wanted stems the article's title (its first line) names."""
+    return len(wanted & set(content_stems(article.partition("\n")[0])))
+
+
+RATED_MIN = 0.1  # among the articles the search returned, the model's choice counts from here
+
+
+def _slug(article: str) -> str:
+    """The slug of a search result ("[refund-policy] Refund policy…"), or ""."""
+    match = re.match(r"\[([\w-]+)\]", article)
+    return match.group(1) if match else ""
 
 
 def _key_passage(output: str, request: str, sentences: int = 3) -> str:

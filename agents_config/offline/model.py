@@ -32,6 +32,7 @@ from agents_config.offline.answers import (
     intake_answer,
 )
 from agents_config.offline.conversation import Conversation, read_conversation
+from agents_config.offline.intents import intent_holder
 from agents_config.offline.research import analyst
 from agents_config.offline.roles import role_for
 from agents_config.offline.routing import (
@@ -151,7 +152,7 @@ class OfflineModel(Model):
             else output_schema.json_schema()
         )
         if handoffs and not conversation.calls:
-            target = self._handoff_target(conversation, handoffs)
+            target = self._handoff_target(conversation, handoffs, set(function_tools))
             if target is not None:
                 return [_handoff_call(target, conversation, digest)]
         turn = Turn(self.agent_name, instructions or "", conversation, function_tools, schema)
@@ -192,7 +193,7 @@ class OfflineModel(Model):
         return [_message(compose_answer(conversation, step.missing, note=note), digest)]
 
     def _handoff_target(
-        self, conversation: Conversation, handoffs: Sequence[Handoff]
+        self, conversation: Conversation, handoffs: Sequence[Handoff], own_tools: set[str]
     ) -> Handoff | None:
         """The handoff the router picks, or None to stay.
 
@@ -213,6 +214,9 @@ class OfflineModel(Model):
         wanted = by_department.get(decision.department)
         if wanted in available and (decision.department == "human" or own is None):
             return available[wanted]
+        holder = intent_holder(conversation.with_context(), own_tools, set(available))
+        if own is not None and holder is not None:  # the tool the request calls for is theirs
+            return available[holder]
         known = {r.agent for table in ROUTE_TABLES for r in table}
         unknown = tuple(route_of(h) for h in available.values() if h.agent_name not in known)
         tables = [t for t in ROUTE_TABLES if t is not TRIAGE_ROUTES]

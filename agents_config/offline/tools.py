@@ -1,7 +1,9 @@
 """Which tool a desk agent calls next, and with which arguments.
 
-A small table (`TOOL_RULES`) maps request words to preferred tools; arguments are read from the
-conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's JSON schema.
+The tool-intent model (`intents`) says which tool a request calls for when it is sure; a small
+table (`TOOL_RULES`) maps request words to preferred tools for the rest, and carries the gates
+(confirmation, eligibility first, bug details) every choice goes through; arguments are read
+from the conversation (ids like ORD-1001, e-mails, amounts) and shaped by each tool's schema.
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from typing import Any
 from agents import FunctionTool
 
 from agents_config.offline.conversation import Call, Conversation
+from agents_config.offline.intents import (
+    KB_INTENT,
+    article_intent,
+    article_title,
+    best_tool,
+    tool_intent,
+)
 from agents_config.offline.routing import PERSON_REQUEST, content_free
 from agents_config.offline.text import (
     AMOUNT,
@@ -172,6 +181,23 @@ def search_query(text: str) -> str:
     return " ".join(dict.fromkeys(kept)) or text.strip()
 
 
+# How sure the learnt models must be before their choice counts (`intents`): below, the keyword
+# rules decide alone. Chosen on the answer set's dev sittings, each checked on the other.
+KB_INTENT_MIN = 0.5  # the help centre is the broadest intent: it needs a surer model
+INTENT_BONUS = 4  # a sure intent outweighs a few stray keywords of another tool
+ARTICLE_MIN = 0.2
+
+
+def knowledge_query(text: str) -> str:
+    """The knowledge-base query for a request: the title of the article the article model
+    finds for it, when it is sure enough, then the request's own terms (`search_query`). A
+    model asked to search would write the help centre's words; this is the offline stand-in."""
+    guess = article_intent(text)
+    title = article_title(guess.label) if guess.probability >= ARTICLE_MIN else None
+    query = search_query(text)
+    return f"{title} {query}" if title else query
+
+
 @dataclass
 class ArgContext:
     """Everything argument extraction may draw on for one call."""
@@ -243,7 +269,7 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
         dates = DATE.findall(text)
         return dates[0] if dates else None
     if lowered in ("query", "question", "search", "q", "topic", "text", "keywords"):
-        return search_query(text)
+        return knowledge_query(text)
     if lowered in ("input", "prompt", "request", "instructions", "task"):  # Agent.as_tool
         return text.strip() or None
     if lowered in ("reason", "cause", "why"):
@@ -684,15 +710,18 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     last_resort = [r for r in rules if not r.triggers]
     request = conversation.request
     named_record = ID.search(conversation.with_context())  # also a follow-up on one named before
-    kb_first = not named_record and (
-        HOW_TO.search(request)
-        or (
-            policy_question(request)
-            and not any(
-                weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS
-            )
+    intent = tool_intent(conversation.with_context())
+    wanted_tool = best_tool(intent)
+    precise = any(weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS)
+    if intent.probabilities.get(KB_INTENT, 0.0) >= KB_INTENT_MIN:
+        # the model is sure the help centre answers it (unless a precise tool is asked for)
+        kb_first = not named_record and not precise
+    elif wanted_tool is not None:
+        kb_first = False  # …or sure that an account tool does
+    else:  # unsure: the rules
+        kb_first = not named_record and bool(
+            HOW_TO.search(request) or (policy_question(request) and not precise)
         )
-    )
     if not called and kb_first:  # how-to or policy: the help centre first
         step = _first_usable(last_resort, conversation, agent, tools)
         if step is not None:
@@ -708,6 +737,8 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
         # repeat it ("was it paid?" after "show me INV-2002").
         context = conversation.with_context()
         weights = {r.tool: weight(text, r.triggers) + weight(context, (), r.ids) for r in rules}
+        if wanted_tool in weights:
+            weights[wanted_tool] += INTENT_BONUS
         for rule in sorted((r for r in rules if weights[r.tool]), key=lambda r: -weights[r.tool]):
             if rule.unless and weight(conversation.request, rule.unless):
                 continue
