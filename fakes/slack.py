@@ -471,8 +471,13 @@ class FakeSlack:
         else:
             match = predicate_or_method
 
-        def found() -> Call | None:
-            hits = [c for c in self.calls[since:] if match(*c)]
+        hits: list[Call] = []
+        scanned = since
+
+        def found() -> Call | None:  # each call is looked at once (a bench waits on many)
+            nonlocal scanned
+            hits.extend(c for c in self.calls[scanned:] if match(*c))
+            scanned = len(self.calls)
             return hits[count - 1] if len(hits) >= count else None
 
         try:
