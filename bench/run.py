@@ -634,8 +634,7 @@ async def streaming_figures(
             bare_waits = await asyncio.to_thread(bare_in_process, model.url, threads)
             margin = statistics.median(waits) - statistics.median(bare_waits)
             runs.append((margin, waits, bare_waits, calls))
-        runs.sort(key=lambda run: run[0])
-        margin, waits, bare_waits, calls = runs[len(runs) // 2]
+        margin, waits, bare_waits, calls = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
         p50, bare50 = statistics.median(waits), statistics.median(bare_waits)
         line(
             f"first words, {threads} thread(s) p50/p99",
@@ -645,7 +644,7 @@ async def streaming_figures(
             margin <= 0.3,
         )
         margins = ", ".join(f"{run[0] * 1000:+.0f}" for run in runs)
-        print(f"    p50 - bare p50 of {len(runs)} runs: {margins} ms")
+        print(f"    p50 - bare p50 of {len(runs)} runs, in order: {margins} ms")
         line(
             f"  Slack calls per answer ({threads})",
             f"{calls:.1f}  (load average {load:.1f})",
