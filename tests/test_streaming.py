@@ -468,6 +468,31 @@ async def test_stop_works_in_the_dm_thread_the_app_home_form_opens(
     assert ticket is not None and ticket.status == "open"
 
 
+async def test_many_threads_at_once_cost_few_appends_and_survive_429s(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    """20 long answers streamed at once, Slack answering some appends 429: each answer is
+    delivered once, whole, and the appends stay buffered (no storm of calls a token)."""
+    model.answer_tail = LONG_TAIL
+    model.token_delay_s = 0.01  # about 300 tokens over 3 s, for each answer
+    desk = await start_desk(stream_flush_ms=500, **openai_settings(model))
+    desk.slack.rate_limit("chat.appendStream", times=5, retry_after=0)
+    sent = await asyncio.gather(
+        *(
+            desk.events.message(f"U_{n:03d}", f"Tell me everything about billing {n}")
+            for n in range(20)
+        )
+    )
+    await desk.settle(timeout_s=60)
+    for _, _, event in sent:
+        [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+        assert reply["text"].endswith("Step 39 of the answer is explained here.")
+        assert reply_turn(reply) is not None
+    appends = len(desk.slack.calls_to("chat.appendStream"))
+    assert appends <= 20 * 12  # buffered: about one a flush interval, not one a token
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 20}
+
+
 async def test_a_429_that_outlives_the_retries_is_finished_once_by_update(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
