@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+
+from fakes.slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -163,3 +166,28 @@ async def wait_for_readiness(url: str, status: int, timeout_s: float = 30) -> di
             return body
         await asyncio.sleep(0.05)
     raise TimeoutError(f"/readyz did not answer {status} within {timeout_s}s")
+
+
+_ASKED = re.compile(r"thread (\d+) message (\d+)")
+
+
+async def assert_each_answered_once_in_order(
+    slack: FakeSlack, roots: dict[int, str], per_thread: int, timeout_s: float
+) -> None:
+    """Every thread (number -> its first message, in the support channel) has one answer to
+    each of its `per_thread` messages ("… thread N message M"), in the order asked, and no
+    second answer shows up a little later."""
+
+    def answers(root: str) -> list[dict[str, Any]]:
+        return [m for m in slack.replies_in("C_SUPPORT", root) if m.get("bot_id")]
+
+    total = len(roots) * per_thread
+    await wait_until(lambda: sum(len(answers(r)) for r in roots.values()) >= total, timeout_s)
+    await asyncio.sleep(2)  # a duplicate would show up by now
+    for thread, root in roots.items():
+        asked = [
+            (int(found.group(1)), int(found.group(2)))
+            for m in answers(root)
+            if (found := _ASKED.search(m.get("text", "")))
+        ]
+        assert asked == [(thread, n) for n in range(per_thread)], (thread, asked)

@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,14 +25,18 @@ from fakes.slack import BOT_ID, BOT_USER_ID, FakeSlack, SlackEvents, new_ts
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
 from tests.databases import TEST_DATABASE_URL, database_for, postgres_only
-from tests.serving import ROOT, DeskProcess, wait_for_readiness, wait_until
+from tests.serving import (
+    ROOT,
+    DeskProcess,
+    assert_each_answered_once_in_order,
+    wait_for_readiness,
+)
 from tests.test_durability import free_port, serve_env
 
 pytestmark = postgres_only
 
 THREADS = 60
 PER_THREAD = 5
-_ASKED = re.compile(r"thread (\d+) message (\d+)")
 WAITING = 6  # escalations nobody claims during the run
 CLOCK_SPEED = 30  # the workers' staff clock: a reminder every minute is one every 2 s
 _WAITED = re.compile(r"has waited (?:(\d+) h)? ?(?:(\d+) min)?")
@@ -157,22 +160,7 @@ async def test_two_receivers_three_workers_killed_half_way_answer_everything_onc
                     assert status == 200, index
             assert retried >= 5  # the dead receiver's share did need the retries
             total = THREADS * PER_THREAD
-
-            def answers(root: str) -> list[dict[str, Any]]:
-                return [m for m in slack.replies_in("C_SUPPORT", root) if m.get("bot_id")]
-
-            await wait_until(
-                lambda: sum(len(answers(r)) for r in roots.values()) >= total, timeout_s=300
-            )
-            await asyncio.sleep(2)  # a duplicate would show up by now
-
-        for thread, root in roots.items():
-            asked = [
-                (int(found.group(1)), int(found.group(2)))
-                for m in answers(root)
-                if (found := _ASKED.search(m.get("text", "")))
-            ]
-            assert asked == [(thread, n) for n in range(PER_THREAD)], (thread, asked)
+            await assert_each_answered_once_in_order(slack, roots, PER_THREAD, timeout_s=300)
 
         for worker in workers[1:]:  # the survivors finish their sweep and stop
             assert await worker.signal(signal.SIGTERM) == 0, worker.stderr[-3000:]

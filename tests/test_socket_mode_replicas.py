@@ -7,13 +7,10 @@ Every message is answered exactly once, in order within its thread."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,12 +18,11 @@ from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents, new_ts
 from storage.store import Store
 from tests.databases import database_for
-from tests.serving import DeskProcess, wait_until
+from tests.serving import DeskProcess, assert_each_answered_once_in_order, wait_until
 from tests.test_durability import serve_env
 
 THREADS = 10
 PER_THREAD = 3
-_ASKED = re.compile(r"thread (\d+) message (\d+)")
 
 
 @pytest.fixture
@@ -59,21 +55,7 @@ async def test_two_socket_mode_receivers_one_frozen_then_killed_answer_everythin
             async with SlackEvents("", "", slack=slack, socket_mode=True) as events:
                 roots = await send_all(events, receivers[0])
                 total = THREADS * PER_THREAD
-
-                def answers(root: str) -> list[dict[str, Any]]:
-                    return [m for m in slack.replies_in("C_SUPPORT", root) if m.get("bot_id")]
-
-                await wait_until(
-                    lambda: sum(len(answers(r)) for r in roots.values()) >= total, timeout_s=120
-                )
-                await asyncio.sleep(1)  # a duplicate would show up by now
-            for thread, root in roots.items():
-                asked = [
-                    (int(found.group(1)), int(found.group(2)))
-                    for m in answers(root)
-                    if (found := _ASKED.search(m.get("text", "")))
-                ]
-                assert asked == [(thread, n) for n in range(PER_THREAD)], (thread, asked)
+                await assert_each_answered_once_in_order(slack, roots, PER_THREAD, timeout_s=120)
             assert await store.inbox.counts() == {"answered": total}
         finally:
             await store.close()
