@@ -955,6 +955,7 @@ class FakeSlack:
             if params.get(key):
                 msg[key] = params[key]
         stream["state"] = "stopped"
+        stream["stopped_at"] = time.perf_counter()
         return {
             "ok": True,
             "channel": msg["channel"],
