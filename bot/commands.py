@@ -326,17 +326,17 @@ class Commands:
             max_open_per_user=limit,
         )
         extra = {"user": user, "command": request.name, "pipeline": parsed.pipeline}
-        # Delivered before (a typed command's message resumed after a restart): its own row
-        # counts among the running ones, so it must not be refused as one too many. A command
+        # Not recorded: refused at the limit, unless delivered before (a typed command's message
+        # resumed after a restart), whose own row counts among the running ones. A command
         # row's thread is its key.
-        again = inbox_id is None and await self.store.inbox.has_thread(request.channel, request.key)
-        running = await self.store.inbox.open_commands(user) if inbox_id is None else 0
-        if inbox_id is None and not again and running >= limit:
-            log.info("pipeline refused: per-user limit", extra={**extra, "running": running})
-            return Mrkdwn(
-                "You already have {} running, the most I run at once for one person ({}). "
-                "Try again when one of them has finished."
-            ).format("1 command" if running == 1 else f"{running} commands", limit)
+        if inbox_id is None and not await self.store.inbox.has_thread(request.channel, request.key):
+            running = await self.store.inbox.open_commands(user)
+            if running >= limit:
+                log.info("pipeline refused: per-user limit", extra={**extra, "running": running})
+                return Mrkdwn(
+                    "You already have {} running, the most I run at once for one person ({}). "
+                    "Try again when one of them has finished."
+                ).format("1 command" if running == 1 else f"{running} commands", limit)
         if inbox_id is not None:  # else a duplicate delivery: it is already under way
             self.on_accepted()
         log.info("command accepted", extra={**extra, "inbox_id": inbox_id})

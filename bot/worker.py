@@ -693,7 +693,7 @@ class Worker:
                 return True, await self.slack.post_reply(
                     item.channel, item.thread_ts, note, item.id
                 )
-            reply = [blocks.section(taken.answer)]
+            reply = blocks.answer_blocks(taken.answer, None)
             return True, await self.slack.post_prompt(
                 item.channel, item.thread_ts, taken.answer, reply, item.id
             )

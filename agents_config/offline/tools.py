@@ -19,6 +19,7 @@ from agents import FunctionTool
 from agents_config.offline.conversation import Call, Conversation
 from agents_config.offline.intents import (
     KB_INTENT,
+    KNOWLEDGE_TOOL,
     article_intent,
     article_title,
     best_tool,
@@ -587,7 +588,7 @@ TOOL_RULES: tuple[ToolRule, ...] = (
             "enterprise",
         ),
     ),
-    ToolRule("search_knowledge_base"),
+    ToolRule(KNOWLEDGE_TOOL),
 )
 _GENERIC_VERBS = frozenset({"get", "list", "check", "search", "find", "create", "show", "fetch"})
 
@@ -652,7 +653,6 @@ class Step:
     missing: str | None = None  # the kind of id the user should give ("order")
 
 
-KNOWLEDGE_TOOL = "search_knowledge_base"
 # Tools whose triggers say more than an article could ("is the API down?", "Pro vs Business"):
 # a question that calls for one of them is not sent to the help centre first.
 _PRECISE_TOOLS = frozenset(
