@@ -121,14 +121,23 @@ async def test_database_refusing_writes_holds_messages_until_it_recovers(
             assert FAILED_REPLY not in [
                 r["text"] for r in slack.replies_in("C_SUPPORT", event["ts"])
             ]
+            # A new message cannot be recorded: not acked (Slack sends it again), one line
+            status, _, later = await events.message("U_BOB", "Is the API down?")
+            assert status == 500
+            await desk.wait_for_line("request not recorded", timeout_s=30)
 
             for pid, limit in limits.items():
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, limit)
             await wait_for_replies(slack, event["ts"], 1, 30)
             await wait_for_readiness(url, 200)
+            status, _, _ = await events.message(
+                "U_BOB", "", event_id=later["event_id"], retry_num=1
+            )  # Slack's retry, the disk has room again
+            assert status == 200
+            await wait_for_replies(slack, later["ts"], 1, 30)
         [reply] = slack.replies_in("C_SUPPORT", event["ts"])
         assert "Where is my invoice?" in reply["text"]
-        assert await settled_rows(tmp_path / "desk.db") == {"answered": 1}
+        assert await settled_rows(tmp_path / "desk.db") == {"answered": 2}
         assert await desk.signal(signal.SIGTERM) == 0
     finally:
         await desk.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt.async_app import AsyncApp
 
 from bot.commands import Commands
@@ -9,6 +11,9 @@ from bot.intake import Intake
 from bot.listeners import actions, assistant, events, home, tickets
 from bot.listeners import commands as command_listeners
 from bot.staff import StaffDesk
+from storage.db import refuses_writes
+
+log = logging.getLogger(__name__)
 
 
 def register_listeners(app: AsyncApp, intake: Intake, staff: StaffDesk, commands: Commands) -> None:
@@ -18,3 +23,17 @@ def register_listeners(app: AsyncApp, intake: Intake, staff: StaffDesk, commands
     home.register(app, staff)
     tickets.register(app, intake, staff.slack)
     command_listeners.register(app, commands)
+    app.error(listener_failed)
+
+
+async def listener_failed(error: Exception) -> None:
+    """A listener that could not finish: nothing was acked, Bolt answers 500 and Slack sends the
+    request again. The database refusing writes (a full disk, an outage) is one log line;
+    anything else is a bug, logged with its traceback."""
+    if refuses_writes(error):
+        log.warning(
+            "request not recorded: the database refuses writes; Slack will send it again",
+            extra={"error": type(error).__name__},
+        )
+        return
+    log.error("a listener failed", exc_info=error)
