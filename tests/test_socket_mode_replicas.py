@@ -43,10 +43,15 @@ async def test_two_socket_mode_receivers_one_frozen_then_killed_answer_everythin
     env = socket_mode_env(tmp_path, slack, model)
     processes: list[DeskProcess] = []
     try:
-        receivers = [await DeskProcess.run(env, "serve", "--no-worker") for _ in range(2)]
-        processes += receivers
-        for desk in receivers:
-            await desk.wait_for_line("connected in Socket Mode", timeout_s=60)
+        receivers = []
+        for _ in range(2):  # one after the other: the test is about delivery, not start-up
+            desk = await DeskProcess.run(env, "serve", "--no-worker")
+            processes.append(desk)
+            receivers.append(desk)
+            try:
+                await desk.wait_for_line("connected in Socket Mode", timeout_s=90)
+            except TimeoutError:
+                raise AssertionError(f"no Socket Mode connection: {desk.stderr[-3000:]}") from None
         workers = [await DeskProcess.run(env, "work") for _ in range(2)]
         processes += workers
         await wait_until(lambda: slack.socket_connections == 2)

@@ -492,10 +492,12 @@ async def test_many_threads_at_once_cost_few_appends_and_survive_429s(
         assert reply_turn(reply) is not None
     assert len(desk.slack.calls_to("chat.stopStream")) == 20  # every answer streamed
     for stream in desk.slack.streams.values():
-        # buffered: at most one append a flush interval (0.5 s), however slow the machine is,
-        # plus the first words' and a full buffer's; not one a token
+        # buffered: about one append a flush interval (0.5 s), however slow the machine is —
+        # a flush falls due by an event and by the buffer's timer, so two can share one
+        # interval — plus the first words', a working step's and a full buffer's; not one a
+        # token (with a 10 ms flush it is 38 in 5.6 s)
         lasted = stream["stopped_at"] - stream["started_at"]
-        assert 1 <= stream["appends"] <= lasted / 0.5 + 3, (stream["appends"], lasted)
+        assert 1 <= stream["appends"] <= 2 * lasted / 0.5 + 3, (stream["appends"], lasted)
     assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 20}
 
 
