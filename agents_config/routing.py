@@ -438,7 +438,9 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"\bnot\s+(?:a\s+|this\s+|talking\s+to\s+a\s+)?(?:bot|machine)\b|\bno\s+bots?\b",
             r"\b(?:stop|another|useless)\W+(?:the\s+|this\s+)?bots?\b|\bbots?\b\W+"
             r"(?:is\s+|isn'?t\s+)?(?:useless|not helping|stop)|\bare you a bot\b",
-            r"\bautomated (?:answers?|responses?|stuff)|\bcanned (?:answers?|responses?)",
+            r"\bautomated (?:answers?|responses?|stuff|help|replies)|"
+            r"\bcanned (?:answers?|responses?)",
+            r"\bwho (?:can|could|do) (?:i|we) (?:call|phone|talk to|speak (?:to|with))\b",
             r"^\W*(?:human|agent|person|representative|representitive|operator|live agent|"
             r"hooman|huamn|persn|agnet|people|customer (?:service|care))\b",
             r"\b(?:hooman|huamn|humen)\b|\birl\b",
@@ -452,7 +454,9 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"担当者|人間|オペレーター|有人",
             r"parler (?:à|a) (?:un humain|quelqu'?un|un conseiller|une personne|un responsable)|"
             r"passez-moi|quelqu'?un de r[ée]el",
-            r"falar com uma pessoa|parlare con un operatore|medewerker spreken|\been mens\b",
+            r"falar com (?:uma pessoa|um atendente|algu[ée]m|um humano|um agente)|"
+            r"atendente humano|agente humano|"
+            r"parlare con (?:un operatore|una persona|qualcuno)|medewerker spreken|\been mens\b",
         ),
     ),
     EscalationSign(
@@ -464,6 +468,9 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"breach of contract|consumer protection|small claims|chargeback notification)\b",
             r"\b(?:demandar\w*|abogad\w*|anwalt\w*|verklagen|klage|avocat|advocaat)\b|"
             r"porter plainte|弁護士|訴",
+            r"\b(?:denunci\w*|processar(?:ei)?|advogad\w*|avvocat\w*|querela|tribunal|gericht|"
+            r"poursuivre|poursuites)\b|\bdata protection (?:authority|regulator)|"
+            r"\breport(?:ing)? (?:you|this|it|them) to (?:the )?(?:authorit|regulat|ftc|bbb|dpa)",
         ),
     ),
     EscalationSign(
@@ -476,6 +483,13 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"compromised|data breach)\b",
             r"\b(?:formal|file an?|lodge an?|make an?)\s+complaint|\bcomplain(?:t)? about\b",
             r"\b(?:grosero|reclamaci[oó]n|unh[öo]flich|beschwerde|impoli)\b|苦情|失礼",
+            r"\blied to (?:me|us)\b|\byelled at (?:me|us)\b|\b(?:rep|agent|staff|employee|"
+            r"salesperson|colleague|support person)\b(?:\W+\w+){0,3}?\W+(?:lied|yelled|swore|"
+            r"mocked|insulted|was mean)\b",
+            r"\b(?:disgusting|appalling|atrocious|shameful|pathetic|horrendous)\s+(?:customer\s+)?"
+            r"(?:service|support)\b",
+            r"\b(?:mal ?educad\w*|maleducad\w*|grosseri\w*|frech|malpoli|irrespectueu\w*|"
+            r"scortes\w*)\b",
         ),
     ),
     EscalationSign(
@@ -496,6 +510,9 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"responded|helps)|\bstill no (?:answer|response|reply)\b|\bignored for\b",
             r"\bla (?:\w+) vez que escribo|\bzum (?:\w+) mal\b|何度も|"
             r"(?:troisi[eè]me|quatri[eè]me|cinqui[eè]me) fois",
+            r"\b(?:escrito|escrib\w*|mandado|enviado|escrevi|mandei|enviei|geschrieben|"
+            r"kontaktiert|[ée]crit|contact[ée]|scritto)\b(?:\W+\w+){0,3}?\W+(?:varias|v[áa]rias|"
+            r"tres|tr[êe]s|mehrmals|mehrere|plusieurs|trois|diverse|tante)\b",
         ),
     ),
 )

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents_config.offline.text import phrase, terms
+from agents_config.offline.text import english_terms, phrase, terms
 from agents_config.routing import TRIAGE_ROUTES
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "router_weights.json"
@@ -52,8 +52,11 @@ def normalise(text: str) -> str:
 
 def features(text: str) -> dict[str, float]:
     """The request's n-grams, each 1, scaled to unit length: words and word pairs, character
-    3- to 5-grams of each word (with its edges), and character 1- and 2-grams of CJK runs."""
-    tokens = _TOKEN.findall(normalise(text))
+    3- to 5-grams of each word (with its edges), and character 1- and 2-grams of CJK runs.
+    The English of its key terms in the other languages is read with it ("factura" adds
+    "invoice", `text.FOREIGN_TERMS`): a wording in another language shares the English
+    request's features."""
+    tokens = _TOKEN.findall(_with_english(text))
     found: set[str] = set()
     previous = "<s>"
     for token in tokens:
@@ -81,6 +84,11 @@ def features(text: str) -> dict[str, float]:
 KEYWORD_WEIGHT = 0.25
 
 
+def _with_english(text: str) -> str:
+    """`normalise(text)` followed by the English of its key terms in other languages."""
+    return " ".join([normalise(text), *english_terms(text[:MAX_CHARS])])
+
+
 @lru_cache(maxsize=1)
 def _keywords() -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]], set[str]]:
     """The routes' keywords: stemmed phrases per department (for Latin-script words), raw
@@ -101,7 +109,7 @@ def keyword_hits(text: str) -> dict[str, int]:
     """How many of each department's routing keywords `text` contains (the prompts' criteria,
     as features of the classifier)."""
     stemmed, raw, every = _keywords()
-    lowered = normalise(text)
+    lowered = _with_english(text)
     found = terms(lowered, every)
     hits = {}
     for department, phrases in stemmed.items():
@@ -120,12 +128,16 @@ class Prediction:
 
 class RouterModel:
     """A trained linear model: one weight per (feature, label), a bias per label, the
-    temperature that calibrates its probabilities, and the two thresholds chosen with it by
-    cross-validation: `min_confidence` (a department less sure than this is asked about) and
+    temperature that calibrates its probabilities, and the three thresholds chosen with it by
+    cross-validation: `min_confidence` (a department less sure than this is asked about),
     `clarify_min_confidence` (the model's own "clarify" label is only taken this sure; below,
-    its best department is). Content-free messages are recognised before the model; its
-    "clarify" label, learnt mostly from those, otherwise fires on short topical requests
-    ("glitch", "soc2?") that have a department."""
+    its best department is), and `human_min_confidence` (the "human" label is only taken this
+    sure: a request for a person, a legal threat or a complaint is caught by the escalation
+    signs before the model, and the model's weak "human" is mostly a request it cannot place,
+    which goes to its best department or a clarifying question instead; chosen so that
+    cross-validated escalation recall stays at least ESCALATION_RECALL). Content-free
+    messages are recognised before the model; its "clarify" label, learnt mostly from those,
+    otherwise fires on short topical requests ("glitch", "soc2?") that have a department."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.labels: tuple[str, ...] = tuple(data["labels"])
@@ -133,6 +145,7 @@ class RouterModel:
         self.temperature: float = float(data.get("temperature", 1.0))
         self.min_confidence: float = float(data.get("min_confidence", 0.25))
         self.clarify_min_confidence: float = float(data.get("clarify_min_confidence", 1.0))
+        self.human_min_confidence: float = float(data.get("human_min_confidence", 0.0))
         self.weights: dict[str, list[float]] = data["weights"]
         self.meta: dict[str, Any] = data.get("meta", {})
 
@@ -159,6 +172,13 @@ class RouterModel:
         """The prediction as a department: a "clarify" below `clarify_min_confidence` gives
         way to the best department, its probability taken among the departments."""
         probabilities = prediction.probabilities
+        if prediction.label == "human" and prediction.probability < self.human_min_confidence:
+            label = max(
+                (k for k in probabilities if k not in ("human", "clarify")),
+                key=lambda k: probabilities[k],
+            )
+            rest = 1 - probabilities["human"] - probabilities.get("clarify", 0.0)
+            return Prediction(label, probabilities[label] / max(1e-12, rest), probabilities)
         if prediction.label != "clarify" or prediction.probability >= self.clarify_min_confidence:
             return prediction
         label = max((k for k in probabilities if k != "clarify"), key=lambda k: probabilities[k])

@@ -1,25 +1,27 @@
 """What a request calls for, learnt rather than listed: the account tool to look in first (or the
 help centre), and the help-centre article that fits it.
 
-Two linear classifiers over the router's n-grams (`classifier.features`, read through
-`in_english`), in pure Python, with weights in `agents_config/data/answer_weights.json`
-written by `scripts/train_answers.py` (fitted on the answer set's dev rows, templated variants
-and the tools' descriptions; the article model also on the articles' own titles, headings and
-paragraphs, which is what carries it to wordings nobody labelled). The keyword rules of
-`tools.py` remain for what the models are unsure of, and every safety rule (a refund only after
-the user confirms, escalation) stays in code.
+Two linear classifiers over the router's n-grams (`classifier.features`, which read the English
+of key terms in other languages), in pure Python, with weights in
+`agents_config/data/answer_weights.json` written by `scripts/train_answers.py` (fitted on the
+answer set's dev rows, templated variants and the tools' descriptions; the article model also
+on the articles' own titles, headings and paragraphs, which is what carries it to wordings
+nobody labelled). The keyword rules of `tools.py` remain for what the models are unsure of,
+and every safety rule (a refund only after the user confirms, escalation) stays in code.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from agents_config.offline.classifier import Prediction, RouterModel, features
-from agents_config.offline.text import in_english
+from agents_config.offline.text import content_stems
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "answer_weights.json"
 KB_INTENT = "kb"
@@ -42,9 +44,9 @@ def intent_label(tools: Sequence[str]) -> str:
 
 
 def intent_features(text: str) -> dict[str, float]:
-    """The classifiers' features: the router's n-grams of the request with the English of its
-    key terms in other languages ("Rechnung" adds "invoice")."""
-    return features(in_english(text))
+    """The classifiers' features: the router's n-grams of the request, which read the English
+    of its key terms in other languages ("Rechnung" adds "invoice")."""
+    return features(text)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def load_models(path: Path = WEIGHTS_FILE) -> AnswerModels:
 
 
 def _predict(model: RouterModel, text: str) -> Prediction:
-    return model.predict(in_english(text))
+    return model.predict(text)
 
 
 @lru_cache(maxsize=4096)
@@ -72,8 +74,72 @@ def tool_intent(text: str) -> Prediction:
 
 @lru_cache(maxsize=4096)
 def article_intent(text: str) -> Prediction:
-    """Which help-centre article (its slug) fits `text`."""
-    return _predict(load_models().articles, text)
+    """Which help-centre article (its slug) fits `text`: the article model's probabilities,
+    with a share (ARTICLE_RETRIEVAL) given to full-text retrieval over the articles' own text
+    (`retrieval`), which knows every word of the help centre, also those no labelled request
+    used."""
+    return blended(_predict(load_models().articles, text), retrieval(text))
+
+
+# The share of the article choice full-text retrieval gets, and how sharply its scores turn
+# into probabilities. Chosen by fitting without one sitting and scoring on it (D, E, F).
+ARTICLE_RETRIEVAL = 0.25
+RETRIEVAL_TEMPERATURE = 1.0
+TITLE_WEIGHT = 4  # a word of an article's title counts as often as this in its body
+_K1, _B = 1.2, 0.75
+
+
+@lru_cache(maxsize=1)
+def _article_index() -> tuple[dict[str, Counter[str]], dict[str, float], float]:
+    """BM25 "documents" of the shipped help-centre articles (`storage/kb/*.md`): the stems of
+    each body, and of its title TITLE_WEIGHT times."""
+    from storage.seed import packaged_articles  # (storage is only needed once, here)
+
+    docs: dict[str, Counter[str]] = {}
+    for article in packaged_articles():
+        doc = Counter(content_stems(article.body))
+        for stem_ in content_stems(article.title):
+            doc[stem_] += TITLE_WEIGHT
+        docs[article.slug] = doc
+    count = max(len(docs), 1)
+    df = Counter(term for doc in docs.values() for term in doc)
+    idf = {term: math.log(1 + (count - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+    average = sum(sum(doc.values()) for doc in docs.values()) / count
+    return docs, idf, average
+
+
+def retrieval(text: str) -> dict[str, float]:
+    """BM25 score of each shipped article for `text`, read in the help centre's words too
+    (`tools.search_query`: "can't log in" is "sign in", "Rechnung" is "invoice")."""
+    from agents_config.offline.tools import search_query  # (tools imports this module)
+
+    docs, idf, average = _article_index()
+    wanted = set(content_stems(text)) | set(content_stems(search_query(text)))
+    scores = {}
+    for slug, doc in docs.items():
+        norm = _K1 * (1 - _B + _B * sum(doc.values()) / average)
+        scores[slug] = sum(
+            idf[t] * doc[t] * (_K1 + 1) / (doc[t] + norm) for t in wanted & doc.keys()
+        )
+    return scores
+
+
+def blended(prediction: Prediction, scores: dict[str, float]) -> Prediction:
+    """The model's probabilities, (1 - ARTICLE_RETRIEVAL) of them, plus ARTICLE_RETRIEVAL of
+    the retrieval scores' softmax (over the articles the model knows); the model alone when
+    retrieval finds nothing."""
+    known = {slug: score for slug, score in scores.items() if slug in prediction.probabilities}
+    top = max(known.values(), default=0.0)
+    if top <= 0:
+        return prediction
+    exps = {slug: math.exp((score - top) / RETRIEVAL_TEMPERATURE) for slug, score in known.items()}
+    total = sum(exps.values())
+    probabilities = {
+        slug: (1 - ARTICLE_RETRIEVAL) * p + ARTICLE_RETRIEVAL * exps.get(slug, 0.0) / total
+        for slug, p in prediction.probabilities.items()
+    }
+    label = max(probabilities, key=lambda k: probabilities[k])
+    return Prediction(label, probabilities[label], probabilities)
 
 
 def article_title(slug: str) -> str | None:

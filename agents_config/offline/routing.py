@@ -132,7 +132,8 @@ _NO_TOPIC = frozenset(
     where what look looking check see need needs needed want wanted with about for to of on at
     from by and or but so just also really tengo un una problema pregunta necesito ich habe ein
     eine frage je jai une problème test testing ping wave anything any currently current
-    having
+    having hm hmmm mhm meh ugh argh wtf omg sorry more happened happens happening aide svp ajuda
+    aiuto socorro auxilio bitte por favor
     """.split()
 )
 _NO_TOPIC_CJK = (

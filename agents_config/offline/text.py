@@ -172,13 +172,107 @@ FOREIGN_TERMS = (
     (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
     (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
     (re.compile(r"cancel\w+|kündig\w*|résilier|解約"), " cancel subscription "),
-    (re.compile(r"suscripci[oó]n|abonnement|abo\b"), " subscription "),
+    (
+        re.compile(r"suscripci[oó]n|abonnement|abo\b|assinatura|abbonamento|サブスク"),
+        " subscription ",
+    ),
+    # Sitting F's glossary: the other key terms of billing, tech and sales, in Spanish, German,
+    # French, Portuguese, Italian and Japanese (the words a request turns on, not its topic's
+    # every phrasing), so the models and the rules read an unseen wording by its English.
+    (re.compile(r"\bpagos?\b|zahlung|paiement|pagamento|支払"), " payment "),
+    (
+        re.compile(r"\bcobr[aoé]\w*|abgebucht|abbuchung|débit[ée]|prélèvement|引き落とし"),
+        " charged ",
+    ),
+    (re.compile(r"dos veces|doppelt|deux fois|duas vezes|due volte|2回|二重"), " twice "),
+    (
+        re.compile(r"rechaz\w*|abgelehnt|refusée?|recusad\w*|rifiutat\w*|通りません|拒否"),
+        " declined ",
+    ),
+    (re.compile(r"recibo|quittung|\breçu\b|ricevuta|領収書"), " receipt "),
+    (re.compile(r"nota fiscal|fattura|\bfatura"), " invoice "),
+    (
+        re.compile(
+            r"precios?\b|cu[aá]nto cuesta|\bcuesta\b|\bpreis\w*|\bkostet\b|\bprix\b|co[uû]te|"
+            r"combien|preços?\b|quanto custa|\bcusta\b|prezz[oi]|料金|価格|値段|いくら"
+        ),
+        " price cost ",
+    ),
+    (
+        re.compile(
+            r"prueba gratis|per[ií]odo de (?:prueba|teste)|testphase|testzeitraum|kostenlos testen|"
+            r"probezeit|essai gratuit|p[ée]riode d'essai|teste gr[aá]tis|prova gratuita|"
+            r"無料トライアル|お試し|トライアル"
+        ),
+        " free trial ",
+    ),
+    (
+        re.compile(
+            r"demostraci[oó]n|vorf[uü]hr\w*|démonstration|demonstra[çc][aã]o|dimostrazione|デモ"
+        ),
+        " demo ",
+    ),
+    (
+        re.compile(r"cotizaci[oó]n|presupuesto|\bangebot\b|\bdevis\b|or[çc]amento|preventivo|見積"),
+        " quote ",
+    ),
+    (re.compile(r"descuento|rabatt|\bremise\b|réduction|desconto|sconto|割引"), " discount "),
+    (re.compile(r"\bfehler\w*|erreur|\berro\b|errore|エラー"), " error "),
+    (
+        re.compile(
+            r"se cierra|se cuelga|st[uü]rzt\w* ab|abst[uü]rz\w*|\bplante\b|\btrava\b|fecha sozinho|"
+            r"si blocca|落ちる|クラッシュ"
+        ),
+        " crash ",
+    ),
+    (re.compile(r"aplicaci[oó]n|aplicativo|applicazione|アプリ"), " app "),
+    (re.compile(r"sincroniz\w*|synchronis\w*|同期"), " sync "),
+    (
+        re.compile(r"no carga|l[äa]dt nicht|ne charge pas|n[ãa]o carrega|non carica|読み込"),
+        " not loading ",
+    ),
+    (
+        re.compile(r"ca[íi]da|störung|ausfall|\bpanne\b|fora do ar|interruzione|障害|ダウン"),
+        " outage down ",
+    ),
+    (re.compile(r"\bentrar\b|\bacceder\b|acc[ée]der|\bacessar\b|accedere"), " sign in "),
+    (re.compile(r"\bsenha\b"), " password "),
+    (re.compile(r"bloquead\w*|gesperrt|bloqu[ée]e?\b|bloccat\w*|ロック"), " locked "),
+    (
+        re.compile(r"verificaci[oó]n|best[äa]tigungs\w*|vérification|verifica[çc][aã]o"),
+        " verification email ",
+    ),
+    (re.compile(r"\biva\b|\bmwst\b|\bust\b|ust-id\w*|\btva\b|imposto|消費税"), " tax vat "),
+    (
+        re.compile(r"transferencia|überweisung|virement|transferência|bonifico|振込"),
+        " bank transfer ",
+    ),
+    (
+        re.compile(
+            r"dsgvo|\brgpd\b|protecci[oó]n de datos|datenschutz|protection des données|"
+            r"prote[çc][aã]o de dados"
+        ),
+        " gdpr privacy ",
+    ),
+    (
+        re.compile(r"usuarios|\bnutzer\b|benutzer|utilisateurs|usu[aá]rios|\butenti\b|ユーザー"),
+        " users ",
+    ),
+    (re.compile(r"navegador|navigateur|ブラウザ"), " browser "),
+    (re.compile(r"notificaci\w*|benachrichtigung\w*|通知"), " notifications "),
+    (re.compile(r"\bdebo\b|pendiente de pago|je dois|quanto devo|\bschulde\w*"), " owe balance "),
+    (re.compile(r"historial|verlauf|historique|hist[óo]rico|履歴"), " history "),
+    (re.compile(r"rimborso|estorno|devoluci[oó]n|devolução"), " refund "),
 )
+
+
+def english_terms(text: str) -> list[str]:
+    """The English of the key terms `text` has in the other languages ("factura": "invoice")."""
+    lowered = text.lower()
+    return [english for pattern, english in FOREIGN_TERMS if pattern.search(lowered)]
 
 
 def in_english(text: str) -> str:
     """`text` followed by the English of its key terms in the other languages ("factura" adds
     "invoice"), so that the tools' triggers read them."""
-    lowered = text.lower()
-    found = [english for pattern, english in FOREIGN_TERMS if pattern.search(lowered)]
-    return " ".join(" ".join([text, *found]).split())
+    return " ".join(" ".join([text, *english_terms(text)]).split())
