@@ -5,8 +5,8 @@
     python scripts/train_answers.py --without sources/answers_team_d.jsonl   # a cross-check
 
 Two multinomial logistic regressions over `agents_config.offline.classifier.features` (the
-same n-grams the router uses, read through `in_english`), run in pure Python by
-`agents_config.offline.intents`:
+same n-grams the router uses, with the English of key terms in other languages), run in pure
+Python by `agents_config.offline.intents`:
 
 - the *tool intent*: which account tool a request calls for first (`list_invoices`,
   `investigate_payment`, …), or `kb` when the help centre answers it. Fitted on the dev rows of

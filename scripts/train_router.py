@@ -246,7 +246,8 @@ def main() -> None:
         "trained_on": f"routing_train.jsonl ({len(train) - len(answers)} rows) + "
         f"{len(answers)} rows of answers_dev.jsonl + {len(extra)} criteria rows",
         "left_out": args.without,
-        "calibrated_by": f"{FOLDS}-fold cross-validation on those routing and answer rows",
+        "calibrated_by": f"{FOLDS}-fold cross-validation on routing_train.jsonl and those "
+        "answer rows",
         "C": c,
         "pruned_below": PRUNE,
     }

@@ -13,15 +13,12 @@ and every safety rule (a refund only after the user confirms, escalation) stays 
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from agents_config.offline.classifier import Prediction, RouterModel, features
-from agents_config.offline.text import content_stems
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "answer_weights.json"
 KB_INTENT = "kb"
@@ -74,72 +71,8 @@ def tool_intent(text: str) -> Prediction:
 
 @lru_cache(maxsize=4096)
 def article_intent(text: str) -> Prediction:
-    """Which help-centre article (its slug) fits `text`: the article model's probabilities,
-    with a share (ARTICLE_RETRIEVAL) given to full-text retrieval over the articles' own text
-    (`retrieval`), which knows every word of the help centre, also those no labelled request
-    used."""
-    return blended(_predict(load_models().articles, text), retrieval(text))
-
-
-# The share of the article choice full-text retrieval gets, and how sharply its scores turn
-# into probabilities. Chosen by fitting without one sitting and scoring on it (D, E, F).
-ARTICLE_RETRIEVAL = 0.25
-RETRIEVAL_TEMPERATURE = 1.0
-TITLE_WEIGHT = 4  # a word of an article's title counts as often as this in its body
-_K1, _B = 1.2, 0.75
-
-
-@lru_cache(maxsize=1)
-def _article_index() -> tuple[dict[str, Counter[str]], dict[str, float], float]:
-    """BM25 "documents" of the shipped help-centre articles (`storage/kb/*.md`): the stems of
-    each body, and of its title TITLE_WEIGHT times."""
-    from storage.seed import packaged_articles  # (storage is only needed once, here)
-
-    docs: dict[str, Counter[str]] = {}
-    for article in packaged_articles():
-        doc = Counter(content_stems(article.body))
-        for stem_ in content_stems(article.title):
-            doc[stem_] += TITLE_WEIGHT
-        docs[article.slug] = doc
-    count = max(len(docs), 1)
-    df = Counter(term for doc in docs.values() for term in doc)
-    idf = {term: math.log(1 + (count - d + 0.5) / (d + 0.5)) for term, d in df.items()}
-    average = sum(sum(doc.values()) for doc in docs.values()) / count
-    return docs, idf, average
-
-
-def retrieval(text: str) -> dict[str, float]:
-    """BM25 score of each shipped article for `text`, read in the help centre's words too
-    (`tools.search_query`: "can't log in" is "sign in", "Rechnung" is "invoice")."""
-    from agents_config.offline.tools import search_query  # (tools imports this module)
-
-    docs, idf, average = _article_index()
-    wanted = set(content_stems(text)) | set(content_stems(search_query(text)))
-    scores = {}
-    for slug, doc in docs.items():
-        norm = _K1 * (1 - _B + _B * sum(doc.values()) / average)
-        scores[slug] = sum(
-            idf[t] * doc[t] * (_K1 + 1) / (doc[t] + norm) for t in wanted & doc.keys()
-        )
-    return scores
-
-
-def blended(prediction: Prediction, scores: dict[str, float]) -> Prediction:
-    """The model's probabilities, (1 - ARTICLE_RETRIEVAL) of them, plus ARTICLE_RETRIEVAL of
-    the retrieval scores' softmax (over the articles the model knows); the model alone when
-    retrieval finds nothing."""
-    known = {slug: score for slug, score in scores.items() if slug in prediction.probabilities}
-    top = max(known.values(), default=0.0)
-    if top <= 0:
-        return prediction
-    exps = {slug: math.exp((score - top) / RETRIEVAL_TEMPERATURE) for slug, score in known.items()}
-    total = sum(exps.values())
-    probabilities = {
-        slug: (1 - ARTICLE_RETRIEVAL) * p + ARTICLE_RETRIEVAL * exps.get(slug, 0.0) / total
-        for slug, p in prediction.probabilities.items()
-    }
-    label = max(probabilities, key=lambda k: probabilities[k])
-    return Prediction(label, probabilities[label], probabilities)
+    """Which help-centre article (its slug) fits `text`."""
+    return _predict(load_models().articles, text)
 
 
 def article_title(slug: str) -> str | None:
