@@ -469,7 +469,8 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"\b(?:demandar\w*|abogad\w*|anwalt\w*|verklagen|klage|avocat|advocaat)\b|"
             r"porter plainte|弁護士|訴",
             r"\b(?:denunci\w*|processar(?:ei)?|advogad\w*|avvocat\w*|querela|tribunal|gericht|"
-            r"poursuivre|poursuites)\b|\bdata protection (?:authority|regulator)|"
+            r"poursuivre en justice|poursuites judiciaires)\b|"
+            r"\bdata protection (?:authority|regulator)|"
             r"\breport(?:ing)? (?:you|this|it|them) to (?:the )?(?:authorit|regulat|ftc|bbb|dpa)",
         ),
     ),

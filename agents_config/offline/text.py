@@ -266,12 +266,15 @@ FOREIGN_TERMS = (
 )
 
 
-def english_terms(text: str) -> list[str]:
-    """The English of the key terms `text` has in the other languages ("factura": "invoice")."""
+@lru_cache(maxsize=8192)
+def english_terms(text: str) -> tuple[str, ...]:
+    """The English of the key terms `text` has in the other languages ("factura": "invoice").
+    (Cached: the rules read the same request many times a turn.)"""
     lowered = text.lower()
-    return [english for pattern, english in FOREIGN_TERMS if pattern.search(lowered)]
+    return tuple(english for pattern, english in FOREIGN_TERMS if pattern.search(lowered))
 
 
+@lru_cache(maxsize=8192)
 def in_english(text: str) -> str:
     """`text` followed by the English of its key terms in the other languages ("factura" adds
     "invoice"), so that the tools' triggers read them."""
