@@ -317,6 +317,7 @@ class AnswerStream:
             if self._ts is None:
                 return
             if self._broken:  # a stream Slack closed, or one left by a restart: tidy it
+                await self._end_adopted()
                 below = answer_blocks(ANSWERED_BELOW, None)  # blocks: the Stop button goes
                 await self.slack.update_message(self.channel, self._ts, ANSWERED_BELOW, below)
                 return
@@ -353,6 +354,7 @@ class AnswerStream:
         ts, in blocks so the Stop button goes; the rest below it, the feedback under the
         last part); posted instead only when Slack refuses the update."""
         assert self._ts is not None
+        await self._end_adopted()
         parts = split_message(to_mrkdwn(markdown))
         first, rest = parts[0], parts[1:]
         shown = answer_blocks(first, None if rest else feedback)
@@ -369,6 +371,12 @@ class AnswerStream:
         return await self.slack.post_reply(
             self.channel, self.thread_ts, markdown, self.turn, feedback=feedback
         )
+
+    async def _end_adopted(self) -> None:
+        """A stream left by an earlier attempt (`adopt`) may still be streaming in Slack:
+        stopped first, so that `chat.update` replaces a finished message."""
+        if self._stream is None and self._ts is not None:
+            await self.slack.end_stream(self.channel, self._ts)
 
     async def halt(self) -> None:
         """Send nothing more (the turn failed: its retry adopts this message)."""
