@@ -328,10 +328,10 @@ class StaffDesk:
         """A staff member writing in an escalated thread they did not open claims it (an
         implicit claim), so the desk, which stays silent where a person owns the thread
         (`Desk.handle`), never answers staff in a customer's thread."""
-        ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
-        if ticket is None or ticket.status != "escalated" or ticket.user_id == item.user_id:
+        if not await self.directory.is_staff(item.user_id):  # cached: most writers are not
             return
-        if await self.directory.is_staff(item.user_id):
+        ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
+        if ticket is not None and ticket.status == "escalated" and ticket.user_id != item.user_id:
             await self.claim(ticket.id, item.user_id, implicit=True)
 
     # ---- the staff thread: internal notes, replies relayed to the user -------------------
