@@ -386,6 +386,18 @@ class SlackGateway:
             return False
         return True
 
+    async def end_stream(self, channel: str, ts: str) -> None:
+        """Stop a stream an earlier attempt left open (a restart mid-answer), so that the
+        message can be replaced like any other. Slack closes old streams itself: a stream
+        no longer streaming is fine, anything else is one log line (the update follows)."""
+        try:
+            await self.client.chat_stopStream(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            if _error(exc) != "message_not_in_streaming_state":
+                log.warning(
+                    "chat.stopStream failed", extra={"channel": channel, "error": _error(exc)}
+                )
+
     async def delete_message(self, channel: str, ts: str) -> bool:
         """Delete a message the desk posted. False (and a log line) when Slack refuses."""
         try:

@@ -52,6 +52,10 @@ def asks_for_queue(text: str) -> bool:
     return _QUEUE_REQUEST.fullmatch(words) is not None
 
 
+QUEUE_IS_FOR_STAFF = Mrkdwn(
+    "The open queue is for our support team. If there is something I can do for you, "
+    "tell me what it is and I'll help, or bring in a person."
+)
 STAFF_CACHE_S = 60.0
 ANNOUNCE_GRACE_S = 120.0  # an escalation this old with no staff message was never announced
 MAX_REMINDER_POLL_S = 60.0
@@ -324,10 +328,10 @@ class StaffDesk:
         """A staff member writing in an escalated thread they did not open claims it (an
         implicit claim), so the desk, which stays silent where a person owns the thread
         (`Desk.handle`), never answers staff in a customer's thread."""
-        ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
-        if ticket is None or ticket.status != "escalated" or ticket.user_id == item.user_id:
+        if not await self.directory.is_staff(item.user_id):  # cached: most writers are not
             return
-        if await self.directory.is_staff(item.user_id):
+        ticket = await self.store.tickets.by_thread(item.channel, item.thread_ts)
+        if ticket is not None and ticket.status == "escalated" and ticket.user_id != item.user_id:
             await self.claim(ticket.id, item.user_id, implicit=True)
 
     # ---- the staff thread: internal notes, replies relayed to the user -------------------
@@ -540,11 +544,11 @@ class StaffDesk:
             waiting, mine = await self._queue(user_id)
         return blocks.home_view(own=own, waiting=waiting, mine=mine, now=self.now())
 
-    async def queue_message(self, user_id: str) -> tuple[Mrkdwn, list[blocks.Block]] | None:
-        """The open queue for a staff member who asks for it in a DM; None for anyone else
-        (it names other people's tickets)."""
+    async def queue_message(self, user_id: str) -> tuple[Mrkdwn, list[blocks.Block]]:
+        """The open queue for a staff member who asks for it in a DM; for anyone else a
+        polite word that it is the support team's (it names other people's tickets)."""
         if not await self.directory.is_staff(user_id):
-            return None
+            return QUEUE_IS_FOR_STAFF, blocks.answer_blocks(QUEUE_IS_FOR_STAFF, None)
         waiting, mine = await self._queue(user_id)
         return blocks.queue_message(waiting, mine, self.now())
 

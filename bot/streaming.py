@@ -1,13 +1,13 @@
 """One streamed answer in Slack: the text grows as the model writes it, each step shows as a task.
 
-`AnswerStream` is the `progress` callback of `Desk.handle` (see `agents_config.progress`). It
-starts the stream with the model's first words, or with the steps so far once
-`flush_interval_s` has passed (slack_sdk's `chat_stream` helper: chat.startStream, then
-chat.appendStream, chat.stopStream), has the stream's ts recorded (`on_started`, the inbox
-row) before anything is appended, and buffers: at most one append per `flush_interval_s` (or
-when `FLUSH_CHARS` are waiting), so 50 threads at once cost about 50 calls a second, not one
-per token. While it streams it shows a Stop button; the requester's click (`stop_requested`)
-raises `StopAnswer` into the run.
+`AnswerStream` is the `progress` callback of `Desk.handle` (see `agents_config.progress`). At
+the model's first words, or once `flush_interval_s` has passed with steps to show, it starts
+the stream with the steps so far and its Stop button (slack_sdk's `chat_stream` helper:
+chat.startStream, then chat.appendStream, chat.stopStream), has the stream's ts recorded
+(`on_started`, the inbox row) before any words are appended, and buffers: at most one
+append per `flush_interval_s` (or when `FLUSH_CHARS` are waiting), so 50 threads at once cost
+about 50 calls a second, not one per token. While it streams it shows a Stop button; the
+requester's click (`stop_requested`) raises `StopAnswer` into the run.
 
 The answer is delivered exactly once by `finish`: when the streamed text is the start of the
 final answer, the stream is stopped with the rest of it (and the reply metadata, so a restarted
@@ -205,15 +205,11 @@ class AnswerStream:
                 return
             self._pending_tasks = {}
             try:
-                if self._stream is None and self.stop_control:
-                    chunks.append({"type": "blocks", "blocks": safe_blocks(self.stop_control)})
                 if self._stream is None:
-                    self._stream = await self.slack.chat_stream(
-                        self.channel,
-                        self.thread_ts,
-                        recipient_user_id=self.recipient_user_id,
-                        recipient_team_id=self.recipient_team_id,
-                    )
+                    chunks = await self._start(chunks)
+                    if self._broken or not (text or chunks):
+                        return
+                assert self._stream is not None
                 self.calls += 1
                 await self._stream.append(markdown_text=text, chunks=chunks)
                 self._sent += len(text)
@@ -228,6 +224,29 @@ class AnswerStream:
                     "streaming stopped; the answer is delivered whole at the end",
                     extra={**self.extra, "error": f"{type(exc).__name__}: {exc}"[:300]},
                 )
+
+    async def _start(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Start the stream with its steps and Stop button and have its ts recorded before
+        the first words are appended: a desk killed in between finds the stream on restart
+        and finishes that message, not a second one. The chunks still to send: none, or
+        all of them when there is nothing to start with but the words (no Stop button and no
+        step, which the worker's answers always have)."""
+        if self.stop_control:
+            chunks = [*chunks, {"type": "blocks", "blocks": safe_blocks(self.stop_control)}]
+        self._stream = await self.slack.chat_stream(
+            self.channel,
+            self.thread_ts,
+            recipient_user_id=self.recipient_user_id,
+            recipient_team_id=self.recipient_team_id,
+        )
+        if not chunks:
+            return chunks
+        self.calls += 1
+        await self._stream.append(chunks=chunks)
+        self._last_flush = time.monotonic()
+        if self._stream.ts:
+            await self._record(self._stream.ts)
+        return []
 
     async def _record(self, ts: str) -> None:
         """Have the stream's ts recorded before anything is appended to it. A stream whose
@@ -298,6 +317,7 @@ class AnswerStream:
             if self._ts is None:
                 return
             if self._broken:  # a stream Slack closed, or one left by a restart: tidy it
+                await self._end_adopted()
                 below = answer_blocks(ANSWERED_BELOW, None)  # blocks: the Stop button goes
                 await self.slack.update_message(self.channel, self._ts, ANSWERED_BELOW, below)
                 return
@@ -334,6 +354,7 @@ class AnswerStream:
         ts, in blocks so the Stop button goes; the rest below it, the feedback under the
         last part); posted instead only when Slack refuses the update."""
         assert self._ts is not None
+        await self._end_adopted()
         parts = split_message(to_mrkdwn(markdown))
         first, rest = parts[0], parts[1:]
         shown = answer_blocks(first, None if rest else feedback)
@@ -350,6 +371,12 @@ class AnswerStream:
         return await self.slack.post_reply(
             self.channel, self.thread_ts, markdown, self.turn, feedback=feedback
         )
+
+    async def _end_adopted(self) -> None:
+        """A stream left by an earlier attempt (`adopt`) may still be streaming in Slack:
+        stopped first, so that `chat.update` replaces a finished message."""
+        if self._stream is None and self._ts is not None:
+            await self.slack.end_stream(self.channel, self._ts)
 
     async def halt(self) -> None:
         """Send nothing more (the turn failed: its retry adopts this message)."""

@@ -25,7 +25,7 @@ from storage.redaction import redact_secrets
 from support_desk import eval_cli
 from support_desk.config import ConfigError, Settings, load_settings
 from support_desk.logs import setup_logging
-from support_desk.processes import WorkerSupervisor, die_with_parent
+from support_desk.processes import WorkerSupervisor, die_with_parent, freeze_startup_objects
 from support_desk.runtime import (
     DeskRuntime,
     Receiver,
@@ -242,6 +242,7 @@ async def serve(
                 return 0
             stack.push_async_callback(handler.close_async)
             log.info("connected in Socket Mode")
+        freeze_startup_objects()
         await stop.wait()
         log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     return 0
@@ -258,6 +259,7 @@ async def work(settings: Settings) -> int:
     try:
         await runtime.start()
         log.info("worker answering the inbox", extra={"workers": settings.workers})
+        freeze_startup_objects()
         await stop.wait()
     finally:
         await runtime.stop()

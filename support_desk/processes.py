@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -62,6 +63,22 @@ def die_with_parent() -> None:
     # Acks are latency-bound and answers throughput-bound: when both want the CPU, the
     # receiver (which must answer Slack within 3 s) goes first.
     os.nice(WORKER_NICENESS)
+
+
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default: 700)
+
+
+def freeze_startup_objects() -> None:
+    """Hide what startup built (modules, the Bolt app, the agents, caches) from the cyclic
+    garbage collector. Those objects live as long as the process, yet each full collection
+    walked all of them: 0.1-0.2 s with the event loop blocked, several times a minute
+    under load (an ack late, every answer's next words late). Called once the process is
+    ready, just before it serves; the objects are still freed at exit. Young collections
+    also run less often: an answer allocates tens of thousands of short-lived objects, and
+    at Python's default the worker spent about 4 ms an answer collecting (1 ms now)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class WorkerSupervisor:

@@ -8,6 +8,7 @@ import pytest
 
 from bot.listeners.assistant import GREETING, PROMPTS, STAFF_PROMPTS
 from bot.pipelines import STAFF_ONLY_TEXT
+from bot.staff import QUEUE_IS_FOR_STAFF
 from bot.worker import WORKING_STATUS
 from storage.redaction import SECRETS_NOTICE
 from tests.conftest import Desk, DeskFactory
@@ -156,6 +157,8 @@ async def test_a_customer_asking_for_the_queue_sees_no_one_elses_ticket(
     shown = answer["text"] + block_text(answer)
     assert "Card charged twice" not in shown and "Waiting for a person" not in shown
     assert "U_BOB" not in shown
+    # told politely whose it is, not answered with a help article
+    assert answer["text"] == QUEUE_IS_FOR_STAFF
 
 
 async def test_the_support_report_prompt_runs_the_report_in_the_thread(

@@ -96,6 +96,15 @@ async def test_a_routed_answer_streams_with_a_task_for_the_handoffs_and_each_too
 async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> None:
     # No "Reading your request" step first, however loaded the machine: this is about the words.
     desk = await start_desk(working_indicator_delay_s=60)
+    inbox = desk.runtime.workers.store.inbox
+    set_stream = inbox.set_stream
+    calls_when_recorded: list[int] = []
+
+    async def recorded(*args):  # type: ignore[no-untyped-def]
+        calls_when_recorded.append(len(desk.slack.calls))
+        await set_stream(*args)
+
+    inbox.set_stream = recorded  # type: ignore[method-assign]
     _, _, event = await desk.events.message("U_ALICE", "How do I reset my password?", "D_ALICE")
     await desk.settle()
     [reply] = desk.slack.replies_in("D_ALICE", event["ts"])
@@ -103,10 +112,16 @@ async def test_an_offline_answer_streams_in_a_dm(start_desk: DeskFactory) -> Non
     assert stream is not None and stream["state"] == "stopped"
     texts = [c["text"] for c in stream["chunks"] if c["type"] == "markdown_text"]
     assert "".join(texts) == reply["text"]
-    # the stream started with the first words and the steps so far
+    # the stream starts with the steps so far and its Stop button, no words: its ts is
+    # recorded before any words show (a desk killed in between finishes this message)
     [start] = desk.slack.calls_to("chat.startStream")
-    kinds = [c["type"] for c in start["chunks"]]
-    assert "task_update" in kinds and "markdown_text" in kinds
+    assert [c["type"] for c in start["chunks"]] == ["task_update", "task_update", "blocks"]
+    assert "markdown_text" not in start
+    [recorded_at] = calls_when_recorded
+    before = [p for m, p in desk.slack.calls[:recorded_at] if m in STREAM_METHODS]
+    assert before == [start]
+    [first_words, *_] = desk.slack.calls_to("chat.appendStream")
+    assert first_words["chunks"][0]["type"] == "markdown_text"
     assert "password" in reply["text"].lower()
     assert reply_turn(reply) is not None
 
@@ -225,6 +240,9 @@ async def test_sigkill_mid_stream_then_restart_finishes_the_same_message(
             )
             [reply] = slack.replies_in("C_SUPPORT", event["ts"])
             assert reply["ts"] == partial["ts"]  # the same message, finished whole
+            # stopped before it is replaced: Slack may refuse to update a live stream
+            on_it = [m for m, p in slack.calls if p.get("ts") == partial["ts"]]
+            assert on_it.index("chat.stopStream") < on_it.index("chat.update")
             assert reply["text"].endswith("Step 39 of the answer is explained here.")
             assert reply_turn(reply) is not None
             assert slack.calls_to("chat.postMessage") == []
