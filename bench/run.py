@@ -454,6 +454,13 @@ async def sequential(
             "report",
             None,
         )
+    ceiling = statistics.median(bare_rates[True]) / statistics.median(bare_rates[False])
+    line(
+        "    ceiling of a desk that streams",
+        f"{ceiling:.2f}  (bare run_streamed ÷ bare Runner.run rate)",
+        "report",
+        None,
+    )
     answers = count * repeat
     line(
         "database round trips per answer",
@@ -515,6 +522,13 @@ async def concurrency(
         t_loop = await bare_runs(bare, store, n)
         fulls.append(t_full)
         in_loop.append(t_full / t_loop)
+    floor = statistics.median(own[False]) / statistics.median(own[True])
+    line(
+        f"    floor of a desk that streams ({n})",
+        f"{floor:.2f}  (bare run_streamed ÷ bare Runner.run time)",
+        "report",
+        None,
+    )
     for streamed, ratios in own.items():
         ratio = statistics.median(ratios)
         line(
