@@ -43,7 +43,6 @@ FOLDS = 5
 CLARIFY_PRECISION = 0.95
 MIN_CONFIDENCES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 CLARIFY_MIN_CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-HUMAN_MIN_CONFIDENCES = (0.0, 0.4, 0.5, 0.6)
 ESCALATION_RECALL = 0.97  # a customer who asks for a person and gets a bot is the worst outcome
 
 
@@ -177,25 +176,21 @@ def calibrate(
     best: tuple[object, ...] | None = None
     for low in MIN_CONFIDENCES:
         for clarify in CLARIFY_MIN_CONFIDENCES:
-            for human in HUMAN_MIN_CONFIDENCES:
-                model.min_confidence, model.clarify_min_confidence = low, clarify
-                model.human_min_confidence = human
-                acc, precision, recall, escalated = figures(model, train)
-                key = (
-                    precision >= CLARIFY_PRECISION,
-                    escalated >= ESCALATION_RECALL,
-                    acc,
-                    recall,
-                    -low,
-                    clarify,
-                    -human,
-                )
-                if best is None or key > best:
-                    best = key
-                    chosen = (low, clarify, human, acc, precision, recall, escalated)
+            model.min_confidence, model.clarify_min_confidence = low, clarify
+            acc, precision, recall, escalated = figures(model, train)
+            key = (
+                precision >= CLARIFY_PRECISION,
+                escalated >= ESCALATION_RECALL,
+                acc,
+                recall,
+                -low,
+                clarify,
+            )
+            if best is None or key > best:
+                best = key
+                chosen = (low, clarify, acc, precision, recall, escalated)
     model.min_confidence, model.clarify_min_confidence = chosen[0], chosen[1]
-    model.human_min_confidence = chosen[2]
-    return chosen[3], chosen[4], chosen[5], chosen[6]
+    return chosen[2], chosen[3], chosen[4], chosen[5]
 
 
 def main() -> None:
@@ -228,8 +223,7 @@ def main() -> None:
             f"C={c:<5} cross-validated on train: accuracy {100 * acc:.1f}%, clarify precision "
             f"{100 * precision:.1f}% recall {100 * recall:.1f}%, escalation recall "
             f"{100 * escalated:.1f}% (temperature {model.temperature}, thresholds "
-            f"{model.min_confidence} / {model.clarify_min_confidence} / "
-            f"{model.human_min_confidence})"
+            f"{model.min_confidence} / {model.clarify_min_confidence})"
         )
         if best is None or acc > best[0]:
             best = (acc, c, model)
@@ -240,7 +234,6 @@ def main() -> None:
         temperature=tuned.temperature,
         min_confidence=tuned.min_confidence,
         clarify_min_confidence=tuned.clarify_min_confidence,
-        human_min_confidence=tuned.human_min_confidence,
     )
     data["meta"] = {
         "trained_on": f"routing_train.jsonl ({len(train) - len(answers)} rows) + "
