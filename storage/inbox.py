@@ -352,9 +352,16 @@ class InboxRepo:
         )
         return changed > 0
 
-    async def stop_requested(self, inbox_id: int) -> bool:
-        row = await self._db.fetchone("SELECT stop_requested FROM inbox WHERE id = ?", (inbox_id,))
-        return bool(row and row["stop_requested"])
+    async def stops_requested(self, inbox_ids: Iterable[int]) -> set[int]:
+        """Which of these rows' requesters asked to stop the answer (one read for many)."""
+        ids = list(inbox_ids)
+        if not ids:
+            return set()
+        marks = ",".join("?" for _ in ids)
+        rows = await self._db.fetchall(
+            f"SELECT id FROM inbox WHERE stop_requested = 1 AND id IN ({marks})", ids
+        )
+        return {int(row["id"]) for row in rows}
 
     async def mark_failed(self, inbox_id: int, error: str) -> None:
         await self._db.execute(

@@ -349,7 +349,7 @@ async def stop_recorded(desk: Desk) -> bool:
     """Whether a stop is recorded for the one answer being written."""
     inbox = desk.runtime.receiver.store.inbox
     [running] = [i for i in await inbox.items() if i.status == "running"]
-    return await inbox.stop_requested(running.id)
+    return running.id in await inbox.stops_requested([running.id])
 
 
 async def test_slacks_own_stop_control_stops_only_the_requesters_answer(
@@ -603,3 +603,52 @@ async def test_session_status_is_checked_as_slack_does_and_an_unsubscribed_app_l
         slack.fail("agents.sessions.setStatus", "channel_not_found")
         await gateway.set_session_status("C_SUPPORT", "1.0", "processing")  # logged, not raised
         assert any(r.getMessage() == "agent session not updated" for r in caplog.records)
+
+
+async def test_stop_requests_are_read_once_for_all_streams(tmp_path: Path) -> None:
+    """A worker reads the stop requests of all the answers it streams in one query an
+    interval (per-stream reads were a queue in front of every database call at 50 at once),
+    and still sees the requester's stop within an interval."""
+    from bot.worker import StopRequests
+    from storage.store import Store
+    from tests.databases import database_for
+
+    store = await Store.open(database_for(tmp_path / "stops.db"))
+    try:
+        inbox = store.inbox
+        for n in range(3):
+            await inbox.accept(
+                kind="message",
+                channel="C_SUPPORT",
+                ts=f"1.{n}",
+                thread_ts=f"1.{n}",
+                user_id="U_ALICE",
+                text="hello",
+            )
+        items = await inbox.claim(3, "w1")
+        for item in items:
+            await inbox.set_stream(item, item.channel, f"9.{item.id}")
+        reads: list[set[int]] = []
+        real = inbox.stops_requested
+
+        async def counted(ids):  # type: ignore[no-untyped-def]
+            reads.append(set(ids))
+            return await real(ids)
+
+        inbox.stops_requested = counted  # type: ignore[method-assign]
+        stops = StopRequests(store, interval_s=0.2)
+        assert [await stops.requested(i.id) for i in items] == [False, False, False]
+        assert len(reads) == 1  # the first stream read; the others shared it
+
+        first = items[0]
+        assert await inbox.request_stop("C_SUPPORT", f"9.{first.id}", "U_ALICE")
+        await asyncio.sleep(0.25)
+        assert await stops.requested(items[1].id) is False
+        assert await stops.requested(first.id) is True
+        assert len(reads) == 2 and reads[1] == {i.id for i in items}
+        stops.forget(first.id)
+        await asyncio.sleep(0.25)
+        await stops.requested(items[1].id)
+        assert reads[2] == {items[1].id, items[2].id}  # a finished answer is not read
+    finally:
+        await store.close()
