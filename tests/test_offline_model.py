@@ -25,6 +25,7 @@ from agents_config.offline import (
     route_scores,
     structured_output,
 )
+from agents_config.offline.answers import ESCALATION_OPENER
 from agents_config.routing import TRIAGE_ROUTES
 from storage.store import Store
 from tests.databases import database_for
@@ -190,6 +191,12 @@ async def test_asking_for_a_human_escalates(store: Store) -> None:
     ticket = await store.tickets.get(out.context.ticket_id)
     assert ticket is not None and ticket.status == "escalated"
     assert f"#{out.context.ticket_id}" in out.answer
+    # an angry customer handed to a person hears regret, not a cheerful hello
+    angry = await ask(store, ALICE, "This is unacceptable, I want to talk to a human")
+    assert angry.tools == ["escalate_to_human"]
+    assert angry.answer.startswith(ESCALATION_OPENER) and "thanks for reaching out" not in (
+        angry.answer
+    )
 
 
 async def test_a_greeting_gets_one_clarifying_question(store: Store) -> None:

@@ -253,8 +253,9 @@ def compose_answer(
             "I can't help with this one offline: none of my tools or help-centre "
             "articles cover it. Ask for a person and I'll hand it to our staff."
         )
+    escalated = any(c.name == "escalate_to_human" for c in useful)
     parts = [
-        greeting(conversation),
+        greeting(conversation, escalated=escalated),
         *(_present(c, conversation.request) for c in useful),
         question,
         note or "",
@@ -262,12 +263,18 @@ def compose_answer(
     return signed("\n\n".join(p for p in parts if p))
 
 
-def greeting(conversation: Conversation) -> str:
+ESCALATION_OPENER = "Sorry for the trouble: I'm bringing in a person."
+
+
+def greeting(conversation: Conversation, *, escalated: bool = False) -> str:
     """A short greeting on the first chat turn of a thread (and, for a request in another
-    language, a polite line in it saying the answer follows in English); none in a report."""
+    language, a polite line in it saying the answer follows in English); none in a report.
+    A request handed to a person (a complaint, a legal threat, someone asking for a human)
+    gets a word of regret, not a cheerful hello."""
     if conversation.earlier or not conversation.chat:
         return ""
-    return language_note(conversation.request) or "Hi, thanks for reaching out!"
+    opener = ESCALATION_OPENER if escalated else "Hi, thanks for reaching out!"
+    return language_note(conversation.request) or opener
 
 
 # Offline, answers are in English; a request in another language is still routed by its
