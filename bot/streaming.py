@@ -69,7 +69,6 @@ class AnswerStream:
         self.on_started = on_started
         self.stop_requested = stop_requested
         self.stop_control = stop_control
-        self._last_stop_check = time.monotonic()
         self.flush_interval_s = flush_interval_s
         self.extra = log_extra or {}
         self.calls = 0  # Slack calls made by this stream (for the benchmark)
@@ -153,13 +152,11 @@ class AnswerStream:
         await self._flush()
 
     async def _check_stop(self) -> None:
-        """Raise `StopAnswer` when the requester clicked Stop (asked at most once per flush
-        interval: one small read)."""
+        """Raise `StopAnswer` when the requester clicked Stop. `stop_requested` is asked at
+        every event once the stream shows, so it must be cheap: the worker's answers one from
+        memory (`bot.worker.StopRequests` reads the database for all streams at once)."""
         if self.stop_requested is None or self._ts is None:
             return
-        if time.monotonic() - self._last_stop_check < self.flush_interval_s:
-            return
-        self._last_stop_check = time.monotonic()
         if await self.stop_requested():
             raise StopAnswer()
 

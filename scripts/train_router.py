@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,29 +47,15 @@ CLARIFY_MIN_CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 ESCALATION_RECALL = 0.97  # a customer who asks for a person and gets a bot is the worst outcome
 
 
-def left_out(source: str, without: list[str]) -> bool:
+def left_out(source: str, without: Sequence[str]) -> bool:
     """Whether a row of `source` is left out (`--without team_f` leaves out sitting F's routing
     files and its answer rows)."""
     return any(part in source for part in without)
 
 
-def rows(name: str, without: list[str] = []) -> list[tuple[str, str]]:  # noqa: B006
-    path = DATA / f"routing_{name}.jsonl"
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            obj = json.loads(line)
-            if not left_out(obj.get("source", ""), without):
-                out.append((obj["text"], obj["dept"]))
-    return out
-
-
-def answer_rows(without: list[str]) -> list[tuple[str, str]]:
-    """The answer set's dev rows as routing rows (each names the department that answers it):
-    requests about one's own records and how-tos, as users write them, which the routing
-    sources have fewer of. Rows of a thread (`before`) are left out: their text alone is a
-    follow-up. Never the answer set's test rows."""
-    path = DATA / "answers_dev.jsonl"
+def _labelled(path: Path, without: Sequence[str]) -> list[tuple[str, str]]:
+    """(text, department) of each JSONL row of `path` not left out; rows of a thread
+    (`before`) are left out too: their text alone is a follow-up."""
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -76,6 +63,17 @@ def answer_rows(without: list[str]) -> list[tuple[str, str]]:
             if not obj.get("before") and not left_out(obj.get("source", ""), without):
                 out.append((obj["text"], obj["dept"]))
     return out
+
+
+def rows(name: str, without: Sequence[str] = ()) -> list[tuple[str, str]]:
+    return _labelled(DATA / f"routing_{name}.jsonl", without)
+
+
+def answer_rows(without: Sequence[str]) -> list[tuple[str, str]]:
+    """The answer set's dev rows as routing rows (each names the department that answers it):
+    requests about one's own records and how-tos, as users write them, which the routing
+    sources have fewer of. Never the answer set's test rows."""
+    return _labelled(DATA / "answers_dev.jsonl", without)
 
 
 def criteria_rows() -> list[tuple[str, str]]:

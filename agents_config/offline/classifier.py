@@ -84,8 +84,10 @@ def features(text: str) -> dict[str, float]:
 KEYWORD_WEIGHT = 0.25
 
 
+@lru_cache(maxsize=4096)
 def _with_english(text: str) -> str:
-    """`normalise(text)` followed by the English of its key terms in other languages."""
+    """`normalise(text)` followed by the English of its key terms in other languages (cached:
+    `features` reads it for the n-grams and again through `keyword_hits`)."""
     return " ".join([normalise(text), *english_terms(text[:MAX_CHARS])])
 
 
@@ -134,9 +136,9 @@ class RouterModel:
     its best department is). The model's "human", however weak, is always taken: only the
     signs before the model and this label decide for a person, and a missed request for a
     person is the worst outcome (a weak "human" given to the best department cost 3.8 points
-    of escalation recall on the hold-out). Content-free
-    messages are recognised before the model; its "clarify" label, learnt mostly from those,
-    otherwise fires on short topical requests ("glitch", "soc2?") that have a department."""
+    of escalation recall on the hold-out). Content-free messages are recognised before the
+    model; its "clarify" label, learnt mostly from those, otherwise fires on short topical
+    requests ("glitch", "soc2?") that have a department."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.labels: tuple[str, ...] = tuple(data["labels"])
