@@ -231,7 +231,14 @@ async def serve(
         if http:
             from bot.http import bound_port, start_http
 
-            runner = await start_http(receiver.app, receiver.readiness, host, port)
+            try:
+                runner = await start_http(receiver.app, receiver.readiness, host, port)
+            except OSError as exc:  # the port is taken, or the address is not this machine's
+                raise StartupError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                    "(choose another --port or --host)",
+                    exit_code=2,
+                ) from exc
             stack.push_async_callback(runner.cleanup)
             log.info("serving HTTP", extra={"host": host, "port": bound_port(runner)})
         else:

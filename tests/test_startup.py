@@ -53,6 +53,20 @@ async def test_refused_bot_token_exits_with_one_line(tmp_path: Path, model: Fake
     assert "xoxb-revoked" not in line
 
 
+async def test_a_port_in_use_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with FakeSlack() as slack:
+            desk = await DeskProcess.run(serve_env(tmp_path, slack, model), *http_serve(port))
+            assert await desk.wait() == 2
+    line = one_line(desk)
+    assert f"127.0.0.1:{port}" in line and "--port" in line
+
+
 async def test_unreachable_slack_is_retried_then_exits(tmp_path: Path, model: FakeOpenAI) -> None:
     async with FakeSlack() as slack:
         env = serve_env(tmp_path, slack, model)
