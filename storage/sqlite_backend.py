@@ -42,6 +42,7 @@ from storage.db import Database, IntegrityError, Params, Row, StorageError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
+BUSY_POLL_S = 0.0005  # how often the receiver's connection tries a lock another process holds
 OPEN_ATTEMPTS = 3
 OPEN_RETRY_DELAY_S = 1.0
 SWITCH_INTERVAL_S = 0.0005
@@ -158,6 +159,7 @@ class SqliteDatabase(Database):
         self.name = f"SUPPORT_DESK_DB={path}"
         self._listeners: list[tuple[asyncio.AbstractEventLoop, socket.socket]] = []
         self._sender: socket.socket | None = None
+        self._poll_busy = False  # prepare_for_acks: retry a held lock every BUSY_POLL_S
 
     @classmethod
     async def open(cls, path: str | Path, *, attempts: int = OPEN_ATTEMPTS) -> SqliteDatabase:
@@ -222,6 +224,23 @@ class SqliteDatabase(Database):
         writer, such as the process that must ack Slack at once: another connection (the
         worker's) checkpoints as it commits."""
         await self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        # SQLite's busy handler waits 1, 2, 5, 10, 15, 20, 25 … 100 ms between its tries: a
+        # write that meets a worker's transaction (microseconds long) could wait for tens of
+        # milliseconds. This connection tries again every BUSY_POLL_S instead.
+        await self._conn.execute("PRAGMA busy_timeout=0")
+        self._poll_busy = True
+
+    def _polled(self, call: Callable[[], T]) -> T:
+        """`call()` on the database thread; on a connection prepared for acks, again every
+        `BUSY_POLL_S` while another process holds the write lock (up to the busy timeout)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return call()
+            except sqlite3.OperationalError as exc:
+                if not (self._poll_busy and is_busy(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(BUSY_POLL_S)
 
     async def close(self) -> None:
         for loop, listener in self._listeners:
@@ -337,7 +356,8 @@ class SqliteDatabase(Database):
             finally:
                 cursor.close()
 
-        return await self._conn._execute(read, self._conn._conn)
+        conn = self._conn._conn
+        return await self._conn._execute(self._polled, lambda: read(conn))
 
     async def _retrying(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
         """Execute, retrying while another process holds a lock SQLite would not wait for.
@@ -345,7 +365,7 @@ class SqliteDatabase(Database):
         SQLite skips its busy handler where waiting could deadlock (e.g. a WAL snapshot that
         went stale while another process committed); such locks clear within milliseconds.
         """
-        delay = 0.002
+        delay = BUSY_POLL_S if self._poll_busy else 0.002
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
@@ -355,7 +375,7 @@ class SqliteDatabase(Database):
                     raise
                 log.debug("database busy; retrying", extra={"code": exc.sqlite_errorcode})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.1)
+                delay = delay if self._poll_busy else min(delay * 2, 0.1)
 
     async def atomic(self, body: Callable[[Any], Awaitable[T]]) -> T:
         """Run `body` in one write transaction (BEGIN IMMEDIATE … COMMIT) entirely on the
@@ -363,7 +383,7 @@ class SqliteDatabase(Database):
         BEGIN here, on that thread, without blocking the event loop."""
 
         def run(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            self._polled(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
                 result = _drive(body(_SqliteTx(conn)))
             except BaseException:

@@ -4,6 +4,7 @@ LISTEN/NOTIFY on PostgreSQL, through a datagram socket named after the file on S
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from storage.sqlite_backend import WAKE_SLOTS
@@ -74,3 +75,36 @@ async def test_every_worker_process_of_a_file_is_woken(tmp_path: Path) -> None:
     finally:
         for store in (receiver, *workers[1:]):
             await store.close()
+
+
+@sqlite_only
+async def test_the_receivers_writes_wait_for_a_lock_another_process_holds(tmp_path: Path) -> None:
+    """The receiver's connection tries a held write lock again every 0.5 ms (not SQLite's
+    1, 2, 5 … 100 ms) and none of its writes fails while another process holds it."""
+    receiver = await Store.open(tmp_path / "desk.db")
+    await receiver.prepare_for_acks()
+    other = sqlite3.connect(tmp_path / "desk.db", isolation_level=None)  # another process
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        writes = [
+            asyncio.ensure_future(_accept(receiver, "4.0001")),  # an insert
+            asyncio.ensure_future(  # a transaction
+                receiver.inbox.accept_command(
+                    channel="C_SUPPORT",
+                    ts="4.0002",
+                    user_id="U_A",
+                    text="/support-report",
+                    payload={},
+                    max_open_per_user=2,
+                )
+            ),
+            asyncio.ensure_future(receiver.heartbeats.beat("w", started_at=0.0)),  # a statement
+        ]
+        await asyncio.sleep(0.3)
+        assert not any(write.done() for write in writes)  # waiting, not failed
+        other.execute("COMMIT")
+        first, second, _ = await asyncio.wait_for(asyncio.gather(*writes), 10)
+        assert first and second
+    finally:
+        other.close()
+        await receiver.close()
