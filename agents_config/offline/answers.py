@@ -57,9 +57,12 @@ def relevant_article(output: str, request: str) -> str | None:
     if best_rated is not None and best_rated[0] >= RATED_MIN:
         newer = [a for a in articles if _slug(a) not in probabilities]
         chosen = max([best_rated[1], *newer], key=lambda a: _in_title(a, wanted))
-        # An unsure model needs the article's own words as evidence too ("a startup program
-        # with credits" is not the plan-change article, which only shares "credit").
-        if best_rated[0] >= RATED_SURE or _shares_words(chosen, wanted):
+        # An unsure model needs other evidence too: the article's own words ("a startup
+        # program with credits" is not the plan-change article, which only shares "credit"),
+        # or the search's first hit being the model's first choice among all the articles.
+        top = max(probabilities, key=lambda k: probabilities[k], default="")
+        agreed = chosen is best_rated[1] and _slug(chosen) == top == _slug(articles[0])
+        if best_rated[0] >= RATED_SURE or agreed or _shares_words(chosen, wanted):
             return chosen
     best: tuple[int, str] | None = None
     for article in articles:

@@ -779,6 +779,8 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
 # the article model finds an article ("need our VAT number on the invoices": the invoices, and
 # the VAT article). Chosen by fitting without one sitting and scoring on it (D, E, F).
 KB_ALSO_MIN = 0.25
+# …and whatever the tool model says when the article model is this sure of one article.
+ARTICLE_SURE = 0.5
 
 
 def _article_too(conversation: Conversation, called: set[str], tools: dict[str, Any]) -> bool:
@@ -786,10 +788,13 @@ def _article_too(conversation: Conversation, called: set[str], tools: dict[str, 
         return False
     if called == {STATUS_TOOL}:  # (the status has its own follow-up below)
         return False
+    article = article_intent(conversation.request).probability
+    if article >= ARTICLE_SURE:  # "how long does the money take to come back?": the policy
+        return True
     intent = tool_intent(conversation.with_context())
     if intent.probabilities.get(KB_INTENT, 0.0) < KB_ALSO_MIN:
         return False
-    return article_intent(conversation.request).probability >= ARTICLE_MIN
+    return article >= ARTICLE_MIN
 
 
 _STATUS_WORDS = re.compile(
