@@ -107,6 +107,7 @@ _CUES: dict[str, re.Pattern[str]] = {
         r"|\bis there (?:an? |any )\w+ (?:option|tier|discount|trial|version|program|deal)"
         r"|\b(?:buy|buying|purchas\w*|procure\w*|vendor|supplier|reseller|tiers?|trial|demo)\b"
         r"|\b(?:sign|signing) (?:up|a|the|our|with)\b|\bcommit\w*\b|\bgo ahead\b"
+        r"|\btry (?:it |this |you )?(?:out|first|before)\b"
     ),
     "owned": re.compile(
         r"\b(?:i|we) (?:was|were|got|have been|'ve been|ve been) (?:\w+ )?"

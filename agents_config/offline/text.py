@@ -286,6 +286,14 @@ FOREIGN_TERMS = (
         " team of 10 users ",
     ),
     (re.compile(r"comparar|vergleich\w*|\bcomparer\b|confrontare|比較|違い"), " compare "),
+    (
+        re.compile(r"proveedor\w*|anbieter\w*|fournisseur\w*|fornecedor\w*|fornitor\w*|ベンダー"),
+        " vendor ",
+    ),
+    (
+        re.compile(r"\bevalua\w*|\bpr[üu]fen\b|\bévalu\w*|\bavalia\w*|\bvaluta\w*|検討"),
+        " evaluating ",
+    ),
 )
 
 
