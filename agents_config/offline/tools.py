@@ -772,9 +772,8 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
         if not content_free(NAMED.sub(" ", symptom)):  # more than "is the API down?"
             # …unless the symptom names no article and the whole request does: "how will I
             # be told of an outage?" asks about the incidents themselves
-            whole = article_intent(symptom).probability < ARTICLE_MIN <= (
-                article_intent(conversation.request).probability
-            )
+            named = article_intent(conversation.request).probability >= ARTICLE_MIN
+            whole = named and article_intent(symptom).probability < ARTICLE_MIN
             asked = conversation if whole else replace(conversation, request=symptom)
             return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
