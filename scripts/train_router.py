@@ -220,6 +220,7 @@ def main() -> None:
     answers = [r for r in answer_rows(args.without) if r[0] not in seen]
     train += answers  # cross-validated and fitted on like the routing rows
     extra = criteria_rows()
+    fitted_on = "train and dev" if args.with_dev else "train"
     best: tuple[float, float, Fixed] | None = None
     for c in args.c or (10.0, 20.0, 50.0):
         model = Fixed(
@@ -228,8 +229,8 @@ def main() -> None:
         )
         acc, precision, recall, escalated = calibrate(model, train)
         print(
-            f"C={c:<5} cross-validated on train: accuracy {100 * acc:.1f}%, clarify precision "
-            f"{100 * precision:.1f}% recall {100 * recall:.1f}%, escalation recall "
+            f"C={c:<5} cross-validated on {fitted_on}: accuracy {100 * acc:.1f}%, clarify "
+            f"precision {100 * precision:.1f}% recall {100 * recall:.1f}%, escalation recall "
             f"{100 * escalated:.1f}% (temperature {model.temperature}, thresholds "
             f"{model.min_confidence} / {model.clarify_min_confidence})"
         )
