@@ -714,8 +714,10 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     wanted_tool = best_tool(intent)
     precise = any(weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS)
     if intent.probabilities.get(KB_INTENT, 0.0) >= KB_INTENT_MIN:
-        # the model is sure the help centre answers it (unless a precise tool is asked for)
-        kb_first = not named_record and not precise
+        # the model is sure the help centre answers it (unless a precise tool is asked for, or
+        # the request asks after the user's own records: "¿dónde está mi factura de noviembre?")
+        own = _OWN_RECORDS.search(in_english(request)) and not HOW_TO.search(request)
+        kb_first = not named_record and not precise and not own
     elif wanted_tool is not None:
         kb_first = False  # …or sure that an account tool does
     else:  # unsure: the rules
