@@ -691,13 +691,14 @@ def policy_question(request: str) -> bool:
     """A question about how things work (policies, billing rules, limits), not about the
     user's own records nor the catalogue: the help centre first ("can I pay by bank
     transfer?", "why is there VAT on my invoice?")."""
+    return bool(_QUESTION.search(request)) and not_about_records(request)
+
+
+def not_about_records(request: str) -> bool:
+    """Whether the request names none of the user's records (an id, "my payment failed") nor
+    the catalogue ("how much is Pro"): what an article may answer."""
     english = in_english(request)
-    return (
-        bool(_QUESTION.search(request))
-        and not ID.search(request)
-        and not _OWN_RECORDS.search(english)
-        and not _CATALOGUE.search(english)
-    )
+    return not (ID.search(request) or _OWN_RECORDS.search(english) or _CATALOGUE.search(english))
 
 
 def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
@@ -785,7 +786,9 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
 # the article model finds an article ("need our VAT number on the invoices": the invoices, and
 # the VAT article). Chosen by fitting without one sitting and scoring on it (D, E, F).
 KB_ALSO_MIN = 0.25
-# …and whatever the tool model says when the article model is this sure of one article.
+# …and whatever the tool model says when the article model is this sure of one article and the
+# request names no record nor the catalogue (not "I want a refund for ORD-1001": the refund,
+# not its policy; not "how much is the Business plan": the catalogue, not an article).
 ARTICLE_SURE = 0.5
 
 
@@ -794,9 +797,10 @@ def _article_too(conversation: Conversation, called: set[str], tools: dict[str, 
         return False
     if called == {STATUS_TOOL}:  # (the status has its own follow-up below)
         return False
-    article = article_intent(conversation.request).probability
-    if article >= ARTICLE_SURE:  # "how long does the money take to come back?": the policy
-        return True
+    request = conversation.request
+    article = article_intent(request).probability
+    if article >= ARTICLE_SURE and not_about_records(request):
+        return True  # "how long does the money take to come back?": the policy too
     intent = tool_intent(conversation.with_context())
     if intent.probabilities.get(KB_INTENT, 0.0) < KB_ALSO_MIN:
         return False
