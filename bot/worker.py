@@ -64,6 +64,13 @@ LISTENING_POLL_S = 5.0
 # A worker whose last heartbeat is older than the stale limit less this margin no longer
 # trusts its claims without asking the database (an answer may take this long to post).
 LEASE_MARGIN_S = 2.0
+# Every worker process of the database is woken by a new row; one with threads in flight
+# waits this long a thread (up to HEAD_START_THREADS of them) before it claims, and claims a
+# few rows at a time, so that an idler process takes the next ones: threads spread over the
+# processes, hence over the cores.
+HEAD_START_S = 0.002
+HEAD_START_THREADS = 10
+HEAD_START_CLAIM = 2  # rows a claim takes while other worker processes are alive
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ class Worker:
         # + HEARTBEAT_STALE_S): its claims are its own until then.
         self._lease_until = 0.0
         self._stops = StopRequests(store, options.stream_flush_interval_s)
+        self._peers = 0  # other worker processes alive (read with each heartbeat)
 
     def notify(self) -> None:
         """Wake the worker: the inbox has new rows (called by the receiver in-process)."""
@@ -184,7 +192,11 @@ class Worker:
         while not self._stopping:
             # Cleared before the claim: a wake-up that comes during it is not lost.
             self._wake.clear()
+            if self._peers and self._tasks:  # the least busy worker process claims first
+                await asyncio.sleep(min(len(self._tasks), HEAD_START_THREADS) * HEAD_START_S)
             room = self.options.concurrency * 2 - self.pending
+            if self._peers:  # a few at a time, the rest to whichever process is idler then
+                room = min(room, HEAD_START_CLAIM)
             try:
                 items = await self.store.inbox.claim(room, self.worker_id) if room > 0 else []
             except Exception as exc:  # the database is unavailable: keep trying, say it once
@@ -256,6 +268,7 @@ class Worker:
         while True:
             try:
                 await self._beat()
+                self._peers = len(await self.store.heartbeats.workers()) - 1
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()

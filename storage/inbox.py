@@ -385,6 +385,15 @@ class InboxRepo:
         )
         return row is not None
 
+    async def claimed_by_status(self, status: str) -> list[str]:
+        """The worker id of each row with this status, oldest first (a finished row keeps
+        the worker that finished it): which process answered what."""
+        rows = await self._db.fetchall(
+            "SELECT claimed_by FROM inbox WHERE status = ? AND claimed_by IS NOT NULL ORDER BY id",
+            (status,),
+        )
+        return [r["claimed_by"] for r in rows]
+
     async def counts(self) -> dict[str, int]:
         rows = await self._db.fetchall("SELECT status, COUNT(*) AS n FROM inbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}

@@ -11,11 +11,12 @@ to completion there. The write lock is then held for microseconds rather than fo
 a busy event loop takes to come back, which keeps other processes' writes (the receiver's
 inbox inserts, hence Slack's acks) from waiting.
 
-Wake-ups (`listen` / `notify`): a process that waits for rows (the worker) binds a Unix
-datagram socket named after the database file and the channel (Linux's abstract namespace: no
-file to clean up); a process that adds rows (the receiver) sends it one byte after the commit.
-The worker is then woken at once instead of at its next poll. Elsewhere, or when another
-process already listens on that file, `listen` says False and the caller polls.
+Wake-ups (`listen` / `notify`): a process that waits for rows (a worker) binds a Unix
+datagram socket named after the database file, the channel and a free slot (Linux's abstract
+namespace: no file to clean up); a process that adds rows (the receiver) sends one byte to
+every slot after the commit. The workers are then woken at once instead of at their next
+poll. Elsewhere, or when `WAKE_SLOTS` processes already listen on that file, `listen` says
+False and the caller polls.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ BUSY_TIMEOUT_S = 30.0
 OPEN_ATTEMPTS = 3
 OPEN_RETRY_DELAY_S = 1.0
 SWITCH_INTERVAL_S = 0.0005
+WAKE_SLOTS = 8  # processes of one file that can be woken (workers); any more poll
 T = TypeVar("T")
 
 # SQLite's primary result codes (the low byte of an extended code) that mean the database
@@ -246,9 +248,13 @@ class SqliteDatabase(Database):
             return False
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         listener.setblocking(False)
-        try:
-            listener.bind(address)
-        except OSError:  # another process listens on this file already
+        for slot in range(WAKE_SLOTS):  # the first one no other process of this file holds
+            try:
+                listener.bind(address + b"-%d" % slot)
+                break
+            except OSError:
+                continue
+        else:  # that many processes listen on this file already: this one polls
             listener.close()
             return False
 
@@ -270,9 +276,11 @@ class SqliteDatabase(Database):
         if self._sender is None:
             self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sender.setblocking(False)
-        # Nobody listening, or a full queue (the listener has wake-ups waiting): nothing to do.
-        with contextlib.suppress(OSError):
-            self._sender.sendto(b"!", address)
+        for slot in range(WAKE_SLOTS):
+            # Nobody listening there, or a full queue (the listener has wake-ups waiting):
+            # nothing to do.
+            with contextlib.suppress(OSError):
+                self._sender.sendto(b"!", address + b"-%d" % slot)
 
     async def migrate(self) -> list[str]:
         """Apply the packaged `migrations/sqlite/NNN_*.sql` files not applied yet, in order."""

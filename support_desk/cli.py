@@ -221,7 +221,9 @@ async def serve(
             await runtime.start()
         else:  # this process only receives (its writes must stay quick), maybe supervises
             await receiver.store.prepare_for_acks()
-            if worker:
+            # One child a core by default: each answers its share of the threads, and a
+            # child that dies is restarted while the others go on.
+            for _ in range(settings.worker_process_count() if worker else 0):
                 supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
                 await supervisor.start()
                 stack.push_async_callback(supervisor.stop)

@@ -6,6 +6,7 @@ message names the variable to set. Secrets are `SecretStr`, so they never reach 
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SLACK_API_URL = "https://slack.com/api/"
+AUTO_WORKER_PROCESSES_MAX = 4
 _PRIORITIES = ("urgent", "high", "normal", "low")  # storage.tickets.PRIORITIES
 
 
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     # Work
     workers: int = Field(default=64, ge=1, le=1000)
     worker_mode: Literal["process", "inline"] = "process"
+    worker_processes: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = "auto"
     working_indicator_delay_s: float = Field(default=1.0, ge=0)
     stream_flush_ms: int = Field(default=700, ge=10, le=10_000)
     inbox_poll_ms: int = Field(default=20, ge=1, le=5000)
@@ -160,6 +163,15 @@ class Settings(BaseSettings):
         if self.model_provider:
             return self.model_provider
         return "openai" if self.openai_api_key or self.openai_base_url else "offline"
+
+    def worker_process_count(self) -> int:
+        """How many `support-desk work` children `serve` starts: WORKER_PROCESSES, or with
+        "auto" one for each core this process may run on, at most `AUTO_WORKER_PROCESSES_MAX`
+        (the agents' work is CPU-bound Python, so one process uses one core at most)."""
+        if self.worker_processes != "auto":
+            return self.worker_processes
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, min(cores or 1, AUTO_WORKER_PROCESSES_MAX))
 
     def require(self, *names: str, why: str) -> None:
         """Raise a ConfigError naming the first of `names` that is unset."""

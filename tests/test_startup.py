@@ -15,6 +15,7 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
+from support_desk.config import AUTO_WORKER_PROCESSES_MAX, ConfigError, load_settings
 from tests.databases import (
     TEST_DATABASE_URL,
     database_for,
@@ -403,3 +404,13 @@ async def test_chat_waiting_for_input_stops_on_a_signal(
         assert await desk.signal(sig, timeout_s=20) in (130, -signal.SIGTERM)
     finally:
         await desk.kill()
+
+
+def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_setting() -> None:
+    cores = len(os.sched_getaffinity(0))
+    auto = load_settings(_env_file=None).worker_process_count()
+    assert auto == max(1, min(cores, AUTO_WORKER_PROCESSES_MAX))
+    assert load_settings(_env_file=None, worker_processes="3").worker_process_count() == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid"):
+            load_settings(_env_file=None, worker_processes=bad)

@@ -20,7 +20,7 @@ from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
 from tests.conftest import SIGNING_SECRET
 from tests.databases import database_for, sqlite_only
-from tests.serving import DeskProcess, wait_for_readiness
+from tests.serving import DeskProcess, wait_for_readiness, wait_until
 from tests.test_durability import free_port, serve_env, wait_for_replies
 
 
@@ -30,9 +30,11 @@ async def model() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-async def serve(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> tuple[DeskProcess, str]:
+async def serve(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI, *, worker_processes: int = 1
+) -> tuple[DeskProcess, str]:
     port = free_port()
-    env = serve_env(tmp_path, slack, model)
+    env = {**serve_env(tmp_path, slack, model), "WORKER_PROCESSES": str(worker_processes)}
     args = ("serve", "--http", "--host", "127.0.0.1", "--port", str(port))
     desk = await DeskProcess.run(env, *args)
     url = f"http://127.0.0.1:{port}"
@@ -93,6 +95,84 @@ async def test_worker_killed_alone_is_restarted_and_its_messages_answered(
     deaths = [line for line in desk.lines if "worker process died" in line]
     assert len(deaths) == 1 and "exit_code=-9" in deaths[0], desk.stderr
     assert "Traceback" not in desk.stderr
+
+
+async def test_with_two_worker_processes_one_killed_the_other_answers_its_message(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
+) -> None:
+    """`serve` starts a worker a core (two here): both take threads; one killed mid-answer,
+    the desk stays ready, its message is answered once by the other, and it is restarted."""
+    desk, url = await serve(tmp_path, slack, model, worker_processes=2)
+    try:
+        workers = desk.children()
+        assert len(workers) == 2
+        await live_workers(tmp_path / "desk.db", 2)
+        await asyncio.sleep(1.5)  # each has seen the other's heartbeat
+        async with SlackEvents(f"{url}/slack/events", SIGNING_SECRET, slack=slack) as events:
+            model.latency_s = 1  # threads in flight: the idler process claims the next ones
+            sent = []
+            for user in ("U_ALICE", "U_BOB", "U_ALICE", "U_BOB"):
+                sent.append((await events.message(user, "Where is my invoice?"))[2])
+                await asyncio.sleep(0.1)
+            for event in sent:
+                await wait_for_replies(slack, event["ts"], 1, 30)
+            assert await settled_rows(tmp_path / "desk.db") == {"answered": 4}
+            answered_by = await worker_of_each_answer(tmp_path / "desk.db")
+            assert len(set(answered_by)) == 2, answered_by  # both processes answered
+
+            model.latency_s = 30  # the next answer is in flight when its worker dies
+            _, _, slow = await events.message("U_ALICE", "Can you check my last payment?")
+            await model.wait_for_calls(5, timeout_s=20)
+            model.latency_s = 0
+            holder = await holder_pid(tmp_path / "desk.db")
+            assert holder in workers
+            os.kill(holder, signal.SIGKILL)
+            await wait_for_readiness(url, 200)  # the other worker keeps the desk ready
+            await wait_for_replies(slack, slow["ts"], 1, 30)
+            restarted = await wait_until_children(desk, 2)
+            assert holder not in restarted
+        assert len(slack.replies_in("C_SUPPORT", slow["ts"])) == 1
+        assert await settled_rows(tmp_path / "desk.db") == {"answered": 5}
+        assert await desk.signal(signal.SIGTERM) == 0
+    finally:
+        await desk.kill()
+    deaths = [line for line in desk.lines if "worker process died" in line]
+    assert len(deaths) == 1, desk.stderr
+    assert "Traceback" not in desk.stderr
+
+
+async def live_workers(path: Path, count: int, timeout_s: float = 30) -> None:
+    store = await Store.open(database_for(path), seed=False)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                if len(await store.heartbeats.workers()) == count:
+                    return
+                await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+
+
+async def worker_of_each_answer(path: Path) -> list[str]:
+    store = await Store.open(database_for(path), seed=False)
+    try:
+        return await store.inbox.claimed_by_status("answered")
+    finally:
+        await store.close()
+
+
+async def holder_pid(path: Path) -> int:
+    """The pid of the worker process that holds the one running row."""
+    store = await Store.open(database_for(path), seed=False)
+    try:
+        [holder] = await store.inbox.claimed_by_status("running")
+        return int(holder.split(":")[-2])  # storage.heartbeats.new_worker_id
+    finally:
+        await store.close()
+
+
+async def wait_until_children(desk: DeskProcess, count: int) -> list[int]:
+    return await wait_until(lambda: c if len(c := desk.children()) == count else None)
 
 
 @sqlite_only  # the file limit stops SQLite's writes; a PostgreSQL server is not this process

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from storage.sqlite_backend import WAKE_SLOTS
 from storage.store import Store
 from tests.databases import database_for, sqlite_only
 
@@ -41,8 +42,6 @@ async def test_only_the_workers_of_that_file_are_woken(tmp_path: Path) -> None:
     try:
         assert await worker_a.inbox.on_new_work(woken["a"].set)
         assert await worker_b.inbox.on_new_work(woken["b"].set)
-        # a second listener on a file already listened to is refused: it polls instead
-        assert not await receiver_a.inbox.on_new_work(lambda: None)
         await _accept(receiver_b, "2.0001")
         await asyncio.wait_for(woken["b"].wait(), 10)
         await _accept(receiver_a, "2.0002")
@@ -54,4 +53,24 @@ async def test_only_the_workers_of_that_file_are_woken(tmp_path: Path) -> None:
         assert not woken["a"].is_set()
     finally:
         for store in stores:
+            await store.close()
+
+
+@sqlite_only
+async def test_every_worker_process_of_a_file_is_woken(tmp_path: Path) -> None:
+    """`serve` starts a worker a core: each is woken by a new row (one of them claims it);
+    past `WAKE_SLOTS` listeners, a further one is refused and polls instead."""
+    receiver = await Store.open(tmp_path / "desk.db")
+    workers = [await Store.open(tmp_path / "desk.db", seed=False) for _ in range(WAKE_SLOTS)]
+    woken = [asyncio.Event() for _ in workers]
+    try:
+        for worker, event in zip(workers, woken, strict=True):
+            assert await worker.inbox.on_new_work(event.set)
+        assert not await receiver.inbox.on_new_work(lambda: None)
+        await _accept(receiver, "3.0001")
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in woken)), 10)
+        await workers[0].close()  # a worker that stops frees its slot for the next one
+        assert await receiver.inbox.on_new_work(lambda: None)
+    finally:
+        for store in (receiver, *workers[1:]):
             await store.close()
