@@ -2,6 +2,7 @@
 
     pip install -e '.[train]'            # scikit-learn: only for this script, never at run time
     python scripts/train_router.py       # fits and calibrates on train; dev: a check; never test
+    python scripts/train_router.py --with-dev   # the shipped weights: train and dev (never test)
 
 The model is a multinomial logistic regression over `agents_config.offline.classifier.features`
 (the same function the desk runs), fitted on the train split plus the routing criteria of
@@ -14,7 +15,8 @@ train row predicted by a model that did not see it), through the desk's own deci
 calibrates the probabilities (by likelihood), and the two thresholds (`min_confidence`, below
 which a department is asked about, and `clarify_min_confidence`, below which the model's own
 "clarify" label gives way to its best department): the most accurate pair whose clarifying
-questions are at least CLARIFY_PRECISION right. Dev is only printed, as a check. Weights below
+questions are at least CLARIFY_PRECISION right. Dev is only printed, as a check, until the
+shipped weights are fitted with `--with-dev` (train and dev, cross-validated alike). Weights below
 PRUNE in every class are dropped, the rest rounded: the file stays small and loads fast.
 """
 
@@ -204,12 +206,21 @@ def main() -> None:
     parser.add_argument(
         "--c", type=float, action="append", help="only this C (default: 10, 20, 50)"
     )
+    parser.add_argument(
+        "--with-dev",
+        action="store_true",
+        help="fit and cross-validate on the dev split too (the shipped weights, once the choices "
+        "are made: dev is then no longer a check)",
+    )
     args = parser.parse_args()
     train, dev = rows("train", args.without), rows("dev", args.without)
+    if args.with_dev:
+        train, dev = train + dev, []
     seen = {t for t, _ in train}
     answers = [r for r in answer_rows(args.without) if r[0] not in seen]
     train += answers  # cross-validated and fitted on like the routing rows
     extra = criteria_rows()
+    fitted_on = "train and dev" if args.with_dev else "train"
     best: tuple[float, float, Fixed] | None = None
     for c in args.c or (10.0, 20.0, 50.0):
         model = Fixed(
@@ -218,8 +229,8 @@ def main() -> None:
         )
         acc, precision, recall, escalated = calibrate(model, train)
         print(
-            f"C={c:<5} cross-validated on train: accuracy {100 * acc:.1f}%, clarify precision "
-            f"{100 * precision:.1f}% recall {100 * recall:.1f}%, escalation recall "
+            f"C={c:<5} cross-validated on {fitted_on}: accuracy {100 * acc:.1f}%, clarify "
+            f"precision {100 * precision:.1f}% recall {100 * recall:.1f}%, escalation recall "
             f"{100 * escalated:.1f}% (temperature {model.temperature}, thresholds "
             f"{model.min_confidence} / {model.clarify_min_confidence})"
         )
@@ -233,12 +244,12 @@ def main() -> None:
         min_confidence=tuned.min_confidence,
         clarify_min_confidence=tuned.clarify_min_confidence,
     )
+    splits = "routing_train.jsonl, routing_dev.jsonl" if args.with_dev else "routing_train.jsonl"
     data["meta"] = {
-        "trained_on": f"routing_train.jsonl ({len(train) - len(answers)} rows) + "
+        "trained_on": f"{splits} ({len(train) - len(answers)} rows) + "
         f"{len(answers)} rows of answers_dev.jsonl + {len(extra)} criteria rows",
         "left_out": args.without,
-        "calibrated_by": f"{FOLDS}-fold cross-validation on routing_train.jsonl and those "
-        "answer rows",
+        "calibrated_by": f"{FOLDS}-fold cross-validation on {splits} and those answer rows",
         "C": c,
         "pruned_below": PRUNE,
     }
@@ -246,6 +257,8 @@ def main() -> None:
     model = RouterModel(data)
     size = args.out.stat().st_size / 1024
     print(f"C={c}: {len(data['weights'])} features, {size:.0f} KiB")
+    if not dev:
+        return
     acc, precision, recall, escalated = figures(model, dev)
     print(
         f"dev check: accuracy {100 * acc:.1f}%, clarify precision {100 * precision:.1f}%, "

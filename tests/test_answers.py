@@ -61,9 +61,9 @@ async def ask(desk: Desk, text: str, email: str = ALICE) -> TurnOutcome:
 
 
 async def test_answer_set_floors_on_its_held_out_split(desk: Desk) -> None:
-    """Right tool and right article on the answer set's test split (the floors hold what the
-    engine reaches on rows it was not tuned on; the goal, 90% on both, is not reached there:
-    see the README), and on the dev split it was tuned on."""
+    """Right tool and right article on the answer set's test split (floors well under what the
+    engine reaches on rows it was not tuned on: the goal, 90% on both, is met there since
+    session 6, but on 16 article rows; see the README), and on the dev split it was tuned on."""
     for split, floor in (("test", 0.7), ("dev", 0.85)):
         examples = load_examples(ANSWER_SPLITS[split])
         assert len(examples) >= 40 and all(e.expects_answer for e in examples)
@@ -100,6 +100,19 @@ async def test_login_error_during_an_outage_gets_the_sign_in_article(desk: Desk)
     assert outcome.tools_called[:1] == ["get_service_status"]
     assert "SSO login: operational" in reply
     assert "*Resetting your password*" in reply and "Mobile app" not in reply
+
+
+async def test_an_unsure_article_model_is_believed_when_the_search_agrees(desk: Desk) -> None:
+    """No word of "close my account for good" is in the cancellation article, but the article
+    model's first choice is the search's first hit: two signals agree."""
+    reply = (await ask(desk, "how do I close my account for good, we're moving")).reply or ""
+    assert "*Cancelling your subscription*" in reply
+
+
+async def test_a_question_about_incidents_gets_the_status_and_its_article(desk: Desk) -> None:
+    outcome = await ask(desk, "how will I be told when you have an outage?")
+    assert outcome.tools_called[:1] == ["get_service_status"]
+    assert "*Service status and incidents*" in (outcome.reply or "")
 
 
 async def test_a_401_gets_the_api_errors_article_not_rate_limits(desk: Desk) -> None:

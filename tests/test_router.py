@@ -13,7 +13,7 @@ import pytest
 from agents_config.approvals import typed_answer
 from agents_config.evaluation import SPLITS, load_examples
 from agents_config.offline.answers import intake_answer, language_note
-from agents_config.offline.classifier import Prediction, features, load_model
+from agents_config.offline.classifier import Prediction, cue_hits, features, load_model
 from agents_config.offline.conversation import Conversation
 from agents_config.offline.routing import decide, decide_in_context
 from agents_config.routing import ROUTER_LABELS, TRIAGE_ROUTES, escalation_signs, routes_prompt
@@ -142,6 +142,34 @@ def test_issue_examples_route_to_their_department() -> None:
     assert decide("what would it take to get 40 people on this").department == "sales"
     assert decide("I was charged twice this month").department == "billing"
     assert decide("hi").department == "clarify"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "need some help pls",
+        "Hallo, ich brauche kurz Hilfe",
+        "Bonjour, j'ai un souci",
+        "Ciao, una domanda veloce",
+        "Oi, preciso de ajuda",
+        "¿me pueden ayudar? tengo una duda",
+        "助けてください",
+    ],
+)
+def test_content_free_messages_are_asked_about_in_every_language(text: str) -> None:
+    """Not handed to whichever department (often a person) has most of what little the
+    classifier sees in them."""
+    assert decide(text).department == "clarify"
+
+
+def test_buying_and_owed_money_cues_tell_a_purchase_from_a_bill() -> None:
+    assert cue_hits("can we pay by bank transfer if we sign a 2-year deal") == {"buying": 3}
+    assert cue_hits("Vocês têm desconto para pagamento anual?") == {"buying": 2}
+    assert cue_hits("we were charged for INV-2003 last month") == {"owned": 3}
+    assert cue_hits("thinking of leaving, how do I cancel") == {}
+    assert "q:buying" in features("quote for 30 seats please")
+    assert decide("does paying yearly get us anything off").department == "sales"
+    assert decide("Wir bräuchten ein Angebot für 30 Lizenzen, jährlich").department == "sales"
 
 
 def test_follow_ups_take_the_threads_department() -> None:

@@ -57,9 +57,19 @@ def relevant_article(output: str, request: str) -> str | None:
     if best_rated is not None and best_rated[0] >= RATED_MIN:
         newer = [a for a in articles if _slug(a) not in probabilities]
         chosen = max([best_rated[1], *newer], key=lambda a: _in_title(a, wanted))
-        # An unsure model needs the article's own words as evidence too ("a startup program
-        # with credits" is not the plan-change article, which only shares "credit").
-        if best_rated[0] >= RATED_SURE or _shares_words(chosen, wanted):
+        # An unsure model needs other evidence too: the article's own words ("a startup
+        # program with credits" is not the plan-change article, which only shares "credit"),
+        # or the search's first hit being the model's first choice among all the articles,
+        # clearly ahead of its second (the search read the model's title: alone, its first
+        # hit is no independent sign; the startup program's was 1.26 times the second).
+        first, second = [*sorted(probabilities.values(), reverse=True), 0.0, 0.0][:2]
+        top = max(probabilities, key=lambda k: probabilities[k], default="")
+        agreed = (
+            chosen is best_rated[1]
+            and _slug(chosen) == top == _slug(articles[0])
+            and first >= AGREED_MARGIN * second
+        )
+        if best_rated[0] >= RATED_SURE or agreed or _shares_words(chosen, wanted):
             return chosen
     best: tuple[int, str] | None = None
     for article in articles:
@@ -86,6 +96,8 @@ RATED_MIN = 0.1  # among the articles the search returned, the model's choice co
 # …and from here without the article's words as evidence. Chosen by fitting without one sitting
 # and scoring on it (D, E, F).
 RATED_SURE = 0.5
+# …or from here when the search agrees (see `relevant_article`).
+AGREED_MARGIN = 1.4
 
 
 def _slug(article: str) -> str:

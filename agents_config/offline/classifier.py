@@ -78,10 +78,56 @@ def features(text: str) -> dict[str, float]:
     vector = dict.fromkeys(found, value)
     for department, hits in keyword_hits(text).items():
         vector[f"k:{department}"] = KEYWORD_WEIGHT * min(hits, 3)
+    for cue, hits in cue_hits(text).items():
+        vector[f"q:{cue}"] = KEYWORD_WEIGHT * min(hits, 3)
     return vector
 
 
 KEYWORD_WEIGHT = 0.25
+
+# What separates a buying question from a billing one is rarely a noun ("pay", "invoice",
+# "annual" are in both) but its stance: a purchase not made yet ("if we sign a 2-year deal",
+# "before we commit", "for a team of 40", "what would that save us") against money already
+# owed or paid ("we were charged", "our last invoice", "INV-2003"). Counted as two features of
+# their own; other languages reach them through the glossary (`text.FOREIGN_TERMS`).
+_CUES: dict[str, re.Pattern[str]] = {
+    "buying": re.compile(
+        r"\bwhat would\b|\bwould (?:it|that|this|we|they) (?:cost|be|run|save|get)\b"
+        r"|\bif (?:we|i) (?:\w+ )?(?:sign|go|buy|commit|switch|move|upgrade|add|pay|take|choose)"
+        r"|\bbefore (?:we|i|buying|signing|committing|purchasing|we're|i'm)\b"
+        r"|\b(?:thinking|think|consider\w*) (?:of |about )?(?:buying|getting|upgrading|adding|"
+        r"switching to|moving to|going with|using|trying|purchasing|you\b|your\b)"
+        r"|\bevaluat\w*|\blooking (?:to|at|for)\b"
+        r"|\binterested in\b|\bplanning\b|\bcompar\w*|\bversus\b|\bvs\b|\bstack up\b"
+        r"|\bdifference between\b|\b(?:switch\w*|migrat\w*|mov\w+) (?:over )?from\b"
+        r"|\b(?:team|company|org\w*|group|staff) of (?:about |around |~)?\d+"
+        r"|\b\d+\s*(?:seats?|users?|licen[cs]es?|people|agents|employees|staff|members)\b"
+        r"|\bper (?:seat|user|agent|licen[cs]e|head)\b|\byearly\b|\bannual(?:ly)?\b"
+        r"|\bup ?front\b|\b(?:multi|\d|two|three)-year\b|\bquote\b|\bdiscount|\bdeals?\b"
+        r"|\banything off\b|\bsave (?:us|me)\b|\broll(?:ing)? (?:it |this )?out\b|\bexpand"
+        r"|\b(?:do|does) (?:you|it) (?:offer|have|support|include|provide|come with)\b"
+        r"|\bis there (?:an? |any )\w+ (?:option|tier|discount|trial|version|program|deal)"
+        r"|\b(?:buy|buying|purchas\w*|procure\w*|vendor|supplier|reseller|tiers?|trial|demo)\b"
+        r"|\b(?:sign|signing) (?:up|a|the|our|with)\b|\bcommit\w*\b|\bgo ahead\b"
+        r"|\btry (?:it |this |you )?(?:out|first|before)\b"
+    ),
+    "owned": re.compile(
+        r"\b(?:i|we) (?:was|were|got|have been|'ve been|ve been) (?:\w+ )?"
+        r"(?:charged|billed|debited|refunded)\b|\byou (?:\w+ )?(?:charged|billed|took|debited)\b"
+        r"|\b(?:charged|billed|debited) (?:me|us|twice|again)\b"
+        r"|\b(?:my|our|the|this|that|last|latest) (?:\w+ ){0,2}(?:invoices?|bills?|payments?|"
+        r"charges?|receipts?|statements?|refunds?)\b|\balready paid\b|\bstill (?:charged|billed)"
+        r"|\bwent through\b|\bon (?:my|our) (?:card|statement|account)\b|\bwhere did\b"
+        r"|\b(?:invid|payid|ordid|rfid)\b|\blast (?:month|week|year)\b|\byesterday\b"
+    ),
+}
+
+
+def cue_hits(text: str) -> dict[str, int]:
+    """How many buying and owed-money cues `text` shows (see `_CUES`)."""
+    lowered = _with_english(text)
+    hits = {name: len(pattern.findall(lowered)) for name, pattern in _CUES.items()}
+    return {name: n for name, n in hits.items() if n}
 
 
 @lru_cache(maxsize=4096)

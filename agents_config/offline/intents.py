@@ -42,8 +42,12 @@ def intent_label(tools: Sequence[str]) -> str:
 
 def intent_features(text: str) -> dict[str, float]:
     """The classifiers' features: the router's n-grams of the request, which read the English
-    of its key terms in other languages ("Rechnung" adds "invoice")."""
-    return features(text)
+    of its key terms in other languages ("Rechnung" adds "invoice"), and its departments'
+    keyword counts; not the router's buying / owed-money cues (`q:`), which say which
+    department, not which tool or article ("the charge was rejected, what now" is a question
+    for the help centre, owed money or not). The models have no weights for them, so at run
+    time `features` serves as it is."""
+    return {k: v for k, v in features(text).items() if not k.startswith("q:")}
 
 
 @dataclass(frozen=True)

@@ -134,21 +134,44 @@ _NO_TOPIC = frozenset(
     eine frage je jai une problème test testing ping wave anything any currently current
     having hm hmmm mhm meh ugh argh wtf omg sorry more happened happens happening aide svp ajuda
     aiuto socorro auxilio bitte por favor
+    some any so confusing confused lost idk know dunno hoping hope wondering info
+    information update updates news account going whats de as
+    consulta duda rápida rapida algo funciona no puedes puede pueden podrían alguien hay mi
+    cuenta ayudarme
+    brauche brauchen kurz kurze problem etwas funktioniert nicht geht können könnt sie mir
+    helfen jemand da konto
+    souci soucis besoin petite petit rapide quelque chose marche pas fonctionne pouvez vous
+    maider quelquun mon compte sil plaît plait
+    oi preciso tenho um uma pergunta dúvida duvida não nao alguém alguem pode podem ajudar
+    minha conta bom dia boa tarde tudo bem
+    ho bisogno domanda veloce funziona non qualcuno potete aiutarmi buongiorno salve mio per
+    favore
     """.split()
 )
-_NO_TOPIC_CJK = (
-    "こんにちは",
-    "おはようございます",
-    "こんばんは",
-    "すみません",
-    "質問があります",
-    "質問",
-    "ありがとうございます",
-    "ありがとう",
-    "お願いします",
-    "助けて",
-    "問題があります",
-    "問題",
+_NO_TOPIC_CJK = sorted(  # the longest first: "助けてください" before "助けて"
+    (
+        "こんにちは",
+        "おはようございます",
+        "こんばんは",
+        "すみません",
+        "質問があります",
+        "質問",
+        "ありがとうございます",
+        "ありがとう",
+        "お願いします",
+        "助けて",
+        "問題があります",
+        "問題",
+        "助けてください",
+        "困っています",
+        "聞きたいことがあります",
+        "ちょっと",
+        "動きません",
+        "うまくいきません",
+        "もしもし",
+    ),
+    key=len,
+    reverse=True,
 )
 _NO_TOPIC_MAX_WORDS = 12
 _TOKEN = re.compile(r"\w+(?:'\w+)?")

@@ -263,6 +263,37 @@ FOREIGN_TERMS = (
     (re.compile(r"\bdebo\b|pendiente de pago|je dois|quanto devo|\bschulde\w*"), " owe balance "),
     (re.compile(r"historial|verlauf|historique|hist[óo]rico|履歴"), " history "),
     (re.compile(r"rimborso|estorno|devoluci[oó]n|devolução"), " refund "),
+    # Session 6: buying a team's worth (the words of a purchase, not of a bill).
+    (
+        re.compile(r"\banual\w*|j[äa]hrlich\w*|\bannuel\w*|\bannual\w*|年間|年払い|年額"),
+        " annual ",
+    ),
+    (re.compile(r"licen[cç]\w*|\blizenz\w*|licenz\w*|ライセンス|シート"), " licences seats "),
+    (
+        re.compile(r"\bcomprar\b|\bkaufen\b|\bacheter\b|\bacquistare\b|購入|導入"),
+        " buy ",
+    ),
+    (re.compile(r"\bcontrat\w*|\bvertrag\w*|契約"), " contract "),
+    (
+        re.compile(r"alojad\w*|gehostet|h[ée]berg\w*|hospedad\w*|ホスティング|\bhosting\b"),
+        " hosted data ",
+    ),
+    (
+        re.compile(
+            r"\bequipo de \d+|\bteam (?:von|de) \d+|[ée]quipe de \d+|equipe de \d+|"
+            r"\d+ (?:personas|personen|personnes|pessoas|persone|mitarbeiter\w*|empleados)|\d+人"
+        ),
+        " team of 10 users ",
+    ),
+    (re.compile(r"comparar|vergleich\w*|\bcomparer\b|confrontare|比較|違い"), " compare "),
+    (
+        re.compile(r"proveedor\w*|anbieter\w*|fournisseur\w*|fornecedor\w*|fornitor\w*|ベンダー"),
+        " vendor ",
+    ),
+    (
+        re.compile(r"\bevalua\w*|\bpr[üu]fen\b|\bévalu\w*|\bavalia\w*|\bvaluta\w*|検討"),
+        " evaluating ",
+    ),
 )
 
 

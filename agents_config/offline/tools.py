@@ -691,13 +691,14 @@ def policy_question(request: str) -> bool:
     """A question about how things work (policies, billing rules, limits), not about the
     user's own records nor the catalogue: the help centre first ("can I pay by bank
     transfer?", "why is there VAT on my invoice?")."""
+    return bool(_QUESTION.search(request)) and not_about_records(request)
+
+
+def not_about_records(request: str) -> bool:
+    """Whether the request names none of the user's records (an id, "my payment failed") nor
+    the catalogue ("how much is Pro"): what an article may answer."""
     english = in_english(request)
-    return (
-        bool(_QUESTION.search(request))
-        and not ID.search(request)
-        and not _OWN_RECORDS.search(english)
-        and not _CATALOGUE.search(english)
-    )
+    return not (ID.search(request) or _OWN_RECORDS.search(english) or _CATALOGUE.search(english))
 
 
 def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionTool]) -> Step:
@@ -714,8 +715,10 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     wanted_tool = best_tool(intent)
     precise = any(weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS)
     if intent.probabilities.get(KB_INTENT, 0.0) >= KB_INTENT_MIN:
-        # the model is sure the help centre answers it (unless a precise tool is asked for)
-        kb_first = not named_record and not precise
+        # the model is sure the help centre answers it (unless a precise tool is asked for, or
+        # the request asks after the user's own records: "¿dónde está mi factura de noviembre?")
+        own = _OWN_RECORDS.search(in_english(request)) and not HOW_TO.search(request)
+        kb_first = not named_record and not precise and not own
     elif wanted_tool is not None:
         kb_first = False  # …or sure that an account tool does
     else:  # unsure: the rules
@@ -770,7 +773,11 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
         # symptom (the status answered "is it down?", so those words are not searched)
         symptom = _STATUS_WORDS.sub(" ", conversation.request)
         if not content_free(NAMED.sub(" ", symptom)):  # more than "is the API down?"
-            asked = replace(conversation, request=symptom)
+            # …unless the symptom names no article and the whole request does: "how will I
+            # be told of an outage?" asks about the incidents themselves
+            named = article_intent(conversation.request).probability >= ARTICLE_MIN
+            whole = named and article_intent(symptom).probability < ARTICLE_MIN
+            asked = conversation if whole else replace(conversation, request=symptom)
             return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
 
@@ -779,6 +786,10 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
 # the article model finds an article ("need our VAT number on the invoices": the invoices, and
 # the VAT article). Chosen by fitting without one sitting and scoring on it (D, E, F).
 KB_ALSO_MIN = 0.25
+# …and whatever the tool model says when the article model is this sure of one article and the
+# request names no record nor the catalogue (not "I want a refund for ORD-1001": the refund,
+# not its policy; not "how much is the Business plan": the catalogue, not an article).
+ARTICLE_SURE = 0.5
 
 
 def _article_too(conversation: Conversation, called: set[str], tools: dict[str, Any]) -> bool:
@@ -786,10 +797,14 @@ def _article_too(conversation: Conversation, called: set[str], tools: dict[str, 
         return False
     if called == {STATUS_TOOL}:  # (the status has its own follow-up below)
         return False
+    request = conversation.request
+    article = article_intent(request).probability
+    if article >= ARTICLE_SURE and not_about_records(request):
+        return True  # "how long does the money take to come back?": the policy too
     intent = tool_intent(conversation.with_context())
     if intent.probabilities.get(KB_INTENT, 0.0) < KB_ALSO_MIN:
         return False
-    return article_intent(conversation.request).probability >= ARTICLE_MIN
+    return article >= ARTICLE_MIN
 
 
 _STATUS_WORDS = re.compile(
