@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
@@ -275,7 +276,7 @@ class Worker:
                 if self._stranded:
                     count = await self.store.inbox.release(self._stranded)
                     log.info(
-                        "answering messages held while the database refused writes",
+                        "answering the messages held (the database refused writes, or Slack was unreachable)",
                         extra={"count": count},
                     )
                     self._stranded.clear()
@@ -367,8 +368,9 @@ class Worker:
                     # A retry is a resumption: it first looks for a reply already posted.
                     item = replace(item, attempts=item.attempts + 1)
                     continue
-                if refuses_writes(exc):  # not the message's fault: answer it once it recovers
-                    return self._strand(item, extra, exc)
+                held = held_because(exc)
+                if held is not None:  # not the message's fault: answer it once it recovers
+                    return self._strand(item, extra, exc, held)
                 log.exception("could not answer", extra=extra)
                 done = await self._record(item, extra, failed=f"{type(exc).__name__}: {exc}")
                 if done:
@@ -395,15 +397,17 @@ class Worker:
             else:
                 await self.store.inbox.mark_failed(item.id, failed)
         except Exception as exc:
-            return self._strand(item, extra, exc)
+            return self._strand(item, extra, exc, DATABASE_REFUSED)
         return True
 
-    def _strand(self, item: InboxItem, extra: dict[str, object], exc: BaseException) -> bool:
+    def _strand(
+        self, item: InboxItem, extra: dict[str, object], exc: BaseException, held: str
+    ) -> bool:
         log.warning(
-            "the database refused a write; the message is answered when it recovers",
+            f"{held}; the message is answered when it recovers",
             extra={**extra, "error": repr(exc)},
         )
-        self._database_down = True
+        self._database_down = self._database_down or held == DATABASE_REFUSED
         self._stranded[item.id] = item
         return False
 
@@ -850,6 +854,22 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
+
+
+DATABASE_REFUSED = "the database refused a write"
+SLACK_UNREACHABLE = "Slack could not be reached"
+
+
+def held_because(exc: BaseException) -> str | None:
+    """Why a message whose answer failed (after its retries) is held for later instead of
+    failed, or None: neither an unreachable Slack nor a database that refuses writes is the
+    message's fault. Slack first: a refused connection is an OSError, which the PostgreSQL
+    driver's errors include too."""
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return SLACK_UNREACHABLE
+    if refuses_writes(exc):
+        return DATABASE_REFUSED
+    return None
 
 
 def _for_someone_else(message: InboxItem) -> bool:

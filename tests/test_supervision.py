@@ -8,13 +8,16 @@ import asyncio
 import os
 import resource
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
-from bot.worker import FAILED_REPLY
+from bot.worker import DATABASE_REFUSED, FAILED_REPLY, SLACK_UNREACHABLE, held_because
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
 from storage.store import Store
@@ -224,3 +227,17 @@ async def test_database_refusing_writes_holds_messages_until_it_recovers(
     assert "Traceback" not in desk.stderr
     refusals = [line for line in desk.lines if "heartbeat failed" in line]
     assert len(refusals) <= 1, desk.stderr  # said once, not once a second
+
+
+def test_a_message_is_held_not_failed_when_slack_or_the_database_is_unavailable() -> None:
+    """An unreachable Slack (a refused connection is an OSError, as a PostgreSQL server's
+    is) is said as such, not as a database that refuses writes; a bug in the answer is
+    neither, and fails the message."""
+    refused = aiohttp.ClientConnectorError(
+        ConnectionKey("slack.com", 443, True, True, None, None, None),
+        ConnectionRefusedError(111, "Connection refused"),
+    )
+    assert held_because(refused) == SLACK_UNREACHABLE
+    assert held_because(sqlite3.OperationalError("database or disk is full")) == DATABASE_REFUSED
+    assert held_because(ConnectionRefusedError(111, "Connection refused")) == DATABASE_REFUSED
+    assert held_because(ValueError("a bug")) is None
