@@ -276,7 +276,7 @@ class Worker:
                 if self._stranded:
                     count = await self.store.inbox.release(self._stranded)
                     log.info(
-                        "answering the messages held (the database refused writes, or Slack was unreachable)",
+                        "answering the messages held while the database or Slack was unavailable",
                         extra={"count": count},
                     )
                     self._stranded.clear()

@@ -88,6 +88,9 @@ def serve_env(tmp_path: Path, slack: FakeSlack, model: FakeOpenAI) -> dict[str, 
             "OPENAI_API_KEY": "sk-test",
             "SHUTDOWN_GRACE_S": "10",
             "LOG_LEVEL": "WARNING",
+            # One worker a desk: the suite runs several desks at once on two cores. Several
+            # workers (the default, one a core) are tested in tests/test_supervision.py.
+            "WORKER_PROCESSES": "1",
         }
     )
     url = database_url(tmp_path / "desk.db")

@@ -37,7 +37,7 @@ async def serve(
     tmp_path: Path, slack: FakeSlack, model: FakeOpenAI, *, worker_processes: int = 1
 ) -> tuple[DeskProcess, str]:
     port = free_port()
-    env = {**serve_env(tmp_path, slack, model), "WORKER_PROCESSES": str(worker_processes)}
+    env = serve_env(tmp_path, slack, model) | {"WORKER_PROCESSES": str(worker_processes)}
     args = ("serve", "--http", "--host", "127.0.0.1", "--port", str(port))
     desk = await DeskProcess.run(env, *args)
     url = f"http://127.0.0.1:{port}"
