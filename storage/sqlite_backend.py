@@ -80,6 +80,11 @@ def refuses_writes(exc: BaseException) -> bool:
     return any(word in str(exc).lower() for word in _UNAVAILABLE_WORDS)
 
 
+def _already_applied(exc: BaseException) -> bool:
+    """A migration's record collided with the same record another process committed."""
+    return isinstance(exc, sqlite3.IntegrityError) and "schema_migrations.name" in str(exc)
+
+
 def _prepare_path(path: Path) -> None:
     """Create the database's folder; refuse a directory in place of the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,26 +317,33 @@ class SqliteDatabase(Database):
         pending = sorted(
             f.name for f in folder.iterdir() if f.name.endswith(".sql") and f.name not in done
         )
+        applied: list[str] = []
         for name in pending:
             script = (folder / name).read_text(encoding="utf-8")
-            # The script and its record commit together: a crash never leaves one without the
-            # other. The name is a packaged file's, never input.
+            # The record first, under the write lock (BEGIN IMMEDIATE waits for it): of several
+            # processes starting together on a new file, one applies the migration and the
+            # others' records collide with its own, so they skip it. The script and its record
+            # commit together: a crash never leaves one without the other. The name is a
+            # packaged file's, never input.
             record = (
                 "INSERT INTO schema_migrations (name, applied_at)"
                 f" VALUES ('{name}', {time.time()});"
             )
             async with self._lock:
                 try:
-                    await self._conn.executescript(f"BEGIN;\n{script}\n{record}\nCOMMIT;")
+                    await self._conn.executescript(f"BEGIN IMMEDIATE;\n{record}\n{script}\nCOMMIT;")
                 except Exception as exc:
                     with contextlib.suppress(sqlite3.Error):
                         await self._conn.execute("ROLLBACK")
+                    if _already_applied(exc):  # another process applied it meanwhile
+                        continue
                     raise StorageError(
                         f"migration {name} failed on SUPPORT_DESK_DB={self.path}: {exc}",
                         transient=is_busy(exc),
                     ) from exc
+            applied.append(name)
             log.info("applied migration", extra={"migration": name, "db": self.path})
-        return pending
+        return applied
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._lock:

@@ -414,3 +414,21 @@ def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_settin
     for bad in ("0", "two", "-1"):
         with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid"):
             load_settings(_env_file=None, worker_processes=bad)
+
+
+@sqlite_only  # PostgreSQL's migrations wait for an advisory lock (tested by its replicas)
+async def test_desks_starting_together_on_a_new_file_each_migrate_it_once(tmp_path: Path) -> None:
+    """Several processes started at once on a database file nobody created yet: one applies
+    each migration, the others find it applied and start (none exits 'table already exists')."""
+    from storage.store import Store
+
+    for attempt in range(3):
+        url = database_for(tmp_path / f"new-{attempt}.db")
+        stores = await asyncio.gather(*(Store.open(url, seed=False) for _ in range(6)))
+        try:
+            rows = await stores[0].db.fetchall("SELECT name FROM schema_migrations")
+            names = [row["name"] for row in rows]
+            assert names and len(names) == len(set(names))
+            assert all([await store.takes_writes() for store in stores])
+        finally:
+            await asyncio.gather(*(store.close() for store in stores))
