@@ -32,6 +32,7 @@ from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta, W
 from bot.blocks import answer_blocks
 from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
 from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
+from storage.inbox import LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class AnswerStream:
         self._same_as: dict[str, str] = {}  # a step shown under an earlier one's task
         self._words = False  # the model's first words came (they are sent without waiting)
         self._broken = False  # Slack refused a call: no more streaming, `finish` replaces
+        self.lease_lost = False  # the ts was refused: the row is another worker's now
         # The stream starts with the model's first words, or with the steps so far once
         # `flush_interval_s` has passed: a quick answer costs no call for a lone first step.
         self._last_flush = time.monotonic()
@@ -248,14 +250,19 @@ class AnswerStream:
     async def _record(self, ts: str) -> None:
         """Have the stream's ts recorded before anything is appended to it. A stream whose
         ts cannot be recorded could not be found after a restart: it is deleted, and the
-        answer is posted at the end as a message (found by its metadata)."""
+        answer is posted at the end as a message (found by its metadata), unless the row
+        is another worker's now (`lease_lost`)."""
         try:
             await self.on_started(ts)
         except Exception as exc:
-            log.warning(
-                "could not record the stream; the answer is posted whole at the end",
-                extra={**self.extra, "error": f"{type(exc).__name__}: {exc}"[:300]},
-            )
+            self.lease_lost = isinstance(exc, LeaseLost)
+            if self.lease_lost:  # another worker took the message over: it answers, not this
+                log.info("another worker took this message over", extra=self.extra)
+            else:
+                log.warning(
+                    "could not record the stream; the answer is posted whole at the end",
+                    extra={**self.extra, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
             self._broken = True
             await self.slack.delete_message(self.channel, ts)
             return

@@ -150,6 +150,10 @@ class Worker:
         # Until when the other workers surely see this one alive (its last heartbeat written
         # + HEARTBEAT_STALE_S): its claims are its own until then.
         self._lease_until = 0.0
+        # Rows claimed before this worker's heartbeat went stale (a full disk, a starved
+        # process): another worker may have taken them over meanwhile, so a fresh heartbeat
+        # does not make them this worker's again; the database is asked once for each.
+        self._unsure: set[int] = set()
         self._stops = StopRequests(store, options.stream_flush_interval_s)
         self._peers = 0  # other worker processes alive (read with each heartbeat)
 
@@ -247,13 +251,17 @@ class Worker:
         fresh (no other worker may take the row yet); once the heartbeat is late (a starved
         process, a slow database) the database is asked, and a row another worker took over
         is left to that worker: answering it here too would post a second reply."""
-        if time.time() < self._lease_until - LEASE_MARGIN_S:
+        if item.id not in self._unsure and time.time() < self._lease_until - LEASE_MARGIN_S:
             return True
-        return await self.store.inbox.held_by(item.id, self.worker_id)
+        held = await self.store.inbox.held_by(item.id, self.worker_id)
+        if held:  # and stays this worker's while its heartbeat is fresh
+            self._unsure.discard(item.id)
+        return held
 
     async def _hold_or_halt(self, item: InboxItem, stream: AnswerStream) -> None:
-        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over."""
-        if not await self._still_ours(item):
+        """Before the reply: `LeaseLost` (the stream halted) if another worker took it over
+        (as the stream found when it recorded its ts, or as the database says now)."""
+        if stream.lease_lost or not await self._still_ours(item):
             await stream.halt()
             raise LeaseLost
 
@@ -261,6 +269,8 @@ class Worker:
         """One heartbeat; the rows this worker claimed are its own until it goes stale."""
         beat_from = time.time()
         await self.store.heartbeats.beat(self.worker_id, started_at=self._started_at)
+        if time.time() >= self._lease_until:  # others may have seen this worker dead
+            self._unsure.update(self._in_flight, self._stranded)
         self._lease_until = beat_from + HEARTBEAT_STALE_S
 
     async def _keep_alive(self) -> None:
@@ -274,11 +284,12 @@ class Worker:
                     log.info("took over messages of a worker that died")
                     self._wake.set()
                 if self._stranded:
-                    count = await self.store.inbox.release(self._stranded)
+                    count = await self.store.inbox.release(self._stranded, self.worker_id)
                     log.info(
                         "answering the messages held while the database or Slack was unavailable",
                         extra={"count": count},
                     )
+                    self._unsure.difference_update(self._stranded)  # released, or not ours
                     self._stranded.clear()
                     self._wake.set()
                 if self._database_down:
@@ -299,6 +310,9 @@ class Worker:
     def _dispatch(self, item: InboxItem) -> None:
         if item.id in self._in_flight:  # already being answered here
             return
+        if any(held.thread_key == item.thread_key for held in self._stranded.values()):
+            self._stranded[item.id] = item  # after its thread's held message: the order holds
+            return
         self._in_flight.add(item.id)
         queue = self._queues.setdefault(item.thread_key, deque())
         queue.append(item)
@@ -316,6 +330,7 @@ class Worker:
                 self._stops.forget(item.id)
                 queue.popleft()
                 self._in_flight.discard(item.id)
+                self._unsure.discard(item.id)
                 if self._claim_was_full:  # room for what the last claim could not take
                     self._wake.set()
                 if not done:  # the thread's later messages wait too, so its order holds

@@ -274,17 +274,18 @@ class InboxRepo:
         )
         return row is not None
 
-    async def release(self, inbox_ids: Iterable[int]) -> int:
+    async def release(self, inbox_ids: Iterable[int], worker_id: str) -> int:
         """Rows this worker claimed but could not finish go back to received (answered again,
-        as a resumption: a reply already posted is found, not posted twice)."""
+        as a resumption: a reply already posted is found, not posted twice). A row another
+        worker took over meanwhile is that worker's now, and left as it is."""
         ids = list(inbox_ids)
         if not ids:
             return 0
         marks = ",".join("?" for _ in ids)
         return await self._db.execute(
             f"UPDATE inbox SET status = 'received', claimed_by = NULL"
-            f" WHERE status = 'running' AND id IN ({marks})",
-            ids,
+            f" WHERE status = 'running' AND claimed_by = ? AND id IN ({marks})",
+            (worker_id, *ids),
         )
 
     async def release_claimed(self, worker_id: str) -> int:

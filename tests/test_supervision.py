@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -20,8 +21,10 @@ from aiohttp.client_reqrep import ConnectionKey
 from bot.worker import DATABASE_REFUSED, FAILED_REPLY, SLACK_UNREACHABLE, held_because
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
+from storage.heartbeats import HEARTBEAT_STALE_S
+from storage.inbox import InboxItem
 from storage.store import Store
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET, DeskFactory
 from tests.databases import database_for, sqlite_only
 from tests.serving import DeskProcess, wait_for_readiness, wait_until
 from tests.test_durability import free_port, serve_env, wait_for_replies
@@ -229,6 +232,60 @@ async def test_database_refusing_writes_holds_messages_until_it_recovers(
     assert len(refusals) <= 1, desk.stderr  # said once, not once a second
 
 
+@sqlite_only  # as above: the file limit stops this machine's SQLite writes
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
+@pytest.mark.parametrize(
+    ("workers", "model_s"),
+    [
+        (1, 1.5),  # answers finish while the disk is full: held, answered after
+        (2, 12.0),  # answers still in flight after it: the other worker may take them over
+    ],
+)
+async def test_a_full_disk_answers_each_message_once_and_in_order(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI, workers: int, model_s: float
+) -> None:
+    """Answers in flight when the disk fills, for longer than a heartbeat stays fresh: a
+    worker holds the messages it could not record, and once the disk has room again a
+    worker may find another's rows orphaned and take them over (the model answers at once
+    by then); but every message is answered exactly once, and a thread's messages in the
+    order they were sent."""
+    desk, url = await serve(tmp_path, slack, model, worker_processes=workers)
+    try:
+        await live_workers(tmp_path / "desk.db", workers)
+        await asyncio.sleep(1.5)  # each has seen the others' heartbeats
+        pids = [desk.pid, *desk.children()]
+        limits = {pid: resource.prlimit(pid, resource.RLIMIT_FSIZE) for pid in pids}
+        threads: dict[str, list[str]] = {}
+        async with SlackEvents(f"{url}/slack/events", SIGNING_SECRET, slack=slack) as events:
+            model.latency_s = model_s
+            for n, user in enumerate(("U_ALICE", "U_BOB", "U_ALICE", "U_BOB")):
+                question = f"Where is invoice {n}?"
+                _, _, parent = await events.message(user, question)
+                threads[parent["ts"]] = [question]
+            for n, ts in enumerate(threads):
+                question = f"And what about payment {n}?"
+                status, _, _ = await events.message("U_ALICE", question, thread_ts=ts)
+                assert status == 200
+                threads[ts].append(question)
+            await model.wait_for_calls(2, timeout_s=20)
+            for pid, (_, hard) in limits.items():
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, hard))
+            await asyncio.sleep(HEARTBEAT_STALE_S + 3)  # every heartbeat is stale by then
+            for pid, limit in limits.items():
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, limit)
+            model.latency_s = 0
+            assert await settled_rows(tmp_path / "desk.db", timeout_s=60) == {"answered": 8}
+        for ts, questions in threads.items():
+            replies = [r["text"] for r in slack.replies_in("C_SUPPORT", ts)]
+            assert len(replies) == len(questions), replies
+            for question, reply in zip(questions, replies, strict=True):
+                assert question in reply, replies
+        assert await desk.signal(signal.SIGTERM) == 0
+    finally:
+        await desk.kill()
+    assert "Traceback" not in desk.stderr
+
+
 def test_a_message_is_held_not_failed_when_slack_or_the_database_is_unavailable() -> None:
     """An unreachable Slack (a refused connection is an OSError, as a PostgreSQL server's
     is) is said as such, not as a database that refuses writes; a bug in the answer is
@@ -241,3 +298,31 @@ def test_a_message_is_held_not_failed_when_slack_or_the_database_is_unavailable(
     assert held_because(sqlite3.OperationalError("database or disk is full")) == DATABASE_REFUSED
     assert held_because(ConnectionRefusedError(111, "Connection refused")) == DATABASE_REFUSED
     assert held_because(ValueError("a bug")) is None
+
+
+async def test_a_message_claimed_behind_a_held_one_of_its_thread_is_held_too(
+    start_desk: DeskFactory,
+) -> None:
+    """The first message of a thread is held (its outcome could not be written); the next
+    one, recorded once the disk had room (Slack's retry), is claimed before the held one
+    goes back to the inbox: it waits behind it, so the thread is answered in order."""
+    desk = await start_desk()
+    worker = desk.runtime.workers.worker
+    first = InboxItem(
+        id=10_001,
+        kind="message",
+        event_id="Ev1",
+        channel="C_SUPPORT",
+        ts="1712345678.000100",
+        thread_ts="1712345678.000100",
+        user_id="U_ALICE",
+        text="Where is my invoice?",
+        status="running",
+        attempts=1,
+        received_at=time.time(),
+    )
+    later = replace(first, id=10_002, event_id="Ev2", ts="1712345679.000100", text="And?")
+    worker._stranded[first.id] = first
+    worker._dispatch(later)
+    assert later.id in worker._stranded
+    assert later.thread_key not in worker._tasks  # not answered before the first
