@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from agents_config.context import Caller
@@ -31,10 +30,10 @@ from bot import blocks, knowledge
 from bot.commands import Commands, Request, typed_command
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
+from bot.outages import DATABASE_REFUSED, SLACK_UNREACHABLE, SlackOutage, held_because
 from bot.slack import NOTE_EVENT_TYPE, SlackGateway
 from bot.staff import StaffDesk, asks_for_queue
 from bot.streaming import AnswerStream
-from storage.db import refuses_writes
 from storage.feedback import Answer
 from storage.heartbeats import HEARTBEAT_EVERY_S, HEARTBEAT_STALE_S, new_worker_id
 from storage.inbox import InboxItem, LeaseLost
@@ -144,6 +143,7 @@ class Worker:
         # back to the inbox and are answered as resumptions (no reply is posted twice).
         self._stranded: dict[int, InboxItem] = {}
         self._database_down = False
+        self._slack = SlackOutage()
         self._keepalive: asyncio.Task[None] | None = None
         self._stopping = False
         self._claim_was_full = False  # the last claim took as many rows as it had room for
@@ -283,10 +283,10 @@ class Worker:
                 if await self.store.inbox.requeue_orphans(self.worker_id):
                     log.info("took over messages of a worker that died")
                     self._wake.set()
-                if self._stranded:
+                if self._stranded and time.monotonic() >= self._slack.retry_at:
                     count = await self.store.inbox.release(self._stranded, self.worker_id)
                     log.info(
-                        "answering the messages held while the database or Slack was unavailable",
+                        "trying the held messages again (the database or Slack was unavailable)",
                         extra={"count": count},
                     )
                     self._unsure.difference_update(self._stranded)  # released, or not ours
@@ -377,13 +377,14 @@ class Worker:
                 log.error("Slack refused the reply", extra={**extra, "error": error})
                 return await self._record(item, extra, failed=f"slack: {error}")
             except Exception as exc:
-                if delay is not None:
+                held = held_because(exc)
+                # Slack out of reach: the Web API client has retried the lost connection.
+                if delay is not None and held != SLACK_UNREACHABLE:
                     log.warning("answer failed; retrying", extra={**extra, "error": repr(exc)})
                     await asyncio.sleep(delay)
                     # A retry is a resumption: it first looks for a reply already posted.
                     item = replace(item, attempts=item.attempts + 1)
                     continue
-                held = held_because(exc)
                 if held is not None:  # not the message's fault: answer it once it recovers
                     return self._strand(item, extra, exc, held)
                 log.exception("could not answer", extra=extra)
@@ -394,6 +395,7 @@ class Worker:
                             item.channel, item.thread_ts, FAILED_REPLY, item.id
                         )
                 return done
+            self._slack.reached()
             return await self._record(item, extra, reply_ts=reply_ts)
         raise AssertionError("unreachable")
 
@@ -418,10 +420,13 @@ class Worker:
     def _strand(
         self, item: InboxItem, extra: dict[str, object], exc: BaseException, held: str
     ) -> bool:
-        log.warning(
-            f"{held}; the message is answered when it recovers",
-            extra={**extra, "error": repr(exc)},
-        )
+        # Said for each message the database refused (its outage is said by the heartbeat);
+        # for Slack, once an outage: the same messages are held again at each retry.
+        if held == DATABASE_REFUSED or self._slack.held():
+            log.warning(
+                f"{held}; the message is answered when it recovers",
+                extra={**extra, "error": repr(exc)},
+            )
         self._database_down = self._database_down or held == DATABASE_REFUSED
         self._stranded[item.id] = item
         return False
@@ -869,22 +874,6 @@ class Worker:
             name=cached.name,
             customer_id=customer.id if customer else None,
         )
-
-
-DATABASE_REFUSED = "the database refused a write"
-SLACK_UNREACHABLE = "Slack could not be reached"
-
-
-def held_because(exc: BaseException) -> str | None:
-    """Why a message whose answer failed (after its retries) is held for later instead of
-    failed, or None: neither an unreachable Slack nor a database that refuses writes is the
-    message's fault. Slack first: a refused connection is an OSError, which the PostgreSQL
-    driver's errors include too."""
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return SLACK_UNREACHABLE
-    if refuses_writes(exc):
-        return DATABASE_REFUSED
-    return None
 
 
 def _for_someone_else(message: InboxItem) -> bool:

@@ -209,7 +209,8 @@ class FakeSlack:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind a free port on 127.0.0.1 and start serving."""
+        """Bind a free port on 127.0.0.1 and start serving (after a `stop`, the same port:
+        Slack back after an outage)."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link/{ticket}", self._socket_mode)
@@ -218,13 +219,15 @@ class FakeSlack:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((self._host, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port or 0))
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock, shutdown_timeout=0.5).start()
         self._cond = asyncio.Condition()
 
     async def stop(self) -> None:
-        """Stop serving; the recorded state stays inspectable."""
+        """Stop serving (connections are refused: Slack unreachable); the recorded state
+        stays inspectable, and `start` serves it again."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

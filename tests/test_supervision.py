@@ -5,6 +5,7 @@ runs as a real subprocess (receiver + worker child) against the fake Slack and m
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import resource
 import signal
@@ -18,7 +19,8 @@ import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from bot.worker import DATABASE_REFUSED, FAILED_REPLY, SLACK_UNREACHABLE, held_because
+from bot.outages import DATABASE_REFUSED, SLACK_UNREACHABLE, held_because
+from bot.worker import FAILED_REPLY
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack, SlackEvents
 from storage.heartbeats import HEARTBEAT_STALE_S
@@ -326,3 +328,33 @@ async def test_a_message_claimed_behind_a_held_one_of_its_thread_is_held_too(
     worker._dispatch(later)
     assert later.id in worker._stranded
     assert later.thread_key not in worker._tasks  # not answered before the first
+
+
+async def test_slack_unreachable_for_a_while_is_said_once_and_the_message_answered_after(
+    start_desk: DeskFactory, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack down (connections refused) for a while: the message is held (the Web API
+    client retried each lost connection already), tried again after a growing wait (not
+    every second), the outage is said once and its end once, the message answered once."""
+    desk = await start_desk()
+    _, _, first = await desk.events.message("U_BOB", "Hello?")  # Bolt has authorized the app
+    await wait_for_replies(slack, first["ts"], 1, 30)
+    await slack.stop()
+    with caplog.at_level(logging.INFO, logger="bot"):
+        _, _, event = await desk.events.message("U_ALICE", "Where is my invoice?")
+        await asyncio.sleep(20)  # each try ~4 s (the client's retries), then 2 s, 4 s, 8 s …
+        await slack.start()
+        await wait_for_replies(slack, event["ts"], 1, 30)
+        await desk.settle()
+    records = [r for r in caplog.records if r.name in ("bot.worker", "bot.outages")]
+    lines = [r.getMessage() for r in records]
+    assert lines.count(f"{SLACK_UNREACHABLE}; the message is answered when it recovers") == 1
+    assert "answer failed; retrying" not in lines
+    held_at = next(r.created for r in records if r.getMessage().startswith(SLACK_UNREACHABLE))
+    tries = [r.created for r in records if r.getMessage().startswith("trying the held")]
+    assert len(tries) >= 2, lines
+    # Waits of 2 s, then 4 s after a try (itself ~3.5 s of the client's retries): a held
+    # message tried again every second would show gaps of at most 1 s and 4.5 s.
+    assert tries[0] - held_at >= 1.5 and tries[1] - tries[0] >= 7, lines
+    assert lines.count("Slack can be reached again; answering the messages held") == 1
+    assert len(slack.replies_in("C_SUPPORT", event["ts"])) == 1

@@ -10,8 +10,8 @@ from bot.commands import Commands
 from bot.intake import Intake
 from bot.listeners import actions, assistant, events, home, tickets
 from bot.listeners import commands as command_listeners
+from bot.outages import held_because
 from bot.staff import StaffDesk
-from storage.db import refuses_writes
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,13 @@ def register_listeners(app: AsyncApp, intake: Intake, staff: StaffDesk, commands
 
 async def listener_failed(error: Exception) -> None:
     """A listener that could not finish: nothing was acked, Bolt answers 500 and Slack sends the
-    request again. The database refusing writes (a full disk, an outage) is one log line;
-    anything else is a bug, logged with its traceback."""
-    if refuses_writes(error):
+    request again. The database refusing writes (a full disk, an outage) or Slack's API out
+    of reach is one log line, naming which; anything else is a bug, logged with its
+    traceback."""
+    held = held_because(error)
+    if held is not None:
         log.warning(
-            "request not recorded: the database refuses writes; Slack will send it again",
+            f"request not recorded: {held}; Slack will send it again",
             extra={"error": type(error).__name__},
         )
         return
