@@ -266,10 +266,14 @@ class PostgresDatabase(Database):
     async def _applied_migrations(self, conn: Any) -> set[str]:
         """The migrations applied so far (creating their table the first time)."""
         if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-            )
+            # Under the migrations' lock: two CREATE TABLE IF NOT EXISTS at once can both
+            # find no table and one fail on the catalog's unique index.
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
         try:
             return {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
         except asyncpg.InsufficientPrivilegeError as exc:

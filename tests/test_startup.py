@@ -416,14 +416,22 @@ def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_settin
             load_settings(_env_file=None, worker_processes=bad)
 
 
-@sqlite_only  # PostgreSQL's migrations wait for an advisory lock (tested by its replicas)
-async def test_desks_starting_together_on_a_new_file_each_migrate_it_once(tmp_path: Path) -> None:
-    """Several processes started at once on a database file nobody created yet: one applies
-    each migration, the others find it applied and start (none exits 'table already exists')."""
+async def test_desks_starting_together_on_a_new_database_each_migrate_it_once(
+    tmp_path: Path,
+) -> None:
+    """Several processes started at once on a database nobody migrated yet (a new SQLite
+    file, a new PostgreSQL database): one applies each migration, the others find it applied
+    and start (none exits 'table already exists')."""
     from storage.store import Store
 
     for attempt in range(3):
-        url = database_for(tmp_path / f"new-{attempt}.db")
+        name = f"desk_new_{os.getpid()}_{attempt}"
+        await on_postgresql(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+        url = (
+            TEST_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+            if TEST_DATABASE_URL
+            else str(tmp_path / f"{name}.db")
+        )
         stores = await asyncio.gather(*(Store.open(url, seed=False) for _ in range(6)))
         try:
             rows = await stores[0].db.fetchall("SELECT name FROM schema_migrations")
@@ -432,3 +440,18 @@ async def test_desks_starting_together_on_a_new_file_each_migrate_it_once(tmp_pa
             assert all([await store.takes_writes() for store in stores])
         finally:
             await asyncio.gather(*(store.close() for store in stores))
+            await on_postgresql(f"DROP DATABASE {name}")
+
+
+async def on_postgresql(*statements: str) -> None:
+    """Run these as the test server's admin (nothing on SQLite: a new file is a new database)."""
+    if TEST_DATABASE_URL is None:
+        return
+    import asyncpg  # type: ignore[import-untyped]
+
+    admin = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
