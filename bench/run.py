@@ -45,6 +45,7 @@ from agents_config.sdk import install as install_sdk_speedups  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.slack import FakeSlack, SlackEvents, new_ts  # noqa: E402
 from storage.store import Store  # noqa: E402
+from support_desk.config import load_settings  # noqa: E402
 from support_desk.processes import WORKER_NICENESS  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -116,11 +117,31 @@ class Desk:
                 try:
                     async with session.get(f"http://127.0.0.1:{self.port}/readyz") as r:
                         if r.status == 200:  # ready includes a live worker process
+                            await self._every_worker_answering()
                             return self
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError("the desk did not start")
+
+    async def _every_worker_answering(self) -> None:
+        """The desk is ready once one worker answers; `serve` starts its other worker
+        children then, and a figure counts from when they all answer."""
+        expected = self.workers
+        if expected is None:
+            count = self.env.get("WORKER_PROCESSES", "auto")
+            expected = load_settings(_env_file=None, worker_processes=count).worker_process_count()
+        store = await Store.open(
+            self.env.get("DATABASE_URL") or self.env["SUPPORT_DESK_DB"], seed=False
+        )
+        try:
+            for _ in range(1200):
+                if len(await store.heartbeats.workers()) >= expected:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await store.close()
+        raise RuntimeError(f"{expected} worker processes did not all start")
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None

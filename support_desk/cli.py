@@ -41,6 +41,7 @@ DEFAULT_LOCAL_USER = "alice@northwind.example"
 LOCAL_CHANNEL = "terminal"
 _THREAD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PRUNE_EVERY_S = 3600.0
+FIRST_WORKER_WAIT_S = 60.0  # the other worker children start then, if the first is not up
 T = TypeVar("T")
 
 
@@ -223,10 +224,16 @@ async def serve(
             await receiver.store.prepare_for_acks()
             # One child a core by default: each answers its share of the threads, and a
             # child that dies is restarted while the others go on.
-            for _ in range(settings.worker_process_count() if worker else 0):
-                supervisor = WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
-                await supervisor.start()
+            supervisors = [
+                WorkerSupervisor(receiver.store, settings.shutdown_grace_s)
+                for _ in range(settings.worker_process_count() if worker else 0)
+            ]
+            for supervisor in supervisors:
                 stack.push_async_callback(supervisor.stop)
+            if supervisors:
+                await supervisors[0].start()
+                later = asyncio.create_task(_start_once_answering(receiver, supervisors))
+                stack.push_async_callback(_cancel, later)  # ended before they are stopped
         pruner = asyncio.create_task(_prune_forever(receiver))
         stack.push_async_callback(_cancel, pruner)  # ended before the database closes
 
@@ -296,6 +303,28 @@ async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     log.info("stopped while starting")
     await _cancel(task)
     return None
+
+
+async def _start_once_answering(receiver: Receiver, supervisors: list[WorkerSupervisor]) -> None:
+    """Start the other worker children once the first answers (its first heartbeat), or
+    after FIRST_WORKER_WAIT_S: started together they share the cores while they start, and
+    the desk was ready (/readyz) later the more of them there were."""
+    first = supervisors[0].process
+    assert first is not None
+    deadline = time.monotonic() + FIRST_WORKER_WAIT_S
+    while time.monotonic() < deadline:
+        if any(pid == first.pid for _, pid in await _live_workers(receiver)):
+            break
+        await asyncio.sleep(0.2)
+    for supervisor in supervisors[1:]:
+        await supervisor.start()
+
+
+async def _live_workers(receiver: Receiver) -> list[tuple[str, int]]:
+    try:
+        return await receiver.store.heartbeats.workers()
+    except Exception:  # the database is unavailable: the wait ends with its timeout
+        return []
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:

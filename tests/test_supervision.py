@@ -112,8 +112,7 @@ async def test_with_two_worker_processes_one_killed_the_other_answers_its_messag
     the desk stays ready, its message is answered once by the other, and it is restarted."""
     desk, url = await serve(tmp_path, slack, model, worker_processes=2)
     try:
-        workers = desk.children()
-        assert len(workers) == 2
+        workers = await wait_until_children(desk, 2)  # the second once the first answers
         await live_workers(tmp_path / "desk.db", 2)
         await asyncio.sleep(1.5)  # each has seen the other's heartbeat
         async with SlackEvents(f"{url}/slack/events", SIGNING_SECRET, slack=slack) as events:
