@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from agents_config.closing import closing_of
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from agents_config.evaluation import ANSWER_SPLITS, load_examples, run_eval
 from agents_config.offline.answers import clarifying_question
-from agents_config.routing import closes_ticket
 from storage.kb import query_terms
 from storage.store import Store
 from support_desk.config import load_settings
@@ -197,7 +197,7 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
 
 
 @pytest.mark.parametrize(
-    ("text", "closes"),
+    ("text", "solved"),
     [
         ("thanks, that solved it", True),
         ("Thanks! That fixed it", True),
@@ -206,16 +206,19 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
         ("Danke, das hat geholfen", True),
         ("merci, ça a marché", True),
         ("解決しました、ありがとうございます", True),
-        ("thanks, but it still fails", False),
-        ("did that fix it?", False),
-        ("that did not solve it", False),
-        ("It solved nothing", False),
-        ("thanks", False),
-        ("thanks, that solved it. Now how do I export my data to CSV for the board?", False),
+        ("that fixed it, my webhooks arrive again", True),
+        ("thanks", False),  # a closing, not a statement that it is solved
+        ("thanks, but it still fails", None),
+        ("did that fix it?", None),
+        ("that did not solve it", None),
+        ("It solved nothing", None),
+        ("thanks, that solved it. Now how do I export my data to CSV for the board?", None),
+        ("that fixed it, also I'd like a refund for ORD-1003", None),
     ],
 )
-def test_what_closes_a_ticket(text: str, closes: bool) -> None:
-    assert closes_ticket(text) is closes
+def test_what_closes_a_ticket(text: str, solved: bool | None) -> None:
+    closing = closing_of(text)
+    assert (closing.solved if closing else None) is solved
 
 
 async def test_a_typed_yes_confirms_the_pending_refund(desk: Desk) -> None:
