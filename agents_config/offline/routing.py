@@ -176,6 +176,7 @@ _NO_TOPIC_CJK = sorted(  # the longest first: "助けてください" before "�
 _NO_TOPIC_MAX_WORDS = 12
 _TOKEN = re.compile(r"\w+(?:'\w+)?")
 _EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 
 
 def content_free(text: str) -> bool:
@@ -187,6 +188,7 @@ def content_free(text: str) -> bool:
     tokens = [
         re.sub(r"'(?:s|m|re|ve|ll|d)$|'", "", re.sub(r"n't$", "nt", t))
         for t in _TOKEN.findall(lowered)
+        if _LETTER_OR_DIGIT.search(t)  # "_" of Slack markup ("*~_ _~*") is no word
     ]
     if len(tokens) > _NO_TOPIC_MAX_WORDS:
         return False
