@@ -13,7 +13,8 @@ from agents_config.closing import closing_of
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from agents_config.evaluation import ANSWER_SPLITS, load_examples, run_eval
-from agents_config.offline.answers import clarifying_question
+from agents_config.offline.answers import CLARIFYING_QUESTION, clarifying_question
+from agents_config.offline.tools import error_codes
 from storage.kb import query_terms
 from storage.store import Store
 from support_desk.config import load_settings
@@ -219,6 +220,50 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
 def test_what_closes_a_ticket(text: str, solved: bool | None) -> None:
     closing = closing_of(text)
     assert (closing.solved if closing else None) is solved
+
+
+@pytest.mark.parametrize("text", ["*~_ _~*", "`` ``", "_ _", "~~ ** ~~", "> _*_*_"])
+async def test_slack_markup_alone_gets_one_clarifying_question(desk: Desk, text: str) -> None:
+    outcome = await ask(desk, text)
+    assert outcome.agent_path == ["triage"] and outcome.tools_called == []
+    assert CLARIFYING_QUESTION in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("500 on /v2/export", "API errors (401, 403, 404, 500) and request ids"),
+        ("the reports export gives me a 502 since this morning", "API errors (401, 403"),
+        ("my webhook endpoint returns 500 and deliveries stop", "Webhooks not arriving"),
+        ("how do I download my receipt", "Billing cycle and invoices"),
+    ],
+)
+async def test_an_error_status_or_a_receipt_gets_its_article(
+    desk: Desk, text: str, title: str
+) -> None:
+    """An HTTP error status is an error, not a how-to of the feature it hit (unless the
+    feature's article speaks of that status: a webhook endpoint's 5xx); a receipt is an
+    invoice."""
+    reply = (await ask(desk, text)).reply or ""
+    assert f"From the help centre, *{title}" in reply
+    assert "Exporting your data" not in reply
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("500 on /v2/export", {"500"}),
+        ("HTTP 401 with the new key, and a 429 after that", {"401", "429"}),
+        ("I was charged $500 twice", set()),
+        ("a refund of 450 EUR", set()),
+        ("ORD-1500 never arrived", set()),
+        ("GET /v2/404 is a valid path", set()),
+        ("version 5.403.1", set()),
+        ("we have 400 users", {"400"}),  # a count reads like a status: no article names 400
+    ],
+)
+def test_what_an_http_error_status_is(text: str, codes: set[str]) -> None:
+    assert error_codes(text) == codes
 
 
 async def test_a_typed_yes_confirms_the_pending_refund(desk: Desk) -> None:

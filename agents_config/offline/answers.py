@@ -15,7 +15,6 @@ from agents_config.offline.text import (
     content_stems,
     join_words,
     signed,
-    stem,
     words,
 )
 from agents_config.offline.tools import (
@@ -95,19 +94,10 @@ def _fitting_article(articles: list[str], request: str) -> str | None:
     return best[1] if best else None
 
 
-# Words that count how long or how often, not what about: "session expired every two minutes"
-# shares "expired" and "minutes" with the password article's reset link, and is not about it.
-_NO_EVIDENCE = frozenset(
-    stem(w)
-    for w in "second minute hour day week month year time times every few two three four five "
-    "ten once twice always sometimes often".split()
-)
-
-
 def _evidence(request: str) -> set[str]:
     """The stems of the request (and of its search query) that can tie it to an article."""
     stems = set(content_stems(request)) | set(content_stems(search_query(request)))
-    return stems - VAGUE - _NO_EVIDENCE
+    return stems - VAGUE
 
 
 def _shares_words(article: str, wanted: set[str]) -> bool:

@@ -197,13 +197,14 @@ def knowledge_query(text: str) -> str:
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
     model asked to search would write the help centre's words; this is the offline stand-in.
     A request that quotes an HTTP error status asks about that error: the title of the
-    article on it comes first ("500 on /v2/export" is not a question about exporting)."""
+    article on it comes first ("500 on /v2/export" is not a question about exporting; which
+    of the two answers is `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
-    title = error_title(text) or (
-        article_title(guess.label) if guess.probability >= ARTICLE_MIN else None
-    )
-    query = search_query(text)
-    return f"{title} {query}" if title else query
+    titles = [
+        error_title(text),
+        article_title(guess.label) if guess.probability >= ARTICLE_MIN else None,
+    ]
+    return " ".join(dict.fromkeys([*(t for t in titles if t), search_query(text)]))
 
 
 # An HTTP error status as users quote it ("500 on /v2/export", "got a 403", "HTTP 429"): a
