@@ -259,7 +259,10 @@ async def test_an_error_status_or_a_receipt_gets_its_article(
         ("ORD-1500 never arrived", set()),
         ("GET /v2/404 is a valid path", set()),
         ("version 5.403.1", set()),
-        ("we have 400 users", {"400"}),  # a count reads like a status: no article names 400
+        ("we have 400 users", set()),
+        ("volume discount for 500 seats?", set()),
+        ("error 500 al exportar", {"500"}),
+        ("getting 503s since noon", {"503"}),
     ],
 )
 def test_what_an_http_error_status_is(text: str, codes: set[str]) -> None:

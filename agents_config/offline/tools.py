@@ -208,15 +208,40 @@ def knowledge_query(text: str) -> str:
 
 
 # An HTTP error status as users quote it ("500 on /v2/export", "got a 403", "HTTP 429"): a
-# three-digit 4xx or 5xx standing alone, not an amount, an id, a path or a version.
+# three-digit 4xx or 5xx standing alone (not an amount, an id, a path or a version), said
+# after an error word, or followed by nothing, punctuation or a word that is no noun it
+# counts ("500 seats" and "400 users" are counts).
 HTTP_ERROR = re.compile(
-    r"(?<![\w$€£¥.,/:#-])[45]\d\d(?![\w.,%/-]|\s*(?:€|\$|eur|usd|gbp|dollars?|euros?|pounds?)\b)",
+    r"(?<![\w$€£¥.,/:#-])([45]\d\d)s?"  # "503s": several of them
+    r"(?![\w.,%/-]|\s*(?:€|\$|eur|usd|gbp|dollars?|euros?|pounds?)\b)",
     re.I,
 )
+_STATUS_BEFORE = re.compile(
+    r"\b(?:errors?|http|status|codes?|got|gets?|getting|returns?|returned|returning|throws?|"
+    r"throwing|gives?|giving|an?|fehler|erreur|erro|errore|c[óo]digo)\W{0,3}$|エラー\W{0,3}$",
+    re.I,
+)
+_STATUS_AFTER = frozenset(
+    """error errors response responses code codes status server internal bad not forbidden
+    unauthorized unauthorised gateway service unavailable too conflict gone request on from
+    when with for at in after since again and or back while every each if i we it the but
+    because whenever sometimes now today all no http エラー""".split()
+)
+_NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
 
 
 def error_codes(text: str) -> set[str]:
-    return set(HTTP_ERROR.findall(text))
+    """The HTTP error statuses `text` quotes (see `HTTP_ERROR`)."""
+    codes = set()
+    for match in HTTP_ERROR.finditer(text):
+        after = _NEXT_WORD.match(text, match.end())
+        if (
+            _STATUS_BEFORE.search(text[max(0, match.start() - 14) : match.start()])
+            or after is None
+            or after.group(1).lower() in _STATUS_AFTER
+        ):
+            codes.add(match.group(1))
+    return codes
 
 
 def names_code(title: str, codes: set[str]) -> bool:
