@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agents_config.offline.routing import has_topic
+
 MAX_CLOSING_CHARS = 160
 
 Language = Literal["en", "es", "de", "fr", "pt", "it", "ja", "nl"]
@@ -50,10 +52,10 @@ _THANKS = _signs(
         "en": r"\b(?:thank(?:s|\s*(?:you|u|ya))?|thanx|thnx|thx|thnks|tnx|ty|tysm|tyvm|"
         r"cheers|appreciated?|much obliged|kudos)\b",
         "es": r"\b(?:gracias|grax|agradezco|agradecid[oa]s?)\b",
-        "de": r"\b(?:danke(?:sch[öo]n|\s+sch[öo]n|\s+sehr)?|vielen\s+dank|besten\s+dank|"
-        r"herzlichen\s+dank|dank\s+dir|dank\s+ihnen)\b",
+        "de": r"\b(?:danke(?:sch[öo]n|\s+sch[öo]n|\s+sehr)?|(?:vielen|lieben|besten|"
+        r"herzlichen|tausend)\s+dank|dank\s+dir|dank\s+ihnen)\b",
         "fr": r"\bmerci\b",
-        "pt": r"\b(?:obrigad[oa]s?|brigad[oa]|valeu|agrade[çc]o)\b",
+        "pt": r"\b(?:obrigad(?:[oa]s?|[ãa]o|ona)|brigad[oa]|valeu|agrade[çc]o)\b",
         "it": r"\b(?:grazie|ti ringrazio|vi ringrazio)\b",
         "ja": r"(?:どうも)?ありがと(?:う)?(?:ございま(?:す|した))?|助かりま(?:す|した)"
         r"|感謝(?:しています|します|いたします)?|お世話になりま(?:す|した)|どうも",
@@ -84,7 +86,8 @@ _SOLVED = _signs(
 # "That's all": the user has nothing more to ask.
 _DONE = _signs(
     {
-        "en": r"\bthat'?s (?:all|it|everything)\b|\bthat is (?:all|it)\b|\bnothing else\b"
+        "en": r"\bthat'?s (?:all|it|everything)(?: (?:from|for) (?:me|us|now|today))?\b"
+        r"|\bthat is (?:all|it)\b|\bnothing else\b"
         r"|\b(?:i'?m|we'?re) (?:all )?(?:good|set|sorted)\b|\ball (?:good|set)\b"
         r"|\b(?:that|this|it) answers? (?:my|the|our) questions?\b",
         "es": r"\b(?:eso )?(?:es|era|ser[íi]a) todo\b|\bnada m[áa]s\b",
@@ -110,13 +113,15 @@ _NOT_ONLY_SOLVED = re.compile(
 )
 # Phrases of politeness that hold a word which, alone, could carry a request ("help").
 _POLITE_PHRASES = re.compile(
-    r"\b(?:for|por|pour|f[üu]r|pela|pelo|per|voor)\s+(?:all\s+)?(?:the|your|ur|la|su|tu|"
-    r"votre|ton|ta|l'|die|ihre|deine|eure|sua|tua|o|a|je|jullie|uw)?\s*(?:quick\s+|fast\s+)?"
+    r"\b(?:for|appreciate|por|pour|f[üu]r|pela|pelo|per|voor)\s+(?:all\s+)?(?:the|your|ur|la|su|tu|"
+    r"votre|ton|ta|l'|die|ihre|deine|eure|sua|tua|o|a|je|jullie|uw)?\s*(?:[^\W\d_]+\s+)?"
     r"(?:help|helping|assistance|support|info|information|answer|reply|response|explanation|"
     r"time|patience|ayuda|respuesta|informaci[óo]n|aide|r[ée]ponse|hilfe|antwort|"
     r"unterst[üu]tzung|ajuda|resposta|aiuto|risposta|hulp)\b"
     r"|\b(?:exactly|just) what i (?:needed|was looking for|wanted)\b"
-    r"|\bno (?:worries|problem|prob)\b",
+    r"|\bno (?:worries|problem|prob)\b"
+    r"|\b(?:been|was|were)\s+(?:(?:a|so|very|really|such|super)\s+)*"
+    r"(?:(?:great|big|huge|real)\s+)?(?:help|helpful)\b",
     re.IGNORECASE,
 )
 _JA_POLITE = re.compile(
@@ -143,7 +148,7 @@ _POLITE_WORDS = frozenset(
     entendido claro
     viele vielen herzlichen lieben besten dank schön schon sehr perfekt toll klasse prima alles
     klar gut das war es wäre ist hat jetzt wieder verstanden schönen tag abend wochenende
-    tschüss tschüs bis dann später gruß grüße erledigt gelöst
+    tschüss tschüs bis dann später gruß grüße erledigt gelöst schönes schöne
     beaucoup bien mille fois infiniment parfait génial top nickel impeccable c est ce ça ca tout
     pour moi d accord compris bonne journée soirée au revoir à bientôt très vraiment encore vous
     votre
@@ -172,14 +177,45 @@ def _first_sign(
     return None
 
 
-def _only_politeness(text: str) -> bool:
-    """Whether `text`, its closing signs taken out, is only politeness words."""
+# Words that ask for something or doubt the answer, in every supported language: a closing has
+# none of them outside its politeness ("thanks, but…", "gracias, ¿y…", "danke, auch noch…").
+_REQUEST = re.compile(
+    r"\d|\b(?:but|still|not|no|never|though|however|except|also|another|btw|can|could|would|"
+    r"will you|please|pls|plz|need|want|like to|how|what|why|where|when|which|who|help|"
+    r"problem|issue|error|wrong|pero|todav[íi]a|a[úu]n|sigue|tambi[ée]n|adem[áa]s|puedo|"
+    r"puede|quiero|necesito|c[óo]mo|d[óo]nde|cu[áa]ndo|ayuda|aber|noch|nicht|kein\w*|auch|"
+    r"au[ßs]erdem|kann|k[öo]nnen|m[öo]chte|brauche|wie|wo|wann|warum|hilfe|mais|toujours|"
+    r"pas|aussi|peux|pouvez|voudrais|veux|besoin|comment|o[ùu]|quand|pourquoi|aide|mas|"
+    r"ainda|n[ãa]o|tamb[ée]m|posso|pode|quero|preciso|como|onde|quando|ajuda|ma|ancora|non|"
+    r"anche|pu[òo]|vorrei|voglio|dove|perch[ée]|aiuto|maar|nog|niet|ook|wil|hoe|wat|waar)\b"
+    r"|n't\b|でも|まだ|ません|ない|あと|それと|ところで|ください|たい|どう|何|いつ|どこ",
+    re.IGNORECASE,
+)
+# A closing may hold a few words of its own ("legend, thanks!", "you're a star") when the
+# router finds no topic in them: a department it would be this sure of is a request.
+MAX_OWN_WORDS = 3
+TOPIC_SURE = 0.6
+
+
+def _remainder(text: str) -> str:
+    """`text` without its closing signs and its polite phrases."""
     rest = _POLITE_PHRASES.sub(" ", text)
     for table in (_THANKS, _SOLVED, _DONE):
         for pattern in table.values():
             rest = pattern.sub(" ", rest)
-    rest = _JA_POLITE.sub(" ", rest)
-    return all(word in _POLITE_WORDS for word in re.findall(r"\w+", rest))
+    return _JA_POLITE.sub(" ", rest)
+
+
+def _asks_nothing(text: str) -> bool:
+    """Whether `text`, its closing signs taken out, asks for nothing: politeness words only,
+    or a few words of its own with no request in them and no topic the router is sure of."""
+    rest = _remainder(text)
+    own = [word for word in re.findall(r"\w+", rest) if word not in _POLITE_WORDS]
+    if not own:
+        return True
+    if len(own) > MAX_OWN_WORDS or _REQUEST.search(rest) or "?" in text or "¿" in text:
+        return False
+    return not has_topic(" ".join(rest.split()), TOPIC_SURE)
 
 
 def closing_of(text: str) -> ClosingMessage | None:
@@ -193,7 +229,7 @@ def closing_of(text: str) -> ClosingMessage | None:
     solved = _first_sign(flat, _SOLVED) is not None
     if solved and not _NOT_ONLY_SOLVED.search(flat):
         return ClosingMessage(sign[0], solved=True)
-    if "?" not in flat and "¿" not in flat and _only_politeness(flat):
+    if "?" not in flat and "¿" not in flat and _asks_nothing(flat):
         return ClosingMessage(sign[0], solved=solved)
     return None
 

@@ -1,9 +1,10 @@
 """A closing thanks gets a short reply and nothing else; a thanks with a request is routed.
 
-Through the real desk (`Desk.handle`, the offline engine, the demo data), on sitting H's rows,
-written before the rule (`tests/closing_thanks.txt`: bare closings, not a department;
-`agents_config/data/sources/team_h_thanks.txt`: a thanks that carries a request, labelled by
-department). The Slack side (a rating asked for, nothing posted to staff) is in
+Through the real desk (`Desk.handle`, the offline engine, the demo data), on sitting H's rows
+(`tests/closing_thanks.txt`: bare closings, not a department;
+`agents_config/data/sources/team_h_thanks*.txt`: a thanks that carries a request, labelled by
+department; the first rows of each were written before the rule, the later ones after it:
+see their comments). The Slack side (a rating asked for, nothing posted to staff) is in
 tests/test_thanks_closes.py.
 """
 
@@ -20,7 +21,8 @@ from tests.test_answers import Thread, desk  # noqa: F401 (`desk`: a fixture)
 
 HERE = Path(__file__).resolve().parent
 CLOSINGS = HERE / "closing_thanks.txt"
-WITH_A_REQUEST = HERE.parent / "agents_config" / "data" / "sources" / "team_h_thanks.txt"
+SOURCES = HERE.parent / "agents_config" / "data" / "sources"
+WITH_A_REQUEST = (SOURCES / "team_h_thanks.txt", SOURCES / "team_h_thanks_later.txt")
 # The desk's closing replies start with one of these (en, es, de, fr, pt, it, ja).
 OPENERS = re.compile(
     r"^(?:You're welcome!|Glad that's sorted!|¡De nada!|¡Me alegro|Gern geschehen!|"
@@ -35,14 +37,15 @@ def closings() -> list[str]:
 
 
 def thanks_with_a_request() -> list[tuple[str, str]]:
-    """(text, department) of every row of the source file."""
+    """(text, department) of every row of the source files."""
     rows, department = [], ""
-    for line in WITH_A_REQUEST.read_text(encoding="utf-8").splitlines():
-        heading = re.fullmatch(r"##\s+(\w+)", line.strip())
-        if heading:
-            department = heading.group(1)
-        elif line.strip() and not line.startswith("#"):
-            rows.append((line.strip().replace("\\n", "\n"), department))
+    for path in WITH_A_REQUEST:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            heading = re.fullmatch(r"##\s+(\w+)", line.strip())
+            if heading:
+                department = heading.group(1)
+            elif line.strip() and not line.startswith("#"):
+                rows.append((line.strip().replace("\\n", "\n"), department))
     return rows
 
 
@@ -55,7 +58,7 @@ def assert_closing_reply(outcome: TurnOutcome) -> None:
 
 def test_the_rows_are_there_and_apart() -> None:
     rows, requests = closings(), thanks_with_a_request()
-    assert len(rows) >= 40 and len(requests) >= 40
+    assert len(rows) >= 90 and len(requests) >= 70
     assert {d for _, d in requests} == {"billing", "tech", "sales", "human", "clarify"}
     assert not set(rows) & {t for t, _ in requests}
 

@@ -195,6 +195,16 @@ def content_free(text: str) -> bool:
     return all(t in _NO_TOPIC for t in tokens)
 
 
+def has_topic(text: str, sure: float = 0.6) -> bool:
+    """Whether `text` is about something the desk handles: an escalation sign, words that ask
+    for help ("a quick question": content-free, but a request), or a department the
+    classifier is at least `sure` of. "legend" and "you're a star" have none."""
+    if escalation_signs(text) or content_free(text):
+        return True
+    prediction = load_model().department(classify(text))
+    return prediction.label != "clarify" and prediction.probability >= sure
+
+
 def decide(text: str, model: RouterModel | None = None) -> Decision:
     """The offline router: the escalation signs of `agents_config.routing` first (they only
     ever send a request to a person), then a content-free message is asked about, then the
