@@ -12,7 +12,10 @@ and asks for nothing, in either of two ways:
 - it says the problem is solved, with no doubt, question, contrast or new request in it
   ("that fixed it, my webhooks arrive again");
 - or every word of it, once its closing signs are taken out, is politeness, an
-  acknowledgement or a farewell ("awesome, thanks a lot for the help, have a good day").
+  acknowledgement or a farewell ("awesome, thanks a lot for the help, have a good day"),
+  but for at most a few words of its own with no word of a request in them ("but", "also",
+  "can", "need", a question, a number, in every supported language) in which the router finds
+  no topic ("legend, thanks!", "you're a star": a department it is sure of is a request).
 
 A thanks that carries a request ("thanks, but it still fails", "thanks! also, a refund for
 ORD-1001?", "gracias, pero quiero hablar con una persona") is not a closing: it is answered and

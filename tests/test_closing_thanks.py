@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agents_config.agents import AGENT_SPECS
 from agents_config.closing import closing_of
 from agents_config.desk import Desk, TurnOutcome
 from tests.test_answers import Thread, desk  # noqa: F401 (`desk`: a fixture)
@@ -184,6 +185,8 @@ async def test_a_typed_yes_with_thanks_still_answers_the_confirmation(
         "<@U0DESK> thanks a lot",
         "vielen Dank für Ihre Hilfe",
         "ok, merci pour la réponse",
+        "legend, thanks!",  # a word of its own, no topic in it
+        "you're a star, thanks",
     ],
 )
 def test_what_is_a_closing(text: str) -> None:
@@ -206,7 +209,18 @@ def test_what_is_a_closing(text: str) -> None:
         "ありがとう。でもまだエラーが出ます",
         "thanks for nothing",
         "no thanks",
+        "thanks, quick question",  # content-free words ask for help
+        "thanks, refund",  # a word of its own the router is sure of
+        "cheers, webhooks",
     ],
 )
 def test_what_is_not_a_closing(text: str) -> None:
     assert closing_of(text) is None
+
+
+def test_triage_tells_a_real_model_what_a_closing_gets() -> None:
+    """For a closing the rule does not recognise, a real model's triage is told to answer it
+    in a sentence and not to hand it to a person (the desk's code catches the rest)."""
+    [triage] = [spec for spec in AGENT_SPECS if spec.name == "triage"]
+    assert "only thanks you or ends the conversation" in triage.instructions
+    assert "no hand-off" in triage.instructions
