@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from agents.testing import assistant_message
 
-from tests.conftest import DeskFactory
+from storage.tickets import Ticket
+from tests.conftest import Desk, DeskFactory
 from tests.scripting import handoff, scripted
 from tests.test_staff import action_ids, click
 
@@ -61,14 +62,20 @@ async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: Desk
     assert len(replies) == 2 and not any(rating_buttons(m) for m in replies)
 
 
+async def after_an_answer(desk: Desk, user: str, text: str) -> tuple[dict, Ticket | None]:
+    """Alice asks and is answered, then `user` writes `text` in the thread: (Alice's event,
+    the thread's ticket once all is answered)."""
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    await desk.events.message(user, text, thread_ts=event["ts"])
+    await desk.settle()
+    return event, await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
+
+
 async def test_only_the_requester_closes_the_ticket(start_desk: DeskFactory) -> None:
     desk = await start_desk()
     store = desk.runtime.receiver.store
-    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
-    await desk.settle()
-    await desk.events.message("U_BOB", "thanks, that solved it", thread_ts=event["ts"])
-    await desk.settle()
-    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    event, ticket = await after_an_answer(desk, "U_BOB", "thanks, that solved it")
     assert ticket is not None and ticket.status == "answered"
     assert all(e.actor != "U_BOB" for e in await store.tickets.events(ticket.id))
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
@@ -91,12 +98,7 @@ async def test_a_bare_thanks_gets_a_reply_and_no_ticket_nor_staff(start_desk: De
 
 async def test_gracias_after_an_answer_closes_in_spanish(start_desk: DeskFactory) -> None:
     desk = await start_desk()
-    store = desk.runtime.receiver.store
-    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
-    await desk.settle()
-    await desk.events.message("U_ALICE", "gracias!", thread_ts=event["ts"])
-    await desk.settle()
-    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    event, ticket = await after_an_answer(desk, "U_ALICE", "gracias!")
     assert ticket is not None and ticket.status == "resolved"
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert replies[1]["text"].startswith(f"¡De nada! He cerrado el ticket #{ticket.id}.")
