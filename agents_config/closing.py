@@ -183,7 +183,8 @@ def _first_sign(
 # Words that ask for something or doubt the answer, in every supported language: a closing has
 # none of them outside its politeness ("thanks, but…", "gracias, ¿y…", "danke, auch noch…").
 _REQUEST = re.compile(
-    r"\d|\b(?:but|still|not|no|never|though|however|except|also|another|btw|can|could|would|"
+    r"\d|\b(?:but|still|not|no|never|nothing|nobody|none|nor|nichts|rien|nada|niente|nulla|"
+    r"nenhum|though|however|except|also|another|btw|can|could|would|"
     r"will you|please|pls|plz|need|want|like to|how|what|why|where|when|which|who|help|"
     r"problem|issue|error|wrong|pero|todav[íi]a|a[úu]n|sigue|tambi[ée]n|adem[áa]s|puedo|"
     r"puede|quiero|necesito|c[óo]mo|d[óo]nde|cu[áa]ndo|ayuda|aber|noch|nicht|kein\w*|auch|"
