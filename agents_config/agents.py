@@ -75,7 +75,12 @@ AGENT_SPECS: tuple[AgentSpec, ...] = (
             f"{routes_prompt(TRIAGE_ROUTES)}\n"
             "Hand off as soon as one criterion fits; do not answer specialist questions "
             "yourself. When the need is unclear (a greeting, 'help', 'it does not work' with no "
-            "detail), ask exactly ONE short clarifying question and do not hand off."
+            "detail), ask exactly ONE short clarifying question and do not hand off. When the "
+            "message only thanks you or ends the conversation ('thanks!', 'that solved it', "
+            "'eso es todo'), in any language, reply with one short, warm closing sentence in "
+            "the user's language: no question, no hand-off (a person is not needed for a "
+            "thanks). A thanks that also asks for something ('thanks, but it still fails', "
+            "'thanks, can I talk to a person?') is routed by what it asks."
         ),
         handoffs=("billing_specialist", "tech_support", "sales", "fallback"),
     ),

@@ -5,6 +5,10 @@ It knows nothing of Slack: the Slack worker, the terminal `chat` and `ask` all c
 
 A turn, in order (`handle`):
 
+0. a message that only ends the conversation ("thanks!", "that solved it", "eso es todo":
+   `agents_config.closing`) gets a short reply in the user's language and no agent runs
+   (`_closing`): no ticket is opened for it, the requester resolves a ticket the desk
+   answered, any other ticket is left as it is;
 1. the ticket of the thread is opened, or reopened (a person owning the thread: stay silent);
 2. an answer to a pending confirmation (a Confirm / Cancel click, or the requester typing only
    "yes" / "cancel") settles it (`_answer`): a yes resumes the stopped run, anything else
@@ -48,6 +52,7 @@ from agents.stream_events import StreamEvent
 
 from agents_config.agents import STAFF_HANDOVER_AGENTS
 from agents_config.approvals import Answer, confirmation_for, typed_answer
+from agents_config.closing import ClosingMessage, TicketState, closing_of, closing_reply
 from agents_config.context import Caller, DeskContext, EscalationRequest
 from agents_config.guardrails import check_answer, foreign_markers, guardrail_tripped
 from agents_config.memory import ThreadSession
@@ -63,7 +68,7 @@ from agents_config.progress import (
     agent_label,
     tool_label,
 )
-from agents_config.routing import closes_ticket, department_of
+from agents_config.routing import department_of
 from agents_config.sdk import install as install_sdk_speedups
 from agents_config.tools.escalation import record_escalation
 from storage.approvals import Approval, PlannedAction
@@ -143,13 +148,6 @@ class DeskOptions:
     trace_sensitive_data: bool = False
     confirmation_ttl_s: float = 30 * 60
     refund_approval_limit_cents: int | None = None  # REFUND_APPROVAL_LIMIT; None: no limit
-
-
-def solved_reply(ticket_id: int) -> str:
-    return (
-        f"Glad that's sorted! I've closed ticket #{ticket_id}. If anything else comes up, just "
-        "write in this thread."
-    )
 
 
 def handover_note(ticket_id: int) -> str:
@@ -447,6 +445,11 @@ class Desk:
             return await self._hand_over(turn, turn.handover)
         if not turn.text.strip():
             return await self._empty(turn)
+        closing = closing_of(turn.text) if not turn.to_staff else None
+        if closing is not None:
+            closed = await self._closing(turn, closing)
+            if closed is not None:
+                return closed
         ticket, opened = await self._open_ticket(turn)
         if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
@@ -458,14 +461,6 @@ class Desk:
             if answer is not None:
                 return await self._answer(turn, pending, answer, progress)
         settled = await self._close(pending, "superseded") if pending is not None else None
-        if (
-            ticket.status == "answered"
-            and turn.caller.slack_user_id == ticket.user_id  # only the requester closes it
-            and closes_ticket(turn.text)
-        ):
-            outcome = await self._resolved_by_user(turn, ticket)
-            outcome.settled = settled
-            return outcome
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
         run = await self._run(turn, ticket, progress=progress)
@@ -584,6 +579,47 @@ class Desk:
             approval_id=approval_id,
         )
 
+    async def _closing(self, turn: Turn, closing: ClosingMessage) -> TurnOutcome | None:
+        """A message that ends the conversation ("thanks!", "that solved it", "eso es todo";
+        `agents_config.closing`): a short reply in the user's language, no agent runs and no
+        ticket is opened for it. The requester resolves a ticket the desk answered (a rating
+        is then asked for); any other ticket stays as it is, and a person owning the thread
+        keeps it (silence). None: the message answers a pending confirmation ("ok thanks"
+        confirms), so the turn goes on as usual."""
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is not None and ticket.status == "claimed":
+            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
+        if pending is not None and pending.requester == turn.caller.slack_user_id:
+            if typed_answer(turn.text) is not None:
+                return None
+        settled = await self._close(pending, "superseded") if pending is not None else None
+        if ticket is None:
+            outcome = TurnOutcome(ticket=None, opened=False, reply=None)
+        elif ticket.status == "answered" and turn.caller.slack_user_id == ticket.user_id:
+            outcome = await self._resolved_by_user(turn, ticket)
+        else:
+            outcome = TurnOutcome(ticket=ticket, opened=False, reply=None)
+        state: TicketState = (
+            "resolved"
+            if outcome.resolved_by_user
+            else "with_staff"
+            if ticket is not None and ticket.status == "escalated"
+            else "unchanged"
+        )
+        outcome.reply = closing_reply(closing, state, ticket.id if ticket else None)
+        outcome.settled = settled
+        log.info(
+            "closing message answered",
+            extra={
+                "slack_thread": turn.thread_key,
+                "ticket_id": ticket.id if ticket else None,
+                "language": closing.language,
+                "ticket_state": state,
+            },
+        )
+        return outcome
+
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
         """ "Thanks, that solved it": the ticket is resolved with the user as the actor (the
         Slack side then asks for a rating, as after a staff resolve). No agent runs."""
@@ -599,10 +635,7 @@ class Desk:
         )
         current = await self.store.tickets.get(ticket.id)
         return TurnOutcome(
-            ticket=current or ticket,
-            opened=False,
-            reply=solved_reply(ticket.id),
-            resolved_by_user=True,
+            ticket=current or ticket, opened=False, reply=None, resolved_by_user=True
         )
 
     # ---- 2. answers to a confirmation ----------------------------------------------------

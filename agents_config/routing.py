@@ -524,40 +524,6 @@ def escalation_signs(text: str) -> list[str]:
     return [sign.name for sign in ESCALATION_SIGNS if sign.pattern.search(text)]
 
 
-# "Thanks, that solved it": the user closes their own ticket (the desk resolves it and asks
-# for a rating). Only a short message that says so and nothing else: a doubt, a question or
-# a new problem ("thanks, but it still fails", "did that fix it?") is answered as usual.
-_SOLVED = re.compile(
-    r"\b(?:that|this|it|you)\W+(?:\w+\W+)?(?:solved|fixed|sorted|resolved|did the trick)\b"
-    r"|\b(?:that|this|it)\W+(?:worked|helped)\b"
-    r"|\b(?:works|working) (?:now|again|fine now)\b|\ball (?:good|set|sorted|fixed) now\b"
-    r"|\b(?:problem|issue|all) (?:solved|fixed|sorted|resolved)\b"
-    r"|\byou can close (?:it|this|the ticket)\b|\bclose (?:the|this|my) ticket\b"
-    r"|\b(?:lo )?(?:resolvi[óo]|solucion[óo]|funcion[óo])\b|\bya funciona\b|\bproblema resuelto\b"
-    r"|\bhat (?:geholfen|funktioniert|geklappt)\b|\bfunktioniert (?:jetzt|wieder)\b"
-    r"|\bproblem (?:gel[öo]st|behoben)\b"
-    r"|\b(?:ça|cela|c'est) (?:a )?(?:march[ée]|fonctionn[ée]|r[ée]gl[ée]|r[ée]solu)\b"
-    r"|\bprobl[èe]me r[ée]solu\b"
-    r"|解決しました|直りました|解決です",
-    re.IGNORECASE,
-)
-_NOT_SOLVED = re.compile(
-    r"\?|\b(?:not|no|nothing|never|still|but|however|although|yet|anymore|any more)\b|n'?t\b"
-    r"|\b(?:pero|todav[íi]a|a[úu]n no|aber|noch nicht|nicht|kein|mais|toujours|pas)\b"
-    r"|ません|まだ",
-    re.IGNORECASE,
-)
-MAX_CLOSING_CHARS = 120
-
-
-def closes_ticket(text: str) -> bool:
-    """Whether the message only says the problem is solved (any supported language)."""
-    text = " ".join(text.split())
-    if not text or len(text) > MAX_CLOSING_CHARS:
-        return False
-    return bool(_SOLVED.search(text)) and not _NOT_SOLVED.search(text)
-
-
 # The offline router: a linear classifier over word and character n-grams (trained by
 # scripts/train_router.py on the train split, weights in data/router_weights.json), whose
 # labels are these departments. Below its confidence threshold (chosen with the weights by

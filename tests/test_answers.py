@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from agents_config.closing import closing_of
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from agents_config.evaluation import ANSWER_SPLITS, load_examples, run_eval
-from agents_config.offline.answers import clarifying_question
-from agents_config.routing import closes_ticket
+from agents_config.offline.answers import CLARIFYING_QUESTION, clarifying_question
+from agents_config.offline.tools import error_codes
 from storage.kb import query_terms
 from storage.store import Store
 from support_desk.config import load_settings
@@ -197,7 +198,7 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
 
 
 @pytest.mark.parametrize(
-    ("text", "closes"),
+    ("text", "solved"),
     [
         ("thanks, that solved it", True),
         ("Thanks! That fixed it", True),
@@ -206,16 +207,66 @@ async def test_clarifying_question_in_the_users_language(desk: Desk, text: str, 
         ("Danke, das hat geholfen", True),
         ("merci, ça a marché", True),
         ("解決しました、ありがとうございます", True),
-        ("thanks, but it still fails", False),
-        ("did that fix it?", False),
-        ("that did not solve it", False),
-        ("It solved nothing", False),
-        ("thanks", False),
-        ("thanks, that solved it. Now how do I export my data to CSV for the board?", False),
+        ("that fixed it, my webhooks arrive again", True),
+        ("thanks", False),  # a closing, not a statement that it is solved
+        ("thanks, but it still fails", None),
+        ("did that fix it?", None),
+        ("that did not solve it", None),
+        ("It solved nothing", None),
+        ("thanks, that solved it. Now how do I export my data to CSV for the board?", None),
+        ("that fixed it, also I'd like a refund for ORD-1003", None),
     ],
 )
-def test_what_closes_a_ticket(text: str, closes: bool) -> None:
-    assert closes_ticket(text) is closes
+def test_what_closes_a_ticket(text: str, solved: bool | None) -> None:
+    closing = closing_of(text)
+    assert (closing.solved if closing else None) is solved
+
+
+@pytest.mark.parametrize("text", ["*~_ _~*", "`` ``", "_ _", "~~ ** ~~", "> _*_*_"])
+async def test_slack_markup_alone_gets_one_clarifying_question(desk: Desk, text: str) -> None:
+    outcome = await ask(desk, text)
+    assert outcome.agent_path == ["triage"] and outcome.tools_called == []
+    assert CLARIFYING_QUESTION in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("500 on /v2/export", "API errors (401, 403, 404, 500) and request ids"),
+        ("the reports export gives me a 502 since this morning", "API errors (401, 403"),
+        ("my webhook endpoint returns 500 and deliveries stop", "Webhooks not arriving"),
+        ("how do I download my receipt", "Billing cycle and invoices"),
+    ],
+)
+async def test_an_error_status_or_a_receipt_gets_its_article(
+    desk: Desk, text: str, title: str
+) -> None:
+    """An HTTP error status is an error, not a how-to of the feature it hit (unless the
+    feature's article speaks of that status: a webhook endpoint's 5xx); a receipt is an
+    invoice."""
+    reply = (await ask(desk, text)).reply or ""
+    assert f"From the help centre, *{title}" in reply
+    assert "Exporting your data" not in reply
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("500 on /v2/export", {"500"}),
+        ("HTTP 401 with the new key, and a 429 after that", {"401", "429"}),
+        ("I was charged $500 twice", set()),
+        ("a refund of 450 EUR", set()),
+        ("ORD-1500 never arrived", set()),
+        ("GET /v2/404 is a valid path", set()),
+        ("version 5.403.1", set()),
+        ("we have 400 users", set()),
+        ("volume discount for 500 seats?", set()),
+        ("error 500 al exportar", {"500"}),
+        ("getting 503s since noon", {"503"}),
+    ],
+)
+def test_what_an_http_error_status_is(text: str, codes: set[str]) -> None:
+    assert error_codes(text) == codes
 
 
 async def test_a_typed_yes_confirms_the_pending_refund(desk: Desk) -> None:

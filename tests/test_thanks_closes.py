@@ -3,7 +3,11 @@ engine answering, the fake Slack Web API recording what the desk posts."""
 
 from __future__ import annotations
 
-from tests.conftest import DeskFactory
+from agents.testing import assistant_message
+
+from storage.tickets import Ticket
+from tests.conftest import Desk, DeskFactory
+from tests.scripting import handoff, scripted
 from tests.test_staff import action_ids, click
 
 
@@ -58,15 +62,45 @@ async def test_thanks_with_a_new_problem_is_answered_not_closed(start_desk: Desk
     assert len(replies) == 2 and not any(rating_buttons(m) for m in replies)
 
 
+async def after_an_answer(desk: Desk, user: str, text: str) -> tuple[dict, Ticket | None]:
+    """Alice asks and is answered, then `user` writes `text` in the thread: (Alice's event,
+    the thread's ticket once all is answered)."""
+    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
+    await desk.settle()
+    await desk.events.message(user, text, thread_ts=event["ts"])
+    await desk.settle()
+    return event, await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"])
+
+
 async def test_only_the_requester_closes_the_ticket(start_desk: DeskFactory) -> None:
     desk = await start_desk()
     store = desk.runtime.receiver.store
-    _, _, event = await desk.events.message("U_ALICE", "I can't sign in")
-    await desk.settle()
-    await desk.events.message("U_BOB", "thanks, that solved it", thread_ts=event["ts"])
-    await desk.settle()
-    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    event, ticket = await after_an_answer(desk, "U_BOB", "thanks, that solved it")
     assert ticket is not None and ticket.status == "answered"
     assert all(e.actor != "U_BOB" for e in await store.tickets.events(ticket.id))
     replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert not any(rating_buttons(m) for m in replies)  # no rating request
+
+
+async def test_a_bare_thanks_gets_a_reply_and_no_ticket_nor_staff(start_desk: DeskFactory) -> None:
+    """Even with a model that would hand everything to a person: the desk answers a closing
+    itself, so no model runs, nothing is escalated and no ticket is opened."""
+    model, resolver = scripted(handoff("fallback"), [assistant_message("A person will help.")])
+    desk = await start_desk(resolver)
+    _, _, event = await desk.events.message("U_ALICE", "perfect, thank you")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert reply["text"].startswith("You're welcome!")
+    assert await desk.runtime.receiver.store.tickets.by_thread("C_SUPPORT", event["ts"]) is None
+    assert desk.slack.messages(channel="C_STAFF") == []
+    assert not model.calls and not rating_buttons(reply)
+
+
+async def test_gracias_after_an_answer_closes_in_spanish(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    event, ticket = await after_an_answer(desk, "U_ALICE", "gracias!")
+    assert ticket is not None and ticket.status == "resolved"
+    replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert replies[1]["text"].startswith(f"¡De nada! He cerrado el ticket #{ticket.id}.")
+    assert [m for m in replies if rating_buttons(m)] == [replies[2]]  # one rating request
+    assert desk.slack.messages(channel="C_STAFF") == []

@@ -22,6 +22,9 @@ from agents_config.offline.tools import (
     STATUS_TOOL,
     TOOL_RULES,
     bug_details_given,
+    error_codes,
+    mentions_code,
+    names_code,
     search_query,
     weight,
 )
@@ -48,9 +51,19 @@ def relevant_article(output: str, request: str) -> str | None:
     was fitted names more of the request in its title; else the first whose title shares a
     word with the request, or whose text shares two. The search returns anything sharing one
     word, which is not enough. The request is read in the help centre's words too ("log in"
-    is "sign in")."""
+    is "sign in"). A request that quotes an HTTP error status gets the article whose title
+    names it, unless the chosen one speaks of that status itself (a webhook endpoint's 4xx)."""
     articles = [a.strip() for a in re.split(r"\n\s*-{3,}\s*\n", output.strip())]
-    wanted = (set(content_stems(request)) | set(content_stems(search_query(request)))) - VAGUE
+    chosen = _fitting_article(articles, request)
+    codes = error_codes(request)
+    if not codes or (chosen is not None and mentions_code(chosen, codes)):
+        return chosen
+    titled = (a for a in articles if names_code(a.partition("\n")[0], codes))
+    return next(titled, chosen)
+
+
+def _fitting_article(articles: list[str], request: str) -> str | None:
+    wanted = _evidence(request)
     probabilities = article_intent(request).probabilities
     rated = [(probabilities.get(_slug(a), 0.0), a) for a in articles]
     best_rated = max(rated, key=lambda pair: pair[0], default=None)
@@ -79,6 +92,12 @@ def relevant_article(output: str, request: str) -> str | None:
         elif best is None and len(wanted & set(content_stems(article.partition("\n")[2]))) >= 2:
             best = (0, article)
     return best[1] if best else None
+
+
+def _evidence(request: str) -> set[str]:
+    """The stems of the request (and of its search query) that can tie it to an article."""
+    stems = set(content_stems(request)) | set(content_stems(search_query(request)))
+    return stems - VAGUE
 
 
 def _shares_words(article: str, wanted: set[str]) -> bool:
@@ -115,13 +134,27 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
     if not lines:
         return output.strip()
     title = re.sub(r"^(?:\[[^\]]*\]|[#*\-\d.\s]+|title:)\s*", "", lines[0], flags=re.I)
-    body = [ln for ln in lines[1:] if not ln.startswith("#")]  # skip section headings
-    candidates = [s.strip() for ln in body for s in SENTENCE.split(ln) if len(s.strip()) > 20]
+    candidates = _sentences_under_headings(lines[1:])
     ranked = sorted(
-        range(len(candidates)), key=lambda i: (-len(wanted & set(content_stems(candidates[i]))), i)
+        range(len(candidates)),
+        key=lambda i: (-len(wanted & set(content_stems(" ".join(candidates[i])))), i),
     )
-    chosen = [candidates[i] for i in sorted(ranked[:sentences])]
+    chosen = [candidates[i][0] for i in sorted(ranked[:sentences])]
     return f"From the help centre, *{title.strip('*_ ')}*:\n" + "\n".join(f"> {s}" for s in chosen)
+
+
+def _sentences_under_headings(lines: list[str]) -> list[tuple[str, str]]:
+    """(sentence, its section's heading) of an article's body; the headings are not quoted,
+    but a sentence is as close to the request as its section ("## 500, 502 and 503 server
+    errors" speaks for "An error on our side.")."""
+    heading = ""
+    found: list[tuple[str, str]] = []
+    for line in lines:
+        if line.startswith("#"):
+            heading = line.lstrip("# ")
+            continue
+        found += [(s.strip(), heading) for s in SENTENCE.split(line) if len(s.strip()) > 20]
+    return found
 
 
 def _for_user(output: str) -> str:

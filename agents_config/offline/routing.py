@@ -176,6 +176,7 @@ _NO_TOPIC_CJK = sorted(  # the longest first: "助けてください" before "�
 _NO_TOPIC_MAX_WORDS = 12
 _TOKEN = re.compile(r"\w+(?:'\w+)?")
 _EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 
 
 def content_free(text: str) -> bool:
@@ -187,10 +188,21 @@ def content_free(text: str) -> bool:
     tokens = [
         re.sub(r"'(?:s|m|re|ve|ll|d)$|'", "", re.sub(r"n't$", "nt", t))
         for t in _TOKEN.findall(lowered)
+        if _LETTER_OR_DIGIT.search(t)  # "_" of Slack markup ("*~_ _~*") is no word
     ]
     if len(tokens) > _NO_TOPIC_MAX_WORDS:
         return False
     return all(t in _NO_TOPIC for t in tokens)
+
+
+def has_topic(text: str, sure: float = 0.6) -> bool:
+    """Whether `text` is about something the desk handles: an escalation sign, words that ask
+    for help ("a quick question": content-free, but a request), or a department the
+    classifier is at least `sure` of. "legend" and "you're a star" have none."""
+    if escalation_signs(text) or content_free(text):
+        return True
+    prediction = load_model().department(classify(text))
+    return prediction.label != "clarify" and prediction.probability >= sure
 
 
 def decide(text: str, model: RouterModel | None = None) -> Decision:

@@ -23,6 +23,7 @@ from agents_config.offline.intents import (
     article_intent,
     article_title,
     best_tool,
+    load_models,
     tool_intent,
 )
 from agents_config.offline.routing import PERSON_REQUEST, content_free
@@ -115,6 +116,8 @@ _QUERY_SYNONYMS = (
         " free trial ",
     ),
     (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
+    # a receipt is what the help centre calls an invoice
+    (re.compile(r"\breceipts?\b|\bquittung\w*|\bricevut\w*|領収書"), " invoice "),
     # Sign-in trouble in the user's words: the password article.
     (
         re.compile(
@@ -192,11 +195,74 @@ ARTICLE_MIN = 0.2
 def knowledge_query(text: str) -> str:
     """The knowledge-base query for a request: the title of the article the article model
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
-    model asked to search would write the help centre's words; this is the offline stand-in."""
+    model asked to search would write the help centre's words; this is the offline stand-in.
+    A request that quotes an HTTP error status asks about that error: the title of the
+    article on it comes first ("500 on /v2/export" is not a question about exporting; which
+    of the two answers is `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
-    title = article_title(guess.label) if guess.probability >= ARTICLE_MIN else None
-    query = search_query(text)
-    return f"{title} {query}" if title else query
+    titles = [
+        error_title(text),
+        article_title(guess.label) if guess.probability >= ARTICLE_MIN else None,
+    ]
+    return " ".join(dict.fromkeys([*(t for t in titles if t), search_query(text)]))
+
+
+# An HTTP error status as users quote it ("500 on /v2/export", "got a 403", "HTTP 429"): a
+# three-digit 4xx or 5xx standing alone (not an amount, an id, a path or a version), said
+# after an error word, or followed by nothing, punctuation or a word that is no noun it
+# counts ("500 seats" and "400 users" are counts).
+HTTP_ERROR = re.compile(
+    r"(?<![\w$€£¥.,/:#-])([45]\d\d)s?"  # "503s": several of them
+    r"(?![\w.,%/-]|\s*(?:€|\$|eur|usd|gbp|dollars?|euros?|pounds?)\b)",
+    re.I,
+)
+_STATUS_BEFORE = re.compile(
+    r"\b(?:errors?|http|status|codes?|got|gets?|getting|returns?|returned|returning|throws?|"
+    r"throwing|gives?|giving|an?|fehler|erreur|erro|errore|c[óo]digo)\W{0,3}$|エラー\W{0,3}$",
+    re.I,
+)
+_STATUS_AFTER = frozenset(
+    """error errors response responses code codes status server internal bad not forbidden
+    unauthorized unauthorised gateway service unavailable too conflict gone request on from
+    when with for at in after since again and or back while every each if i we it the but
+    because whenever sometimes now today all no http エラー""".split()
+)
+_NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
+
+
+def error_codes(text: str) -> set[str]:
+    """The HTTP error statuses `text` quotes (see `HTTP_ERROR`)."""
+    codes = set()
+    for match in HTTP_ERROR.finditer(text):
+        after = _NEXT_WORD.match(text, match.end())
+        if (
+            _STATUS_BEFORE.search(text[max(0, match.start() - 14) : match.start()])
+            or after is None
+            or after.group(1).lower() in _STATUS_AFTER
+        ):
+            codes.add(match.group(1))
+    return codes
+
+
+def names_code(title: str, codes: set[str]) -> bool:
+    """Whether an article title names one of the HTTP statuses `codes` (a 502 or a 503 is
+    one of the 5xx server errors: the article that names 500)."""
+    named = set(re.findall(r"\b[45]\d\d\b", title))
+    return bool(named & (codes | {f"{c[0]}00" for c in codes if c[0] == "5"}))
+
+
+def mentions_code(text: str, codes: set[str]) -> bool:
+    """Whether `text` speaks of one of the HTTP statuses `codes`, or of its class ("4xx")."""
+    said = set(re.findall(r"\b[45](?:\d\d|xx)\b", text.lower()))
+    return bool(said & (codes | {f"{c[0]}xx" for c in codes}))
+
+
+def error_title(text: str) -> str | None:
+    """The title of the help-centre article on the HTTP error status `text` quotes, if any."""
+    codes = error_codes(text)
+    if not codes:
+        return None
+    return next((t for t in load_models().titles.values() if names_code(t, codes)), None)
 
 
 @dataclass
