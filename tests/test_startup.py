@@ -15,7 +15,13 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
-from support_desk.config import AUTO_WORKER_PROCESSES_MAX, ConfigError, load_settings
+from support_desk.config import (
+    AUTO_WORKER_PROCESSES_MAX,
+    SLACK_API_URL,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from tests.databases import (
     TEST_DATABASE_URL,
     database_for,
@@ -411,6 +417,73 @@ def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_settin
     auto = load_settings(_env_file=None).worker_process_count()
     assert auto == max(1, min(cores, AUTO_WORKER_PROCESSES_MAX))
     assert load_settings(_env_file=None, worker_processes="3").worker_process_count() == 3
-    for bad in ("0", "two", "-1"):
-        with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid"):
+    assert load_settings(_env_file=None, worker_processes=" 64 ").worker_process_count() == 64
+    for any_case in ("AUTO", "Auto", " auto "):
+        assert load_settings(_env_file=None, worker_processes=any_case).worker_processes == "auto"
+    for bad in ("0", "two", "-1", "65", "1.5", "auto4", 0, 65):
+        with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid: .*1 to 64, or auto"):
             load_settings(_env_file=None, worker_processes=bad)
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "sixty-five", "autoo", "1e3"])
+async def test_a_bad_worker_processes_exits_with_one_line_naming_both_forms(
+    tmp_path: Path, model: FakeOpenAI, value: str
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"WORKER_PROCESSES": value}
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    line = one_line(desk)
+    assert line == (
+        "support-desk: WORKER_PROCESSES is invalid: "
+        "must be a number from 1 to 64, or auto (one worker a core)"
+    )
+
+
+@pytest.mark.parametrize("value", ["AUTO", "Auto", "auto", "", "2"])
+async def test_worker_processes_auto_in_any_case_or_empty_is_accepted_at_startup(
+    tmp_path: Path, model: FakeOpenAI, value: str
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"WORKER_PROCESSES": value}
+    desk = await DeskProcess.run(env, "migrate")
+    assert await desk.wait() == 0
+    assert "is up to date" in one_line(desk)
+
+
+def test_an_empty_value_is_unset_for_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`FOO=` (a blanked line) means the default, whatever the setting: not an error for a
+    number, not an empty model name or database path."""
+    for name in Settings.model_fields:
+        monkeypatch.setenv(name.upper(), "")
+    settings = load_settings(_env_file=None)
+    for name, field in Settings.model_fields.items():
+        assert getattr(settings, name) == field.get_default(call_default_factory=True), name
+    assert settings.model_fields_set == set()
+
+
+def test_an_empty_value_in_the_env_file_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRIAGE_MODEL", "MAX_TURNS", "WORKER_PROCESSES", "SLACK_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("TRIAGE_MODEL=\nMAX_TURNS=\nWORKER_PROCESSES=\nSLACK_API_URL=''\n")
+    settings = load_settings(_env_file=env_file)
+    assert (settings.triage_model, settings.max_turns) == ("gpt-4.1-mini", 10)
+    assert (settings.worker_processes, settings.slack_api_url) == ("auto", SLACK_API_URL)
+
+
+async def test_empty_settings_start_with_their_defaults_and_a_required_one_says_so(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    blanks = ("MAX_TURNS", "LOG_LEVEL", "ROUTING_MODE", "SLACK_API_URL", "OFFLINE_FALLBACK")
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | dict.fromkeys(blanks, "")
+    desk = await DeskProcess.run(env, "migrate")
+    assert await desk.wait() == 0, desk.stderr
+    desk = await DeskProcess.run(env | {"SLACK_BOT_TOKEN": ""}, *http_serve())
+    assert await desk.wait() == 2
+    assert one_line(desk) == (
+        "support-desk: SLACK_BOT_TOKEN is not set: it is needed to post answers in Slack."
+    )
