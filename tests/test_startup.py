@@ -50,6 +50,15 @@ def http_serve(port: int | None = None) -> tuple[str, ...]:
     return ("serve", "--http", "--host", "127.0.0.1", "--port", str(port or free_port()))
 
 
+async def refused_at_startup(tmp_path: Path, model: FakeOpenAI, **settings: str) -> str:
+    """`serve --http` with these settings exits 2 with one line: that line."""
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | settings
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    return one_line(desk)
+
+
 async def test_refused_bot_token_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
     async with FakeSlack(tokens=["xoxb-the-real-one"]) as slack:
         env = serve_env(tmp_path, slack, model) | {"SLACK_BOT_TOKEN": "xoxb-revoked"}
@@ -148,11 +157,7 @@ async def test_failed_migration_exits_with_one_line(tmp_path: Path, model: FakeO
 async def test_database_url_of_an_unknown_kind_exits_with_one_line(
     tmp_path: Path, model: FakeOpenAI, url: str
 ) -> None:
-    async with FakeSlack() as slack:
-        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
-        desk = await DeskProcess.run(env, *http_serve())
-        assert await desk.wait() == 2
-    line = one_line(desk)
+    line = await refused_at_startup(tmp_path, model, DATABASE_URL=url)
     assert "DATABASE_URL" in line and "postgresql://" in line
 
 
@@ -429,11 +434,7 @@ def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_settin
 async def test_a_bad_worker_processes_exits_with_one_line_naming_both_forms(
     tmp_path: Path, model: FakeOpenAI, value: str
 ) -> None:
-    async with FakeSlack() as slack:
-        env = serve_env(tmp_path, slack, model) | {"WORKER_PROCESSES": value}
-        desk = await DeskProcess.run(env, *http_serve())
-        assert await desk.wait() == 2
-    line = one_line(desk)
+    line = await refused_at_startup(tmp_path, model, WORKER_PROCESSES=value)
     assert line == (
         "support-desk: WORKER_PROCESSES is invalid: "
         "must be a number from 1 to 64, or auto (one worker a core)"
@@ -477,13 +478,12 @@ def test_an_empty_value_in_the_env_file_is_unset(
 async def test_empty_settings_start_with_their_defaults_and_a_required_one_says_so(
     tmp_path: Path, model: FakeOpenAI
 ) -> None:
-    blanks = ("MAX_TURNS", "LOG_LEVEL", "ROUTING_MODE", "SLACK_API_URL", "OFFLINE_FALLBACK")
+    names = ("MAX_TURNS", "LOG_LEVEL", "ROUTING_MODE", "SLACK_API_URL", "OFFLINE_FALLBACK")
+    blanks = dict.fromkeys(names, "")
     async with FakeSlack() as slack:
-        env = serve_env(tmp_path, slack, model) | dict.fromkeys(blanks, "")
+        env = serve_env(tmp_path, slack, model) | blanks
     desk = await DeskProcess.run(env, "migrate")
     assert await desk.wait() == 0, desk.stderr
-    desk = await DeskProcess.run(env | {"SLACK_BOT_TOKEN": ""}, *http_serve())
-    assert await desk.wait() == 2
-    assert one_line(desk) == (
+    assert await refused_at_startup(tmp_path, model, SLACK_BOT_TOKEN="", **blanks) == (
         "support-desk: SLACK_BOT_TOKEN is not set: it is needed to post answers in Slack."
     )
