@@ -35,6 +35,15 @@ class DeskApp(AsyncApp):
         if problem is not None:
             log.warning("malformed Slack payload refused", extra={"problem": problem})
             return BoltResponse(status=400, body='{"error": "malformed payload"}')
+        bad = payloads.bad_timestamp(req.body)
+        if bad is not None:
+            field, found = bad
+            log.warning(
+                "payload with a malformed timestamp ignored",
+                extra={"field": field, "found": found},
+            )
+            # Acked (200): Slack would send a refused event again; nothing is recorded.
+            return BoltResponse(status=200, body="")
         return await super().async_dispatch(req)
 
     def _handle_unmatched_requests(self, req: AsyncBoltRequest, resp: BoltResponse) -> BoltResponse:

@@ -7,6 +7,10 @@ thousand levels deep) would otherwise crash them with a traceback and a 500. `pr
 what is wrong, in a few words, for one log line and a 4xx; the listeners can then rely on the
 shapes checked here.
 
+`bad_timestamp()` finds a Slack timestamp (`ts`, `thread_ts`, …) that is not one: such a
+payload is well formed but not from Slack, and is acked and ignored (one log line naming the
+field, never its value), so that Slack would not send it again and nothing keeps it.
+
 `scrub()` makes any text storable: a lone UTF-16 surrogate (JSON allows `"\\ud800"`) cannot be
 encoded as UTF-8, so SQLite, the logs and Slack's form posts would all fail on it.
 """
@@ -14,6 +18,7 @@ encoded as UTF-8, so SQLite, the logs and Slack's form posts would all fail on i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 MAX_DEPTH = 64
@@ -64,6 +69,13 @@ _OBJECTS = frozenset(
 )
 # Keys whose value is a list of objects.
 _LISTS = frozenset({"authorizations", "actions"})
+# Keys whose value is a list of strings (`agent_session_stopped`'s streamed messages).
+_STRING_LISTS = frozenset({"streaming_message_ts"})
+# Keys of `_STRINGS` whose value is a Slack timestamp, and the form of one: the seconds since
+# 1970, a dot, six digits (`1712345678.123456`).
+_TIMESTAMPS = frozenset({"ts", "thread_ts", "event_ts", "message_ts", "action_ts"})
+_SLACK_TS = re.compile(r"[0-9]{1,10}\.[0-9]{6}")
+_SHOWN_CHARS = 12
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -127,11 +139,52 @@ def _object_problem(obj: dict[str, Any], where: str) -> str | None:
                 if not isinstance(item, dict):
                     return f"`{path}[{index}]` is not an object"
                 found = found or _object_problem(item, f"{path}[{index}].")
+        elif key in _STRING_LISTS:
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)
+            ):
+                return f"`{path}` is not a list of strings"
+            found = None
         else:
             continue
         if found:
             return found
     return None
+
+
+def bad_timestamp(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The first Slack timestamp of `body` (a payload `problem()` accepts) that is not one
+    (NaN, "inf", a negative or 500-digit number, an empty string): its field, e.g.
+    `event.thread_ts`, and a short clean description of its value. None when all are."""
+    for field, value in _timestamps(body, ""):
+        if value is not None and not _SLACK_TS.fullmatch(value):
+            return field, describe(value)
+    return None
+
+
+def describe(value: str) -> str:
+    """A few safe characters of `value` and its length, for a log line: never all of a long
+    value, nor a character that could forge a line (a newline, a control or escape)."""
+    if not value:
+        return "empty"
+    shown = re.sub(r"[^0-9A-Za-z.+-]", "?", value[:_SHOWN_CHARS])
+    more = "…" if len(value) > _SHOWN_CHARS else ""
+    return f"{len(value)} characters: {shown}{more}"
+
+
+def _timestamps(obj: dict[str, Any], where: str) -> Iterator[tuple[str, str | None]]:
+    """Every timestamp field of the objects `problem()` checks, with its path."""
+    for key, value in obj.items():
+        path = f"{where}{key}"
+        if key in _TIMESTAMPS:
+            yield path, value
+        elif key in _STRING_LISTS and value:
+            yield from ((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, dict) and (key == "event" or key in _OBJECTS | _ID_OR_OBJECT):
+            yield from _timestamps(value, f"{path}.")
+        elif key in _LISTS and isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _timestamps(item, f"{path}[{index}].")
 
 
 def _too_deep(value: Any) -> bool:

@@ -990,8 +990,44 @@ class FakeSlack:
         msg = self._find(channel, params.get("ts"))
         if msg.get("bot_id") != BOT_ID:
             raise _SlackError("cant_delete_message")
-        del self._messages[(channel, msg["ts"])]
+        self._unstore(channel, msg)
         return {"ok": True, "channel": channel, "ts": msg["ts"]}
+
+    def _unstore(self, channel: str, msg: dict[str, Any]) -> None:
+        """A deleted message is gone as it is from Slack: a stream on it ends (a later
+        append or stop finds no message), its reactions go, and its thread's parent no
+        longer counts it among its replies."""
+        ts = msg["ts"]
+        del self._messages[(channel, ts)]
+        self._reactions.pop((channel, ts), None)
+        stream = self.streams.get((channel, ts))
+        if stream is not None:
+            stream["state"] = "deleted"
+        thread_ts = str(msg.get("thread_ts") or ts)
+        parent = self._messages.get((channel, thread_ts)) if thread_ts != ts else None
+        if parent is not None:
+            self._count_replies(channel, parent)
+
+    def _count_replies(self, channel: str, parent: dict[str, Any]) -> None:
+        """The parent's reply fields, from the replies it still has (none: none of them)."""
+        thread_ts = parent["ts"]
+        replies = [
+            m
+            for m in self.messages(channel, thread_ts)
+            if m["ts"] != thread_ts and m.get("thread_ts") == thread_ts
+        ]
+        if not replies:
+            for key in ("thread_ts", "reply_count", "reply_users", "reply_users_count"):
+                parent.pop(key, None)
+            parent.pop("latest_reply", None)  # as before its first reply
+            return
+        users = list(dict.fromkeys(m["user"] for m in replies if m.get("user")))
+        parent.update(
+            reply_count=len(replies),
+            reply_users=users,
+            reply_users_count=len(users),
+            latest_reply=replies[-1]["ts"],
+        )
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params.get("channel"), create=True)

@@ -151,14 +151,50 @@ class _PostgresTx:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
 
 
+class _Connector:
+    """Opens the desk's connections (the pool's and the listeners'), each to its end even if
+    whoever needs it is cancelled meanwhile (a worker that stops cancels its heartbeat, which
+    may be waiting for a new pooled connection). asyncpg's `connect`, cancelled just as its
+    socket is made, leaves a future failed with "unexpected connection_lost() call" that
+    nobody reads: asyncio's "Future exception was never retrieved" at exit. A connection
+    opened for a caller that is gone is closed at once; `settle` waits for those opening."""
+
+    def __init__(self) -> None:
+        self._opening: set[asyncio.Task[Any]] = set()
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        """`asyncpg.connect(*args, **kwargs)`, run to its end (see the class)."""
+        task = asyncio.ensure_future(asyncpg.connect(*args, **kwargs))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_close_unwanted)
+            raise
+
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) for the connections still opening."""
+        if self._opening:
+            await asyncio.wait(set(self._opening), timeout=timeout_s)
+
+
+def _close_unwanted(opened: asyncio.Task[Any]) -> None:
+    """A connection opened for a caller that was cancelled meanwhile: closed (its error,
+    if it failed, read here, once)."""
+    if not opened.cancelled() and opened.exception() is None:
+        opened.result().terminate()
+
+
 class PostgresDatabase(Database):
     """The PostgreSQL backend (see the module's docstring)."""
 
     dialect = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, pool: Any, url: str) -> None:
+    def __init__(self, pool: Any, url: str, connector: _Connector) -> None:
         self._pool = pool
+        self._connector = connector
         self._listeners: list[Any] = []  # connections of their own, outside the pool
         self._writes: set[asyncio.Task[Any]] = set()  # started, finishing whoever waits
         self.url = url
@@ -171,9 +207,11 @@ class PostgresDatabase(Database):
         if asyncpg is None:
             raise StorageError("DATABASE_URL is a PostgreSQL URL but asyncpg is not installed")
         shown = redact_url(url)
+        connector = _Connector()
         try:
             pool = await asyncpg.create_pool(
                 url,
+                connect=connector.connect,
                 min_size=POOL_MIN,
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT_S,
@@ -192,7 +230,7 @@ class PostgresDatabase(Database):
             ) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise StorageError(f"cannot use DATABASE_URL={shown}: {exc}") from exc
-        db = cls(pool, url)
+        db = cls(pool, url, connector)
         try:
             await db.migrate()
         except BaseException:
@@ -203,6 +241,7 @@ class PostgresDatabase(Database):
     async def close(self) -> None:
         if self._writes:  # a write once started completes (see `atomic`), before the pool goes
             await asyncio.wait(set(self._writes), timeout=CLOSE_WAIT_S)
+        await self._connector.settle(CONNECT_TIMEOUT_S)  # a listener may be opening too
         for conn in self._listeners:
             await conn.close()
         self._listeners.clear()
@@ -222,9 +261,9 @@ class PostgresDatabase(Database):
     async def listen(self, channel: str, on_notify: Callable[[], None]) -> bool:
         """LISTEN on a connection of its own (a pooled one would be handed to others). If it
         breaks, the caller's polling still finds the work, only later."""
-        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        conn = await self._connector.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        self._listeners.append(conn)  # first: closed with the others whatever happens next
         await conn.add_listener(channel, lambda *_: on_notify())
-        self._listeners.append(conn)
         return True
 
     async def migrate(self) -> list[str]:

@@ -1,12 +1,15 @@
 """Configuration: one typed object, read from the environment (and `.env`) at startup.
 
 Every value has a default, or `load_settings()` raises a `ConfigError` whose one-line
-message names the variable to set. Secrets are `SecretStr`, so they never reach logs.
+message names the variable to set. An empty value (`FOO=` in `.env`, a blanked line) counts as
+unset: the default applies, and a required setting says it is not set. Secrets are
+`SecretStr`, so they never reach logs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SLACK_API_URL = "https://slack.com/api/"
 AUTO_WORKER_PROCESSES_MAX = 4
+WORKER_PROCESSES_MAX = 64
 _PRIORITIES = ("urgent", "high", "normal", "low")  # storage.tickets.PRIORITIES
 
 
@@ -27,7 +31,11 @@ class Settings(BaseSettings):
     """Every setting of the desk. Field names are the environment variables, upper-cased."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,  # one rule for every setting: empty is unset
     )
 
     # Slack
@@ -68,7 +76,9 @@ class Settings(BaseSettings):
     # Work
     workers: int = Field(default=64, ge=1, le=1000)
     worker_mode: Literal["process", "inline"] = "process"
-    worker_processes: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = "auto"
+    worker_processes: Annotated[int, Field(ge=1, le=WORKER_PROCESSES_MAX)] | Literal["auto"] = (
+        "auto"
+    )
     working_indicator_delay_s: float = Field(default=1.0, ge=0)
     stream_flush_ms: int = Field(default=700, ge=10, le=10_000)
     inbox_poll_ms: int = Field(default=20, ge=1, le=5000)
@@ -103,6 +113,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("worker_processes", mode="before")
+    @classmethod
+    def _worker_processes(cls, value: object) -> object:
+        """`auto` in any case, or a whole number in range. One message for every wrong value,
+        naming both forms (pydantic's would be one per member of the union)."""
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if re.fullmatch(r"[0-9]{1,3}", text) and 1 <= int(text) <= WORKER_PROCESSES_MAX:
+            return int(text)
+        raise ValueError(
+            f"must be a number from 1 to {WORKER_PROCESSES_MAX}, or auto (one worker a core)"
+        )
 
     @field_validator("ticket_emoji")
     @classmethod
@@ -187,4 +211,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigError(f"{name} is invalid: {first['msg']}") from None
+        problem = first["msg"].removeprefix("Value error, ")  # our validators' own words
+        raise ConfigError(f"{name} is invalid: {problem}") from None

@@ -418,6 +418,109 @@ async def test_a_request_no_listener_takes_is_one_log_line(
     assert [r.getMessage() for r in lines] == ["request not handled"]
 
 
+NOT_SLACK_TIMESTAMPS = {
+    "NaN": "3 characters: NaN",
+    "inf": "3 characters: inf",
+    "9" * 500: "500 characters: 999999999999…",
+    "-1712345678.123456": "18 characters: -1712345678.…",
+    "": "empty",
+    "1712345678.123456\nforged line": "29 characters: 1712345678.1…",
+    "1712345678": "10 characters: 1712345678",
+}
+
+
+def timestamp_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.getMessage() == "payload with a malformed timestamp ignored"
+    ]
+
+
+@pytest.mark.parametrize("field", ["ts", "thread_ts", "event_ts"])
+async def test_an_event_whose_timestamp_is_not_slacks_is_acked_logged_once_and_not_recorded(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    desk = await start_desk()
+    for value, found in NOT_SLACK_TIMESTAMPS.items():
+        event = {
+            "type": "message",
+            "channel": "D_ALICE",  # a DM: answered, had its timestamps been Slack's
+            "channel_type": "im",
+            "user": "U_ALICE",
+            "text": "Where is my invoice?",
+            "ts": "1712345678.123456",
+            "event_ts": "1712345678.123456",
+            field: value,
+        }
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            status, body, _ = await desk.events.send_event(event)
+        assert (status, body) == (200, ""), value
+        [line] = timestamp_lines(caplog)
+        assert (line.__dict__["field"], line.__dict__["found"]) == (f"event.{field}", found)
+        assert line.levelno == logging.WARNING and tracebacks(caplog) == []
+        if len(value) > 12:  # the value itself is in no log record, whole
+            assert not any(value in str(r.__dict__) for r in caplog.records)
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
+    assert desk.slack.calls_to("chat.startStream") == []
+
+
+async def test_a_slack_timestamp_is_accepted_and_others_elsewhere_are_refused_too(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every timestamp the desk reads (a reaction's item, a stop's messages, a click), over
+    Socket Mode too: acked, one line, nothing recorded."""
+    desk = await start_desk()
+    bad = "1e308"
+    for payload, field in (
+        (
+            {
+                "type": "event_callback",
+                "event": {
+                    "type": "reaction_added",
+                    "reaction": "ticket",
+                    "user": "U_BOB",
+                    "item_user": "U_ALICE",
+                    "item": {"type": "message", "channel": "C_SUPPORT", "ts": bad},
+                },
+            },
+            "event.item.ts",
+        ),
+        (
+            {
+                "type": "event_callback",
+                "event": {
+                    "type": "agent_session_stopped",
+                    "channel": "D_ALICE",
+                    "thread_ts": "1712345678.123456",
+                    "user": "U_ALICE",
+                    "streaming_message_ts": ["1712345678.123457", bad],
+                },
+            },
+            "event.streaming_message_ts[1]",
+        ),
+        (
+            {
+                "type": "block_actions",
+                "user": {"id": "U_ALICE"},
+                "container": {"type": "message", "channel_id": "C_SUPPORT", "message_ts": bad},
+                "actions": [{"action_id": "csat_5", "value": "1:5", "action_ts": bad}],
+            },
+            "container.message_ts",
+        ),
+    ):
+        caplog.clear()
+        request = AsyncBoltRequest(mode="socket_mode", body=payload)
+        response = await desk.runtime.receiver.app.async_dispatch(request)
+        assert response.status == 200
+        assert [r.__dict__["field"] for r in timestamp_lines(caplog)] == [field]
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
+
+    status, _, event = await desk.events.message("U_ALICE", "Hi", channel="D_ALICE")
+    assert status == 200 and event["ts"].count(".") == 1
+    await desk.settle()
+    assert (await desk.runtime.receiver.store.inbox.counts()) == {"answered": 1}
+
+
 class _SocketModeClient:
     """Records the acks the handler sends back over the WebSocket."""
 

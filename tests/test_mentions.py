@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.testing import assistant_message
 
-from fakes.slack import STAFF_GROUP_ID
+from fakes.slack import STAFF_GROUP_ID, new_ts
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -135,7 +135,7 @@ async def test_app_home_shows_requests_without_live_markup(start_desk: DeskFacto
     async def open_home(user: str) -> dict[str, Any]:
         since = len(desk.slack.calls)
         await desk.events.send_event(
-            {"type": "app_home_opened", "user": user, "tab": "home", "event_ts": str(time.time())}
+            {"type": "app_home_opened", "user": user, "tab": "home", "event_ts": new_ts()}
         )
         _, params = await desk.slack.wait_for("views.publish", since=since)
         return params

@@ -214,6 +214,38 @@ async def test_message_lifecycle_methods(slack: FakeSlack, client: AsyncWebClien
     assert slack.calls == [] and slack.messages() == []
 
 
+async def test_a_deleted_stream_is_gone_from_its_thread_and_takes_no_more_text(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    question = slack.inject_message("C_SUPPORT", "U_ALICE", "Where is my invoice?")
+    recipient = {"recipient_user_id": "U_ALICE", "recipient_team_id": "T_DEMO"}
+    kept = await client.chat_postMessage(
+        channel="C_SUPPORT", thread_ts=question["ts"], text="One moment"
+    )
+    stream = await client.chat_startStream(
+        channel="C_SUPPORT", thread_ts=question["ts"], markdown_text="Your invoice", **recipient
+    )
+    await client.chat_delete(channel="C_SUPPORT", ts=stream["ts"])
+
+    for method in ("chat.appendStream", "chat.stopStream"):
+        with pytest.raises(SlackApiError) as err:
+            await client.api_call(
+                method, json={"channel": "C_SUPPORT", "ts": stream["ts"], "markdown_text": "…"}
+            )
+        assert err.value.response["error"] == "message_not_found", method
+    assert slack.stream_of("C_SUPPORT", stream["ts"])["state"] == "deleted"  # type: ignore[index]
+    assert [m["ts"] for m in slack.replies_in("C_SUPPORT", question["ts"])] == [kept["ts"]]
+    thread = await client.conversations_replies(channel="C_SUPPORT", ts=question["ts"])
+    assert [m["ts"] for m in thread["messages"]] == [question["ts"], kept["ts"]]
+    parent = thread["messages"][0]
+    assert (parent["reply_count"], parent["latest_reply"]) == (1, kept["ts"])
+    assert parent["reply_users"] == [BOT_USER_ID]
+
+    await client.chat_delete(channel="C_SUPPORT", ts=kept["ts"])
+    parent = slack.get_message("C_SUPPORT", question["ts"])
+    assert parent is not None and "reply_count" not in parent and "latest_reply" not in parent
+
+
 async def test_file_upload_v2(slack: FakeSlack, client: AsyncWebClient) -> None:
     parent = slack.inject_message("C_SUPPORT", "U_CAROL", "Can I get my invoice?")
     result = await client.files_upload_v2(

@@ -13,7 +13,7 @@ import pytest
 from agents.testing import assistant_message
 
 from bot import blocks
-from fakes.slack import STAFF_GROUP_ID, control, controls
+from fakes.slack import STAFF_GROUP_ID, control, controls, new_ts
 from storage.tickets import Ticket
 from tests.conftest import Desk, DeskFactory
 from tests.scripting import call, handoff, scripted
@@ -375,7 +375,7 @@ async def test_app_home_for_employee_and_staff(start_desk: DeskFactory) -> None:
                 "user": user,
                 "channel": "D" + user[1:],
                 "tab": "home",
-                "event_ts": str(time.time()),
+                "event_ts": new_ts(),
             }
         )
         assert status == 200

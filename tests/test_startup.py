@@ -15,7 +15,13 @@ import pytest
 
 from fakes.openai_server import FakeOpenAI
 from fakes.slack import FakeSlack
-from support_desk.config import AUTO_WORKER_PROCESSES_MAX, ConfigError, load_settings
+from support_desk.config import (
+    AUTO_WORKER_PROCESSES_MAX,
+    SLACK_API_URL,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from tests.databases import (
     TEST_DATABASE_URL,
     database_for,
@@ -42,6 +48,15 @@ def one_line(desk: DeskProcess) -> str:
 
 def http_serve(port: int | None = None) -> tuple[str, ...]:
     return ("serve", "--http", "--host", "127.0.0.1", "--port", str(port or free_port()))
+
+
+async def refused_at_startup(tmp_path: Path, model: FakeOpenAI, **settings: str) -> str:
+    """`serve --http` with these settings exits 2 with one line: that line."""
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | settings
+        desk = await DeskProcess.run(env, *http_serve())
+        assert await desk.wait() == 2
+    return one_line(desk)
 
 
 async def test_refused_bot_token_exits_with_one_line(tmp_path: Path, model: FakeOpenAI) -> None:
@@ -142,11 +157,7 @@ async def test_failed_migration_exits_with_one_line(tmp_path: Path, model: FakeO
 async def test_database_url_of_an_unknown_kind_exits_with_one_line(
     tmp_path: Path, model: FakeOpenAI, url: str
 ) -> None:
-    async with FakeSlack() as slack:
-        env = serve_env(tmp_path, slack, model) | {"DATABASE_URL": url}
-        desk = await DeskProcess.run(env, *http_serve())
-        assert await desk.wait() == 2
-    line = one_line(desk)
+    line = await refused_at_startup(tmp_path, model, DATABASE_URL=url)
     assert "DATABASE_URL" in line and "postgresql://" in line
 
 
@@ -411,8 +422,11 @@ def test_worker_processes_default_to_one_a_core_and_a_bad_value_names_the_settin
     auto = load_settings(_env_file=None).worker_process_count()
     assert auto == max(1, min(cores, AUTO_WORKER_PROCESSES_MAX))
     assert load_settings(_env_file=None, worker_processes="3").worker_process_count() == 3
-    for bad in ("0", "two", "-1"):
-        with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid"):
+    assert load_settings(_env_file=None, worker_processes=" 64 ").worker_process_count() == 64
+    for any_case in ("AUTO", "Auto", " auto "):
+        assert load_settings(_env_file=None, worker_processes=any_case).worker_processes == "auto"
+    for bad in ("0", "two", "-1", "65", "1.5", "auto4", 0, 65):
+        with pytest.raises(ConfigError, match=r"^WORKER_PROCESSES is invalid: .*1 to 64, or auto"):
             load_settings(_env_file=None, worker_processes=bad)
 
 
@@ -455,3 +469,62 @@ async def on_postgresql(*statements: str) -> None:
             await admin.execute(statement)
     finally:
         await admin.close()
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "sixty-five", "autoo", "1e3"])
+async def test_a_bad_worker_processes_exits_with_one_line_naming_both_forms(
+    tmp_path: Path, model: FakeOpenAI, value: str
+) -> None:
+    line = await refused_at_startup(tmp_path, model, WORKER_PROCESSES=value)
+    assert line == (
+        "support-desk: WORKER_PROCESSES is invalid: "
+        "must be a number from 1 to 64, or auto (one worker a core)"
+    )
+
+
+@pytest.mark.parametrize("value", ["AUTO", "Auto", "auto", "", "2"])
+async def test_worker_processes_auto_in_any_case_or_empty_is_accepted_at_startup(
+    tmp_path: Path, model: FakeOpenAI, value: str
+) -> None:
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | {"WORKER_PROCESSES": value}
+    desk = await DeskProcess.run(env, "migrate")
+    assert await desk.wait() == 0
+    assert "is up to date" in one_line(desk)
+
+
+def test_an_empty_value_is_unset_for_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`FOO=` (a blanked line) means the default, whatever the setting: not an error for a
+    number, not an empty model name or database path."""
+    for name in Settings.model_fields:
+        monkeypatch.setenv(name.upper(), "")
+    settings = load_settings(_env_file=None)
+    for name, field in Settings.model_fields.items():
+        assert getattr(settings, name) == field.get_default(call_default_factory=True), name
+    assert settings.model_fields_set == set()
+
+
+def test_an_empty_value_in_the_env_file_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRIAGE_MODEL", "MAX_TURNS", "WORKER_PROCESSES", "SLACK_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("TRIAGE_MODEL=\nMAX_TURNS=\nWORKER_PROCESSES=\nSLACK_API_URL=''\n")
+    settings = load_settings(_env_file=env_file)
+    assert (settings.triage_model, settings.max_turns) == ("gpt-4.1-mini", 10)
+    assert (settings.worker_processes, settings.slack_api_url) == ("auto", SLACK_API_URL)
+
+
+async def test_empty_settings_start_with_their_defaults_and_a_required_one_says_so(
+    tmp_path: Path, model: FakeOpenAI
+) -> None:
+    names = ("MAX_TURNS", "LOG_LEVEL", "ROUTING_MODE", "SLACK_API_URL", "OFFLINE_FALLBACK")
+    blanks = dict.fromkeys(names, "")
+    async with FakeSlack() as slack:
+        env = serve_env(tmp_path, slack, model) | blanks
+    desk = await DeskProcess.run(env, "migrate")
+    assert await desk.wait() == 0, desk.stderr
+    assert await refused_at_startup(tmp_path, model, SLACK_BOT_TOKEN="", **blanks) == (
+        "support-desk: SLACK_BOT_TOKEN is not set: it is needed to post answers in Slack."
+    )
