@@ -280,6 +280,10 @@ class SqliteDatabase(Database):
                 continue
         else:  # that many processes listen on this file already: this one polls
             listener.close()
+            log.info(
+                "every wake slot of this database is taken: this process polls for new rows",
+                extra={"wake_slots": WAKE_SLOTS, "db": self.path},
+            )
             return False
 
         def woken() -> None:

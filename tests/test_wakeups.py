@@ -4,8 +4,11 @@ LISTEN/NOTIFY on PostgreSQL, through a datagram socket named after the file on S
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from storage.sqlite_backend import WAKE_SLOTS
 from storage.store import Store
@@ -58,16 +61,21 @@ async def test_only_the_workers_of_that_file_are_woken(tmp_path: Path) -> None:
 
 
 @sqlite_only
-async def test_every_worker_process_of_a_file_is_woken(tmp_path: Path) -> None:
+async def test_every_worker_process_of_a_file_is_woken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """`serve` starts a worker a core: each is woken by a new row (one of them claims it);
-    past `WAKE_SLOTS` listeners, a further one is refused and polls instead."""
+    past `WAKE_SLOTS` listeners, a further one is refused and polls instead, and says so."""
     receiver = await Store.open(tmp_path / "desk.db")
     workers = [await Store.open(tmp_path / "desk.db", seed=False) for _ in range(WAKE_SLOTS)]
     woken = [asyncio.Event() for _ in workers]
     try:
         for worker, event in zip(workers, woken, strict=True):
             assert await worker.inbox.on_new_work(event.set)
-        assert not await receiver.inbox.on_new_work(lambda: None)
+        with caplog.at_level(logging.INFO, logger="storage"):
+            assert not await receiver.inbox.on_new_work(lambda: None)
+        [line] = [r.getMessage() for r in caplog.records if r.name.startswith("storage")]
+        assert line.startswith("every wake slot of this database is taken")
         await _accept(receiver, "3.0001")
         await asyncio.wait_for(asyncio.gather(*(event.wait() for event in woken)), 10)
         await workers[0].close()  # a worker that stops frees its slot for the next one
