@@ -33,7 +33,9 @@ async def test_a_bug_reported_twice_in_a_turn_is_filed_once(
     [report] = await store.business.bug_reports()
     ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
     assert ticket is not None and report.ticket_id == ticket.id
-    assert (report.title, report.details) == (REPORT["title"], REQUEST)  # the first stands
+    assert report.title == REPORT["title"]
+    # the first call's report stands (side by side, either call may be the first)
+    assert report.details in ({REQUEST, AGAIN["details"]} if together else {REQUEST})
     outputs = tool_outputs(model, "report_bug")
     assert len(outputs) == 2 and all(report.id in o for o in outputs)
     assert sum(o.startswith(f"Filed bug report {report.id}") for o in outputs) == 1
