@@ -56,6 +56,9 @@ class DeskContext:
     refund_approval_limit_cents: int | None = None
     staff_approved: bool = False
     approval_id: int | None = None
+    # The turn this run answers (the inbox id of its message; a resumed run keeps its turn):
+    # a bug report is filed once per turn and title. None outside a desk turn (pipelines).
+    turn: int | None = None
 
     @property
     def thread_key(self) -> str:

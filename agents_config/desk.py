@@ -564,10 +564,10 @@ class Desk:
         ticket: Ticket,
         *,
         staff_approved: bool = False,
-        approval_id: int | None = None,
+        resume: Approval | None = None,
     ) -> DeskContext:
         """What the agents' tools see of this turn: its ticket, thread and caller (and the
-        approval a resumed run goes on after)."""
+        approval a resumed run goes on after, in the turn it was asked in)."""
         return DeskContext(
             store=self.store,
             caller=turn.caller,
@@ -576,7 +576,8 @@ class Desk:
             thread_ts=turn.thread_ts,
             refund_approval_limit_cents=self.options.refund_approval_limit_cents,
             staff_approved=staff_approved,
-            approval_id=approval_id,
+            approval_id=resume.id if resume else None,
+            turn=resume.turn if resume else turn.turn_id,
         )
 
     async def _closing(self, turn: Turn, closing: ClosingMessage) -> TurnOutcome | None:
@@ -821,9 +822,7 @@ class Desk:
         The run is streamed (`Runner.run_streamed`): its events go to `progress` as they come.
         A failing `progress` (the Slack side) never fails the run.
         """
-        context = self._context(
-            turn, ticket, staff_approved=staff_approved, approval_id=resume.id if resume else None
-        )
+        context = self._context(turn, ticket, staff_approved=staff_approved, resume=resume)
         run = _Run(context, _RunTrace())
         session = ThreadSession(
             self.store.conversations,

@@ -166,6 +166,16 @@ class BugReport:
     severity: Severity
     status: str
     created_at: datetime
+    ticket_id: int | None  # the ticket it was filed from, and the turn (inbox id) that filed it
+    turn: int | None
+
+
+@dataclass(frozen=True)
+class BugReportResult:
+    """`created` is False when the turn had already filed this report (the one returned)."""
+
+    report: BugReport
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -490,23 +500,44 @@ class BusinessRepo:
         title: str,
         details: str,
         severity: Severity,
-    ) -> BugReport:
-        row = await self._create_numbered(
+        ticket_id: int | None = None,
+        turn: int | None = None,
+    ) -> BugReportResult:
+        """File a bug report, or return the one this turn of the ticket already filed under
+        the same title: a model that calls the tool twice (or a turn run again after a crash)
+        files one report. The two calls' details may differ; the first report stands.
+        `bug_reports_once_per_turn` (UNIQUE) makes a concurrent second call fail in the
+        database, and it comes back with the first. Without a turn, every call files one."""
+        title = _cap(title, MAX_TITLE_CHARS) or ""
+        existing = (
+            "SELECT * FROM bug_reports WHERE ticket_id = ? AND turn = ? AND title = ?",
+            (ticket_id, turn, title),
+        )
+        row, created = await self._create_numbered(
             "bug_reports",
             "BUG-",
             7001,
             "INSERT INTO bug_reports (id, customer_id, slack_user_id, title, details,"
-            " severity, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
+            " severity, status, created_at, ticket_id, turn)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
             (
                 customer_id,
                 slack_user_id,
-                _cap(title, MAX_TITLE_CHARS),
+                title,
                 _cap(details, MAX_DETAILS_CHARS),
                 severity,
                 time.time(),
+                ticket_id,
+                turn,
             ),
+            existing=existing if turn is not None else None,
         )
-        return _record(BugReport, row)
+        return BugReportResult(_record(BugReport, row), created)
+
+    async def bug_reports(self) -> list[BugReport]:
+        """Every bug report filed, oldest first (what engineering triages)."""
+        rows = await self._db.fetchall("SELECT * FROM bug_reports ORDER BY id")
+        return [_record(BugReport, row) for row in rows]
 
     async def create_demo_request(
         self,
@@ -518,7 +549,7 @@ class BusinessRepo:
         company_size: str,
         notes: str,
     ) -> DemoRequest:
-        row = await self._create_numbered(
+        row, _ = await self._create_numbered(
             "demo_requests",
             "DEMO-",
             8001,
@@ -552,18 +583,32 @@ class BusinessRepo:
         return counts
 
     async def _create_numbered(
-        self, table: str, prefix: str, first: int, insert: str, values: tuple[object, ...]
-    ) -> Row:
+        self,
+        table: str,
+        prefix: str,
+        first: int,
+        insert: str,
+        values: tuple[object, ...],
+        *,
+        existing: tuple[str, tuple[object, ...]] | None = None,
+    ) -> tuple[Row, bool]:
         """Insert a record under the next public id of `table` (the first `?` of `insert`)
-        and return it. Two records numbered at the same moment on PostgreSQL can pick the
-        same id; the loser's insert fails on the primary key and is numbered again."""
+        and return it, with True. Two records numbered at the same moment on PostgreSQL can
+        pick the same id; the loser's insert fails on the primary key and is numbered again.
+        `existing` (a query and its values): the record this one would repeat, returned
+        with False instead of a new one, also when a concurrent insert of it won (its unique
+        index fails the loser's insert, which then finds it on the next attempt)."""
 
-        async def body(tx: Tx) -> Row:
+        async def body(tx: Tx) -> tuple[Row, bool]:
+            if existing is not None:
+                found = await tx.fetchone(*existing)
+                if found is not None:
+                    return found, False
             new_id = await _next_id(tx, table, prefix, first)
             await tx.execute(insert, (new_id, *values))
             row = await tx.fetchone(f"SELECT * FROM {table} WHERE id = ?", (new_id,))
             assert row is not None
-            return row
+            return row, True
 
         for attempt in range(1, ID_ATTEMPTS + 1):
             try:

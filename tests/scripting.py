@@ -44,14 +44,23 @@ def scripted(*steps: Any) -> tuple[ScriptedModel, ModelResolver]:
 
 def tool_output(model: ScriptedModel, name: str) -> str:
     """The output of the (first) call of tool `name` that the model was shown."""
+    outputs = tool_outputs(model, name)
+    if not outputs:
+        raise AssertionError(f"the model was never shown an output of {name}")
+    return outputs[0]
+
+
+def tool_outputs(model: ScriptedModel, name: str) -> list[str]:
+    """The outputs of every call of tool `name` the model was shown, one per call, in order."""
     names: dict[str, str] = {}
+    outputs: dict[str, str] = {}
     for recorded in model.calls:
         for item in recorded.input if isinstance(recorded.input, list) else []:
             if not isinstance(item, dict):
                 continue
+            call_id = str(item.get("call_id"))
             if item.get("type") == "function_call":
-                names[str(item.get("call_id"))] = str(item.get("name"))
-            elif item.get("type") == "function_call_output":
-                if names.get(str(item.get("call_id"))) == name:
-                    return str(item.get("output"))
-    raise AssertionError(f"the model was never shown an output of {name}")
+                names[call_id] = str(item.get("name"))
+            elif item.get("type") == "function_call_output" and names.get(call_id) == name:
+                outputs.setdefault(call_id, str(item.get("output")))
+    return list(outputs.values())

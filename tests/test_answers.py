@@ -136,6 +136,17 @@ async def test_a_500_checks_status_and_asks_for_the_request_id_before_a_bug_repo
     assert re.search(r"Filed bug report BUG-\d+", second.reply or "")
 
 
+async def test_a_500_with_its_request_id_files_one_bug_report_and_names_it(desk: Desk) -> None:
+    """After the service status, the report is filed once: its details (the tools tried so
+    far) change after the call, and that is no reason to file it again."""
+    outcome = await ask(desk, "POST /v1/contacts returns 500 — request id req_8f2c91")
+    [report] = await desk.store.business.bug_reports()
+    assert outcome.tools_called.count("report_bug") == 1
+    assert outcome.ticket is not None and report.ticket_id == outcome.ticket.id
+    reply = outcome.reply or ""
+    assert f"Filed bug report {report.id}" in reply and "already filed" not in reply
+
+
 async def test_where_is_my_refund_shows_it_without_a_placeholder(desk: Desk) -> None:
     mine = (await ask(desk, "Where is my refund RF-4001?", CAROL)).reply or ""
     assert "ORD-1003" in mine and "refunded (RF-4001)" in mine

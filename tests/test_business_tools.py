@@ -386,6 +386,28 @@ async def test_service_status_and_bug_report(store: Store) -> None:
     assert bug.startswith("Filed bug report BUG-7001 (high)")
 
 
+async def test_a_turn_files_one_bug_report_per_title(store: Store) -> None:
+    """Two identical calls in one turn (in one step: they run side by side) file one report
+    and both answer with its id; another title, or the next turn, files a new one."""
+    context = await context_for(store, CAROL)
+    context.turn = 41
+    crash = {"title": "Export crashes", "details": "At 99%", "severity": "high"}
+    again = {**crash, "details": "At 99%, Chrome 120"}  # side by side: either may be first
+    outputs = await run_calls(context, ("report_bug", crash), ("report_bug", again))
+    [report] = await store.business.bug_reports()
+    assert (report.ticket_id, report.turn, report.severity) == (context.ticket_id, 41, "high")
+    assert sorted(o.split(" ", 1)[0] for o in outputs) == ["Bug", "Filed"]
+    assert all(f"{report.id} (high)" in o for o in outputs)
+    assert "already filed" in next(o for o in outputs if o.startswith("Bug"))
+
+    [other] = await run_calls(context, ("report_bug", {**crash, "title": "Import crashes"}))
+    context.turn = 42
+    [next_turn] = await run_calls(context, ("report_bug", crash))
+    assert other.startswith("Filed bug report BUG-7002")
+    assert next_turn.startswith("Filed bug report BUG-7003")
+    assert len(await store.business.bug_reports()) == 3
+
+
 async def test_plans_comparison_and_demo_request(store: Store) -> None:
     compared = await ask(store, DAVE, "compare_plans", plan_a="pro", plan_b="Business")
     assert "Business costs $200.00/month more" in compared

@@ -265,6 +265,14 @@ def error_title(text: str) -> str | None:
     return next((t for t in load_models().titles.values() if names_code(t, codes)), None)
 
 
+# Parameters the engine fills with its account of the conversation so far (`ArgContext.summary`).
+# That account grows as the turn goes on ("Tools tried: get_service_status, report_bug"), so
+# these say nothing about which call it is: `_key` leaves them out.
+NARRATIVE_PARAMETERS = frozenset(
+    {"summary", "details", "description", "notes", "message", "context", "body"}
+)
+
+
 @dataclass
 class ArgContext:
     """Everything argument extraction may draw on for one call."""
@@ -341,7 +349,7 @@ def _value_for(name: str, schema: dict[str, Any], ctx: ArgContext) -> Any:
         return text.strip() or None
     if lowered in ("reason", "cause", "why"):
         return ctx.reason() if ctx.agent == "fallback" else _reason(text)
-    if lowered in ("summary", "details", "description", "notes", "message", "context", "body"):
+    if lowered in NARRATIVE_PARAMETERS:
         return ctx.summary()
     if lowered in ("title", "subject", "headline"):
         return first_sentence(text)
@@ -896,7 +904,11 @@ def _first_usable(
 
 
 def _key(arguments: dict[str, Any]) -> str:
-    return json.dumps(arguments, sort_keys=True)
+    """What identifies a call among this turn's calls of the same tool: its arguments but the
+    narrative ones, which change after every call (a bug report is the same report whatever
+    its details say of the tools tried since)."""
+    identifying = {k: v for k, v in arguments.items() if k.lower() not in NARRATIVE_PARAMETERS}
+    return json.dumps(identifying, sort_keys=True)
 
 
 def _missing_id(tool: FunctionTool, ctx: ArgContext) -> str | None:

@@ -69,14 +69,22 @@ async def report_bug(ctx: Ctx, title: str, details: str, severity: Severity = "m
         severity: critical = service unusable or data at risk; high = a main feature broken
             with no workaround; medium = broken with a workaround; low = cosmetic.
     """
-    caller = ctx.context.caller
-    bug = await business(ctx).create_bug_report(
-        slack_user_id=caller.slack_user_id,
-        customer_id=caller.customer_id,
+    context = ctx.context
+    filed = await business(ctx).create_bug_report(
+        slack_user_id=context.caller.slack_user_id,
+        customer_id=context.caller.customer_id,
         title=title.strip()[:MAX_TITLE_CHARS] or "Untitled bug report",
         details=details.strip()[:MAX_DETAILS_CHARS] or "(no details given)",
         severity=severity,
+        ticket_id=context.ticket_id,
+        turn=context.turn,
     )
+    bug = filed.report
+    if not filed.created:  # the same report again in this turn: the first one stands
+        return (
+            f"Bug report {bug.id} ({bug.severity}) is already filed for this: {bug.title}. "
+            f"No second report was filed; quote {bug.id} in any follow-up."
+        )
     return (
         f"Filed bug report {bug.id} ({bug.severity}): {bug.title}. Engineering triages new "
         f"reports; quote {bug.id} in any follow-up."
