@@ -12,7 +12,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from storage.db import Database, IntegrityError, Row, Tx
 from storage.tickets import record_event
@@ -170,11 +170,15 @@ class BugReport:
     turn: int | None
 
 
-@dataclass(frozen=True)
-class BugReportResult:
-    """`created` is False when the turn had already filed this report (the one returned)."""
+T = TypeVar("T")
 
-    report: BugReport
+
+@dataclass(frozen=True)
+class Filed(Generic[T]):
+    """A record a tool files once a turn: `created` is False when the turn had already filed
+    it (the one returned)."""
+
+    record: T
     created: bool
 
 
@@ -189,9 +193,9 @@ class DemoRequest:
     notes: str
     status: str
     created_at: datetime
+    ticket_id: int | None  # the ticket it was asked from, and the turn (inbox id) that asked
+    turn: int | None
 
-
-T = TypeVar("T")
 
 # The most characters stored in each field a tool fills from the model's arguments. The tools
 # refuse longer values with a message to the model (`agents_config.tools._common.desk_tool`);
@@ -502,7 +506,7 @@ class BusinessRepo:
         severity: Severity,
         ticket_id: int | None = None,
         turn: int | None = None,
-    ) -> BugReportResult:
+    ) -> Filed[BugReport]:
         """File a bug report, or return the one this turn of the ticket already filed under
         the same title: a model that calls the tool twice (or a turn run again after a crash)
         files one report. The two calls' details may differ; the first report stands.
@@ -532,7 +536,7 @@ class BusinessRepo:
             ),
             existing=existing if turn is not None else None,
         )
-        return BugReportResult(_record(BugReport, row), created)
+        return Filed(_record(BugReport, row), created)
 
     async def bug_reports(self) -> list[BugReport]:
         """Every bug report filed, oldest first (what engineering triages)."""
@@ -548,14 +552,22 @@ class BusinessRepo:
         email: str | None,
         company_size: str,
         notes: str,
-    ) -> DemoRequest:
-        row, _ = await self._create_numbered(
+        ticket_id: int | None = None,
+        turn: int | None = None,
+    ) -> Filed[DemoRequest]:
+        """Ask sales for a demo, or return the request this turn of the ticket already made
+        (as `create_bug_report`: `demo_requests_once_per_turn` is UNIQUE)."""
+        existing = (
+            "SELECT * FROM demo_requests WHERE ticket_id = ? AND turn = ?",
+            (ticket_id, turn),
+        )
+        row, created = await self._create_numbered(
             "demo_requests",
             "DEMO-",
             8001,
             "INSERT INTO demo_requests (id, customer_id, slack_user_id, name, email,"
-            " company_size, notes, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?)",
+            " company_size, notes, status, created_at, ticket_id, turn)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
             (
                 customer_id,
                 slack_user_id,
@@ -564,9 +576,12 @@ class BusinessRepo:
                 _cap(company_size, MAX_COMPANY_SIZE_CHARS),
                 _cap(notes, MAX_NOTES_CHARS),
                 time.time(),
+                ticket_id,
+                turn,
             ),
+            existing=existing if turn is not None else None,
         )
-        return _record(DemoRequest, row)
+        return Filed(_record(DemoRequest, row), created)
 
     async def demo_requests(self) -> list[DemoRequest]:
         """Every demo request recorded, oldest first (what sales follows up)."""

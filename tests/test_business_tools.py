@@ -408,6 +408,25 @@ async def test_a_turn_files_one_bug_report_per_title(store: Store) -> None:
     assert len(await store.business.bug_reports()) == 3
 
 
+async def test_a_turn_asks_for_one_demo(store: Store) -> None:
+    """Two demo requests in one turn (side by side) make one, and both answer with its id;
+    the next turn may ask again."""
+    context = await context_for(store, DAVE)
+    context.turn = 51
+    outputs = await run_calls(
+        context,
+        ("request_demo", {"company_size": "40", "notes": "SSO"}),
+        ("request_demo", {"company_size": "40", "notes": "SSO and exports"}),
+    )
+    [demo] = await store.business.demo_requests()
+    assert (demo.ticket_id, demo.turn) == (context.ticket_id, 51)
+    assert all(demo.id in output for output in outputs)
+    assert sum("already logged" in output for output in outputs) == 1
+    context.turn = 52
+    [again] = await run_calls(context, ("request_demo", {"company_size": "40", "notes": "SSO"}))
+    assert again.startswith("Demo request DEMO-8002 logged")
+
+
 async def test_plans_comparison_and_demo_request(store: Store) -> None:
     compared = await ask(store, DAVE, "compare_plans", plan_a="pro", plan_b="Business")
     assert "Business costs $200.00/month more" in compared

@@ -731,7 +731,7 @@ async def test_a_megabyte_argument_is_refused_and_nothing_stored(
 
 async def test_repositories_store_at_most_the_limit(store: Store) -> None:
     huge = "x" * 1024**2
-    demo = await store.business.create_demo_request(
+    filed = await store.business.create_demo_request(
         slack_user_id="U_DAVE",
         customer_id=None,
         name=huge,
@@ -739,6 +739,7 @@ async def test_repositories_store_at_most_the_limit(store: Store) -> None:
         company_size=huge,
         notes=huge,
     )
+    demo = filed.record
     assert len(demo.company_size) == MAX_COMPANY_SIZE_CHARS
     assert len(demo.notes) == MAX_NOTES_CHARS
 

@@ -70,16 +70,22 @@ async def request_demo(ctx: Ctx, company_size: str | None, notes: str) -> str:
             or null when the user did not say.
         notes: What the user wants to see or discuss in the demo.
     """
-    caller = ctx.context.caller
-    demo = await business(ctx).create_demo_request(
+    context = ctx.context
+    caller = context.caller
+    filed = await business(ctx).create_demo_request(
         slack_user_id=caller.slack_user_id,
         customer_id=caller.customer_id,
         name=caller.name,
         email=caller.email,
         company_size=(company_size or "").strip() or "not given",
         notes=notes.strip()[:MAX_NOTES_CHARS],
+        ticket_id=context.ticket_id,
+        turn=context.turn,
     )
+    demo = filed.record
     contact = f" at {demo.email}" if demo.email else " in this Slack thread"
+    if not filed.created:  # asked again in this turn: the first request stands
+        return f"Demo request {demo.id} is already logged; no second one was made."
     return (
         f"Demo request {demo.id} logged. The sales team replies within one business day"
         f"{contact} to schedule a 30-minute call."

@@ -79,7 +79,7 @@ async def report_bug(ctx: Ctx, title: str, details: str, severity: Severity = "m
         ticket_id=context.ticket_id,
         turn=context.turn,
     )
-    bug = filed.report
+    bug = filed.record
     if not filed.created:  # the same report again in this turn: the first one stands
         return (
             f"Bug report {bug.id} ({bug.severity}) is already filed for this: {bug.title}. "
