@@ -27,6 +27,10 @@ class ConfigError(Exception):
     """A setting is missing or malformed. The message names the variable and what to do."""
 
 
+# A Slack channel id: C… (public) or G… (older private channels); `_` for the local fakes'.
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9_]{2,}")
+
+
 class Settings(BaseSettings):
     """Every setting of the desk. Field names are the environment variables, upper-cased."""
 
@@ -112,6 +116,19 @@ class Settings(BaseSettings):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("support_channels", "escalation_channel")
+    @classmethod
+    def _channel_ids(cls, value: list[str] | str | None) -> list[str] | str | None:
+        """Channel ids (`C0123ABCD`), not names: a name such as `#support` would match no
+        event, and the desk would stay silent there without a word."""
+        for channel in [value] if isinstance(value, str) else value or []:
+            if not CHANNEL_ID.fullmatch(channel):
+                raise ValueError(
+                    f"{channel!r} is not a channel id: use the id (like C0123ABCD), shown at"
+                    " the bottom of the channel's details in Slack, not its name"
+                )
         return value
 
     @field_validator("worker_processes", mode="before")

@@ -528,3 +528,21 @@ async def test_empty_settings_start_with_their_defaults_and_a_required_one_says_
     assert await refused_at_startup(tmp_path, model, SLACK_BOT_TOKEN="", **blanks) == (
         "support-desk: SLACK_BOT_TOKEN is not set: it is needed to post answers in Slack."
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SUPPORT_CHANNELS", "#support"),
+        ("SUPPORT_CHANNELS", "C_SUPPORT, general"),
+        ("ESCALATION_CHANNEL", "#support-staff"),
+    ],
+)
+async def test_a_channel_name_instead_of_its_id_exits_with_one_line(
+    tmp_path: Path, model: FakeOpenAI, setting: str, value: str
+) -> None:
+    """A channel's name would match no event: the desk would stay silent there."""
+    line = await refused_at_startup(tmp_path, model, **{setting: value})
+    wrong = value.split(",")[-1].strip()
+    assert line.startswith(f"support-desk: {setting} is invalid: {wrong!r} is not a channel id")
+    assert "bottom of the channel's details" in line
