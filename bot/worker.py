@@ -30,7 +30,7 @@ from bot import blocks, knowledge
 from bot.commands import Commands, Request, typed_command
 from bot.intake import SECRETS_REMOVED, STAFF_REPLY, TICKET, clean_user_text
 from bot.knowledge import KB_DRAFT
-from bot.outages import DATABASE_REFUSED, SLACK_UNREACHABLE, SlackOutage, held_because
+from bot.outages import DATABASE_REFUSED, SlackOutage, held_because
 from bot.slack import NOTE_EVENT_TYPE, SlackGateway
 from bot.staff import StaffDesk, asks_for_queue
 from bot.streaming import AnswerStream
@@ -378,8 +378,10 @@ class Worker:
                 return await self._record(item, extra, failed=f"slack: {error}")
             except Exception as exc:
                 held = held_because(exc)
-                # Slack out of reach: the Web API client has retried the lost connection.
-                if delay is not None and held != SLACK_UNREACHABLE:
+                # Not retried here when Slack is out of reach (the Web API client has retried
+                # the lost connection) or the database refuses writes (it waited for locks; a
+                # full disk is not over in a second): held, tried again once they recover.
+                if delay is not None and held is None:
                     log.warning("answer failed; retrying", extra={**extra, "error": repr(exc)})
                     await asyncio.sleep(delay)
                     # A retry is a resumption: it first looks for a reply already posted.

@@ -285,6 +285,9 @@ async def test_a_full_disk_answers_each_message_once_and_in_order(
     finally:
         await desk.kill()
     assert "Traceback" not in desk.stderr
+    # A write the database refused is not tried again in place (each try ran the agents again
+    # and said so): the message is held until the database takes writes.
+    assert "answer failed; retrying" not in desk.stderr
 
 
 def test_a_message_is_held_not_failed_when_slack_or_the_database_is_unavailable() -> None:
