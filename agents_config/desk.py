@@ -503,6 +503,13 @@ class Desk:
         escalated in code, with the request and the desk's route for staff."""
         ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
         if ticket is None or ticket.user_id != turn.caller.slack_user_id:
+            log.info(
+                "hand-over refused: not the requester's ticket",
+                extra={
+                    "ticket_id": ticket.id if ticket else None,
+                    "user": turn.caller.slack_user_id,
+                },
+            )
             return TurnOutcome(
                 ticket=ticket,
                 opened=False,
@@ -652,6 +659,14 @@ class Desk:
         ticket = await self.store.tickets.get(approval.ticket_id) if approval else None
         refusal = await self._refusal(turn, approval, ticket)
         if refusal is not None or approval is None or ticket is None:
+            log.info(
+                "confirmation refused",
+                extra={
+                    "ticket_id": ticket.id if ticket else None,
+                    "approval_id": approval.id if approval else None,
+                    "user": turn.caller.slack_user_id,
+                },
+            )
             return TurnOutcome(
                 ticket=ticket, opened=False, reply=None, private=refusal, settled=approval
             )

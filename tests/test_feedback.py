@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +108,21 @@ async def test_talk_to_a_person_under_an_answer_hands_over_once(start_desk: Desk
     assert "already with our support staff" in desk.slack.ephemerals[-1]["text"]
 
 
-async def test_only_the_asker_rates_or_hands_over(start_desk: DeskFactory) -> None:
+async def test_only_the_asker_rates_or_hands_over(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone else's 👎 and "Talk to a person" are refused: nothing stored, nothing handed
+    over, one log line each."""
     desk = await _billing_desk(start_desk)
     reply = await _answered(desk)
-    await _rate(desk, "U_BOB", reply, "bad")
-    await desk.events.block_action("U_BOB", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"])
-    await desk.settle()
+    with caplog.at_level(logging.INFO):
+        await _rate(desk, "U_BOB", reply, "bad")
+        await desk.events.block_action(
+            "U_BOB", blocks.TALK_TO_PERSON, "answer", message_ts=reply["ts"]
+        )
+        await desk.settle()
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused == ["click refused", "hand-over refused: not the requester's ticket"]
     store = desk.runtime.receiver.store
     assert await store.feedback.rating("C_SUPPORT", reply["ts"], "U_BOB") is None
     ticket = await store.tickets.by_thread("C_SUPPORT", reply["thread_ts"])

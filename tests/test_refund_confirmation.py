@@ -7,6 +7,7 @@ the fake Slack's threads, and the refunds table read with the storage helpers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
@@ -116,11 +117,17 @@ async def test_cancel_issues_nothing(start_desk: DeskFactory) -> None:
     assert await refund_of(desk) is None
 
 
-async def test_only_the_requester_can_confirm(start_desk: DeskFactory) -> None:
+async def test_only_the_requester_can_confirm(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     desk = await start_desk()
     _, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
-    await click(desk, "U_BOB", blocks.CONFIRM, question)
-    await desk.settle()
+    with caplog.at_level(logging.INFO):
+        await click(desk, "U_BOB", blocks.CONFIRM, question)
+        await desk.settle()
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "confirmation refused"
+    ]
     assert await refund_of(desk) is None
     [refusal] = desk.slack.ephemerals
     assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]

@@ -360,7 +360,13 @@ def _container(body: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 async def _tell(staff: StaffDesk, body: dict[str, Any], outcome: Outcome) -> None:
-    """Show `outcome.message` to the person who clicked, and only to them."""
+    """Show `outcome.message` to the person who clicked, and only to them (a refusal is
+    also one log line)."""
+    if not outcome.ok:
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions else None
+        action = first.get("action_id") if isinstance(first, dict) else None
+        log.info("click refused", extra={"action": str(action)[:64], "user": _user(body)})
     if not outcome.message:
         return
     if body.get("response_url"):
