@@ -299,6 +299,32 @@ _TAILS: dict[Language, dict[TicketState, str]] = {
 }
 
 
+# After "that solved it" the ticket is resolved and a rating asked for, in the same language:
+# the requester's mention, then the ticket's number, fill the two {}.
+_RATING_QUESTIONS: dict[str, str] = {
+    "en": "{}, ticket #{} is resolved. How happy are you with the help you got? "
+    "(1 = not at all, 5 = very)",
+    "es": "{}, el ticket #{} está resuelto. ¿Qué tan satisfecho está con la ayuda recibida? "
+    "(1 = nada, 5 = mucho)",
+    "de": "{}, das Ticket #{} ist gelöst. Wie zufrieden sind Sie mit der Hilfe? "
+    "(1 = gar nicht, 5 = sehr)",
+    "fr": "{}, le ticket #{} est résolu. Êtes-vous satisfait de l'aide reçue ? "
+    "(1 = pas du tout, 5 = très)",
+    "pt": "{}, o ticket #{} está resolvido. Quão satisfeito você está com a ajuda recebida? "
+    "(1 = nada, 5 = muito)",
+    "it": "{}, il ticket #{} è risolto. Quanto è soddisfatto dell'aiuto ricevuto? "
+    "(1 = per niente, 5 = molto)",
+    "ja": "{} さん、チケット #{} は解決しました。今回のサポートにどのくらい満足されましたか？"
+    "（1 = まったく満足していない、5 = とても満足）",
+}
+
+
+def rating_question(language: str) -> str:
+    """The rating request after a resolve, in `language` (English for one the desk does not
+    write): a template whose two {} are the requester's mention and the ticket's number."""
+    return _RATING_QUESTIONS.get(language, _RATING_QUESTIONS["en"])
+
+
 def closing_reply(closing: ClosingMessage, state: TicketState, ticket_id: int | None) -> str:
     """The desk's short reply to a closing, in its language (English for one the desk does not
     write): a thanks gets "You're welcome!", a solved problem "Glad that's sorted!", then what

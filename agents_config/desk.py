@@ -129,6 +129,7 @@ class TurnOutcome:
     error: str | None = None  # set when the run failed and the user got the apology
     model_calls: int = 0
     resolved_by_user: bool = False  # the user said it is solved: the ticket is resolved
+    language: str = "en"  # the user's, where the desk knows it (they closed in it)
     confirmation: Approval | None = None  # the reply asks the requester to confirm this
     settled: Approval | None = None  # an earlier confirmation answered or closed this turn
     private: str | None = None  # for the person who clicked only (a refusal)
@@ -617,6 +618,7 @@ class Desk:
         )
         outcome.reply = closing_reply(closing, state, ticket.id if ticket else None)
         outcome.settled = settled
+        outcome.language = closing.language
         log.info(
             "closing message answered",
             extra={

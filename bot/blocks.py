@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any
 
+from agents_config.closing import rating_question
 from agents_config.pipelines import StepEvent
 from agents_config.pipelines.base import seconds
 from bot.mrkdwn import (
@@ -289,12 +290,10 @@ def notice_update(notice_text: str, ticket: Ticket) -> Mrkdwn:
     return Mrkdwn("{}\n\n{}").format(notice, line)
 
 
-def csat_prompt(ticket: Ticket) -> tuple[Mrkdwn, list[Block]]:
-    """Asks the user to rate the help after a resolve: (text, blocks)."""
-    text = Mrkdwn(
-        "{}, ticket #{} is resolved. How happy are you with the help you got? "
-        "(1 = not at all, 5 = very)"
-    ).format(mention(ticket.user_id), ticket.id)
+def csat_prompt(ticket: Ticket, language: str = "en") -> tuple[Mrkdwn, list[Block]]:
+    """Asks the user to rate the help after a resolve, in their language when the desk knows
+    it (they closed the conversation in it): (text, blocks)."""
+    text = Mrkdwn(rating_question(language)).format(mention(ticket.user_id), ticket.id)
     buttons = [
         {
             "type": "button",

@@ -220,10 +220,10 @@ class StaffDesk:
         await self.ask_for_rating(ticket)
         return Outcome(True)
 
-    async def ask_for_rating(self, ticket: Ticket) -> None:
+    async def ask_for_rating(self, ticket: Ticket, language: str = "en") -> None:
         """Post the CSAT request in the user's thread of a resolved ticket (by staff's Resolve,
-        or by the user saying it is solved); only clicks on this message count."""
-        text, prompt = blocks.csat_prompt(ticket)
+        or by the user saying it is solved, in `language`); only clicks on it count."""
+        text, prompt = blocks.csat_prompt(ticket, language)
         try:
             prompt_ts = await self.slack.post_in_thread(
                 ticket.channel, ticket.thread_ts, text, prompt

@@ -607,7 +607,7 @@ class Worker:
         ):  # a person owns this DM ticket: what the user writes goes to the staff thread
             await self.staff.mirror(ticket, item)
         if outcome.resolved_by_user and outcome.ticket and self.staff is not None:
-            await self.staff.ask_for_rating(outcome.ticket)
+            await self.staff.ask_for_rating(outcome.ticket, outcome.language)
         if outcome.escalation is not None and outcome.ticket and self.staff is not None:
             await self.staff.announce(
                 outcome.ticket,

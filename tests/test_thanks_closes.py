@@ -104,3 +104,17 @@ async def test_gracias_after_an_answer_closes_in_spanish(start_desk: DeskFactory
     assert replies[1]["text"].startswith(f"¡De nada! He cerrado el ticket #{ticket.id}.")
     assert [m for m in replies if rating_buttons(m)] == [replies[2]]  # one rating request
     assert desk.slack.messages(channel="C_STAFF") == []
+
+
+async def test_a_closing_in_spanish_is_answered_and_rated_in_spanish(
+    start_desk: DeskFactory,
+) -> None:
+    """The closing reply and the rating request that follows speak the user's language."""
+    desk = await start_desk()
+    event, ticket = await after_an_answer(desk, "U_ALICE", "¡gracias, eso lo resolvió!")
+    assert ticket is not None and ticket.status == "resolved"
+    _, closed, prompt = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert f"He cerrado el ticket #{ticket.id}" in closed["text"]
+    assert rating_buttons(prompt)
+    assert f"el ticket #{ticket.id} está resuelto" in prompt["text"]
+    assert "How happy" not in prompt["text"]
