@@ -17,10 +17,10 @@ SLACK_UNREACHABLE = "Slack could not be reached"
 
 
 def held_because(exc: BaseException) -> str | None:
-    """Why a message whose answer failed (after its retries) is held for later instead of
-    failed, or None: neither an unreachable Slack nor a database that refuses writes is the
-    message's fault. Slack first: a refused connection is an OSError, which the PostgreSQL
-    driver's errors include too."""
+    """Why a message whose answer failed is held for later (not failed, not tried again at
+    once), or None: neither an unreachable Slack nor a database that refuses writes is the
+    message's fault, and neither is over in a second. Slack first: a refused connection is
+    an OSError, which the PostgreSQL driver's errors include too."""
     if isinstance(exc, aiohttp.ClientConnectionError):
         return SLACK_UNREACHABLE
     if refuses_writes(exc):
