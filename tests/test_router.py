@@ -142,6 +142,7 @@ def test_issue_examples_route_to_their_department() -> None:
     assert decide("what would it take to get 40 people on this").department == "sales"
     assert decide("I was charged twice this month").department == "billing"
     assert decide("hi").department == "clarify"
+    assert decide("my card payment keeps failing").department == "billing"
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,12 @@ def test_issue_examples_route_to_their_department() -> None:
         "Oi, preciso de ajuda",
         "¿me pueden ayudar? tengo una duda",
         "助けてください",
+        # "it still fails" names no topic, with a thanks or not (a payment that fails does)
+        "it still fails",
+        "thanks, but it still fails",
+        "gracias, pero sigue sin funcionar",
+        "merci mais ça ne marche toujours pas",
+        "danke, aber es geht immer noch nicht",
     ],
 )
 def test_content_free_messages_are_asked_about_in_every_language(text: str) -> None:

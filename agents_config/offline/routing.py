@@ -127,6 +127,9 @@ _NO_TOPIC = frozenset(
     aider question questions quick one sec second minute moment concern query ask asking
     problem problems issue issues trouble something thing stuff wrong off up weird strange odd
     broke broken break breaks work works working worked not doesnt dont didnt isnt wont cant
+    fail fails failed failing
+    gracias pero sigue sin funcionar todavía todavia aún aun danke aber immer noch merci mais
+    toujours encore ça ne es obrigado obrigada mas ainda grazie ma ancora
     cannot again still same before anymore urgent asap emergency important now today right
     anyone anybody someone somebody around team guys folks everyone channel correct place who
     where what look looking check see need needs needed want wanted with about for to of on at
