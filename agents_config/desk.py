@@ -456,11 +456,9 @@ class Desk:
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         if turn.to_staff:
             return await self._to_staff(turn, ticket, opened=opened)
-        pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
-        if pending is not None and pending.requester == turn.caller.slack_user_id:
-            answer = typed_answer(turn.text)
-            if answer is not None:
-                return await self._answer(turn, pending, answer, progress)
+        pending, answer = await self._pending(turn)
+        if answer is not None:
+            return await self._answer(turn, pending, answer, progress)
         settled = await self._close(pending, "superseded") if pending is not None else None
         if turn.resumed:  # an interrupted turn starts over from a clean history
             await self.store.conversations.discard_turn(turn.thread_key, turn.turn_id)
@@ -598,10 +596,9 @@ class Desk:
         ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
         if ticket is not None and ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
-        pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
-        if pending is not None and pending.requester == turn.caller.slack_user_id:
-            if typed_answer(turn.text) is not None:
-                return None
+        pending, answer = await self._pending(turn)
+        if answer is not None:
+            return None
         settled = await self._close(pending, "superseded") if pending is not None else None
         if ticket is None:
             outcome = TurnOutcome(ticket=None, opened=False, reply=None)
@@ -629,6 +626,14 @@ class Desk:
             },
         )
         return outcome
+
+    async def _pending(self, turn: Turn) -> tuple[Approval | None, Answer | None]:
+        """The thread's pending confirmation, and the answer to it this message types out
+        ("yes", "cancel"), if it is its requester's and says only that."""
+        pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
+        if pending is None or pending.requester != turn.caller.slack_user_id:
+            return pending, None
+        return pending, typed_answer(turn.text)
 
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:
         """ "Thanks, that solved it": the ticket is resolved with the user as the actor (the
