@@ -284,13 +284,17 @@ class Worker:
                     log.info("took over messages of a worker that died")
                     self._wake.set()
                 if self._stranded and time.monotonic() >= self._slack.retry_at:
-                    count = await self.store.inbox.release(self._stranded, self.worker_id)
+                    # These ones: a row released may be claimed again (and a later one of its
+                    # thread held behind it) before the release returns, on another connection.
+                    held = list(self._stranded)
+                    count = await self.store.inbox.release(held, self.worker_id)
                     log.info(
                         "trying the held messages again (the database or Slack was unavailable)",
                         extra={"count": count},
                     )
-                    self._unsure.difference_update(self._stranded)  # released, or not ours
-                    self._stranded.clear()
+                    for inbox_id in held:
+                        self._stranded.pop(inbox_id, None)
+                    self._unsure.difference_update(held)  # released, or not ours
                     self._wake.set()
                 if self._database_down:
                     self._database_down = False
@@ -310,8 +314,11 @@ class Worker:
     def _dispatch(self, item: InboxItem) -> None:
         if item.id in self._in_flight:  # already being answered here
             return
-        if any(held.thread_key == item.thread_key for held in self._stranded.values()):
-            self._stranded[item.id] = item  # after its thread's held message: the order holds
+        if any(
+            held.thread_key == item.thread_key and held.id < item.id
+            for held in self._stranded.values()
+        ):  # after an earlier message of its thread that is held: the order holds
+            self._stranded[item.id] = item
             return
         self._in_flight.add(item.id)
         queue = self._queues.setdefault(item.thread_key, deque())
