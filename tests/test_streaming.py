@@ -311,6 +311,9 @@ async def test_stop_cancels_a_run_whose_model_went_silent(
     assert ticket is not None and ticket.status == "open"  # not escalated as a failure
 
 
+SHOWN = "Here is my answer to"  # what a long answer shows before a test stops it
+
+
 async def long_answer(
     start_desk: DeskFactory, model: FakeOpenAI, *, failing: str | None = None
 ) -> tuple[Desk, dict[str, Any], dict[str, Any]]:
@@ -323,7 +326,13 @@ async def long_answer(
     if failing:
         desk.slack.fail(failing, times=10)
     _, _, event = await desk.events.message("U_ALICE", "Tell me everything about billing")
-    await desk.slack.wait_for("chat.appendStream", timeout=30)
+
+    def shown(method: str, _: dict[str, Any]) -> bool:
+        # The first words may be flushed alone ("Here "): wait until a sentence is shown.
+        replies = desk.slack.replies_in("C_SUPPORT", event["ts"])
+        return method == "chat.appendStream" and replies[0]["text"].startswith(SHOWN)
+
+    await desk.slack.wait_for(shown, timeout=30)
     [streaming] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     return desk, event, streaming
 
@@ -336,7 +345,7 @@ async def assert_stopped(desk: Desk, event: dict[str, Any], streaming: dict[str,
     await desk.settle()
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
     assert reply["ts"] == streaming["ts"]
-    assert reply["text"].startswith("Here is my answer to")
+    assert reply["text"].startswith(SHOWN)
     assert reply["text"].endswith(STOPPED_NOTE) and "Step 39" not in reply["text"]
     assert not reply.get("blocks")  # no Stop any more, and no 👍/👎 under a stopped answer
     assert reply_turn(reply) is not None
