@@ -15,8 +15,9 @@ the same text with two labels is an error.
 
 The labelled answer set `answers.jsonl` (request -> expected tools and KB article, written by
 the team; nothing is trained on it) is split the same way into dev and test, half each. The
-rows of `sources/answers_*.jsonl` (written later, to widen dev) all go to dev: the test part
-stays what it was.
+rows of `sources/answers_*.jsonl` (written later, to widen dev) all go to dev, except the
+sittings in `SPLIT_SITTINGS`: written blind to widen test as well, they are split half and half
+within each expected article (or, without one, each expected tool), so every article is in both.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ SALT = "support-desk-split-v1"
 SHARES = (("test", 0.20), ("dev", 0.15))  # the rest is train
 ANSWERS = DATA / "answers.jsonl"
 ANSWER_SHARES = (("test", 0.5),)  # the rest is dev: the answer set has no training part
+SPLIT_SITTINGS = ("answers_team_i.jsonl",)  # answer sittings split into test and dev
 DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
 
 
@@ -93,14 +96,23 @@ def deduplicated(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
+def by_department(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["dept"], row["source"])
+
+
+def by_answer(row: dict[str, Any]) -> tuple[str, str]:
+    return (row.get("article") or "+".join(row["tools"]), row["source"])
+
+
 def split(
     rows: list[dict[str, Any]],
     shares: tuple[tuple[str, float], ...] = SHARES,
     rest: str = "train",
+    group_by: Callable[[dict[str, Any]], tuple[str, str]] = by_department,
 ) -> dict[str, list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["dept"], row["source"])].append(row)
+        groups[group_by(row)].append(row)
     parts: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in shares}
     parts.setdefault(rest, [])
     for key in sorted(groups):
@@ -138,13 +150,20 @@ def main() -> None:
     parts = split(deduplicated(answers), ANSWER_SHARES, rest="dev")
     seen = {normalised(row["text"]) for row in answers}
     for path in sorted(SOURCES.glob("answers_*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = {**json.loads(line), "source": f"sources/{path.name}"} if line.strip() else None
-            if row is not None and normalised(row["text"]) in seen:
-                sys.exit(f"{path.name}: {row['id']} repeats a row of {ANSWERS.name}")
-            if row is not None:
-                parts["dev"].append(row)
-                seen.add(normalised(row["text"]))
+        sitting = [
+            {**json.loads(line), "source": f"sources/{path.name}"}
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        for row in sitting:
+            if normalised(row["text"]) in seen:
+                sys.exit(f"{path.name}: {row['id']} repeats an earlier answer row")
+            seen.add(normalised(row["text"]))
+        if path.name in SPLIT_SITTINGS:
+            for name, part in split(sitting, ANSWER_SHARES, "dev", by_answer).items():
+                parts[name] += part
+        else:
+            parts["dev"] += sitting
     for name, part in parts.items():
         path = DATA / f"answers_{name}.jsonl"
         with path.open("w", encoding="utf-8") as out:
