@@ -177,6 +177,17 @@ class Desk:
             await asyncio.sleep(0.02)
         raise RuntimeError("a desk process did not report its database round trips")
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user + system) used so far: (receiver, workers)."""
+        receiver, workers = self.pids()
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def used(pid: int) -> float:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        return used(receiver), sum(used(w) for w in workers)
+
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the receiver and its worker process, summed."""
         receiver, workers = self.pids()
@@ -422,6 +433,15 @@ async def worker_scaling(tmp: Path, database_url: str, count: int, repeat: int) 
         f"{statistics.median(busy[1]):.0%} busy with 1 worker, "
         f"{statistics.median(busy[2]):.0%} with 2 (all processes: desk, PostgreSQL, fakes)"
     )
+    # A second worker adds no CPU time per answer at best (contention only adds some), so
+    # this machine can answer at most 1/busy times as fast as with one worker.
+    ceiling = 1 / statistics.median(busy[1]) if statistics.median(busy[1]) else float("inf")
+    line(
+        "    ceiling of this machine",
+        f"{ceiling:.2f}  (1 ÷ share of the cores busy with 1 worker)",
+        "report",
+        None,
+    )
 
 
 def cpu_times() -> tuple[int, int]:
@@ -447,11 +467,13 @@ async def sequential(
     desk_rates: list[float] = []
     bare_rates: dict[bool, list[float]] = {False: [], True: []}  # by `streamed`
     trips = [0, 0]
+    cpu = [0.0, 0.0]  # seconds of the receiver and the worker
     for _ in range(repeat):
-        before = await desk.trips()
+        before, cpu_before = await desk.trips(), desk.cpu_seconds()
         t_desk = await one_at_a_time(events, slack, count)
-        after = await desk.trips()
+        after, cpu_after = await desk.trips(), desk.cpu_seconds()
         trips = [trips[0] + after[0] - before[0], trips[1] + after[1] - before[1]]
+        cpu = [cpu[i] + cpu_after[i] - cpu_before[i] for i in (0, 1)]
         desk_rates.append(count / t_desk)
         for streamed, rates in bare_rates.items():
             t_bare = await bare_in_own_process(model.url, count, sequential=True, streamed=streamed)
@@ -483,6 +505,12 @@ async def sequential(
         None,
     )
     answers = count * repeat
+    line(
+        "    CPU per answer",
+        f"receiver {1000 * cpu[0] / answers:.1f} ms, worker {1000 * cpu[1] / answers:.1f} ms",
+        "report",
+        None,
+    )
     line(
         "database round trips per answer",
         f"{(trips[0] + trips[1]) / answers:.1f}  (receiver {trips[0] / answers:.1f},"

@@ -77,26 +77,55 @@ def excerpt(article: Article, query: str, max_chars: int = 900) -> str:
     """The part of the article's body most relevant to `query`, at most about `max_chars`.
 
     Short bodies come back whole. Otherwise the first paragraph (usually the summary) plus
-    the paragraphs sharing most words with the query, in their original order.
+    the paragraphs sharing most words with the query, in their original order; a paragraph
+    too long to fit (a long list: "Common decline codes") keeps its heading and the lines
+    that share words with the query.
     """
     body = article.body.strip()
     if len(body) <= max_chars:
         return body
     stems = {_stem(t) for t in query_terms(query)}
     blocks = _blocks(body)
-    scores = [len(stems & {_stem(w.lower()) for w in _WORD.findall(b)}) for b in blocks]
+    scores = [_shared(stems, b) for b in blocks]
     ranked = sorted(range(1, len(blocks)), key=lambda i: (-scores[i], i))
-    chosen = [0]
+    chosen = {0: blocks[0]}
     used = len(blocks[0])
     for i in ranked:
-        if scores[i] == 0 or used + len(blocks[i]) > max_chars:
+        if scores[i] == 0:
             continue
-        chosen.append(i)
-        used += len(blocks[i])
-    text = "\n\n".join(blocks[i] for i in sorted(chosen))
+        block = blocks[i]
+        if used + len(block) > max_chars:
+            block = _matching_lines(block, stems, max_chars - used)
+        if block:
+            chosen[i] = block
+            used += len(block)
+    text = "\n\n".join(chosen[i] for i in sorted(chosen))
     if len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "…"
     return text
+
+
+def _shared(stems: set[str], text: str) -> int:
+    """How many of the query's `stems` `text` has."""
+    return len(stems & {_stem(w.lower()) for w in _WORD.findall(text)})
+
+
+def _matching_lines(block: str, stems: set[str], room: int) -> str:
+    """The heading of a long paragraph and those of its lines that share words with the query,
+    best first while they fit in `room` characters, in their original order; "" if none fit."""
+    lines = block.splitlines()
+    heading = lines[0] if lines[0].startswith("#") else ""
+    rest = lines[1:] if heading else lines
+    scores = [_shared(stems, line) for line in rest]
+    kept: list[int] = []
+    used = len(heading)
+    for i in sorted(range(len(rest)), key=lambda i: (-scores[i], i)):
+        if scores[i] and used + len(rest[i]) + 1 <= room:
+            kept.append(i)
+            used += len(rest[i]) + 1
+    if not kept:
+        return ""
+    return "\n".join([*([heading] if heading else []), *(rest[i] for i in sorted(kept))])
 
 
 def _blocks(body: str) -> list[str]:

@@ -294,6 +294,139 @@ FOREIGN_TERMS = (
         re.compile(r"\bevalua\w*|\bpr[üu]fen\b|\bévalu\w*|\bavalia\w*|\bvaluta\w*|検討"),
         " evaluating ",
     ),
+    # Session 8: the key terms of each help-centre article that the glossary lacked, in the
+    # same six languages (each article's own subject, not any request's wording).
+    (
+        re.compile(
+            r"copias? de seguridad|\bsicherung\w*|sauvegard\w*|c[óo]pias? de seguran[çc]a|"
+            r"バックアップ"
+        ),
+        " backups ",
+    ),
+    (
+        re.compile(r"\bcifrad\w*|verschl[üu]ssel\w*|chiffr\w*|criptograf\w*|crittograf\w*|暗号化"),
+        " encryption ",
+    ),
+    (
+        re.compile(
+            r"\bconserv[ae]\w*|aufbewahr\w*|\bretenç\w*|\bretenci[oó]n|conservazione|保存期間|保管"
+        ),
+        " retention kept ",
+    ),
+    (
+        re.compile(r"\belimin\w*|\bborrad\w*|gel[öo]scht|l[öo]schen|supprim\w*|exclu[ií]d\w*|削除"),
+        " deleted ",
+    ),
+    (
+        re.compile(r"cuestionario|fragebogen|questionn?[aá]ri[oe]|質問票|アンケート"),
+        " security questionnaire ",
+    ),
+    (
+        re.compile(r"disponibilidad|verf[üu]gbarkeit|disponibilit[ée]|disponibilidade|稼働率"),
+        " uptime sla ",
+    ),
+    (
+        re.compile(r"restablecer|zur[üu]cksetzen|r[ée]initialis\w*|redefinir|reimpostare|リセット"),
+        " reset ",
+    ),
+    (re.compile(r"\bolvid\w*|vergessen|oubli[ée]|esqueci\w*|dimenticat\w*|忘れ"), " forgot "),
+    (re.compile(r"\batributos?\b|\battribut\w*|属性"), " attributes "),
+    (
+        re.compile(
+            r"inicio de sesi[oó]n [uú]nico|einmalanmeldung|authentification unique|"
+            r"login [uú]nico|accesso unico|シングルサインオン|proveedor de identidad|"
+            r"identit[äa]tsanbieter|fournisseur d'identit[ée]|provedor de identidade|"
+            r"provider di identit[àa]|idプロバイダ"
+        ),
+        " sso saml identity provider ",
+    ),
+    (
+        re.compile(
+            r"llaves? de seguridad|sicherheitsschl[üu]ssel|cl[ée]s? de s[ée]curit[ée]|"
+            r"chaves? de seguran[çc]a|chiav[ei] di sicurezza|セキュリティキー"
+        ),
+        " security key two-factor ",
+    ),
+    (
+        re.compile(
+            r"c[óo]digos? de recupera\w*|wiederherstellungs\w*|codes? de r[ée]cup[ée]ration|"
+            r"codici di recupero|リカバリーコード|復旧コード"
+        ),
+        " recovery codes two-factor ",
+    ),
+    (re.compile(r"\bl[íi]mite\w*|\bbegrenz\w*|\bdrossel\w*|制限|上限"), " limit "),
+    (
+        re.compile(
+            r"clave (?:de )?api|api-schl[üu]ssel|cl[ée] (?:d'?)?api|chave (?:de )?api|apiキー"
+        ),
+        " api key ",
+    ),
+    (
+        re.compile(
+            r"id de (?:la )?solicitud|anfrage-?id|identifiant de (?:la )?requ[êe]te|"
+            r"id da requisi[çc][aã]o|id della richiesta|リクエスト\s?id"
+        ),
+        " request id ",
+    ),
+    (
+        re.compile(
+            r"hoja de c[áa]lculo|tabellen\w*|tableur|planilha|foglio di calcolo|スプレッドシート"
+        ),
+        " spreadsheet csv export ",
+    ),
+    (re.compile(r"direcci[oó]n|\badresse\b|endere[çc]o|indirizzo|住所"), " address "),
+    (
+        re.compile(
+            r"\bexent[oa]s?\b|steuerbefreit|exon[ée]r[ée]\w*|\bisent[oa]s?\b|esente|免税|非課税"
+        ),
+        " tax exempt ",
+    ),
+    (
+        re.compile(r"vencid\w*|[üu]berf[äa]llig|en retard|atrasad\w*|scadut\w*|延滞|期限切れ"),
+        " overdue expired ",
+    ),
+    (
+        re.compile(
+            r"\bong\b|sin [áa]nimo de lucro|sin fines de lucro|gemeinn[üu]tzig\w*|"
+            r"but non lucratif|sem fins lucrativos|senza scopo di lucro|非営利"
+        ),
+        " nonprofit discount ",
+    ),
+    (
+        re.compile(
+            r"escuela|universidad|\bschule\b|universit[äa]t|[ée]cole|escola|scuola|学校|大学"
+        ),
+        " school education discount ",
+    ),
+    (
+        re.compile(r"prorrat\w*|anteilig\w*|au prorata|proporcional\w*|proporzional\w*|日割り"),
+        " prorated proration ",
+    ),
+    (
+        re.compile(
+            r"cambiar de plan|plan (?:inferior|superior)|tarif wechseln|herabstuf\w*|"
+            r"changer de (?:forfait|formule|plan)|mudar de plano|cambiare piano|プラン変更|"
+            r"ダウングレード|アップグレード"
+        ),
+        " change plan upgrade downgrade ",
+    ),
+    (
+        re.compile(r"por adelantado|im voraus|[àa] l'avance|antecipad\w*|in anticipo|前払い"),
+        " billing cycle in advance ",
+    ),
+    (
+        re.compile(r"\bmensual\w*|\bmonatlich\w*|\bmensuel\w*|\bmensal\w*|\bmensil\w*|毎月|月額"),
+        " monthly ",
+    ),
+    (
+        re.compile(r"reactiv\w*|wieder aktivier\w*|r[ée]activ\w*|riattiv\w*|再開|再有効"),
+        " reactivate ",
+    ),
+    (re.compile(r"\bsignatur\b|署名"), " signature "),
+    (
+        re.compile(r"autenticaci[oó]n|authentifizierung|authentification|autentica[çz]\w*"),
+        " authentication ",
+    ),
 )
 
 

@@ -192,17 +192,27 @@ INTENT_BONUS = 4  # a sure intent outweighs a few stray keywords of another tool
 ARTICLE_MIN = 0.2
 
 
+# A machine code as users paste it from an error or a bank's answer: `authentication_required`,
+# do_not_honor, `rate_limit_exceeded` (lower-case words joined by underscores).
+MACHINE_CODE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w-])")
+
+
 def knowledge_query(text: str) -> str:
     """The knowledge-base query for a request: the title of the article the article model
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
     model asked to search would write the help centre's words; this is the offline stand-in.
-    A request that quotes an HTTP error status asks about that error: the title of the
-    article on it comes first ("500 on /v2/export" is not a question about exporting; which
-    of the two answers is `answers.relevant_article`'s choice)."""
+    A request that quotes a machine code (`do_not_honor`) is searched by its own words, so that
+    the article explaining that code comes first, not the model's guess. A request that quotes
+    an HTTP error status asks about that error: the title of the article on it comes first
+    ("500 on /v2/export" is not a question about exporting; which of the two answers is
+    `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
     titles = [
+        *MACHINE_CODE.findall(text.lower()),
         error_title(text),
-        article_title(guess.label) if guess.probability >= ARTICLE_MIN else None,
+        article_title(guess.label)
+        if guess.probability >= ARTICLE_MIN and not MACHINE_CODE.search(text.lower())
+        else None,
     ]
     return " ".join(dict.fromkeys([*(t for t in titles if t), search_query(text)]))
 
