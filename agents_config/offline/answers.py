@@ -19,11 +19,11 @@ from agents_config.offline.text import (
 )
 from agents_config.offline.tools import (
     DEFECT_SIGNS,
-    MACHINE_CODE,
     STATUS_TOOL,
     TOOL_RULES,
     bug_details_given,
     error_codes,
+    machine_codes,
     mentions_code,
     names_code,
     search_query,
@@ -69,10 +69,10 @@ def relevant_article(output: str, request: str) -> str | None:
 def _quoting_code(articles: list[str], request: str) -> str | None:
     """The article that explains a machine code the request quotes, word for word: whatever
     else the request says, that code is what the user needs explained."""
-    codes = set(MACHINE_CODE.findall(request.lower()))
+    codes = set(machine_codes(request))
     if not codes:
         return None
-    return next((a for a in articles if codes & set(MACHINE_CODE.findall(a.lower()))), None)
+    return next((a for a in articles if codes & set(machine_codes(a))), None)
 
 
 def _fitting_article(articles: list[str], request: str) -> str | None:
@@ -152,7 +152,7 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
     to the request, in their original order (first those that explain a machine code the
     request quotes: "what does do_not_honor mean?")."""
     wanted = set(content_stems(request)) - VAGUE
-    codes = MACHINE_CODE.findall(request.lower())
+    codes = machine_codes(request)
     article = relevant_article(output, request) or output
     lines = [ln.strip() for ln in article.splitlines() if ln.strip()]
     if not lines:

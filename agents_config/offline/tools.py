@@ -197,6 +197,11 @@ ARTICLE_MIN = 0.2
 MACHINE_CODE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w-])")
 
 
+def machine_codes(text: str) -> list[str]:
+    """The machine codes `text` quotes (`MACHINE_CODE`), lower-cased, in order."""
+    return MACHINE_CODE.findall(text.lower())
+
+
 def knowledge_query(text: str) -> str:
     """The knowledge-base query for a request: the title of the article the article model
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
@@ -207,12 +212,11 @@ def knowledge_query(text: str) -> str:
     ("500 on /v2/export" is not a question about exporting; which of the two answers is
     `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
+    codes = machine_codes(text)
     titles = [
-        *MACHINE_CODE.findall(text.lower()),
+        *codes,
         error_title(text),
-        article_title(guess.label)
-        if guess.probability >= ARTICLE_MIN and not MACHINE_CODE.search(text.lower())
-        else None,
+        article_title(guess.label) if guess.probability >= ARTICLE_MIN and not codes else None,
     ]
     return " ".join(dict.fromkeys([*(t for t in titles if t), search_query(text)]))
 
