@@ -28,6 +28,19 @@ class Route:
         )
 
 
+# The department that answers for each help-centre category (an article's `category:`): a
+# request about something only one article explains (a decline code) goes where that article
+# belongs. "general" (how to reach a person) belongs to no department.
+CATEGORY_DEPARTMENTS = {
+    "billing": "billing",
+    "sales": "sales",
+    "account": "tech",
+    "developers": "tech",
+    "security": "tech",
+    "technical": "tech",
+}
+
+
 TRIAGE_ROUTES: tuple[Route, ...] = (
     Route(
         agent="billing_specialist",

@@ -3,6 +3,7 @@
     pip install -e '.[train]'
     python scripts/cross_check.py              # every sitting of the answer set's dev split
     python scripts/cross_check.py team_i       # one sitting
+    python scripts/cross_check.py --misses     # and the rows each sitting got wrong
 
 For each sitting (a source file of `agents_config/data/sources/` written in one go), both models
 are fitted without it (`scripts/train_router.py --with-dev --c 10 --without team_X`,
@@ -48,13 +49,18 @@ def dev_rows(sitting: str, folder: Path) -> Path:
     return path
 
 
-def figures(sitting: str, folder: Path) -> dict[str, float]:
+MISS = re.compile(r"^\s+\S+\s+wanted (?:article|tools?) .*$", re.M)
+
+
+def figures(sitting: str, folder: Path, misses: bool = False) -> dict[str, float]:
     python = sys.executable
     run(python, "scripts/train_router.py", "--with-dev", "--c", "10", "--without", sitting)
     run(python, "scripts/train_answers.py", "--without", f"sources/answers_{sitting}.jsonl")
     rows = dev_rows(sitting, folder)
     desk = str(Path(python).parent / "support-desk")
     report = run(desk, "eval", "--file", str(rows))
+    if misses:
+        print("\n".join(MISS.findall(report)), flush=True)
     found: dict[str, float] = {}
     for match in FIGURES.finditer(report):
         if match.group(3):
@@ -65,7 +71,8 @@ def figures(sitting: str, folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    sittings = sys.argv[1:] or list(SITTINGS)
+    misses = "--misses" in sys.argv
+    sittings = [a for a in sys.argv[1:] if a != "--misses"] or list(SITTINGS)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for path in WEIGHTS:
@@ -73,7 +80,7 @@ def main() -> None:
         table: dict[str, dict[str, float]] = {}
         try:
             for sitting in sittings:
-                table[sitting] = figures(sitting, folder)
+                table[sitting] = figures(sitting, folder, misses)
                 cells = "  ".join(f"{k} {v:5.1f}%" for k, v in table[sitting].items())
                 print(f"{sitting}  {cells}", flush=True)
         finally:

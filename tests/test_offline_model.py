@@ -26,7 +26,7 @@ from agents_config.offline import (
     structured_output,
 )
 from agents_config.offline.answers import ESCALATION_OPENER
-from agents_config.offline.tools import MACHINE_CODE
+from agents_config.offline.text import MACHINE_CODE, asked_codes
 from agents_config.routing import TRIAGE_ROUTES
 from storage.kb import excerpt
 from storage.seed import packaged_articles
@@ -157,6 +157,16 @@ async def test_declined_card_is_investigated(store: Store) -> None:
     assert "insufficient_funds" in out.answer
 
 
+async def test_a_reported_decline_with_no_failed_payment_shows_the_payments(
+    store: Store,
+) -> None:
+    out = await ask(store, ALICE, "my payment failed, why?")  # all of Alice's went through
+
+    assert out.tools == ["list_payments"]  # no drill into a payment that succeeded
+    assert "PAY-3002" in out.answer and "succeeded" in out.answer
+    assert "It succeeded" not in out.answer
+
+
 @pytest.mark.parametrize(
     "question",
     [
@@ -173,6 +183,54 @@ async def test_a_quoted_decline_code_gets_the_line_that_explains_it(
     [code] = MACHINE_CODE.findall(question)
     assert "*Failed payments and card declines*" in out.answer
     assert f"**{code}**:" in out.answer
+
+
+async def test_a_code_asked_about_is_billing_s_and_quoted_with_its_advice(store: Store) -> None:
+    meaning = await ask(store, ALICE, "what does do_not_honor mean?")
+    wrong_card = await ask(store, ALICE, "my bank says incorrect_number when I pay, what now?")
+
+    assert meaning.path == ["triage", "billing_specialist"]  # no words of billing but the code
+    assert "**do_not_honor**:" in meaning.answer and "back of your card" in meaning.answer
+    assert "Re-enter the card." in wrong_card.answer  # the code's own advice, whole…
+    assert "**do_not_honor**" not in wrong_card.answer  # …and no other code's
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # a name that looks like a code, in a clause about something else
+        (
+            "how do I turn on 2FA? (our field is called authentication_required)",
+            "Two-factor authentication (2FA)",
+        ),
+        ("can I export every record updated_since last monday as a CSV?", "Exporting your data"),
+        # the errors article's 429 section only points to the rate-limit article
+        (
+            "we keep getting 429 errors from the API, what should we do?",
+            "API rate limits and 429 Too Many Requests",
+        ),
+        # the help centre's words for a brand: a YubiKey is a security key
+        ("can we use yubikeys instead of an app?", "Two-factor authentication (2FA)"),
+    ],
+)
+async def test_the_article_follows_what_was_asked_not_a_stray_name(
+    store: Store, question: str, title: str
+) -> None:
+    out = await ask(store, ALICE, question)
+
+    assert f"*{title}*" in out.answer
+    assert "Failed payments" not in out.answer
+
+
+def test_codes_count_only_where_they_are_asked_about() -> None:
+    assert asked_codes("My card was declined with insufficient_funds. What now?") == [
+        "insufficient_funds"
+    ]
+    assert asked_codes("`do_not_honor`?") == ["do_not_honor"]
+    assert asked_codes("カードで processing_error と表示されました") == ["processing_error"]
+    assert asked_codes("turn on 2FA? (our field is called authentication_required)") == []
+    assert asked_codes("GET /v1/records?updated_since=2024-01-01 returns 500") == []
+    assert asked_codes("my_file.py crashes with an error") == []
 
 
 def test_an_excerpt_keeps_the_lines_of_a_long_list_that_were_asked_about() -> None:

@@ -197,6 +197,10 @@ def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
     assert language_note("Ich wurde diesen Monat doppelt belastet").startswith("Hallo!")
     assert language_note("返金をお願いします").startswith("お問い合わせ")
     assert language_note("I was charged twice") == ""
+    assert language_note("Os meus dados são criptografados?").startswith("Olá!")
+    assert language_note("ho ricevuto un doppio addebito").startswith("Ciao!")
+    # English words other languages share are no sign of them
+    assert language_note("our infosec team sends a 200-question questionnaire") == ""
     first = intake_answer(Conversation(request="getting an error"), "tech") or ""
     assert first.startswith("Hi, thanks for reaching out!")
     assert "request id" in first and "environment" in first and "steps" in first

@@ -12,8 +12,10 @@ from agents_config.offline.text import (
     NAMED,
     SENTENCE,
     VAGUE,
+    asked_codes,
     content_stems,
     join_words,
+    machine_codes,
     signed,
     words,
 )
@@ -23,7 +25,6 @@ from agents_config.offline.tools import (
     TOOL_RULES,
     bug_details_given,
     error_codes,
-    machine_codes,
     mentions_code,
     names_code,
     search_query,
@@ -60,16 +61,28 @@ def relevant_article(output: str, request: str) -> str | None:
         return quoting
     chosen = _fitting_article(articles, request)
     codes = error_codes(request)
-    if not codes or (chosen is not None and mentions_code(chosen, codes)):
+    titled = next((a for a in articles if names_code(_title(a), codes)), None) if codes else None
+    if titled is None or (chosen is not None and _keeps(chosen, titled, codes)):
         return chosen
-    titled = (a for a in articles if names_code(a.partition("\n")[0], codes))
-    return next(titled, chosen)
+    return titled
+
+
+def _keeps(chosen: str, titled: str, codes: set[str]) -> bool:
+    """Whether the chosen article answers for the error statuses `codes` although another's
+    title names them: it speaks of them itself, and does not send the reader to that other
+    article for them ("429 Too Many Requests: see "API rate limits and 429 …"")."""
+    return mentions_code(chosen, codes) and f'"{_title(titled)}"' not in chosen
+
+
+def _title(article: str) -> str:
+    """A search result's title: its first line without the slug ("[slug] Title")."""
+    return re.sub(r"^\[[\w-]+\]\s*", "", article.partition("\n")[0]).strip()
 
 
 def _quoting_code(articles: list[str], request: str) -> str | None:
     """The article that explains a machine code the request quotes, word for word: whatever
     else the request says, that code is what the user needs explained."""
-    codes = set(machine_codes(request))
+    codes = set(asked_codes(request))
     if not codes:
         return None
     return next((a for a in articles if codes & set(machine_codes(a))), None)
@@ -150,9 +163,9 @@ def _slug(article: str) -> str:
 def _key_passage(output: str, request: str, sentences: int = 3) -> str:
     """The relevant article of a knowledge-base result: its title and the sentences closest
     to the request, in their original order (first those that explain a machine code the
-    request quotes: "what does do_not_honor mean?")."""
+    request asks about: "what does do_not_honor mean?"; last those that explain other codes)."""
     wanted = set(content_stems(request)) - VAGUE
-    codes = machine_codes(request)
+    codes = asked_codes(request)
     article = relevant_article(output, request) or output
     lines = [ln.strip() for ln in article.splitlines() if ln.strip()]
     if not lines:
@@ -163,6 +176,7 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
         range(len(candidates)),
         key=lambda i: (
             not any(code in candidates[i][0].lower() for code in codes),
+            bool(codes) and bool(set(machine_codes(candidates[i][0])) - set(codes)),
             -len(wanted & set(content_stems(" ".join(candidates[i])))),
             i,
         ),
@@ -172,17 +186,23 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
 
 
 def _sentences_under_headings(lines: list[str]) -> list[tuple[str, str]]:
-    """(sentence, its section's heading) of an article's body; the headings are not quoted,
-    but a sentence is as close to the request as its section ("## 500, 502 and 503 server
-    errors" speaks for "An error on our side.")."""
+    """(sentence or list item, its section's heading) of an article's body; the headings are
+    not quoted, but a sentence is as close to the request as its section ("## 500, 502 and
+    503 server errors" speaks for "An error on our side.")."""
     heading = ""
     found: list[tuple[str, str]] = []
     for line in lines:
         if line.startswith("#"):
             heading = line.lstrip("# ")
             continue
-        found += [(s.strip(), heading) for s in SENTENCE.split(line) if len(s.strip()) > 20]
+        # A list item is one point, quoted whole: "- **incorrect_number**: the card details do
+        # not match. Re-enter the card." is a code, its meaning and its advice.
+        pieces = [line] if _LIST_ITEM.match(line) else SENTENCE.split(line)
+        found += [(s.strip(), heading) for s in pieces if len(s.strip()) > 20]
     return found
+
+
+_LIST_ITEM = re.compile(r"(?:[-*•]|\d+[.)])\s")
 
 
 def _for_user(output: str) -> str:
@@ -352,8 +372,26 @@ def greeting(conversation: Conversation, *, escalated: bool = False) -> str:
 
 # Offline, answers are in English; a request in another language is still routed by its
 # meaning, and told so politely in its own language.
+# Each language by its letters or by words no other of them (and no English text) has: "question"
+# and "aide" are English words too, "problema" is Spanish, Portuguese and Italian.
 _LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ja", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")),
+    (
+        "pt",
+        re.compile(
+            r"[ãõ]|\b(?:não|você|vocês|obrigad[oa]|olá|meu|minha|fatura|senha|cobrança|"
+            r"assinatura|conta|quero|gostaria|preciso|estou|também)\b",
+            re.I,
+        ),
+    ),
+    (
+        "it",
+        re.compile(
+            r"\b(?:ciao|grazie|vorrei|mio|mia|miei|non riesco|fattura|abbonamento|"
+            r"rimborso|perché|buongiorno|salve|aiuto|sono|della|nella|nel|gli|anche|ho)\b",
+            re.I,
+        ),
+    ),
     (
         "es",
         re.compile(
@@ -375,7 +413,7 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "fr",
         re.compile(
             r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
-            r"remboursement|compte|mot de passe|débité|votre|salut|aide|question|problème)\b",
+            r"remboursement|compte|mot de passe|débité|votre|salut|problème|pourquoi|nous)\b",
             re.I,
         ),
     ),
@@ -389,6 +427,10 @@ _NOTES = {
     "weitergeleitet; die Antwort folgt auf Englisch.",
     "fr": "Bonjour ! Merci pour votre message. Nous avons transmis votre demande à l'équipe "
     "concernée ; la réponse suit en anglais.",
+    "pt": "Olá! Obrigado pela sua mensagem. Encaminhamos o seu pedido para a equipe certa; "
+    "a resposta segue em inglês.",
+    "it": "Ciao! Grazie per il messaggio. Abbiamo inoltrato la sua richiesta al team giusto; "
+    "la risposta segue in inglese.",
 }
 CLARIFYING_QUESTION = (
     "Happy to help! Is this about billing (an invoice, a payment or a refund), a technical "
@@ -405,12 +447,16 @@ _CLARIFYING_QUESTIONS = {
     "fr": "Avec plaisir ! S'agit-il de facturation (une facture, un paiement ou un "
     "remboursement), d'un problème technique, des offres et tarifs, ou souhaitez-vous parler à "
     "une personne ?",
+    "pt": "Com prazer! Trata-se de cobrança (uma fatura, um pagamento ou um reembolso), de um "
+    "problema técnico, de planos e preços, ou prefere falar com uma pessoa?",
+    "it": "Volentieri! Si tratta di fatturazione (una fattura, un pagamento o un rimborso), di un "
+    "problema tecnico, di piani e prezzi, o preferisce parlare con una persona?",
 }
 
 
 def language_of(text: str) -> str:
-    """The request's language among those the offline engine speaks (ja, es, de, fr), or
-    "en" (English, and any other)."""
+    """The request's language among those the offline engine greets in (ja, pt, it, es, de,
+    fr), or "en" (English, and any other)."""
     for language, pattern in _LANGUAGES:
         if pattern.search(text):
             return language
@@ -418,7 +464,7 @@ def language_of(text: str) -> str:
 
 
 def language_note(text: str) -> str:
-    """The polite line in the request's language (es, de, fr, ja), or "" for English."""
+    """The polite line in the request's language (see `language_of`), or "" for English."""
     return _NOTES.get(language_of(text), "")
 
 

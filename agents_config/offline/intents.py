@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from agents_config.offline.classifier import Prediction, RouterModel, features
+from agents_config.offline.text import help_centre_terms
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "answer_weights.json"
 KB_INTENT = "kb"
@@ -46,8 +47,15 @@ def intent_features(text: str) -> dict[str, float]:
     keyword counts; not the router's buying / owed-money cues (`q:`), which say which
     department, not which tool or article ("the charge was rejected, what now" is a question
     for the help centre, owed money or not). The models have no weights for them, so at run
-    time `features` serves as it is."""
-    return {k: v for k, v in features(text).items() if not k.startswith("q:")}
+    time `features` serves as it is. The request is read with the help centre's words for
+    what it says in its own ("yubikeys" adds "security key"; `with_help_centre_terms`)."""
+    return {k: v for k, v in features(with_help_centre_terms(text)).items() if k[:2] != "q:"}
+
+
+def with_help_centre_terms(text: str) -> str:
+    """`text` followed by the help centre's words for what it says (`text.HELP_CENTRE_TERMS`)."""
+    terms = help_centre_terms(text)
+    return " ".join([text, *terms]) if terms else text
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def load_models(path: Path = WEIGHTS_FILE) -> AnswerModels:
 
 
 def _predict(model: RouterModel, text: str) -> Prediction:
-    return model.predict(text)
+    return model.predict(with_help_centre_terms(text))
 
 
 @lru_cache(maxsize=4096)

@@ -17,13 +17,23 @@ from functools import lru_cache
 from agents.handoffs import Handoff
 
 from agents_config.offline.classifier import RouterModel, classify, load_model, normalise
-from agents_config.offline.text import VAGUE, content_stems, in_english, phrase, terms
+from agents_config.offline.text import (
+    VAGUE,
+    asked_codes,
+    content_stems,
+    in_english,
+    machine_codes,
+    phrase,
+    terms,
+)
 from agents_config.routing import (
     BILLING_ROUTES,
+    CATEGORY_DEPARTMENTS,
     TRIAGE_ROUTES,
     Route,
     escalation_signs,
 )
+from storage.seed import packaged_articles
 
 ROUTE_THRESHOLD = 0.5
 PERSON_BOOST = 3.0  # an explicit request for a person outweighs any topic words
@@ -208,6 +218,25 @@ def has_topic(text: str, sure: float = 0.6) -> bool:
     return prediction.label != "clarify" and prediction.probability >= sure
 
 
+_EXPLAINED = re.compile(r"^[-*]\s+([^:\n]+):", re.M)  # a list item's term: "- **expired_card**:"
+
+
+@lru_cache(maxsize=1)
+def _code_owners() -> dict[str, str]:
+    """The machine codes the shipped help centre explains, each in a list item of its own
+    ("- **do_not_honor**: the bank declined…"), with the department of the article's category:
+    a question about one is that department's, whatever words the classifier knows ("what
+    does do_not_honor mean?" has none of billing's). Read once, from the articles' files."""
+    owners: dict[str, str] = {}
+    for article in packaged_articles():
+        if article.category not in CATEGORY_DEPARTMENTS:
+            continue
+        for item in _EXPLAINED.findall(article.body):
+            for code in machine_codes(item):
+                owners.setdefault(code, CATEGORY_DEPARTMENTS[article.category])
+    return owners
+
+
 def decide(text: str, model: RouterModel | None = None) -> Decision:
     """The offline router: the escalation signs of `agents_config.routing` first (they only
     ever send a request to a person), then a content-free message is asked about, then the
@@ -218,6 +247,9 @@ def decide(text: str, model: RouterModel | None = None) -> Decision:
         return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
     if content_free(text):
         return Decision("clarify", 1.0, "no topic: greetings, help or trouble words only")
+    owner = next((_code_owners()[c] for c in asked_codes(text) if c in _code_owners()), None)
+    if owner is not None:
+        return Decision(owner, 1.0, "asks about a code the help centre explains")
     model = model or load_model()
     prediction = model.department(classify(text) if model is load_model() else model.predict(text))
     if prediction.label != "clarify" and prediction.probability < model.min_confidence:

@@ -62,6 +62,42 @@ def content_stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS]
 
 
+# A machine code as users paste it from an error or a bank's answer: `authentication_required`,
+# do_not_honor, `rate_limit_exceeded` (lower-case words joined by underscores; not a parameter,
+# a path or a call: `?updated_since=`, `my_file.py`, `do_thing()`).
+MACHINE_CODE = re.compile(r"(?<![\w./?&=-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w=(/-]|\.\w)")
+# A clause that speaks of an error, a decline or a meaning ("the bank says do_not_honor", "what
+# does expired_card mean?"): a code quoted there is what the user needs explained. A code in any
+# other clause ("our field is called authentication_required") is just a name.
+_CLAUSE_END = re.compile(r"[!?;()\[\]\n。？！]|\.(?!\S)")
+_ASKS_ABOUT_CODE = re.compile(
+    r"\b(?:mean(?:s|ing|t)?|error|errors|declin\w*|fail\w*|reject\w*|refus\w*|bank|card|codes?|"
+    r"reason|says?|said|saying|shows?|showing|shown|got|get|gets|getting|return\w*|response|"
+    r"status|message|throws?|throwing|appears?|significa\w*|rechaz\w*|fall[oó]\w*|banco|"
+    r"tarjeta|c[oó]digo|dice|bedeutet|fehler\w*|abgelehnt\w*|karte|meldung|signifie|erreur|"
+    r"banque|carte|erro|recusad\w*|cart[aã]o|errore|rifiutat\w*|banca|carta|codice)\b"
+    r"|意味|エラー|拒否|表示|失敗|カード|銀行",
+    re.I,
+)
+
+
+def machine_codes(text: str) -> list[str]:
+    """The machine codes `text` quotes (`MACHINE_CODE`), lower-cased, in order."""
+    return MACHINE_CODE.findall(text.lower())
+
+
+def asked_codes(request: str) -> list[str]:
+    """The machine codes a request asks about: those quoted in a clause that speaks of an error,
+    a decline or a meaning, or that the clause is made of ("`do_not_honor`?")."""
+    asked: list[str] = []
+    for clause in _CLAUSE_END.split(request):
+        codes = machine_codes(clause)
+        bare = not re.sub(r"[\W_]+", "", MACHINE_CODE.sub("", clause.lower()))
+        if codes and (bare or _ASKS_ABOUT_CODE.search(MACHINE_CODE.sub(" ", clause.lower()))):
+            asked += codes
+    return list(dict.fromkeys(asked))
+
+
 ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
 ID = re.compile(rf"\b({'|'.join(ID_PREFIXES.values())})[-\s]?\d+\b", re.I)
 VAGUE = frozenset(phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
@@ -171,7 +207,7 @@ FOREIGN_TERMS = (
     (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
     (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
     (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
-    (re.compile(r"cancel\w+|kündig\w*|résilier|解約"), " cancel subscription "),
+    (re.compile(r"cancel\w+|kündig\w*|r[ée]sili\w*|解約"), " cancel subscription "),
     (
         re.compile(r"suscripci[oó]n|abonnement|abo\b|assinatura|abbonamento|サブスク"),
         " subscription ",
@@ -194,7 +230,8 @@ FOREIGN_TERMS = (
     (
         re.compile(
             r"precios?\b|cu[aá]nto cuesta|\bcuesta\b|\bpreis\w*|\bkostet\b|\bprix\b|co[uû]te|"
-            r"combien|preços?\b|quanto custa|\bcusta\b|prezz[oi]|料金|価格|値段|いくら"
+            r"combien(?! de (?:temps|jours|fois))|preços?\b|quanto custa|\bcusta\b|prezz[oi]|"
+            r"料金|価格|値段|いくら"
         ),
         " price cost ",
     ),
@@ -399,7 +436,9 @@ FOREIGN_TERMS = (
         " school education discount ",
     ),
     (
-        re.compile(r"prorrat\w*|anteilig\w*|au prorata|proporcional\w*|proporzional\w*|日割り"),
+        re.compile(
+            r"prorrat\w*|anteilig\w*|\bpro[ -]?rata\b|proporcional\w*|proporzional\w*|日割り"
+        ),
         " prorated proration ",
     ),
     (
@@ -430,12 +469,81 @@ FOREIGN_TERMS = (
 )
 
 
+# Single sign-on in the user's words. Sign-in trouble that names it is SSO trouble: the SSO
+# article, not the password one.
+SSO_NAMES = re.compile(
+    r"\bsso\b|\bsingle sign[\s-]?on\b|\bsaml\b|\bokta\b|\bazure ad\b|\bentra\b|\bonelogin\b|"
+    r"\bjumpcloud\b|\badfs\b|\bping ?(?:identity|federate|one)\b|\bidp\b|シングルサインオン"
+)
+PASSWORD_TERMS = "reset password sign in"
+# The help centre's words for what users often say differently ("throttled" is "rate limits
+# 429", a YubiKey is a security key): read with the request by the knowledge-base query and by
+# the answer models (`help_centre_terms`).
+HELP_CENTRE_TERMS = (
+    (SSO_NAMES, " sso saml "),
+    (re.compile(r"too many requests|throttl\w*"), " rate limits 429 "),
+    (
+        re.compile(r"testphase|probezeit|prueba gratis|essai gratuit|無料トライアル|お試し"),
+        " free trial ",
+    ),
+    (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
+    # a receipt is what the help centre calls an invoice
+    (re.compile(r"\breceipts?\b|\bquittung\w*|\bricevut\w*|領収書"), " invoice "),
+    # Sign-in trouble in the user's words: the password article.
+    (
+        re.compile(
+            r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblocked (?:out|me|us)\b|"
+            r"\b(?:account|login|user|profile)\W+(?:\w+\W+){0,2}?blocked\b|"
+            r"(?:can'?t|cannot|unable to|couldn'?t) (?:get|log|sign) in|"
+            r"\bsign in (?:error|problem|issue|fail\w*|not work\w*|does\s?n.?t work)|"
+            r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
+            r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
+        ),
+        PASSWORD_TERMS,
+    ),
+    (
+        re.compile(
+            r"\b(?:phone number|new phone|lost (?:my )?phone|authenticator|sms code|2fa|mfa)\b"
+        ),
+        "two-factor authentication",
+    ),
+    # Session 9: names users give the help centre's terms (a brand for the thing, a plainer
+    # word), each an article's subject, none any one request's wording.
+    (
+        re.compile(r"\byubi ?keys?\b|\bhardware (?:security )?keys?\b|\bpasskeys?\b|\bfido2?\b"),
+        " security key two-factor ",
+    ),
+    (re.compile(r"\bcharit(?:y|ies|able)\b|\bnon-?profits?\b|\bngos?\b"), " nonprofit discount "),
+    (
+        re.compile(
+            r"\bmov\w* down\b|\b(?:lower|smaller|cheaper) (?:tier|plan)\b|\bdowngrad\w*|"
+            r"\bstep down\b"
+        ),
+        " change plan downgrade ",
+    ),
+    (
+        re.compile(
+            r"\b(?:id|identifier|reference) of (?:the |that |a )?(?:\w+ )?(?:call|request)\b|"
+            r"\b(?:trace|correlation|request)[\s_-]?ids?\b"
+        ),
+        " request id ",
+    ),
+)
+
+
 @lru_cache(maxsize=8192)
 def english_terms(text: str) -> tuple[str, ...]:
     """The English of the key terms `text` has in the other languages ("factura": "invoice").
     (Cached: the rules read the same request many times a turn.)"""
     lowered = text.lower()
     return tuple(english for pattern, english in FOREIGN_TERMS if pattern.search(lowered))
+
+
+@lru_cache(maxsize=8192)
+def help_centre_terms(text: str) -> tuple[str, ...]:
+    """The help centre's words for what `text` says in its own (`HELP_CENTRE_TERMS`)."""
+    lowered = text.lower()
+    return tuple(words for pattern, words in HELP_CENTRE_TERMS if pattern.search(lowered))
 
 
 @lru_cache(maxsize=8192)

@@ -32,12 +32,16 @@ from agents_config.offline.text import (
     DATE,
     EMAIL,
     FOREIGN_TERMS,
+    HELP_CENTRE_TERMS,
     ID,
     ID_PREFIXES,
     NAMED,
     NUMBER,
+    PASSWORD_TERMS,
+    SSO_NAMES,
     STOPWORDS,
     VAGUE,
+    asked_codes,
     content_stems,
     first_sentence,
     in_english,
@@ -72,17 +76,24 @@ def _ids(text: str, prefix: str) -> list[str]:
 
 
 def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | None:
-    """The id of `prefix` on the tool-output line that best fits the request, problems first."""
+    """The id of `prefix` on the tool-output line that best fits the request, problems first.
+    A request that reports a problem ("my card was declined") gets no id when no line shows
+    one: the list itself is the answer (every payment went through), not a drill into a
+    payment that succeeded."""
     wanted = set(content_stems(request))
     best: tuple[float, str] | None = None
+    troubled = False
     for call in calls:
         for line in (call.output or "").splitlines():
             for found in _ids(line, prefix):
                 stems = set(content_stems(line))
-                score = len(wanted & stems) + 2 * any(s.startswith(_PROBLEM) for s in stems)
+                problem = any(s.startswith(_PROBLEM) for s in stems)
+                score = len(wanted & stems) + 2 * problem
                 if best is None or score > best[0]:
-                    best = (score, found)
-    return best[1] if best else None
+                    best, troubled = (score, found), problem
+    if best is None or (not troubled and any(s.startswith(_PROBLEM) for s in wanted)):
+        return None
+    return best[1]
 
 
 def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: bool = True) -> Any:
@@ -102,40 +113,9 @@ def pick_enum(values: Sequence[Any], text: str, default: Any = None, *, guess: b
     return (middle or list(values))[0]
 
 
-# Single sign-on in the user's words. Sign-in trouble that names it is SSO trouble: the SSO
-# article, not the password one.
-_SSO = re.compile(r"\bsso\b|\bsingle sign[\s-]?on\b|\bsaml\b|\bokta\b|\bazure ad\b|\bentra\b")
-_PASSWORD_TERMS = "reset password sign in"
-# The help centre's words for what users often say differently (and, for the articles' key
-# terms, in the other languages the desk routes: the help centre is in English).
-_QUERY_SYNONYMS = (
-    *FOREIGN_TERMS,
-    (re.compile(r"too many requests|throttl\w*"), " rate limits 429 "),
-    (
-        re.compile(r"testphase|probezeit|prueba gratis|essai gratuit|無料トライアル|お試し"),
-        " free trial ",
-    ),
-    (re.compile(r"\blog(?:g?ing|ged)?[\s-]?(?:in|on)\b|\blogins?\b|\bsign[\s-]?on\b"), "sign in"),
-    # a receipt is what the help centre calls an invoice
-    (re.compile(r"\breceipts?\b|\bquittung\w*|\bricevut\w*|領収書"), " invoice "),
-    # Sign-in trouble in the user's words: the password article.
-    (
-        re.compile(
-            r"\b(?:pw|pwd|passw\w*|pasword|passwrod)\b|\blocked\b|\bblock(?:ed)?\b|"
-            r"(?:can'?t|cannot|unable to|couldn'?t) (?:get|log|sign) in|"
-            r"\bsign in (?:error|problem|issue|fail\w*|not work\w*|does\s?n.?t work)|"
-            r"\bcan'?t access\b|\bget in\b|verification e-?mail|"
-            r"confirmation e-?mail|magic link|reset (?:link|e-?mail)|invalid credentials"
-        ),
-        _PASSWORD_TERMS,
-    ),
-    (
-        re.compile(
-            r"\b(?:phone number|new phone|lost (?:my )?phone|authenticator|sms code|2fa|mfa)\b"
-        ),
-        "two-factor authentication",
-    ),
-)
+# The help centre's words for what users often say differently (`text.HELP_CENTRE_TERMS`) and,
+# for the articles' key terms, in the other languages the desk routes (`text.FOREIGN_TERMS`).
+_QUERY_SYNONYMS = (*FOREIGN_TERMS, *HELP_CENTRE_TERMS)
 
 
 # Words that say nothing about which article fits (scikit-learn's English stop-word list, less
@@ -171,11 +151,9 @@ def search_query(text: str) -> str:
     """A knowledge-base query from a request: its content words, in the help centre's terms
     ("can't log in with SSO" -> "sign sso"); the request itself if that leaves nothing."""
     lowered = text.lower()
-    sso = bool(_SSO.search(lowered))
-    if sso:
-        lowered = _SSO.sub(" sso saml ", lowered)
+    sso = bool(SSO_NAMES.search(lowered))  # SSO trouble is no password trouble
     for pattern, replacement in _QUERY_SYNONYMS:
-        if not (sso and replacement == _PASSWORD_TERMS):
+        if not (sso and replacement == PASSWORD_TERMS):
             lowered = pattern.sub(replacement, lowered)
     kept = [
         w
@@ -192,16 +170,6 @@ INTENT_BONUS = 4  # a sure intent outweighs a few stray keywords of another tool
 ARTICLE_MIN = 0.2
 
 
-# A machine code as users paste it from an error or a bank's answer: `authentication_required`,
-# do_not_honor, `rate_limit_exceeded` (lower-case words joined by underscores).
-MACHINE_CODE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w-])")
-
-
-def machine_codes(text: str) -> list[str]:
-    """The machine codes `text` quotes (`MACHINE_CODE`), lower-cased, in order."""
-    return MACHINE_CODE.findall(text.lower())
-
-
 def knowledge_query(text: str) -> str:
     """The knowledge-base query for a request: the title of the article the article model
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
@@ -212,7 +180,7 @@ def knowledge_query(text: str) -> str:
     ("500 on /v2/export" is not a question about exporting; which of the two answers is
     `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
-    codes = machine_codes(text)
+    codes = asked_codes(text)
     titles = [
         *codes,
         error_title(text),
