@@ -161,10 +161,15 @@ async def test_a_reported_decline_with_no_failed_payment_shows_the_payments(
     store: Store,
 ) -> None:
     out = await ask(store, ALICE, "my payment failed, why?")  # all of Alice's went through
+    french = await ask(store, ALICE, "Mon paiement a été refusé avec le code do_not_honor ?")
+    code = await ask(store, ALICE, "got `insufficient_funds` from your billing, what now")
 
     assert out.tools == ["list_payments"]  # no drill into a payment that succeeded
     assert "PAY-3002" in out.answer and "succeeded" in out.answer
-    assert "It succeeded" not in out.answer
+    for answer in (out.answer, french.answer, code.answer):
+        assert "It succeeded" not in answer
+    # the code asked about is explained too, whatever the account shows
+    assert "**do_not_honor**:" in french.answer and "**insufficient_funds**:" in code.answer
 
 
 @pytest.mark.parametrize(
@@ -204,6 +209,8 @@ async def test_a_code_asked_about_is_billing_s_and_quoted_with_its_advice(store:
             "Two-factor authentication (2FA)",
         ),
         ("can I export every record updated_since last monday as a CSV?", "Exporting your data"),
+        # a code in an error from another subject the article model is sure of
+        ("SSO fails with error authentication_required from Okta", "Setting up SSO with SAML"),
         # the errors article's 429 section only points to the rate-limit article
         (
             "we keep getting 429 errors from the API, what should we do?",

@@ -12,7 +12,6 @@ from agents_config.offline.text import (
     NAMED,
     SENTENCE,
     VAGUE,
-    asked_codes,
     content_stems,
     join_words,
     machine_codes,
@@ -28,6 +27,7 @@ from agents_config.offline.tools import (
     mentions_code,
     names_code,
     search_query,
+    subject_codes,
     weight,
 )
 
@@ -82,7 +82,7 @@ def _title(article: str) -> str:
 def _quoting_code(articles: list[str], request: str) -> str | None:
     """The article that explains a machine code the request quotes, word for word: whatever
     else the request says, that code is what the user needs explained."""
-    codes = set(asked_codes(request))
+    codes = set(subject_codes(request))
     if not codes:
         return None
     return next((a for a in articles if codes & set(machine_codes(a))), None)
@@ -165,7 +165,7 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
     to the request, in their original order (first those that explain a machine code the
     request asks about: "what does do_not_honor mean?"; last those that explain other codes)."""
     wanted = set(content_stems(request)) - VAGUE
-    codes = asked_codes(request)
+    codes = subject_codes(request)
     article = relevant_article(output, request) or output
     lines = [ln.strip() for ln in article.splitlines() if ln.strip()]
     if not lines:

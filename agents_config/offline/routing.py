@@ -222,19 +222,24 @@ _EXPLAINED = re.compile(r"^[-*]\s+([^:\n]+):", re.M)  # a list item's term: "- *
 
 
 @lru_cache(maxsize=1)
-def _code_owners() -> dict[str, str]:
+def explained_codes() -> dict[str, tuple[str, str]]:
     """The machine codes the shipped help centre explains, each in a list item of its own
-    ("- **do_not_honor**: the bank declined…"), with the department of the article's category:
-    a question about one is that department's, whatever words the classifier knows ("what
-    does do_not_honor mean?" has none of billing's). Read once, from the articles' files."""
-    owners: dict[str, str] = {}
+    ("- **do_not_honor**: the bank declined…"), with the slug of that article and the
+    department of its category. Read once, from the articles' files."""
+    explained: dict[str, tuple[str, str]] = {}
     for article in packaged_articles():
         if article.category not in CATEGORY_DEPARTMENTS:
             continue
         for item in _EXPLAINED.findall(article.body):
             for code in machine_codes(item):
-                owners.setdefault(code, CATEGORY_DEPARTMENTS[article.category])
-    return owners
+                explained.setdefault(code, (article.slug, CATEGORY_DEPARTMENTS[article.category]))
+    return explained
+
+
+# A question about a code the help centre explains is that article's department's, whatever
+# words the classifier knows ("what does do_not_honor mean?" has none of billing's), unless
+# the classifier is this sure of another ("SSO fails with error authentication_required").
+CODE_OWNER_UNLESS = 0.9
 
 
 def decide(text: str, model: RouterModel | None = None) -> Decision:
@@ -247,11 +252,11 @@ def decide(text: str, model: RouterModel | None = None) -> Decision:
         return Decision("human", 1.0, f"escalation signs: {', '.join(signs)}")
     if content_free(text):
         return Decision("clarify", 1.0, "no topic: greetings, help or trouble words only")
-    owner = next((_code_owners()[c] for c in asked_codes(text) if c in _code_owners()), None)
-    if owner is not None:
-        return Decision(owner, 1.0, "asks about a code the help centre explains")
     model = model or load_model()
     prediction = model.department(classify(text) if model is load_model() else model.predict(text))
+    owner = next((explained_codes()[c][1] for c in asked_codes(text) if c in explained_codes()), "")
+    if owner and owner != prediction.label and prediction.probability < CODE_OWNER_UNLESS:
+        return Decision(owner, 1.0, "asks about a code the help centre explains")
     if prediction.label != "clarify" and prediction.probability < model.min_confidence:
         return Decision(
             "clarify",

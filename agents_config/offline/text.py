@@ -206,8 +206,21 @@ FOREIGN_TERMS = (
     ),
     (re.compile(r"factura|rechnung|facture|請求書"), " invoice "),
     (re.compile(r"reembolso|erstattung|rückerstattung|remboursement|返金"), " refund "),
-    (re.compile(r"tarjeta|karte|carte bancaire|カード"), " card "),
-    (re.compile(r"cancel\w+|kündig\w*|r[ée]sili\w*|解約"), " cancel subscription "),
+    (
+        re.compile(
+            r"tarjeta|karte|carte bancaire|carte de cr[ée]dit|cart[ãa]o|carta di credito|カード"
+        ),
+        " card ",
+    ),
+    # (Spanish and Portuguese "cancelar"; not English "cancelled", which a card or an order can be,
+    # nor Italian "cancellato", which is "deleted")
+    (
+        re.compile(
+            r"\bcancel(?:ar|o|é|e|ei|ou|amos|aci[oó]n|amento)\b|kündig\w*|r[ée]sili\w*|"
+            r"\bdisdir\w*|\bdisdett\w*|解約"
+        ),
+        " cancel subscription ",
+    ),
     (
         re.compile(r"suscripci[oó]n|abonnement|abo\b|assinatura|abbonamento|サブスク"),
         " subscription ",
@@ -215,6 +228,21 @@ FOREIGN_TERMS = (
     # Sitting F's glossary: the other key terms of billing, tech and sales, in Spanish, German,
     # French, Portuguese, Italian and Japanese (the words a request turns on, not its topic's
     # every phrasing), so the models and the rules read an unseen wording by its English.
+    (
+        re.compile(
+            r"\balter(?:ar|o|ei)\b|\bcambi(?:ar|o|é|are)\b|\b(?:ä|ae)nder\w*|\bchanger\b|"
+            r"\bmodifi(?:er|car|care)\b|\btrocar\b|変更"
+        ),
+        " change update ",
+    ),
+    (
+        re.compile(
+            r"zahlungs(?:methode|mittel|art)|m[ée]todo de pago|moyen de paiement|"
+            r"mode de paiement|forma de pagamento|m[ée]todo de pagamento|metodo di pagamento|"
+            r"支払(?:い)?方法"
+        ),
+        " payment method ",
+    ),
     (re.compile(r"\bpagos?\b|zahlung|paiement|pagamento|支払"), " payment "),
     (
         re.compile(r"\bcobr[aoé]\w*|abgebucht|abbuchung|débit[ée]|prélèvement|引き落とし"),
@@ -237,9 +265,9 @@ FOREIGN_TERMS = (
     ),
     (
         re.compile(
-            r"prueba gratis|per[ií]odo de (?:prueba|teste)|testphase|testzeitraum|kostenlos testen|"
-            r"probezeit|essai gratuit|p[ée]riode d'essai|teste gr[aá]tis|prova gratuita|"
-            r"無料トライアル|お試し|トライアル"
+            r"prueba gratu?i\w*|per[ií]odo de (?:prueba|teste)|testphase|testzeitraum|"
+            r"kostenlos testen|probezeit|essai gratuit|p[ée]riode d'essai|teste gr[aá]tis|"
+            r"prova gratuita|無料トライアル|お試し|トライアル"
         ),
         " free trial ",
     ),
@@ -513,7 +541,15 @@ HELP_CENTRE_TERMS = (
         re.compile(r"\byubi ?keys?\b|\bhardware (?:security )?keys?\b|\bpasskeys?\b|\bfido2?\b"),
         " security key two-factor ",
     ),
-    (re.compile(r"\bcharit(?:y|ies|able)\b|\bnon-?profits?\b|\bngos?\b"), " nonprofit discount "),
+    (re.compile(r"\bcharit(?:y|ies|able)\b|\bnon-?profits?\b|\bngos?\b"), " nonprofit "),
+    (re.compile(r"\bamex\b|\bamerican express\b|\bmastercard\b|\bcredit card\b"), " card "),
+    (
+        re.compile(
+            r"\b(?:talk|speak|chat|contact|reach|get in touch)\w*\W+(?:\w+\W+){0,2}?sales\b|"
+            r"\bsales (?:team|rep\w*|people|person|department)\b"
+        ),
+        " sales team demo enterprise ",
+    ),
     (
         re.compile(
             r"\bmov\w* down\b|\b(?:lower|smaller|cheaper) (?:tier|plan)\b|\bdowngrad\w*|"

@@ -26,7 +26,7 @@ from agents_config.offline.intents import (
     load_models,
     tool_intent,
 )
-from agents_config.offline.routing import PERSON_REQUEST, content_free
+from agents_config.offline.routing import PERSON_REQUEST, content_free, explained_codes
 from agents_config.offline.text import (
     AMOUNT,
     DATE,
@@ -77,9 +77,9 @@ def _ids(text: str, prefix: str) -> list[str]:
 
 def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | None:
     """The id of `prefix` on the tool-output line that best fits the request, problems first.
-    A request that reports a problem ("my card was declined") gets no id when no line shows
-    one: the list itself is the answer (every payment went through), not a drill into a
-    payment that succeeded."""
+    A request that reports a problem ("my card was declined", "got do_not_honor") gets no id
+    when no line shows one: the list itself is the answer (every payment went through), not a
+    drill into a payment that succeeded."""
     wanted = set(content_stems(request))
     best: tuple[float, str] | None = None
     troubled = False
@@ -91,7 +91,10 @@ def _id_from_outputs(prefix: str, calls: Sequence[Call], request: str) -> str | 
                 score = len(wanted & stems) + 2 * problem
                 if best is None or score > best[0]:
                     best, troubled = (score, found), problem
-    if best is None or (not troubled and any(s.startswith(_PROBLEM) for s in wanted)):
+    # "refusé" reports a decline too, and so does a decline code ("got `insufficient_funds`")
+    reported = set(content_stems(in_english(request)))
+    trouble = any(s.startswith(_PROBLEM) for s in reported) or bool(subject_codes(request))
+    if best is None or (not troubled and trouble):
         return None
     return best[1]
 
@@ -170,6 +173,19 @@ INTENT_BONUS = 4  # a sure intent outweighs a few stray keywords of another tool
 ARTICLE_MIN = 0.2
 
 
+def subject_codes(request: str) -> list[str]:
+    """The codes the request asks about (`asked_codes`), unless the article model is sure it
+    is about another article than the one explaining them: "SSO fails with error
+    authentication_required from Okta" is the SSO article's, "what does it mean?" the code's."""
+    guess = article_intent(request)
+    explained = explained_codes()
+    return [
+        code
+        for code in asked_codes(request)
+        if guess.probability < ARTICLE_SURE or explained.get(code, (guess.label,))[0] == guess.label
+    ]
+
+
 def knowledge_query(text: str) -> str:
     """The knowledge-base query for a request: the title of the article the article model
     finds for it, when it is sure enough, then the request's own terms (`search_query`). A
@@ -180,7 +196,7 @@ def knowledge_query(text: str) -> str:
     ("500 on /v2/export" is not a question about exporting; which of the two answers is
     `answers.relevant_article`'s choice)."""
     guess = article_intent(text)
-    codes = asked_codes(text)
+    codes = subject_codes(text)
     titles = [
         *codes,
         error_title(text),
@@ -194,8 +210,9 @@ def knowledge_query(text: str) -> str:
 # after an error word, or followed by nothing, punctuation or a word that is no noun it
 # counts ("500 seats" and "400 users" are counts).
 HTTP_ERROR = re.compile(
-    r"(?<![\w$€£¥.,/:#-])([45]\d\d)s?"  # "503s": several of them
-    r"(?![\w.,%/-]|\s*(?:€|\$|eur|usd|gbp|dollars?|euros?|pounds?)\b)",
+    # (letters and digits of the Latin script only: Japanese writes "APIが500エラー" unspaced)
+    r"(?<![a-z0-9_$€£¥.,/:#-])([45]\d\d)s?"  # "503s": several of them
+    r"(?![a-z0-9_.,%/-]|\s*(?:€|\$|eur|usd|gbp|dollars?|euros?|pounds?)\b)",
     re.I,
 )
 _STATUS_BEFORE = re.compile(
@@ -221,6 +238,7 @@ def error_codes(text: str) -> set[str]:
             _STATUS_BEFORE.search(text[max(0, match.start() - 14) : match.start()])
             or after is None
             or after.group(1).lower() in _STATUS_AFTER
+            or after.group(1).startswith("エラー")  # Japanese runs words together: "500エラーを"
         ):
             codes.add(match.group(1))
     return codes
@@ -854,6 +872,8 @@ def _article_too(conversation: Conversation, called: set[str], tools: dict[str, 
     if called == {STATUS_TOOL}:  # (the status has its own follow-up below)
         return False
     request = conversation.request
+    if any(code in explained_codes() for code in subject_codes(request)):
+        return True  # "declined with do_not_honor": the account, and what the code means
     article = article_intent(request).probability
     if article >= ARTICLE_SURE and not_about_records(request):
         return True  # "how long does the money take to come back?": the policy too
