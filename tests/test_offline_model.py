@@ -157,6 +157,16 @@ async def test_declined_card_is_investigated(store: Store) -> None:
     assert "insufficient_funds" in out.answer
 
 
+async def test_another_customers_order_is_not_found_without_naming_anyone_elses(
+    store: Store,
+) -> None:
+    out = await ask(store, BOB, "Please refund ORD-1004")  # Alice's order
+
+    assert "couldn't find order ORD-1004 on your account" in out.answer
+    assert "ORD-1001" not in out.answer  # no example id: it is Alice's too
+    assert "escalate_to_human" not in out.tools
+
+
 async def test_a_reported_decline_with_no_failed_payment_shows_the_payments(
     store: Store,
 ) -> None:

@@ -114,7 +114,7 @@ async def get_invoice(ctx: Ctx, invoice_id: str) -> str:
     """Show one of the caller's invoices and the payments made against it.
 
     Args:
-        invoice_id: The invoice id, like INV-2001.
+        invoice_id: The invoice id: INV- followed by digits.
     """
     repo = business(ctx)
     customer_id = account_id(ctx)

@@ -122,7 +122,7 @@ async def investigate_payment(ctx: Ctx, payment_id: str) -> str:
     investigation for the billing team and returns its id (INVQ-...).
 
     Args:
-        payment_id: The payment id, like PAY-3001 (list_payments shows them).
+        payment_id: The payment id: PAY- followed by digits (list_payments shows them).
     """
     repo = business(ctx)
     customer_id = account_id(ctx)

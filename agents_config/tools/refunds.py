@@ -72,8 +72,9 @@ async def decide(repo: BusinessRepo, customer_id: int, raw_order_id: str) -> Dec
         return Decision(
             order_id,
             None,
-            f"I couldn't find order {order_id} on your account. Order ids look like ORD-1001 "
-            "and are in the order confirmation e-mail.",
+            # (no example id: a real one could be another customer's, and would be shown)
+            f"I couldn't find order {order_id} on your account. Order ids are ORD- followed by "
+            "digits, and are in the order confirmation e-mail.",
         )
     if order.refund_id is not None:
         refund = await repo.refund_for_order(customer_id, order_id)
@@ -119,7 +120,7 @@ async def check_refund_eligibility(ctx: Ctx, order_id: str) -> str:
     (within 30 days of the order date, one refund per order). Does not refund anything.
 
     Args:
-        order_id: The order id, like ORD-1001.
+        order_id: The order id: ORD- followed by digits.
     """
     decision = await decide(business(ctx), account_id(ctx), order_id)
     if decision.refusal is not None or decision.order is None:
@@ -174,7 +175,7 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
     refund before anything is issued.
 
     Args:
-        order_id: The order id, like ORD-1001.
+        order_id: The order id: ORD- followed by digits.
         reason: The user's reason for the refund, in their words.
     """
     decision = await decide(business(ctx), account_id(ctx), order_id)
@@ -258,7 +259,7 @@ async def request_refund_exception(ctx: Ctx, order_id: str, reason: str) -> str:
     approves or rejects it; nothing is refunded before. Never promise the exception.
 
     Args:
-        order_id: The order id, like ORD-1002.
+        order_id: The order id: ORD- followed by digits.
         reason: The user's reason for the late refund, in their words.
     """
     decision = await decide(business(ctx), account_id(ctx), order_id)
