@@ -674,8 +674,11 @@ class Desk:
                     "user": turn.caller.slack_user_id,
                 },
             )
+            # A settled confirmation is redrawn without its stale buttons; a pending one keeps
+            # them: another user's click must not take them from the person who was asked.
+            closed = approval if approval is not None and approval.status != "pending" else None
             return TurnOutcome(
-                ticket=ticket, opened=False, reply=None, private=refusal, settled=approval
+                ticket=ticket, opened=False, reply=None, private=refusal, settled=closed
             )
         status: Literal["confirmed", "cancelled", "awaiting_staff"] = (
             "confirmed" if answer == "confirm" else "cancelled"

@@ -131,6 +131,8 @@ async def test_only_the_requester_can_confirm(
     assert await refund_of(desk) is None
     [refusal] = desk.slack.ephemerals
     assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]
+    shown = desk.slack.get_message("C_SUPPORT", question["ts"])
+    assert shown is not None and set(buttons(shown)) == {blocks.CONFIRM, blocks.CANCEL}
     await click(desk, "U_ALICE", blocks.CONFIRM, question)  # still pending for Alice
     await desk.settle()
     assert await refund_of(desk) is not None
