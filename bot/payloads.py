@@ -117,7 +117,23 @@ def problem(body: Any) -> str | None:
         return "neither `type` nor `command`: not a Slack payload"
     if body.get("type") == "event_callback" and "event" not in body:
         return "an event callback without its `event`"
-    return _object_problem(body, "")
+    return _object_problem(body, "") or _interaction_problem(body)
+
+
+def _interaction_problem(body: dict[str, Any]) -> str | None:
+    """What Bolt reads of a click or a view before any listener, missing: it raises on it."""
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not actions:
+            return "block actions without any action"
+        if any("action_id" not in action for action in actions):
+            return "an action without its `action_id`"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("type"), str):
+            return "a view payload without its view's `type`"
+    return None
 
 
 def _object_problem(obj: dict[str, Any], where: str) -> str | None:

@@ -22,6 +22,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from bot import blocks
 from bot.app import SocketModeHandler
 from storage.business import MAX_COMPANY_SIZE_CHARS, MAX_NOTES_CHARS
 from storage.store import Store
@@ -237,6 +238,35 @@ MALFORMED: dict[str, tuple[bytes, dict[str, str]]] = {
     "user a list": (
         actions_payload(
             {"type": "block_actions", "user": [], "actions": [{"action_id": "ticket_claim"}]}
+        ),
+        FORM,
+    ),
+    # shapes Bolt itself reads before any listener: it raised on each (a 500 and tracebacks)
+    "no actions": (
+        actions_payload({"type": "block_actions", "user": {"id": "U_ALICE"}, "actions": []}),
+        FORM,
+    ),
+    "an action without its id": (
+        actions_payload({"type": "block_actions", "user": {"id": "U_ALICE"}, "actions": [{}]}),
+        FORM,
+    ),
+    "a view without its type": (
+        actions_payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U_ALICE"},
+                "view": {"callback_id": "support_report"},
+            }
+        ),
+        FORM,
+    ),
+    "a view without its state": (
+        actions_payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U_ALICE"},
+                "view": {"type": "modal", "callback_id": blocks.NEW_REQUEST},
+            }
         ),
         FORM,
     ),
