@@ -199,8 +199,17 @@ def test_answers_greet_speak_the_language_and_ask_for_bug_details() -> None:
     assert language_note("I was charged twice") == ""
     assert language_note("Os meus dados são criptografados?").startswith("Olá!")
     assert language_note("ho ricevuto un doppio addebito").startswith("Ciao!")
-    # English words other languages share are no sign of them
-    assert language_note("our infosec team sends a 200-question questionnaire") == ""
+    assert language_note("Posso ter um reembolso?").startswith("Olá!")  # not Spanish's
+    assert language_note("Il login SSO con Okta non funziona").startswith("Ciao!")
+    assert language_note("Recibo un error 429 de la API").startswith("¡Hola!")
+    # English words other languages share, and names, are no sign of them
+    for english in (
+        "our infosec team sends a 200-question questionnaire",
+        "Team Ho Chi Minh can't receive webhooks",
+        "Our CEO Mario Rossi della Valle wants a demo",
+        "Come on, the export is broken",
+    ):
+        assert language_note(english) == "", english
     first = intake_answer(Conversation(request="getting an error"), "tech") or ""
     assert first.startswith("Hi, thanks for reaching out!")
     assert "request id" in first and "environment" in first and "steps" in first

@@ -372,23 +372,32 @@ def greeting(conversation: Conversation, *, escalated: bool = False) -> str:
 
 # Offline, answers are in English; a request in another language is still routed by its
 # meaning, and told so politely in its own language.
-# Each language by its letters or by words no other of them (and no English text) has: "question"
-# and "aide" are English words too, "problema" is Spanish, Portuguese and Italian.
-_LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("ja", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")),
+# Each language by its letters or by a word no other of them (and no English text) has; else
+# by two different words that are common in it but could be a name or an English word alone
+# ("Ho Chi Minh", "Della", "meu bad", "come on"). "problema" is Spanish, Portuguese and Italian.
+_LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
+    ("ja", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"), None),
     (
         "pt",
         re.compile(
-            r"[ãõ]|\b(?:não|você|vocês|obrigad[oa]|olá|meu|minha|fatura|senha|cobrança|"
-            r"assinatura|conta|quero|gostaria|preciso|estou|também)\b",
+            r"[ãõ]|\b(?:não|você|vocês|obrigad[oa]|olá|gostaria|também|faço|cobrança)\b", re.I
+        ),
+        re.compile(
+            r"\b(?:meu|meus|minha|conta|quero|estou|preciso|fatura|senha|assinatura|posso|ter|"
+            r"um|uma|os|das|dos|do|da|para|como|exportar|dados|pedido)\b",
             re.I,
         ),
     ),
     (
         "it",
         re.compile(
-            r"\b(?:ciao|grazie|vorrei|mio|mia|miei|non riesco|fattura|abbonamento|"
-            r"rimborso|perché|buongiorno|salve|aiuto|sono|della|nella|nel|gli|anche|ho)\b",
+            r"\b(?:grazie|vorrei|non riesco|perché|buongiorno|abbonamento|rimborso|fattura|"
+            r"funziona|dovrei|vostro|vostra|addebit\w*|ricevut\w*)\b",
+            re.I,
+        ),
+        re.compile(
+            r"\b(?:ciao|salve|mio|mia|miei|sono|della|nella|nel|gli|anche|il|di|per|con|"
+            r"non|come|posso|piano|un|una|che|attivare|esportare|dati)\b",
             re.I,
         ),
     ),
@@ -396,8 +405,14 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "es",
         re.compile(
             r"[ñ¿¡]|\b(?:quiero|necesito|tengo|cobraron|factura|contraseña|hola|puedo|"
-            r"cuánto|gracias|por favor|veces|este mes|olvidé|cargo|reembolso|tarjeta|cuesta|"
-            r"iniciar|sesión|cuenta|pago|correo|tienen|hay|ayuda|buenos|buenas|problema)\b",
+            r"cuánto|gracias|por favor|veces|este mes|olvidé|tarjeta|cuesta|"
+            r"iniciar|sesión|cuenta|pago|correo|tienen|ayuda|buenos|buenas|hablar|páseme|"
+            r"exijo|quisiera|voy|escribo|recibimos|llega|muestra)\b",
+            re.I,
+        ),
+        re.compile(
+            r"\b(?:el|la|los|las|un|una|de|del|que|mi|mis|por|para|con|recibo|problema|hay|"
+            r"cargo|no|funciona|cómo|reembolso)\b",
             re.I,
         ),
     ),
@@ -408,13 +423,18 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"konto|passwort|zahlung|kostet|hilfe|frage|habe|guten)\b",
             re.I,
         ),
+        None,
     ),
     (
         "fr",
         re.compile(
             r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
-            r"remboursement|compte|mot de passe|débité|votre|salut|problème|pourquoi|nous)\b",
+            r"remboursement|compte|mot de passe|débité|votre|salut|problème|pourquoi|nous|"
+            r"après|données|combien)\b",
             re.I,
+        ),
+        re.compile(
+            r"\b(?:le|la|les|des|du|de|nos|notre|vos|au|aux|est|une|un|pour|avec|sont|ça)\b", re.I
         ),
     ),
 )
@@ -457,10 +477,16 @@ _CLARIFYING_QUESTIONS = {
 def language_of(text: str) -> str:
     """The request's language among those the offline engine greets in (ja, pt, it, es, de,
     fr), or "en" (English, and any other)."""
-    for language, pattern in _LANGUAGES:
-        if pattern.search(text):
+    for language, sure, _ in _LANGUAGES:
+        if sure.search(text):
             return language
-    return "en"
+    hits = {
+        language: len({w.lower() for w in common.findall(text)})
+        for language, _, common in _LANGUAGES
+        if common is not None
+    }
+    best = max(hits, key=lambda language: hits[language])  # (the first of a tie)
+    return best if hits[best] >= 2 else "en"
 
 
 def language_note(text: str) -> str:
