@@ -30,7 +30,8 @@ Approver = Literal["requester", "staff"]
 
 @dataclass(frozen=True)
 class Proposal:
-    """What a call would do (`action`, to be confirmed), or why it will not (`refusal`).
+    """What a call would do (`action`, to be confirmed), or why it will not (`refusal`: the
+    tool's answer without acting; for a call run again after it acted, what it did).
 
     `review`: why a staff member must approve it as well, after the requester's yes (a refund
     over REFUND_APPROVAL_LIMIT), with the policy check staff see on their card; None when the

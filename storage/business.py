@@ -109,6 +109,7 @@ class Refund:
     status: Literal["processing", "completed"]
     requested_by: str | None
     created_at: datetime
+    approval_id: int | None = None  # the confirmation it was issued under
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ _PAYMENT_QUERY = (
 )
 _REFUND_QUERY = (
     "SELECT r.id, r.order_id, r.amount_cents, r.currency, r.reason, r.status, r.requested_by,"
-    " r.created_at FROM refunds r JOIN orders o ON o.id = r.order_id"
+    " r.created_at, r.approval_id FROM refunds r JOIN orders o ON o.id = r.order_id"
 )
 
 

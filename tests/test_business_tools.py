@@ -223,6 +223,22 @@ async def test_second_refund_on_the_same_order_is_refused(store: Store) -> None:
     assert second.startswith("Refund not issued") and "already refunded" in second
 
 
+async def test_a_confirmed_refund_run_again_reports_the_refund_it_issued(store: Store) -> None:
+    """A worker killed after issuing a confirmed refund, before replying, runs the confirmed
+    call again on restart: the customer hears the refund was issued, and it is issued once."""
+    context = await context_for(store, ALICE)
+    context.approval_id = 7
+    call = ("issue_refund", {"order_id": "ORD-1001", "reason": "damaged"})
+    [first] = await run_calls(context, call)
+    [again] = await run_calls(context, call)
+    assert first.startswith("Refund RF-") and again == first
+    assert len(await store.business.refunds("ORD-1001")) == 1
+
+    context.approval_id = 8  # another confirmation of the same order: refused
+    [other] = await run_calls(context, call)
+    assert other.startswith("Refund not issued") and "already refunded" in other
+
+
 async def test_concurrent_refunds_of_one_order_issue_exactly_one(store: Store) -> None:
     """Two parallel tool calls both pass the policy check; the UNIQUE constraint decides."""
     context = await context_for(store, ALICE)

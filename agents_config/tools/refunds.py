@@ -136,7 +136,11 @@ async def check_refund_eligibility(ctx: Ctx, order_id: str) -> str:
 
 
 async def propose_refund(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
-    """The refund `issue_refund` would make, for the user to confirm; or the policy's refusal."""
+    """The refund `issue_refund` would make, for the user to confirm; or the policy's refusal
+    (or, for a call run again after its refund was issued, what that refund was)."""
+    issued = await _issued_before(ctx, str(arguments.get("order_id", "")))
+    if issued is not None:
+        return Proposal(refusal=issued)
     decision = await decide(business(ctx), account_id(ctx), str(arguments.get("order_id", "")))
     if decision.refusal is not None or decision.order is None:
         return Proposal(refusal=f"Refund not issued. {decision.refusal}")
@@ -178,6 +182,9 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
         order_id: The order id: ORD- followed by digits.
         reason: The user's reason for the refund, in their words.
     """
+    issued = await _issued_before(ctx, order_id)
+    if issued is not None:
+        return issued
     decision = await decide(business(ctx), account_id(ctx), order_id)
     if decision.refusal is not None or decision.order is None:
         return f"Refund not issued. {decision.refusal}"
@@ -187,7 +194,31 @@ async def issue_refund(ctx: Ctx, order_id: str, reason: str) -> str:
     return await _refund(ctx, order, reason.strip() or "not given")
 
 
-async def _refund(ctx: Ctx, order: Order, reason: str, *, issued_as: str = "") -> str:
+async def _issued_before(ctx: Ctx, order_id: str, issued_as: str = "") -> str | None:
+    """What the refund issued under this run's confirmation said, when it was issued already:
+    a worker that died after issuing it and before replying runs the confirmed call again,
+    and the customer must hear that the refund was issued, not that the order was refunded
+    before (by their own refund)."""
+    approval_id = ctx.context.approval_id
+    if approval_id is None:
+        return None
+    repo, customer_id = business(ctx), account_id(ctx)
+    refund = await repo.refund_for_order(customer_id, public_id(order_id))
+    order = await repo.order(customer_id, public_id(order_id))
+    if refund is None or order is None or refund.approval_id != approval_id:
+        return None
+    return _issued(refund, order, issued_as)
+
+
+def _issued(refund: Refund, order: Order, issued_as: str) -> str:
+    return (
+        f"Refund {refund.id} issued{issued_as}: {money(refund.amount_cents, refund.currency)} "
+        f"for {order.id} back to {order.payment_method}. It usually appears on the statement "
+        f"within {REFUND_ARRIVAL}."
+    )
+
+
+async def _refund(ctx: Ctx, order: Order, reason: str, issued_as: str = "") -> str:
     """Issue the refund the policy (or staff's approved exception) allowed, once."""
     result = await business(ctx).create_refund(
         account_id(ctx),
@@ -201,12 +232,7 @@ async def _refund(ctx: Ctx, order: Order, reason: str, *, issued_as: str = "") -
         return f"Refund not issued. {_already_refunded(order.id, result.refund)}"
     if result.status == "order_not_found" or result.refund is None:
         return f"Refund not issued: I couldn't find order {order.id} on your account."
-    refund = result.refund
-    return (
-        f"Refund {refund.id} issued{issued_as}: {money(refund.amount_cents, refund.currency)} "
-        f"for {order.id} back to {order.payment_method}. It usually appears on the statement "
-        f"within {REFUND_ARRIVAL}."
-    )
+    return _issued(result.refund, order, issued_as)
 
 
 # ---- exceptions to the refund policy: proposed by the AI, decided by staff -----------------
@@ -214,7 +240,11 @@ async def _refund(ctx: Ctx, order: Order, reason: str, *, issued_as: str = "") -
 
 async def propose_refund_exception(ctx: Ctx, arguments: dict[str, Any]) -> Proposal:
     """The exception `request_refund_exception` would make (for the user to confirm, then
-    staff to approve, with the policy check on their card); or why it cannot be proposed."""
+    staff to approve, with the policy check on their card); or why it cannot be proposed (or
+    what the refund issued for it was, for a call run again)."""
+    issued = await _issued_before(ctx, str(arguments.get("order_id", "")), EXCEPTION_ISSUED)
+    if issued is not None:
+        return Proposal(refusal=issued)
     decision = await decide(business(ctx), account_id(ctx), str(arguments.get("order_id", "")))
     reason = " ".join(str(arguments.get("reason") or "").split())
     if decision.order is None or (decision.refusal is not None and not decision.outside_window):
@@ -262,6 +292,9 @@ async def request_refund_exception(ctx: Ctx, order_id: str, reason: str) -> str:
         order_id: The order id: ORD- followed by digits.
         reason: The user's reason for the late refund, in their words.
     """
+    issued = await _issued_before(ctx, order_id, EXCEPTION_ISSUED)
+    if issued is not None:
+        return issued
     decision = await decide(business(ctx), account_id(ctx), order_id)
     if decision.order is None or not decision.outside_window:
         proposal = await propose_refund_exception(ctx, {"order_id": order_id, "reason": reason})
@@ -270,8 +303,8 @@ async def request_refund_exception(ctx: Ctx, order_id: str, reason: str) -> str:
     if not ctx.context.staff_approved:  # the gate holds in code, whatever the run
         return f"Refund not issued: an exception for {order.id} needs a staff member's approval."
     return await _refund(
-        ctx,
-        order,
-        f"Policy exception approved by staff: {reason.strip()}",
-        issued_as=" as an exception to the refund policy, approved by our staff",
+        ctx, order, f"Policy exception approved by staff: {reason.strip()}", EXCEPTION_ISSUED
     )
+
+
+EXCEPTION_ISSUED = " as an exception to the refund policy, approved by our staff"
