@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
+from bot.listeners import NOT_RECORDED, listener_failed
 from bot.outages import DATABASE_REFUSED, SLACK_UNREACHABLE, held_because
 from bot.worker import FAILED_REPLY
 from fakes.openai_server import FakeOpenAI
@@ -211,7 +212,11 @@ async def test_database_refusing_writes_holds_messages_until_it_recovers(
             # A new message cannot be recorded: not acked (Slack sends it again), one line
             status, _, later = await events.message("U_BOB", "Is the API down?")
             assert status == 500
-            await desk.wait_for_line("request not recorded", timeout_s=30)
+            await desk.wait_for_line("Slack will send it again", timeout_s=30)
+            # …but Slack sends no command again: its user is told so at once
+            status, text = await events.slash_command("/research", "refund windows", "U_ALICE")
+            assert status == 200 and "try again in a minute" in text
+            await desk.wait_for_line("its user was asked to try again", timeout_s=30)
 
             for pid, limit in limits.items():
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, limit)
@@ -366,3 +371,31 @@ async def test_slack_unreachable_for_a_while_is_said_once_and_the_message_answer
     assert tries[0] - held_at >= 1.5 and tries[1] - tries[0] >= 7, lines
     assert lines.count("Slack can be reached again; answering the messages held") == 1
     assert len(slack.replies_in("C_SUPPORT", event["ts"])) == 1
+
+
+class _Gateway:
+    """Records the private notes `listener_failed` sends (a `SlackGateway`'s `respond`)."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str]] = []
+
+    async def respond(self, response_url: str, text: str) -> None:
+        self.notes.append((response_url, text))
+
+
+async def test_a_click_the_database_could_not_record_is_answered_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Slack never sends a click again: its user hears that nothing was done."""
+    gateway = _Gateway()
+    full = sqlite3.OperationalError("database or disk is full")
+    click = {"type": "block_actions", "response_url": "https://hooks.example/r/1", "actions": []}
+    with caplog.at_level(logging.WARNING):
+        response = await listener_failed(full, click, gateway)  # type: ignore[arg-type]
+        event = await listener_failed(full, {"event": {}}, gateway)  # type: ignore[arg-type]
+    assert response is None and event is None  # a 500: Slack marks the click as failed
+    assert gateway.notes == [("https://hooks.example/r/1", NOT_RECORDED)]
+    assert [r.getMessage().split("; ")[-1] for r in caplog.records] == [
+        "its user was asked to try again",
+        "Slack will send it again",
+    ]
