@@ -226,6 +226,10 @@ async def test_a_code_asked_about_is_billing_s_and_quoted_with_its_advice(store:
             "we keep getting 429 errors from the API, what should we do?",
             "API rate limits and 429 Too Many Requests",
         ),
+        (
+            "Ich bekomme einen 429 Fehler, was soll ich tun?",  # the status before its noun
+            "API rate limits and 429 Too Many Requests",
+        ),
         # the help centre's words for a brand: a YubiKey is a security key
         ("can we use yubikeys instead of an app?", "Two-factor authentication (2FA)"),
     ],

@@ -224,7 +224,8 @@ _STATUS_AFTER = frozenset(
     """error errors response responses code codes status server internal bad not forbidden
     unauthorized unauthorised gateway service unavailable too conflict gone request on from
     when with for at in after since again and or back while every each if i we it the but
-    because whenever sometimes now today all no http エラー""".split()
+    because whenever sometimes now today all no http エラー fehler fehlermeldung erreur erro
+    errore""".split()
 )
 _NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
 
