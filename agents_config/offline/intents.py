@@ -49,7 +49,8 @@ def intent_features(text: str) -> dict[str, float]:
     for the help centre, owed money or not). The models have no weights for them, so at run
     time `features` serves as it is. The request is read with the help centre's words for
     what it says in its own ("yubikeys" adds "security key"; `with_help_centre_terms`)."""
-    return {k: v for k, v in features(with_help_centre_terms(text)).items() if k[:2] != "q:"}
+    read = features(with_help_centre_terms(text))
+    return {k: v for k, v in read.items() if not k.startswith("q:")}
 
 
 def with_help_centre_terms(text: str) -> str:

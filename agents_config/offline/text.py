@@ -86,16 +86,18 @@ def machine_codes(text: str) -> list[str]:
     return MACHINE_CODE.findall(text.lower())
 
 
-def asked_codes(request: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def asked_codes(request: str) -> tuple[str, ...]:
     """The machine codes a request asks about: those quoted in a clause that speaks of an error,
-    a decline or a meaning, or that the clause is made of ("`do_not_honor`?")."""
+    a decline or a meaning, or that the clause is made of ("`do_not_honor`?"). (Cached: the
+    router, the search, the article's choice and its passage all read them.)"""
     asked: list[str] = []
     for clause in _CLAUSE_END.split(request):
         codes = machine_codes(clause)
         bare = not re.sub(r"[\W_]+", "", MACHINE_CODE.sub("", clause.lower()))
         if codes and (bare or _ASKS_ABOUT_CODE.search(MACHINE_CODE.sub(" ", clause.lower()))):
             asked += codes
-    return list(dict.fromkeys(asked))
+    return tuple(dict.fromkeys(asked))
 
 
 ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
