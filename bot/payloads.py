@@ -121,7 +121,8 @@ def problem(body: Any) -> str | None:
 
 
 def _interaction_problem(body: dict[str, Any]) -> str | None:
-    """What Bolt reads of a click or a view before any listener, missing: it raises on it."""
+    """What Bolt (or a view's listener) reads of a click or a view, missing or of the wrong
+    shape: it raises on it."""
     kind = body.get("type")
     if kind == "block_actions":
         actions = body.get("actions")
@@ -133,6 +134,13 @@ def _interaction_problem(body: dict[str, Any]) -> str | None:
         view = body.get("view")
         if not isinstance(view, dict) or not isinstance(view.get("type"), str):
             return "a view payload without its view's `type`"
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        if (state is not None and not isinstance(state, dict)) or not (
+            values is None
+            or (isinstance(values, dict) and all(isinstance(v, dict) for v in values.values()))
+        ):
+            return "a view whose `state.values` is not an object of blocks"
     return None
 
 

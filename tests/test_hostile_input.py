@@ -260,6 +260,20 @@ MALFORMED: dict[str, tuple[bytes, dict[str, str]]] = {
         ),
         FORM,
     ),
+    "a view whose values are a list": (
+        actions_payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U_ALICE"},
+                "view": {
+                    "type": "modal",
+                    "callback_id": blocks.NEW_REQUEST,
+                    "state": {"values": [1]},
+                },
+            }
+        ),
+        FORM,
+    ),
     "a view without its state": (
         actions_payload(
             {
