@@ -124,6 +124,8 @@ def _interaction_problem(body: dict[str, Any]) -> str | None:
     """What Bolt (or a view's listener) reads of a click or a view, missing or of the wrong
     shape: it raises on it."""
     kind = body.get("type")
+    if "command" in body and not (body.get("user_id") and body.get("channel_id")):
+        return "a slash command without its user_id or channel_id"
     if kind == "block_actions":
         actions = body.get("actions")
         if not actions:

@@ -260,6 +260,10 @@ MALFORMED: dict[str, tuple[bytes, dict[str, str]]] = {
         ),
         FORM,
     ),
+    "a command from nobody": (
+        urlencode({"command": "/research", "text": "refunds", "channel_id": "C_SUPPORT"}).encode(),
+        FORM,
+    ),
     "a view whose values are a list": (
         actions_payload(
             {
