@@ -457,7 +457,10 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"^\W*(?:human|agent|person|representative|representitive|operator|live agent|"
             r"hooman|huamn|persn|agnet|people|customer (?:service|care))\b",
             r"\b(?:hooman|huamn|humen)\b|\birl\b",
-            r"\b(?:call|phone|ring)\s+(?:me|us)\b|\bcall\s?back\b|\bnumber I can call\b",
+            # a call back asked for or promised; not an SSO or webhook "callback" (a URL)
+            r"\b(?:call|phone|ring)\s+(?:me|us)\b|\bcall\s+back\b|\bnumber I can call\b|"
+            r"\b(?:want|need|get|request\w*|promised|expect\w*|waiting for|schedule|arrange|"
+            r"book)\s+(?:a\s+|my\s+|the\s+|that\s+)?call-?backs?\b|^\W*call-?back\W*$",
             r"\b(?:agent|human)\s+(?:pls|plz|please)\b",
             r"\b(?:connect|transfer|put)\s+me\s+(?:with|to|through)\b",
             r"\bhablar con (?:una persona|un humano|alguien|un agente|un responsable|"

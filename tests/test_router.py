@@ -116,6 +116,8 @@ def test_a_weak_human_guess_still_goes_to_a_person() -> None:
         "my lawyer will be in touch about the invoice",
         "this is the fourth time I'm writing about this refund",
         "I got charged twice, I've emailed 3 times already and no response",
+        "I was promised a callback by a manager 3 days ago",
+        "call back please",
     ],
 )
 def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
@@ -129,6 +131,8 @@ def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
         "talk to sales about 40 seats",
         "book a demo call",
         "payment failed again, third time this week",
+        "SSO callback gives 403",  # a callback URL, not a call back
+        "callbacks are arriving out of order",
     ],
 )
 def test_escalation_signs_leave_ordinary_requests_alone(text: str) -> None:
