@@ -167,6 +167,14 @@ async def test_another_customers_order_is_not_found_without_naming_anyone_elses(
     assert "escalate_to_human" not in out.tools
 
 
+async def test_a_second_record_named_is_not_dropped_in_silence(store: Store) -> None:
+    out = await ask(store, ALICE, "show me INV-2002 and INV-2003")
+
+    [looked_at] = [c[1]["invoice_id"] for c in out.calls if c[0] == "get_invoice"]
+    other = ({"INV-2002", "INV-2003"} - {looked_at}).pop()
+    assert f"You also named {other}" in out.answer
+
+
 async def test_a_reported_decline_with_no_failed_payment_shows_the_payments(
     store: Store,
 ) -> None:

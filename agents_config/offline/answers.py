@@ -351,9 +351,29 @@ def compose_answer(
         greeting(conversation, escalated=escalated),
         *(_present(c, conversation.request) for c in useful),
         question,
+        _left_for_later(conversation),
         note or "",
     ]
     return signed("\n\n".join(p for p in parts if p))
+
+
+def _left_for_later(conversation: Conversation) -> str:
+    """A line naming the records the request named beside the one this turn's tools looked at
+    ("a refund for ORD-1003 and ORD-1004": the engine takes one at a time), so that none is
+    silently dropped; "" when every one was looked at."""
+    used = {str(v).upper() for c in conversation.turn_calls for v in c.arguments.values()}
+    named = {_canonical(m) for m in ID.finditer(conversation.request)}  # ORD-1003, ord 1004 …
+    prefixes = {i.split("-")[0] for i in used & named}
+    left = sorted(i for i in named - used if i.split("-")[0] in prefixes)
+    if not left:
+        return ""
+    return f"You also named {join_words(left)}: I took one at a time, so ask me about it next."
+
+
+def _canonical(match: re.Match[str]) -> str:
+    """An id as the tools write it: "ord 1004" is ORD-1004."""
+    digits = re.sub(r"\D", "", match.group(0))
+    return f"{match.group(1).upper()}-{digits}"
 
 
 ESCALATION_OPENER = "Sorry for the trouble: I'm bringing in a person."
