@@ -121,9 +121,11 @@ def problem(body: Any) -> str | None:
 
 
 def _interaction_problem(body: dict[str, Any]) -> str | None:
-    """What Bolt (or a view's listener) reads of a click or a view, missing or of the wrong
-    shape: it raises on it."""
+    """What Bolt (or a listener) reads of a click, a view, a command or a URL check, missing or
+    of the wrong shape: it raises on it, or answers nonsense (a `null` challenge)."""
     kind = body.get("type")
+    if kind == "url_verification" and not isinstance(body.get("challenge"), str):
+        return "a url_verification without its challenge"
     if "command" in body and not (body.get("user_id") and body.get("channel_id")):
         return "a slash command without its user_id or channel_id"
     if kind == "block_actions":

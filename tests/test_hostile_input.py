@@ -260,6 +260,14 @@ MALFORMED: dict[str, tuple[bytes, dict[str, str]]] = {
         ),
         FORM,
     ),
+    "a URL check without its challenge": (
+        json.dumps({"type": "url_verification", "token": "x"}).encode(),
+        JSON,
+    ),
+    "a URL check whose challenge is an object": (
+        json.dumps({"type": "url_verification", "challenge": {"a": 1}}).encode(),
+        JSON,
+    ),
     "a command from nobody": (
         urlencode({"command": "/research", "text": "refunds", "channel_id": "C_SUPPORT"}).encode(),
         FORM,
@@ -327,6 +335,16 @@ async def test_malformed_signed_body_is_a_4xx_without_traceback(
     assert 200 <= status < 500, (name, status)
     assert tracebacks(caplog) == []
     assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
+
+
+async def test_a_url_check_is_answered_with_its_own_challenge_only(start_desk: DeskFactory) -> None:
+    desk = await start_desk()
+    good = json.dumps({"type": "url_verification", "challenge": "abc123"}).encode()
+    status, body = await desk.events.raw(good, JSON)
+    assert status == 200 and "abc123" in body
+    for name in ("a URL check without its challenge", "a URL check whose challenge is an object"):
+        status, body = await desk.events.raw(*MALFORMED[name])
+        assert status == 400 and "challenge" not in body, name
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
