@@ -56,7 +56,7 @@ async def listener_failed(
 
     Slack sends an event again after a 500, but not a click, a slash command or a form: their
     user is told privately that nothing was done and to try again (a command in its answer,
-    a click by its response_url; a form stays open, with Slack's own error)."""
+    a click by its response_url, both acked; a form stays open, with Slack's own error)."""
     held = held_because(error)
     if held is None:
         log.error("a listener failed", exc_info=error)
@@ -68,6 +68,7 @@ async def listener_failed(
     log.warning(f"request not recorded: {held}; its user was asked to try again", extra=extra)
     if body.get("command"):
         return BoltResponse(status=200, body=NOT_RECORDED)
-    if isinstance(body.get("response_url"), str):
+    if isinstance(body.get("response_url"), str):  # a click: the note says it, not an error mark
         await slack.respond(body["response_url"], NOT_RECORDED)
+        return BoltResponse(status=200, body="")
     return None
