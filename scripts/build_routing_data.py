@@ -38,7 +38,8 @@ SALT = "support-desk-split-v1"
 SHARES = (("test", 0.20), ("dev", 0.15))  # the rest is train
 ANSWERS = DATA / "answers.jsonl"
 ANSWER_SHARES = (("test", 0.5),)  # the rest is dev: the answer set has no training part
-SPLIT_SITTINGS = ("answers_team_i.jsonl",)  # answer sittings split into test and dev
+# answer sittings split into test and dev
+SPLIT_SITTINGS = ("answers_team_i.jsonl", "answers_team_j.jsonl")
 DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
 
 
