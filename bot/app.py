@@ -35,6 +35,14 @@ class DeskApp(AsyncApp):
         if problem is not None:
             log.warning("malformed Slack payload refused", extra={"problem": problem})
             return BoltResponse(status=400, body='{"error": "malformed payload"}')
+        if req.body.get("type") == "app_rate_limited":  # (problem() saw an object)
+            # Slack stopped sending this workspace's events for the rest of a minute: they are
+            # lost, and operators must hear it (Bolt answers it 404, "unhandled").
+            log.warning(
+                "Slack dropped events: over the Events API rate limit",
+                extra={"minute": str(req.body.get("minute_rate_limited"))[:20]},
+            )
+            return BoltResponse(status=200, body="")
         bad = payloads.bad_timestamp(req.body)
         if bad is not None:
             field, found = bad

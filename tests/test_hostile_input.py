@@ -347,6 +347,18 @@ async def test_a_url_check_is_answered_with_its_own_challenge_only(start_desk: D
         assert status == 400 and "challenge" not in body, name
 
 
+async def test_slack_dropping_events_is_a_warning(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk = await start_desk()
+    notice = {"type": "app_rate_limited", "minute_rate_limited": 1518467820, "team_id": "T1"}
+    with caplog.at_level(logging.INFO):
+        status, _ = await desk.events.raw(json.dumps(notice).encode(), JSON)
+    assert status == 200
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "rate limit" in line.getMessage()
+
+
 @pytest.mark.parametrize("name", list(MALFORMED))
 async def test_malformed_unsigned_body_is_refused_before_parsing(
     start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, name: str
