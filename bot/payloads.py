@@ -139,10 +139,9 @@ def _interaction_problem(body: dict[str, Any]) -> str | None:
         if not isinstance(view, dict) or not isinstance(view.get("type"), str):
             return "a view payload without its view's `type`"
         state = view.get("state")
-        values = state.get("values") if isinstance(state, dict) else None
-        if (state is not None and not isinstance(state, dict)) or not (
-            values is None
-            or (isinstance(values, dict) and all(isinstance(v, dict) for v in values.values()))
+        values = state.get("values") if isinstance(state, dict) else state
+        if values is not None and not (
+            isinstance(values, dict) and all(isinstance(v, dict) for v in values.values())
         ):
             return "a view whose `state.values` is not an object of blocks"
     return None

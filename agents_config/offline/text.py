@@ -573,15 +573,19 @@ HELP_CENTRE_TERMS = (
 def english_terms(text: str) -> tuple[str, ...]:
     """The English of the key terms `text` has in the other languages ("factura": "invoice").
     (Cached: the rules read the same request many times a turn.)"""
-    lowered = text.lower()
-    return tuple(english for pattern, english in FOREIGN_TERMS if pattern.search(lowered))
+    return _terms_of(FOREIGN_TERMS, text)
 
 
 @lru_cache(maxsize=8192)
 def help_centre_terms(text: str) -> tuple[str, ...]:
     """The help centre's words for what `text` says in its own (`HELP_CENTRE_TERMS`)."""
+    return _terms_of(HELP_CENTRE_TERMS, text)
+
+
+def _terms_of(table: tuple[tuple[re.Pattern[str], str], ...], text: str) -> tuple[str, ...]:
+    """The words a table of (pattern, words) gives for `text`, in the table's order."""
     lowered = text.lower()
-    return tuple(words for pattern, words in HELP_CENTRE_TERMS if pattern.search(lowered))
+    return tuple(words for pattern, words in table if pattern.search(lowered))
 
 
 @lru_cache(maxsize=8192)

@@ -202,12 +202,12 @@ async def _issued_before(ctx: Ctx, order_id: str, issued_as: str = "") -> str | 
     approval_id = ctx.context.approval_id
     if approval_id is None:
         return None
-    repo, customer_id = business(ctx), account_id(ctx)
-    refund = await repo.refund_for_order(customer_id, public_id(order_id))
-    order = await repo.order(customer_id, public_id(order_id))
-    if refund is None or order is None or refund.approval_id != approval_id:
-        return None
-    return _issued(refund, order, issued_as)
+    repo, customer_id, wanted = business(ctx), account_id(ctx), public_id(order_id)
+    refund = await repo.refund_for_order(customer_id, wanted)
+    if refund is None or refund.approval_id != approval_id:
+        return None  # (the usual case: one query)
+    order = await repo.order(customer_id, wanted)
+    return _issued(refund, order, issued_as) if order is not None else None
 
 
 def _issued(refund: Refund, order: Order, issued_as: str) -> str:
