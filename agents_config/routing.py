@@ -513,9 +513,10 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
         "repeated",
         "says they have already written or asked several times without a fix",
         _any(
-            r"\b(?:\d+|two|three|four|five|six|several|many|multiple)\s+(?:times|emails|"
-            r"messages|tickets)\b(?:\W+\w+){0,4}?\W+(?:no|nobody|nothing|still|already|"
-            r"about)\b",
+            # "N times" counts with a verb of writing (next pattern): "hit 'forgot password' 3
+            # times now, nothing in my inbox" repeats an action, not a contact
+            r"\b(?:\d+|two|three|four|five|six|several|many|multiple)\s+(?:emails|messages|"
+            r"tickets)\b(?:\W+\w+){0,4}?\W+(?:no|nobody|nothing|still|already|about)\b",
             r"\b(?:written|wrote|writing|contacted|emailed|asked|explained)\b(?:\W+\w+){0,4}?"
             r"\W+(?:\d+|two|three|four|five|six|several|many|multiple)\s+times\b",
             r"\b(?:third|fourth|fifth|sixth|\d+(?:rd|th))\s+(?:time|email|message|ticket)\b"
@@ -525,7 +526,8 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"\bwrote many times\b|\bagain and again\b",
             r"\bno(?:body| one)\s+(?:ever\s+)?(?:replies|answers|responds|replied|answered|"
             r"responded|helps)|\bstill no (?:answer|response|reply)\b|\bignored for\b",
-            r"\bla (?:\w+) vez que escribo|\bzum (?:\w+) mal\b|何度も|"
+            r"\bla (?:\w+) vez que escribo|\bzum (?:\w+) mal\b|"
+            r"何度も(?:問い合わせ|連絡|メール|お願い|書い|送っ|電話|質問|聞い)|"
             r"(?:troisi[eè]me|quatri[eè]me|cinqui[eè]me) fois",
             r"\b(?:escrito|escrib\w*|mandado|enviado|escrevi|mandei|enviei|geschrieben|"
             r"kontaktiert|[ée]crit|contact[ée]|scritto)\b(?:\W+\w+){0,3}?\W+(?:varias|v[áa]rias|"

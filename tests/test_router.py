@@ -118,6 +118,8 @@ def test_a_weak_human_guess_still_goes_to_a_person() -> None:
         "I got charged twice, I've emailed 3 times already and no response",
         "I was promised a callback by a manager 3 days ago",
         "call back please",
+        "何度も問い合わせているのに返事がない",
+        "sent 4 messages, nobody replied",
     ],
 )
 def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
@@ -133,6 +135,9 @@ def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
         "payment failed again, third time this week",
         "SSO callback gives 403",  # a callback URL, not a call back
         "callbacks are arriving out of order",
+        # an action repeated, not a contact: "N times" counts only with a verb of writing
+        "hit 'forgot password' 3 times now, nothing in my inbox",
+        "APIで500エラーが何度も出ます。何を伝えればいいですか？",
     ],
 )
 def test_escalation_signs_leave_ordinary_requests_alone(text: str) -> None:
