@@ -123,6 +123,9 @@ _POLITE_PHRASES = re.compile(
     r"unterst[üu]tzung|ajuda|resposta|aiuto|risposta|hulp)\b"
     r"|\b(?:exactly|just) what i (?:needed|was looking for|wanted)\b"
     r"|\bno (?:worries|problem|prob)\b"
+    # English idioms whose nouns the router reads as topics ("stuff": an export of "all our
+    # stuff" is a tech request)
+    r"|\b(?:great|good) stuff\b|\b(?:sorting|sorted)\s+(?:that|this|it|everything)\s+out\b"
     r"|\b(?:been|was|were)\s+(?:(?:a|so|very|really|such|super)\s+)*"
     r"(?:(?:great|big|huge|real)\s+)?(?:help|helpful)\b",
     re.IGNORECASE,

@@ -39,7 +39,12 @@ SHARES = (("test", 0.20), ("dev", 0.15))  # the rest is train
 ANSWERS = DATA / "answers.jsonl"
 ANSWER_SHARES = (("test", 0.5),)  # the rest is dev: the answer set has no training part
 # answer sittings split into test and dev
-SPLIT_SITTINGS = ("answers_team_i.jsonl", "answers_team_j.jsonl")
+SPLIT_SITTINGS = (
+    "answers_team_i.jsonl",
+    "answers_team_j.jsonl",
+    "answers_team_k.jsonl",
+    "answers_team_l.jsonl",
+)
 DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
 
 

@@ -56,7 +56,7 @@ from storage.kb import parse_article  # noqa: E402
 
 DATA = ROOT / "agents_config" / "data"
 KB_DIR = ROOT / "storage" / "kb"
-PRUNE = 0.15
+PRUNE = 0.3
 DIGITS = 2
 TOOL_C = 16.0
 ARTICLE_C = 16.0

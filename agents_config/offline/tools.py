@@ -848,10 +848,11 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
         # symptom (the status answered "is it down?", so those words are not searched)
         symptom = _STATUS_WORDS.sub(" ", conversation.request)
         if not content_free(NAMED.sub(" ", symptom)):  # more than "is the API down?"
-            # …unless the symptom names no article and the whole request does: "how will I
-            # be told of an outage?" asks about the incidents themselves
-            named = article_intent(conversation.request).probability >= ARTICLE_MIN
-            whole = named and article_intent(symptom).probability < ARTICLE_MIN
+            # …unless the article model is surer of the whole request than of the symptom:
+            # "how will I be told of an outage?" asks about the incidents themselves
+            whole = article_intent(conversation.request).probability >= max(
+                ARTICLE_MIN, article_intent(symptom).probability
+            )
             asked = conversation if whole else replace(conversation, request=symptom)
             return _first_usable(last_resort, asked, agent, tools) or Step()
     return Step()
