@@ -73,7 +73,10 @@ _INJECTION = re.compile(
     re.I | re.M,
 )
 _JAILBREAK = re.compile(
-    r"\bjail\s*break|\bdeveloper\s+mode\b|\bDAN\b|\bdo anything now\b"
+    # DAN ("Do Anything Now") in capitals only: "Dan from accounting" and "do I need to do
+    # anything now?" are customers
+    r"\bjail\s*break|\bdeveloper\s+mode\b|(?-i:\bDAN\b)|[\"“']do anything now\b"
+    r"|\bstands for do anything now\b|\byou (?:can|could|will|are able to) (?:now )?do anything\b"
     r"|\b(?:you are|you're|act as|pretend (?:to be|you are))\s+(?:now\s+)?(?:an?\s+)?"
     r"(?:unrestricted|unfiltered|uncensored|evil|admin(?:istrator)?|root|superuser|"
     r"different ai|ai without)\b"
