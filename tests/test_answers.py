@@ -63,8 +63,8 @@ async def ask(desk: Desk, text: str, email: str = ALICE) -> TurnOutcome:
 
 async def test_answer_set_floors_on_its_held_out_split(desk: Desk) -> None:
     """Right tool and right article on the answer set's test split (floors well under what the
-    engine reaches on rows it was not tuned on: the goal, 90% on both, is met there since
-    session 6, but on 16 article rows; see the README), and on the dev split it was tuned on."""
+    engine reaches on rows it was not tuned on: the goal is 90% on both; see the README for the
+    figures), and on the dev split it was tuned on."""
     for split, floor in (("test", 0.7), ("dev", 0.85)):
         examples = load_examples(ANSWER_SPLITS[split])
         assert len(examples) >= 40 and all(e.expects_answer for e in examples)
