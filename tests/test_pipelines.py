@@ -233,8 +233,8 @@ async def test_evaluator_loop_stops_at_max_iterations_with_the_best_draft(
 async def test_a_failing_step_is_retried_once(
     start_desk: DeskFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # (a test that ran `setup_logging` before, in the same worker, may have left the root
-    # logger above WARNING)
+    # (without it, in a whole run of the suite on 3 workers, no record of this logger reached
+    # caplog; run alone, the test passed: another test leaves the logging set up otherwise)
     caplog.set_level(logging.WARNING, logger="agents_config.pipelines")
     models, resolver = by_agent(
         researcher=[say("notes")],
