@@ -358,3 +358,23 @@ def test_the_answer_models_cover_every_article_and_are_fitted_on_dev_only() -> N
         assert article_intent(title).label == slug  # each article recognised by its title
     meta = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))["tools"]["meta"]
     assert not any("test" in s or "holdout" in s for s in meta["trained_on"])
+
+
+async def test_a_long_request_for_a_person_is_handed_over_without_a_tool_error(
+    desk: Desk,
+) -> None:
+    """The escalation summary quotes a long request shortened (the tool takes at most 3,000
+    characters; the whole message stays in the thread): the user never reads the tool's
+    refusal."""
+    outcome = await ask(desk, "Please let me talk to a person about my account. " * 70)
+    assert outcome.tools_called.count("escalate_to_human") == 1
+    assert outcome.ticket is not None and outcome.ticket.status == "escalated"
+    assert "Not done" not in (outcome.reply or "") and "escalate_to_human" not in (
+        outcome.reply or ""
+    )
+
+
+async def test_an_id_followed_by_japanese_without_a_space_is_read(desk: Desk) -> None:
+    outcome = await ask(desk, "ORD-1001の返金はできますか？")
+    assert "check_refund_eligibility" in outcome.tools_called
+    assert "Which order is it about?" not in (outcome.reply or "")

@@ -101,7 +101,8 @@ def asked_codes(request: str) -> tuple[str, ...]:
 
 
 ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
-ID = re.compile(rf"\b({'|'.join(ID_PREFIXES.values())})[-\s]?\d+\b", re.I)
+# ASCII edges, not \b: Japanese writes "ORD-1001の返金" with no space, and の is a word character
+ID = re.compile(rf"(?<![a-z0-9_])({'|'.join(ID_PREFIXES.values())})[-\s]?\d+(?![a-z0-9_])", re.I)
 VAGUE = frozenset(phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
 
 

@@ -46,6 +46,7 @@ from agents_config.offline.text import (
     first_sentence,
     in_english,
     phrase,
+    shorten,
     stem,
     terms,
     words,
@@ -71,7 +72,8 @@ def _ids(text: str, prefix: str) -> list[str]:
     """The ids of `prefix` in `text`: "INV-2002", "inv 2002", or with its noun and four digits
     ("invoice 2002", "order #1004")."""
     noun = _NOUN_OF.get(prefix.upper(), prefix)
-    pattern = rf"\b{prefix}[-\s]?(\d+)\b|\b{noun}\s?(?:no\.?\s?|#\s?)?(\d{{4}})\b"
+    edge, end = "(?<![a-z0-9_])", "(?![a-z0-9_])"  # ASCII edges: "ORD-1001の返金" (see text.ID)
+    pattern = rf"{edge}{prefix}[-\s]?(\d+){end}|\b{noun}\s?(?:no\.?\s?|#\s?)?(\d{{4}}){end}"
     return [f"{prefix}-{a or b}" for a, b in re.findall(pattern, text, re.I)]
 
 
@@ -274,6 +276,11 @@ NARRATIVE_PARAMETERS = frozenset(
 )
 
 
+# The request's share of an escalation summary: with three earlier messages (300 characters
+# each) and the route, the summary stays under what escalate_to_human takes (3,000).
+SUMMARY_REQUEST_CHARS = 1500
+
+
 @dataclass
 class ArgContext:
     """Everything argument extraction may draw on for one call."""
@@ -292,7 +299,10 @@ class ArgContext:
         return None
 
     def summary(self) -> str:
-        lines = [f"Request: {self.conversation.request.strip()}"]
+        request = self.conversation.request.strip()
+        if len(request) > SUMMARY_REQUEST_CHARS:  # the whole message stays in the thread
+            request = shorten(request, SUMMARY_REQUEST_CHARS)
+        lines = [f"Request: {request}"]
         lines += [f"Earlier: {t.strip()[:300]}" for t in self.conversation.earlier[-3:]]
         tried = [c.name for c in self.conversation.turn_calls]
         if len(self.conversation.path) > 1:
