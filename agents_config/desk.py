@@ -629,10 +629,11 @@ class Desk:
 
     async def _pending(self, turn: Turn) -> tuple[Approval | None, Answer | None]:
         """The thread's pending confirmation, and the answer to it this message types out
-        ("yes", "cancel"), if it is its requester's and says only that."""
+        ("yes", "cancel"), if it says only that. Only its requester's messages answer it or
+        move the conversation on: another member's "yes" in the thread leaves it pending."""
         pending = await self.store.approvals.pending_in_thread(turn.channel, turn.thread_ts)
         if pending is None or pending.requester != turn.caller.slack_user_id:
-            return pending, None
+            return None, None
         return pending, typed_answer(turn.text)
 
     async def _resolved_by_user(self, turn: Turn, ticket: Ticket) -> TurnOutcome:

@@ -138,6 +138,21 @@ async def test_only_the_requester_can_confirm(
     assert await refund_of(desk) is not None
 
 
+async def test_another_members_yes_in_the_thread_leaves_the_question_pending(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    thread, question = await ask_alice(desk, "Can I get a refund for ORD-1001?")
+    await desk.events.message("U_BOB", "yes", thread_ts=thread)
+    await desk.settle()
+    assert await refund_of(desk) is None
+    shown = desk.slack.get_message("C_SUPPORT", question["ts"])
+    assert shown is not None and set(buttons(shown)) == {blocks.CONFIRM, blocks.CANCEL}
+    await click(desk, "U_ALICE", blocks.CONFIRM, question)
+    await desk.settle()
+    assert await refund_of(desk) is not None
+
+
 async def test_a_confirm_value_on_another_message_is_refused(start_desk: DeskFactory) -> None:
     """The button's value names the confirmation; the message it sits on must be the one
     that asked it, so a forged value cannot answer a question in another thread."""
