@@ -48,6 +48,12 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
     return {c["action_id"]: c["value"] for c in controls(message)}
 
 
+def assert_still_pending(desk: Desk, question: dict[str, Any]) -> None:
+    """The confirmation question still shows both of its buttons."""
+    shown = desk.slack.get_message("C_SUPPORT", question["ts"])
+    assert shown is not None and set(buttons(shown)) == {blocks.CONFIRM, blocks.CANCEL}
+
+
 async def click(desk: Desk, user: str, action_id: str, message: dict[str, Any]) -> None:
     status, _ = await desk.events.block_action(
         user, action_id, buttons(message)[action_id], "C_SUPPORT", message["ts"]
@@ -131,8 +137,7 @@ async def test_only_the_requester_can_confirm(
     assert await refund_of(desk) is None
     [refusal] = desk.slack.ephemerals
     assert refusal["user"] == "U_BOB" and "Only the person who asked" in refusal["text"]
-    shown = desk.slack.get_message("C_SUPPORT", question["ts"])
-    assert shown is not None and set(buttons(shown)) == {blocks.CONFIRM, blocks.CANCEL}
+    assert_still_pending(desk, question)
     await click(desk, "U_ALICE", blocks.CONFIRM, question)  # still pending for Alice
     await desk.settle()
     assert await refund_of(desk) is not None
@@ -146,8 +151,7 @@ async def test_another_members_yes_in_the_thread_leaves_the_question_pending(
     await desk.events.message("U_BOB", "yes", thread_ts=thread)
     await desk.settle()
     assert await refund_of(desk) is None
-    shown = desk.slack.get_message("C_SUPPORT", question["ts"])
-    assert shown is not None and set(buttons(shown)) == {blocks.CONFIRM, blocks.CANCEL}
+    assert_still_pending(desk, question)
     await click(desk, "U_ALICE", blocks.CONFIRM, question)
     await desk.settle()
     assert await refund_of(desk) is not None
