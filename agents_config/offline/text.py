@@ -101,8 +101,10 @@ def asked_codes(request: str) -> tuple[str, ...]:
 
 
 ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF", "bug": "BUG"}
-# ASCII edges, not \b: Japanese writes "ORD-1001の返金" with no space, and の is a word character
-ID = re.compile(rf"(?<![a-z0-9_])({'|'.join(ID_PREFIXES.values())})[-\s]?\d+(?![a-z0-9_])", re.I)
+# An id's edges in ASCII, not \b: Japanese writes "ORD-1001の返金" with no space, and の is a
+# word character
+ID_START, ID_END = r"(?<![a-z0-9_])", r"(?![a-z0-9_])"
+ID = re.compile(rf"{ID_START}({'|'.join(ID_PREFIXES.values())})[-\s]?\d+{ID_END}", re.I)
 VAGUE = frozenset(phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
 
 

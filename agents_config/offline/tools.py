@@ -34,7 +34,9 @@ from agents_config.offline.text import (
     FOREIGN_TERMS,
     HELP_CENTRE_TERMS,
     ID,
+    ID_END,
     ID_PREFIXES,
+    ID_START,
     NAMED,
     NUMBER,
     PASSWORD_TERMS,
@@ -72,8 +74,9 @@ def _ids(text: str, prefix: str) -> list[str]:
     """The ids of `prefix` in `text`: "INV-2002", "inv 2002", or with its noun and four digits
     ("invoice 2002", "order #1004")."""
     noun = _NOUN_OF.get(prefix.upper(), prefix)
-    edge, end = "(?<![a-z0-9_])", "(?![a-z0-9_])"  # ASCII edges: "ORD-1001の返金" (see text.ID)
-    pattern = rf"{edge}{prefix}[-\s]?(\d+){end}|\b{noun}\s?(?:no\.?\s?|#\s?)?(\d{{4}}){end}"
+    pattern = (
+        rf"{ID_START}{prefix}[-\s]?(\d+){ID_END}|\b{noun}\s?(?:no\.?\s?|#\s?)?(\d{{4}}){ID_END}"
+    )
     return [f"{prefix}-{a or b}" for a, b in re.findall(pattern, text, re.I)]
 
 
