@@ -77,6 +77,7 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._team_id: str | None = None
+        self._bot_user_id: str | None = None
         self._session_warned = False
 
     async def close(self) -> None:
@@ -89,16 +90,26 @@ class SlackGateway:
         """
         response = await self.client.auth_test()
         self._team_id = response.get("team_id") or self._team_id
+        self._bot_user_id = response.get("user_id") or self._bot_user_id
         return response.get("user_id")
+
+    async def bot_user_id(self) -> str | None:
+        """The desk's own user id (from `auth.test`, asked once)."""
+        if self._bot_user_id is None:
+            await self._identify()
+        return self._bot_user_id
 
     async def team_id(self) -> str | None:
         """The workspace's team id (from `auth.test`, asked once)."""
         if self._team_id is None:
-            try:
-                await self.auth_test()
-            except SlackApiError as exc:
-                log.warning("auth.test failed", extra={"error": _error(exc)})
+            await self._identify()
         return self._team_id
+
+    async def _identify(self) -> None:
+        try:
+            await self.auth_test()
+        except SlackApiError as exc:
+            log.warning("auth.test failed", extra={"error": _error(exc)})
 
     async def socket_mode_url(self, app_token: str) -> str:
         """`apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
@@ -320,6 +331,27 @@ class SlackGateway:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == event_type and payload.get("turn") == turn:
+                return str(message["ts"])
+        return None
+
+    async def find_abandoned_stream(
+        self, channel: str, thread_ts: str, after_ts: str, action_id: str
+    ) -> str | None:
+        """The ts of a streamed answer the desk started in the thread after `after_ts` and
+        never finished: its own message, still showing the control `action_id` (the Stop
+        button a stream shows until it is stopped) and naming no turn. A desk killed between
+        `chat.startStream` and recording the stream's ts leaves one; the retry finishes it
+        instead of leaving it empty under a second answer."""
+        bot_user_id = await self.bot_user_id()
+        if bot_user_id is None:
+            return None
+        for message in await self._replies(channel, thread_ts, metadata=True):
+            if (
+                message.get("user") == bot_user_id
+                and float(message.get("ts") or 0) > float(after_ts)
+                and not message.get("metadata")
+                and action_id in _action_ids(message)
+            ):
                 return str(message["ts"])
         return None
 
@@ -609,3 +641,13 @@ def _safe(node: Any) -> Any:
 
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") if exc.response else exc)
+
+
+def _action_ids(message: dict[str, Any]) -> set[str]:
+    """The action ids of a message's controls (its blocks' buttons)."""
+    return {
+        str(element.get("action_id"))
+        for block in message.get("blocks") or []
+        for element in block.get("elements") or []
+        if isinstance(element, dict) and element.get("action_id")
+    }

@@ -751,6 +751,17 @@ class Worker:
         already = item.reply_ts or await self.slack.find_reply(
             item.channel, item.thread_ts, item.id
         )
+        if already is None and item.stream_ts is None:
+            abandoned = await self.slack.find_abandoned_stream(
+                item.channel, item.thread_ts, item.ts, blocks.STOP_ANSWER
+            )
+            if abandoned is not None:  # started, then killed before its ts was recorded
+                await self.store.inbox.set_stream(item, item.channel, abandoned)
+                item = replace(item, stream_ts=abandoned)
+                log.info(
+                    "finishing the stream an earlier attempt left",
+                    extra={"slack_thread": item.thread_key, "inbox_id": item.id},
+                )
         return item, already
 
     async def _without_agents(self, item: InboxItem) -> tuple[bool, str | None]:

@@ -349,7 +349,7 @@ class FakeSlack:
         self.files: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._faults: dict[str, list[_Fault]] = {}
-        self._delays: dict[str, float] = {}
+        self._delays: dict[str, tuple[float, bool]] = {}
         # Streamed messages by (channel, ts): state ("streaming" | "stopped"), every chunk
         # received in order, the recipient, the number of appends.
         self.streams: dict[tuple[str, str], dict[str, Any]] = {}
@@ -509,10 +509,12 @@ class FakeSlack:
         """The next `times` calls of `method` answer `status` with {"ok": false, "error"}."""
         self._faults.setdefault(method, []).append(_Fault(status, error, times))
 
-    def delay(self, method: str, seconds: float) -> None:
-        """Every call of `method` waits `seconds` before answering (0 removes the delay)."""
+    def delay(self, method: str, seconds: float, *, after: bool = False) -> None:
+        """Every call of `method` waits `seconds` before answering (0 removes the delay).
+        With `after`, the call takes effect first and only its answer is late: a process
+        killed while it waits never learns what Slack did (a message Slack posted)."""
         if seconds > 0:
-            self._delays[method] = seconds
+            self._delays[method] = (seconds, after)
         else:
             self._delays.pop(method, None)
 
@@ -578,12 +580,17 @@ class FakeSlack:
         elif (token_error := self._token_error(method, token)) is not None:
             answer = {"ok": False, "error": token_error}
         else:
-            if method in self._delays:
-                await asyncio.sleep(self._delays[method])
+            seconds, after = self._delays.get(method, (0.0, False))
+            if not after:
+                await asyncio.sleep(seconds)
             try:
                 answer = handler(params)
             except _SlackError as err:
                 answer = {"ok": False, "error": err.error}
+            if after:  # recorded as done: it was, whatever happens to the caller
+                await self._record(method, params)
+                await asyncio.sleep(seconds)
+                return web.json_response(answer, status=status, headers=headers)
         await self._record(method, params)
         return web.json_response(answer, status=status, headers=headers)
 

@@ -250,6 +250,40 @@ async def test_sigkill_mid_stream_then_restart_finishes_the_same_message(
             assert await restarted.signal(signal.SIGTERM) == 0
 
 
+async def test_sigkill_before_the_streams_ts_is_recorded_then_restart_finishes_it(
+    tmp_path: Path, slack: FakeSlack, model: FakeOpenAI
+) -> None:
+    # Slack starts the stream, but the desk is killed before it hears back: nothing in the
+    # inbox names that message, yet the restarted desk must finish it, not post a second one
+    slack.delay("chat.startStream", 30, after=True)
+    desk = ServeProcess(serve_env(tmp_path, slack, model), free_port())
+    await desk.start()
+    async with SlackEvents(f"{desk.url}/slack/events", SIGNING_SECRET, slack=slack) as events:
+        _, _, event = await events.message("U_ALICE", "Where is my invoice?")
+        for _ in range(300):
+            if slack.replies_in("C_SUPPORT", event["ts"]):
+                break
+            await asyncio.sleep(0.05)
+        await desk.signal(signal.SIGKILL)
+        [orphan] = slack.replies_in("C_SUPPORT", event["ts"])
+        assert slack.stream_of("C_SUPPORT", orphan["ts"])["state"] == "streaming"  # type: ignore[index]
+
+        slack.delay("chat.startStream", 0)
+        restarted = ServeProcess(desk.env, free_port())
+        await restarted.start()
+        try:
+            await slack.wait_for(
+                lambda m, p: m == "chat.update" and p.get("ts") == orphan["ts"], timeout=30
+            )
+            [reply] = slack.replies_in("C_SUPPORT", event["ts"])
+            assert reply["ts"] == orphan["ts"]
+            assert reply["text"] and reply_turn(reply) is not None
+            assert "stop_answer" not in action_ids(reply)
+            assert len(slack.calls_to("chat.startStream")) == 1
+        finally:
+            assert await restarted.signal(signal.SIGTERM) == 0
+
+
 async def test_the_demo_shows_the_streams_steps() -> None:
     from support_desk.config import load_settings
     from support_desk.demo import run_demo
