@@ -136,6 +136,9 @@ class TurnOutcome:
     model: str | None = None  # the model configured for the agent that answered
     stopped: bool = False  # the user stopped it: `reply` is only the note saying so
     review: Approval | None = None  # waits for staff, or was just reviewed: draw its staff card
+    # written in another member's request thread: that requester's Slack id (the writer is
+    # told privately to ask in a thread of their own; nothing else is done)
+    thread_owner: str | None = None
 
     @property
     def department(self) -> str | None:
@@ -446,6 +449,9 @@ class Desk:
             return await self._hand_over(turn, turn.handover)
         if not turn.text.strip():
             return await self._empty(turn)
+        elsewhere = await self._someone_elses_thread(turn)
+        if elsewhere is not None:
+            return elsewhere
         closing = closing_of(turn.text) if not turn.to_staff else None
         if closing is not None:
             closed = await self._closing(turn, closing)
@@ -476,6 +482,28 @@ class Desk:
         if ticket is not None and ticket.status == "claimed":
             return TurnOutcome(ticket=ticket, opened=False, reply=None)
         return TurnOutcome(ticket=ticket, opened=False, reply=EMPTY_MESSAGE_REPLY)
+
+    async def _someone_elses_thread(self, turn: Turn) -> TurnOutcome | None:
+        """A member writing in another member's request thread: the agents would answer them
+        from the requester's conversation (its account data included), and their "thanks" or
+        "yes" would close or confirm the requester's ticket. So nothing runs: the writer is
+        told privately to ask in a thread of their own (silence where a person owns the
+        thread: staff writing there are handled by the staff desk). None: their own thread."""
+        if turn.to_staff:
+            return None
+        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        if ticket is None or ticket.user_id == turn.caller.slack_user_id:
+            return None
+        log.info(
+            "a message in another member's request thread: not answered there",
+            extra={
+                "slack_thread": turn.thread_key,
+                "ticket_id": ticket.id,
+                "user": turn.caller.slack_user_id,
+            },
+        )
+        owner = None if ticket.status == "claimed" else ticket.user_id
+        return TurnOutcome(ticket=ticket, opened=False, reply=None, thread_owner=owner)
 
     async def _open_ticket(self, turn: Turn) -> tuple[Ticket, bool]:
         ticket, opened = await self.store.tickets.open_for_thread(

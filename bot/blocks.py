@@ -834,6 +834,15 @@ def ticket_for_you(
     ]
 
 
+def someone_elses_thread(requester: str) -> Mrkdwn:
+    """Only for a member who wrote in another member's request thread: why the desk does
+    not answer them there, and where it will."""
+    return Mrkdwn(
+        "This thread is {}'s request, so I only answer them here. To ask something yourself, "
+        "post a new message in the channel or send me a direct message."
+    ).format(mention(requester))
+
+
 def ticket_opened_privately(author: str) -> tuple[Mrkdwn, list[Block]]:
     """The public thread's note when someone else opened a ticket for the author's message."""
     text = Mrkdwn(

@@ -570,6 +570,9 @@ class Worker:
                 outcome.private,
                 None if clicked_in else item.thread_ts,
             )
+        if outcome.thread_owner is not None:
+            note = blocks.someone_elses_thread(outcome.thread_owner)
+            await self.slack.post_ephemeral(item.channel, item.user_id, note, item.thread_ts)
         reply_ts: str | None = None
         text: str | None = None
         if outcome.settled is not None and outcome.settled.message_ts:

@@ -156,3 +156,33 @@ async def test_secrets_in_a_slash_command_are_not_stored(start_desk: DeskFactory
     await desk.settle()
     assert await desk.runtime.receiver.store.audit.places_holding("4111 1111") == []
     assert PASSWORD  # (imported marker constants are the module's contract)
+
+
+async def test_another_member_in_a_request_thread_is_told_privately_and_nothing_runs(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()
+    _, _, event = await desk.events.message("U_ALICE", "What do I owe?")
+    await desk.settle()
+    store = desk.runtime.receiver.store
+    ticket = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert ticket is not None and ticket.status == "answered"
+    [answer] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    since = len(desk.slack.calls)
+
+    # Bob asks in Alice's thread, then thanks: neither is answered there or touches her ticket
+    for text in ("and what do I owe? show me my invoices", "thanks, that solved it!"):
+        await desk.events.message("U_BOB", text, thread_ts=event["ts"])
+        await desk.settle()
+    assert desk.slack.replies_in("C_SUPPORT", event["ts"]) == [answer]
+    assert [note["user"] for note in desk.slack.ephemerals] == ["U_BOB", "U_BOB"]
+    note = desk.slack.ephemerals[0]
+    assert note["thread_ts"] == event["ts"] and "<@U_ALICE>'s request" in note["text"]
+    after = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert after is not None and after.status == "answered"
+    assert calls_text(desk, since).count("inv-") == 0  # no account data was read out
+
+    await desk.events.message("U_ALICE", "thanks, that solved it!", thread_ts=event["ts"])
+    await desk.settle()
+    resolved = await store.tickets.by_thread("C_SUPPORT", event["ts"])
+    assert resolved is not None and resolved.status == "resolved"
