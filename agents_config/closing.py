@@ -140,7 +140,7 @@ _JA_POLITE = re.compile(
 _POLITE_WORDS = frozenset(
     """
     i im me my we us our you u ur your ya yall y all it its that this s is was be been has have
-    had m re ve ll d a an the and so very much lot lots loads tons really truly again too once
+    had m re ve ll d a an the and so very much lot lots loads tons heaps really truly again too once
     please pls plz many for
     more guys man mate buddy dude folks team everyone everybody bot today now then oh ah hey hi
     hello wow haha lol ok okay k kk okey alright right sure yes yep yeah yup cool great perfect
@@ -151,7 +151,7 @@ _POLITE_WORDS = frozenset(
     muchas muchísimas muchisimas mil muy por la su tu el de del todo todos eso es era está esta
     ya listo vale bueno buenísimo perfecto genial excelente estupendo súper bien amable saludos
     un hasta luego pronto adiós adios buen buena buenos día dia tarde noche resuelto solucionado
-    entendido claro
+    entendido claro crack
     viele vielen herzlichen lieben besten dank schön schon sehr perfekt toll klasse prima alles
     klar gut das war es wäre ist hat jetzt wieder verstanden schönen tag abend wochenende
     tschüss tschüs bis dann später gruß grüße erledigt gelöst schönes schöne

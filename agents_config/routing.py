@@ -435,7 +435,7 @@ def _any(*alternatives: str) -> re.Pattern[str]:
 
 _PERSON_NOUN = (
     r"human|humans|person|someone|somebody|manager|supervisor|representative|"
-    r"agent|staff|whoever|senior|operator|rep"
+    r"agent|staff|whoever|senior|operator|rep|member of staff|support (?:ppl|people|engineer)"
 )
 ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
     EscalationSign(
@@ -444,9 +444,13 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
         "chat slang ('talk to a human', 'hooman pls', 'not a bot', 'hablar con una persona', "
         "'mit einem Menschen sprechen', '担当者と話したい', 'parler à un humain')",
         _any(
-            rf"\b(?:talk|tlak|speak|speek|chat|connect|transfer|put|escalate|reach|get|need|"
-            rf"want|wana|wanna)\b(?:\W+\w+){{0,4}}?\W+(?:{_PERSON_NOUN}|humen|huamn|hooman|"
-            rf"persn|manger|managr|sum1|sb)\b",
+            rf"\b(?:talk|tlak|speak|speek|chat|connect|conect|transfer|put|escalate|reach|get|"
+            rf"need|want|wana|wanna|loop in|hand me over|discuss this)\b(?:\W+\w+){{0,4}}?\W+"
+            rf"(?:{_PERSON_NOUN}|humen|huamn|humna|hooman|persn|manger|managr|agnet|sum1|sb)\b",
+            r"\b(?:can|could) (?:a|the|your) (?:manager|supervisor|human|person|real person|"
+            r"senior)\b(?:\W+\w+){0,2}?\W+(?:take a look|look|call|review|step in)\b|"
+            r"\ba call with (?:someone|somebody) from (?:your )?support\b|"
+            r"\bhuman (?:support|in charge)\b",
             r"\b(?:real|actual|live)\s+(?:person|human|people|agent|one)\b|\bhuman\s+being",
             r"\bnot\s+(?:a\s+|this\s+|talking\s+to\s+a\s+)?(?:bot|machine)\b|\bno\s+bots?\b",
             r"\b(?:stop|another|useless)\W+(?:the\s+|this\s+)?bots?\b|\bbots?\b\W+"
@@ -473,21 +477,61 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"falar com (?:uma pessoa|um atendente|algu[ée]m|um humano|um agente)|"
             r"atendente humano|agente humano|"
             r"parlare con (?:un operatore|una persona|qualcuno)|medewerker spreken|\been mens\b",
+            # is anybody there at all: a person asked for without naming one
+            r"\bis (?:there )?(?:any|some)(?:one|body) (?:\w+ )?(?:real|reading|alive|"
+            r"(?:on|at) your (?:side|end)|i can (?:actually )?(?:talk|speak))\b|"
+            r"\b(?:talk|speak) to one of your (?:people|team|staff)\b|"
+            r"\b(?:get|put|have) (?:me )?(?:someone|somebody|a person|a human)\b(?:\W+\w+){0,3}?"
+            r"\W+(?:who|on this|on the phone|on a call)\b|"
+            r"\b(?:someone|somebody|a manager|a person) (?:from|on) your (?:side|end|team)\b"
+            r"(?:\W+\w+){0,4}?\W+(?:call|look|get on|take over|speak|talk)|"
+            r"\b(?:rather|prefer to) (?:speak|talk) (?:with|to)\b|"
+            r"\bautomated (?:assistant|system|bot|desk)|\b(?:a )?human (?:engineer|being|agent) on "
+            r"this\b|respuestas autom[áa]ticas|r[ée]ponses (?:toutes faites|automatiques)|"
+            r"automatische antworten|respostas autom[áa]ticas|risposte automatiche",
+            r"\bhay alguien (?:real|de verdad)|de carne y hueso|\bp[aá]same con\b|"
+            r"\bme (?:pasas|pasan|comunicas) con\b|"
+            r"\bgibt(?:'?s| es)\b(?:\W+\w+){0,3}?\W+jemand(?:en)?\b|aus fleisch und blut|"
+            r"\bmit jemandem (?:sprechen|reden)|\bverbinden sie mich\b|echten menschen|"
+            r"\br[üu]ckruf\b|vraie personne|\biemand van jullie\b|"
+            r"\by a-t-il (?:un humain|quelqu'?un)|en chair et en os|\bun vrai humain\b|"
+            r"\bc'?[èe] qualcuno\b|in carne e ossa|\bmettere in contatto con\b|\bmi passi\b|"
+            r"\b(?:tem|h[áa]) algu[ée]m\b|em carne e osso|\b(?:me )?passa(?:r)? (?:pra|para) "
+            r"(?:algu[ée]m|um atendente|uma pessoa)|"
+            r"真人|人工客服|人工服务|상담원|상담사|사람과|z człowiekiem|konsultant\w*|met een mens",
         ),
     ),
     EscalationSign(
         "legal",
         "threatens legal action or involves lawyers, courts, regulators or the police",
         _any(
-            r"\b(?:sue|suing|lawsuit|lawyers?|lawer|attorneys?|solicitor|court|subpoena|"
-            r"ombudsman|regulator|police|law enforcement|legal (?:action|team|department)|"
-            r"breach of contract|consumer protection|small claims|chargeback notification)\b",
+            # "sue" and "court" are also Italian and French words ("le sue", "trop court")
+            r"\b(?:sue (?:you|them|your|the|for|over)|suing|lawsuit|subpoena|ombudsman|"
+            r"regulators?|police|law enforcement|legal (?:action|steps|proceedings)|"
+            r"breach of contract|consumer protection|small[- ]claims|chargeback notification|"
+            r"attorney general|"
+            r"letter before action|formal notice|(?:pursue|claim(?:ing)?|seek) damages)\b",
+            r"\b(?:to|in|into|see you in|take (?:you|this|it) to) court\b|\bcourt (?:case|order)\b",
+            # a lawyer named as a threat, not as the one who needs an invoice
+            r"\b(?:lawyers?|lawer|attorneys?|solicitors?|counsel|legal (?:team|department))\b"
+            r"(?:\W+\w+){0,3}?\W+(?:will|'ll|are going to|is going to|preparing|advised|"
+            r"be in touch|hear(?:ing)? from|get involved|is drafting|are drafting)\b|"
+            r"\b(?:get|getting|involve|involving|contact|contacting|call|calling|"
+            r"hand\w* (?:it|this) (?:over )?to|hear(?:ing)? from) (?:our|my|a|the) "
+            r"(?:lawyers?|attorneys?|solicitors?|"
+            r"legal (?:team|department))\b|\blawyers? involved\b|\bhave our lawyers\b|"
+            r"\byour legal (?:team|department)\b|^\W*(?:lawyers?|attorneys?|court|legal)\W*$",
             r"\b(?:demandar\w*|abogad\w*|anwalt\w*|verklagen|klage|avocat|advocaat)\b|"
             r"porter plainte|弁護士|訴",
-            r"\b(?:denunci\w*|processar(?:ei)?|advogad\w*|avvocat\w*|querela|tribunal|gericht|"
-            r"poursuivre en justice|poursuites judiciaires)\b|"
+            r"\b(?:denunci\w*|processar (?:voc[êe]s|a empresa)|advogad\w*|avvocat\w*|querela|"
+            r"tribunal|gericht|poursuivre en justice|poursuites judiciaires)\b|"
             r"\bdata protection (?:authority|regulator)|"
             r"\breport(?:ing)? (?:you|this|it|them) to (?:the )?(?:authorit|regulat|ftc|bbb|dpa)",
+            r"\b(?:cnil|ico|ftc|cfpb|bbb|aepd|procon|verbraucherzentrale|garante della privacy)\b|"
+            r"\b(?:rechtliche|juristische|gerichtliche) schritte|mise en demeure|"
+            r"action en justice|saisir (?:la justice|le tribunal|les tribunaux)|"
+            r"entrar na justi[çc]a|a[çc][ãa]o judicial|vie legali|azion[ei] legal[ei]|"
+            r"acciones legales|v[íi]a judicial|法的措置|訴訟|消費者センター",
         ),
     ),
     EscalationSign(
@@ -498,7 +542,9 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"\b(?:rude|impolite|condescending|unprofessional|insulted|hung up on me|"
             r"harass\w*|threat(?:s|ened|ening)?|abus(?:e|ive)|impersonat\w*|hacked|"
             r"compromised|data breach)\b",
-            r"\b(?:formal|file an?|lodge an?|make an?)\s+complaint|\bcomplain(?:t)? about\b",
+            r"\b(?:formal|file an?|lodge an?|make an?)\s+complaint|\bcomplain(?:t)? about\b|"
+            r"\bcomplaint filed\b|\b(?:disrespectful|arrogant|arrogante|unversch[äa]mt|abgewimmelt|"
+            r"poco professionale)\b",
             r"\b(?:grosero|reclamaci[oó]n|unh[öo]flich|beschwerde|impoli)\b|苦情|失礼",
             r"\blied to (?:me|us)\b|\byelled at (?:me|us)\b|\b(?:rep|agent|staff|employee|"
             r"salesperson|colleague|support person)\b(?:\W+\w+){0,3}?\W+(?:lied|yelled|swore|"
@@ -507,6 +553,16 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"(?:service|support)\b",
             r"\b(?:mal ?educad\w*|maleducad\w*|grosseri\w*|frech|malpoli|irrespectueu\w*|"
             r"scortes\w*)\b",
+            # a member of the vendor's staff, and what they did to the customer
+            r"\b(?:your|ur|the) (?:\w+ )?(?:rep|reps|salesperson|sales ?rep|support (?:guy|person|"
+            r"agent|rep)|csm|account manager|trainer|consultant|employees?|engineers?|staff|"
+            r"agent|guy)\b(?:\W+\w+){0,6}?\W+(?:laughed|sarcastic|dishonest|disrespectful|"
+            r"ignore[sd]?|lied|mocked|swore|shouted|promised|never said|refused to|"
+            r"shared (?:our|screenshots)|accessed our|without asking)\b|"
+            r"\b\w+ from your \w+ team (?:was|is|has been|keeps|shared|refused|told)\b|"
+            r"\bwhoever closed my ticket\b|\bcomportement (?:inacceptable|de votre)|"
+            r"\batendente (?:foi|[ée]) (?:grosso|rude|mal)|\b(?:è stato|sono stati) (?:scortes|"
+            r"maleducat|sgarbat)",
         ),
     ),
     EscalationSign(
@@ -517,7 +573,8 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             # times now, nothing in my inbox" repeats an action, not a contact
             r"\b(?:\d+|two|three|four|five|six|several|many|multiple)\s+(?:emails|messages|"
             r"tickets)\b(?:\W+\w+){0,4}?\W+(?:no|nobody|nothing|still|already|about)\b",
-            r"\b(?:written|wrote|writing|contacted|emailed|asked|explained)\b(?:\W+\w+){0,4}?"
+            r"\b(?:written|wrote|writing|contacted|emailed|asked (?:you|support|your team)|"
+            r"explained)\b(?:\W+\w+){0,4}?"
             r"\W+(?:\d+|two|three|four|five|six|several|many|multiple)\s+times\b",
             r"\b(?:third|fourth|fifth|sixth|\d+(?:rd|th))\s+(?:time|email|message|ticket)\b"
             r"(?:\W+\w+){0,3}?\W*(?:i'?m\s+|i\s+am\s+|i'?ve\s+)?(?:writ|ask|contact|"
@@ -532,6 +589,28 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"\b(?:escrito|escrib\w*|mandado|enviado|escrevi|mandei|enviei|geschrieben|"
             r"kontaktiert|[ée]crit|contact[ée]|scritto)\b(?:\W+\w+){0,3}?\W+(?:varias|v[áa]rias|"
             r"tres|tr[êe]s|mehrmals|mehrere|plusieurs|trois|diverse|tante)\b",
+            # written twice, again, repeatedly: a contact repeated, said any way
+            r"\b(?:emailed|wrote|written|messaged|contacted|raised|reported|chased|asked you|"
+            r"filled in your (?:contact )?form)\b"
+            r"(?:\W+\w+){0,4}?\W+(?:twice|repeatedly|multiple times|again and again)\b|"
+            r"\b(?:already|have)\s+(?:emailed|written|wrote|messaged|contacted)\b(?:\W+\w+){0,4}?"
+            r"\W+(?:twice|before|again)\b|\b(?:contacted|emailed|chased) (?:you|your team) "
+            r"repeatedly\b|\b(?:following|follow) up (?:again|for the)\b|"
+            r"\bbump(?:ing)? (?:this )?(?:again|for the)\b|\bday \d+ of (?:asking|chasing|waiting)"
+            r"|\bnot (?:my|the) first (?:message|email|ticket|time (?:i|we) (?:write|ask))|"
+            r"\bevery (?:week|day|time) i (?:write|ask|email)|\bnot one (?:reply|answer|response)"
+            r"|\bwriting for the (?:\w+) time\b|\bheard nothing back\b|\bhow many times do "
+            r"(?:i|we) have to\b|\b(?:going|go) (?:a)?round in circles\b|\bexplained this in "
+            r"(?:\w+ )?(?:different )?threads\b",
+            r"\bya (?:les |te |os )?(?:mand[ée]|escrib[ií]|envi[ée]|llam[ée])\b(?:\W+\w+){0,3}?"
+            r"\W+(?:dos|tres|varios|varias|otro|otra)\b|\b(?:zweimal|dreimal|viermal|mehrmals|"
+            r"x-mal)\b(?:\W+\w+){0,4}?\W+(?:geschrieben|gemeldet|angerufen|nachgefragt|"
+            r"kontaktiert)\b|\b(?:d[ée]j[àa]|d[ée]j[àa] plusieurs fois) (?:[ée]crit|relanc[ée]|"
+            r"contact[ée])\b(?:\W+\w+){0,3}?\W+(?:deux|trois|plusieurs) fois\b|"
+            r"\bgi[àa] scritto\b(?:\W+\w+){0,3}?\W+(?:due|tre|pi[ùu]|diverse) volte\b|"
+            r"\bj[áa] (?:mandei|escrevi|enviei|liguei|abri)\b(?:\W+\w+){0,4}?\W+"
+            r"(?:duas|dois|tr[êe]s|v[áa]rias|outro|outra)\b|\bal (?:twee|drie|vier|\d+) keer\b|"
+            r"(?:[2-9２-９二三四五]|何)(?:度目|回目)|何回も(?:問い合わせ|連絡|メール)|再三",
         ),
     ),
 )

@@ -45,6 +45,10 @@ SPLIT_SITTINGS = (
     "answers_team_k.jsonl",
     "answers_team_l.jsonl",
 )
+# routing sittings whose misses were read while writing the escalation signs (session 11):
+# none of their rows may go to test, so they are split between dev and train only
+READ_SITTINGS = ("team_z_",)
+READ_SHARES = (("dev", 0.15),)
 DEPARTMENTS = ("billing", "tech", "sales", "human", "clarify")
 
 
@@ -136,9 +140,19 @@ def split(
     return {name: sorted(part, key=lambda r: order[r["id"]]) for name, part in parts.items()}
 
 
+def routing_split(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Train / dev / test, but a read sitting's rows only ever in train or dev."""
+    read = [r for r in rows if r["source"].startswith(READ_SITTINGS)]
+    parts = split([r for r in rows if not r["source"].startswith(READ_SITTINGS)])
+    order = {row["id"]: i for i, row in enumerate(rows)}
+    for name, part in split(read, READ_SHARES).items():
+        parts[name] = sorted(parts[name] + part, key=lambda r: order[r["id"]])
+    return parts
+
+
 def main() -> None:
     rows = deduplicated(read_sources())
-    for name, part in split(rows).items():
+    for name, part in routing_split(rows).items():
         path = DATA / f"routing_{name}.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for row in part:

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "agents_config" / "data"
 WEIGHTS = (DATA / "router_weights.json", DATA / "answer_weights.json")
-SITTINGS = tuple(f"team_{s}" for s in "defgijklmnopqrst")
+SITTINGS = tuple(f"team_{s}" for s in "defgijklmnopqrstuvwxy")
 FIGURES = re.compile(
     r"(routed right|right tool|right article)\s+([\d.]+)%|all\s+\d+\s+\d+\s+([\d.]+)%"
 )

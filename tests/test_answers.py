@@ -55,7 +55,9 @@ class Thread:
 
 
 async def ask(desk: Desk, text: str, email: str = ALICE) -> TurnOutcome:
-    return await Thread(desk, email).say(text)
+    """A message in the asker's own thread (a thread is its requester's: another customer
+    writing in it is not answered there)."""
+    return await Thread(desk, email, name=f"t1-{email}").say(text)
 
 
 # --- the labelled answer set ---------------------------------------------------------------

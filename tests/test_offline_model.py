@@ -168,7 +168,7 @@ async def test_another_customers_order_is_not_found_without_naming_anyone_elses(
 
 
 async def test_a_second_record_named_is_not_dropped_in_silence(store: Store) -> None:
-    out = await ask(store, ALICE, "show me INV-2002 and INV-2003")
+    out = await ask(store, ALICE, "can I see INV-2002 and INV-2003?")
 
     [looked_at] = [c[1]["invoice_id"] for c in out.calls if c[0] == "get_invoice"]
     other = ({"INV-2002", "INV-2003"} - {looked_at}).pop()
