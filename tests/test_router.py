@@ -120,6 +120,19 @@ def test_a_weak_human_guess_still_goes_to_a_person() -> None:
         "call back please",
         "何度も問い合わせているのに返事がない",
         "sent 4 messages, nobody replied",
+        # repeated contacts, said as people say them, in each supported language
+        "ya les escribí dos veces y nada",
+        "Ich habe schon dreimal wegen der Rechnung angerufen",
+        "j'ai déjà écrit trois fois à ce sujet",
+        "vi ho già scritto due volte, nessuna risposta",
+        "já mandei duas mensagens sobre isso",
+        "これで3度目の問い合わせです",
+        "following up again on my refund",
+        # is anybody there; regulators and legal steps; what a member of staff did
+        "is there anyone real reading these?",
+        "we will take this to the CNIL",
+        "rechtliche Schritte behalten wir uns vor",
+        "the guy from your onboarding team was sarcastic on our call",
     ],
 )
 def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
@@ -138,6 +151,14 @@ def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
         # an action repeated, not a contact: "N times" counts only with a verb of writing
         "hit 'forgot password' 3 times now, nothing in my inbox",
         "APIで500エラーが何度も出ます。何を伝えればいいですか？",
+        "asked for the reset link 3 times, nothing came",
+        # a lawyer or a legal team that needs something is not a threat
+        "Our lawyer needs a copy of INV-2002",
+        "our legal team wants your DPA before signing",
+        # English legal words that are words of other languages
+        "Le mot de passe est trop court ?",
+        "Il cliente vuole cancellare le sue informazioni",
+        "o sistema demora para processar cada evento",
     ],
 )
 def test_escalation_signs_leave_ordinary_requests_alone(text: str) -> None:
