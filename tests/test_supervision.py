@@ -264,13 +264,15 @@ async def test_a_full_disk_answers_each_message_once_and_in_order(
         threads: dict[str, list[str]] = {}
         async with SlackEvents(f"{url}/slack/events", SIGNING_SECRET, slack=slack) as events:
             model.latency_s = model_s
+            owners: dict[str, str] = {}  # a thread's follow-up is its requester's
             for n, user in enumerate(("U_ALICE", "U_BOB", "U_ALICE", "U_BOB")):
                 question = f"Where is invoice {n}?"
                 _, _, parent = await events.message(user, question)
                 threads[parent["ts"]] = [question]
+                owners[parent["ts"]] = user
             for n, ts in enumerate(threads):
                 question = f"And what about payment {n}?"
-                status, _, _ = await events.message("U_ALICE", question, thread_ts=ts)
+                status, _, _ = await events.message(owners[ts], question, thread_ts=ts)
                 assert status == 200
                 threads[ts].append(question)
             await model.wait_for_calls(2, timeout_s=20)
