@@ -348,7 +348,7 @@ class SlackGateway:
         for message in await self._replies(channel, thread_ts, metadata=True):
             if (
                 message.get("user") == bot_user_id
-                and float(message.get("ts") or 0) > float(after_ts)
+                and _ts_value(message.get("ts")) > _ts_value(after_ts)
                 and not message.get("metadata")
                 and action_id in _action_ids(message)
             ):
@@ -641,6 +641,15 @@ def _safe(node: Any) -> Any:
 
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") if exc.response else exc)
+
+
+def _ts_value(ts: object) -> float:
+    """A Slack ts as a number, to order messages; 0 for what is not one (the inbox row of
+    an App Home request is keyed "request-…" until its DM thread exists)."""
+    try:
+        return float(str(ts))
+    except ValueError:
+        return 0.0
 
 
 def _action_ids(message: dict[str, Any]) -> set[str]:

@@ -284,6 +284,45 @@ async def test_sigkill_before_the_streams_ts_is_recorded_then_restart_finishes_i
             assert await restarted.signal(signal.SIGTERM) == 0
 
 
+async def test_only_the_desks_own_unfinished_stream_after_the_message_is_taken_up() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.blocks import STOP_ANSWER, stop_control
+    from bot.slack import SlackGateway, reply_metadata
+    from fakes.slack import BOT_USER_ID
+
+    async with FakeSlack() as slack:
+        gateway = SlackGateway(AsyncWebClient(token="xoxb-test", base_url=slack.url))
+        question = slack.inject_message("C_SUPPORT", "U_ALICE", "Where is my invoice?")
+        thread = question["ts"]
+        stop = stop_control()
+        # someone else's message with a Stop button, a finished answer naming its turn, and
+        # the desk's stream of an earlier message (before this one) are not taken up
+        earlier = slack.inject_message(
+            "C_SUPPORT", BOT_USER_ID, "", ts="1.0", thread_ts=thread, blocks=stop
+        )
+        slack.inject_message("C_SUPPORT", "U_BOB", "", thread_ts=thread, blocks=stop)
+        slack.inject_message(
+            "C_SUPPORT",
+            BOT_USER_ID,
+            "done",
+            thread_ts=thread,
+            blocks=stop,
+            metadata=reply_metadata(7),
+        )
+        assert earlier["ts"] == "1.0"
+        assert await gateway.find_abandoned_stream("C_SUPPORT", thread, thread, STOP_ANSWER) is None
+        left = slack.inject_message("C_SUPPORT", BOT_USER_ID, "", thread_ts=thread, blocks=stop)
+        found = await gateway.find_abandoned_stream("C_SUPPORT", thread, thread, STOP_ANSWER)
+        assert found == left["ts"]
+        # an App Home request's row is keyed "request-…" until its DM thread exists: every
+        # message of the thread is after it (no error)
+        after_any = await gateway.find_abandoned_stream(
+            "C_SUPPORT", thread, "request-V1", STOP_ANSWER
+        )
+        assert after_any == "1.0"
+
+
 async def test_the_demo_shows_the_streams_steps() -> None:
     from support_desk.config import load_settings
     from support_desk.demo import run_demo
