@@ -13,7 +13,7 @@ from agents_config.closing import closing_of
 from agents_config.context import Caller
 from agents_config.desk import Desk, Turn, TurnOutcome
 from agents_config.evaluation import ANSWER_SPLITS, load_examples, run_eval
-from agents_config.offline.answers import CLARIFYING_QUESTION, clarifying_question
+from agents_config.offline.answers import CLARIFYING_QUESTION, clarifying_question, language_of
 from agents_config.offline.tools import error_codes
 from storage.kb import query_terms
 from storage.store import Store
@@ -193,6 +193,25 @@ async def test_follow_up_uses_the_record_named_before(desk: Desk) -> None:
     await thread.say("Can you show me invoice INV-2002?")
     outcome = await thread.say("was it paid?")
     assert "get_invoice" in outcome.tools_called and "INV-2002" in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("wir haben das schon zweimal versucht, Login geht nicht", "de"),
+        ("Seit gestern kommt beim Export ein 500", "de"),
+        ("c'est toujours cassé depuis hier ?", "fr"),
+        ("o link tá demorando pra chegar", "pt"),
+        ("vogliamo passare al piano annuale", "it"),
+        ("¿me pueden mandar la factura otra vez?", "es"),
+        ("請求書をもう一度送ってください", "ja"),
+        ("we still can't log in since yesterday", "en"),
+        ("Die Hard fan here: the app shows a blank page", "en"),
+    ],
+)
+def test_the_requests_language_is_recognised(text: str, language: str) -> None:
+    """The language the offline engine greets and asks in (and says it answers in English)."""
+    assert language_of(text) == language
 
 
 @pytest.mark.parametrize(

@@ -400,7 +400,9 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
     (
         "pt",
         re.compile(
-            r"[ãõ]|\b(?:não|você|vocês|obrigad[oa]|olá|gostaria|também|faço|cobrança)\b", re.I
+            r"[ãõ]|\b(?:não|você|vocês|obrigad[oa]|olá|gostaria|também|faço|cobrança|tá|pra|"
+            r"ainda|cliquei|baixar|demorar)\b",
+            re.I,
         ),
         re.compile(
             r"\b(?:meu|meus|minha|conta|quero|estou|preciso|fatura|senha|assinatura|posso|ter|"
@@ -412,7 +414,8 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
         "it",
         re.compile(
             r"\b(?:grazie|vorrei|non riesco|perché|buongiorno|abbonamento|rimborso|fattura|"
-            r"funziona|dovrei|vostro|vostra|addebit\w*|ricevut\w*)\b",
+            r"funziona|dovrei|vostro|vostra|addebit\w*|ricevut\w*|vogliamo|abbiamo|siamo|"
+            r"periodo di)\b",
             re.I,
         ),
         re.compile(
@@ -440,7 +443,8 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
         "de",
         re.compile(
             r"[äöüß]|\b(?:ich|nicht|bitte|rechnung|meine|wurde|möchte|danke|hallo|gibt es|"
-            r"konto|passwort|zahlung|kostet|hilfe|frage|habe|guten)\b",
+            r"konto|passwort|zahlung|kostet|hilfe|frage|habe|guten|und|wir|unser|unsere|"
+            r"funktioniert|eigentlich|woran|liegt|bekomme|seit)\b",
             re.I,
         ),
         None,
@@ -450,7 +454,7 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
         re.compile(
             r"\b(?:je|j'ai|n'arrive|facture|bonjour|merci|voudrais|est-ce|quelle|"
             r"remboursement|compte|mot de passe|débité|votre|salut|problème|pourquoi|nous|"
-            r"après|données|combien)\b",
+            r"après|données|combien|c'est|uniquement)\b",
             re.I,
         ),
         re.compile(
