@@ -455,14 +455,23 @@ def confirmation_settled(approval: Approval) -> tuple[Mrkdwn, list[Block]]:
 # ---- approvals: what needs a staff member's yes after the requester's ---------------------
 
 
+# the card's heading (and its notification text) once staff decided: not "needed" any more
+_APPROVAL_HEADINGS = {
+    "awaiting_staff": "Approval needed",
+    "confirmed": "Approved",
+    "rejected": "Rejected",
+}
+
+
 def approval_card(
     approval: Approval, ticket: Ticket, thread_link: str | None
 ) -> tuple[Mrkdwn, list[Block]]:
     """The staff card of an approval: what, the policy check, the AI's reasoning, and Approve
     / Reject while it waits; the decision once taken."""
     review = approval.review or {}
-    title = Mrkdwn(":moneybag: *Approval needed* · ticket #{} · requested by {}").format(
-        ticket.id, mention(approval.requester)
+    heading = _APPROVAL_HEADINGS.get(approval.status, "Approval closed")
+    title = Mrkdwn(":moneybag: *{}* · ticket #{} · requested by {}").format(
+        heading, ticket.id, mention(approval.requester)
     )
     where = link(thread_link, "the conversation") if thread_link else Mrkdwn("")
     parts: list[Block] = [

@@ -100,6 +100,8 @@ async def test_over_the_limit_waits_for_staff_and_approve_issues_it_once(
     redrawn = desk.slack.get_message(STAFF, card["ts"])
     assert redrawn is not None and "Approved by" in json.dumps(redrawn["blocks"])
     assert blocks.APPROVE not in buttons(redrawn)
+    assert "*Approved* · ticket" in redrawn["text"]  # no longer "Approval needed"
+    assert "Approval needed" not in json.dumps(redrawn["blocks"])
 
 
 async def test_a_restart_between_confirm_and_approve_issues_it_once(
