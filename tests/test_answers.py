@@ -196,6 +196,25 @@ async def test_follow_up_uses_the_record_named_before(desk: Desk) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("Combien je vous dois ?", "la réponse suit en anglais"),
+        ("いくら支払う必要がありますか？", "以下は英語でのご案内です"),
+        ("Quanto eu devo?", "a resposta segue em inglês"),
+        ("Quanto devo pagare?", "la risposta segue in inglese"),
+        ("¿Cuánto debo?", "le respondemos en inglés"),
+        ("Wie viel schulde ich Ihnen?", "die Antwort folgt auf Englisch"),
+    ],
+)
+async def test_how_much_do_i_owe_in_each_language_gets_the_balance(
+    desk: Desk, text: str, note: str
+) -> None:
+    outcome = await ask(desk, text)
+    assert outcome.tools_called == ["get_account_overview"], text
+    assert note in (outcome.reply or "") and "Balance due: $249.00" in (outcome.reply or "")
+
+
+@pytest.mark.parametrize(
     ("text", "language"),
     [
         ("wir haben das schon zweimal versucht, Login geht nicht", "de"),

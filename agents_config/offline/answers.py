@@ -406,7 +406,7 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
         ),
         re.compile(
             r"\b(?:meu|meus|minha|conta|quero|estou|preciso|fatura|senha|assinatura|posso|ter|"
-            r"um|uma|os|das|dos|do|da|para|como|exportar|dados|pedido)\b",
+            r"um|uma|os|das|dos|do|da|para|como|exportar|dados|pedido|eu|quanto)\b",
             re.I,
         ),
     ),
@@ -420,7 +420,7 @@ _LANGUAGES: tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None], ...] = (
         ),
         re.compile(
             r"\b(?:ciao|salve|mio|mia|miei|sono|della|nella|nel|gli|anche|il|di|per|con|"
-            r"non|come|posso|piano|un|una|che|attivare|esportare|dati)\b",
+            r"non|come|posso|piano|un|una|che|attivare|esportare|dati|devo|pagare|quanto)\b",
             re.I,
         ),
     ),

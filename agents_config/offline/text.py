@@ -248,7 +248,7 @@ FOREIGN_TERMS = (
         ),
         " payment method ",
     ),
-    (re.compile(r"\bpagos?\b|zahlung|paiement|pagamento|支払"), " payment "),
+    (re.compile(r"\bpagos?\b|zahlung|paiement|pagamento|支払(?!う必要)"), " payment "),
     (
         re.compile(r"\bcobr[aoé]\w*|abgebucht|abbuchung|débit[ée]|prélèvement|引き落とし"),
         " charged ",
@@ -330,7 +330,14 @@ FOREIGN_TERMS = (
     ),
     (re.compile(r"navegador|navigateur|ブラウザ"), " browser "),
     (re.compile(r"notificaci\w*|benachrichtigung\w*|通知"), " notifications "),
-    (re.compile(r"\bdebo\b|pendiente de pago|je dois|quanto devo|\bschulde\w*"), " owe balance "),
+    (
+        re.compile(
+            r"\bdebo\b|\bdebemos\b|pendiente de pago|\b(?:je|nous|on) (?:vous |te )?(?:dois|"
+            r"devons|doit)\b|\bquanto (?:eu |n[óo]s )?(?:devo|devemos|dobbiamo)\b|\bschulde\w*|"
+            r"いくら(?:払|支払)|支払う必要|未払い|残高"
+        ),
+        " owe balance ",
+    ),
     (re.compile(r"historial|verlauf|historique|hist[óo]rico|履歴"), " history "),
     (re.compile(r"rimborso|estorno|devoluci[oó]n|devolução"), " refund "),
     # Session 6: buying a team's worth (the words of a purchase, not of a bill).
