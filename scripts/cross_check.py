@@ -10,7 +10,9 @@ are fitted without it (`scripts/train_router.py --with-dev --c 10 --without team
 `scripts/train_answers.py --without sources/answers_team_X.jsonl`) and its dev rows are scored
 with `support-desk eval` (routed right, right tool, right article). The mean over the sittings
 is the figure to tune the engine's rules by: the test split and the independent hold-out are
-never scored here. The shipped weights files are put back afterwards, whatever happens.
+never scored here. The shipped weights files are put back afterwards, whatever happens; but
+while it runs (half an hour and more) they are the left-out models' weights: run it in a clone
+of its own (with its own virtualenv), never in a tree you work and commit in.
 """
 
 from __future__ import annotations
