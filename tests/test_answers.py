@@ -196,6 +196,22 @@ async def test_follow_up_uses_the_record_named_before(desk: Desk) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("how do I reset my password?", ("Forgot password?", "reset link", "new password")),
+        ("how do I turn on 2FA", ("Profile → Security", "QR code", "6-digit", "recovery codes")),
+        ("how do I export all my data", ("Settings → Data → Export", "format", "Start", "7 days")),
+    ],
+)
+async def test_a_how_to_quotes_the_articles_steps_whole_and_in_order(
+    desk: Desk, text: str, steps: tuple[str, ...]
+) -> None:
+    reply = (await ask(desk, text)).reply or ""
+    places = [reply.find(step) for step in steps]
+    assert -1 not in places and places == sorted(places), reply
+
+
+@pytest.mark.parametrize(
     ("text", "note"),
     [
         ("Combien je vous dois ?", "la réponse suit en anglais"),

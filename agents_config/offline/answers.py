@@ -182,7 +182,8 @@ def _key_passage(output: str, request: str, sentences: int = 3) -> str:
         ),
     )
     chosen = [candidates[i][0] for i in sorted(ranked[:sentences])]
-    return f"From the help centre, *{title.strip('*_ ')}*:\n" + "\n".join(f"> {s}" for s in chosen)
+    quoted = "\n".join(f"> {line}" for s in chosen for line in s.split("\n"))
+    return f"From the help centre, *{title.strip('*_ ')}*:\n{quoted}"
 
 
 def _sentences_under_headings(lines: list[str]) -> list[tuple[str, str]]:
@@ -191,18 +192,30 @@ def _sentences_under_headings(lines: list[str]) -> list[tuple[str, str]]:
     503 server errors" speaks for "An error on our side.")."""
     heading = ""
     found: list[tuple[str, str]] = []
+    steps = False  # the last one found is a numbered procedure, still open
     for line in lines:
         if line.startswith("#"):
-            heading = line.lstrip("# ")
+            heading, steps = line.lstrip("# "), False
             continue
+        if _STEP.match(line):
+            # A procedure is one point, quoted whole with the line that introduces it ("If you
+            # forgot your password:"): its steps one by one lose their order and their sense.
+            if steps or (found and found[-1][1] == heading and found[-1][0].endswith(":")):
+                found[-1] = (f"{found[-1][0]}\n{line}", heading)
+            else:
+                found.append((line, heading))
+            steps = True
+            continue
+        steps = False
         # A list item is one point, quoted whole: "- **incorrect_number**: the card details do
         # not match. Re-enter the card." is a code, its meaning and its advice.
         pieces = [line] if _LIST_ITEM.match(line) else SENTENCE.split(line)
-        found += [(s.strip(), heading) for s in pieces if len(s.strip()) > 20]
+        found += [(s.strip(), heading) for s in pieces if len(s.strip()) > 20 or s.endswith(":")]
     return found
 
 
 _LIST_ITEM = re.compile(r"(?:[-*•]|\d+[.)])\s")
+_STEP = re.compile(r"\d+[.)]\s")
 
 
 def _for_user(output: str) -> str:
