@@ -161,6 +161,27 @@ def to_mrkdwn(markdown: str, *, links: Links = "live") -> Mrkdwn:
     return Mrkdwn(_PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text))
 
 
+def links_in(channel: str) -> Links:
+    """How an answer's links look in `channel`: live only in a direct message with the
+    asker; in a channel others read the thread, so a label (perhaps the asker's own text,
+    echoed in the desk's voice) never hides where a link goes."""
+    return "live" if channel.startswith("D") else "shown"
+
+
+def show_targets(markdown: str) -> str:
+    """Markdown whose links `[text](url)` read `text (url)` (streamed Markdown, where Slack
+    renders links itself); a bracket left open at the end may still become one, so a closing
+    bracket followed by "(" is kept apart by an invisible word joiner (see `STREAM_JOINER`)."""
+    shown = _LINK.sub(
+        lambda m: m.group(2) if m.group(1) == m.group(2) else f"{m.group(1)} ({m.group(2)})",
+        markdown,
+    )
+    return shown.replace("](", f"]{STREAM_JOINER}(")
+
+
+STREAM_JOINER = "\u2060"  # WORD JOINER: invisible, but "]⁠(" is no Markdown link
+
+
 def _link(url: str, label: str, links: Links) -> str:
     """A Markdown link whose parts are already escaped."""
     url = url.replace("|", "%7C")

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.blocks import answer_blocks
-from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
+from bot.mrkdwn import Mrkdwn, escape, links_in, split_message, to_mrkdwn
 from storage.tickets import SlackUser
 
 log = logging.getLogger(__name__)
@@ -277,12 +277,11 @@ class SlackGateway:
         """Post the answer in the thread, split to Slack's limits; return the first part's ts.
 
         Each part carries metadata naming the turn, so a restarted desk can tell that it has
-        already answered (see `find_reply`). The asker's own thread: a model's Markdown links
-        stay links. `feedback`: the buttons under the answer's last part.
+        already answered (see `find_reply`). Markdown links are live only in a DM with the
+        asker (`links_in`). `feedback`: the buttons under the answer's last part.
         """
-        return await self.post_parts(
-            channel, thread_ts, split_message(to_mrkdwn(markdown)), turn, feedback=feedback
-        )
+        parts = split_message(to_mrkdwn(markdown, links=links_in(channel)))
+        return await self.post_parts(channel, thread_ts, parts, turn, feedback=feedback)
 
     async def post_parts(
         self,

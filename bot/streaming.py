@@ -30,7 +30,15 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 
 from agents_config.progress import ProgressEvent, Step, StopAnswer, TextDelta, Waiting
 from bot.blocks import answer_blocks
-from bot.mrkdwn import Mrkdwn, escape, split_message, to_mrkdwn
+from bot.mrkdwn import (
+    STREAM_JOINER,
+    Mrkdwn,
+    escape,
+    links_in,
+    show_targets,
+    split_message,
+    to_mrkdwn,
+)
 from bot.slack import Blocks, SlackGateway, reply_metadata, safe_blocks
 from storage.inbox import LeaseLost
 
@@ -75,6 +83,7 @@ class AnswerStream:
         self.calls = 0  # Slack calls made by this stream (for the benchmark)
         self._stream: AsyncChatStream | None = None
         self._ts: str | None = None
+        self._live_links = links_in(channel) == "live"
         self._written = escape(prefix)  # everything meant for the message so far
         self._sent = 0  # how much of `_written` Slack has
         self._tasks: dict[str, dict[str, Any]] = {}  # task_update chunks by id, latest state
@@ -117,6 +126,15 @@ class AnswerStream:
         stream._broken = True
         return stream
 
+    def _markdown(self, text: str, after: str = "") -> Mrkdwn:
+        """Text for the stream's Markdown: escaped, and in a channel with link targets in view
+        (`show_targets`), also across two pieces (`after`: what the stream holds before)."""
+        if self._live_links:
+            return escape(text)
+        if after.endswith("]") and text.startswith("("):
+            text = STREAM_JOINER + text
+        return escape(show_targets(text))
+
     # ---- while the run goes on --------------------------------------------------------
 
     async def __call__(self, event: ProgressEvent) -> None:
@@ -128,7 +146,7 @@ class AnswerStream:
         first_words = False
         if isinstance(event, TextDelta):
             first_words, self._words = not self._words, True  # shown at once, not buffered
-            self._written += escape(event.text)
+            self._written += self._markdown(event.text, after=self._written[-1:])
         elif isinstance(event, Step):
             self._task(event)
         if first_words or self._due():
@@ -285,7 +303,7 @@ class AnswerStream:
         if self._ts is None and not self._broken and not stopped:
             # Nothing shown yet (a quick answer): start the stream with the answer itself, so
             # every answer is one message of the same kind, its ts recorded first.
-            self._written = escape(_cut(markdown, STREAM_TEXT_LIMIT)[0])
+            self._written = self._markdown(_cut(markdown, STREAM_TEXT_LIMIT)[0])
             await self._flush()
         async with self._lock:
             if self._ts is None:
@@ -298,7 +316,7 @@ class AnswerStream:
                 if task["status"] == "in_progress":
                     self._pending_tasks[task["id"]] = {**task, "status": status}
             head_markdown, rest = _cut(markdown, STREAM_TEXT_LIMIT)
-            head = head_markdown if stopped else str(escape(head_markdown))
+            head = head_markdown if stopped else str(self._markdown(head_markdown))
             shown = str(self._written[: self._sent])
             if not self._broken and head.startswith(shown):
                 if await self._stop(
@@ -359,7 +377,7 @@ class AnswerStream:
         last part); posted instead only when Slack refuses the update."""
         assert self._ts is not None
         await self._end_adopted()
-        parts = split_message(to_mrkdwn(markdown))
+        parts = split_message(to_mrkdwn(markdown, links=links_in(self.channel)))
         first, rest = parts[0], parts[1:]
         shown = answer_blocks(first, None if rest else feedback)
         self.calls += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.mrkdwn import (
+    STREAM_JOINER,
     TRIMMED_NOTE,
     Mrkdwn,
     channel_mention,
@@ -12,7 +13,9 @@ from bot.mrkdwn import (
     escape,
     group_mention,
     link,
+    links_in,
     mention,
+    show_targets,
     split_message,
     to_mrkdwn,
     truncate,
@@ -129,6 +132,20 @@ def test_links_live_in_the_askers_thread_and_shown_elsewhere() -> None:
     # A label cannot carry markup, and a pipe cannot move the label.
     assert to_mrkdwn("[<!here>](https://a.example/|x)") == "<https://a.example/%7Cx|&lt;!here&gt;>"
     assert to_mrkdwn("[x](javascript:alert(1))") == "[x](javascript:alert(1))"
+
+
+def test_a_channels_answer_shows_where_its_links_go() -> None:
+    """Only a DM with the asker gets live links: in a channel a label (the asker's own text,
+    echoed in the desk's voice) must not hide its target from everyone reading the thread."""
+    assert links_in("D123") == "live" and links_in("C123") == "shown"
+    phish = "Filed: The export page [Open your invoice](https://evil.example/phish) is blank"
+    assert show_targets(phish) == (
+        "Filed: The export page Open your invoice (https://evil.example/phish) is blank"
+    )
+    assert show_targets("[https://a.example](https://a.example)") == "https://a.example"
+    # a link whose parts come in two pieces of a stream never forms
+    assert show_targets("see [Open](") == f"see [Open]{STREAM_JOINER}("
+    assert "](" not in show_targets("[a](b) [c](javascript:x)")
 
 
 def test_code_is_kept_as_code_and_escaped_too() -> None:

@@ -198,6 +198,21 @@ async def test_an_answer_longer_than_a_stream_continues_below(
             assert len(chunk.get("text") or "") <= 12_000, method
 
 
+async def test_a_link_in_a_channels_streamed_answer_shows_its_target(
+    start_desk: DeskFactory, model: FakeOpenAI
+) -> None:
+    model.answer_tail = " See [Open your invoice](https://evil.example/phish) now."
+    model.words_per_token = 1
+    desk = await start_desk(**openai_settings(model))
+    _, _, event = await desk.events.message("U_ALICE", "Where is my invoice?")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert "Open your invoice (https://evil.example/phish)" in reply["text"]
+    for method, params in stream_calls(desk.slack):  # never a live link, not even mid-way
+        streamed = str(params.get("markdown_text") or "") + str(params.get("chunks") or "")
+        assert "](https://evil" not in streamed, method
+
+
 async def test_a_failure_after_the_first_token_ends_in_the_apology(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
