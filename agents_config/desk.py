@@ -447,11 +447,11 @@ class Desk:
             return await self._answer(turn, approval, turn.answer, progress)
         if turn.handover is not None:  # "Talk to a person": no model decides this
             return await self._hand_over(turn, turn.handover)
-        if not turn.text.strip():
-            return await self._empty(turn)
         elsewhere = await self._someone_elses_thread(turn)
         if elsewhere is not None:
             return elsewhere
+        if not turn.text.strip():
+            return await self._empty(turn)
         closing = closing_of(turn.text) if not turn.to_staff else None
         if closing is not None:
             closed = await self._closing(turn, closing)

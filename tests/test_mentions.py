@@ -162,10 +162,10 @@ async def test_model_answers_escape_tokens_in_text_and_code(start_desk: DeskFact
     await desk.settle()
 
     [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
-    # The answer is streamed as Markdown: in the asker's own thread a model's Markdown link
-    # stays a link; nothing else is live.
+    # The answer is streamed as Markdown: in a channel a model's Markdown link shows where it
+    # goes (a live link is only for a DM with the asker); nothing else is live.
     assert assert_only_desk_markup(desk.slack.calls) == []
-    assert "[the guide](https://docs.example/guide)" in reply["text"]
+    assert "the guide (https://docs.example/guide)" in reply["text"]
     assert "`&lt;!here&gt;` and `&lt;@U_BOB&gt;`" in reply["text"]
     assert "```\n&lt;!channel&gt; &lt;!here&gt;" in reply["text"]
     model.assert_complete()
