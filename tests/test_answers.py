@@ -250,6 +250,33 @@ def test_the_requests_language_is_recognised(text: str, language: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("email", "first", "then", "tools"),
+    [
+        (
+            CAROL,
+            "Is ORD-1001 eligible for a refund?",
+            "Why did my last payment fail?",
+            "list_payments",
+        ),
+        (ALICE, "What about ORD-1003?", "ok, and what do I owe?", "get_account_overview"),
+        (ALICE, "Is ORD-1004 eligible for a refund?", "what plan am I on?", "get_account_overview"),
+        (ALICE, "Why did my last payment fail?", "And what do I owe now?", "get_account_overview"),
+    ],
+)
+async def test_a_new_question_in_the_thread_is_not_read_as_the_previous_one(
+    desk: Desk, email: str, first: str, then: str, tools: str
+) -> None:
+    """The previous message counts for a follow-up ("was it paid?"), not for a question with
+    its own subject: it got the previous record again (another customer's id, once mistyped,
+    then tripped the output guardrail and sent an innocent question to staff)."""
+    thread = Thread(desk, email, name=f"new-question-{email}")
+    await thread.say(first)
+    outcome = await thread.say(then)
+    assert outcome.tools_called[:1] == [tools], outcome.tools_called
+    assert outcome.escalation is None and "check_refund_eligibility" not in outcome.tools_called
+
+
+@pytest.mark.parametrize(
     ("text", "words"),
     [
         ("hola, necesito ayuda", "¿Se trata de facturación"),

@@ -13,13 +13,14 @@ and every safety rule (a refund only after the user confirms, escalation) stays 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from agents_config.offline.classifier import Prediction, RouterModel, features
-from agents_config.offline.text import help_centre_terms
+from agents_config.offline.text import ID, help_centre_terms
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "answer_weights.json"
 KB_INTENT = "kb"
@@ -102,6 +103,26 @@ def best_tool(intent: Prediction) -> str | None:
     tools = [(p, label) for label, p in intent.probabilities.items() if label != KB_INTENT]
     probability, label = max(tools, default=(0.0, ""))
     return label if probability >= INTENT_MIN else None
+
+
+# "was it paid?", "and that one?", "cancel the same": a message that points back at a record
+# or a request of earlier in the thread
+_POINTS_BACK = re.compile(r"\b(?:it|its|that|this|them|those|these|same|one)\b", re.I)
+
+
+def in_context(request: str, with_context: str) -> str:
+    """The text a message is read by: the message alone when the model is sure which account
+    tool it calls for and it does not point back ("why did my last payment fail?" after a
+    refund question: not about that order), else with the previous message (a follow-up:
+    "was it paid?" after "show me INV-2002")."""
+    own_words = re.findall(r"\w+", ID.sub(" ", request))  # "ORD-1001" alone answers a question
+    if (
+        len(own_words) >= 3
+        and best_tool(tool_intent(request)) is not None
+        and not _POINTS_BACK.search(request)
+    ):
+        return request
+    return with_context
 
 
 def intent_holder(text: str, own_tools: set[str], agents: set[str]) -> str | None:

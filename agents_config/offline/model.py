@@ -32,7 +32,7 @@ from agents_config.offline.answers import (
     intake_answer,
 )
 from agents_config.offline.conversation import Conversation, read_conversation
-from agents_config.offline.intents import intent_holder
+from agents_config.offline.intents import in_context, intent_holder
 from agents_config.offline.research import analyst
 from agents_config.offline.roles import role_for
 from agents_config.offline.routing import (
@@ -214,7 +214,8 @@ class OfflineModel(Model):
         wanted = by_department.get(decision.department)
         if wanted in available and (decision.department == "human" or own is None):
             return available[wanted]
-        holder = intent_holder(conversation.with_context(), own_tools, set(available))
+        asked = in_context(conversation.request, conversation.with_context())
+        holder = intent_holder(asked, own_tools, set(available))
         if own is not None and holder is not None:  # the tool the request calls for is theirs
             return available[holder]
         known = {r.agent for table in ROUTE_TABLES for r in table}
@@ -222,7 +223,7 @@ class OfflineModel(Model):
         tables = [t for t in ROUTE_TABLES if t is not TRIAGE_ROUTES]
         if unknown:
             tables.append(unknown)
-        for text in dict.fromkeys([conversation.request, conversation.with_context()]):
+        for text in dict.fromkeys([conversation.request, asked]):
             for table in tables:
                 best = choose_route(text, table)
                 if best is not None and best.agent in available:

@@ -23,6 +23,7 @@ from agents_config.offline.intents import (
     article_intent,
     article_title,
     best_tool,
+    in_context,
     load_models,
     tool_intent,
 )
@@ -798,8 +799,10 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     rules = _rules_for(tools)
     last_resort = [r for r in rules if not r.triggers]
     request = conversation.request
-    named_record = ID.search(conversation.with_context())  # also a follow-up on one named before
-    intent = tool_intent(conversation.with_context())
+    # the previous message counts for a follow-up ("was it paid?"), not for a new question
+    context = in_context(request, conversation.with_context())
+    named_record = ID.search(context)  # also a follow-up on one named before
+    intent = tool_intent(context)
     wanted_tool = best_tool(intent)
     precise = any(weight(request, r.triggers, r.ids) for r in rules if r.tool in _PRECISE_TOOLS)
     if intent.probabilities.get(KB_INTENT, 0.0) >= KB_INTENT_MIN:
@@ -823,10 +826,9 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
         if all(found_nothing(c, conversation.request) for c in conversation.calls):
             called = set()  # no article for it: the tools may still know
     # The request alone first, then with the previous message (a follow-up like "ORD-1001").
-    for text in dict.fromkeys([conversation.request, conversation.with_context()]):
+    for text in dict.fromkeys([conversation.request, context]):
         # An id named in the thread calls for its tool even when this message does not
         # repeat it ("was it paid?" after "show me INV-2002").
-        context = conversation.with_context()
         weights = {r.tool: weight(text, r.triggers) + weight(context, (), r.ids) for r in rules}
         if wanted_tool in weights:
             weights[wanted_tool] += INTENT_BONUS
@@ -892,7 +894,7 @@ def _article_too(conversation: Conversation, called: set[str], tools: dict[str, 
     article = article_intent(request).probability
     if article >= ARTICLE_SURE and not_about_records(request):
         return True  # "how long does the money take to come back?": the policy too
-    intent = tool_intent(conversation.with_context())
+    intent = tool_intent(in_context(request, conversation.with_context()))
     if intent.probabilities.get(KB_INTENT, 0.0) < KB_ALSO_MIN:
         return False
     return article >= ARTICLE_MIN
