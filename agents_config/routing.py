@@ -437,6 +437,7 @@ _PERSON_NOUN = (
     r"human|humans|person|someone|somebody|manager|supervisor|representative|"
     r"agent|staff|whoever|senior|operator|rep|member of staff|support (?:ppl|people|engineer)"
 )
+_LAWYER = r"abogad|anwalt|anwält|avocat|advogad|avvocat|advocaat"
 ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
     EscalationSign(
         "person",
@@ -521,9 +522,18 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"(?:lawyers?|attorneys?|solicitors?|"
             r"legal (?:team|department))\b|\blawyers? involved\b|\bhave our lawyers\b|"
             r"\byour legal (?:team|department)\b|^\W*(?:lawyers?|attorneys?|court|legal)\W*$",
-            r"\b(?:demandar\w*|abogad\w*|anwalt\w*|verklagen|klage|avocat|advocaat)\b|"
-            r"porter plainte|弁護士|訴",
-            r"\b(?:denunci\w*|processar (?:voc[êe]s|a empresa)|advogad\w*|avvocat\w*|querela|"
+            r"\b(?:demandar\w*|verklagen|klage)\b|porter plainte|訴",
+            # a lawyer as a threat in the other languages, as in English: not "I'm a lawyer
+            # and I need the invoice"
+            rf"\b(?:{_LAWYER})\w*\b(?:\W+\w+){{0,3}}?\W+(?:se pondr\w*|van a|va a|contactar\w*|"
+            rf"einschalten|eingeschaltet|wird sich|werden sich|meldet|melden|vous contacter\w*|"
+            rf"va vous|vont vous|vai entrar|v[ãa]o entrar|entrar[áa]|vi contatter\w*|"
+            rf"scriver[àa]|sentir[àa])\b|\b(?:consultar|contactar|hablar con|llamar a|"
+            rf"einschalten|saisir|contacter|consulter|acionar|procurar|contattare|sentire|"
+            rf"rivolger\w* a|mit|an|à|ao|al|a) (?:(?:mi|mis|nuestro|nuestros|unseren|unserem|"
+            rf"einen|meinen|mon|mes|notre|nos|meu|meus|nosso|nossos|il mio|i miei|il nostro|"
+            rf"un|una|um|uma|an?) )?(?:{_LAWYER})|弁護士(?:に相談|を通じ|から連絡|に依頼)",
+            r"\b(?:denunci\w*|processar (?:voc[êe]s|a empresa)|querela|"
             r"tribunal|gericht|poursuivre en justice|poursuites judiciaires)\b|"
             r"\bdata protection (?:authority|regulator)|"
             r"\breport(?:ing)? (?:you|this|it|them) to (?:the )?(?:authorit|regulat|ftc|bbb|dpa)",
@@ -551,7 +561,8 @@ ESCALATION_SIGNS: tuple[EscalationSign, ...] = (
             r"mocked|insulted|was mean)\b",
             r"\b(?:disgusting|appalling|atrocious|shameful|pathetic|horrendous)\s+(?:customer\s+)?"
             r"(?:service|support)\b",
-            r"\b(?:mal ?educad\w*|maleducad\w*|grosseri\w*|frech|malpoli|irrespectueu\w*|"
+            r"\b(?:mal ?educad\w*|maleducad\w*|grosseri\w*|grosseir\w*|frech|malpoli|"
+            r"irrespectueu\w*|reclamar d[oa] atendimento|"
             r"scortes\w*)\b",
             # a member of the vendor's staff, and what they did to the customer
             r"\b(?:your|ur|the) (?:\w+ )?(?:rep|reps|salesperson|sales ?rep|support (?:guy|person|"

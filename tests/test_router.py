@@ -133,6 +133,9 @@ def test_a_weak_human_guess_still_goes_to_a_person() -> None:
         "we will take this to the CNIL",
         "rechtliche Schritte behalten wir uns vor",
         "the guy from your onboarding team was sarcastic on our call",
+        "mis abogados se pondrán en contacto con ustedes",
+        "Unser Anwalt wird sich bei Ihnen melden",
+        "O atendente de vocês foi muito grosseiro comigo.",
     ],
 )
 def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
@@ -159,6 +162,10 @@ def test_escalation_signs_send_to_a_person_in_any_language(text: str) -> None:
         "Le mot de passe est trop court ?",
         "Il cliente vuole cancellare le sue informazioni",
         "o sistema demora para processar cada evento",
+        # a lawyer who needs something, in the other languages too
+        "Soy abogada y necesito la factura INV-2003",
+        "Ich bin Anwalt und brauche die Rechnung INV-2003",
+        "弁護士です。請求書INV-2003が必要です",
     ],
 )
 def test_escalation_signs_leave_ordinary_requests_alone(text: str) -> None:
