@@ -85,8 +85,9 @@ class Intake:
     ) -> int | None:
         """A `message` event: answered in support channels, DMs and threads with a ticket."""
         reason = _ignore_reason(event, bot_user_id)
-        if reason:
-            log.debug("ignored message", extra={"reason": reason, "event_id": event_id})
+        if reason:  # a malformed event is one line in the log; the rest is ordinary traffic
+            level = logging.WARNING if reason.startswith(MALFORMED) else logging.DEBUG
+            log.log(level, "ignored message", extra={"reason": reason, "event_id": event_id})
             return None
         channel = str(event["channel"])
         thread_ts = event.get("thread_ts")
@@ -393,17 +394,20 @@ class Intake:
         return self._accepted(inbox_id, {**extra, "ticket_id": ticket.id})
 
 
+MALFORMED = "malformed:"
+
+
 def _ignore_reason(event: dict[str, Any], bot_user_id: str | None) -> str | None:
     """Why an event must not be answered, or None. Malformed events are ignored, not fatal."""
     if not isinstance(event.get("channel"), str) or not isinstance(event.get("ts"), str):
-        return "malformed: no channel or ts"
+        return f"{MALFORMED} no channel or ts"
     if event.get("subtype") not in ANSWERED_SUBTYPES:
         return f"subtype {event.get('subtype')}"
     if event.get("bot_id") or event.get("bot_profile"):
         return "a bot wrote it"
     user = event.get("user")
     if not isinstance(user, str) or not user:
-        return "no user"
+        return f"{MALFORMED} no user"
     if user == bot_user_id:
         return "the desk's own message"
     if "edited" in event:

@@ -866,3 +866,30 @@ async def test_debug_logs_carry_no_message_text(
     assert any(r.levelno == logging.DEBUG for r in caplog.records)
     leaked = [line for line in lines if "Zanzibar" in line or "alice@northwind" in line]
     assert bool(leaked) is sensitive
+
+
+@pytest.mark.parametrize(
+    ("missing", "value"), [("user", None), ("user", {"id": "U_ALICE"}), ("channel", None)]
+)
+async def test_a_message_event_without_its_author_or_channel_is_one_warning(
+    start_desk: DeskFactory, caplog: pytest.LogCaptureFixture, missing: str, value: object
+) -> None:
+    desk = await start_desk()
+    event: dict[str, object] = {
+        "type": "message",
+        "channel": "D_ALICE",
+        "channel_type": "im",
+        "user": "U_ALICE",
+        "text": "Where is my invoice?",
+        "ts": "1712345678.123456",
+    }
+    if value is None:
+        del event[missing]
+    else:
+        event[missing] = value
+    with caplog.at_level(logging.DEBUG):
+        status, body, _ = await desk.events.send_event(event)
+    assert (status, body) == (200, "")
+    [line] = [r for r in caplog.records if r.getMessage() == "ignored message"]
+    assert line.levelno == logging.WARNING and line.__dict__["reason"].startswith("malformed")
+    assert sum((await desk.runtime.receiver.store.inbox.counts()).values()) == 0
