@@ -179,7 +179,14 @@ def show_targets(markdown: str) -> str:
     return shown.replace("](", f"]{STREAM_JOINER}(")
 
 
-STREAM_JOINER = "\u2060"  # WORD JOINER: invisible, but "]⁠(" is no Markdown link
+STREAM_JOINER = "\u2060"  # WORD JOINER: invisible, but "]\u2060(" is no Markdown link
+
+
+def quotes_kept(escaped: Mrkdwn, *, at_line_start: bool = True) -> Mrkdwn:
+    """Escaped Markdown whose lines starting with ">" are quotes again (a quote is no control
+    sequence); `at_line_start`: whether the text begins a line (a piece of a stream may not)."""
+    text = ("\n" if at_line_start else "x") + escaped
+    return Mrkdwn(re.sub(r"\n&gt; ?", "\n> ", text)[1:])
 
 
 def _link(url: str, label: str, links: Links) -> str:

@@ -35,6 +35,7 @@ from bot.mrkdwn import (
     Mrkdwn,
     escape,
     links_in,
+    quotes_kept,
     show_targets,
     split_message,
     to_mrkdwn,
@@ -127,13 +128,14 @@ class AnswerStream:
         return stream
 
     def _markdown(self, text: str, after: str = "") -> Mrkdwn:
-        """Text for the stream's Markdown: escaped, and in a channel with link targets in view
-        (`show_targets`), also across two pieces (`after`: what the stream holds before)."""
-        if self._live_links:
-            return escape(text)
-        if after.endswith("]") and text.startswith("("):
-            text = STREAM_JOINER + text
-        return escape(show_targets(text))
+        """Text for the stream's Markdown: escaped, a line's leading ">" still a quote (the
+        help centre's words are quoted), and in a channel with link targets in view
+        (`show_targets`); also across two pieces (`after`: what the stream holds before)."""
+        if not self._live_links:
+            if after.endswith("]") and text.startswith("("):
+                text = STREAM_JOINER + text
+            text = show_targets(text)
+        return quotes_kept(escape(text), at_line_start=after in ("", "\n"))
 
     # ---- while the run goes on --------------------------------------------------------
 

@@ -15,6 +15,7 @@ from bot.mrkdwn import (
     link,
     links_in,
     mention,
+    quotes_kept,
     show_targets,
     split_message,
     to_mrkdwn,
@@ -146,6 +147,15 @@ def test_a_channels_answer_shows_where_its_links_go() -> None:
     # a link whose parts come in two pieces of a stream never forms
     assert show_targets("see [Open](") == f"see [Open]{STREAM_JOINER}("
     assert "](" not in show_targets("[a](b) [c](javascript:x)")
+
+
+def test_a_line_starting_with_a_quote_mark_stays_a_quote_once_escaped() -> None:
+    escaped = escape("From the help centre:\n> 1. Open <!here>\n> 2. Done & dusted")
+    assert quotes_kept(escaped) == (
+        "From the help centre:\n> 1. Open &lt;!here&gt;\n> 2. Done &amp; dusted"
+    )
+    assert quotes_kept(escape("> first line")) == "> first line"
+    assert quotes_kept(escape("> mid-line piece"), at_line_start=False) == "&gt; mid-line piece"
 
 
 def test_code_is_kept_as_code_and_escaped_too() -> None:

@@ -213,6 +213,19 @@ async def test_a_link_in_a_channels_streamed_answer_shows_its_target(
         assert "](https://evil" not in streamed, method
 
 
+async def test_the_help_centres_words_are_quoted_not_shown_as_entities(
+    start_desk: DeskFactory,
+) -> None:
+    desk = await start_desk()  # the offline engine quotes the article it cites
+    _, _, event = await desk.events.message("U_ALICE", "how do I reset my password? <b>")
+    await desk.settle()
+    [reply] = desk.slack.replies_in("C_SUPPORT", event["ts"])
+    assert "\n> 1. Open the sign-in page" in reply["text"]
+    assert "&gt; 1." not in reply["text"]
+    for _, params in stream_calls(desk.slack):  # what the user wrote stays escaped
+        assert "<b>" not in str(params.get("markdown_text") or "")
+
+
 async def test_a_failure_after_the_first_token_ends_in_the_apology(
     start_desk: DeskFactory, model: FakeOpenAI
 ) -> None:
