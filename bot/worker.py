@@ -460,9 +460,7 @@ class Worker:
         reviewer, reviewer_is_staff = None, False
         if answer in ("approve", "reject"):  # staff's review: the requester's run resumes
             reviewer = item.user_id
-            reviewer_is_staff = self.staff is not None and await self.staff.directory.is_staff(
-                item.user_id
-            )
+            reviewer_is_staff = await self._is_staff(item.user_id)
             approval = await self.store.approvals.get(int(item.payload.get("approval_id") or 0))
             if approval is not None:
                 caller = await self._caller(approval.requester)
@@ -570,7 +568,8 @@ class Worker:
                 outcome.private,
                 None if clicked_in else item.thread_ts,
             )
-        if outcome.thread_owner is not None:
+        if outcome.thread_owner is not None and not await self._is_staff(item.user_id):
+            # (staff writing in a customer's thread are helping: no note for them)
             note = blocks.someone_elses_thread(outcome.thread_owner)
             await self.slack.post_ephemeral(item.channel, item.user_id, note, item.thread_ts)
         reply_ts: str | None = None
@@ -809,7 +808,7 @@ class Worker:
             raise RuntimeError("no pipeline runner: slash commands cannot run here")
         caller = await self._caller(item.user_id)
         # Staff status decides what a pipeline may show: from Slack membership, never text.
-        is_staff = self.staff is not None and await self.staff.directory.is_staff(item.user_id)
+        is_staff = await self._is_staff(item.user_id)
         return await self.pipelines.run(item, replace(caller, is_staff=is_staff))
 
     @contextlib.asynccontextmanager
@@ -878,6 +877,9 @@ class Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _is_staff(self, user_id: str) -> bool:
+        return self.staff is not None and await self.staff.directory.is_staff(user_id)
 
     async def _caller(self, user_id: str) -> Caller:
         """Who is writing, with their customer account matched by Slack e-mail (cached)."""

@@ -175,6 +175,9 @@ async def test_another_member_in_a_request_thread_is_told_privately_and_nothing_
     for text in bob:
         await desk.events.message("U_BOB", text, thread_ts=event["ts"])
         await desk.settle()
+    # staff writing there are helping: no note for them, and nothing else either
+    await desk.events.message("U_ERIN", "Looking at this one, Alice", thread_ts=event["ts"])
+    await desk.settle()
     assert desk.slack.replies_in("C_SUPPORT", event["ts"]) == [answer]
     assert [note["user"] for note in desk.slack.ephemerals] == ["U_BOB"] * len(bob)
     note = desk.slack.ephemerals[0]
