@@ -799,8 +799,7 @@ def next_step(agent: str, conversation: Conversation, tools: dict[str, FunctionT
     rules = _rules_for(tools)
     last_resort = [r for r in rules if not r.triggers]
     request = conversation.request
-    # the previous message counts for a follow-up ("was it paid?"), not for a new question
-    context = in_context(request, conversation.with_context())
+    context = in_context(request, conversation.with_context())  # a follow-up: with the last
     named_record = ID.search(context)  # also a follow-up on one named before
     intent = tool_intent(context)
     wanted_tool = best_tool(intent)
