@@ -188,10 +188,14 @@ def test_kb_query_reads_contractions_as_one_word() -> None:
 # --- conversations ---------------------------------------------------------------------
 
 
-async def test_follow_up_uses_the_record_named_before(desk: Desk) -> None:
-    thread = Thread(desk)
+@pytest.mark.parametrize(
+    "follow_up",
+    ["was it paid?", "¿y esa ya está pagada?", "e essa já foi paga?", "ist diese schon bezahlt?"],
+)
+async def test_follow_up_uses_the_record_named_before(desk: Desk, follow_up: str) -> None:
+    thread = Thread(desk, name=f"follow-up-{follow_up}")
     await thread.say("Can you show me invoice INV-2002?")
-    outcome = await thread.say("was it paid?")
+    outcome = await thread.say(follow_up)
     assert "get_invoice" in outcome.tools_called and "INV-2002" in (outcome.reply or "")
 
 

@@ -107,7 +107,11 @@ def best_tool(intent: Prediction) -> str | None:
 
 # "was it paid?", "and that one?", "cancel the same": a message that points back at a record
 # or a request of earlier in the thread
-_POINTS_BACK = re.compile(r"\b(?:it|its|that|this|them|those|these|same|one)\b", re.I)
+_POINTS_BACK = re.compile(
+    r"\b(?:it|its|that|this|them|those|these|same|one|ese|esa|eso|isso|essa|esse|quello|quella|"
+    r"questo|questa|ça|cela|dieser|diese|dieses|davon)\b|それ|その",
+    re.I,
+)
 
 
 def in_context(request: str, with_context: str) -> str:

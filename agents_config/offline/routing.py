@@ -273,8 +273,9 @@ def decide(text: str, model: RouterModel | None = None) -> Decision:
 # "and when is it due?", "what about ORD-1004?", "ok and for Business?": a short message that
 # continues the thread's request rather than starting a new one.
 FOLLOW_UP = re.compile(
-    r"^\W*(?:and|also|plus|ok(?:ay)?|so|then|what about|how about|same (?:for|with)|"
-    r"and what about|the other|that one|this one|it)\b",
+    r"^\W*(?:(?:and|also|plus|ok(?:ay)?|so|then|what about|how about|same (?:for|with)|"
+    r"and what about|the other|that one|this one|it|und|et|ed|ese|esa|eso|isso|essa|esse|"
+    r"quello|quella|questo|questa|ça|cela|dieser|diese|dieses)\b|(?:y|e)\s|それ|その)",
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 10
