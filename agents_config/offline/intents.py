@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from agents_config.offline.classifier import Prediction, RouterModel, features
-from agents_config.offline.text import ID, help_centre_terms
+from agents_config.offline.text import ID, POINTING_BACK, help_centre_terms
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "answer_weights.json"
 KB_INTENT = "kb"
@@ -108,9 +108,7 @@ def best_tool(intent: Prediction) -> str | None:
 # "was it paid?", "and that one?", "cancel the same": a message that points back at a record
 # or a request of earlier in the thread
 _POINTS_BACK = re.compile(
-    r"\b(?:it|its|that|this|them|those|these|same|one|ese|esa|eso|isso|essa|esse|quello|quella|"
-    r"questo|questa|ça|cela|dieser|diese|dieses|davon)\b|それ|その",
-    re.I,
+    rf"\b(?:it|its|that|this|them|those|these|same|one|davon|{POINTING_BACK})\b|それ|その", re.I
 )
 
 

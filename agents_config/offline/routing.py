@@ -18,6 +18,7 @@ from agents.handoffs import Handoff
 
 from agents_config.offline.classifier import RouterModel, classify, load_model, normalise
 from agents_config.offline.text import (
+    POINTING_BACK,
     VAGUE,
     asked_codes,
     content_stems,
@@ -274,8 +275,8 @@ def decide(text: str, model: RouterModel | None = None) -> Decision:
 # continues the thread's request rather than starting a new one.
 FOLLOW_UP = re.compile(
     r"^\W*(?:(?:and|also|plus|ok(?:ay)?|so|then|what about|how about|same (?:for|with)|"
-    r"and what about|the other|that one|this one|it|und|et|ed|ese|esa|eso|isso|essa|esse|"
-    r"quello|quella|questo|questa|ça|cela|dieser|diese|dieses)\b|(?:y|e)\s|それ|その)",
+    rf"and what about|the other|that one|this one|it|und|et|ed|{POINTING_BACK})\b|"
+    r"(?:y|e)\s|それ|その)",
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 10

@@ -104,6 +104,11 @@ ID_PREFIXES = {"order": "ORD", "invoice": "INV", "payment": "PAY", "refund": "RF
 # An id's edges in ASCII, not \b: Japanese writes "ORD-1001の返金" with no space, and の is a
 # word character
 ID_START, ID_END = r"(?<![a-z0-9_])", r"(?![a-z0-9_])"
+# Words that point back at something named earlier in the thread, in the other languages
+# ("¿y esa?", "e essa?", "ist diese…?"): a follow-up, not a new question.
+POINTING_BACK = (
+    r"ese|esa|eso|isso|essa|esse|quello|quella|questo|questa|ça|cela|dieser|diese|dieses"
+)
 ID = re.compile(rf"{ID_START}({'|'.join(ID_PREFIXES.values())})[-\s]?\d+{ID_END}", re.I)
 VAGUE = frozenset(phrase(w.replace("_", " ")) for w in _VAGUE_WORDS.split())
 
