@@ -447,19 +447,20 @@ class Desk:
             return await self._answer(turn, approval, turn.answer, progress)
         if turn.handover is not None:  # "Talk to a person": no model decides this
             return await self._hand_over(turn, turn.handover)
-        elsewhere = await self._someone_elses_thread(turn)
+        known = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
+        elsewhere = self._someone_elses_thread(turn, known)
         if elsewhere is not None:
             return elsewhere
-        if not turn.text.strip():
-            return await self._empty(turn)
+        if known is not None and known.status == "claimed":  # a person owns the thread
+            return TurnOutcome(ticket=known, opened=False, reply=None)  # the desk stays silent
+        if not turn.text.strip():  # a file alone, a bare mention: a greeting, no ticket
+            return TurnOutcome(ticket=known, opened=False, reply=EMPTY_MESSAGE_REPLY)
         closing = closing_of(turn.text) if not turn.to_staff else None
         if closing is not None:
-            closed = await self._closing(turn, closing)
+            closed = await self._closing(turn, closing, known)
             if closed is not None:
                 return closed
         ticket, opened = await self._open_ticket(turn)
-        if ticket.status == "claimed":  # a person owns the thread: the desk stays silent
-            return TurnOutcome(ticket=ticket, opened=False, reply=None)
         if turn.to_staff:
             return await self._to_staff(turn, ticket, opened=opened)
         pending, answer = await self._pending(turn)
@@ -475,24 +476,14 @@ class Desk:
 
     # ---- 1. the ticket --------------------------------------------------------------------
 
-    async def _empty(self, turn: Turn) -> TurnOutcome:
-        """A message with no text (a file alone, a bare mention): a greeting, and no ticket
-        opened for it; silence where a person owns the thread."""
-        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
-        if ticket is not None and ticket.status == "claimed":
-            return TurnOutcome(ticket=ticket, opened=False, reply=None)
-        return TurnOutcome(ticket=ticket, opened=False, reply=EMPTY_MESSAGE_REPLY)
-
-    async def _someone_elses_thread(self, turn: Turn) -> TurnOutcome | None:
+    def _someone_elses_thread(self, turn: Turn, ticket: Ticket | None) -> TurnOutcome | None:
         """A member writing in another member's request thread: the agents would answer them
         from the requester's conversation (its account data included), and their "thanks" or
         "yes" would close or confirm the requester's ticket. So nothing runs: the writer is
         told privately to ask in a thread of their own (silence where a person owns the
-        thread: staff writing there are handled by the staff desk). None: their own thread."""
-        if turn.to_staff:
-            return None
-        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
-        if ticket is None or ticket.user_id == turn.caller.slack_user_id:
+        thread: staff writing there are handled by the staff desk). None: their own thread
+        (`ticket`: the thread's, if any)."""
+        if turn.to_staff or ticket is None or ticket.user_id == turn.caller.slack_user_id:
             return None
         log.info(
             "a message in another member's request thread: not answered there",
@@ -614,16 +605,16 @@ class Desk:
             turn=resume.turn if resume else turn.turn_id,
         )
 
-    async def _closing(self, turn: Turn, closing: ClosingMessage) -> TurnOutcome | None:
+    async def _closing(
+        self, turn: Turn, closing: ClosingMessage, ticket: Ticket | None
+    ) -> TurnOutcome | None:
         """A message that ends the conversation ("thanks!", "that solved it", "eso es todo";
         `agents_config.closing`): a short reply in the user's language, no agent runs and no
         ticket is opened for it. The requester resolves a ticket the desk answered (a rating
         is then asked for); any other ticket stays as it is, and a person owning the thread
-        keeps it (silence). None: the message answers a pending confirmation ("ok thanks"
-        confirms), so the turn goes on as usual."""
-        ticket = await self.store.tickets.by_thread(turn.channel, turn.thread_ts)
-        if ticket is not None and ticket.status == "claimed":
-            return TurnOutcome(ticket=ticket, opened=False, reply=None)
+        keeps it (silence, before this is called). `ticket`: the thread's, if any. None: the
+        message answers a pending confirmation ("ok thanks" confirms), so the turn goes on as
+        usual."""
         pending, answer = await self._pending(turn)
         if answer is not None:
             return None
