@@ -172,10 +172,7 @@ def show_targets(markdown: str) -> str:
     """Markdown whose links `[text](url)` read `text (url)` (streamed Markdown, where Slack
     renders links itself); a bracket left open at the end may still become one, so a closing
     bracket followed by "(" is kept apart by an invisible word joiner (see `STREAM_JOINER`)."""
-    shown = _LINK.sub(
-        lambda m: m.group(2) if m.group(1) == m.group(2) else f"{m.group(1)} ({m.group(2)})",
-        markdown,
-    )
+    shown = _LINK.sub(lambda m: _shown(m.group(2), m.group(1)), markdown)
     return shown.replace("](", f"]{STREAM_JOINER}(")
 
 
@@ -194,6 +191,11 @@ def _link(url: str, label: str, links: Links) -> str:
     url = url.replace("|", "%7C")
     if links == "live":
         return f"<{url}|{label}>"
+    return _shown(url, label)
+
+
+def _shown(url: str, label: str) -> str:
+    """A link with its address in view: "label (url)", or the address alone as its label."""
     return url if label == url else f"{label} ({url})"
 
 
